@@ -1,0 +1,321 @@
+"""Pure booking: an Order plus the mapping tables becomes an invoice draft, or a parking reason.
+
+No I/O here. Every decision that could book something wrong parks the order instead, with a
+reason a bookkeeper can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from connector.invoice import InvoiceDraft, InvoiceLine, PaymentPlan, Totals, differences, predict
+from connector.mappings import Mappings
+from connector.money import ZERO, cents, fmt
+from connector.moneybird_rates import MoneybirdTaxRate
+from connector.order import LineKind, Order, OrderLine
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
+
+
+@dataclass(frozen=True)
+class BookingSettings:
+    reference_template: str = "WC-{number}"
+    rounding_tolerance: Decimal = Decimal("0.02")
+    discount_lines: bool = True  # show coupons as negative lines per VAT rate
+    currencies: tuple[str, ...] = ("EUR",)
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Amsterdam"))
+    workflow_id: str | None = None
+    document_style_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Parked:
+    reason: str
+
+
+class _Park(Exception):
+    pass
+
+
+def reference_for(order: Order, template: str) -> str:
+    """The invoice reference: the template filled in, made URL-safe (it is used in a path)."""
+    raw = template.format(number=order.number, id=order.order_id, shop=order.shop)
+    return _UNSAFE.sub("-", raw).strip("-")
+
+
+def book(
+    order: Order,
+    mappings: Mappings,
+    rates: dict[str, MoneybirdTaxRate],
+    settings: BookingSettings,
+) -> InvoiceDraft | Parked:
+    try:
+        return _book(order, mappings, rates, settings)
+    except _Park as park:
+        return Parked(str(park))
+
+
+def _book(
+    order: Order,
+    mappings: Mappings,
+    rates: dict[str, MoneybirdTaxRate],
+    settings: BookingSettings,
+) -> InvoiceDraft:
+    if order.paid_at is None:
+        raise _Park("order is not paid (no paid date)")
+    if order.currency not in settings.currencies:
+        raise _Park(
+            f"currency {order.currency} is not enabled; foreign-currency payments need an "
+            f"amount in EUR, add it to sync.currencies only once that is configured"
+        )
+    if order.total < ZERO:
+        raise _Park(f"order total {fmt(order.total)} is negative")
+    if not order.lines:
+        raise _Park("order has no lines")
+
+    country = (
+        order.customer.shipping.country
+        if order.customer.shipping and order.customer.shipping.country
+        else order.customer.billing.country
+    ) or ""
+    business = order.customer.is_business
+    tolerance = settings.rounding_tolerance
+
+    # 1. Each shop tax rate used on the order -> one Moneybird sales tax rate.
+    mb_rate_for: dict[str | None, MoneybirdTaxRate] = {}
+    for line in order.lines:
+        if line.extra_rate_ids:
+            raise _Park(
+                f"line '{line.description}' carries more than one tax rate (compound tax); "
+                "book it by hand"
+            )
+        if line.rate_id in mb_rate_for:
+            continue
+        mb_rate_for[line.rate_id] = _map_rate(
+            order, line.rate_id, mappings, rates, country, business
+        )
+
+    # 2. Per shop rate: the VAT the shop charged, checked against its own lines.
+    shop_vat: dict[str | None, Decimal] = {}
+    for rate_id in mb_rate_for:
+        lines_tax = sum((ln.tax for ln in order.lines if ln.rate_id == rate_id), ZERO)
+        charged = order.tax_rates[rate_id].vat_total if rate_id is not None else ZERO
+        if abs(lines_tax - charged) > tolerance:
+            raise _Park(
+                f"shop VAT at {_rate_label(order, rate_id)} is {fmt(charged)} but its lines "
+                f"carry {fmt(lines_tax)}; the order does not add up"
+            )
+        shop_vat[rate_id] = charged
+
+    shop_net = sum((ln.net for ln in order.lines), ZERO)
+    computed_total = shop_net + sum(shop_vat.values(), ZERO)
+    if abs(computed_total - order.total) > tolerance:
+        raise _Park(
+            f"order total {fmt(order.total)} differs from its lines plus VAT "
+            f"{fmt(computed_total)} by more than the rounding tolerance {fmt(tolerance)}"
+        )
+
+    # 3. Invoice lines, grouped per shop rate so rounding residue stays within its rate.
+    incl = order.prices_include_tax
+    notes: list[str] = []
+    lines: list[InvoiceLine] = []
+    for rate_id, mb_rate in mb_rate_for.items():
+        group = [ln for ln in order.lines if ln.rate_id == rate_id]
+        built = _lines_for_group(group, mb_rate.id, mappings, incl, settings.discount_lines)
+        if incl:
+            # The gross at this rate must be the shop's net + the shop's VAT at this rate. Shops
+            # that round VAT on the subtotal leave a cent between that and the sum of line
+            # gross amounts; it goes onto the largest line of the same rate.
+            target = sum((ln.net for ln in group), ZERO) + shop_vat[rate_id]
+            residue = target - sum((ln.total for ln in built), ZERO)
+            if residue:
+                built = _absorb(built, residue)
+                notes.append(
+                    f"{fmt(residue)} rounding residue at {_rate_label(order, rate_id)} added to "
+                    "the largest line of that rate"
+                )
+        lines.extend(built)
+
+    percentages = {r.id: r.percentage for r in mb_rate_for.values()}
+    expected_vat: dict[str, Decimal] = {}
+    for rate_id, mb_rate in mb_rate_for.items():
+        expected_vat[mb_rate.id] = expected_vat.get(mb_rate.id, ZERO) + shop_vat[rate_id]
+    # Rates without VAT still show in Moneybird's tax totals as 0.00; compare like with like.
+    shop_totals = Totals(order.total, expected_vat)
+    predicted = predict(tuple(lines), percentages, incl)
+    diffs = differences(predicted, shop_totals)
+    too_big = {k: v for k, v in diffs.items() if abs(v) > tolerance}
+    if too_big:
+        raise _Park("Moneybird would compute " + describe_differences(too_big, rates))
+    if diffs:
+        notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
+
+    paid_date = order.paid_at.astimezone(settings.timezone).date()
+    return InvoiceDraft(
+        order_key=order.key,
+        reference=reference_for(order, settings.reference_template),
+        invoice_date=paid_date,
+        currency=order.currency,
+        prices_are_incl_tax=incl,
+        lines=tuple(lines),
+        shop_totals=shop_totals,
+        predicted=predicted,
+        payment=PaymentPlan(
+            amount=order.total,
+            payment_date=paid_date,
+            transaction_identifier=order.transaction_id or f"{order.shop}-order-{order.order_id}",
+            financial_account_id=mappings.financial_account_for(order.payment_method),
+        ),
+        workflow_id=settings.workflow_id,
+        document_style_id=settings.document_style_id,
+        notes=tuple(notes),
+    )
+
+
+def describe_differences(diffs: dict[str, Decimal], rates: dict[str, MoneybirdTaxRate]) -> str:
+    parts = []
+    for key, delta in diffs.items():
+        if key == "total":
+            parts.append(f"a total {fmt(delta)} off the shop's")
+        else:
+            name = rates[key].name if key in rates else key
+            parts.append(f"VAT at '{name}' {fmt(delta)} off the shop's")
+    return ", ".join(parts)
+
+
+def _rate_label(order: Order, rate_id: str | None) -> str:
+    if rate_id is None:
+        return "no VAT"
+    rate = order.tax_rates.get(rate_id)
+    if rate is None:
+        return f"shop rate {rate_id}"
+    pct = f"{rate.percentage.normalize():f}%" if rate.percentage is not None else "unknown %"
+    label = f" '{rate.label}'" if rate.label else ""
+    return f"shop rate {rate_id}{label} ({pct})"
+
+
+def _map_rate(
+    order: Order,
+    rate_id: str | None,
+    mappings: Mappings,
+    rates: dict[str, MoneybirdTaxRate],
+    country: str,
+    business: bool,
+) -> MoneybirdTaxRate:
+    if rate_id is None:
+        percentage: Decimal | None = ZERO
+    else:
+        shop_rate = order.tax_rates.get(rate_id)
+        if shop_rate is None:
+            raise _Park(f"a line refers to shop tax rate {rate_id}, which the order does not list")
+        percentage = shop_rate.percentage
+        if percentage is None:
+            raise _Park(f"the percentage of {_rate_label(order, rate_id)} is unknown")
+    who = "business" if business else "consumer"
+    rule = mappings.tax_rate_for(rate_id, percentage, country, business)
+    if rule is None:
+        raise _Park(
+            f"no tax rule maps {_rate_label(order, rate_id)} for a {who} in {country or '?'}; "
+            "add one to the tax table"
+        )
+    mb_rate = rates.get(rule.tax_rate_id)
+    if mb_rate is None:
+        raise _Park(
+            f"tax rule for {_rate_label(order, rate_id)} names Moneybird tax rate "
+            f"{rule.tax_rate_id}, which does not exist in the administration"
+        )
+    if not mb_rate.usable_for_sales:
+        kind = "inactive" if not mb_rate.active else f"of type {mb_rate.tax_rate_type}"
+        raise _Park(
+            f"tax rule for {_rate_label(order, rate_id)} names Moneybird tax rate "
+            f"'{mb_rate.name}' ({mb_rate.id}), which is {kind}, not an active sales rate"
+        )
+    if mb_rate.percentage != percentage:
+        raise _Park(
+            f"tax rule maps {_rate_label(order, rate_id)} to Moneybird rate '{mb_rate.name}' "
+            f"at {mb_rate.percentage.normalize():f}%; the percentages differ"
+        )
+    return mb_rate
+
+
+def _lines_for_group(
+    group: list[OrderLine],
+    tax_rate_id: str,
+    mappings: Mappings,
+    incl: bool,
+    discount_lines: bool,
+) -> list[InvoiceLine]:
+    built: list[InvoiceLine] = []
+    discount_total = ZERO
+    discount_ledger: str | None = None
+    for line in group:
+        rule = mappings.ledger_for(line.kind, line.sku, line.tax_class)
+        if rule is None:
+            raise _Park(
+                f"no ledger rule for {line.kind.value} line '{line.description}' "
+                f"(sku '{line.sku}', tax class '{line.tax_class or 'standard'}')"
+            )
+        net, tax = line.net, line.tax
+        if (
+            discount_lines
+            and line.kind is LineKind.PRODUCT
+            and line.net_before_discount is not None
+            and line.net_before_discount != line.net
+        ):
+            before_tax = line.tax_before_discount if line.tax_before_discount is not None else tax
+            discount_total += (line.net_before_discount - net) + (
+                (before_tax - tax) if incl else ZERO
+            )
+            net, tax = line.net_before_discount, before_tax
+            if discount_ledger is None:
+                d_rule = mappings.ledger_for(LineKind.DISCOUNT, line.sku, line.tax_class)
+                if d_rule is None:
+                    raise _Park("no ledger rule for discount lines; add a kind = 'discount' rule")
+                discount_ledger = d_rule.ledger_account_id
+        value = net + tax if incl else net
+        built.append(_priced(line, value, tax_rate_id, rule.ledger_account_id))
+    if discount_total and discount_ledger is not None:
+        built.append(
+            InvoiceLine(
+                kind=LineKind.DISCOUNT,
+                description="Korting",
+                amount=Decimal(1),
+                price=-discount_total,
+                tax_rate_id=tax_rate_id,
+                ledger_account_id=discount_ledger,
+            )
+        )
+    return built
+
+
+def _priced(line: OrderLine, value: Decimal, tax_rate_id: str, ledger_id: str) -> InvoiceLine:
+    """Quantity x unit price only when that multiplies back to the exact line amount."""
+    qty = line.quantity
+    if line.kind is LineKind.PRODUCT and qty > 0 and qty == qty.to_integral_value():
+        unit = value / qty
+        if cents(unit) * qty == value:
+            return InvoiceLine(
+                line.kind, line.description, qty, cents(unit), tax_rate_id, ledger_id
+            )
+    description = line.description
+    if line.kind is LineKind.PRODUCT and qty != 1:
+        description = f"{qty.normalize():f} x {line.description}"
+    return InvoiceLine(line.kind, description, Decimal(1), value, tax_rate_id, ledger_id)
+
+
+def _absorb(lines: list[InvoiceLine], residue: Decimal) -> list[InvoiceLine]:
+    """Put a rounding residue on the largest line, re-pricing it as one unit so it stays exact."""
+    index = max(range(len(lines)), key=lambda i: lines[i].total)
+    line = lines[index]
+    new_total = line.total + residue
+    description = line.description
+    if line.amount != 1:
+        description = f"{line.amount.normalize():f} x {line.description}"
+    lines = list(lines)
+    lines[index] = InvoiceLine(
+        line.kind, description, Decimal(1), new_total, line.tax_rate_id, line.ledger_account_id
+    )
+    return lines

@@ -1,0 +1,221 @@
+"""config.toml and the secrets from the environment, validated at start with one clear message."""
+
+from __future__ import annotations
+
+import os
+import string
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from connector.booking import BookingSettings
+from connector.errors import ConfigError
+from connector.mappings import Mappings, explain, load_mappings
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ShopConfig(_Section):
+    platform: Literal["woocommerce"]
+    url: str
+    timeout_seconds: float = Field(default=30, gt=0)
+    query_string_auth: bool = False  # for proxies that strip the Authorization header
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class MoneybirdConfig(_Section):
+    administration_id: str
+    api_url: str = "https://moneybird.com/api/v2"
+    rate_limit: int = Field(default=150, ge=1)
+    rate_window_seconds: float = Field(default=300, gt=0)
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    @field_validator("administration_id", mode="before")
+    @classmethod
+    def _admin(cls, value: object) -> str:
+        text = str(value).strip()
+        if not text.isdigit():
+            raise ValueError("must be the numeric administration id from the Moneybird URL")
+        return text
+
+    @field_validator("api_url")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class StateConfig(_Section):
+    path: str = "data/state.db"
+
+
+class SyncConfig(_Section):
+    interval_minutes: float = Field(default=15, gt=0)
+    statuses: list[str] = Field(default_factory=lambda: ["completed"], min_length=1)
+    delivery_method: Literal["Manual", "Email"] = "Manual"
+    reference_template: str = "WC-{number}"
+    rounding_tolerance: Decimal = Field(default=Decimal("0.02"), ge=0, le=Decimal("1"))
+    overlap_minutes: float = Field(default=15, ge=0)
+    timezone: str = "Europe/Amsterdam"
+    currencies: list[str] = Field(default_factory=lambda: ["EUR"], min_length=1)
+    discount_lines: bool = True
+    workflow_id: str = ""
+    document_style_id: str = ""
+
+    @field_validator("reference_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        unknown = fields - {"number", "id", "shop"}
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; use {{number}}, {{id}}")
+        if "number" not in fields and "id" not in fields:
+            raise ValueError("must contain {number} or {id}, or every order gets one reference")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("workflow_id", "document_style_id")
+    @classmethod
+    def _optional_id(cls, value: str) -> str:
+        if value and not value.isdigit():
+            raise ValueError("must be a numeric Moneybird id or empty")
+        return value
+
+    @field_validator("statuses")
+    @classmethod
+    def _statuses(cls, value: list[str]) -> list[str]:
+        if any("," in s or not s.strip() for s in value):
+            raise ValueError("each status is one word, e.g. ['completed', 'processing']")
+        return [s.strip() for s in value]
+
+
+class MappingsConfig(_Section):
+    tax: str = "mappings/tax.toml"
+    ledger: str = "mappings/ledger.toml"
+    payment: str = "mappings/payment.toml"
+
+
+class FileConfig(_Section):
+    shop: ShopConfig
+    moneybird: MoneybirdConfig
+    state: StateConfig = Field(default_factory=StateConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    mappings: MappingsConfig = Field(default_factory=MappingsConfig)
+
+
+class Secrets(BaseModel):
+    moneybird_token: SecretStr
+    woocommerce_key: SecretStr
+    woocommerce_secret: SecretStr
+
+    def values(self) -> list[str]:
+        return [
+            s.get_secret_value()
+            for s in (self.moneybird_token, self.woocommerce_key, self.woocommerce_secret)
+        ]
+
+
+class Config:
+    """Everything a pass needs, resolved: paths absolute, tables loaded, secrets read."""
+
+    def __init__(self, path: Path, data: FileConfig, mappings: Mappings, secrets: Secrets):
+        self.path = path
+        self.file = data
+        self.mappings = mappings
+        self.secrets = secrets
+
+    @property
+    def shop(self) -> ShopConfig:
+        return self.file.shop
+
+    @property
+    def moneybird(self) -> MoneybirdConfig:
+        return self.file.moneybird
+
+    @property
+    def sync(self) -> SyncConfig:
+        return self.file.sync
+
+    @property
+    def state_path(self) -> Path:
+        return _resolve(self.path, self.file.state.path)
+
+    def booking_settings(self) -> BookingSettings:
+        s = self.file.sync
+        return BookingSettings(
+            reference_template=s.reference_template,
+            rounding_tolerance=s.rounding_tolerance,
+            discount_lines=s.discount_lines,
+            currencies=tuple(c.upper() for c in s.currencies),
+            timezone=ZoneInfo(s.timezone),
+            workflow_id=s.workflow_id or None,
+            document_style_id=s.document_style_id or None,
+        )
+
+
+def _resolve(config_path: Path, value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else (config_path.parent / path).resolve()
+
+
+def read_secret(name: str, environ: dict[str, str] | None = None) -> str:
+    """NAME from the environment, or the contents of the file NAME_FILE points at."""
+    env = os.environ if environ is None else environ
+    value = env.get(name, "").strip()
+    if value:
+        return value
+    file_name = env.get(f"{name}_FILE", "").strip()
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {file_name}: {exc.strerror}") from None
+    raise ConfigError(f"{name} is not set (set it, or {name}_FILE pointing at a file holding it)")
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
+    path = path.resolve()
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found (use --config PATH)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        data = FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise explain(path, exc) from None
+    m = data.mappings
+    mappings = load_mappings(
+        _resolve(path, m.tax),
+        _resolve(path, m.ledger),
+        _resolve(path, m.payment) if m.payment else None,
+    )
+    secrets = Secrets(
+        moneybird_token=SecretStr(read_secret("MONEYBIRD_TOKEN", environ)),
+        woocommerce_key=SecretStr(read_secret("WOOCOMMERCE_CONSUMER_KEY", environ)),
+        woocommerce_secret=SecretStr(read_secret("WOOCOMMERCE_CONSUMER_SECRET", environ)),
+    )
+    return Config(path, data, mappings, secrets)

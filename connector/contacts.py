@@ -1,0 +1,165 @@
+"""Customers -> Moneybird contacts, one contact per email address, never created twice.
+
+Known customers are answered from the local email map (learned from Moneybird on first run).
+An unknown email is searched in Moneybird before anything is created, and every create carries
+a `customer_id` derived from the email, so an ambiguous create can be found again by that id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import Any
+
+from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
+from connector.order import Customer
+from connector.state import ContactRecord, Store, utcnow
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_KEY = "contacts_bootstrapped_at"
+_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def email_key(customer: Customer) -> str:
+    """The dedupe key: the email, or for orders without one, name + postcode + country."""
+    email = normalise_email(customer.email)
+    if _EMAIL.match(email):
+        return email
+    b = customer.billing
+    parts = [b.company, b.first_name, b.last_name, b.postcode.replace(" ", ""), b.country]
+    return "noemail:" + "|".join(p.strip().lower() for p in parts)
+
+
+def customer_id_for(key: str) -> str:
+    return "WEB-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12].upper()
+
+
+def contact_body(customer: Customer, customer_id: str) -> dict[str, Any]:
+    b = customer.billing
+    body: dict[str, Any] = {"customer_id": customer_id}
+    fields = {
+        "company_name": b.company,
+        "firstname": b.first_name,
+        "lastname": b.last_name,
+        "address1": b.address1,
+        "address2": b.address2,
+        "zipcode": b.postcode,
+        "city": b.city,
+    }
+    body.update({k: v for k, v in fields.items() if v})
+    if _COUNTRY.match(b.country):
+        body["country"] = b.country
+    email = normalise_email(customer.email)
+    if _EMAIL.match(email):
+        body["send_invoices_to_email"] = email
+    if customer.vat_number:
+        body["tax_number"] = customer.vat_number
+    if not (b.company or b.first_name or b.last_name):
+        # Moneybird needs a company name or a person's name.
+        body["company_name"] = email if _EMAIL.match(email) else "Webshop customer"
+    return body
+
+
+def emails_of(contact: dict[str, Any]) -> set[str]:
+    found = set()
+    for field in ("send_invoices_to_email", "email"):
+        for part in str(contact.get(field) or "").split(","):
+            email = normalise_email(part)
+            if _EMAIL.match(email):
+                found.add(email)
+    return found
+
+
+class ContactBook:
+    def __init__(self, store: Store, client: MoneybirdClient) -> None:
+        self.store = store
+        self.client = client
+
+    def bootstrap(self) -> int:
+        """Learn the administration's existing contacts once, so existing customers are reused."""
+        if self.store.get_meta(BOOTSTRAP_KEY):
+            return 0
+        ids = [str(row["id"]) for row in self.client.contact_versions()]
+        learned = 0
+        for start in range(0, len(ids), 100):
+            for contact in self.client.contacts_by_ids(ids[start : start + 100]):
+                learned += self._remember(contact)
+        self.store.set_meta(BOOTSTRAP_KEY, utcnow().isoformat())
+        log.info("learned %d contact email addresses from Moneybird", learned)
+        return learned
+
+    def resolve(self, customer: Customer) -> str:
+        key = email_key(customer)
+        record = self.store.contact(key)
+        if record and record.contact_id and not record.creating:
+            return record.contact_id
+        if record is None or record.creating:
+            found = self._find(key, record.customer_id if record else None)
+            if found:
+                return found
+        customer_id = record.customer_id if record else customer_id_for(key)
+        # Intent first: if we crash after this, the next pass looks the customer_id up.
+        self.store.save(ContactRecord(email_key=key, customer_id=customer_id, creating=True))
+        try:
+            created = self.client.create_contact(contact_body(customer, customer_id))
+        except Rejected as exc:
+            # "customer_id is already in use": an earlier create did land.
+            found = self._find(key, customer_id)
+            if found:
+                return found
+            raise exc
+        except Ambiguous:
+            found = self._find(key, customer_id)
+            if found:
+                return found
+            raise
+        contact_id = str(created["id"])
+        self.store.save(
+            ContactRecord(
+                email_key=key, customer_id=customer_id, contact_id=contact_id, created_here=True
+            )
+        )
+        return contact_id
+
+    def _find(self, key: str, customer_id: str | None) -> str | None:
+        """Look in Moneybird: by our customer_id first, then by exact email."""
+        if customer_id:
+            try:
+                contact = self.client.contact_by_customer_id(customer_id)
+            except NotFound:
+                contact = None
+            if contact:
+                self._save(key, contact)
+                return str(contact["id"])
+        if key.startswith("noemail:"):
+            return None
+        for contact in self.client.search_contacts(key):
+            if key in emails_of(contact):  # the search is fuzzy; only an exact match counts
+                self._save(key, contact)
+                return str(contact["id"])
+        return None
+
+    def _save(self, key: str, contact: dict[str, Any]) -> None:
+        self.store.save(
+            ContactRecord(
+                email_key=key,
+                customer_id=str(contact.get("customer_id") or customer_id_for(key)),
+                contact_id=str(contact["id"]),
+            )
+        )
+
+    def _remember(self, contact: dict[str, Any]) -> int:
+        learned = 0
+        for email in emails_of(contact):
+            if self.store.contact(email):
+                continue
+            self._save(email, contact)
+            learned += 1
+        return learned

@@ -1,0 +1,19 @@
+"""Exceptions that cross module boundaries, each with a message fit for a shop owner."""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base for errors the connector explains instead of crashing on."""
+
+
+class ConfigError(ConnectorError):
+    """The configuration or a mapping table is invalid; the message names the file and key."""
+
+
+class AuthError(ConnectorError):
+    """A service rejected our credentials; nothing further can be done this pass."""
+
+
+class ShopError(ConnectorError):
+    """The shop answered with something we cannot use."""

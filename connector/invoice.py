@@ -1,0 +1,127 @@
+"""The invoice draft booking produces, its Moneybird request body, and Moneybird's arithmetic.
+
+Moneybird computes VAT per tax rate over the summed line amounts (see `tax_totals` in its
+responses), so the prediction here does the same; the create response is checked against the
+shop anyway before an invoice is finalized.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from connector.money import ZERO, cents, fmt, parse
+from connector.order import LineKind
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    kind: LineKind
+    description: str
+    amount: Decimal  # quantity
+    price: Decimal  # unit price, incl. or excl. VAT as the invoice says
+    tax_rate_id: str
+    ledger_account_id: str
+
+    @property
+    def total(self) -> Decimal:
+        return cents(self.amount * self.price)
+
+
+@dataclass(frozen=True)
+class Totals:
+    total_incl_tax: Decimal
+    vat_by_rate: dict[str, Decimal]  # Moneybird tax_rate_id -> VAT amount
+
+
+@dataclass(frozen=True)
+class PaymentPlan:
+    amount: Decimal
+    payment_date: date
+    transaction_identifier: str
+    financial_account_id: str | None
+
+
+@dataclass(frozen=True)
+class InvoiceDraft:
+    order_key: str
+    reference: str
+    invoice_date: date
+    currency: str
+    prices_are_incl_tax: bool
+    lines: tuple[InvoiceLine, ...]
+    shop_totals: Totals  # what the shop charged: the figures the invoice must equal
+    predicted: Totals  # what Moneybird will compute from these lines
+    payment: PaymentPlan
+    workflow_id: str | None = None
+    document_style_id: str | None = None
+    notes: tuple[str, ...] = field(default=())  # rounding decisions, shown in preview/status
+
+    def request_body(self, contact_id: str) -> dict[str, object]:
+        invoice: dict[str, object] = {
+            "contact_id": contact_id,
+            "reference": self.reference,
+            "invoice_date": self.invoice_date.isoformat(),
+            "currency": self.currency,
+            "prices_are_incl_tax": self.prices_are_incl_tax,
+            "details_attributes": [
+                {
+                    "description": line.description,
+                    "amount": _amount(line.amount),
+                    "price": fmt(line.price),
+                    "tax_rate_id": line.tax_rate_id,
+                    "ledger_account_id": line.ledger_account_id,
+                }
+                for line in self.lines
+            ],
+        }
+        if self.workflow_id:
+            invoice["workflow_id"] = self.workflow_id
+        if self.document_style_id:
+            invoice["document_style_id"] = self.document_style_id
+        return {"sales_invoice": invoice}
+
+
+def _amount(quantity: Decimal) -> str:
+    text = format(quantity.normalize(), "f")
+    return text
+
+
+def predict(lines: tuple[InvoiceLine, ...], percentages: dict[str, Decimal], incl: bool) -> Totals:
+    """Moneybird's totals for these lines: VAT per rate, rounded once on the rate's total."""
+    base: dict[str, Decimal] = {}
+    for line in lines:
+        base[line.tax_rate_id] = base.get(line.tax_rate_id, ZERO) + line.total
+    vat: dict[str, Decimal] = {}
+    for rate_id, amount in base.items():
+        pct = percentages[rate_id]
+        vat[rate_id] = (
+            cents(amount * pct / (HUNDRED + pct)) if incl else cents(amount * pct / HUNDRED)
+        )
+    gross = sum(base.values(), ZERO)
+    total = gross if incl else gross + sum(vat.values(), ZERO)
+    return Totals(total_incl_tax=total, vat_by_rate=vat)
+
+
+def differences(actual: Totals, expected: Totals) -> dict[str, Decimal]:
+    """Non-zero differences actual - expected: key "total" and one per tax rate id."""
+    diffs: dict[str, Decimal] = {}
+    if actual.total_incl_tax != expected.total_incl_tax:
+        diffs["total"] = actual.total_incl_tax - expected.total_incl_tax
+    for rate_id in sorted(set(actual.vat_by_rate) | set(expected.vat_by_rate)):
+        delta = actual.vat_by_rate.get(rate_id, ZERO) - expected.vat_by_rate.get(rate_id, ZERO)
+        if delta:
+            diffs[rate_id] = delta
+    return diffs
+
+
+def totals_from_response(invoice: dict[str, object]) -> Totals:
+    """Read Moneybird's own totals from a sales invoice response."""
+    vat: dict[str, Decimal] = {}
+    for row in invoice.get("tax_totals") or []:  # type: ignore[union-attr]
+        rate_id = str(row["tax_rate_id"])  # type: ignore[index]
+        vat[rate_id] = vat.get(rate_id, ZERO) + parse(row["tax_amount"])  # type: ignore[index]
+    return Totals(parse(invoice.get("total_price_incl_tax"), "total_price_incl_tax"), vat)

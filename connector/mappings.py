@@ -1,0 +1,174 @@
+"""The editable mapping tables: shop tax -> Moneybird tax rate, line kind -> ledger account,
+payment method -> financial account. First matching rule wins in every table."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connector.errors import ConfigError
+from connector.order import LineKind
+
+Identifier = str
+
+
+def _id(value: object) -> str:
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ValueError(f"{value!r} is not a Moneybird id (digits only)")
+    return text
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = ""
+
+
+class TaxRule(_Rule):
+    shop_rate_id: str | None = None
+    percentage: Decimal | None = None
+    country: str | None = None  # destination country, ISO code
+    customer: Literal["any", "consumer", "business"] = "any"
+    tax_rate_id: Identifier
+
+    _norm_id = field_validator("tax_rate_id", mode="before")(_id)
+
+    @field_validator("shop_rate_id", mode="before")
+    @classmethod
+    def _shop_id(cls, value: object) -> str | None:
+        return None if value is None else str(value)
+
+    @field_validator("percentage", mode="before")
+    @classmethod
+    def _pct(cls, value: object) -> Decimal | None:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            value = repr(value)
+        return Decimal(str(value))
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        return value.upper() if value else None
+
+    def matches(
+        self, rate_id: str | None, percentage: Decimal | None, country: str, business: bool
+    ) -> bool:
+        if self.shop_rate_id is not None and self.shop_rate_id != rate_id:
+            return False
+        if self.percentage is not None and (percentage is None or self.percentage != percentage):
+            return False
+        if self.country is not None and self.country != country.upper():
+            return False
+        if self.customer == "consumer" and business:
+            return False
+        return not (self.customer == "business" and not business)
+
+
+class LedgerRule(_Rule):
+    kind: Literal["product", "shipping", "fee", "discount", "any"] = "any"
+    sku: str | None = None  # glob pattern, e.g. "BOOK-*"
+    tax_class: str | None = None
+    ledger_account_id: Identifier
+
+    _norm_id = field_validator("ledger_account_id", mode="before")(_id)
+
+    def matches(self, kind: LineKind, sku: str, tax_class: str) -> bool:
+        if self.kind != "any" and self.kind != kind.value:
+            return False
+        if self.sku is not None and not fnmatch.fnmatchcase(sku, self.sku):
+            return False
+        return self.tax_class is None or self.tax_class == tax_class
+
+
+class PaymentRule(_Rule):
+    method: str = "*"  # glob on the shop's payment method id, e.g. "mollie_*"
+    financial_account_id: Identifier
+
+    _norm_id = field_validator("financial_account_id", mode="before")(_id)
+
+
+class _TaxTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: list[TaxRule] = Field(default_factory=list)
+
+
+class _LedgerTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: list[LedgerRule] = Field(default_factory=list)
+
+
+class _PaymentTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: list[PaymentRule] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Mappings:
+    tax: tuple[TaxRule, ...]
+    ledger: tuple[LedgerRule, ...]
+    payment: tuple[PaymentRule, ...] = ()
+
+    def tax_rate_for(
+        self, rate_id: str | None, percentage: Decimal | None, country: str, business: bool
+    ) -> TaxRule | None:
+        return next(
+            (r for r in self.tax if r.matches(rate_id, percentage, country, business)), None
+        )
+
+    def ledger_for(self, kind: LineKind, sku: str = "", tax_class: str = "") -> LedgerRule | None:
+        return next((r for r in self.ledger if r.matches(kind, sku, tax_class)), None)
+
+    def financial_account_for(self, method: str) -> str | None:
+        for rule in self.payment:
+            if fnmatch.fnmatchcase(method or "", rule.method):
+                return rule.financial_account_id
+        return None
+
+
+def _read(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def explain(path: Path, exc: ValidationError) -> ConfigError:
+    """Turn pydantic's report into one line per problem, naming file and key path."""
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        problems.append(f"{path}: {where}: {err['msg']}")
+    return ConfigError("\n".join(problems))
+
+
+def load_mappings(tax_path: Path, ledger_path: Path, payment_path: Path | None) -> Mappings:
+    try:
+        tax = _TaxTable.model_validate(_read(tax_path))
+    except ValidationError as exc:
+        raise explain(tax_path, exc) from None
+    try:
+        ledger = _LedgerTable.model_validate(_read(ledger_path))
+    except ValidationError as exc:
+        raise explain(ledger_path, exc) from None
+    payment = _PaymentTable()
+    if payment_path is not None:
+        try:
+            payment = _PaymentTable.model_validate(_read(payment_path))
+        except ValidationError as exc:
+            raise explain(payment_path, exc) from None
+    if not tax.rule:
+        raise ConfigError(f"{tax_path}: no [[rule]] entries; every order would be parked")
+    if not ledger.rule:
+        raise ConfigError(f"{ledger_path}: no [[rule]] entries; every order would be parked")
+    return Mappings(tuple(tax.rule), tuple(ledger.rule), tuple(payment.rule))

@@ -1,0 +1,42 @@
+"""Decimal money helpers. Every amount in the program is a Decimal; floats never appear."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+
+
+class MoneyError(ValueError):
+    """A value that should be an amount is not one."""
+
+
+def parse(value: object, field: str = "amount") -> Decimal:
+    """Read an amount as the shops send it (string, int or missing) without float rounding."""
+    if value is None or value == "":
+        return ZERO
+    if isinstance(value, float):
+        # JSON numbers arrive as float only from sloppy sources; go through repr to keep digits.
+        value = repr(value)
+    try:
+        result = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise MoneyError(f"{field}: {value!r} is not a number") from exc
+    if not result.is_finite():
+        raise MoneyError(f"{field}: {value!r} is not a finite number")
+    return result
+
+
+def cents(value: Decimal) -> Decimal:
+    """Round half up to cents, the way both shops and Moneybird present amounts."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def is_cents(value: Decimal) -> bool:
+    return value == cents(value)
+
+
+def fmt(value: Decimal) -> str:
+    """Format for an API body or a table: plain decimal string, two places."""
+    return f"{cents(value):.2f}"

@@ -1,0 +1,203 @@
+"""Moneybird API v2 over httpx: paced, GETs retried, writes never retried blindly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connector import __version__
+from connector.errors import AuthError, ConnectorError
+from connector.rate_limit import RateLimiter, retry_after_epoch
+
+GET_ATTEMPTS = 4
+MAX_429_WAITS = 6
+
+
+class MoneybirdError(ConnectorError):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(MoneybirdError):
+    pass
+
+
+class Rejected(MoneybirdError):
+    """400/422: Moneybird refused the request; nothing was written."""
+
+
+class Unavailable(MoneybirdError):
+    """The request certainly did not take effect (or was a read) and could not be completed."""
+
+
+class Ambiguous(MoneybirdError):
+    """A write whose outcome is unknown: read Moneybird before writing again."""
+
+
+class MoneybirdClient:
+    def __init__(
+        self,
+        api_url: str,
+        administration_id: str,
+        token: str,
+        limiter: RateLimiter | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limiter = limiter or RateLimiter()
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=f"{api_url.rstrip('/')}/{administration_id}/",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": f"moneybird-shop-connector/{__version__}",
+            },
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- endpoints -------------------------------------------------------------------------
+
+    def tax_rates(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            batch = self._request("GET", "tax_rates.json", params={"page": page, "per_page": 100})
+            rows.extend(batch)
+            if len(batch) < 100:
+                return rows
+            page += 1
+
+    def contact_versions(self) -> list[dict[str, Any]]:
+        return self._request("GET", "contacts/synchronization.json")
+
+    def contacts_by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
+        if len(ids) > 100:
+            raise ValueError("Moneybird returns at most 100 contacts per synchronization call")
+        # A read, even though it is a POST: safe to retry.
+        return self._request("POST", "contacts/synchronization.json", json={"ids": ids}, read=True)
+
+    def search_contacts(self, query: str) -> list[dict[str, Any]]:
+        return self._request("GET", "contacts.json", params={"query": query, "per_page": 100})
+
+    def contact_by_customer_id(self, customer_id: str) -> dict[str, Any]:
+        return self._request("GET", f"contacts/customer_id/{quote(customer_id, safe='')}.json")
+
+    def create_contact(self, contact: dict[str, Any]) -> dict[str, Any]:
+        return self._request("POST", "contacts.json", json={"contact": contact})
+
+    def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._request("POST", "sales_invoices.json", json=body)
+
+    def invoice_by_reference(self, reference: str) -> dict[str, Any] | None:
+        try:
+            path = f"sales_invoices/find_by_reference/{quote(reference, safe='')}.json"
+            return self._request("GET", path)
+        except NotFound:
+            return None
+
+    def invoice(self, invoice_id: str) -> dict[str, Any]:
+        return self._request("GET", f"sales_invoices/{invoice_id}.json")
+
+    def delete_invoice(self, invoice_id: str) -> None:
+        self._request("DELETE", f"sales_invoices/{invoice_id}.json")
+
+    def send_invoice(self, invoice_id: str, delivery_method: str) -> dict[str, Any]:
+        body = {"sales_invoice_sending": {"delivery_method": delivery_method}}
+        return self._request("PATCH", f"sales_invoices/{invoice_id}/send_invoice.json", json=body)
+
+    def create_payment(self, invoice_id: str, payment: dict[str, Any]) -> dict[str, Any]:
+        path = f"sales_invoices/{invoice_id}/payments.json"
+        return self._request("POST", path, json={"payment": payment})
+
+    # --- transport -------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        read: bool | None = None,
+    ) -> Any:
+        is_read = method == "GET" if read is None else read
+        attempt = 0
+        waits_429 = 0
+        while True:
+            attempt += 1
+            self.limiter.acquire()
+            try:
+                response = self._http.request(method, path, params=params, json=json)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Never reached the server: nothing was written.
+                if is_read and attempt < GET_ATTEMPTS:
+                    self._backoff(attempt)
+                    continue
+                raise Unavailable(f"Moneybird unreachable ({type(exc).__name__})") from None
+            except httpx.TransportError as exc:
+                if is_read and attempt < GET_ATTEMPTS:
+                    self._backoff(attempt)
+                    continue
+                cls = Unavailable if is_read else Ambiguous
+                raise cls(f"{method} {path}: no complete answer ({type(exc).__name__})") from None
+            self.limiter.observe(response.headers)
+            status = response.status_code
+            if status == 429:
+                waits_429 += 1
+                if waits_429 > MAX_429_WAITS:
+                    raise Unavailable(f"{method} {path}: still rate limited (429)", 429)
+                until = retry_after_epoch(response.headers.get("Retry-After"), time.time())
+                self.limiter.block_until(until)
+                attempt -= 1  # a 429 was not processed; it does not use up a retry
+                continue
+            if status in (401, 403):
+                raise AuthError(
+                    f"Moneybird refused the token ({status}): check MONEYBIRD_TOKEN, its scopes "
+                    "(sales_invoices, settings) and moneybird.administration_id"
+                )
+            if status >= 500:
+                if is_read and attempt < GET_ATTEMPTS:
+                    self._backoff(attempt)
+                    continue
+                cls = Unavailable if is_read else Ambiguous
+                raise cls(f"{method} {path}: Moneybird answered {status}", status)
+            if status == 404:
+                raise NotFound(f"{method} {path}: not found", 404)
+            if status in (400, 422):
+                raise Rejected(f"Moneybird refused it ({status}): {_error_text(response)}", status)
+            if status >= 300:
+                raise Rejected(f"{method} {path}: unexpected status {status}", status)
+            if status == 204 or not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise Unavailable(f"{method} {path}: answer is not JSON", status) from None
+
+    def _backoff(self, attempt: int) -> None:
+        self._sleep(min(2.0 ** (attempt - 1), 30.0))
+
+
+def _error_text(response: httpx.Response) -> str:
+    """Moneybird's validation message, or a short excerpt of a non-JSON body."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200].strip() or "(empty body)"
+    if isinstance(data, dict) and "error" in data:
+        error = data["error"]
+        if isinstance(error, dict):
+            return "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in error.items())
+        return str(error)
+    return str(data)[:300]

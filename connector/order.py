@@ -1,0 +1,94 @@
+"""The shop-neutral order: what every shop adapter produces and booking consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class LineKind(StrEnum):
+    PRODUCT = "product"
+    SHIPPING = "shipping"
+    FEE = "fee"
+    DISCOUNT = "discount"
+
+
+@dataclass(frozen=True)
+class ShopTaxRate:
+    """One tax rate as the shop applied it, with the VAT the shop charged at it on this order."""
+
+    rate_id: str | None  # the shop's own id; None for lines that carry no tax at all
+    percentage: Decimal | None  # None when the shop did not say and it could not be looked up
+    label: str = ""
+    vat_total: Decimal = Decimal(
+        "0"
+    )  # cart VAT + shipping VAT at this rate, as the shop rounded it
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    kind: LineKind
+    description: str
+    quantity: Decimal
+    net: Decimal  # line total excluding VAT, after discounts
+    tax: Decimal  # VAT on this line as the shop rounded it
+    rate_id: str | None  # key into Order.tax_rates; None means no VAT charged
+    net_before_discount: Decimal | None = None  # products only: subtotal before coupons
+    tax_before_discount: Decimal | None = None
+    sku: str = ""
+    tax_class: str = ""
+    extra_rate_ids: tuple[str, ...] = ()  # more than one rate on a line (compound tax)
+
+
+@dataclass(frozen=True)
+class Address:
+    company: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    address1: str = ""
+    address2: str = ""
+    postcode: str = ""
+    city: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Customer:
+    email: str
+    billing: Address
+    shipping: Address | None = None
+    vat_number: str = ""
+
+    @property
+    def is_business(self) -> bool:
+        return bool(self.vat_number)
+
+
+@dataclass(frozen=True)
+class Order:
+    shop: str  # "woocommerce", later others
+    order_id: str
+    number: str
+    status: str
+    currency: str
+    prices_include_tax: bool
+    total: Decimal  # what the customer paid
+    paid_at: datetime | None
+    modified_at: datetime
+    customer: Customer
+    lines: tuple[OrderLine, ...]
+    tax_rates: dict[str, ShopTaxRate] = field(default_factory=dict)
+    payment_method: str = ""
+    payment_method_title: str = ""
+    transaction_id: str = ""
+    coupon_codes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.shop}:{self.order_id}"
+
+    @property
+    def is_paid(self) -> bool:
+        return self.paid_at is not None

@@ -1,0 +1,97 @@
+"""Client-side pacing for Moneybird's fixed budget (150 requests per 5 minutes).
+
+Two sources of truth, the stricter wins: our own sliding window of the requests we sent, and
+the server's `RateLimit-Remaining`/`RateLimit-Reset` headers (which also count requests made by
+other programs with the same token).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        limit: int = 150,
+        window_seconds: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = limit
+        self.window = window_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._blocked_until = 0.0
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.waited_seconds = 0.0
+
+    def acquire(self) -> None:
+        """Wait until one more request fits in the budget, then count it."""
+        with self._lock:
+            while True:
+                now = self._clock()
+                while self._sent and self._sent[0] <= now - self.window:
+                    self._sent.popleft()
+                wait = max(0.0, self._blocked_until - now)
+                if len(self._sent) >= self.limit:
+                    wait = max(wait, self._sent[0] + self.window - now)
+                if wait <= 0:
+                    self._sent.append(now)
+                    self.requests += 1
+                    return
+                self.waited_seconds += wait
+                self._sleep(wait)
+
+    def observe(self, headers: dict[str, str] | object) -> None:
+        """Adapt to the server's view: nothing left means wait until its reset."""
+        get = getattr(headers, "get", None)
+        if get is None:
+            return
+        remaining = _int(get("RateLimit-Remaining"))
+        reset = _float(get("RateLimit-Reset"))
+        if remaining is not None and remaining <= 0 and reset is not None:
+            with self._lock:
+                self._blocked_until = max(self._blocked_until, _absolute(reset, self._clock()))
+
+    def block_until(self, epoch: float) -> None:
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, epoch)
+
+
+def retry_after_epoch(value: str | None, now: float) -> float:
+    """Moneybird sends Retry-After as an absolute epoch timestamp; tolerate the other forms."""
+    if not value:
+        return now + 1.0
+    number = _float(value)
+    if number is not None:
+        return _absolute(number, now)
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return now + 1.0
+
+
+def _absolute(value: float, now: float) -> float:
+    # A value that cannot be a timestamp (before 2001) is a number of seconds from now.
+    return value if value > 1_000_000_000 else now + value
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _float(value: object) -> float | None:
+    try:
+        return float(str(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,226 @@
+"""Durable state in SQLite (WAL, synchronous=FULL): orders, contacts, watermark, runs.
+
+Every write to Moneybird is preceded by a committed `intent` on the order, so a crash at any
+moment leaves a record saying what may have happened and must be checked before writing again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, func
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from connector.errors import ConnectorError
+
+
+class OrderState(StrEnum):
+    PENDING = "pending"  # seen, paid, not booked yet
+    UNPAID = "unpaid"  # seen, but the shop has no paid date yet
+    DRAFT = "draft"  # draft invoice exists in Moneybird
+    OPEN = "open"  # invoice finalized (numbered), payment not registered yet
+    PAID = "paid"  # done
+    PARKED = "parked"  # needs a person; see park_reason
+    FAILED = "failed"  # a passing error; retried on the next pass
+
+
+DONE = {OrderState.PAID}
+WAITING = {OrderState.PARKED, OrderState.UNPAID}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_text(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+def from_text(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class OrderRecord(SQLModel, table=True):
+    __tablename__ = "orders"
+    key: str = Field(primary_key=True)  # "<shop>:<order id>"
+    shop: str
+    order_id: str
+    number: str = ""
+    state: str = OrderState.PENDING.value
+    intent: str | None = None  # the Moneybird write in flight, if any
+    reference: str | None = None
+    contact_id: str | None = None
+    invoice_id: str | None = None
+    invoice_number: str | None = None
+    payment_id: str | None = None
+    rounding_payment_id: str | None = None
+    total: str | None = None  # shop total as text (Decimal)
+    paid_at: str | None = None  # UTC ISO
+    currency: str | None = None
+    invoice_total: str | None = None
+    park_reason: str | None = None
+    last_error: str | None = None
+    notes: str | None = None
+    attempts: int = 0
+    modified_at: str | None = None  # shop's modification time, UTC ISO
+    first_seen: str = Field(default_factory=lambda: utcnow().isoformat())
+    updated_at: str = Field(default_factory=lambda: utcnow().isoformat())
+    booked_at: str | None = None
+
+
+class ContactRecord(SQLModel, table=True):
+    __tablename__ = "contacts"
+    email_key: str = Field(primary_key=True)  # normalised email, or a stand-in when missing
+    customer_id: str
+    contact_id: str | None = None  # None while the create is in flight or unresolved
+    creating: bool = False  # intent: a create was sent and its outcome is not yet known
+    created_here: bool = False
+    updated_at: str = Field(default_factory=lambda: utcnow().isoformat())
+
+
+class MetaRecord(SQLModel, table=True):
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class RunRecord(SQLModel, table=True):
+    __tablename__ = "runs"
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: str
+    finished_at: str | None = None
+    outcome: str = "running"  # running, ok, error
+    seen: int = 0
+    booked: int = 0
+    parked: int = 0
+    failed: int = 0
+    requests: int = 0
+    error: str | None = None
+
+
+class StateError(ConnectorError):
+    pass
+
+
+class PassLock:
+    """One pass at a time per state file, across processes (scheduler, manual sync)."""
+
+    def __init__(self, state_path: Path) -> None:
+        self.path = state_path.with_suffix(state_path.suffix + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create state folder {path.parent}: {exc.strerror}") from None
+        self.engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+        event.listen(self.engine, "connect", _pragmas)
+        SQLModel.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def order(self, key: str) -> OrderRecord | None:
+        with self.session() as s:
+            return s.get(OrderRecord, key)
+
+    def save(self, record: SQLModel) -> None:
+        """Commit one record now: callers rely on it being on disk before the next request."""
+        if isinstance(record, (OrderRecord, ContactRecord)):
+            record.updated_at = utcnow().isoformat()
+        with self.session() as s:
+            s.merge(record)
+            s.commit()
+
+    def orders(self, states: set[OrderState] | None = None) -> list[OrderRecord]:
+        with self.session() as s:
+            query = select(OrderRecord)
+            if states:
+                query = query.where(OrderRecord.state.in_([st.value for st in states]))  # type: ignore[attr-defined]
+            return list(s.exec(query.order_by(OrderRecord.first_seen, OrderRecord.key)))
+
+    def unfinished(self) -> list[OrderRecord]:
+        """Orders a pass must carry on with even if the shop does not list them again."""
+        return self.orders(
+            {OrderState.PENDING, OrderState.DRAFT, OrderState.OPEN, OrderState.FAILED}
+        )
+
+    def counts(self) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.exec(select(OrderRecord.state, func.count()).group_by(OrderRecord.state))
+            return {state: count for state, count in rows}
+
+    # --- contacts --------------------------------------------------------------------------
+
+    def contact(self, email_key: str) -> ContactRecord | None:
+        with self.session() as s:
+            return s.get(ContactRecord, email_key)
+
+    def contact_count(self) -> int:
+        with self.session() as s:
+            return int(s.exec(select(func.count()).select_from(ContactRecord)).one())
+
+    # --- meta and runs ---------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(MetaRecord, key)
+            return row.value if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.save(MetaRecord(key=key, value=value))
+
+    def start_run(self) -> RunRecord:
+        run = RunRecord(started_at=utcnow().isoformat())
+        with self.session() as s:
+            s.add(run)
+            s.commit()
+            s.refresh(run)
+        return run
+
+    def runs(self, limit: int = 10) -> list[RunRecord]:
+        with self.session() as s:
+            query = select(RunRecord).order_by(RunRecord.id.desc()).limit(limit)  # type: ignore[union-attr]
+            return list(s.exec(query))
+
+
+def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

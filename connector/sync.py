@@ -1,0 +1,428 @@
+"""The sync engine: one pass polls the shop and moves each order through its states.
+
+    pending -> draft -> open -> paid        (parked / failed on the side)
+
+Before each Moneybird write the order's `intent` is committed; a pass that finds an intent
+left behind reads Moneybird first (find_by_reference, the invoice itself) and only writes
+what is not there yet. One order's trouble never stops the others; only an authentication
+failure ends the pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from connector.booking import Parked, book, describe_differences
+from connector.config import Config
+from connector.contacts import ContactBook
+from connector.errors import AuthError, ConnectorError, ShopError
+from connector.invoice import InvoiceDraft, differences, totals_from_response
+from connector.money import ZERO, fmt, parse
+from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
+from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
+from connector.order import Order
+from connector.state import (
+    OrderRecord,
+    OrderState,
+    PassLock,
+    Store,
+    from_text,
+    to_text,
+    utcnow,
+)
+from connector.woocommerce_shop import WooCommerceShop
+
+log = logging.getLogger(__name__)
+WATERMARK_KEY = "watermark"
+
+
+class PassBusy(ConnectorError):
+    pass
+
+
+@dataclass
+class Decision:
+    key: str
+    number: str
+    state: str
+    message: str
+
+
+@dataclass
+class PassReport:
+    seen: int = 0
+    booked: int = 0
+    parked: int = 0
+    failed: int = 0
+    unpaid: int = 0
+    moneybird_requests: int = 0
+    decisions: list[Decision] = field(default_factory=list)
+    error: str | None = None
+
+
+class Retry(ConnectorError):
+    """Leave the order for the next pass (its intent says what to check)."""
+
+
+class SyncEngine:
+    def __init__(
+        self, config: Config, store: Store, shop: WooCommerceShop, client: MoneybirdClient
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.shop = shop
+        self.client = client
+        self.contacts = ContactBook(store, client)
+        self.settings = config.booking_settings()
+        self._rates: dict[str, MoneybirdTaxRate] | None = None
+
+    # --- the pass --------------------------------------------------------------------------
+
+    def run_pass(self) -> PassReport:
+        lock = PassLock(self.store.path)
+        if not lock.acquire():
+            raise PassBusy("another pass is running on this state file")
+        try:
+            return self._pass()
+        finally:
+            lock.release()
+
+    def _pass(self) -> PassReport:
+        report = PassReport()
+        run = self.store.start_run()
+        requests_before = self.client.limiter.requests
+        try:
+            polled = self._poll(report)
+            for record in self.store.unfinished():
+                self._process(record, polled.get(record.key), report)
+            run.outcome = "ok"
+        except AuthError as exc:
+            run.outcome, run.error, report.error = "error", str(exc), str(exc)
+            raise
+        except ConnectorError as exc:
+            run.outcome, run.error, report.error = "error", str(exc), str(exc)
+            log.error("pass stopped: %s", exc)
+        finally:
+            report.moneybird_requests = self.client.limiter.requests - requests_before
+            run.finished_at = utcnow().isoformat()
+            run.seen, run.booked, run.parked, run.failed = (
+                report.seen,
+                report.booked,
+                report.parked,
+                report.failed,
+            )
+            run.requests = report.moneybird_requests
+            self.store.save(run)
+        return report
+
+    def _poll(self, report: PassReport) -> dict[str, dict[str, Any]]:
+        """Record every changed order durably, then move the watermark."""
+        watermark = from_text(self.store.get_meta(WATERMARK_KEY))
+        since = None
+        if watermark is not None:
+            since = watermark - timedelta(minutes=self.config.sync.overlap_minutes)
+        poll = self.shop.changed_orders(since)
+        polled: dict[str, dict[str, Any]] = {}
+        for payload in poll.orders:
+            key = f"{self.shop.name}:{payload['id']}"
+            report.seen += 1
+            record = self.store.order(key)
+            if record is not None and record.state == OrderState.PAID:
+                continue
+            polled[key] = payload
+            paid = bool(payload.get("date_paid_gmt"))
+            if record is None:
+                record = OrderRecord(
+                    key=key,
+                    shop=self.shop.name,
+                    order_id=str(payload["id"]),
+                    number=str(payload.get("number") or payload["id"]),
+                    state=(OrderState.PENDING if paid else OrderState.UNPAID).value,
+                )
+            elif record.state == OrderState.UNPAID and paid:
+                record.state = OrderState.PENDING.value
+            elif record.state == OrderState.UNPAID:
+                report.unpaid += 1
+                continue
+            else:
+                continue
+            record.modified_at = payload.get("date_modified_gmt")
+            if record.state == OrderState.UNPAID:
+                record.park_reason = "not paid yet: the shop has no paid date for it"
+                report.unpaid += 1
+            self.store.save(record)
+        self.store.set_meta(WATERMARK_KEY, to_text(poll.shop_time) or "")
+        return polled
+
+    # --- one order -------------------------------------------------------------------------
+
+    def _process(
+        self, record: OrderRecord, payload: dict[str, Any] | None, report: PassReport
+    ) -> None:
+        try:
+            if payload is None:
+                payload = self.shop.order(record.order_id)
+                if payload is None:
+                    self._park(record, "the order no longer exists in the shop", report)
+                    return
+            order = self.shop.to_order(payload)
+            self._book(record, order, report)
+        except AuthError:
+            raise
+        except Parking as exc:
+            self._park(record, str(exc), report)
+        except (ConnectorError, ShopError) as exc:
+            self._fail(record, str(exc), report)
+        except Exception as exc:  # one bad order must not stop the others
+            log.exception("unexpected error on order %s", record.number)
+            self._fail(record, f"internal error: {type(exc).__name__}: {exc}", report)
+
+    def _book(self, record: OrderRecord, order: Order, report: PassReport) -> None:
+        if order.status not in self.config.sync.statuses:
+            self._park(record, f"order status is now '{order.status}'; not booked", report)
+            return
+        if not order.is_paid:
+            record.state = OrderState.UNPAID.value
+            record.park_reason = "not paid yet: the shop has no paid date for it"
+            self.store.save(record)
+            report.unpaid += 1
+            return
+        result = book(order, self.config.mappings, self.rates(), self.settings)
+        if isinstance(result, Parked):
+            if record.invoice_id or record.intent:
+                self._discard_draft(record)
+            self._park(record, result.reason, report)
+            return
+        draft = result
+        record.reference = draft.reference
+        record.total = str(order.total)
+        record.currency = order.currency
+        record.paid_at = to_text(order.paid_at)
+        record.notes = "; ".join(draft.notes) or None
+
+        invoice: dict[str, Any] | None = None
+        if record.intent == "delete_draft":
+            self._discard_draft(record)
+        if record.invoice_id is None and record.intent == "create_invoice":
+            invoice = self.client.invoice_by_reference(draft.reference)
+            if invoice is not None:
+                self._adopt(record, invoice)
+        if record.invoice_id is None:
+            invoice = self._create_invoice(record, order, draft)
+        if record.state == OrderState.DRAFT or record.intent == "send_invoice":
+            if invoice is None:
+                invoice = self.client.invoice(record.invoice_id or "")
+                self._adopt(record, invoice)
+            if record.state == OrderState.DRAFT:
+                if not self._totals_agree(record, invoice, draft, report):
+                    return
+                self._send(record)
+        if record.state == OrderState.OPEN:
+            self._pay(record, draft)
+        record.state = OrderState.PAID.value
+        record.booked_at = utcnow().isoformat()
+        record.park_reason = record.last_error = None
+        self.store.save(record)
+        report.booked += 1
+        self._decide(record, report, f"booked as invoice {record.invoice_number}, paid")
+
+    def _create_invoice(
+        self, record: OrderRecord, order: Order, draft: InvoiceDraft
+    ) -> dict[str, Any]:
+        contact_id = self.contacts.resolve(order.customer)
+        record.contact_id = contact_id
+        record.intent = "create_invoice"
+        self.store.save(record)
+        try:
+            invoice = self.client.create_invoice(draft.request_body(contact_id))
+        except Ambiguous as exc:
+            found = self._look_up(draft.reference)
+            if found is None:
+                raise Retry(f"invoice create outcome unknown ({exc}); checked next pass") from None
+            invoice = found
+        except Rejected as exc:
+            record.intent = None
+            self.store.save(record)
+            raise Parking(f"Moneybird refused the invoice: {exc}") from None
+        self._adopt(record, invoice)
+        return invoice
+
+    def _look_up(self, reference: str) -> dict[str, Any] | None:
+        try:
+            return self.client.invoice_by_reference(reference)
+        except ConnectorError:
+            return None
+
+    def _adopt(self, record: OrderRecord, invoice: dict[str, Any]) -> None:
+        """Take Moneybird's word for where this invoice stands."""
+        record.invoice_id = str(invoice["id"])
+        record.invoice_number = invoice.get("invoice_id") or record.invoice_number
+        record.invoice_total = str(invoice.get("total_price_incl_tax") or "") or None
+        mb_state = invoice.get("state")
+        record.state = (OrderState.DRAFT if mb_state == "draft" else OrderState.OPEN).value
+        if record.intent in ("create_invoice", "send_invoice"):
+            record.intent = None
+        if mb_state == "paid":
+            record.intent = "pay"  # makes _pay read the payments instead of adding one
+        self.store.save(record)
+
+    def _totals_agree(
+        self, record: OrderRecord, invoice: dict[str, Any], draft: InvoiceDraft, report: PassReport
+    ) -> bool:
+        actual = totals_from_response(invoice)
+        diffs = differences(actual, draft.shop_totals)
+        tolerance = self.settings.rounding_tolerance
+        if any(abs(v) > tolerance for v in diffs.values()):
+            reason = "Moneybird computed " + describe_differences(diffs, self.rates())
+            self._discard_draft(record)
+            self._park(record, reason + "; draft deleted", report)
+            return False
+        if diffs:
+            note = "rounded within tolerance: " + describe_differences(diffs, self.rates())
+            record.notes = "; ".join(filter(None, [record.notes, note]))
+        return True
+
+    def _discard_draft(self, record: OrderRecord) -> None:
+        """Delete our own draft (it has no invoice number yet, so nothing is lost)."""
+        invoice_id = record.invoice_id
+        if invoice_id is None and record.reference:
+            found = self.client.invoice_by_reference(record.reference)
+            invoice_id = str(found["id"]) if found else None
+        if invoice_id is not None:
+            invoice = self._read_invoice(invoice_id)
+            if invoice is not None and invoice.get("state") != "draft":
+                raise Parking(
+                    f"invoice {invoice.get('invoice_id')} is already finalized in Moneybird "
+                    "while the order no longer books cleanly; correct it by hand"
+                )
+            record.intent = "delete_draft"
+            self.store.save(record)
+            if invoice is not None:
+                with contextlib.suppress(NotFound):
+                    self.client.delete_invoice(invoice_id)
+        record.intent = None
+        record.invoice_id = None
+        record.invoice_total = None
+        record.state = OrderState.PENDING.value
+        self.store.save(record)
+
+    def _read_invoice(self, invoice_id: str) -> dict[str, Any] | None:
+        try:
+            return self.client.invoice(invoice_id)
+        except NotFound:
+            return None
+
+    def _send(self, record: OrderRecord) -> None:
+        invoice_id = record.invoice_id or ""
+        record.intent = "send_invoice"
+        self.store.save(record)
+        try:
+            invoice = self.client.send_invoice(invoice_id, self.config.sync.delivery_method)
+        except Ambiguous as exc:
+            invoice = self._read_invoice(invoice_id)
+            if invoice is None or invoice.get("state") == "draft":
+                raise Retry(f"finalizing outcome unknown ({exc}); checked next pass") from None
+        self._adopt(record, invoice)
+
+    def _pay(self, record: OrderRecord, draft: InvoiceDraft) -> None:
+        invoice_id = record.invoice_id or ""
+        plan = draft.payment
+        identifier = plan.transaction_identifier
+        rounding_identifier = f"{identifier}-rounding"
+        invoice = self.client.invoice(invoice_id) if record.intent else None
+        existing = _payments_by_identifier(invoice) if invoice else {}
+        if invoice is not None and invoice.get("state") == "draft":
+            raise Retry("invoice is still a draft in Moneybird")
+        if record.payment_id is None and identifier in existing:
+            record.payment_id = existing[identifier]
+        if record.rounding_payment_id is None and rounding_identifier in existing:
+            record.rounding_payment_id = existing[rounding_identifier]
+        if invoice is not None and invoice.get("state") == "paid":
+            record.payment_id = record.payment_id or "settled"  # nothing left to pay
+            record.intent = None
+            return
+        if record.payment_id is None and plan.amount != ZERO:
+            body: dict[str, Any] = {
+                "payment_date": plan.payment_date.isoformat(),
+                "price": fmt(plan.amount),
+                "transaction_identifier": identifier,
+            }
+            if plan.financial_account_id:
+                body["financial_account_id"] = plan.financial_account_id
+            record.payment_id = self._write_payment(record, "pay", invoice_id, body, identifier)
+        leftover = parse(record.invoice_total) - plan.amount if record.invoice_total else ZERO
+        if leftover != ZERO and record.rounding_payment_id is None:
+            body = {
+                "payment_date": plan.payment_date.isoformat(),
+                "price": fmt(leftover),
+                "transaction_identifier": rounding_identifier,
+                "manual_payment_action": "rounding_error",
+            }
+            record.rounding_payment_id = self._write_payment(
+                record, "pay_rounding", invoice_id, body, rounding_identifier
+            )
+        record.intent = None
+
+    def _write_payment(
+        self, record: OrderRecord, intent: str, invoice_id: str, body: dict, identifier: str
+    ) -> str:
+        record.intent = intent
+        self.store.save(record)
+        try:
+            payment = self.client.create_payment(invoice_id, body)
+        except Ambiguous as exc:
+            invoice = self._read_invoice(invoice_id)
+            found = _payments_by_identifier(invoice).get(identifier) if invoice else None
+            if found is None:
+                raise Retry(f"payment outcome unknown ({exc}); checked next pass") from None
+            return found
+        except Rejected as exc:
+            record.intent = None
+            self.store.save(record)
+            raise Parking(f"Moneybird refused the payment: {exc}") from None
+        return str(payment["id"])
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def rates(self) -> dict[str, MoneybirdTaxRate]:
+        if self._rates is None:
+            self._rates = rates_from_response(self.client.tax_rates())
+            self.contacts.bootstrap()
+        return self._rates
+
+    def _park(self, record: OrderRecord, reason: str, report: PassReport) -> None:
+        record.state = OrderState.PARKED.value
+        record.park_reason = reason
+        self.store.save(record)
+        report.parked += 1
+        self._decide(record, report, f"parked: {reason}")
+
+    def _fail(self, record: OrderRecord, error: str, report: PassReport) -> None:
+        fresh = self.store.order(record.key) or record
+        fresh.attempts += 1
+        fresh.last_error = error
+        if fresh.state in (OrderState.PENDING, OrderState.FAILED):
+            fresh.state = OrderState.FAILED.value
+        self.store.save(fresh)
+        report.failed += 1
+        self._decide(fresh, report, f"will retry: {error}")
+
+    def _decide(self, record: OrderRecord, report: PassReport, message: str) -> None:
+        log.info("order %s: %s", record.number, message)
+        report.decisions.append(Decision(record.key, record.number, record.state, message))
+
+
+class Parking(ConnectorError):
+    """Raised deep inside a write to park the order with Moneybird's own message."""
+
+
+def _payments_by_identifier(invoice: dict[str, Any]) -> dict[str, str]:
+    return {
+        str(p.get("transaction_identifier")): str(p["id"])
+        for p in invoice.get("payments") or []
+        if p.get("transaction_identifier")
+    }

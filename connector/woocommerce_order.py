@@ -1,0 +1,187 @@
+"""WooCommerce REST v3 order JSON -> the shop-neutral Order. Pure; no HTTP here.
+
+Line amounts in WooCommerce are excluding VAT whatever `prices_include_tax` says; coupons are
+already folded into line totals (`subtotal - total` is the discount); the VAT per rate the
+shop charged is `tax_lines[].tax_total + shipping_tax_total`.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from connector.errors import ShopError
+from connector.money import ZERO, parse
+from connector.order import Address, Customer, LineKind, Order, OrderLine, ShopTaxRate
+
+SHOP = "woocommerce"
+VAT_NUMBER_KEYS = ("_billing_vat_number", "_vat_number", "vat_number", "_billing_eu_vat_number")
+
+
+def parse_gmt(value: str | None) -> datetime | None:
+    """WooCommerce `_gmt` fields are UTC without a zone suffix."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", ""))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def rate_ids_used(payload: dict[str, Any]) -> set[str]:
+    return {str(t["rate_id"]) for t in payload.get("tax_lines") or []}
+
+
+def percentages_listed(payload: dict[str, Any]) -> dict[str, Decimal]:
+    """Newer shops put `rate_percent` on each tax line; older ones need GET /taxes/{id}."""
+    found: dict[str, Decimal] = {}
+    for tax_line in payload.get("tax_lines") or []:
+        if tax_line.get("rate_percent") not in (None, ""):
+            found[str(tax_line["rate_id"])] = parse(tax_line["rate_percent"], "rate_percent")
+    return found
+
+
+def order_from_woocommerce(
+    payload: dict[str, Any], percentages: dict[str, Decimal] | None = None
+) -> Order:
+    try:
+        return _order(payload, percentages or {})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ShopError(f"order {payload.get('id', '?')}: unexpected shape: {exc}") from exc
+
+
+def _order(payload: dict[str, Any], percentages: dict[str, Decimal]) -> Order:
+    known = {**percentages, **percentages_listed(payload)}
+    tax_rates: dict[str, ShopTaxRate] = {}
+    for tax_line in payload.get("tax_lines") or []:
+        rate_id = str(tax_line["rate_id"])
+        vat = parse(tax_line.get("tax_total"), "tax_total") + parse(
+            tax_line.get("shipping_tax_total"), "shipping_tax_total"
+        )
+        previous = tax_rates.get(rate_id)
+        if previous is not None:
+            vat += previous.vat_total
+        tax_rates[rate_id] = ShopTaxRate(
+            rate_id=rate_id,
+            percentage=known.get(rate_id),
+            label=str(tax_line.get("label") or tax_line.get("rate_code") or ""),
+            vat_total=vat,
+        )
+
+    lines: list[OrderLine] = []
+    for item in payload.get("line_items") or []:
+        rate_id, extra = _rates_of(item, tax_rates)
+        lines.append(
+            OrderLine(
+                kind=LineKind.PRODUCT,
+                description=_text(item.get("name")) or "Product",
+                quantity=parse(item.get("quantity"), "quantity"),
+                net=parse(item.get("total"), "total"),
+                tax=parse(item.get("total_tax"), "total_tax"),
+                rate_id=rate_id,
+                extra_rate_ids=extra,
+                net_before_discount=parse(item.get("subtotal"), "subtotal"),
+                tax_before_discount=parse(item.get("subtotal_tax"), "subtotal_tax"),
+                sku=str(item.get("sku") or ""),
+                tax_class=str(item.get("tax_class") or ""),
+            )
+        )
+    for ship in payload.get("shipping_lines") or []:
+        rate_id, extra = _rates_of(ship, tax_rates)
+        lines.append(
+            OrderLine(
+                kind=LineKind.SHIPPING,
+                description=_text(ship.get("method_title")) or "Verzendkosten",
+                quantity=Decimal(1),
+                net=parse(ship.get("total"), "shipping total"),
+                tax=parse(ship.get("total_tax"), "shipping total_tax"),
+                rate_id=rate_id,
+                extra_rate_ids=extra,
+            )
+        )
+    for fee in payload.get("fee_lines") or []:
+        rate_id, extra = _rates_of(fee, tax_rates)
+        lines.append(
+            OrderLine(
+                kind=LineKind.FEE,
+                description=_text(fee.get("name")) or "Toeslag",
+                quantity=Decimal(1),
+                net=parse(fee.get("total"), "fee total"),
+                tax=parse(fee.get("total_tax"), "fee total_tax"),
+                rate_id=rate_id,
+                extra_rate_ids=extra,
+                tax_class=str(fee.get("tax_class") or ""),
+            )
+        )
+
+    modified = parse_gmt(payload.get("date_modified_gmt")) or parse_gmt(
+        payload.get("date_created_gmt")
+    )
+    if modified is None:
+        raise ValueError("no date_modified_gmt")
+    return Order(
+        shop=SHOP,
+        order_id=str(payload["id"]),
+        number=str(payload.get("number") or payload["id"]),
+        status=str(payload.get("status") or ""),
+        currency=str(payload.get("currency") or "").upper(),
+        prices_include_tax=bool(payload.get("prices_include_tax")),
+        total=parse(payload.get("total"), "total"),
+        paid_at=parse_gmt(payload.get("date_paid_gmt")),
+        modified_at=modified,
+        customer=_customer(payload),
+        lines=tuple(lines),
+        tax_rates=tax_rates,
+        payment_method=str(payload.get("payment_method") or ""),
+        payment_method_title=str(payload.get("payment_method_title") or ""),
+        transaction_id=str(payload.get("transaction_id") or ""),
+        coupon_codes=tuple(str(c.get("code", "")) for c in payload.get("coupon_lines") or []),
+    )
+
+
+def _rates_of(
+    line: dict[str, Any], tax_rates: dict[str, ShopTaxRate]
+) -> tuple[str | None, tuple[str, ...]]:
+    """The shop tax rate a line was taxed at; more than one charged rate is reported as extra."""
+    entries = [t for t in line.get("taxes") or [] if "id" in t]
+    charged = [str(t["id"]) for t in entries if parse(t.get("total"), "tax") != ZERO]
+    if charged:
+        return charged[0], tuple(charged[1:])
+    # A 0% shop rate still names its id; use it when the order lists that rate.
+    listed = [str(t["id"]) for t in entries if str(t["id"]) in tax_rates]
+    return (listed[0] if listed else None), ()
+
+
+def _text(value: object) -> str:
+    return html.unescape(str(value or "")).strip()
+
+
+def _address(data: dict[str, Any] | None) -> Address:
+    data = data or {}
+    return Address(
+        company=_text(data.get("company")),
+        first_name=_text(data.get("first_name")),
+        last_name=_text(data.get("last_name")),
+        address1=_text(data.get("address_1")),
+        address2=_text(data.get("address_2")),
+        postcode=_text(data.get("postcode")),
+        city=_text(data.get("city")),
+        country=_text(data.get("country")).upper(),
+    )
+
+
+def _customer(payload: dict[str, Any]) -> Customer:
+    billing = payload.get("billing") or {}
+    shipping = _address(payload.get("shipping"))
+    vat_number = ""
+    for meta in payload.get("meta_data") or []:
+        if meta.get("key") in VAT_NUMBER_KEYS and isinstance(meta.get("value"), str):
+            vat_number = meta["value"].strip()
+            if vat_number:
+                break
+    return Customer(
+        email=str(billing.get("email") or "").strip(),
+        billing=_address(billing),
+        shipping=shipping if (shipping.address1 or shipping.country) else None,
+        vat_number=vat_number,
+    )
