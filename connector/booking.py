@@ -73,7 +73,13 @@ def _book(
         )
     if order.total < ZERO:
         raise _Park(f"order total {fmt(order.total)} is negative")
-    if not order.lines:
+    # "Free shipping" and zero fees carry nothing worth a 0.00 invoice line (nor a 0% rule).
+    order_lines = [
+        ln
+        for ln in order.lines
+        if not (ln.kind in (LineKind.SHIPPING, LineKind.FEE) and not ln.net and not ln.tax)
+    ]
+    if not order_lines:
         raise _Park("order has no lines")
 
     country = (
@@ -86,7 +92,7 @@ def _book(
 
     # 1. Each shop tax rate used on the order -> one Moneybird sales tax rate.
     mb_rate_for: dict[str | None, MoneybirdTaxRate] = {}
-    for line in order.lines:
+    for line in order_lines:
         if line.extra_rate_ids:
             raise _Park(
                 f"line '{line.description}' carries more than one tax rate (compound tax); "
@@ -101,7 +107,7 @@ def _book(
     # 2. Per shop rate: the VAT the shop charged, checked against its own lines.
     shop_vat: dict[str | None, Decimal] = {}
     for rate_id in mb_rate_for:
-        lines_tax = sum((ln.tax for ln in order.lines if ln.rate_id == rate_id), ZERO)
+        lines_tax = sum((ln.tax for ln in order_lines if ln.rate_id == rate_id), ZERO)
         charged = order.tax_rates[rate_id].vat_total if rate_id is not None else ZERO
         if abs(lines_tax - charged) > tolerance:
             raise _Park(
@@ -110,7 +116,7 @@ def _book(
             )
         shop_vat[rate_id] = charged
 
-    shop_net = sum((ln.net for ln in order.lines), ZERO)
+    shop_net = sum((ln.net for ln in order_lines), ZERO)
     computed_total = shop_net + sum(shop_vat.values(), ZERO)
     if abs(computed_total - order.total) > tolerance:
         raise _Park(
@@ -123,7 +129,7 @@ def _book(
     notes: list[str] = []
     lines: list[InvoiceLine] = []
     for rate_id, mb_rate in mb_rate_for.items():
-        group = [ln for ln in order.lines if ln.rate_id == rate_id]
+        group = [ln for ln in order_lines if ln.rate_id == rate_id]
         built = _lines_for_group(group, mb_rate.id, mappings, incl, settings.discount_lines)
         if incl:
             # The gross at this rate must be the shop's net + the shop's VAT at this rate. Shops

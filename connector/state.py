@@ -179,6 +179,20 @@ class Store:
             {OrderState.PENDING, OrderState.DRAFT, OrderState.OPEN, OrderState.FAILED}
         )
 
+    def requeue(self, which: str | None = None) -> list[OrderRecord]:
+        """Put parked and failed orders (or the one named by number, id or key) back in line."""
+        chosen = [
+            r
+            for r in self.orders({OrderState.PARKED, OrderState.FAILED})
+            if which is None or which in (r.number, r.order_id, r.key)
+        ]
+        for record in chosen:
+            record.state = OrderState.PENDING.value
+            record.park_reason = record.last_error = None
+            record.attempts = 0
+            self.save(record)
+        return chosen
+
     def counts(self) -> dict[str, int]:
         with self.session() as s:
             rows = s.exec(select(OrderRecord.state, func.count()).group_by(OrderRecord.state))

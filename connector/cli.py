@@ -1,0 +1,193 @@
+"""The `connector` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connector.booking import Parked, book
+from connector.config import Config, load_config
+from connector.errors import AuthError, ConfigError, ConnectorError
+from connector.money import fmt
+from connector.moneybird_rates import rates_from_response
+from connector.runtime import build, setup_logging
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Books paid webshop orders into Moneybird as paid sales invoices.",
+)
+console = Console()
+err = Console(stderr=True)
+
+EXIT_CONFIG = 2
+EXIT_AUTH = 3
+EXIT_FAILED = 1
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="Path to config.toml.", show_default=True)
+]
+DEFAULT_CONFIG = Path("config.toml")
+
+
+def _load(path: Path, verbose: bool = False) -> Config:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        err.print(f"[red]Configuration error[/red]\n{exc}", markup=True, highlight=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+    setup_logging(verbose, config.secrets.values())
+    return config
+
+
+@app.command()
+def sync(
+    config: ConfigOption = DEFAULT_CONFIG,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run one pass now, then exit."""
+    runtime = build(_load(config, verbose))
+    try:
+        report = runtime.engine().run_pass()
+    except AuthError as exc:
+        err.print(f"Authentication failed, nothing was booked half-way: {exc}", highlight=False)
+        raise typer.Exit(EXIT_AUTH) from None
+    except ConnectorError as exc:
+        err.print(f"Pass stopped: {exc}", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        runtime.close()
+    console.print(
+        f"{report.seen} orders seen, {report.booked} booked, {report.parked} parked, "
+        f"{report.failed} to retry, {report.unpaid} waiting for payment; "
+        f"{report.moneybird_requests} Moneybird requests"
+    )
+    if report.error:
+        err.print(f"Pass stopped early: {report.error}", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def run(
+    config: ConfigOption = DEFAULT_CONFIG,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Sync now and then every sync.interval_minutes until stopped (SIGTERM/Ctrl-C)."""
+    from connector.scheduler import run_forever
+
+    runtime = build(_load(config, verbose))
+    try:
+        run_forever(runtime)
+    finally:
+        runtime.close()
+
+
+@app.command()
+def status(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Orders per state, orders needing attention with the reason, and the last runs."""
+    from connector.state import Store
+    from connector.status import collect, render
+
+    cfg = _load(config)
+    store = Store(cfg.state_path)
+    try:
+        data = collect(store)
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        render(data, console)
+
+
+@app.command()
+def retry(
+    order: Annotated[str | None, typer.Argument(help="Order number; all when left out.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Put parked or failed orders back in line for the next pass."""
+    from connector.state import Store
+
+    cfg = _load(config)
+    store = Store(cfg.state_path)
+    try:
+        chosen = store.requeue(order)
+    finally:
+        store.close()
+    if order is not None and not chosen:
+        err.print(f"Order {order} is not parked or failed.")
+        raise typer.Exit(EXIT_FAILED)
+    console.print(f"{len(chosen)} order(s) queued for the next pass.")
+
+
+@app.command()
+def preview(
+    order: Annotated[str, typer.Argument(help="The shop's order id.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Show the invoice an order would become. Sends nothing to Moneybird."""
+    cfg = _load(config)
+    runtime = build(cfg)
+    try:
+        payload = runtime.shop.order(order)
+        if payload is None:
+            err.print(f"Order {order} not found in the shop.")
+            raise typer.Exit(EXIT_FAILED)
+        parsed = runtime.shop.to_order(payload)
+        rates = rates_from_response(runtime.client.tax_rates())
+        result = book(parsed, cfg.mappings, rates, cfg.booking_settings())
+    except AuthError as exc:
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(EXIT_AUTH) from None
+    except ConnectorError as exc:
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        runtime.close()
+    if isinstance(result, Parked):
+        console.print(f"Order {parsed.number} would be parked: {result.reason}", highlight=False)
+        return
+    incl = "incl." if result.prices_are_incl_tax else "excl."
+    table = Table(title=f"Invoice for order {parsed.number}, reference {result.reference}")
+    for column in ("description", "qty", f"price ({incl} VAT)", "tax rate", "ledger"):
+        table.add_column(column, overflow="fold")
+    for line in result.lines:
+        table.add_row(
+            line.description,
+            f"{line.amount.normalize():f}",
+            fmt(line.price),
+            rates[line.tax_rate_id].name,
+            line.ledger_account_id,
+        )
+    console.print(table)
+    console.print(
+        f"Date {result.invoice_date}, {result.currency}; total {fmt(result.predicted.total_incl_tax)}"
+        f" (shop: {fmt(result.shop_totals.total_incl_tax)})"
+    )
+    for rate_id, vat in result.predicted.vat_by_rate.items():
+        console.print(f"  VAT {rates[rate_id].name}: {fmt(vat)}")
+    console.print(
+        f"Payment {fmt(result.payment.amount)} on {result.payment.payment_date}, "
+        f"account {result.payment.financial_account_id or '(none)'}"
+    )
+    for note in result.notes:
+        console.print(f"Note: {note}", highlight=False)
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="Keep the demo's state folder afterwards.")] = False,
+) -> None:
+    """Start local WooCommerce and Moneybird sandboxes, sync a demo shop, show what happened."""
+    from connector.demo import run_demo
+
+    raise typer.Exit(run_demo(console, keep=keep))

@@ -1,0 +1,77 @@
+"""Wiring: from a loaded Config to the store, the shop, the Moneybird client and the engine."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from connector.config import Config
+from connector.moneybird import MoneybirdClient
+from connector.rate_limit import RateLimiter
+from connector.state import Store
+from connector.sync import SyncEngine
+from connector.woocommerce_shop import WooCommerceShop
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: Store
+    shop: WooCommerceShop
+    client: MoneybirdClient
+
+    def engine(self) -> SyncEngine:
+        return SyncEngine(self.config, self.store, self.shop, self.client)
+
+    def close(self) -> None:
+        self.client.close()
+        self.store.close()
+
+
+def build(config: Config, limiter: RateLimiter | None = None) -> Runtime:
+    s = config.secrets
+    shop = WooCommerceShop(
+        url=config.shop.url,
+        consumer_key=s.woocommerce_key.get_secret_value(),
+        consumer_secret=s.woocommerce_secret.get_secret_value(),
+        statuses=config.sync.statuses,
+        timeout=config.shop.timeout_seconds,
+        query_string_auth=config.shop.query_string_auth,
+    )
+    client = MoneybirdClient(
+        api_url=config.moneybird.api_url,
+        administration_id=config.moneybird.administration_id,
+        token=s.moneybird_token.get_secret_value(),
+        limiter=limiter
+        or RateLimiter(config.moneybird.rate_limit, config.moneybird.rate_window_seconds),
+        timeout=config.moneybird.timeout_seconds,
+    )
+    return Runtime(config, Store(config.state_path), shop, client)
+
+
+class SecretFilter(logging.Filter):
+    """Last line of defence: no secret value ever reaches a log line."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(s in message for s in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def setup_logging(verbose: bool = False, secrets: list[str] | None = None) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if secrets:
+        handler.addFilter(SecretFilter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("httpx", "httpcore", "urllib3", "apscheduler.executors.default"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

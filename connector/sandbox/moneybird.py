@@ -1,0 +1,485 @@
+"""A stateful Moneybird API v2 emulator, faithful to what the connector relies on.
+
+Bearer auth; numeric string ids; 422 on validation errors and unknown keys; draft -> open ->
+paid; invoice numbers only when sent; find_by_reference; synchronization endpoints; the
+rate limit (headers, and 429 with an absolute epoch Retry-After and an HTML body). Faults can be
+injected: fail before or after applying a write, or drop the connection.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import unquote
+
+from connector.sandbox.http import DropConnection, LocalServer, Request, Response
+
+INVOICE_KEYS = {
+    "contact_id", "contact_person_id", "original_estimate_id", "document_style_id",
+    "workflow_id", "reference", "invoice_sequence_id", "invoice_date", "first_due_interval",
+    "currency", "prices_are_incl_tax", "payment_conditions", "discount", "time_entry_ids",
+    "details_attributes", "custom_fields_attributes",
+}  # fmt: skip
+DETAIL_KEYS = {
+    "id", "description", "period", "price", "amount", "tax_rate_id", "ledger_account_id",
+    "project_id", "product_id", "row_order", "is_optional", "is_selected", "_destroy",
+    "automated_tax_enabled",
+}  # fmt: skip
+CONTACT_KEYS = {
+    "company_name", "address1", "address2", "zipcode", "city", "country", "phone",
+    "delivery_method", "customer_id", "tax_number", "firstname", "lastname",
+    "chamber_of_commerce", "bank_account", "send_invoices_to_attention",
+    "send_invoices_to_email", "send_estimates_to_attention", "send_estimates_to_email",
+    "sepa_active", "sepa_iban", "sepa_iban_account_name", "sepa_bic", "sepa_mandate_id",
+    "sepa_mandate_date", "sepa_sequence_type", "si_identifier_type", "si_identifier",
+    "invoice_workflow_id", "estimate_workflow_id", "email_ubl", "direct_debit",
+    "custom_fields_attributes", "contact_person",
+}  # fmt: skip
+PAYMENT_KEYS = {
+    "payment_date", "price", "price_base", "financial_account_id", "financial_mutation_id",
+    "transaction_identifier", "manual_payment_action", "ledger_account_id", "invoice_id",
+}  # fmt: skip
+PAYMENT_ACTIONS = {
+    "private_payment", "payment_without_proof", "cash_payment", "rounding_error",
+    "bank_transfer", "balance_settlement", "invoices_settlement",
+}  # fmt: skip
+HTML_429 = b"<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests</h1></center><hr><center>nginx</center></body></html>"  # noqa: E501
+
+
+@dataclass
+class Fault:
+    """Apply to the next matching request(s): 'before_500', 'after_500', 'after_drop', 'drop'."""
+
+    method: str
+    path_pattern: str
+    mode: str
+    times: int = 1
+
+
+@dataclass
+class MoneybirdSandbox:
+    administration_id: str = "123456789"
+    token: str = "sandbox-moneybird-token"
+    rate_limit: int = 150
+    rate_window: float = 300.0
+    tax_rates: list[dict[str, Any]] = field(default_factory=list)
+    ledger_accounts: list[dict[str, Any]] = field(default_factory=list)
+    financial_accounts: list[dict[str, Any]] = field(default_factory=list)
+    workflows: list[dict[str, Any]] = field(default_factory=list)
+    document_styles: list[dict[str, Any]] = field(default_factory=list)
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    accepted: list[tuple[str, str, Any]] = field(default_factory=list)  # method, path, body
+    requests: list[tuple[float, str, str, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(490000000000000001)
+        self._numbers = itertools.count(1)
+        self._customer_numbers = itertools.count(1)
+        self._window: deque[float] = deque()
+        self._lock = threading.RLock()
+        self.server = LocalServer(self.handle)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.server.url}/api/v2"
+
+    def start(self) -> MoneybirdSandbox:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def new_id(self) -> str:
+        return str(next(self._ids))
+
+    # --- dispatch --------------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Response:
+        with self._lock:
+            response = self._handle(req)
+            self.requests.append((time.time(), req.method, req.path, response.status))
+            return response
+
+    def _handle(self, req: Request) -> Response:
+        if req.headers.get("authorization") != f"Bearer {self.token}":
+            return Response(401, {"error": "Token is invalid or expired", "symbolic": {}})
+        limited = self._rate_limit()
+        if limited is not None:
+            return limited
+        headers = self._rate_headers()
+        prefix = f"/api/v2/{self.administration_id}/"
+        if req.path == "/api/v2/administrations.json":
+            return Response(200, [self._administration()], headers)
+        if not req.path.startswith(prefix) or not req.path.endswith(".json"):
+            return Response(404, {"error": "Not found"}, headers)
+        path = req.path[len(prefix) : -len(".json")]
+        fault = self._take_fault(req.method, path)
+        if fault is not None and fault.mode == "before_500":
+            return Response(500, {"error": "Internal server error"}, headers)
+        if fault is not None and fault.mode == "drop":
+            raise DropConnection
+        response = self._route(req, path)
+        response.headers.update(headers)
+        if response.status < 300 and req.method != "GET":
+            self.accepted.append((req.method, req.path, req.json()))
+        if fault is not None and fault.mode == "after_500":
+            return Response(500, {"error": "Internal server error"}, headers)
+        if fault is not None and fault.mode == "after_drop":
+            raise DropConnection
+        return response
+
+    def _route(self, req: Request, path: str) -> Response:
+        m, body = req.method, req.json() if req.method in ("POST", "PATCH", "PUT") else None
+        simple = {
+            "tax_rates": self.tax_rates,
+            "ledger_accounts": self.ledger_accounts,
+            "financial_accounts": self.financial_accounts,
+            "workflows": self.workflows,
+            "document_styles": self.document_styles,
+        }
+        if m == "GET" and path in simple:
+            return self._paged(req, simple[path])
+        if path == "contacts/synchronization":
+            if m == "GET":
+                return Response(
+                    200, [{"id": c["id"], "version": c["version"]} for c in self.contacts.values()]
+                )
+            if m == "POST":
+                return self._sync_fetch(body, self.contacts)
+        if path == "contacts" and m == "GET":
+            return self._search_contacts(req)
+        if path == "contacts" and m == "POST":
+            return self._create_contact(body)
+        if (found := re.fullmatch(r"contacts/customer_id/(.+)", path)) and m == "GET":
+            cid = unquote(found.group(1))
+            match = next((c for c in self.contacts.values() if c["customer_id"] == cid), None)
+            return Response(200, match) if match else Response(404, {"error": "Not found"})
+        if (found := re.fullmatch(r"contacts/(\d+)", path)) and m == "GET":
+            contact = self.contacts.get(found.group(1))
+            return Response(200, contact) if contact else Response(404, {"error": "Not found"})
+        if path == "sales_invoices" and m == "POST":
+            return self._create_invoice(body)
+        if path == "sales_invoices/synchronization":
+            if m == "GET":
+                return Response(
+                    200, [{"id": i["id"], "version": i["version"]} for i in self.invoices.values()]
+                )
+            if m == "POST":
+                return self._sync_fetch(body, self.invoices)
+        if (found := re.fullmatch(r"sales_invoices/find_by_reference/(.+)", path)) and m == "GET":
+            ref = unquote(found.group(1))
+            match = next((i for i in self.invoices.values() if i["reference"] == ref), None)
+            return Response(200, match) if match else Response(404, {"error": "Not found"})
+        if found := re.fullmatch(r"sales_invoices/(\d+)", path):
+            invoice = self.invoices.get(found.group(1))
+            if invoice is None:
+                return Response(404, {"error": "Not found"})
+            if m == "GET":
+                return Response(200, invoice)
+            if m == "DELETE":
+                if invoice["state"] != "draft":
+                    return Response(422, {"error": "Only draft invoices can be deleted here"})
+                del self.invoices[invoice["id"]]
+                return Response(204, None)
+        if (found := re.fullmatch(r"sales_invoices/(\d+)/send_invoice", path)) and m == "PATCH":
+            return self._send(found.group(1), body)
+        if (found := re.fullmatch(r"sales_invoices/(\d+)/payments", path)) and m == "POST":
+            return self._pay(found.group(1), body)
+        return Response(404, {"error": "Not found"})
+
+    # --- rate limit and faults -------------------------------------------------------------
+
+    def _rate_limit(self) -> Response | None:
+        now = time.time()
+        while self._window and self._window[0] <= now - self.rate_window:
+            self._window.popleft()
+        if len(self._window) >= self.rate_limit:
+            reset = int(self._window[0] + self.rate_window) + 1
+            return Response(
+                429,
+                raw=HTML_429,
+                content_type="text/html",
+                headers={"Retry-After": str(reset), **self._rate_headers(reset)},
+            )
+        self._window.append(now)
+        return None
+
+    def _rate_headers(self, reset: int | None = None) -> dict[str, str]:
+        if reset is None:
+            oldest = self._window[0] if self._window else time.time()
+            reset = int(oldest + self.rate_window) + 1
+        return {
+            "RateLimit-Limit": str(self.rate_limit),
+            "RateLimit-Remaining": str(max(0, self.rate_limit - len(self._window))),
+            "RateLimit-Reset": str(reset),
+        }
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.method == method and re.fullmatch(fault.path_pattern, path):
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    # --- resources -------------------------------------------------------------------------
+
+    def _administration(self) -> dict[str, Any]:
+        return {
+            "id": self.administration_id,
+            "name": "Sandbox webwinkel",
+            "language": "nl",
+            "currency": "EUR",
+            "country": "NL",
+            "time_zone": "Europe/Amsterdam",
+        }
+
+    def _paged(self, req: Request, rows: list[dict[str, Any]]) -> Response:
+        per_page, page = _int(req.query.get("per_page"), 50), _int(req.query.get("page"), 1)
+        if not 1 <= per_page <= 100:
+            return Response(400, {"error": "per_page must be between 1 and 100"})
+        start = (page - 1) * per_page
+        return Response(200, rows[start : start + per_page])
+
+    def _sync_fetch(self, body: Any, table: dict[str, dict[str, Any]]) -> Response:
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or len(ids) > 100:
+            return Response(400, {"error": "ids must be a list of at most 100 ids"})
+        return Response(200, [table[str(i)] for i in ids if str(i) in table])
+
+    def _search_contacts(self, req: Request) -> Response:
+        query = (req.query.get("query") or "").lower()
+        hits = [
+            c
+            for c in self.contacts.values()
+            if not query
+            or any(
+                query in str(c.get(f) or "").lower()
+                for f in (
+                    "company_name",
+                    "firstname",
+                    "lastname",
+                    "email",
+                    "send_invoices_to_email",
+                    "customer_id",
+                    "city",
+                )
+            )  # fmt: skip
+        ]
+        return self._paged(req, hits)
+
+    def add_contact(self, **fields: Any) -> dict[str, Any]:
+        contact = {
+            "id": self.new_id(),
+            "administration_id": int(self.administration_id),
+            "company_name": "", "firstname": "", "lastname": "", "address1": "",
+            "address2": "", "zipcode": "", "city": "", "country": "NL", "phone": "",
+            "delivery_method": "Email", "tax_number": "", "email": "",
+            "send_invoices_to_email": "", "send_estimates_to_email": "",
+            "customer_id": str(next(self._customer_numbers)),
+            "created_at": _now(), "updated_at": _now(), "version": int(time.time()),
+            "archived": False, "notes": [], "custom_fields": [], "contact_people": [],
+        }  # fmt: skip
+        contact.update(fields)
+        contact["email"] = contact.get("send_invoices_to_email") or contact.get("email") or ""
+        self.contacts[contact["id"]] = contact
+        return contact
+
+    def _create_contact(self, body: Any) -> Response:
+        data = body.get("contact") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or set(body) - {"contact"}:
+            return Response(400, {"error": "contact is missing"})
+        unknown = set(data) - CONTACT_KEYS
+        if unknown:
+            return Response(422, {"error": {k: ["is not a known attribute"] for k in unknown}})
+        if not any(
+            str(data.get(k) or "").strip() for k in ("company_name", "firstname", "lastname")
+        ):
+            return Response(422, {"error": {"company_name": ["can't be blank"]}})
+        cid = data.get("customer_id")
+        if cid and any(c["customer_id"] == cid for c in self.contacts.values()):
+            return Response(422, {"error": {"customer_id": ["is already in use"]}})
+        if data.get("country") and not re.fullmatch(r"[A-Z]{2}", data["country"]):
+            return Response(422, {"error": {"country": ["is invalid"]}})
+        fields = {k: v for k, v in data.items() if v is not None}
+        if not cid:
+            fields.pop("customer_id", None)
+        return Response(201, self.add_contact(**fields))
+
+    def _create_invoice(self, body: Any) -> Response:
+        data = body.get("sales_invoice") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            return Response(400, {"error": "sales_invoice is missing"})
+        errors: dict[str, list[str]] = {}
+        for key in set(data) - INVOICE_KEYS:
+            errors[key] = ["is not a known attribute"]
+        contact = self.contacts.get(str(data.get("contact_id")))
+        if contact is None:
+            errors["contact_id"] = ["is invalid"]
+        details_in = data.get("details_attributes") or []
+        if isinstance(details_in, dict):
+            details_in = list(details_in.values())
+        incl = str(data.get("prices_are_incl_tax", False)).lower() == "true"
+        details = []
+        for n, d in enumerate(details_in):
+            bad = set(d) - DETAIL_KEYS
+            if bad:
+                errors[f"details.{n}"] = [f"unknown attribute(s) {sorted(bad)}"]
+                continue
+            rate = next((r for r in self.tax_rates if r["id"] == str(d.get("tax_rate_id"))), None)
+            if rate is None or rate["tax_rate_type"] != "sales_invoice" or not rate["active"]:
+                errors[f"details.{n}.tax_rate_id"] = ["is invalid"]
+                continue
+            if not any(a["id"] == str(d.get("ledger_account_id")) for a in self.ledger_accounts):
+                errors[f"details.{n}.ledger_account_id"] = ["is invalid"]
+                continue
+            try:
+                price = Decimal(str(d.get("price")).replace(",", "."))
+                amount = Decimal(str(d.get("amount", "1")).replace(",", "."))
+            except InvalidOperation:
+                errors[f"details.{n}.price"] = ["is not a number"]
+                continue
+            details.append((d, rate, amount, price))
+        if data.get("invoice_date"):
+            try:
+                date.fromisoformat(str(data["invoice_date"]))
+            except ValueError:
+                errors["invoice_date"] = ["is invalid"]
+        if errors:
+            return Response(422, {"error": errors})
+        invoice = self._invoice_from(data, contact or {}, details, incl)
+        self.invoices[invoice["id"]] = invoice
+        return Response(201, invoice)
+
+    def _invoice_from(
+        self, data: dict[str, Any], contact: dict[str, Any], details: list[Any], incl: bool
+    ) -> dict[str, Any]:
+        rows, per_rate = [], {}
+        for n, (d, rate, amount, price) in enumerate(details):
+            line_total = (amount * price).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            per_rate.setdefault(rate["id"], [Decimal(rate["percentage"]), Decimal(0)])
+            per_rate[rate["id"]][1] += line_total
+            rows.append({
+                "id": self.new_id(), "tax_rate_id": rate["id"],
+                "ledger_account_id": str(d["ledger_account_id"]),
+                "amount": f"{amount.normalize():f} x", "amount_decimal": f"{amount:f}",
+                "description": d.get("description", ""), "price": f"{price:f}",
+                "row_order": n, "total_price_excl_tax_with_discount": None,
+            })  # fmt: skip
+        tax_totals, taxable_total, tax_total = [], Decimal(0), Decimal(0)
+        for rate_id, (pct, base) in per_rate.items():
+            divisor = (Decimal(100) + pct) if incl else Decimal(100)
+            tax = (base * pct / divisor).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            taxable = base - tax if incl else base
+            taxable_total += taxable
+            tax_total += tax
+            tax_totals.append({
+                "tax_rate_id": rate_id, "taxable_amount": f"{taxable:.2f}",
+                "taxable_amount_base": f"{taxable:.2f}", "tax_amount": f"{tax:.2f}",
+                "tax_amount_base": f"{tax:.2f}",
+            })  # fmt: skip
+        total = taxable_total + tax_total
+        return {
+            "id": self.new_id(), "administration_id": int(self.administration_id),
+            "contact_id": contact.get("id"), "contact": contact, "invoice_id": None,
+            "workflow_id": data.get("workflow_id"), "document_style_id": data.get("document_style_id"),  # noqa: E501
+            "state": "draft", "invoice_date": data.get("invoice_date"),
+            "reference": data.get("reference", ""), "currency": data.get("currency", "EUR"),
+            "prices_are_incl_tax": incl, "details": rows, "payments": [],
+            "total_paid": "0.0", "total_unpaid": f"{total:.2f}", "total_unpaid_base": f"{total:.2f}",
+            "total_price_excl_tax": f"{taxable_total:.2f}", "total_price_excl_tax_base": f"{taxable_total:.2f}",  # noqa: E501
+            "total_price_incl_tax": f"{total:.2f}", "total_price_incl_tax_base": f"{total:.2f}",
+            "tax_totals": tax_totals, "paid_at": None, "sent_at": None,
+            "created_at": _now(), "updated_at": _now(), "version": int(time.time()),
+        }  # fmt: skip
+
+    def _send(self, invoice_id: str, body: Any) -> Response:
+        invoice = self.invoices.get(invoice_id)
+        if invoice is None:
+            return Response(404, {"error": "Not found"})
+        sending = (body or {}).get("sales_invoice_sending") or {}
+        method = sending.get("delivery_method", "Email")
+        if method not in ("Email", "Peppol", "Manual"):
+            return Response(422, {"error": {"delivery_method": ["is not included in the list"]}})
+        if invoice["state"] == "draft":
+            year = (invoice.get("invoice_date") or date.today().isoformat())[:4]
+            invoice["invoice_id"] = f"{year}-{next(self._numbers):04d}"
+            invoice["state"] = "open"
+            invoice["sent_at"] = date.today().isoformat()
+            if Decimal(invoice["total_unpaid"]) == 0:
+                invoice["state"] = "paid"
+                invoice["paid_at"] = date.today().isoformat()
+        invoice["delivery_method"] = method
+        invoice["version"] += 1
+        return Response(200, invoice)
+
+    def _pay(self, invoice_id: str, body: Any) -> Response:
+        invoice = self.invoices.get(invoice_id)
+        if invoice is None:
+            return Response(404, {"error": "Not found"})
+        data = body.get("payment") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            return Response(400, {"error": "payment is missing"})
+        errors: dict[str, list[str]] = {
+            k: ["is not a known attribute"] for k in set(data) - PAYMENT_KEYS
+        }
+        if invoice["state"] == "draft":
+            errors["invoice"] = ["Payments cannot be made on drafts"]
+        action = data.get("manual_payment_action")
+        if action is not None and action not in PAYMENT_ACTIONS:
+            errors["manual_payment_action"] = ["is not included in the list"]
+        account = data.get("financial_account_id")
+        if account is not None and not any(
+            a["id"] == str(account) for a in self.financial_accounts
+        ):
+            errors["financial_account_id"] = ["is invalid"]
+        try:
+            price = Decimal(str(data.get("price")).replace(",", "."))
+            date.fromisoformat(str(data.get("payment_date"))[:10])
+        except (InvalidOperation, ValueError):
+            errors["payment"] = ["price and payment_date are required"]
+            price = Decimal(0)
+        if errors:
+            return Response(422, {"error": errors})
+        payment = {
+            "id": self.new_id(), "administration_id": int(self.administration_id),
+            "invoice_type": "SalesInvoice", "invoice_id": invoice_id,
+            "financial_account_id": str(account) if account else None,
+            "transaction_identifier": data.get("transaction_identifier"),
+            "price": f"{price:f}", "price_base": f"{price:f}",
+            "payment_date": str(data["payment_date"])[:10],
+            "manual_payment_action": action, "created_at": _now(), "updated_at": _now(),
+        }  # fmt: skip
+        invoice["payments"].append(payment)
+        paid = sum((Decimal(p["price"]) for p in invoice["payments"]), Decimal(0))
+        unpaid = Decimal(invoice["total_price_incl_tax"]) - paid
+        invoice["total_paid"], invoice["total_unpaid"] = f"{paid:.2f}", f"{unpaid:.2f}"
+        invoice["total_unpaid_base"] = invoice["total_unpaid"]
+        if unpaid == 0:
+            invoice["state"], invoice["paid_at"] = "paid", payment["payment_date"]
+        invoice["version"] += 1
+        return Response(201, payment)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        return -1

@@ -1,0 +1,177 @@
+"""A stateful WooCommerce REST API v3 emulator for orders and tax rates.
+
+OAuth 1.0a over plain HTTP (signature checked), Basic auth and query-string keys; `status` as
+one comma-separated string; `modified_after` (strictly greater, 1-second resolution, read in
+the shop's local time unless `dates_are_gmt=true`); paging with X-WP-Total, X-WP-TotalPages and
+Link; the Date header; WooCommerce's error shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from woocommerce.oauth import OAuth
+
+from connector.sandbox.http import LocalServer, Request, Response
+
+PREFIX = "/wp-json/wc/v3/"
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return Response(status, {"code": code, "message": message, "data": {"status": status}})
+
+
+@dataclass
+class WooCommerceSandbox:
+    consumer_key: str = "ck_sandbox_key"
+    consumer_secret: str = "cs_sandbox_secret"
+    timezone: str = "Europe/Amsterdam"
+    supports_modified_after: bool = True
+    orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tax_rates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    clock_offset: timedelta = timedelta(0)  # the shop's clock may differ from ours
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self.server = LocalServer(self.handle)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> WooCommerceSandbox:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.clock_offset
+
+    # --- shop-side changes (what the shop owner or a customer does) ---------------------------
+
+    def put_order(self, order: dict[str, Any], modified: datetime | None = None) -> None:
+        """Add or replace an order, stamping its modification time like WooCommerce does."""
+        with self._lock:
+            moment = (modified or self.now()).astimezone(UTC).replace(microsecond=0)
+            local = moment.astimezone(ZoneInfo(self.timezone))
+            order["date_modified_gmt"] = moment.strftime("%Y-%m-%dT%H:%M:%S")
+            order["date_modified"] = local.strftime("%Y-%m-%dT%H:%M:%S")
+            self.orders[int(order["id"])] = order
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Response:
+        response = self._handle(req)
+        response.headers["Date"] = formatdate(self.now().timestamp(), usegmt=True)
+        return response
+
+    def _handle(self, req: Request) -> Response:
+        with self._lock:
+            self.requests.append((req.method, req.path, dict(req.query)))
+            if not req.path.startswith(PREFIX):
+                return _error(404, "rest_no_route", "No route was found matching the URL.")
+            if not self._authorised(req):
+                return _error(
+                    401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources."
+                )
+            route = req.path[len(PREFIX) :].strip("/")
+            if route == "orders" and req.method == "OPTIONS":
+                return Response(200, self._schema())
+            if route == "orders" and req.method == "GET":
+                return self._list(req)
+            if route.startswith("orders/") and req.method == "GET":
+                order = self.orders.get(_int(route.split("/", 1)[1]))
+                if order is None:
+                    return _error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+                return Response(200, order)
+            if route.startswith("taxes/") and req.method == "GET":
+                rate = self.tax_rates.get(_int(route.split("/", 1)[1]))
+                if rate is None:
+                    return _error(404, "woocommerce_rest_invalid_id", "Invalid resource ID.")
+                return Response(200, rate)
+            if route == "taxes" and req.method == "GET":
+                return Response(200, list(self.tax_rates.values()))
+            return _error(
+                404, "rest_no_route", "No route was found matching the URL and request method."
+            )
+
+    def _authorised(self, req: Request) -> bool:
+        auth = req.headers.get("authorization", "")
+        if auth.startswith("Basic "):
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            return user == self.consumer_key and password == self.consumer_secret
+        if "consumer_key" in req.query:
+            return (
+                req.query.get("consumer_key") == self.consumer_key
+                and req.query.get("consumer_secret") == self.consumer_secret
+            )
+        if req.query.get("oauth_consumer_key") != self.consumer_key:
+            return False
+        # Recompute the OAuth 1.0a signature as the server does, from the parameters sent.
+        params = {k: v for k, v in req.query.items() if k != "oauth_signature"}
+        signer = OAuth(req.url, self.consumer_key, self.consumer_secret, method=req.method)
+        expected = signer.generate_oauth_signature(dict(params), req.url)
+        return hmac.compare_digest(expected, req.query.get("oauth_signature", ""))
+
+    def _schema(self) -> dict[str, Any]:
+        args = {
+            name: {"required": False}
+            for name in ("page", "per_page", "status", "after", "before", "orderby", "order",
+                         "dates_are_gmt")
+        }  # fmt: skip
+        if self.supports_modified_after:
+            args["modified_after"] = {"required": False}
+            args["modified_before"] = {"required": False}
+        return {"namespace": "wc/v3", "methods": ["GET", "POST"], "endpoints": [
+            {"methods": ["GET"], "args": args}, {"methods": ["POST"], "args": {}}]}  # fmt: skip
+
+    def _list(self, req: Request) -> Response:
+        q = req.query
+        per_page, page = _int(q.get("per_page", "10")), _int(q.get("page", "1"))
+        if not 1 <= per_page <= 100:
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
+        if page < 1:
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): page")
+        statuses = [s for s in (q.get("status") or "any").split(",") if s]
+        rows = [o for o in self.orders.values() if "any" in statuses or o["status"] in statuses]
+        if self.supports_modified_after and q.get("modified_after"):
+            gmt = q.get("dates_are_gmt") in ("true", "1")
+            field_name = "date_modified_gmt" if gmt else "date_modified"
+            # 1-second resolution; a trailing Z is ignored, as WordPress does.
+            limit = q["modified_after"].replace("Z", "")[:19]
+            rows = [o for o in rows if o[field_name] > limit]
+        key = {"id": "id", "modified": "date_modified_gmt"}.get(
+            q.get("orderby", "date"), "date_created_gmt"
+        )
+        rows.sort(key=lambda o: (o[key], o["id"]), reverse=q.get("order", "desc") == "desc")
+        total = len(rows)
+        pages = max(1, -(-total // per_page))
+        chunk = rows[(page - 1) * per_page : page * per_page]
+        links = []
+        base = {k: v for k, v in q.items() if not k.startswith("oauth_")}
+        if page < pages:
+            links.append(f'<{req.url}?{urlencode({**base, "page": page + 1})}>; rel="next"')
+        if page > 1:
+            links.append(f'<{req.url}?{urlencode({**base, "page": page - 1})}>; rel="prev"')
+        headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
+        if links:
+            headers["Link"] = ", ".join(links)
+        return Response(200, chunk, headers)
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or "")
+    except ValueError:
+        return -1
