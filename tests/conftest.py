@@ -1,0 +1,89 @@
+"""Shared test fixtures: sandboxes on 127.0.0.1 and a config pointing at them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connector.config import Config, load_config
+from connector.runtime import Runtime, build
+from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.seed import demo_orders, seed_moneybird, seed_shop
+from connector.sandbox.woocommerce import WooCommerceSandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED = ROOT.parent / "shared"
+
+
+def write_config(folder: Path, shop_url: str, api_url: str, admin: str, extra: str = "") -> Path:
+    path = folder / "config.toml"
+    path.write_text(
+        f"""[shop]
+platform = "woocommerce"
+url = "{shop_url}"
+timeout_seconds = 10
+
+[moneybird]
+administration_id = "{admin}"
+api_url = "{api_url}"
+timeout_seconds = 10
+
+[state]
+path = "state.db"
+
+[sync]
+statuses = ["completed"]
+{extra}
+[mappings]
+tax = "{ROOT / "mappings" / "tax.toml"}"
+ledger = "{ROOT / "mappings" / "ledger.toml"}"
+payment = "{ROOT / "mappings" / "payment.toml"}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def moneybird() -> Iterator[MoneybirdSandbox]:
+    mb = MoneybirdSandbox()
+    seed_moneybird(mb)
+    mb.start()
+    yield mb
+    mb.stop()
+
+
+@pytest.fixture
+def shop() -> Iterator[WooCommerceSandbox]:
+    woo = WooCommerceSandbox()
+    seed_shop(woo, demo_orders(datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)))
+    woo.start()
+    yield woo
+    woo.stop()
+
+
+def secrets_env(shop: WooCommerceSandbox, mb: MoneybirdSandbox) -> dict[str, str]:
+    return {
+        "MONEYBIRD_TOKEN": mb.token,
+        "WOOCOMMERCE_CONSUMER_KEY": shop.consumer_key,
+        "WOOCOMMERCE_CONSUMER_SECRET": shop.consumer_secret,
+    }
+
+
+@pytest.fixture
+def config(tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox) -> Config:
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    return load_config(path, environ=secrets_env(shop, moneybird))
+
+
+@pytest.fixture
+def runtime(config: Config) -> Iterator[Runtime]:
+    rt = build(config)
+    rt.shop._sleep = lambda _s: None  # no real back-off waits in tests
+    rt.client._sleep = lambda _s: None
+    yield rt
+    rt.close()

@@ -1,0 +1,384 @@
+"""Booking: shop order -> invoice draft, with every expected figure worked out by hand."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from connector.booking import BookingSettings, Parked, book, reference_for
+from connector.invoice import InvoiceDraft
+from connector.mappings import LedgerRule, Mappings, TaxRule
+from connector.moneybird_rates import MoneybirdTaxRate
+from connector.woocommerce_order import order_from_woocommerce
+from tests.conftest import FIXTURES
+
+D = Decimal
+R21, R9, R0, R75, PURCHASE, INACTIVE = "21", "9", "1", "75", "121", "6"
+RATES = {
+    R21: MoneybirdTaxRate(R21, "21% btw", D("21.0"), "sales_invoice", True),
+    R9: MoneybirdTaxRate(R9, "9% btw", D("9.0"), "sales_invoice", True),
+    R0: MoneybirdTaxRate(R0, "0% btw", D("0.0"), "sales_invoice", True),
+    R75: MoneybirdTaxRate(R75, "State tax", D("7.5"), "sales_invoice", True),
+    PURCHASE: MoneybirdTaxRate(PURCHASE, "21% btw", D("21.0"), "purchase_invoice", True),
+    INACTIVE: MoneybirdTaxRate(INACTIVE, "21% oud", D("21.0"), "sales_invoice", False),
+}
+LEDGER = (
+    LedgerRule(kind="product", tax_class="reduced-rate", ledger_account_id="8010"),
+    LedgerRule(kind="product", ledger_account_id="8000"),
+    LedgerRule(kind="shipping", ledger_account_id="8050"),
+    LedgerRule(kind="fee", ledger_account_id="8060"),
+    LedgerRule(kind="discount", ledger_account_id="8090"),
+)
+NL = Mappings(
+    tax=(
+        TaxRule(shop_rate_id="1", tax_rate_id=R21),
+        TaxRule(shop_rate_id="2", tax_rate_id=R9),
+        TaxRule(percentage="0", tax_rate_id=R0),
+    ),
+    ledger=LEDGER,
+)
+EUR = BookingSettings()
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / "woocommerce" / name).read_text())
+
+
+def rows(draft: InvoiceDraft) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (ln.description, f"{ln.amount:f}", f"{ln.price:.2f}", ln.tax_rate_id, ln.ledger_account_id)
+        for ln in draft.lines
+    ]
+
+
+def line(lid: int, name: str, qty: int, sub: str, sub_tax: str, total: str, tax: str,
+         rate: int | None, tax_class: str = "", sku: str = "") -> dict[str, Any]:  # fmt: skip
+    return {
+        "id": lid, "name": name, "quantity": qty, "sku": sku, "tax_class": tax_class,
+        "subtotal": sub, "subtotal_tax": sub_tax, "total": total, "total_tax": tax,
+        "taxes": [{"id": rate, "total": tax, "subtotal": sub_tax}] if rate else [],
+    }  # fmt: skip
+
+
+def shipping(total: str, tax: str, rate: int | None) -> dict[str, Any]:
+    return {"id": 99, "method_title": "PostNL", "total": total, "total_tax": tax,
+            "taxes": [{"id": rate, "total": tax}] if rate else []}  # fmt: skip
+
+
+def tax_line(rate: int, pct: str, cart: str, ship: str = "0.00") -> dict[str, Any]:
+    return {"id": 500 + rate, "rate_id": rate, "label": f"BTW {pct}%", "rate_percent": pct,
+            "tax_total": cart, "shipping_tax_total": ship}  # fmt: skip
+
+
+def order(total: str, lines: list, ships: list, taxes: list, incl: bool = True, **extra):  # type: ignore[no-untyped-def]
+    payload = {
+        "id": 4242, "number": "4242", "status": "completed", "currency": "EUR",
+        "prices_include_tax": incl, "total": total,
+        "date_paid_gmt": "2026-10-05T10:00:00", "date_modified_gmt": "2026-10-05T10:01:00",
+        "billing": {"first_name": "Anna", "last_name": "de Vries", "email": "anna@example.nl",
+                    "country": "NL", "address_1": "Prinsengracht 263", "postcode": "1016 GV",
+                    "city": "Amsterdam"},
+        "shipping": {"country": "NL", "address_1": "Prinsengracht 263"},
+        "payment_method": "mollie_wc_gateway_ideal", "transaction_id": "tr_abc",
+        "line_items": lines, "shipping_lines": ships, "fee_lines": [], "tax_lines": taxes,
+        "coupon_lines": [], "meta_data": [],
+    }  # fmt: skip
+    payload.update(extra)
+    return order_from_woocommerce(payload)
+
+
+# --- the official WooCommerce documentation examples ---------------------------------------
+
+
+def test_docs_order_727_books_exact_in_its_own_currency() -> None:
+    # Docs example: USD, prices excl. tax, 7.5% state tax on the products, untaxed shipping.
+    o = order_from_woocommerce(fixture("docs_order_get_727.json"), {"75": D("7.5")})
+    mappings = Mappings(
+        tax=(TaxRule(shop_rate_id="75", tax_rate_id=R75), TaxRule(percentage="0", tax_rate_id=R0)),
+        ledger=LEDGER,
+    )
+    draft = book(o, mappings, RATES, BookingSettings(currencies=("USD",)))
+    assert isinstance(draft, InvoiceDraft)
+    assert draft.prices_are_incl_tax is False
+    assert draft.currency == "USD"
+    assert draft.reference == "WC-727"
+    assert rows(draft) == [
+        ("Woo Single #1", "2", "3.00", R75, "8000"),
+        # "&ndash;" in the shop's name is decoded, not sent as an entity.
+        ("Ship Your Idea – Color: Black, Size: M Test", "1", "12.00", R75, "8000"),
+        ("Flat Rate", "1", "10.00", R0, "8050"),
+    ]
+    # 18.00 x 7.5% = 1.35; 18.00 + 1.35 + 10.00 = 29.35, the shop's total.
+    assert draft.predicted.total_incl_tax == D("29.35")
+    assert draft.predicted.vat_by_rate == {R75: D("1.35"), R0: D("0.00")}
+    assert draft.shop_totals.total_incl_tax == D("29.35")
+    assert draft.payment.amount == D("29.35")
+    # Paid 2017-03-22 19:28 UTC is 20:28 in Amsterdam: same day.
+    assert str(draft.invoice_date) == "2017-03-22"
+
+
+def test_docs_order_727_is_parked_when_its_currency_is_not_enabled() -> None:
+    o = order_from_woocommerce(fixture("docs_order_get_727.json"), {"75": D("7.5")})
+    result = book(o, NL, RATES, EUR)
+    assert isinstance(result, Parked)
+    assert "currency USD" in result.reason
+
+
+def test_docs_order_727_without_a_known_percentage_is_parked() -> None:
+    o = order_from_woocommerce(fixture("docs_order_get_727.json"))  # no rate_percent, no lookup
+    mappings = Mappings(tax=(TaxRule(shop_rate_id="75", tax_rate_id=R75),), ledger=LEDGER)
+    result = book(o, mappings, RATES, BookingSettings(currencies=("USD",)))
+    assert isinstance(result, Parked)
+    assert "percentage" in result.reason and "unknown" in result.reason
+
+
+def test_docs_order_723_without_paid_date_is_not_booked() -> None:
+    # The docs list: order 723 is completed but has date_paid_gmt = null.
+    payload = next(o for o in fixture("docs_orders_list.json") if o["id"] == 723)
+    o = order_from_woocommerce(payload)
+    assert o.is_paid is False
+    result = book(o, NL, RATES, BookingSettings(currencies=("USD",)))
+    assert isinstance(result, Parked)
+    assert "not paid" in result.reason
+
+
+# --- Dutch orders, prices including VAT ------------------------------------------------------
+
+
+def test_mixed_rates_with_shipping_at_the_high_rate() -> None:
+    # 2 x beans 12.95 incl. 9%: tax 25.90*9/109 = 2.1385 -> 2.14, net 23.76
+    # 1 x moka pot 34.95 incl. 21%: tax 34.95*21/121 = 6.0657 -> 6.07, net 28.88
+    # shipping 4.95 net at 21%: tax 1.0395 -> 1.04
+    o = order(
+        "66.84",
+        [line(1, "Koffiebonen", 2, "23.76", "2.14", "23.76", "2.14", 2, "reduced-rate"),
+         line(2, "Moka pot", 1, "28.88", "6.07", "28.88", "6.07", 1)],
+        [shipping("4.95", "1.04", 1)],
+        [tax_line(1, "21", "6.07", "1.04"), tax_line(2, "9", "2.14")],
+    )  # fmt: skip
+    draft = book(o, NL, RATES, EUR)
+    assert isinstance(draft, InvoiceDraft)
+    assert draft.prices_are_incl_tax is True
+    assert rows(draft) == [
+        ("Koffiebonen", "2", "12.95", R9, "8010"),
+        ("Moka pot", "1", "34.95", R21, "8000"),
+        ("PostNL", "1", "5.99", R21, "8050"),
+    ]
+    # Moneybird: 21% on 40.94 gross = 7.1053 -> 7.11; 9% on 25.90 gross = 2.1385 -> 2.14.
+    assert draft.predicted.vat_by_rate == {R21: D("7.11"), R9: D("2.14")}
+    assert draft.predicted.total_incl_tax == D("66.84")
+    assert draft.shop_totals.vat_by_rate == {R21: D("7.11"), R9: D("2.14")}
+    assert draft.notes == ()
+    assert draft.payment.transaction_identifier == "tr_abc"
+
+
+def coupon_order():  # type: ignore[no-untyped-def]
+    # Coupon 10% on 49.00 and 19.95 (incl. 21%), shipping 4.95 net.
+    # 49.00: subtotal tax 8.50 (net 40.50); after 4.90 off: 44.10, tax 7.65, net 36.45
+    # 19.95: subtotal tax 3.46 (net 16.49); after 2.00 off: 17.95, tax 3.12, net 14.83
+    return order(
+        "68.04",
+        [line(1, "Melkopschuimer", 1, "40.50", "8.50", "36.45", "7.65", 1),
+         line(2, "Barista kop", 1, "16.49", "3.46", "14.83", "3.12", 1)],
+        [shipping("4.95", "1.04", 1)],
+        [tax_line(1, "21", "10.77", "1.04")],
+    )  # fmt: skip
+
+
+def test_coupon_shown_as_a_discount_line_per_rate() -> None:
+    draft = book(coupon_order(), NL, RATES, EUR)
+    assert isinstance(draft, InvoiceDraft)
+    assert rows(draft) == [
+        ("Melkopschuimer", "1", "49.00", R21, "8000"),
+        ("Barista kop", "1", "19.95", R21, "8000"),
+        ("PostNL", "1", "5.99", R21, "8050"),
+        # (49.00 - 44.10) + (19.95 - 17.95) = 6.90 off, at the same 21% rate
+        ("Korting", "1", "-6.90", R21, "8090"),
+    ]
+    assert draft.predicted.total_incl_tax == D("68.04")
+    assert draft.predicted.vat_by_rate == {R21: D("11.81")}  # 68.04*21/121 = 11.808
+
+
+def test_coupon_folded_into_line_prices_when_discount_lines_are_off() -> None:
+    draft = book(coupon_order(), NL, RATES, BookingSettings(discount_lines=False))
+    assert isinstance(draft, InvoiceDraft)
+    assert [(d, p) for d, _a, p, _t, _l in rows(draft)] == [
+        ("Melkopschuimer", "44.10"),
+        ("Barista kop", "17.95"),
+        ("PostNL", "5.99"),
+    ]
+    assert draft.predicted.total_incl_tax == D("68.04")
+
+
+def test_subtotal_rounding_residue_goes_to_a_line_of_the_same_rate() -> None:
+    # A shop that rounds VAT at subtotal level: two lines of 10.00 incl. 21% each carry
+    # 1.74 VAT per line, but the order's VAT is round(2 x 1.735537) = 3.47 and its total 19.99.
+    o = order(
+        "19.99",
+        [line(1, "Mok", 1, "8.26", "1.74", "8.26", "1.74", 1),
+         line(2, "Schotel", 1, "8.26", "1.74", "8.26", "1.74", 1)],
+        [],
+        [tax_line(1, "21", "3.47")],
+    )  # fmt: skip
+    draft = book(o, NL, RATES, EUR)
+    assert isinstance(draft, InvoiceDraft)
+    assert [p for _d, _a, p, _t, _l in rows(draft)] == ["9.99", "10.00"]
+    assert draft.predicted.total_incl_tax == D("19.99")
+    assert draft.predicted.vat_by_rate == {R21: D("3.47")}  # 19.99*21/121 = 3.4693
+    assert any("-0.01 rounding residue" in n for n in draft.notes)
+
+
+# --- prices excluding VAT -----------------------------------------------------------------------
+
+
+def test_quantity_times_rounded_unit_price_is_never_used_when_it_drifts() -> None:
+    # 3 pieces for 10.00 net: 3 x 3.33 would be 9.99, so the line is sold as one unit.
+    o = order(
+        "12.10",
+        [line(1, "Theelepel", 3, "10.00", "2.10", "10.00", "2.10", 1)],
+        [],
+        [tax_line(1, "21", "2.10")],
+        incl=False,
+    )  # fmt: skip
+    draft = book(o, NL, RATES, EUR)
+    assert isinstance(draft, InvoiceDraft)
+    assert rows(draft) == [("3 x Theelepel", "1", "10.00", R21, "8000")]
+    assert draft.predicted.total_incl_tax == D("12.10")
+
+
+def test_per_line_rounding_within_tolerance_is_booked_with_a_note() -> None:
+    # Ten lines of 0.05 net at 21%: the shop rounds 0.0105 -> 0.01 per line (0.10 VAT), while
+    # Moneybird rounds once on 0.50 -> 0.105 -> 0.11. One cent: within the 0.02 tolerance.
+    lines = [line(i, f"Sticker {i}", 1, "0.05", "0.01", "0.05", "0.01", 1) for i in range(10)]
+    o = order("0.60", lines, [], [tax_line(1, "21", "0.10")], incl=False)
+    draft = book(o, NL, RATES, EUR)
+    assert isinstance(draft, InvoiceDraft)
+    assert draft.predicted.total_incl_tax == D("0.61")
+    assert draft.shop_totals.total_incl_tax == D("0.60")
+    assert any("within rounding tolerance" in n for n in draft.notes)
+    parked = book(o, NL, RATES, BookingSettings(rounding_tolerance=D("0")))
+    assert isinstance(parked, Parked)
+    assert "0.01 off the shop's" in parked.reason
+
+
+# --- parking instead of guessing ---------------------------------------------------------------
+
+
+def simple(rate: int = 1, pct: str = "21") -> Any:
+    return order(
+        "12.10",
+        [line(1, "Mok", 1, "10.00", "2.10", "10.00", "2.10", rate)],
+        [],
+        [tax_line(rate, pct, "2.10")],
+    )
+
+
+@pytest.mark.parametrize(
+    ("tax_rate_id", "expected"),
+    [
+        ("999", "does not exist"),
+        (PURCHASE, "of type purchase_invoice"),
+        (INACTIVE, "inactive"),
+        (R9, "percentages differ"),
+    ],
+)
+def test_wrong_moneybird_rates_park_the_order(tax_rate_id: str, expected: str) -> None:
+    mappings = Mappings(tax=(TaxRule(shop_rate_id="1", tax_rate_id=tax_rate_id),), ledger=LEDGER)
+    result = book(simple(), mappings, RATES, EUR)
+    assert isinstance(result, Parked)
+    assert expected in result.reason
+
+
+def test_unmapped_rate_parks_with_the_rate_named() -> None:
+    result = book(simple(rate=3, pct="19"), NL, RATES, EUR)
+    assert isinstance(result, Parked)
+    assert "no tax rule maps shop rate 3" in result.reason
+    assert "19%" in result.reason
+
+
+def test_missing_ledger_rule_parks() -> None:
+    mappings = Mappings(tax=NL.tax, ledger=(LedgerRule(kind="shipping", ledger_account_id="1"),))
+    result = book(simple(), mappings, RATES, EUR)
+    assert isinstance(result, Parked)
+    assert "no ledger rule for product line 'Mok'" in result.reason
+
+
+def test_total_that_does_not_add_up_parks() -> None:
+    o = order(
+        "13.10",
+        [line(1, "Mok", 1, "10.00", "2.10", "10.00", "2.10", 1)],
+        [],
+        [tax_line(1, "21", "2.10")],
+    )
+    result = book(o, NL, RATES, EUR)
+    assert isinstance(result, Parked)
+    assert "13.10" in result.reason and "12.10" in result.reason
+
+
+def test_compound_tax_parks() -> None:
+    item = line(1, "Mok", 1, "10.00", "3.00", "10.00", "3.00", 1)
+    item["taxes"] = [{"id": 1, "total": "2.10"}, {"id": 2, "total": "0.90"}]
+    o = order("13.00", [item], [], [tax_line(1, "21", "2.10"), tax_line(2, "9", "0.90")])
+    result = book(o, NL, RATES, EUR)
+    assert isinstance(result, Parked)
+    assert "more than one tax rate" in result.reason
+
+
+def test_business_rule_only_for_orders_with_a_vat_number() -> None:
+    mappings = Mappings(
+        tax=(
+            TaxRule(shop_rate_id="1", customer="business", tax_rate_id=R21),
+            TaxRule(percentage="0", tax_rate_id=R0),
+        ),
+        ledger=LEDGER,
+    )
+    consumer = book(simple(), mappings, RATES, EUR)
+    assert isinstance(consumer, Parked)
+    assert "for a consumer in NL" in consumer.reason
+    meta = [{"id": 1, "key": "_billing_vat_number", "value": "NL853746333B01"}]
+    business = order(
+        "12.10",
+        [line(1, "Mok", 1, "10.00", "2.10", "10.00", "2.10", 1)],
+        [],
+        [tax_line(1, "21", "2.10")],
+        meta_data=meta,
+    )
+    assert isinstance(book(business, mappings, RATES, EUR), InvoiceDraft)
+
+
+# --- references and dates ----------------------------------------------------------------------
+
+
+def test_reference_is_url_safe() -> None:
+    o = order("12.10", [line(1, "Mok", 1, "10.00", "2.10", "10.00", "2.10", 1)], [],
+              [tax_line(1, "21", "2.10")], number="2026/001")  # fmt: skip
+    assert reference_for(o, "WC-{number}") == "WC-2026-001"
+    assert reference_for(o, "Order {number}") == "Order-2026-001"
+
+
+def test_invoice_date_is_the_paid_date_in_the_netherlands() -> None:
+    # 22:30 UTC on 31 March is 00:30 on 1 April in Amsterdam (summer time).
+    o = order("12.10", [line(1, "Mok", 1, "10.00", "2.10", "10.00", "2.10", 1)], [],
+              [tax_line(1, "21", "2.10")], date_paid_gmt="2026-03-31T22:30:00")  # fmt: skip
+    draft = book(o, NL, RATES, EUR)
+    assert isinstance(draft, InvoiceDraft)
+    assert str(draft.invoice_date) == "2026-04-01"
+    assert str(draft.payment.payment_date) == "2026-04-01"
+
+
+def test_request_body_carries_amounts_as_decimal_strings() -> None:
+    draft = book(coupon_order(), NL, RATES, EUR)
+    assert isinstance(draft, InvoiceDraft)
+    body = draft.request_body("555")["sales_invoice"]
+    assert body["contact_id"] == "555"
+    assert body["prices_are_incl_tax"] is True
+    assert body["details_attributes"][3] == {
+        "description": "Korting",
+        "amount": "1",
+        "price": "-6.90",
+        "tax_rate_id": R21,
+        "ledger_account_id": "8090",
+    }
