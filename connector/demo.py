@@ -106,7 +106,7 @@ def run_demo(console: Console, keep: bool = False) -> int:
             )
             duplicates = [
                 r for r, n in Counter(i["reference"] for i in mb.invoices.values()).items() if n > 1
-            ]  # noqa: E501
+            ]
             ok = not duplicates and all(i["state"] == "paid" for i in mb.invoices.values())
             console.print(
                 f"Moneybird holds {len(mb.invoices)} invoices, all paid: {ok}; "

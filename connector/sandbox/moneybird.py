@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -79,6 +80,10 @@ class MoneybirdSandbox:
     faults: list[Fault] = field(default_factory=list)
     accepted: list[tuple[str, str, Any]] = field(default_factory=list)  # method, path, body
     requests: list[tuple[float, str, str, int]] = field(default_factory=list)
+    received: list[tuple[str, str, Any]] = field(default_factory=list)  # every request's body
+    # Test hook, called with (method, path, applied) around each write: before it is applied
+    # (applied=False) and after it was applied but before the answer is sent (applied=True).
+    write_hook: Callable[[str, str, bool], None] | None = None
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(490000000000000001)
@@ -130,7 +135,13 @@ class MoneybirdSandbox:
             return Response(500, {"error": "Internal server error"}, headers)
         if fault is not None and fault.mode == "drop":
             raise DropConnection
+        if req.method != "GET":
+            self.received.append((req.method, req.path, req.json()))
+        if self.write_hook and req.method != "GET":
+            self.write_hook(req.method, path, False)
         response = self._route(req, path)
+        if self.write_hook and req.method != "GET":
+            self.write_hook(req.method, path, True)
         response.headers.update(headers)
         if response.status < 300 and req.method != "GET":
             self.accepted.append((req.method, req.path, req.json()))

@@ -1,0 +1,275 @@
+"""Full passes against both sandboxes on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connector.config import load_config
+from connector.errors import AuthError
+from connector.runtime import Runtime, build
+from connector.sandbox.moneybird import Fault, MoneybirdSandbox
+from connector.sandbox.seed import (
+    FIN_BANK,
+    FIN_MOLLIE,
+    FIN_PAYPAL,
+    JEROEN,
+    MB_RATE_9,
+    MB_RATE_21,
+    Item,
+    woo_order,
+)
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.state import OrderState
+from tests.conftest import ROOT, secrets_env, write_config
+
+BOOKED = {"1001", "1002", "1003", "1004", "1005", "1007", "1009", "1010"}
+SHOP_TO_MB = {1: MB_RATE_21, 2: MB_RATE_9}
+
+
+def invoices_by_reference(mb: MoneybirdSandbox) -> dict[str, dict]:
+    refs = Counter(i["reference"] for i in mb.invoices.values())
+    assert all(n == 1 for n in refs.values()), f"duplicate invoices: {refs}"
+    return {i["reference"]: i for i in mb.invoices.values()}
+
+
+def assert_equals_shop(invoice: dict, order: dict) -> None:
+    """Total and VAT per rate in Moneybird equal the shop's, to the cent."""
+    assert Decimal(invoice["total_price_incl_tax"]) == Decimal(order["total"])
+    shop_vat: dict[str, Decimal] = {}
+    for tl in order["tax_lines"]:
+        mb_rate = SHOP_TO_MB[tl["rate_id"]]
+        vat = Decimal(tl["tax_total"]) + Decimal(tl["shipping_tax_total"])
+        shop_vat[mb_rate] = shop_vat.get(mb_rate, Decimal(0)) + vat
+    mb_vat = {t["tax_rate_id"]: Decimal(t["tax_amount"]) for t in invoice["tax_totals"]}
+    assert mb_vat == shop_vat
+
+
+def test_full_sync_books_every_mappable_order_paid_and_exact(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    report = runtime.engine().run_pass()
+    assert (report.booked, report.parked, report.failed) == (8, 1, 0)
+    invoices = invoices_by_reference(moneybird)
+    assert set(invoices) == {f"WC-{n}" for n in BOOKED}
+    for number in BOOKED:
+        invoice = invoices[f"WC-{number}"]
+        assert invoice["state"] == "paid"
+        assert invoice["invoice_id"]  # numbered by Moneybird when finalized
+        assert len(invoice["payments"]) == 1
+        assert_equals_shop(invoice, shop.orders[int(number)])
+    # Payments land on the account of the payment method, with the shop's transaction id.
+    assert invoices["WC-1001"]["payments"][0]["financial_account_id"] == FIN_MOLLIE
+    assert invoices["WC-1001"]["payments"][0]["transaction_identifier"] == "tr_7UhSN1zuXS"
+    assert invoices["WC-1002"]["payments"][0]["financial_account_id"] == FIN_BANK
+    assert invoices["WC-1004"]["payments"][0]["financial_account_id"] == FIN_PAYPAL
+    # The invoice date is the paid date; the invoice is sent manually, not emailed.
+    assert invoices["WC-1001"]["delivery_method"] == "Manual"
+
+    parked = runtime.store.order("woocommerce:1006")
+    assert parked is not None and parked.state == OrderState.PARKED
+    assert "no tax rule maps shop rate 3 'MwSt' (19%)" in (parked.park_reason or "")
+    assert runtime.store.order("woocommerce:1008") is None  # processing: not selected
+
+
+def test_contacts_are_deduplicated_by_email(runtime: Runtime, moneybird: MoneybirdSandbox) -> None:
+    runtime.engine().run_pass()
+    invoices = invoices_by_reference(moneybird)
+    # Jeroen already existed in Moneybird (with a capitalised address): reused, not recreated.
+    existing = next(c for c in moneybird.contacts.values() if c["customer_id"] == "1001")
+    assert invoices["WC-1002"]["contact_id"] == existing["id"]
+    assert invoices["WC-1010"]["contact_id"] == existing["id"]
+    # Anna ordered twice, the second time as " Anna.deVries@Example.NL ": one contact.
+    assert invoices["WC-1001"]["contact_id"] == invoices["WC-1004"]["contact_id"]
+    emails = Counter(c["send_invoices_to_email"].lower() for c in moneybird.contacts.values())
+    assert all(n == 1 for n in emails.values()), emails
+    assert len(moneybird.contacts) == 5  # Jeroen + Anna, Fatima, Pieter, Lotte
+    anna = moneybird.contacts[invoices["WC-1001"]["contact_id"]]
+    assert (anna["firstname"], anna["lastname"], anna["zipcode"], anna["country"]) == (
+        "Anna", "de Vries", "1016 GV", "NL",
+    )  # fmt: skip
+    assert anna["send_invoices_to_email"] == "anna.devries@example.nl"
+
+
+def test_second_pass_books_nothing_and_costs_no_moneybird_request(
+    runtime: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    runtime.engine().run_pass()
+    count = len(moneybird.invoices)
+    again = runtime.engine().run_pass()
+    assert again.booked == 0
+    assert again.moneybird_requests == 0
+    assert len(moneybird.invoices) == count
+
+
+def test_new_order_is_picked_up_through_modified_after_with_overlap(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    runtime.engine().run_pass()
+    watermark = datetime.fromisoformat(runtime.store.get_meta("watermark") or "")
+    created = datetime.now(UTC).replace(microsecond=0)
+    shop.put_order(woo_order(1011, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)],
+                             "4.95", created))  # fmt: skip
+    shop.requests.clear()
+    report = runtime.engine().run_pass()
+    assert report.booked == 1
+    assert "WC-1011" in invoices_by_reference(moneybird)
+    listing = [q for m, p, q in shop.requests if p.endswith("/orders") and m == "GET"][0]
+    assert listing["status"] == "completed"
+    assert listing["dates_are_gmt"] == "true"
+    assert listing["per_page"] == "100"
+    expected = (watermark - timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert listing["modified_after"] == expected
+
+
+def test_watermark_follows_the_shops_clock(runtime: Runtime, shop: WooCommerceSandbox) -> None:
+    shop.clock_offset = timedelta(hours=-2)  # the shop's clock runs two hours behind ours
+    runtime.engine().run_pass()
+    watermark = datetime.fromisoformat(runtime.store.get_meta("watermark") or "")
+    assert abs((watermark - (datetime.now(UTC) - timedelta(hours=2))).total_seconds()) < 60
+
+
+def test_shop_without_modified_after_is_read_in_full_and_filtered(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    shop.supports_modified_after = False
+    assert runtime.engine().run_pass().booked == 8
+    shop.put_order(woo_order(1012, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 2, "21.50", 2)],
+                             "0", datetime.now(UTC)))  # fmt: skip
+    report = runtime.engine().run_pass()
+    assert report.booked == 1
+    assert "modified_after" not in [q for m, p, q in shop.requests if p.endswith("/orders")][-1]
+    assert len(invoices_by_reference(moneybird)) == 9
+
+
+def test_paging_over_more_than_one_page(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    start = datetime.now(UTC) - timedelta(days=1)
+    for n in range(120):
+        shop.put_order(woo_order(2000 + n, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1,
+                       "21.50", 2)], "0", start + timedelta(minutes=n)))  # fmt: skip
+    moneybird.rate_limit = 10_000
+    runtime.client.limiter.limit = 10_000
+    report = runtime.engine().run_pass()
+    assert report.booked == 128
+    pages = [q["page"] for m, p, q in shop.requests if p.endswith("/orders") and m == "GET"]
+    assert pages == ["1", "2"]
+
+
+def test_unpaid_order_waits_and_is_booked_once_paid(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    order = woo_order(1013, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)], "0",
+                      datetime.now(UTC) - timedelta(hours=1), paid=False)  # fmt: skip
+    shop.put_order(order)
+    runtime.engine().run_pass()
+    record = runtime.store.order("woocommerce:1013")
+    assert record is not None and record.state == OrderState.UNPAID
+    paid = woo_order(1013, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)], "0",
+                     datetime.now(UTC) - timedelta(hours=1))  # fmt: skip
+    shop.put_order(paid)
+    assert runtime.engine().run_pass().booked == 1
+    assert invoices_by_reference(moneybird)["WC-1013"]["state"] == "paid"
+
+
+def test_parked_order_books_after_the_table_is_fixed_and_retried(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    config_path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    env = secrets_env(shop, moneybird)
+    rt = build(load_config(config_path, environ=env))
+    rt.engine().run_pass()
+    rt.close()
+    # The bookkeeper adds a 19% (OSS Germany) sales rate and a rule for the shop's rate 3.
+    moneybird.tax_rates.append(dict(moneybird.tax_rates[0], id="400000000000000190",
+                                    name="19% DE (OSS)", percentage="19.0", country="DE"))  # fmt: skip
+    table = (ROOT / "mappings" / "tax.toml").read_text()
+    table += '\n[[rule]]\nshop_rate_id = 3\ntax_rate_id = "400000000000000190"\n'
+    (tmp_path / "tax.toml").write_text(table)
+    text = config_path.read_text().replace(str(ROOT / "mappings" / "tax.toml"), "tax.toml")
+    config_path.write_text(text)
+    rt = build(load_config(config_path, environ=env))
+    try:
+        assert [r.number for r in rt.store.requeue("1006")] == ["1006"]
+        report = rt.engine().run_pass()
+        assert report.booked == 1
+        invoice = invoices_by_reference(moneybird)["WC-1006"]
+        assert invoice["state"] == "paid"
+        assert Decimal(invoice["total_price_incl_tax"]) == Decimal(shop.orders[1006]["total"])
+    finally:
+        rt.close()
+
+
+# --- ambiguous outcomes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "mode"),
+    [
+        ("POST", r"sales_invoices", "after_500"),  # created, but the answer says 500
+        ("POST", r"sales_invoices", "after_drop"),  # created, connection dropped
+        ("PATCH", r"sales_invoices/\d+/send_invoice", "after_500"),
+        ("POST", r"sales_invoices/\d+/payments", "after_drop"),
+        ("POST", r"contacts", "after_500"),
+        ("POST", r"sales_invoices/\d+/payments", "before_500"),  # not applied at all
+    ],
+)
+def test_ambiguous_write_never_duplicates(
+    runtime: Runtime, moneybird: MoneybirdSandbox, shop: WooCommerceSandbox,
+    method: str, path: str, mode: str,
+) -> None:  # fmt: skip
+    moneybird.faults.append(Fault(method, path, mode, times=2))
+    for _ in range(3):
+        runtime.engine().run_pass()
+    invoices = invoices_by_reference(moneybird)
+    assert set(invoices) == {f"WC-{n}" for n in BOOKED}
+    for number in BOOKED:
+        invoice = invoices[f"WC-{number}"]
+        assert invoice["state"] == "paid", number
+        assert len(invoice["payments"]) == 1, number
+        assert_equals_shop(invoice, shop.orders[int(number)])
+    emails = Counter(c["send_invoices_to_email"].lower() for c in moneybird.contacts.values())
+    assert all(n == 1 for n in emails.values()), emails
+    assert runtime.store.counts().get("paid") == 8
+
+
+def test_moneybird_validation_error_parks_that_order_only(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    # A ledger rule for one SKU names an account Moneybird does not have.
+    ledger = '[[rule]]\nsku = "MS-*"\nledger_account_id = "410000000000009999"\n\n'
+    ledger += (ROOT / "mappings" / "ledger.toml").read_text()
+    (tmp_path / "ledger.toml").write_text(ledger)
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    path.write_text(path.read_text().replace(str(ROOT / "mappings" / "ledger.toml"), "ledger.toml"))
+    rt = build(load_config(path, environ=secrets_env(shop, moneybird)))
+    try:
+        report = rt.engine().run_pass()
+        assert report.booked == 7
+        record = rt.store.order("woocommerce:1003")
+        assert record is not None and record.state == OrderState.PARKED
+        assert "Moneybird refused the invoice" in (record.park_reason or "")
+        assert "ledger_account_id" in (record.park_reason or "")
+    finally:
+        rt.close()
+
+
+def test_wrong_moneybird_token_stops_the_pass_and_books_nothing(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    env = {**secrets_env(shop, moneybird), "MONEYBIRD_TOKEN": "revoked-token"}
+    rt = build(load_config(path, environ=env))
+    try:
+        with pytest.raises(AuthError) as info:
+            rt.engine().run_pass()
+        assert "revoked-token" not in str(info.value)
+        assert moneybird.invoices == {}
+        assert rt.store.runs(1)[0].outcome == "error"
+    finally:
+        rt.close()
