@@ -170,8 +170,9 @@ def preview(
         )
     console.print(table)
     console.print(
-        f"Date {result.invoice_date}, {result.currency}; total {fmt(result.predicted.total_incl_tax)}"
-        f" (shop: {fmt(result.shop_totals.total_incl_tax)})"
+        f"Date {result.invoice_date}, {result.currency}; "
+        f"total {fmt(result.predicted.total_incl_tax)} "
+        f"(shop: {fmt(result.shop_totals.total_incl_tax)})"
     )
     for rate_id, vat in result.predicted.vat_by_rate.items():
         console.print(f"  VAT {rates[rate_id].name}: {fmt(vat)}")

@@ -118,7 +118,7 @@ def test_new_order_is_picked_up_through_modified_after_with_overlap(
     report = runtime.engine().run_pass()
     assert report.booked == 1
     assert "WC-1011" in invoices_by_reference(moneybird)
-    listing = [q for m, p, q in shop.requests if p.endswith("/orders") and m == "GET"][0]
+    listing = next(q for m, p, q in shop.requests if p.endswith("/orders") and m == "GET")
     assert listing["status"] == "completed"
     assert listing["dates_are_gmt"] == "true"
     assert listing["per_page"] == "100"
@@ -186,8 +186,8 @@ def test_parked_order_books_after_the_table_is_fixed_and_retried(
     rt.engine().run_pass()
     rt.close()
     # The bookkeeper adds a 19% (OSS Germany) sales rate and a rule for the shop's rate 3.
-    moneybird.tax_rates.append(dict(moneybird.tax_rates[0], id="400000000000000190",
-                                    name="19% DE (OSS)", percentage="19.0", country="DE"))  # fmt: skip
+    oss = {"id": "400000000000000190", "name": "19% DE (OSS)", "percentage": "19.0"}
+    moneybird.tax_rates.append({**moneybird.tax_rates[0], **oss, "country": "DE"})
     table = (ROOT / "mappings" / "tax.toml").read_text()
     table += '\n[[rule]]\nshop_rate_id = 3\ntax_rate_id = "400000000000000190"\n'
     (tmp_path / "tax.toml").write_text(table)

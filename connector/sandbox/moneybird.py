@@ -288,7 +288,7 @@ class MoneybirdSandbox:
                     "customer_id",
                     "city",
                 )
-            )  # fmt: skip
+            )
         ]
         return self._paged(req, hits)
 
@@ -410,7 +410,8 @@ class MoneybirdSandbox:
             "state": "draft", "invoice_date": data.get("invoice_date"),
             "reference": data.get("reference", ""), "currency": data.get("currency", "EUR"),
             "prices_are_incl_tax": incl, "details": rows, "payments": [],
-            "total_paid": "0.0", "total_unpaid": f"{total:.2f}", "total_unpaid_base": f"{total:.2f}",
+            "total_paid": "0.0", "total_unpaid": f"{total:.2f}",
+            "total_unpaid_base": f"{total:.2f}",
             "total_price_excl_tax": f"{taxable_total:.2f}", "total_price_excl_tax_base": f"{taxable_total:.2f}",  # noqa: E501
             "total_price_incl_tax": f"{total:.2f}", "total_price_incl_tax_base": f"{total:.2f}",
             "tax_totals": tax_totals, "paid_at": None, "sent_at": None,

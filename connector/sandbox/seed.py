@@ -193,8 +193,10 @@ def woo_order(
         "date_completed_gmt": fmt_gmt(paid_at) if status == "completed" else None,
         "cart_hash": "", "meta_data": meta, "line_items": line_items, "tax_lines": tax_lines,
         "shipping_lines": shipping_lines, "fee_lines": fee_lines,
-        "coupon_lines": [{"id": order_id * 3, "code": coupon[0], "discount": f"{discount_total:.2f}",
-                          "discount_tax": f"{discount_tax:.2f}", "meta_data": []}] if coupon else [],  # noqa: E501
+        "coupon_lines": [{"id": order_id * 3, "code": coupon[0],
+                          "discount": f"{discount_total:.2f}",
+                          "discount_tax": f"{discount_tax:.2f}", "meta_data": []}]
+        if coupon else [],
         "refunds": [],
     }  # fmt: skip
 
