@@ -19,7 +19,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = ROOT.parent / "shared"
 
 
-def write_config(folder: Path, shop_url: str, api_url: str, admin: str, extra: str = "") -> Path:
+def write_config(
+    folder: Path, shop_url: str, api_url: str, admin: str, extra: str = "", mb_extra: str = ""
+) -> Path:
     path = folder / "config.toml"
     path.write_text(
         f"""[shop]
@@ -31,6 +33,7 @@ timeout_seconds = 10
 administration_id = "{admin}"
 api_url = "{api_url}"
 timeout_seconds = 10
+{mb_extra}
 
 [state]
 path = "state.db"
