@@ -79,7 +79,7 @@ def test_killed_sync_restarted_books_each_order_exactly_once(
         kills += bool(plan["killed"])
     plan["mode"] = None
     final = _start(config, env)
-    out, err = final.communicate(timeout=120)
+    _out, err = final.communicate(timeout=120)
     assert final.returncode == 0, f"seed {SEED}: {err}"
     assert kills >= ROUNDS // 2, f"seed {SEED}: only {kills} kills landed"
 

@@ -80,7 +80,8 @@ class MoneybirdSandbox:
     faults: list[Fault] = field(default_factory=list)
     accepted: list[tuple[str, str, Any]] = field(default_factory=list)  # method, path, body
     requests: list[tuple[float, str, str, int]] = field(default_factory=list)
-    received: list[tuple[str, str, Any]] = field(default_factory=list)  # every request's body
+    # every authorised request: method, path, query pairs, body
+    received: list[tuple[str, str, list[tuple[str, str]], Any]] = field(default_factory=list)
     # Test hook, called with (method, path, applied) around each write: before it is applied
     # (applied=False) and after it was applied but before the answer is sent (applied=True).
     write_hook: Callable[[str, str, bool], None] | None = None
@@ -135,8 +136,7 @@ class MoneybirdSandbox:
             return Response(500, {"error": "Internal server error"}, headers)
         if fault is not None and fault.mode == "drop":
             raise DropConnection
-        if req.method != "GET":
-            self.received.append((req.method, req.path, req.json()))
+        self.received.append((req.method, req.path, req.query_pairs, req.json()))
         if self.write_hook and req.method != "GET":
             self.write_hook(req.method, path, False)
         response = self._route(req, path)
