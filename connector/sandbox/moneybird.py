@@ -70,6 +70,7 @@ class MoneybirdSandbox:
     token: str = "sandbox-moneybird-token"
     rate_limit: int = 150
     rate_window: float = 300.0
+    port: int = 0  # 0: any free port
     tax_rates: list[dict[str, Any]] = field(default_factory=list)
     ledger_accounts: list[dict[str, Any]] = field(default_factory=list)
     financial_accounts: list[dict[str, Any]] = field(default_factory=list)
@@ -92,7 +93,7 @@ class MoneybirdSandbox:
         self._customer_numbers = itertools.count(1)
         self._window: deque[float] = deque()
         self._lock = threading.RLock()
-        self.server = LocalServer(self.handle)
+        self.server = LocalServer(self.handle, port=self.port)
 
     # --- lifecycle -------------------------------------------------------------------------
 

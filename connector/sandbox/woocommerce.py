@@ -35,6 +35,7 @@ class WooCommerceSandbox:
     consumer_secret: str = "cs_sandbox_secret"
     timezone: str = "Europe/Amsterdam"
     supports_modified_after: bool = True
+    port: int = 0  # 0: any free port
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     tax_rates: dict[int, dict[str, Any]] = field(default_factory=dict)
     clock_offset: timedelta = timedelta(0)  # the shop's clock may differ from ours
@@ -42,7 +43,7 @@ class WooCommerceSandbox:
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
-        self.server = LocalServer(self.handle)
+        self.server = LocalServer(self.handle, port=self.port)
 
     @property
     def url(self) -> str:
