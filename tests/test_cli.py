@@ -1,0 +1,83 @@
+"""The command line as a shop owner uses it: exit codes, status, retry, preview."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from tests.conftest import secrets_env, write_config
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config_path(
+    tmp_path: Path,
+    shop: WooCommerceSandbox,
+    moneybird: MoneybirdSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    for name, value in secrets_env(shop, moneybird).items():
+        monkeypatch.setenv(name, value)
+    return write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+
+
+def test_sync_then_status_and_json(config_path: Path, moneybird: MoneybirdSandbox) -> None:
+    result = runner.invoke(app, ["sync", "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    assert "8 booked, 1 parked" in result.output
+    status = runner.invoke(app, ["status", "--config", str(config_path), "--json"])
+    data = json.loads(status.stdout)
+    assert data["counts"] == {"paid": 8, "parked": 1}
+    assert data["attention"][0]["order"] == "1006"
+    assert "no tax rule maps shop rate 3" in data["attention"][0]["reason"]
+    assert data["runs"][0]["outcome"] == "ok" and data["runs"][0]["booked"] == 8
+    table = runner.invoke(app, ["status", "--config", str(config_path)])
+    assert "Orders needing attention" in table.output and "1006" in table.output
+    for secret in (moneybird.token, "cs_sandbox_secret", "ck_sandbox_key"):
+        assert secret not in result.output + status.output + table.output
+
+
+def test_retry_requeues_a_parked_order(config_path: Path) -> None:
+    runner.invoke(app, ["sync", "--config", str(config_path)])
+    result = runner.invoke(app, ["retry", "1006", "--config", str(config_path)])
+    assert result.exit_code == 0 and "1 order(s) queued" in result.output
+    again = runner.invoke(app, ["retry", "1001", "--config", str(config_path)])
+    assert again.exit_code == 1  # paid orders are not re-queued
+
+
+def test_preview_shows_the_invoice_and_sends_nothing(
+    config_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    result = runner.invoke(app, ["preview", "1003", "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    assert "Melkopschuimer" in result.output and "-6.90" in result.output
+    assert "total 68.04 (shop: 68.04)" in result.output
+    assert moneybird.invoices == {} and all(m == "GET" for m, *_ in moneybird.received)
+    parked = runner.invoke(app, ["preview", "1006", "--config", str(config_path)])
+    assert "would be parked" in parked.output
+
+
+def test_configuration_error_exits_2_with_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[shop]\nplatform = "magento"\nurl = "https://x"\n')
+    result = runner.invoke(app, ["sync", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "shop.platform" in result.output
+
+
+def test_wrong_token_exits_3(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch, moneybird: MoneybirdSandbox
+) -> None:
+    monkeypatch.setenv("MONEYBIRD_TOKEN", "expired-token-xyz")
+    result = runner.invoke(app, ["sync", "--config", str(config_path)])
+    assert result.exit_code == 3
+    assert "Moneybird refused the token" in result.output
+    assert "expired-token-xyz" not in result.output
+    assert moneybird.invoices == {}
