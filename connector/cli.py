@@ -31,7 +31,10 @@ EXIT_AUTH = 3
 EXIT_FAILED = 1
 
 ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="Path to config.toml.", show_default=True)
+    Path,
+    typer.Option(
+        "--config", "-c", envvar="CONNECTOR_CONFIG", help="Path to config.toml.", show_default=True
+    ),
 ]
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -107,6 +110,22 @@ def status(
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         render(data, console)
+
+
+@app.command()
+def health(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Exit 0 when the last pass ended well within two intervals (for container health checks)."""
+    from connector.state import Store
+    from connector.status import health as check
+
+    cfg = _load(config)
+    store = Store(cfg.state_path)
+    try:
+        ok, message = check(store, cfg.sync.interval_minutes)
+    finally:
+        store.close()
+    console.print(message, highlight=False)
+    raise typer.Exit(0 if ok else EXIT_FAILED)
 
 
 @app.command()

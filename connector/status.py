@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from connector.state import OrderState, Store
+from connector.state import OrderState, Store, from_text, utcnow
 
 ADVICE = {
     OrderState.PARKED.value: "fix the cause (often a mapping table), then `connector retry`",
@@ -81,3 +82,20 @@ def render(data: dict[str, Any], console: Console) -> None:
             str(run["moneybird_requests"]),
         )
     console.print(runs)
+
+
+def health(store: Store, interval_minutes: float, now: datetime | None = None) -> tuple[bool, str]:
+    """Healthy when the last pass ended well, within two intervals."""
+    now = now or utcnow()
+    runs = [r for r in store.runs(5) if r.finished_at]
+    if not runs:
+        return False, "no pass has finished yet"
+    last = runs[0]
+    finished = from_text(last.finished_at)
+    assert finished is not None
+    age = now - finished
+    if age > timedelta(minutes=2 * interval_minutes):
+        return False, f"last pass finished {int(age.total_seconds() // 60)} minutes ago"
+    if last.outcome != "ok":
+        return False, f"last pass failed: {last.error}"
+    return True, f"last pass ok, {int(age.total_seconds())} seconds ago"

@@ -78,7 +78,7 @@ def test_invalid_values_name_the_key(tmp_path: Path, change: str, expected: str)
 
 
 def test_bad_administration_id_and_missing_section(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="moneybird.administration_id"):
+    with pytest.raises(ConfigError, match=r"moneybird\.administration_id"):
         load_config(write(tmp_path, BASE.replace('"123456789"', '"my shop"')), environ=ENV)
     with pytest.raises(ConfigError, match="shop: Field required"):
         load_config(write(tmp_path, "[moneybird]\nadministration_id = 1\n"), environ=ENV)

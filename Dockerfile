@@ -1,0 +1,38 @@
+# The connector as a container: `connector run` syncs every sync.interval_minutes.
+#   docker build -t moneybird-connector .
+#   docker run -d --name connector \
+#     -v "$PWD/config.toml:/config/config.toml:ro" -v "$PWD/mappings:/config/mappings:ro" \
+#     -v connector-data:/data \
+#     -e MONEYBIRD_TOKEN -e WOOCOMMERCE_CONSUMER_KEY -e WOOCOMMERCE_CONSUMER_SECRET \
+#     moneybird-connector
+# In the mounted config.toml set [state] path = "/data/state.db".
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    CONNECTOR_CONFIG=/config/config.toml
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY connector ./connector
+RUN pip install . \
+ && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin connector \
+ && mkdir -p /data /config \
+ && chown connector:connector /data
+
+# Default tables and example config; mount your own over /config.
+COPY mappings /config/mappings
+COPY config.toml /config/config.toml
+RUN sed -i 's#^path = "data/state.db"#path = "/data/state.db"#' /config/config.toml \
+ && grep -q '^path = "/data/state.db"' /config/config.toml
+
+USER connector
+VOLUME ["/data"]
+
+# Healthy when the last pass ended well within two sync intervals.
+HEALTHCHECK --interval=5m --timeout=30s --start-period=20m --retries=2 \
+  CMD ["connector", "health"]
+
+CMD ["connector", "run"]

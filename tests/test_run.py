@@ -1,0 +1,73 @@
+"""`connector run`: a pass at start, clean shutdown on SIGTERM; and the health check."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.state import Store, utcnow
+from connector.status import health
+from tests.conftest import secrets_env, write_config
+
+
+def test_run_syncs_at_start_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    config = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    env = {**os.environ, **secrets_env(shop, moneybird)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "connector", "run", "--config", str(config)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while (
+            time.monotonic() < deadline
+            and sum(i["state"] == "paid" for i in moneybird.invoices.values()) < 8
+        ):
+            time.sleep(0.1)
+        time.sleep(0.5)  # let the pass record its run
+        child.send_signal(signal.SIGTERM)
+        output, _ = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, output
+    assert "pass done: 9 seen, 8 booked, 1 parked" in output
+    assert moneybird.token not in output and "cs_sandbox_secret" not in output
+    runner = CliRunner(env=secrets_env(shop, moneybird))
+    result = runner.invoke(app, ["health", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+
+
+def test_health_turns_bad_when_passes_stop(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    try:
+        assert health(store, 15) == (False, "no pass has finished yet")
+        run = store.start_run()
+        run.outcome, run.finished_at = "ok", utcnow().isoformat()
+        store.save(run)
+        assert health(store, 15)[0] is True
+        later = utcnow() + timedelta(minutes=31)
+        ok, message = health(store, 15, now=later)
+        assert not ok and "31 minutes ago" in message
+        failed = store.start_run()
+        failed.outcome, failed.error, failed.finished_at = (
+            "error",
+            "shop down",
+            utcnow().isoformat(),
+        )
+        store.save(failed)
+        assert health(store, 15) == (False, "last pass failed: shop down")
+    finally:
+        store.close()
