@@ -159,25 +159,32 @@ def _book(
     if diffs:
         notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
 
-    paid_date = order.paid_at.astimezone(settings.timezone).date()
+    plan = payment_plan(order, mappings, settings)
     return InvoiceDraft(
         order_key=order.key,
         reference=reference_for(order, settings.reference_template),
-        invoice_date=paid_date,
+        invoice_date=plan.payment_date,
         currency=order.currency,
         prices_are_incl_tax=incl,
         lines=tuple(lines),
         shop_totals=shop_totals,
         predicted=predicted,
-        payment=PaymentPlan(
-            amount=order.total,
-            payment_date=paid_date,
-            transaction_identifier=order.transaction_id or f"{order.shop}-order-{order.order_id}",
-            financial_account_id=mappings.financial_account_for(order.payment_method),
-        ),
+        payment=plan,
         workflow_id=settings.workflow_id,
         document_style_id=settings.document_style_id,
         notes=tuple(notes),
+    )
+
+
+def payment_plan(order: Order, mappings: Mappings, settings: BookingSettings) -> PaymentPlan:
+    """What the customer paid, when (in the shop's country), and onto which account."""
+    if order.paid_at is None:
+        raise ValueError("order is not paid")
+    return PaymentPlan(
+        amount=order.total,
+        payment_date=order.paid_at.astimezone(settings.timezone).date(),
+        transaction_identifier=order.transaction_id or f"{order.shop}-order-{order.order_id}",
+        financial_account_id=mappings.financial_account_for(order.payment_method),
     )
 
 

@@ -8,17 +8,21 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from connector.state import OrderState, Store, from_text, utcnow
+from connector.state import WAITING, OrderState, Store, from_text, utcnow
 
 ADVICE = {
     OrderState.PARKED.value: "fix the cause (often a mapping table), then `connector retry`",
     OrderState.FAILED.value: "retried automatically on the next pass",
+    OrderState.DRAFT.value: "resumed on the next pass after checking Moneybird",
+    OrderState.OPEN.value: "payment registered on the next pass after checking Moneybird",
     OrderState.UNPAID.value: "booked once the shop records the payment",
 }
 
 
 def collect(store: Store, runs: int = 5) -> dict[str, Any]:
     attention = store.orders({OrderState.PARKED, OrderState.FAILED, OrderState.UNPAID})
+    # Orders half-way in Moneybird whose last step failed: resumed automatically, but shown.
+    attention += [r for r in store.orders({OrderState.DRAFT, OrderState.OPEN}) if r.last_error]
     return {
         "counts": store.counts(),
         "contacts_known": store.contact_count(),
@@ -27,7 +31,7 @@ def collect(store: Store, runs: int = 5) -> dict[str, Any]:
                 "order": r.number,
                 "key": r.key,
                 "state": r.state,
-                "reason": r.park_reason if r.state != OrderState.FAILED else r.last_error,
+                "reason": r.park_reason if r.state in WAITING else r.last_error,
                 "attempts": r.attempts,
                 "what_to_do": ADVICE.get(r.state, ""),
             }

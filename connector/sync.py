@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from connector.booking import Parked, book, describe_differences
+from connector.booking import Parked, book, describe_differences, payment_plan
 from connector.config import Config
 from connector.contacts import ContactBook
 from connector.errors import AuthError, ConnectorError, ShopError
-from connector.invoice import InvoiceDraft, differences, totals_from_response
+from connector.invoice import InvoiceDraft, PaymentPlan, differences, totals_from_response
 from connector.money import ZERO, fmt, parse
 from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
@@ -148,6 +148,13 @@ class SyncEngine:
             elif record.state == OrderState.UNPAID:
                 report.unpaid += 1
                 continue
+            elif (
+                record.state == OrderState.PARKED
+                and record.invoice_id is None
+                and payload.get("date_modified_gmt") != record.modified_at
+            ):
+                record.state = OrderState.PENDING.value  # changed in the shop: look again
+                record.park_reason = None
             else:
                 continue
             record.modified_at = payload.get("date_modified_gmt")
@@ -182,10 +189,18 @@ class SyncEngine:
             self._fail(record, f"internal error: {type(exc).__name__}: {exc}", report)
 
     def _book(self, record: OrderRecord, order: Order, report: PassReport) -> None:
-        if order.status not in self.config.sync.statuses:
+        if record.state == OrderState.OPEN:
+            # Finalized: the invoice stands whatever changed since; only the payment is left.
+            if order.paid_at is None:
+                raise Parking("the shop no longer has a paid date for a finalized invoice")
+            self._pay(record, payment_plan(order, self.config.mappings, self.settings))
+            self._paid(record, report)
+            return
+        untouched = record.invoice_id is None and record.intent is None
+        if untouched and order.status not in self.config.sync.statuses:
             self._park(record, f"order status is now '{order.status}'; not booked", report)
             return
-        if not order.is_paid:
+        if untouched and not order.is_paid:
             record.state = OrderState.UNPAID.value
             record.park_reason = "not paid yet: the shop has no paid date for it"
             self.store.save(record)
@@ -222,7 +237,10 @@ class SyncEngine:
                     return
                 self._send(record)
         if record.state == OrderState.OPEN:
-            self._pay(record, draft)
+            self._pay(record, draft.payment)
+        self._paid(record, report)
+
+    def _paid(self, record: OrderRecord, report: PassReport) -> None:
         record.state = OrderState.PAID.value
         record.booked_at = utcnow().isoformat()
         record.park_reason = record.last_error = None
@@ -328,9 +346,8 @@ class SyncEngine:
                 raise Retry(f"finalizing outcome unknown ({exc}); checked next pass") from None
         self._adopt(record, invoice)
 
-    def _pay(self, record: OrderRecord, draft: InvoiceDraft) -> None:
+    def _pay(self, record: OrderRecord, plan: PaymentPlan) -> None:
         invoice_id = record.invoice_id or ""
-        plan = draft.payment
         identifier = plan.transaction_identifier
         rounding_identifier = f"{identifier}-rounding"
         invoice = self.client.invoice(invoice_id) if record.intent else None

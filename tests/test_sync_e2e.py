@@ -273,3 +273,41 @@ def test_wrong_moneybird_token_stops_the_pass_and_books_nothing(
         assert rt.store.runs(1)[0].outcome == "error"
     finally:
         rt.close()
+
+
+def test_finalized_invoice_gets_its_payment_even_if_the_tables_changed_meanwhile(
+    runtime: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.mappings import Mappings
+
+    moneybird.faults.append(Fault("POST", r"sales_invoices/\d+/payments", "before_500", times=99))
+    runtime.engine().run_pass()
+    record = runtime.store.order("woocommerce:1001")
+    assert record is not None and record.state == OrderState.OPEN
+    assert "payment outcome unknown" in (record.last_error or "")
+    from connector.status import collect
+
+    shown = {row["order"]: row for row in collect(runtime.store)["attention"]}
+    assert shown["1001"]["state"] == "open"
+    assert "payment outcome unknown" in shown["1001"]["reason"]
+    moneybird.faults.clear()
+    # The bookkeeper empties the tax table: new orders would park, finalized ones still get paid.
+    runtime.config.mappings = Mappings(tax=(), ledger=runtime.config.mappings.ledger)
+    report = runtime.engine().run_pass()
+    assert report.booked == 8
+    invoices = invoices_by_reference(moneybird)
+    assert all(len(invoices[f"WC-{n}"]["payments"]) == 1 for n in BOOKED)
+
+
+def test_parked_order_changed_in_the_shop_is_looked_at_again(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    runtime.engine().run_pass()
+    assert runtime.store.order("woocommerce:1006").state == OrderState.PARKED  # type: ignore[union-attr]
+    # The shop owner corrects the order: shipped within NL at 21% after all.
+    fixed = woo_order(1006, JEROEN, [Item("Moka pot 6 kops", "MP-6", 1, "34.95", 1)], "4.95",
+                      datetime.now(UTC) - timedelta(hours=2))  # fmt: skip
+    shop.put_order(fixed)
+    report = runtime.engine().run_pass()
+    assert report.booked == 1
+    assert invoices_by_reference(moneybird)["WC-1006"]["state"] == "paid"
