@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections import Counter
@@ -74,9 +75,7 @@ def run_demo(console: Console, keep: bool = False) -> int:
         }
         config = load_config(config_path, environ=env)
         setup_logging(secrets=config.secrets.values())
-        import logging
-
-        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger().setLevel(logging.WARNING)  # the tables below tell the story
         runtime = build(config)
         try:
             console.rule("Pass 1: a fresh connector meets the demo shop")
@@ -87,6 +86,11 @@ def run_demo(console: Console, keep: bool = False) -> int:
             )
             _orders_table(console, runtime.store, mb)
             _vat_table(console, mb)
+            exact = _exact(shop, mb)
+            console.print(
+                f"Invoices whose total and VAT equal the shop order's to the cent: "
+                f"{exact} of {len(mb.invoices)}"
+            )
             created = len(mb.contacts) - contacts_before
             known = len(mb.contacts)
             console.print(
@@ -107,7 +111,11 @@ def run_demo(console: Console, keep: bool = False) -> int:
             duplicates = [
                 r for r, n in Counter(i["reference"] for i in mb.invoices.values()).items() if n > 1
             ]
-            ok = not duplicates and all(i["state"] == "paid" for i in mb.invoices.values())
+            ok = (
+                not duplicates
+                and exact == len(mb.invoices)
+                and all(i["state"] == "paid" for i in mb.invoices.values())
+            )
             console.print(
                 f"Moneybird holds {len(mb.invoices)} invoices, all paid: {ok}; "
                 f"duplicate references: {duplicates or 'none'}"
@@ -170,3 +178,17 @@ def _vat_table(console: Console, mb: MoneybirdSandbox) -> None:
             names[key], f"{net[key]:.2f}", f"{vat[key]:.2f}", f"{net[key] + vat[key]:.2f}"
         )
     console.print(table)
+
+
+def _exact(shop: WooCommerceSandbox, mb: MoneybirdSandbox) -> int:
+    """Count invoices equal to their shop order in total and in VAT, read from both sides."""
+    orders = {f"WC-{o['number']}": o for o in shop.orders.values()}
+    exact = 0
+    for invoice in mb.invoices.values():
+        order = orders[invoice["reference"]]
+        vat = sum((Decimal(t["tax_amount"]) for t in invoice["tax_totals"]), Decimal(0))
+        if Decimal(invoice["total_price_incl_tax"]) == Decimal(order["total"]) and vat == Decimal(
+            order["total_tax"]
+        ):
+            exact += 1
+    return exact
