@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from connector.config import Config
 from connector.moneybird import MoneybirdClient
 from connector.rate_limit import RateLimiter
+from connector.redact import SecretFilter
 from connector.state import Store
 from connector.sync import SyncEngine
 from connector.woocommerce_shop import WooCommerceShop
@@ -47,22 +48,6 @@ def build(config: Config, limiter: RateLimiter | None = None) -> Runtime:
         timeout=config.moneybird.timeout_seconds,
     )
     return Runtime(config, Store(config.state_path), shop, client)
-
-
-class SecretFilter(logging.Filter):
-    """Last line of defence: no secret value ever reaches a log line."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(s in message for s in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
 
 
 def setup_logging(verbose: bool = False, secrets: list[str] | None = None) -> None:

@@ -25,6 +25,7 @@ from connector.money import ZERO, fmt, parse
 from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
+from connector.redact import redact
 from connector.state import (
     OrderRecord,
     OrderState,
@@ -412,6 +413,7 @@ class SyncEngine:
         return self._rates
 
     def _park(self, record: OrderRecord, reason: str, report: PassReport) -> None:
+        reason = redact(reason, self.config.secrets.values())
         record.state = OrderState.PARKED.value
         record.park_reason = reason
         self.store.save(record)
@@ -419,6 +421,7 @@ class SyncEngine:
         self._decide(record, report, f"parked: {reason}")
 
     def _fail(self, record: OrderRecord, error: str, report: PassReport) -> None:
+        error = redact(error, self.config.secrets.values())
         fresh = self.store.order(record.key) or record
         fresh.attempts += 1
         fresh.last_error = error

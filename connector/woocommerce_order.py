@@ -87,32 +87,9 @@ def _order(payload: dict[str, Any], percentages: dict[str, Decimal]) -> Order:
             )
         )
     for ship in payload.get("shipping_lines") or []:
-        rate_id, extra = _rates_of(ship, tax_rates)
-        lines.append(
-            OrderLine(
-                kind=LineKind.SHIPPING,
-                description=_text(ship.get("method_title")) or "Verzendkosten",
-                quantity=Decimal(1),
-                net=parse(ship.get("total"), "shipping total"),
-                tax=parse(ship.get("total_tax"), "shipping total_tax"),
-                rate_id=rate_id,
-                extra_rate_ids=extra,
-            )
-        )
+        lines.append(_charge(LineKind.SHIPPING, ship, "method_title", "Verzendkosten", tax_rates))
     for fee in payload.get("fee_lines") or []:
-        rate_id, extra = _rates_of(fee, tax_rates)
-        lines.append(
-            OrderLine(
-                kind=LineKind.FEE,
-                description=_text(fee.get("name")) or "Toeslag",
-                quantity=Decimal(1),
-                net=parse(fee.get("total"), "fee total"),
-                tax=parse(fee.get("total_tax"), "fee total_tax"),
-                rate_id=rate_id,
-                extra_rate_ids=extra,
-                tax_class=str(fee.get("tax_class") or ""),
-            )
-        )
+        lines.append(_charge(LineKind.FEE, fee, "name", "Toeslag", tax_rates))
 
     modified = parse_gmt(payload.get("date_modified_gmt")) or parse_gmt(
         payload.get("date_created_gmt")
@@ -136,6 +113,27 @@ def _order(payload: dict[str, Any], percentages: dict[str, Decimal]) -> Order:
         payment_method_title=str(payload.get("payment_method_title") or ""),
         transaction_id=str(payload.get("transaction_id") or ""),
         coupon_codes=tuple(str(c.get("code", "")) for c in payload.get("coupon_lines") or []),
+    )
+
+
+def _charge(
+    kind: LineKind,
+    data: dict[str, Any],
+    name_key: str,
+    fallback: str,
+    tax_rates: dict[str, ShopTaxRate],
+) -> OrderLine:
+    """A shipping or fee line: one unit at its total (fees may be negative)."""
+    rate_id, extra = _rates_of(data, tax_rates)
+    return OrderLine(
+        kind=kind,
+        description=_text(data.get(name_key)) or fallback,
+        quantity=Decimal(1),
+        net=parse(data.get("total"), f"{kind.value} total"),
+        tax=parse(data.get("total_tax"), f"{kind.value} total_tax"),
+        rate_id=rate_id,
+        extra_rate_ids=extra,
+        tax_class=str(data.get("tax_class") or ""),
     )
 
 
