@@ -311,3 +311,43 @@ def test_parked_order_changed_in_the_shop_is_looked_at_again(
     report = runtime.engine().run_pass()
     assert report.booked == 1
     assert invoices_by_reference(moneybird)["WC-1006"]["state"] == "paid"
+
+
+def test_order_list_that_shifts_while_paging_is_read_again(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    start = datetime.now(UTC) - timedelta(days=2)
+    for n in range(150):
+        shop.put_order(woo_order(2000 + n, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)], "0", start + timedelta(minutes=n)))  # fmt: skip
+    moneybird.rate_limit = runtime.client.limiter.limit = 10_000
+    original = shop._list
+    calls = {"n": 0}
+
+    def shifting(req):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:  # while page 2 is read, an old order is completed and moves in
+            shop.put_order(woo_order(1999, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)], "0", start - timedelta(days=1)))  # fmt: skip
+        return original(req)
+
+    shop._list = shifting  # type: ignore[method-assign]
+    report = runtime.engine().run_pass()
+    assert report.booked == 8 + 150 + 1
+    assert "WC-1999" in invoices_by_reference(moneybird)
+
+
+def test_shop_5xx_is_retried(runtime: Runtime, shop: WooCommerceSandbox) -> None:
+    from connector.sandbox.http import Response
+
+    original = shop.handle
+    failures = {"left": 2}
+
+    def flaky(req):  # type: ignore[no-untyped-def]
+        if failures["left"]:
+            failures["left"] -= 1
+            return Response(
+                503, {"code": "unavailable", "message": "busy", "data": {"status": 503}}
+            )
+        return original(req)
+
+    shop.server.handler = flaky
+    assert runtime.engine().run_pass().booked == 8
