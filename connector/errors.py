@@ -17,3 +17,7 @@ class AuthError(ConnectorError):
 
 class ShopError(ConnectorError):
     """The shop answered with something we cannot use."""
+
+
+class OrderDataError(ShopError):
+    """One order's data cannot be read; it will not get better by retrying."""

@@ -19,7 +19,7 @@ from typing import Any
 from connector.booking import Parked, book, describe_differences, payment_plan
 from connector.config import Config
 from connector.contacts import ContactBook
-from connector.errors import AuthError, ConnectorError, ShopError
+from connector.errors import AuthError, ConnectorError, OrderDataError, ShopError
 from connector.invoice import InvoiceDraft, PaymentPlan, differences, totals_from_response
 from connector.money import ZERO, fmt, parse
 from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
@@ -107,6 +107,9 @@ class SyncEngine:
         except ConnectorError as exc:
             run.outcome, run.error, report.error = "error", str(exc), str(exc)
             log.error("pass stopped: %s", exc)
+        except Exception as exc:
+            run.outcome, run.error = "error", f"internal error: {type(exc).__name__}"
+            raise
         finally:
             report.moneybird_requests = self.client.limiter.requests - requests_before
             run.finished_at = utcnow().isoformat()
@@ -181,7 +184,7 @@ class SyncEngine:
             self._book(record, order, report)
         except AuthError:
             raise
-        except Parking as exc:
+        except (Parking, OrderDataError) as exc:
             self._park(record, str(exc), report)
         except (ConnectorError, ShopError) as exc:
             self._fail(record, str(exc), report)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from connector.errors import ShopError
+from connector.errors import OrderDataError
 from connector.money import ZERO, parse
 from connector.order import Address, Customer, LineKind, Order, OrderLine, ShopTaxRate
 
@@ -47,7 +47,7 @@ def order_from_woocommerce(
     try:
         return _order(payload, percentages or {})
     except (KeyError, TypeError, ValueError) as exc:
-        raise ShopError(f"order {payload.get('id', '?')}: unexpected shape: {exc}") from exc
+        raise OrderDataError(f"the shop's data for this order is unreadable: {exc}") from exc
 
 
 def _order(payload: dict[str, Any], percentages: dict[str, Decimal]) -> Order:

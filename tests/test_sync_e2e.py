@@ -351,3 +351,16 @@ def test_shop_5xx_is_retried(runtime: Runtime, shop: WooCommerceSandbox) -> None
 
     shop.server.handler = flaky
     assert runtime.engine().run_pass().booked == 8
+
+
+def test_unreadable_order_is_parked_and_the_others_are_booked(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    shop.orders[1003]["total"] = "sixty-eight"
+    report = runtime.engine().run_pass()
+    assert report.booked == 7
+    record = runtime.store.order("woocommerce:1003")
+    assert record is not None and record.state == OrderState.PARKED
+    assert "unreadable" in (record.park_reason or "") and "sixty-eight" in (
+        record.park_reason or ""
+    )
