@@ -193,6 +193,19 @@ class SyncEngine:
             self._fail(record, f"internal error: {type(exc).__name__}: {exc}", report)
 
     def _book(self, record: OrderRecord, order: Order, report: PassReport) -> None:
+        invoice: dict[str, Any] | None = None
+        if record.invoice_id and (
+            record.intent == "send_invoice" or record.state != OrderState.OPEN
+        ):
+            # Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where
+            # the invoice stands. One deleted there, before it was numbered, is booked anew.
+            invoice = self._read_invoice(record.invoice_id)
+            if invoice is None:
+                record.invoice_id = record.invoice_total = record.intent = None
+                record.state = OrderState.PENDING.value
+                self.store.save(record)
+            else:
+                self._adopt(record, invoice)
         if record.state == OrderState.OPEN:
             # Finalized: the invoice stands whatever changed since; only the payment is left.
             if order.paid_at is None:
@@ -223,7 +236,6 @@ class SyncEngine:
         record.paid_at = to_text(order.paid_at)
         record.notes = "; ".join(draft.notes) or None
 
-        invoice: dict[str, Any] | None = None
         if record.intent == "delete_draft":
             self._discard_draft(record)
         if record.invoice_id is None and record.intent == "create_invoice":
@@ -232,16 +244,13 @@ class SyncEngine:
                 self._adopt(record, invoice)
         if record.invoice_id is None:
             invoice = self._create_invoice(record, order, draft)
-        if record.state == OrderState.DRAFT or record.intent == "send_invoice":
-            if invoice is None:
-                invoice = self.client.invoice(record.invoice_id or "")
-                self._adopt(record, invoice)
-            if record.state == OrderState.DRAFT:
-                if not self._totals_agree(record, invoice, draft, report):
-                    return
-                self._send(record)
-        if record.state == OrderState.OPEN:
-            self._pay(record, draft.payment)
+        if record.state == OrderState.DRAFT and invoice is not None:
+            if not self._totals_agree(record, invoice, draft, report):
+                return
+            self._send(record)
+        if record.state != OrderState.OPEN:
+            raise Retry(f"invoice not finalized (state {record.state}); checked next pass")
+        self._pay(record, draft.payment)
         self._paid(record, report)
 
     def _paid(self, record: OrderRecord, report: PassReport) -> None:

@@ -364,3 +364,35 @@ def test_unreadable_order_is_parked_and_the_others_are_booked(
     assert "unreadable" in (record.park_reason or "") and "sixty-eight" in (
         record.park_reason or ""
     )
+
+
+def test_rejected_payment_parks_and_retry_pays_without_a_second_invoice(
+    runtime: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    real = moneybird.financial_accounts[:]
+    moneybird.financial_accounts[:] = [a for a in real if a["id"] != FIN_PAYPAL]
+    runtime.engine().run_pass()
+    record = runtime.store.order("woocommerce:1004")  # paid with PayPal
+    assert record is not None and record.state == OrderState.PARKED
+    assert "Moneybird refused the payment" in (record.park_reason or "")
+    moneybird.financial_accounts[:] = real  # the bookkeeper adds the PayPal account
+    assert [r.number for r in runtime.store.requeue("1004")] == ["1004"]
+    assert runtime.engine().run_pass().booked == 1
+    invoice = invoices_by_reference(moneybird)["WC-1004"]
+    assert invoice["state"] == "paid" and len(invoice["payments"]) == 1
+
+
+def test_draft_deleted_in_moneybird_is_booked_anew(
+    runtime: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    moneybird.faults.append(
+        Fault("PATCH", r"sales_invoices/\d+/send_invoice", "before_500", times=99)
+    )
+    runtime.engine().run_pass()
+    record = runtime.store.order("woocommerce:1001")
+    assert record is not None and record.state == OrderState.DRAFT
+    del moneybird.invoices[record.invoice_id or ""]  # someone tidies up drafts by hand
+    moneybird.faults.clear()
+    assert runtime.engine().run_pass().booked == 8
+    invoice = invoices_by_reference(moneybird)["WC-1001"]
+    assert invoice["state"] == "paid" and invoice["id"] != record.invoice_id
