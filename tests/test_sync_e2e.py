@@ -396,3 +396,24 @@ def test_draft_deleted_in_moneybird_is_booked_anew(
     assert runtime.engine().run_pass().booked == 8
     invoice = invoices_by_reference(moneybird)["WC-1001"]
     assert invoice["state"] == "paid" and invoice["id"] != record.invoice_id
+
+
+def test_contact_added_in_moneybird_later_is_found_by_exact_email(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.sandbox.seed import Person
+
+    runtime.engine().run_pass()  # learns the contacts that existed then
+    # A fuzzy near-miss that the search also returns (first) must not be taken for her.
+    moneybird.add_contact(
+        firstname="Noor", lastname="Bos", send_invoices_to_email="noor@example.nl.invalid"
+    )
+    later = moneybird.add_contact(
+        firstname="Noor", lastname="Bos", send_invoices_to_email="noor@example.nl"
+    )
+    noor = Person("Noor", "Bos", "NOOR@example.nl", "Lange Voorhout 1", "2514 EA", "Den Haag")
+    shop.put_order(woo_order(1020, noor, [Item("Moka pot 6 kops", "MP-6", 1, "34.95", 1)], "4.95", datetime.now(UTC)))  # fmt: skip
+    before = len(moneybird.contacts)
+    assert runtime.engine().run_pass().booked == 1
+    assert invoices_by_reference(moneybird)["WC-1020"]["contact_id"] == later["id"]
+    assert len(moneybird.contacts) == before
