@@ -417,3 +417,31 @@ def test_contact_added_in_moneybird_later_is_found_by_exact_email(
     assert runtime.engine().run_pass().booked == 1
     assert invoices_by_reference(moneybird)["WC-1020"]["contact_id"] == later["id"]
     assert len(moneybird.contacts) == before
+
+
+def test_client_pacing_stays_under_the_limit_without_any_429(
+    runtime: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    # The same arithmetic as 150 per 300 s, shrunk so the test is quick.
+    moneybird.rate_limit, moneybird.rate_window = 12, 1.0
+    runtime.client.limiter.limit, runtime.client.limiter.window = 12, 1.0
+    assert runtime.engine().run_pass().booked == 8
+    statuses = [status for _t, _m, _p, status in moneybird.requests]
+    assert 429 not in statuses
+    times = [t for t, *_ in moneybird.requests]
+    assert len(times) > 24  # the pass needed more than two windows' worth
+    assert all(sum(1 for u in times if t - 1.0 < u <= t) <= 12 for t in times)
+
+
+def test_server_429_is_waited_out_and_nothing_is_lost(
+    runtime: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    # Another tool shares the token and has just used the whole budget.
+    moneybird.rate_limit, moneybird.rate_window = 10, 1.0
+    moneybird.spend(10)
+    assert runtime.engine().run_pass().booked == 8
+    statuses = [status for _t, _m, _p, status in moneybird.requests]
+    assert statuses[0] == 429 and statuses.count(429) <= 2
+    # After that, the RateLimit-Remaining/-Reset headers keep the client out of further 429s.
+    invoices = invoices_by_reference(moneybird)
+    assert all(len(i["payments"]) == 1 for i in invoices.values())

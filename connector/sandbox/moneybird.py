@@ -108,6 +108,11 @@ class MoneybirdSandbox:
     def stop(self) -> None:
         self.server.stop()
 
+    def spend(self, requests: int) -> None:
+        """Use up budget as another program with the same token would."""
+        with self._lock:
+            self._window.extend([time.time()] * requests)
+
     def new_id(self) -> str:
         return str(next(self._ids))
 
