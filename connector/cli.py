@@ -49,6 +49,33 @@ def _load(path: Path, verbose: bool = False) -> Config:
     return config
 
 
+config_app = typer.Typer(no_args_is_help=True, help="Check the configuration.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("check")
+def config_check(
+    config: ConfigOption = DEFAULT_CONFIG,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Only the files; do not contact the services.")
+    ] = False,
+) -> None:
+    """Validate config.toml and the tables, then against Moneybird and the shop."""
+    from connector.config_check import ERROR, OK, check
+
+    report = check(config, live=not offline)
+    marks = {OK: "[green]ok[/green]", ERROR: "[red]error[/red]"}
+    for finding in report.findings:
+        mark = marks.get(finding.level, "[yellow]warning[/yellow]")
+        console.print(f"{mark}  {finding.where}: ", end="")
+        console.print(finding.message, markup=False, highlight=False)
+    if report.ok:
+        console.print("[green]All is well.[/green]")
+    else:
+        console.print(f"[red]{len(report.errors)} problem(s) to fix.[/red]")
+        raise typer.Exit(EXIT_CONFIG)
+
+
 @app.command()
 def sync(
     config: ConfigOption = DEFAULT_CONFIG,

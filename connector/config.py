@@ -161,6 +161,14 @@ class Config:
     def state_path(self) -> Path:
         return _resolve(self.path, self.file.state.path)
 
+    def mapping_paths(self) -> dict[str, Path]:
+        m = self.file.mappings
+        return {
+            "tax": _resolve(self.path, m.tax),
+            "ledger": _resolve(self.path, m.ledger),
+            "payment": _resolve(self.path, m.payment),
+        }
+
     def booking_settings(self) -> BookingSettings:
         s = self.file.sync
         return BookingSettings(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connector.errors import ConfigError
 from connector.order import LineKind
+from connector.toml_lines import line_of
 
 Identifier = str
 
@@ -58,6 +59,14 @@ class TaxRule(_Rule):
     def _country(cls, value: str | None) -> str | None:
         return value.upper() if value else None
 
+    def covers(self, other: TaxRule) -> bool:
+        """Every order `other` matches, this rule matches too."""
+        same = all(
+            getattr(self, f) is None or getattr(self, f) == getattr(other, f)
+            for f in ("shop_rate_id", "percentage", "country")
+        )
+        return same and self.customer in ("any", other.customer)
+
     def matches(
         self, rate_id: str | None, percentage: Decimal | None, country: str, business: bool
     ) -> bool:
@@ -80,6 +89,16 @@ class LedgerRule(_Rule):
 
     _norm_id = field_validator("ledger_account_id", mode="before")(_id)
 
+    def covers(self, other: LedgerRule) -> bool:
+        sku_covered = self.sku is None or (
+            other.sku is not None and fnmatch.fnmatchcase(other.sku, self.sku)
+        )
+        return (
+            self.kind in ("any", other.kind)
+            and sku_covered
+            and self.tax_class in (None, other.tax_class)
+        )
+
     def matches(self, kind: LineKind, sku: str, tax_class: str) -> bool:
         if self.kind != "any" and self.kind != kind.value:
             return False
@@ -93,6 +112,9 @@ class PaymentRule(_Rule):
     financial_account_id: Identifier
 
     _norm_id = field_validator("financial_account_id", mode="before")(_id)
+
+    def covers(self, other: PaymentRule) -> bool:
+        return fnmatch.fnmatchcase(other.method, self.method)
 
 
 class _TaxTable(BaseModel):
@@ -133,6 +155,18 @@ class Mappings:
         return None
 
 
+def unreachable(rules: tuple[TaxRule, ...] | tuple[LedgerRule, ...] | tuple[PaymentRule, ...]):  # type: ignore[no-untyped-def]
+    """(later, earlier) index pairs where an earlier rule matches everything a later one would:
+    with first-match-wins, the later rule can never apply."""
+    found = []
+    for later in range(len(rules)):
+        for earlier in range(later):
+            if rules[earlier].covers(rules[later]):  # type: ignore[arg-type]
+                found.append((later, earlier))
+                break
+    return found
+
+
 def _read(path: Path) -> dict[str, object]:
     try:
         with path.open("rb") as handle:
@@ -144,11 +178,18 @@ def _read(path: Path) -> dict[str, object]:
 
 
 def explain(path: Path, exc: ValidationError) -> ConfigError:
-    """Turn pydantic's report into one line per problem, naming file and key path."""
+    """Turn pydantic's report into one line per problem: file:line, key path, what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
     problems = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        problems.append(f"{path}: {where}: {err['msg']}")
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc)
+        line = line_of(text, loc)
+        place = f"{path}:{line}" if line else str(path)
+        problems.append(f"{place}: {where}: {err['msg']}")
     return ConfigError("\n".join(problems))
 
 

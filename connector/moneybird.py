@@ -50,6 +50,8 @@ class MoneybirdClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.administration_id = administration_id
         self.limiter = limiter or RateLimiter()
         self._sleep = sleep
         self._http = httpx.Client(
@@ -68,11 +70,30 @@ class MoneybirdClient:
 
     # --- endpoints -------------------------------------------------------------------------
 
+    def administrations(self) -> list[dict[str, Any]]:
+        return self._request("GET", f"{self.api_url}/administrations.json")
+
     def tax_rates(self) -> list[dict[str, Any]]:
+        return self._all("tax_rates.json")
+
+    # Not paginated in the spec: one request each.
+    def ledger_accounts(self) -> list[dict[str, Any]]:
+        return self._request("GET", "ledger_accounts.json")
+
+    def financial_accounts(self) -> list[dict[str, Any]]:
+        return self._request("GET", "financial_accounts.json")
+
+    def workflows(self) -> list[dict[str, Any]]:
+        return self._request("GET", "workflows.json")
+
+    def document_styles(self) -> list[dict[str, Any]]:
+        return self._request("GET", "document_styles.json")
+
+    def _all(self, path: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         page = 1
         while True:
-            batch = self._request("GET", "tax_rates.json", params={"page": page, "per_page": 100})
+            batch = self._request("GET", path, params={"page": page, "per_page": 100})
             rows.extend(batch)
             if len(batch) < 100:
                 return rows

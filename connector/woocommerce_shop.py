@@ -118,6 +118,16 @@ class WooCommerceShop:
                 self._percentages[rate_id] = parse(data.get("rate"), "rate")
         return self._percentages[rate_id]
 
+    def tax_rates(self) -> list[dict[str, Any]]:
+        """All tax rates configured in the shop (WooCommerce > Settings > Tax)."""
+        rates, _ = self._all_pages("taxes", {"per_page": PER_PAGE})
+        return rates
+
+    def payment_gateways(self) -> list[dict[str, Any]]:
+        response = self._get("payment_gateways", {})
+        data = self._json(response, "payment gateways")
+        return data if isinstance(data, list) else []
+
     def supports_modified_after(self) -> bool:
         """`modified_after` arrived around WooCommerce 5.8; older shops ignore it silently."""
         if self._modified_after is None:
@@ -147,7 +157,7 @@ class WooCommerceShop:
                     shop_time = _shop_clock(response)
                 batch = self._json(response, f"{endpoint} page {page}")
                 if not isinstance(batch, list):
-                    raise ShopError(f"{endpoint}: expected a list of orders")
+                    raise ShopError(f"{endpoint}: expected a list")
                 for item in batch:
                     found[str(item["id"])] = item
                 page_total = response.headers.get("X-WP-Total")

@@ -276,6 +276,16 @@ def seed_shop(shop: WooCommerceSandbox, orders: list[dict[str, Any]]) -> None:
             "postcodes": [], "cities": [], "rate": rate, "name": name, "priority": 1,
             "compound": False, "shipping": True, "order": rate_id, "class": cls,
         }  # fmt: skip
+    shop.payment_gateways[:] = [
+        {"id": gid, "title": title, "description": "", "order": n, "enabled": enabled,
+         "method_title": title, "method_description": "", "settings": {}}
+        for n, (gid, title, enabled) in enumerate([
+            ("bacs", "Bankoverschrijving", True), ("cheque", "Cheque", False),
+            ("cod", "Rembours", False), ("paypal", "PayPal", True),
+            ("mollie_wc_gateway_ideal", "iDEAL", True),
+            ("mollie_wc_gateway_creditcard", "Creditcard", True),
+        ])
+    ]  # fmt: skip
     for order in orders:
         modified = datetime.fromisoformat(order["date_modified_gmt"]).replace(tzinfo=UTC)
         shop.put_order(order, modified=modified)

@@ -38,6 +38,7 @@ class WooCommerceSandbox:
     port: int = 0  # 0: any free port
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     tax_rates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    payment_gateways: list[dict[str, Any]] = field(default_factory=list)
     clock_offset: timedelta = timedelta(0)  # the shop's clock may differ from ours
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
 
@@ -102,7 +103,10 @@ class WooCommerceSandbox:
                     return _error(404, "woocommerce_rest_invalid_id", "Invalid resource ID.")
                 return Response(200, rate)
             if route == "taxes" and req.method == "GET":
-                return Response(200, list(self.tax_rates.values()))
+                rates = list(self.tax_rates.values())
+                return Response(200, rates, {"X-WP-Total": str(len(rates)), "X-WP-TotalPages": "1"})
+            if route == "payment_gateways" and req.method == "GET":
+                return Response(200, self.payment_gateways)
             return _error(
                 404, "rest_no_route", "No route was found matching the URL and request method."
             )
