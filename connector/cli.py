@@ -23,8 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Books paid webshop orders into Moneybird as paid sales invoices.",
 )
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # messages stay whole lines in logs and pipes
+err = Console(stderr=True, soft_wrap=True)
 
 EXIT_CONFIG = 2
 EXIT_AUTH = 3
@@ -39,9 +39,9 @@ ConfigOption = Annotated[
 DEFAULT_CONFIG = Path("config.toml")
 
 
-def _load(path: Path, verbose: bool = False) -> Config:
+def _load(path: Path, verbose: bool = False, mappings_optional: bool = False) -> Config:
     try:
-        config = load_config(path)
+        config = load_config(path, mappings_optional=mappings_optional)
     except ConfigError as exc:
         err.print(f"[red]Configuration error[/red]\n{exc}", markup=True, highlight=False)
         raise typer.Exit(EXIT_CONFIG) from None
@@ -74,6 +74,60 @@ def config_check(
     else:
         console.print(f"[red]{len(report.errors)} problem(s) to fix.[/red]")
         raise typer.Exit(EXIT_CONFIG)
+
+
+mappings_app = typer.Typer(no_args_is_help=True, help="Work on the mapping tables.")
+app.add_typer(mappings_app, name="mappings")
+
+
+@mappings_app.command("suggest")
+def mappings_suggest(
+    config: ConfigOption = DEFAULT_CONFIG,
+    write: Annotated[
+        bool, typer.Option("--write", help="Write the proposals into the tables.")
+    ] = False,
+) -> None:
+    """Propose rules from Moneybird's rates and accounts and the shop's rates and payment
+    methods. Prints a diff; --write applies it, keeping your comments and layout."""
+    from connector.mappings_suggest import suggest
+
+    cfg = _load(config, mappings_optional=True)
+    runtime = build(cfg)
+    try:
+        admins = {str(a["id"]): a for a in runtime.client.administrations()}
+        home = str(admins.get(cfg.moneybird.administration_id, {}).get("country") or "NL")
+        proposals = suggest(
+            cfg,
+            runtime.client.tax_rates(),
+            runtime.client.ledger_accounts(),
+            runtime.client.financial_accounts(),
+            runtime.shop.tax_rates(),
+            runtime.shop.payment_gateways(),
+            home_country=home,
+        )
+    except AuthError as exc:
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(EXIT_AUTH) from None
+    except ConnectorError as exc:
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        runtime.close()
+    changed = [p for p in proposals if p.changed]
+    if not changed:
+        console.print("The tables already cover everything Moneybird and the shop have.")
+        return
+    for proposal in changed:
+        if write:
+            proposal.path.parent.mkdir(parents=True, exist_ok=True)
+            proposal.path.write_text(proposal.new, encoding="utf-8")
+            console.print(f"wrote {proposal.path}", highlight=False)
+        else:
+            console.print(proposal.diff(), markup=False, highlight=False, end="")
+    if not write:
+        console.print(
+            "Review the above, then run again with --write, then `connector config check`."
+        )
 
 
 @app.command()

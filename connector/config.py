@@ -202,7 +202,9 @@ def read_secret(name: str, environ: dict[str, str] | None = None) -> str:
     raise ConfigError(f"{name} is not set (set it, or {name}_FILE pointing at a file holding it)")
 
 
-def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
+def load_config(
+    path: Path, environ: dict[str, str] | None = None, mappings_optional: bool = False
+) -> Config:
     path = path.resolve()
     try:
         with path.open("rb") as handle:
@@ -220,6 +222,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
         _resolve(path, m.tax),
         _resolve(path, m.ledger),
         _resolve(path, m.payment) if m.payment else None,
+        optional=mappings_optional,
     )
     secrets = Secrets(
         moneybird_token=SecretStr(read_secret("MONEYBIRD_TOKEN", environ)),

@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -132,6 +132,9 @@ class _PaymentTable(BaseModel):
     rule: list[PaymentRule] = Field(default_factory=list)
 
 
+_T = TypeVar("_T", bound=BaseModel)
+
+
 @dataclass(frozen=True)
 class Mappings:
     tax: tuple[TaxRule, ...]
@@ -193,23 +196,25 @@ def explain(path: Path, exc: ValidationError) -> ConfigError:
     return ConfigError("\n".join(problems))
 
 
-def load_mappings(tax_path: Path, ledger_path: Path, payment_path: Path | None) -> Mappings:
-    try:
-        tax = _TaxTable.model_validate(_read(tax_path))
-    except ValidationError as exc:
-        raise explain(tax_path, exc) from None
-    try:
-        ledger = _LedgerTable.model_validate(_read(ledger_path))
-    except ValidationError as exc:
-        raise explain(ledger_path, exc) from None
-    payment = _PaymentTable()
-    if payment_path is not None:
-        try:
-            payment = _PaymentTable.model_validate(_read(payment_path))
-        except ValidationError as exc:
-            raise explain(payment_path, exc) from None
-    if not tax.rule:
+def load_mappings(
+    tax_path: Path, ledger_path: Path, payment_path: Path | None, optional: bool = False
+) -> Mappings:
+    """The three tables. `optional`: missing or empty tables are fine (for `mappings suggest`,
+    which writes them)."""
+    tax = _table(tax_path, _TaxTable, optional)
+    ledger = _table(ledger_path, _LedgerTable, optional)
+    payment = _table(payment_path, _PaymentTable, True) if payment_path else _PaymentTable()
+    if not optional and not tax.rule:
         raise ConfigError(f"{tax_path}: no [[rule]] entries; every order would be parked")
-    if not ledger.rule:
+    if not optional and not ledger.rule:
         raise ConfigError(f"{ledger_path}: no [[rule]] entries; every order would be parked")
     return Mappings(tuple(tax.rule), tuple(ledger.rule), tuple(payment.rule))
+
+
+def _table(path: Path, model: type[_T], optional: bool) -> _T:
+    if optional and not path.exists():
+        return model()
+    try:
+        return model.model_validate(_read(path))
+    except ValidationError as exc:
+        raise explain(path, exc) from None
