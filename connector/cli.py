@@ -39,13 +39,21 @@ ConfigOption = Annotated[
 DEFAULT_CONFIG = Path("config.toml")
 
 
-def _load(path: Path, verbose: bool = False, mappings_optional: bool = False) -> Config:
+LogJsonOption = Annotated[
+    bool, typer.Option("--log-json", help="Log as JSON lines (also: [logging] format).")
+]
+
+
+def _load(
+    path: Path, verbose: bool = False, log_json: bool = False, mappings_optional: bool = False
+) -> Config:
     try:
         config = load_config(path, mappings_optional=mappings_optional)
     except ConfigError as exc:
         err.print(f"[red]Configuration error[/red]\n{exc}", markup=True, highlight=False)
         raise typer.Exit(EXIT_CONFIG) from None
-    setup_logging(verbose, config.secrets.values())
+    as_json = log_json or config.file.logging.format == "json"
+    setup_logging(verbose, config.secrets.values(), as_json=as_json)
     return config
 
 
@@ -134,9 +142,16 @@ def mappings_suggest(
 def sync(
     config: ConfigOption = DEFAULT_CONFIG,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_json: LogJsonOption = False,
 ) -> None:
     """Run one pass now, then exit."""
-    runtime = build(_load(config, verbose))
+    from connector.alerts import Alerter
+    from connector.reload import ConfigWatcher
+    from connector.runtime import record_config
+
+    cfg = _load(config, verbose, log_json)
+    runtime = build(cfg)
+    record_config(runtime, ConfigWatcher(cfg.path, cfg))
     try:
         report = runtime.engine().run_pass()
     except AuthError as exc:
@@ -146,7 +161,10 @@ def sync(
         err.print(f"Pass stopped: {exc}", highlight=False)
         raise typer.Exit(EXIT_FAILED) from None
     finally:
-        runtime.close()
+        try:
+            Alerter(runtime.config, runtime.store).after_pass()
+        finally:
+            runtime.close()
     console.print(
         f"{report.seen} orders seen, {report.booked} booked, {report.parked} parked, "
         f"{report.failed} to retry, {report.unpaid} waiting for payment; "
@@ -161,15 +179,12 @@ def sync(
 def run(
     config: ConfigOption = DEFAULT_CONFIG,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_json: LogJsonOption = False,
 ) -> None:
     """Sync now and then every sync.interval_minutes until stopped (SIGTERM/Ctrl-C)."""
     from connector.scheduler import run_forever
 
-    runtime = build(_load(config, verbose))
-    try:
-        run_forever(runtime)
-    finally:
-        runtime.close()
+    run_forever(_load(config, verbose, log_json))
 
 
 @app.command()
@@ -184,7 +199,7 @@ def status(
     cfg = _load(config)
     store = Store(cfg.state_path)
     try:
-        data = collect(store)
+        data = collect(store, config_path=cfg.path)
     finally:
         store.close()
     if as_json:
@@ -196,8 +211,8 @@ def status(
 @app.command()
 def health(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Exit 0 when the last pass ended well within two intervals (for container health checks)."""
+    from connector.health import health as check
     from connector.state import Store
-    from connector.status import health as check
 
     cfg = _load(config)
     store = Store(cfg.state_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import string
 import tomllib
@@ -110,6 +111,38 @@ class SyncConfig(_Section):
         return [s.strip() for s in value]
 
 
+class HealthConfig(_Section):
+    port: int = Field(default=0, ge=0, le=65535)  # 0: off; CONNECTOR_HEALTH_PORT overrides
+    host: str = "127.0.0.1"
+
+
+class AlertsConfig(_Section):
+    webhook_url: str = ""  # JSON POST on each new problem and each recovery
+    email_to: list[str] = Field(default_factory=list)
+    email_from: str = ""
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = ""  # password from SMTP_PASSWORD (or SMTP_PASSWORD_FILE)
+    smtp_starttls: bool = True
+    failed_attempts: int = Field(default=3, ge=1)  # a failing order alerts after this many
+    no_success_minutes: float = Field(default=120, gt=0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.email_to and self.smtp_host)
+
+
+class LoggingConfig(_Section):
+    format: Literal["human", "json"] = "human"
+
+
 class MappingsConfig(_Section):
     tax: str = "mappings/tax.toml"
     ledger: str = "mappings/ledger.toml"
@@ -122,17 +155,27 @@ class FileConfig(_Section):
     state: StateConfig = Field(default_factory=StateConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     mappings: MappingsConfig = Field(default_factory=MappingsConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 
 class Secrets(BaseModel):
     moneybird_token: SecretStr
     woocommerce_key: SecretStr
     woocommerce_secret: SecretStr
+    smtp_password: SecretStr = SecretStr("")
 
     def values(self) -> list[str]:
         return [
             s.get_secret_value()
-            for s in (self.moneybird_token, self.woocommerce_key, self.woocommerce_secret)
+            for s in (
+                self.moneybird_token,
+                self.woocommerce_key,
+                self.woocommerce_secret,
+                self.smtp_password,
+            )
+            if s.get_secret_value()
         ]
 
 
@@ -158,6 +201,11 @@ class Config:
         return self.file.sync
 
     @property
+    def health_port(self) -> int:
+        override = os.environ.get("CONNECTOR_HEALTH_PORT", "").strip()
+        return int(override) if override.isdigit() else self.file.health.port
+
+    @property
     def state_path(self) -> Path:
         return _resolve(self.path, self.file.state.path)
 
@@ -180,6 +228,27 @@ class Config:
             workflow_id=s.workflow_id or None,
             document_style_id=s.document_style_id or None,
         )
+
+
+def fingerprint(config_path: Path) -> str:
+    """A hash over config.toml and the tables it names, to tell which version is in force."""
+    digest = hashlib.sha256()
+    paths = [config_path]
+    try:
+        with config_path.open("rb") as handle:
+            names = tomllib.load(handle).get("mappings", {})
+        defaults = MappingsConfig()
+        for key in ("tax", "ledger", "payment"):
+            paths.append(_resolve(config_path, str(names.get(key, getattr(defaults, key)))))
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        pass
+    for path in paths:
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"<missing>")
+        digest.update(b"\0")
+    return digest.hexdigest()[:12]
 
 
 def _resolve(config_path: Path, value: str) -> Path:
@@ -228,5 +297,8 @@ def load_config(
         moneybird_token=SecretStr(read_secret("MONEYBIRD_TOKEN", environ)),
         woocommerce_key=SecretStr(read_secret("WOOCOMMERCE_CONSUMER_KEY", environ)),
         woocommerce_secret=SecretStr(read_secret("WOOCOMMERCE_CONSUMER_SECRET", environ)),
+        smtp_password=SecretStr(
+            read_secret("SMTP_PASSWORD", environ) if data.alerts.smtp_user else ""
+        ),
     )
     return Config(path, data, mappings, secrets)

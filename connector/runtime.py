@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from pythonjsonlogger.json import JsonFormatter
+
 from connector.config import Config
 from connector.moneybird import MoneybirdClient
 from connector.rate_limit import RateLimiter
 from connector.redact import SecretFilter
-from connector.state import Store
+from connector.reload import ConfigWatcher
+from connector.state import Store, utcnow
 from connector.sync import SyncEngine
 from connector.woocommerce_shop import WooCommerceShop
 
@@ -50,9 +53,26 @@ def build(config: Config, limiter: RateLimiter | None = None) -> Runtime:
     return Runtime(config, Store(config.state_path), shop, client)
 
 
-def setup_logging(verbose: bool = False, secrets: list[str] | None = None) -> None:
+def record_config(runtime: Runtime, watcher: ConfigWatcher) -> None:
+    """What `connector status` shows about the configuration in force."""
+    store = runtime.store
+    if store.get_meta("config_hash") != watcher.good_hash:
+        store.set_meta("config_hash", watcher.good_hash)
+        store.set_meta("config_loaded_at", utcnow().isoformat())
+    store.set_meta("config_path", str(watcher.path))
+    store.set_meta("config_error", watcher.error or "")
+
+
+def setup_logging(
+    verbose: bool = False, secrets: list[str] | None = None, as_json: bool = False
+) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if as_json:
+        handler.setFormatter(
+            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=False)
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     if secrets:
         handler.addFilter(SecretFilter(secrets))
     root = logging.getLogger()

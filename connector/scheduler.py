@@ -1,4 +1,8 @@
-"""`connector run`: a pass at start, then every sync.interval_minutes, one pass at a time."""
+"""`connector run`: a pass at start, then every sync.interval_minutes, one pass at a time.
+
+Each pass starts by picking up edited configuration (a broken edit keeps the last good one
+running), and ends with alerts. The health endpoint runs beside it when configured.
+"""
 
 from __future__ import annotations
 
@@ -9,38 +13,77 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from connector.alerts import Alerter
+from connector.config import Config
 from connector.errors import AuthError, ConnectorError
-from connector.runtime import Runtime
+from connector.health import HealthServer, health
+from connector.rate_limit import RateLimiter
+from connector.reload import ConfigWatcher
+from connector.runtime import Runtime, build, record_config
+from connector.sync import PassReport
 
 log = logging.getLogger(__name__)
+JOB = "sync"
 
 
-def run_forever(runtime: Runtime) -> None:
+def one_pass(runtime: Runtime) -> PassReport | None:
+    """A pass and its alerts; errors are logged, never raised (the schedule goes on)."""
+    report = None
+    try:
+        report = runtime.engine().run_pass()
+        log.info(
+            "pass done: %d seen, %d booked, %d parked, %d to retry, %d Moneybird requests",
+            report.seen, report.booked, report.parked, report.failed, report.moneybird_requests,
+        )  # fmt: skip
+    except AuthError as exc:
+        log.error("pass stopped, nothing booked half-way: %s", exc)
+    except ConnectorError as exc:
+        log.error("pass stopped: %s", exc)
+    try:
+        Alerter(runtime.config, runtime.store).after_pass()
+    except Exception:
+        log.exception("alerting failed")
+    return report
+
+
+def run_forever(config: Config) -> None:
     scheduler = BlockingScheduler(timezone=UTC)
-    engine = runtime.engine()
+    watcher = ConfigWatcher(config.path, config)
+    # One budget for the whole process, whatever reloads happen.
+    limiter = RateLimiter(config.moneybird.rate_limit, config.moneybird.rate_window_seconds)
+    state = {"runtime": build(config, limiter)}
+    record_config(state["runtime"], watcher)
 
-    def one_pass() -> None:
-        try:
-            report = engine.run_pass()
-            log.info(
-                "pass done: %d seen, %d booked, %d parked, %d to retry, %d Moneybird requests",
-                report.seen, report.booked, report.parked, report.failed,
-                report.moneybird_requests,
-            )  # fmt: skip
-        except AuthError as exc:
-            log.error("pass stopped, nothing booked half-way: %s", exc)
-        except ConnectorError as exc:
-            log.error("pass stopped: %s", exc)
+    def tick() -> None:
+        runtime = state["runtime"]
+        if watcher.poll():
+            old_interval = runtime.config.sync.interval_minutes
+            runtime.close()
+            new = watcher.good
+            limiter.limit = new.moneybird.rate_limit
+            limiter.window = new.moneybird.rate_window_seconds
+            runtime = state["runtime"] = build(new, limiter)
+            if new.sync.interval_minutes != old_interval:
+                scheduler.reschedule_job(JOB, trigger="interval", minutes=new.sync.interval_minutes)
+        record_config(runtime, watcher)
+        one_pass(runtime)
 
     scheduler.add_job(
-        one_pass,
+        tick,
         "interval",
-        minutes=runtime.config.sync.interval_minutes,
+        minutes=config.sync.interval_minutes,
         next_run_time=datetime.now(UTC),
         max_instances=1,
         coalesce=True,
-        id="sync",
+        id=JOB,
     )
+    server = None
+    if config.health_port:
+        server = HealthServer(
+            config.file.health.host,
+            config.health_port,
+            lambda: health(state["runtime"].store, state["runtime"].config.sync.interval_minutes),
+        ).start()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: finishing the current pass, then stopping", signum)
@@ -48,5 +91,10 @@ def run_forever(runtime: Runtime) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("syncing every %s minutes", runtime.config.sync.interval_minutes)
-    scheduler.start()
+    log.info("syncing every %s minutes", config.sync.interval_minutes)
+    try:
+        scheduler.start()
+    finally:
+        if server:
+            server.stop()
+        state["runtime"].close()

@@ -105,6 +105,15 @@ class RunRecord(SQLModel, table=True):
     error: str | None = None
 
 
+class AlertRecord(SQLModel, table=True):
+    __tablename__ = "alerts"
+    key: str = Field(primary_key=True)  # "auth", "stalled", "order:<key>"
+    message: str
+    opened_at: str
+    announced: bool = False  # the "problem" message was delivered
+    cleared: bool = False  # solved; the "resolved" message is still to be delivered
+
+
 class StateError(ConnectorError):
     pass
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from connector.state import WAITING, OrderState, Store, from_text, utcnow
+from connector.config import fingerprint
+from connector.state import WAITING, OrderState, Store, from_text
 
 ADVICE = {
     OrderState.PARKED.value: "fix the cause (often a mapping table), then `connector retry`",
@@ -19,11 +20,20 @@ ADVICE = {
 }
 
 
-def collect(store: Store, runs: int = 5) -> dict[str, Any]:
+def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dict[str, Any]:
     attention = store.orders({OrderState.PARKED, OrderState.FAILED, OrderState.UNPAID})
     # Orders half-way in Moneybird whose last step failed: resumed automatically, but shown.
     attention += [r for r in store.orders({OrderState.DRAFT, OrderState.OPEN}) if r.last_error]
+    in_force = store.get_meta("config_hash")
+    on_disk = fingerprint(config_path) if config_path else None
     return {
+        "config": {
+            "path": store.get_meta("config_path") or (str(config_path) if config_path else None),
+            "hash_in_force": in_force,
+            "loaded_at": store.get_meta("config_loaded_at"),
+            "hash_on_disk": on_disk,
+            "edit_not_applied": store.get_meta("config_error") or None,
+        },
         "counts": store.counts(),
         "contacts_known": store.contact_count(),
         "attention": [
@@ -41,6 +51,7 @@ def collect(store: Store, runs: int = 5) -> dict[str, Any]:
             {
                 "started_at": run.started_at,
                 "finished_at": run.finished_at,
+                "seconds": _seconds(run.started_at, run.finished_at),
                 "outcome": run.outcome,
                 "seen": run.seen,
                 "booked": run.booked,
@@ -54,7 +65,30 @@ def collect(store: Store, runs: int = 5) -> dict[str, Any]:
     }
 
 
+def _seconds(started: str | None, finished: str | None) -> float | None:
+    start, end = from_text(started), from_text(finished)
+    return round((end - start).total_seconds(), 1) if start and end else None
+
+
 def render(data: dict[str, Any], console: Console) -> None:
+    cfg = data["config"]
+    if cfg["hash_in_force"]:
+        console.print(
+            f"Configuration in force: {cfg['hash_in_force']} (loaded {cfg['loaded_at'][:19]} UTC)"
+            f" from {cfg['path']}",
+            highlight=False,
+        )
+        if cfg["edit_not_applied"]:
+            console.print(
+                "[red]An edit was NOT applied; the configuration above keeps running:[/red]"
+            )
+            console.print(cfg["edit_not_applied"], markup=False, highlight=False)
+        elif cfg["hash_on_disk"] and cfg["hash_on_disk"] != cfg["hash_in_force"]:
+            console.print(
+                f"The files on disk ({cfg['hash_on_disk']}) take effect at the next pass."
+            )
+    elif cfg["hash_on_disk"]:
+        console.print(f"Configuration on disk: {cfg['hash_on_disk']} (no `connector run` yet)")
     counts = Table(title="Orders per state")
     counts.add_column("state")
     counts.add_column("orders", justify="right")
@@ -72,12 +106,14 @@ def render(data: dict[str, Any], console: Console) -> None:
     else:
         console.print("No orders need attention.")
     runs = Table(title="Last runs")
-    for column in ("started (UTC)", "outcome", "seen", "booked", "parked", "retry", "requests"):
+    for column in ("started (UTC)", "took", "outcome", "seen", "booked", "parked", "retry",
+                   "requests"):  # fmt: skip
         runs.add_column(column)
     for run in data["runs"]:
         outcome = run["outcome"] + (f": {run['error']}" if run["error"] else "")
         runs.add_row(
             (run["started_at"] or "")[:19],
+            f"{run['seconds']} s" if run["seconds"] is not None else "",
             outcome,
             str(run["seen"]),
             str(run["booked"]),
@@ -86,20 +122,3 @@ def render(data: dict[str, Any], console: Console) -> None:
             str(run["moneybird_requests"]),
         )
     console.print(runs)
-
-
-def health(store: Store, interval_minutes: float, now: datetime | None = None) -> tuple[bool, str]:
-    """Healthy when the last pass ended well, within two intervals."""
-    now = now or utcnow()
-    runs = [r for r in store.runs(5) if r.finished_at]
-    if not runs:
-        return False, "no pass has finished yet"
-    last = runs[0]
-    finished = from_text(last.finished_at)
-    assert finished is not None
-    age = now - finished
-    if age > timedelta(minutes=2 * interval_minutes):
-        return False, f"last pass finished {int(age.total_seconds() // 60)} minutes ago"
-    if last.outcome != "ok":
-        return False, f"last pass failed: {last.error}"
-    return True, f"last pass ok, {int(age.total_seconds())} seconds ago"

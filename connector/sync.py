@@ -20,6 +20,7 @@ from connector.booking import Parked, book, describe_differences, payment_plan
 from connector.config import Config
 from connector.contacts import ContactBook
 from connector.errors import AuthError, ConnectorError, OrderDataError, ShopError
+from connector.health import AUTH_ERROR_KEY
 from connector.invoice import InvoiceDraft, PaymentPlan, differences, totals_from_response
 from connector.money import ZERO, fmt, parse
 from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
@@ -101,8 +102,10 @@ class SyncEngine:
             for record in self.store.unfinished():
                 self._process(record, polled.get(record.key), report)
             run.outcome = "ok"
+            self.store.set_meta(AUTH_ERROR_KEY, "")
         except AuthError as exc:
             run.outcome, run.error, report.error = "error", str(exc), str(exc)
+            self.store.set_meta(AUTH_ERROR_KEY, str(exc))
             raise
         except ConnectorError as exc:
             run.outcome, run.error, report.error = "error", str(exc), str(exc)
@@ -444,7 +447,9 @@ class SyncEngine:
         self._decide(fresh, report, f"will retry: {error}")
 
     def _decide(self, record: OrderRecord, report: PassReport, message: str) -> None:
-        log.info("order %s: %s", record.number, message)
+        # One line per order decision; with JSON logs the fields come out as keys too.
+        extra = {"order": record.number, "decision": record.state, "invoice": record.invoice_number}
+        log.info("order %s: %s", record.number, message, extra=extra)
         report.decisions.append(Decision(record.key, record.number, record.state, message))
 
 

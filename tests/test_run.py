@@ -13,10 +13,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from connector.cli import app
+from connector.health import health
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Store, utcnow
-from connector.status import health
 from tests.conftest import secrets_env, write_config
 
 
@@ -68,6 +68,12 @@ def test_health_turns_bad_when_passes_stop(tmp_path: Path) -> None:
             utcnow().isoformat(),
         )
         store.save(failed)
-        assert health(store, 15) == (False, "last pass failed: shop down")
+        ok, message = health(store, 15)  # a pass that stopped early still finished
+        assert ok and "it stopped early: shop down" in message
+        store.set_meta("auth_error", "Moneybird refused the token (401)")
+        assert health(store, 15) == (
+            False,
+            "authentication fails: Moneybird refused the token (401)",
+        )
     finally:
         store.close()
