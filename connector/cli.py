@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.booking import Parked, book
-from connector.config import Config, load_config
+from connector.config import Config, StateSettings, load_config, state_settings
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.money import fmt
 from connector.moneybird_rates import rates_from_response
@@ -37,6 +37,15 @@ ConfigOption = Annotated[
     ),
 ]
 DEFAULT_CONFIG = Path("config.toml")
+
+
+def _state_settings(path: Path) -> StateSettings:
+    """For the commands that only read or re-queue state: work even with a broken edit."""
+    try:
+        return state_settings(path)
+    except ConfigError as exc:
+        err.print(f"[red]Configuration error[/red]\n{exc}", markup=True, highlight=False)
+        raise typer.Exit(EXIT_CONFIG) from None
 
 
 LogJsonOption = Annotated[
@@ -196,12 +205,13 @@ def status(
     from connector.state import Store
     from connector.status import collect, render
 
-    cfg = _load(config)
-    store = Store(cfg.state_path)
+    settings = _state_settings(config)
+    store = Store(settings.state_path)
     try:
-        data = collect(store, config_path=cfg.path)
+        data = collect(store, config_path=settings.config_path)
     finally:
         store.close()
+    data["config"]["problem_on_disk"] = settings.problem
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
@@ -232,8 +242,7 @@ def retry(
     """Put parked or failed orders back in line for the next pass."""
     from connector.state import Store
 
-    cfg = _load(config)
-    store = Store(cfg.state_path)
+    store = Store(_state_settings(config).state_path)
     try:
         chosen = store.requeue(order)
     finally:

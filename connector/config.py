@@ -6,6 +6,7 @@ import hashlib
 import os
 import string
 import tomllib
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -230,6 +231,39 @@ class Config:
         )
 
 
+@dataclass(frozen=True)
+class StateSettings:
+    """What the state-only commands (status, retry, health) need: no secrets, no tables."""
+
+    config_path: Path
+    state_path: Path
+    interval_minutes: float
+    problem: str | None  # the files on disk do not load; the running connector keeps its own
+
+
+def state_settings(path: Path, environ: dict[str, str] | None = None) -> StateSettings:
+    path = path.resolve()
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found (use --config PATH)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    problem = None
+    try:
+        config = load_config(path, environ, require_secrets=False)
+        state, interval = config.state_path, config.sync.interval_minutes
+    except ConfigError as exc:
+        problem = str(exc)
+        state = _resolve(path, str(raw.get("state", {}).get("path", StateConfig().path)))
+        try:
+            interval = float(raw.get("sync", {}).get("interval_minutes", 15))
+        except (TypeError, ValueError):
+            interval = 15.0
+    return StateSettings(path, state, interval, problem)
+
+
 def fingerprint(config_path: Path) -> str:
     """A hash over config.toml and the tables it names, to tell which version is in force."""
     digest = hashlib.sha256()
@@ -272,7 +306,10 @@ def read_secret(name: str, environ: dict[str, str] | None = None) -> str:
 
 
 def load_config(
-    path: Path, environ: dict[str, str] | None = None, mappings_optional: bool = False
+    path: Path,
+    environ: dict[str, str] | None = None,
+    mappings_optional: bool = False,
+    require_secrets: bool = True,
 ) -> Config:
     path = path.resolve()
     try:
@@ -293,6 +330,10 @@ def load_config(
         _resolve(path, m.payment) if m.payment else None,
         optional=mappings_optional,
     )
+    if not require_secrets:
+        empty = SecretStr("")
+        return Config(path, data, mappings, Secrets(moneybird_token=empty,
+                      woocommerce_key=empty, woocommerce_secret=empty))  # fmt: skip
     secrets = Secrets(
         moneybird_token=SecretStr(read_secret("MONEYBIRD_TOKEN", environ)),
         woocommerce_key=SecretStr(read_secret("WOOCOMMERCE_CONSUMER_KEY", environ)),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import fnmatch
 import tomllib
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -52,7 +52,10 @@ class TaxRule(_Rule):
             return None
         if isinstance(value, float):
             value = repr(value)
-        return Decimal(str(value))
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(f'{value!r} is not a percentage; write it like "21"') from None
 
     @field_validator("country")
     @classmethod

@@ -78,17 +78,20 @@ def render(data: dict[str, Any], console: Console) -> None:
             f" from {cfg['path']}",
             highlight=False,
         )
-        if cfg["edit_not_applied"]:
+        if cfg["edit_not_applied"] or cfg.get("problem_on_disk"):
             console.print(
                 "[red]An edit was NOT applied; the configuration above keeps running:[/red]"
             )
-            console.print(cfg["edit_not_applied"], markup=False, highlight=False)
+            console.print(
+                cfg["edit_not_applied"] or cfg["problem_on_disk"], markup=False, highlight=False
+            )
         elif cfg["hash_on_disk"] and cfg["hash_on_disk"] != cfg["hash_in_force"]:
             console.print(
                 f"The files on disk ({cfg['hash_on_disk']}) take effect at the next pass."
             )
-    elif cfg["hash_on_disk"]:
-        console.print(f"Configuration on disk: {cfg['hash_on_disk']} (no `connector run` yet)")
+    elif cfg.get("problem_on_disk"):
+        console.print("[red]The configuration on disk does not load:[/red]")
+        console.print(cfg["problem_on_disk"], markup=False, highlight=False)
     counts = Table(title="Orders per state")
     counts.add_column("state")
     counts.add_column("orders", justify="right")
