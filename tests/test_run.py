@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +27,10 @@ def test_run_syncs_at_start_and_stops_cleanly_on_sigterm(
     tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
 ) -> None:
     config = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
-    env = {**os.environ, **secrets_env(shop, moneybird)}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, **secrets_env(shop, moneybird), "CONNECTOR_HEALTH_PORT": str(port)}
     child = subprocess.Popen(
         [sys.executable, "-m", "connector", "run", "--config", str(config)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -36,7 +42,15 @@ def test_run_syncs_at_start_and_stops_cleanly_on_sigterm(
             and sum(i["state"] == "paid" for i in moneybird.invoices.values()) < 8
         ):
             time.sleep(0.1)
-        time.sleep(0.5)  # let the pass record its run
+        healthz = f"http://127.0.0.1:{port}/healthz"
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(healthz, timeout=5) as response:
+                    body = json.loads(response.read())
+                    break
+            except OSError:  # not listening yet, or 503 before the first pass has finished
+                time.sleep(0.1)
+        assert body["status"] == "ok"
         child.send_signal(signal.SIGTERM)
         output, _ = child.communicate(timeout=30)
     finally:
