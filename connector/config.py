@@ -19,6 +19,12 @@ from connector.errors import ConfigError
 from connector.mappings import Mappings, explain, load_mappings
 
 
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -29,12 +35,7 @@ class ShopConfig(_Section):
     timeout_seconds: float = Field(default=30, gt=0)
     query_string_auth: bool = False  # for proxies that strip the Authorization header
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+    _url = field_validator("url")(lambda value: _http_url(value))
 
 
 class MoneybirdConfig(_Section):
@@ -52,12 +53,7 @@ class MoneybirdConfig(_Section):
             raise ValueError("must be the numeric administration id from the Moneybird URL")
         return text
 
-    @field_validator("api_url")
-    @classmethod
-    def _api(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+    _api = field_validator("api_url")(lambda value: _http_url(value))
 
 
 class StateConfig(_Section):
@@ -128,12 +124,7 @@ class AlertsConfig(_Section):
     failed_attempts: int = Field(default=3, ge=1)  # a failing order alerts after this many
     no_success_minutes: float = Field(default=120, gt=0)
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
+    _webhook = field_validator("webhook_url")(lambda value: value and _http_url(value))
 
     @property
     def email_enabled(self) -> bool:
