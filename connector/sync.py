@@ -27,6 +27,7 @@ from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
 from connector.redact import redact
+from connector.shop import Shop
 from connector.state import (
     OrderRecord,
     OrderState,
@@ -36,7 +37,6 @@ from connector.state import (
     to_text,
     utcnow,
 )
-from connector.woocommerce_shop import WooCommerceShop
 
 log = logging.getLogger(__name__)
 WATERMARK_KEY = "watermark"
@@ -71,9 +71,7 @@ class Retry(ConnectorError):
 
 
 class SyncEngine:
-    def __init__(
-        self, config: Config, store: Store, shop: WooCommerceShop, client: MoneybirdClient
-    ) -> None:
+    def __init__(self, config: Config, store: Store, shop: Shop, client: MoneybirdClient) -> None:
         self.config = config
         self.store = store
         self.shop = shop
@@ -135,19 +133,20 @@ class SyncEngine:
         poll = self.shop.changed_orders(since)
         polled: dict[str, dict[str, Any]] = {}
         for payload in poll.orders:
-            key = f"{self.shop.name}:{payload['id']}"
+            summary = self.shop.summary(payload)
+            key = f"{self.shop.name}:{summary.order_id}"
             report.seen += 1
             record = self.store.order(key)
             if record is not None and record.state == OrderState.PAID:
                 continue
             polled[key] = payload
-            paid = bool(payload.get("date_paid_gmt"))
+            paid = summary.paid
             if record is None:
                 record = OrderRecord(
                     key=key,
                     shop=self.shop.name,
-                    order_id=str(payload["id"]),
-                    number=str(payload.get("number") or payload["id"]),
+                    order_id=summary.order_id,
+                    number=summary.number,
                     state=(OrderState.PENDING if paid else OrderState.UNPAID).value,
                 )
             elif record.state == OrderState.UNPAID and paid:
@@ -158,13 +157,13 @@ class SyncEngine:
             elif (
                 record.state == OrderState.PARKED
                 and record.invoice_id is None
-                and payload.get("date_modified_gmt") != record.modified_at
+                and summary.modified != record.modified_at
             ):
                 record.state = OrderState.PENDING.value  # changed in the shop: look again
                 record.park_reason = None
             else:
                 continue
-            record.modified_at = payload.get("date_modified_gmt")
+            record.modified_at = summary.modified
             if record.state == OrderState.UNPAID:
                 record.park_reason = "not paid yet: the shop has no paid date for it"
                 report.unpaid += 1
@@ -217,8 +216,9 @@ class SyncEngine:
             self._paid(record, report)
             return
         untouched = record.invoice_id is None and record.intent is None
-        if untouched and order.status not in self.config.sync.statuses:
-            self._park(record, f"order status is now '{order.status}'; not booked", report)
+        reason = self.shop.not_bookable(order) if untouched else None
+        if reason:
+            self._park(record, reason, report)
             return
         if untouched and not order.is_paid:
             record.state = OrderState.UNPAID.value

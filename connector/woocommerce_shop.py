@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -22,6 +21,7 @@ from woocommerce import API
 from connector.errors import AuthError, ShopError
 from connector.money import parse
 from connector.order import Order
+from connector.shop import OrderSummary, Poll
 from connector.woocommerce_order import (
     order_from_woocommerce,
     parse_gmt,
@@ -33,12 +33,6 @@ log = logging.getLogger(__name__)
 PER_PAGE = 100
 ATTEMPTS = 3
 MAX_RESTARTS = 3
-
-
-@dataclass(frozen=True)
-class Poll:
-    orders: list[dict[str, Any]]
-    shop_time: datetime  # the shop's clock when the poll started: the next watermark
 
 
 class WooCommerceShop:
@@ -96,6 +90,19 @@ class WooCommerceShop:
         if response.status_code == 404:
             return None
         return self._json(response, f"order {order_id}")
+
+    def summary(self, payload: dict[str, Any]) -> OrderSummary:
+        return OrderSummary(
+            order_id=str(payload["id"]),
+            number=str(payload.get("number") or payload["id"]),
+            paid=bool(payload.get("date_paid_gmt")),  # WooCommerce sets it when paid
+            modified=str(payload.get("date_modified_gmt") or ""),
+        )
+
+    def not_bookable(self, order: Order) -> str | None:
+        if order.status not in self.statuses:
+            return f"order status is now '{order.status}'; not booked"
+        return None
 
     def to_order(self, payload: dict[str, Any]) -> Order:
         """Parse, looking up tax percentages the order itself does not state."""
