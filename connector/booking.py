@@ -81,6 +81,11 @@ def _book(
     ]
     if not order_lines:
         raise _Park("order has no lines")
+    if any(ln.is_gift_card for ln in order_lines):
+        raise _Park(
+            "the order sells a gift card: that is a liability, not revenue (no VAT); "
+            "book it by hand"
+        )
 
     country = (
         order.customer.shipping.country

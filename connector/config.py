@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import string
 import tomllib
 from dataclasses import dataclass
@@ -30,10 +31,23 @@ class _Section(BaseModel):
 
 
 class ShopConfig(_Section):
-    platform: Literal["woocommerce"]
+    platform: Literal["woocommerce", "shopify"]
     url: str
     timeout_seconds: float = Field(default=30, gt=0)
+    # WooCommerce
     query_string_auth: bool = False  # for proxies that strip the Authorization header
+    # Shopify
+    api_version: str = "2026-10"
+    fulfillment: Literal["any", "fulfilled"] = "any"  # which paid orders are booked
+    include_test_orders: bool = False
+    vat_number_attribute: str = "vat_number"  # order note attribute holding a VAT number
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{4}-\d{2}|unstable", value):
+            raise ValueError("must look like 2026-10")
+        return value
 
     _url = field_validator("url")(lambda value: _http_url(value))
 
@@ -64,7 +78,7 @@ class SyncConfig(_Section):
     interval_minutes: float = Field(default=15, gt=0)
     statuses: list[str] = Field(default_factory=lambda: ["completed"], min_length=1)
     delivery_method: Literal["Manual", "Email"] = "Manual"
-    reference_template: str = "WC-{number}"
+    reference_template: str | None = None  # default: "WC-{number}" / "SH-{number}"
     rounding_tolerance: Decimal = Field(default=Decimal("0.02"), ge=0, le=Decimal("1"))
     overlap_minutes: float = Field(default=15, ge=0)
     timezone: str = "Europe/Amsterdam"
@@ -75,7 +89,9 @@ class SyncConfig(_Section):
 
     @field_validator("reference_template")
     @classmethod
-    def _template(cls, value: str) -> str:
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
         unknown = fields - {"number", "id", "shop"}
         if unknown:
@@ -152,22 +168,31 @@ class FileConfig(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 
+EMPTY = SecretStr("")
+
+
 class Secrets(BaseModel):
     moneybird_token: SecretStr
-    woocommerce_key: SecretStr
-    woocommerce_secret: SecretStr
-    smtp_password: SecretStr = SecretStr("")
+    woocommerce_key: SecretStr = EMPTY
+    woocommerce_secret: SecretStr = EMPTY
+    shopify_access_token: SecretStr = EMPTY
+    shopify_client_id: SecretStr = EMPTY
+    shopify_client_secret: SecretStr = EMPTY
+    smtp_password: SecretStr = EMPTY
 
     def values(self) -> list[str]:
         return [
-            s.get_secret_value()
-            for s in (
+            value.get_secret_value()
+            for value in (
                 self.moneybird_token,
                 self.woocommerce_key,
                 self.woocommerce_secret,
+                self.shopify_access_token,
+                self.shopify_client_id,
+                self.shopify_client_secret,
                 self.smtp_password,
             )
-            if s.get_secret_value()
+            if value.get_secret_value()
         ]
 
 
@@ -211,8 +236,9 @@ class Config:
 
     def booking_settings(self) -> BookingSettings:
         s = self.file.sync
+        default = "SH-{number}" if self.shop.platform == "shopify" else "WC-{number}"
         return BookingSettings(
-            reference_template=s.reference_template,
+            reference_template=s.reference_template or default,
             rounding_tolerance=s.rounding_tolerance,
             discount_lines=s.discount_lines,
             currencies=tuple(c.upper() for c in s.currencies),
@@ -322,15 +348,40 @@ def load_config(
         optional=mappings_optional,
     )
     if not require_secrets:
-        empty = SecretStr("")
-        return Config(path, data, mappings, Secrets(moneybird_token=empty,
-                      woocommerce_key=empty, woocommerce_secret=empty))  # fmt: skip
-    secrets = Secrets(
-        moneybird_token=SecretStr(read_secret("MONEYBIRD_TOKEN", environ)),
-        woocommerce_key=SecretStr(read_secret("WOOCOMMERCE_CONSUMER_KEY", environ)),
-        woocommerce_secret=SecretStr(read_secret("WOOCOMMERCE_CONSUMER_SECRET", environ)),
-        smtp_password=SecretStr(
-            read_secret("SMTP_PASSWORD", environ) if data.alerts.smtp_user else ""
-        ),
+        return Config(path, data, mappings, Secrets(moneybird_token=EMPTY))
+    return Config(path, data, mappings, _secrets(data, environ))
+
+
+def _secrets(data: FileConfig, environ: dict[str, str] | None) -> Secrets:
+    def secret(name: str) -> SecretStr:
+        return SecretStr(read_secret(name, environ))
+
+    def optional(name: str) -> SecretStr:
+        try:
+            return secret(name)
+        except ConfigError:
+            return EMPTY
+
+    shop: dict[str, SecretStr] = {}
+    if data.shop.platform == "woocommerce":
+        shop["woocommerce_key"] = secret("WOOCOMMERCE_CONSUMER_KEY")
+        shop["woocommerce_secret"] = secret("WOOCOMMERCE_CONSUMER_SECRET")
+    else:
+        token = optional("SHOPIFY_ACCESS_TOKEN")
+        if token.get_secret_value():
+            shop["shopify_access_token"] = token
+        else:
+            try:
+                shop["shopify_client_id"] = secret("SHOPIFY_CLIENT_ID")
+                shop["shopify_client_secret"] = secret("SHOPIFY_CLIENT_SECRET")
+            except ConfigError:
+                raise ConfigError(
+                    "Shopify needs SHOPIFY_ACCESS_TOKEN (a custom app's shpat_ token), or "
+                    "SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET (client credentials); "
+                    "each also as NAME_FILE"
+                ) from None
+    return Secrets(
+        moneybird_token=secret("MONEYBIRD_TOKEN"),
+        smtp_password=secret("SMTP_PASSWORD") if data.alerts.smtp_user else EMPTY,
+        **shop,
     )
-    return Config(path, data, mappings, secrets)

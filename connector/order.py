@@ -40,6 +40,7 @@ class OrderLine:
     sku: str = ""
     tax_class: str = ""
     extra_rate_ids: tuple[str, ...] = ()  # more than one rate on a line (compound tax)
+    is_gift_card: bool = False  # selling a gift card is not revenue
 
 
 @dataclass(frozen=True)

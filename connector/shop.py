@@ -21,7 +21,7 @@ class OrderSummary:
 
     order_id: str
     number: str
-    paid: bool
+    waiting: str | None  # why it cannot be booked yet (not paid...), or None when it can
     modified: str  # the shop's modification stamp, compared as text
 
 

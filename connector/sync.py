@@ -140,7 +140,7 @@ class SyncEngine:
             if record is not None and record.state == OrderState.PAID:
                 continue
             polled[key] = payload
-            paid = summary.paid
+            paid = summary.waiting is None
             if record is None:
                 record = OrderRecord(
                     key=key,
@@ -165,7 +165,7 @@ class SyncEngine:
                 continue
             record.modified_at = summary.modified
             if record.state == OrderState.UNPAID:
-                record.park_reason = "not paid yet: the shop has no paid date for it"
+                record.park_reason = summary.waiting
                 report.unpaid += 1
             self.store.save(record)
         self.store.set_meta(WATERMARK_KEY, to_text(poll.shop_time) or "")
@@ -183,7 +183,7 @@ class SyncEngine:
                     self._park(record, "the order no longer exists in the shop", report)
                     return
             order = self.shop.to_order(payload)
-            self._book(record, order, report)
+            self._book(record, order, report, self.shop.summary(payload).waiting)
         except AuthError:
             raise
         except (Parking, OrderDataError) as exc:
@@ -194,7 +194,9 @@ class SyncEngine:
             log.exception("unexpected error on order %s", record.number)
             self._fail(record, f"internal error: {type(exc).__name__}: {exc}", report)
 
-    def _book(self, record: OrderRecord, order: Order, report: PassReport) -> None:
+    def _book(
+        self, record: OrderRecord, order: Order, report: PassReport, waiting: str | None = None
+    ) -> None:
         invoice: dict[str, Any] | None = None
         if record.invoice_id and (
             record.intent == "send_invoice" or record.state != OrderState.OPEN
@@ -220,9 +222,9 @@ class SyncEngine:
         if reason:
             self._park(record, reason, report)
             return
-        if untouched and not order.is_paid:
+        if untouched and (waiting or not order.is_paid):
             record.state = OrderState.UNPAID.value
-            record.park_reason = "not paid yet: the shop has no paid date for it"
+            record.park_reason = waiting or "not paid yet: the shop has no paid date for it"
             self.store.save(record)
             report.unpaid += 1
             return

@@ -31,6 +31,7 @@ from connector.woocommerce_order import (
 
 log = logging.getLogger(__name__)
 PER_PAGE = 100
+NOT_PAID = "not paid yet: the shop has no paid date for it"
 ATTEMPTS = 3
 MAX_RESTARTS = 3
 
@@ -95,7 +96,8 @@ class WooCommerceShop:
         return OrderSummary(
             order_id=str(payload["id"]),
             number=str(payload.get("number") or payload["id"]),
-            paid=bool(payload.get("date_paid_gmt")),  # WooCommerce sets it when paid
+            # WooCommerce sets the paid date when the order is paid (also on completion).
+            waiting=None if payload.get("date_paid_gmt") else NOT_PAID,
             modified=str(payload.get("date_modified_gmt") or ""),
         )
 

@@ -1,0 +1,200 @@
+"""Shopify Admin GraphQL order -> the shop-neutral Order. Pure; no HTTP here.
+
+Amounts are the shop's money (`shopMoney`), never the presentment currency. Line amounts
+include VAT when the order's `taxesIncluded` is true; the VAT on a line is its `taxLines`
+(computed after discounts); shipping uses `discountedPriceSet`, which already has cart-level
+shipping discounts taken off, so they are not subtracted again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from connector.errors import OrderDataError
+from connector.money import ZERO, parse
+from connector.order import Address, Customer, LineKind, Order, OrderLine, ShopTaxRate
+
+SHOP = "shopify"
+PAID_STATUSES = {"PAID", "PARTIALLY_REFUNDED", "REFUNDED"}
+PAYMENT_KINDS = {"SALE", "CAPTURE"}
+
+
+def gid_number(gid: str) -> str:
+    """'gid://shopify/Order/450789469' -> '450789469'."""
+    return str(gid).rsplit("/", 1)[-1]
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def rate_key(percentage: object) -> str:
+    """Shopify has no tax rate ids; a rate is known by its percentage ('21', '9', '8.875')."""
+    return f"{parse(percentage, 'ratePercentage').normalize():f}"
+
+
+def order_from_shopify(payload: dict[str, Any], vat_number_attribute: str = "vat_number") -> Order:
+    try:
+        return _order(payload, vat_number_attribute)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise OrderDataError(f"the shop's data for this order is unreadable: {exc!r}") from exc
+
+
+def _money(money_set: dict[str, Any] | None, field: str) -> Decimal:
+    if not money_set:
+        return ZERO
+    return parse(money_set["shopMoney"]["amount"], field)
+
+
+def _tax_lines(item: dict[str, Any]) -> list[tuple[str, Decimal, str]]:
+    return [
+        (rate_key(t["ratePercentage"]), _money(t["priceSet"], "tax"), str(t.get("title") or ""))
+        for t in item.get("taxLines") or []
+        if t.get("ratePercentage") is not None
+    ]
+
+
+def _rate_of(taxes: list[tuple[str, Decimal, str]]) -> tuple[str | None, tuple[str, ...]]:
+    charged = [key for key, amount, _title in taxes if amount != ZERO]
+    if not charged:
+        return None, ()
+    return charged[0], tuple(charged[1:])
+
+
+def _order(payload: dict[str, Any], vat_attribute: str) -> Order:
+    incl = bool(payload["taxesIncluded"])
+    tax_rates: dict[str, ShopTaxRate] = {}
+    for key, amount, title in _tax_lines(payload):
+        previous = tax_rates.get(key)
+        total = amount + (previous.vat_total if previous else ZERO)
+        tax_rates[key] = ShopTaxRate(key, Decimal(key), title, total)
+
+    lines: list[OrderLine] = []
+    for item in payload["lineItems"]["nodes"]:
+        qty = Decimal(int(item["quantity"]))
+        before = _money(item["originalUnitPriceSet"], "price") * qty
+        discount = sum(
+            (_money(d["allocatedAmountSet"], "discount") for d in item["discountAllocations"]),
+            ZERO,
+        )
+        taxes = _tax_lines(item)
+        rate_id, extra = _rate_of(taxes)
+        tax = sum((amount for _k, amount, _t in taxes), ZERO)
+        after = before - discount
+        lines.append(
+            OrderLine(
+                kind=LineKind.PRODUCT,
+                description=str(item.get("title") or "Product").strip(),
+                quantity=qty,
+                net=after - tax if incl else after,
+                tax=tax,
+                rate_id=rate_id,
+                extra_rate_ids=extra,
+                # Shopify gives the VAT after discounts only; keeping it on both sides makes the
+                # discount line carry exactly the discount the customer got.
+                net_before_discount=before - tax if incl else before,
+                tax_before_discount=tax,
+                sku=str(item.get("sku") or ""),
+                is_gift_card=bool(item.get("isGiftCard")),
+            )
+        )
+    for ship in payload["shippingLines"]["nodes"]:
+        taxes = _tax_lines(ship)
+        rate_id, extra = _rate_of(taxes)
+        tax = sum((amount for _k, amount, _t in taxes), ZERO)
+        price = _money(ship["discountedPriceSet"], "shipping")
+        lines.append(
+            OrderLine(
+                kind=LineKind.SHIPPING,
+                description=str(ship.get("title") or "Verzendkosten"),
+                quantity=Decimal(1),
+                net=price - tax if incl else price,
+                tax=tax,
+                rate_id=rate_id,
+                extra_rate_ids=extra,
+            )
+        )
+
+    status = str(payload.get("displayFinancialStatus") or "")
+    payment = _payment(payload)
+    paid_at = None
+    if status in PAID_STATUSES:
+        paid_at = parse_time(payment.get("processedAt") if payment else None) or parse_time(
+            payload.get("processedAt")
+        )
+    modified = parse_time(payload["updatedAt"])
+    assert modified is not None
+    return Order(
+        shop=SHOP,
+        order_id=gid_number(payload["id"]),
+        number=str(payload["name"]).lstrip("#"),
+        status=status,
+        currency=str(payload["currencyCode"]).upper(),
+        prices_include_tax=incl,
+        total=_money(payload["totalPriceSet"], "totalPrice"),
+        paid_at=paid_at,
+        modified_at=modified,
+        customer=_customer(payload, vat_attribute),
+        lines=tuple(lines),
+        tax_rates=tax_rates,
+        payment_method=str(payment.get("gateway") or "") if payment else "",
+        transaction_id=f"shopify-{gid_number(payment['id'])}" if payment else "",
+    )
+
+
+def _payment(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The successful sale or capture that paid the order (the latest, for captures)."""
+    done = [
+        t
+        for t in payload.get("transactions") or []
+        if t.get("kind") in PAYMENT_KINDS and t.get("status") == "SUCCESS"
+    ]
+    non_gift = [t for t in done if t.get("gateway") != "gift_card"]
+    chosen = non_gift or done
+    return chosen[-1] if chosen else None
+
+
+def _address(data: dict[str, Any] | None) -> Address:
+    data = data or {}
+    return Address(
+        company=str(data.get("company") or "").strip(),
+        first_name=str(data.get("firstName") or "").strip(),
+        last_name=str(data.get("lastName") or "").strip(),
+        address1=str(data.get("address1") or "").strip(),
+        address2=str(data.get("address2") or "").strip(),
+        postcode=str(data.get("zip") or "").strip(),
+        city=str(data.get("city") or "").strip(),
+        country=str(data.get("countryCodeV2") or "").upper(),
+    )
+
+
+def _customer(payload: dict[str, Any], vat_attribute: str) -> Customer:
+    customer = payload.get("customer") or {}
+    billing = _address(payload.get("billingAddress"))
+    if not (billing.first_name or billing.last_name or billing.company):
+        billing = Address(
+            first_name=str(customer.get("firstName") or ""),
+            last_name=str(customer.get("lastName") or ""),
+            address1=billing.address1, address2=billing.address2, postcode=billing.postcode,
+            city=billing.city, country=billing.country,
+        )  # fmt: skip
+    shipping = _address(payload.get("shippingAddress")) if payload.get("shippingAddress") else None
+    vat_number = next(
+        (
+            str(a.get("value") or "").strip()
+            for a in payload.get("customAttributes") or []
+            if str(a.get("key", "")).lower() == vat_attribute.lower()
+        ),
+        "",
+    )
+    return Customer(
+        email=str(payload.get("email") or customer.get("email") or "").strip(),
+        billing=billing,
+        shipping=shipping,
+        vat_number=vat_number,
+    )

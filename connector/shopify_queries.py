@@ -1,0 +1,102 @@
+"""The GraphQL documents sent to Shopify's Admin API. Only fields the connector uses.
+
+Page sizes keep the requested cost well under Shopify's 1,000-point cap for one query:
+a page of orders with their first lines costs about 600 points; an order with more lines
+fetches the rest with MORE_LINE_ITEMS.
+"""
+
+from __future__ import annotations
+
+ORDERS_PER_PAGE = 5
+LINES_PER_PAGE = 10
+
+_MONEY = "shopMoney { amount currencyCode }"
+_TAX_LINES = f"title ratePercentage priceSet {{ {_MONEY} }}"
+
+ADDRESS = """
+fragment Address on MailingAddress {
+  firstName lastName company address1 address2 zip city countryCodeV2
+}
+"""
+
+LINE = f"""
+fragment Line on LineItem {{
+  id title sku quantity isGiftCard
+  originalUnitPriceSet {{ {_MONEY} }}
+  discountAllocations {{ allocatedAmountSet {{ {_MONEY} }} }}
+  taxLines {{ {_TAX_LINES} }}
+}}
+"""
+
+ORDER_FIELDS = f"""
+fragment OrderFields on Order {{
+  id name updatedAt processedAt test cancelledAt
+  displayFinancialStatus displayFulfillmentStatus
+  currencyCode taxesIncluded email
+  customAttributes {{ key value }}
+  customer {{ email firstName lastName }}
+  billingAddress {{ ...Address }}
+  shippingAddress {{ ...Address }}
+  totalPriceSet {{ {_MONEY} }}
+  taxLines {{ {_TAX_LINES} }}
+  lineItems(first: {LINES_PER_PAGE}) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{ ...Line }}
+  }}
+  shippingLines(first: 3) {{
+    nodes {{ title discountedPriceSet {{ {_MONEY} }} taxLines {{ {_TAX_LINES} }} }}
+  }}
+  transactions(first: 10) {{
+    id kind status gateway processedAt amountSet {{ {_MONEY} }}
+  }}
+}}
+"""
+FRAGMENTS = ORDER_FIELDS + LINE + ADDRESS
+
+CHANGED_ORDERS = (
+    f"""
+query ChangedOrders($after: String, $query: String) {{
+  orders(first: {ORDERS_PER_PAGE}, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{ ...OrderFields }}
+  }}
+}}
+"""
+    + FRAGMENTS
+)
+
+ONE_ORDER = (
+    """
+query OneOrder($id: ID!) {
+  order(id: $id) { ...OrderFields }
+}
+"""
+    + FRAGMENTS
+)
+
+MORE_LINE_ITEMS = (
+    """
+query MoreLineItems($id: ID!, $after: String) {
+  order(id: $id) {
+    lineItems(first: 50, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...Line }
+    }
+  }
+}
+"""
+    + LINE
+)
+
+ACCESS_SCOPES = """
+query AccessScopes {
+  currentAppInstallation { accessScopes { handle } }
+}
+"""
+
+ALL = {
+    "ChangedOrders": CHANGED_ORDERS,
+    "OneOrder": ONE_ORDER,
+    "MoreLineItems": MORE_LINE_ITEMS,
+    "AccessScopes": ACCESS_SCOPES,
+}

@@ -1,0 +1,274 @@
+"""Reading orders from Shopify through the GraphQL Admin API, with Shopify's `shopifyapp`.
+
+Incremental by `updated_at` on Shopify's own clock (the `Date` header), with the same overlap
+as WooCommerce. Throttling is cost-based: a THROTTLED answer says how many points the bucket
+lacks and how fast it refills, and the connector waits exactly that long.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from shopify_app import admin_graphql_request, exchange_using_client_credentials
+
+from connector.errors import AuthError, ShopError
+from connector.order import Order
+from connector.shop import OrderSummary, Poll
+from connector.shopify_order import PAID_STATUSES, gid_number, order_from_shopify
+from connector.shopify_queries import ACCESS_SCOPES, CHANGED_ORDERS, MORE_LINE_ITEMS, ONE_ORDER
+
+log = logging.getLogger(__name__)
+MAX_THROTTLE_WAITS = 20
+
+
+class ShopifyShop:
+    name = "shopify"
+
+    def __init__(
+        self,
+        url: str,
+        api_version: str,
+        access_token: str = "",
+        client_id: str = "",
+        client_secret: str = "",
+        fulfillment: str = "any",
+        include_test_orders: bool = False,
+        vat_number_attribute: str = "vat_number",
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        host = urlsplit(url).hostname or ""
+        self.shop = (
+            host.removesuffix(".myshopify.com") if host.endswith(".myshopify.com") else "shop"
+        )
+        self.api_version = api_version
+        self.fulfillment = fulfillment
+        self.include_test_orders = include_test_orders
+        self.vat_number_attribute = vat_number_attribute
+        self._token = access_token
+        self._token_expires: datetime | None = None
+        self._client_id, self._client_secret = client_id, client_secret
+        self._sleep = sleep
+        # shopifyapp addresses https://<shop>.myshopify.com; any other base URL (a local
+        # sandbox) is reached by re-pointing those requests.
+        inner = transport or httpx.HTTPTransport()
+        self._http = httpx.Client(
+            timeout=timeout,
+            transport=inner if on_shopify else _Rebase(url, self.shop, inner),
+        )
+        self.requests = 0
+        self.scopes_checked = False
+        self.last_date: datetime | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def changed_orders(self, since: datetime | None) -> Poll:
+        if not self.scopes_checked:
+            self._check_scopes()
+        query = None
+        if since is not None:
+            query = f"updated_at:>'{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        orders: list[dict[str, Any]] = []
+        after = None
+        shop_time = None
+        while True:
+            data = self._query(CHANGED_ORDERS, {"after": after, "query": query})
+            if shop_time is None:
+                shop_time = self.last_date or datetime.now(UTC) - timedelta(hours=1)
+            connection = data["orders"]
+            for node in connection["nodes"]:
+                if node.get("test") and not self.include_test_orders:
+                    continue  # test orders never reach the books unless asked for
+                orders.append(self._complete(node))
+            if not connection["pageInfo"]["hasNextPage"]:
+                break
+            after = connection["pageInfo"]["endCursor"]
+        return Poll(orders=orders, shop_time=shop_time)
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        data = self._query(ONE_ORDER, {"id": f"gid://shopify/Order/{order_id}"})
+        node = data.get("order")
+        return self._complete(node) if node else None
+
+    def summary(self, payload: dict[str, Any]) -> OrderSummary:
+        return OrderSummary(
+            order_id=gid_number(payload["id"]),
+            number=str(payload["name"]).lstrip("#"),
+            waiting=self._waiting(payload),
+            modified=str(payload.get("updatedAt") or ""),
+        )
+
+    def _waiting(self, payload: dict[str, Any]) -> str | None:
+        status = payload.get("displayFinancialStatus")
+        if status not in PAID_STATUSES:
+            return f"not paid yet (Shopify says {status or 'no financial status'})"
+        if self.fulfillment == "fulfilled" and payload.get("displayFulfillmentStatus") != (
+            "FULFILLED"
+        ):
+            return 'waiting for fulfilment (shop.fulfillment = "fulfilled")'
+        return None
+
+    def to_order(self, payload: dict[str, Any]) -> Order:
+        return order_from_shopify(payload, self.vat_number_attribute)
+
+    def not_bookable(self, order: Order) -> str | None:
+        if order.status == "VOIDED" or order.status == "EXPIRED":
+            return f"the order's payment is {order.status.lower()} in Shopify; not booked"
+        return None
+
+    def tax_rates(self) -> list[dict[str, Any]]:
+        """Shopify has no list of tax rates to read; `config check` learns them from orders."""
+        return []
+
+    def payment_gateways(self) -> list[dict[str, Any]]:
+        return []
+
+    # --- transport -------------------------------------------------------------------------
+
+    def _complete(self, node: dict[str, Any]) -> dict[str, Any]:
+        """Fetch the rest of an order's lines when it has more than one page of them."""
+        lines = node["lineItems"]
+        while lines["pageInfo"]["hasNextPage"]:
+            more = self._query(
+                MORE_LINE_ITEMS, {"id": node["id"], "after": lines["pageInfo"]["endCursor"]}
+            )["order"]["lineItems"]
+            lines = {"pageInfo": more["pageInfo"], "nodes": lines["nodes"] + more["nodes"]}
+        node["lineItems"] = lines
+        return node
+
+    def _check_scopes(self) -> None:
+        self.scopes_checked = True
+        data = self._query(ACCESS_SCOPES, {})
+        scopes = {s["handle"] for s in data["currentAppInstallation"]["accessScopes"]}
+        if "read_orders" not in scopes:
+            raise AuthError("the Shopify app lacks the read_orders scope; add it and reinstall")
+        if "read_all_orders" not in scopes:
+            log.warning(
+                "the Shopify app lacks read_all_orders: only the last 60 days of orders are "
+                "visible, so older history cannot be imported"
+            )
+
+    def _query(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        renewed = False
+        for _attempt in range(MAX_THROTTLE_WAITS):
+            self.requests += 1
+            result = admin_graphql_request(
+                document,
+                shop=self.shop,
+                access_token=self._access_token(),
+                api_version=self.api_version,
+                variables=variables,
+                http_client=self._http,
+                max_retries=2,
+            )
+            self._remember_date(result.response.headers)
+            if result.ok:
+                return result.data or {}
+            code = result.log.code
+            if code == "unauthorized" and self._client_id and not renewed:
+                self._token, renewed = "", True  # short-lived token expired: exchange again
+                continue
+            if code in ("unauthorized", "http_error_403"):
+                raise AuthError(
+                    f"Shopify refused the access token ({result.log.detail}): check "
+                    "SHOPIFY_ACCESS_TOKEN or SHOPIFY_CLIENT_ID/SECRET and the app's scopes "
+                    "(read_orders, read_all_orders)"
+                )
+            if code == "graphql_errors":
+                body = _json(result.response.body)
+                wait = _throttle_wait(body)
+                if wait is not None:
+                    log.info("Shopify throttled the query; waiting %.1f s", wait)
+                    self._sleep(wait)
+                    continue
+                messages = "; ".join(e.get("message", "") for e in body.get("errors", []))
+                raise ShopError(f"Shopify refused the query: {messages or 'unknown error'}")
+            raise ShopError(f"Shopify request failed: {result.log.detail}")
+        raise ShopError("Shopify kept throttling; giving up for this pass")
+
+    def _access_token(self) -> str:
+        expiring = self._token_expires and self._token_expires - timedelta(
+            minutes=1
+        ) < datetime.now(UTC)
+        if self._token and not expiring:
+            return self._token
+        if not self._client_id:
+            return self._token
+        result = exchange_using_client_credentials(
+            self.shop,
+            {"client_id": self._client_id, "client_secret": self._client_secret},
+            http_client=self._http,
+        )
+        self.requests += 1
+        if not result.ok or result.access_token is None:
+            raise AuthError(
+                f"Shopify refused the client credentials ({result.log.detail}): check "
+                "SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET"
+            )
+        self._token = result.access_token.token
+        expires = result.access_token.expires
+        self._token_expires = (
+            datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None
+        )
+        return self._token
+
+    def _remember_date(self, headers: dict[str, Any]) -> None:
+        value = {k.lower(): v for k, v in (headers or {}).items()}.get("date")
+        try:
+            self.last_date = parsedate_to_datetime(value).astimezone(UTC) if value else None
+        except (TypeError, ValueError):
+            self.last_date = None
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _throttle_wait(body: dict[str, Any]) -> float | None:
+    """Seconds until the cost bucket holds the query, when Shopify said THROTTLED."""
+    codes = {(e.get("extensions") or {}).get("code") for e in body.get("errors", [])}
+    if "THROTTLED" not in codes:
+        return None
+    cost = (body.get("extensions") or {}).get("cost") or {}
+    status = cost.get("throttleStatus") or {}
+    requested = float(cost.get("requestedQueryCost") or 0)
+    available = float(status.get("currentlyAvailable") or 0)
+    restore = float(status.get("restoreRate") or 50) or 50.0
+    return max(0.1, math.ceil((requested - available) / restore * 10) / 10)
+
+
+class _Rebase(httpx.BaseTransport):
+    """Send https://<shop>.myshopify.com requests to the configured base URL instead."""
+
+    def __init__(self, base_url: str, shop: str, inner: httpx.BaseTransport) -> None:
+        self._base = httpx.URL(base_url)
+        self._host = f"{shop}.myshopify.com"
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == self._host:
+            request.url = request.url.copy_with(
+                scheme=self._base.scheme, host=self._base.host, port=self._base.port
+            )
+            request.headers["Host"] = request.url.netloc.decode()
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
