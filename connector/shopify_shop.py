@@ -48,9 +48,8 @@ class ShopifyShop:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         host = urlsplit(url).hostname or ""
-        self.shop = (
-            host.removesuffix(".myshopify.com") if host.endswith(".myshopify.com") else "shop"
-        )
+        on_shopify = host.endswith(".myshopify.com")
+        self.shop = host.removesuffix(".myshopify.com") if on_shopify else "shop"
         self.api_version = api_version
         self.fulfillment = fulfillment
         self.include_test_orders = include_test_orders
