@@ -12,6 +12,8 @@ from connector.moneybird import MoneybirdClient
 from connector.rate_limit import RateLimiter
 from connector.redact import SecretFilter
 from connector.reload import ConfigWatcher
+from connector.shop import Shop
+from connector.shopify_shop import ShopifyShop
 from connector.state import Store, utcnow
 from connector.sync import SyncEngine
 from connector.woocommerce_shop import WooCommerceShop
@@ -21,27 +23,47 @@ from connector.woocommerce_shop import WooCommerceShop
 class Runtime:
     config: Config
     store: Store
-    shop: WooCommerceShop
+    shop: Shop
     client: MoneybirdClient
 
     def engine(self) -> SyncEngine:
         return SyncEngine(self.config, self.store, self.shop, self.client)
 
     def close(self) -> None:
+        close = getattr(self.shop, "close", None)
+        if close:
+            close()
         self.client.close()
         self.store.close()
 
 
-def build(config: Config, limiter: RateLimiter | None = None) -> Runtime:
-    s = config.secrets
-    shop = WooCommerceShop(
-        url=config.shop.url,
+def build_shop(config: Config) -> Shop:
+    s, c = config.secrets, config.shop
+    if c.platform == "shopify":
+        return ShopifyShop(
+            url=c.url,
+            api_version=c.api_version,
+            access_token=s.shopify_access_token.get_secret_value(),
+            client_id=s.shopify_client_id.get_secret_value(),
+            client_secret=s.shopify_client_secret.get_secret_value(),
+            fulfillment=c.fulfillment,
+            include_test_orders=c.include_test_orders,
+            vat_number_attribute=c.vat_number_attribute,
+            timeout=c.timeout_seconds,
+        )
+    return WooCommerceShop(
+        url=c.url,
         consumer_key=s.woocommerce_key.get_secret_value(),
         consumer_secret=s.woocommerce_secret.get_secret_value(),
         statuses=config.sync.statuses,
-        timeout=config.shop.timeout_seconds,
-        query_string_auth=config.shop.query_string_auth,
+        timeout=c.timeout_seconds,
+        query_string_auth=c.query_string_auth,
     )
+
+
+def build(config: Config, limiter: RateLimiter | None = None) -> Runtime:
+    s = config.secrets
+    shop = build_shop(config)
     client = MoneybirdClient(
         api_url=config.moneybird.api_url,
         administration_id=config.moneybird.administration_id,

@@ -129,7 +129,9 @@ class ShopifyShop:
         return None
 
     def tax_rates(self) -> list[dict[str, Any]]:
-        """Shopify has no list of tax rates to read; `config check` learns them from orders."""
+        """Shopify has no list of tax rates to read (rates are known by percentage); this
+        checks the credentials and scopes and returns none."""
+        self._check_scopes()
         return []
 
     def payment_gateways(self) -> list[dict[str, Any]]:

@@ -69,7 +69,7 @@ def test_suggest_keeps_the_admins_comments_and_never_picks_a_purchase_or_inactiv
     copy_defaults(tmp_path)
     tax_path = tmp_path / "mappings" / "tax.toml"
     mine = "# Afgestemd met onze boekhouder, 3 maart.\n" + tax_path.read_text()
-    mine = mine.replace('tax_rate_id = "400000000000000009"', f'tax_rate_id = "{MB_RATE_OLD}"')
+    mine = mine.replace('tax_rate_id = "400000000000000009"', f'tax_rate_id = "{MB_RATE_OLD}"', 1)
     tax_path.write_text(mine)
     # The bookkeeper created OSS rates for Germany: an inactive one, a purchase one, a good one.
     base = {**moneybird.tax_rates[0], "percentage": "19.0", "country": "DE"}

@@ -1,0 +1,369 @@
+"""A stateful Shopify Admin GraphQL emulator that executes queries against the real schema.
+
+Every query is validated and executed with graphql-core against Shopify's Admin schema
+(2026-10 introspection), so a field the connector asks for that Shopify does not have fails
+here too. Orders page by cursor and filter on `updated_at:>'...'`; each answer carries cost
+extensions from a leaky bucket, and an over-budget query gets THROTTLED like on Shopify.
+Tokens: a static access token, or ones issued by the client-credentials endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    build_client_schema,
+    execute,
+    get_named_type,
+    parse,
+    validate,
+)
+from graphql.error import GraphQLError
+
+from connector.sandbox.http import LocalServer, Request, Response
+
+SCHEMA_PATH = (
+    Path(__file__).resolve().parents[2].parent / "shared/contracts/shopify/admin_2026-10.json.gz"
+)
+SINGLE_QUERY_LIMIT = 1000
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> GraphQLSchema:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        schema = build_client_schema(json.load(handle)["data"])
+    # graphql-core's own schema checks reject some deprecation details in Shopify's published
+    # schema; the schema is Shopify's as it is, so mark it checked.
+    schema._validation_errors = []  # type: ignore[attr-defined]
+    return schema
+
+
+@dataclass
+class ShopifySandbox:
+    access_token: str = "shpat_sandbox_token"
+    client_id: str = "sandbox-client-id"
+    client_secret: str = "sandbox-client-secret"
+    scopes: tuple[str, ...] = ("read_orders", "read_all_orders")
+    bucket_size: float = 1000.0
+    restore_rate: float = 100.0  # points per second
+    port: int = 0
+    schema_path: Path = SCHEMA_PATH
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # gid -> order
+    clock_offset: timedelta = timedelta(0)
+    throttle_next: int = 0  # answer THROTTLED to this many queries (an empty bucket)
+    queries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    issued_tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry epoch
+    token_lifetime: int = 86399
+
+    def __post_init__(self) -> None:
+        self.schema = load_schema(self.schema_path)
+        self._lock = threading.RLock()
+        self._available = self.bucket_size
+        self._refilled = time.monotonic()
+        self.server = LocalServer(self.handle, port=self.port)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> ShopifySandbox:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.clock_offset
+
+    def put_order(self, order: dict[str, Any], updated: datetime | None = None) -> None:
+        with self._lock:
+            moment = (updated or self.now()).astimezone(UTC).replace(microsecond=0)
+            order["updatedAt"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.orders[order["id"]] = order
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Response:
+        with self._lock:
+            response = self._handle(req)
+        response.headers["Date"] = formatdate(self.now().timestamp(), usegmt=True)
+        return response
+
+    def _handle(self, req: Request) -> Response:
+        if req.path == "/admin/oauth/access_token" and req.method == "POST":
+            return self._token(req.json() or {})
+        found = re.fullmatch(r"/admin/api/([0-9]{4}-[0-9]{2}|unstable)/graphql\.json", req.path)
+        if not found or req.method != "POST":
+            return Response(404, {"errors": "Not Found"})
+        token = req.headers.get("x-shopify-access-token", "")
+        valid = token == self.access_token or self.issued_tokens.get(token, 0) > time.time()
+        if not valid:
+            message = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+            return Response(401, {"errors": message})
+        body = req.json() or {}
+        return Response(200, self._graphql(str(body.get("query", "")), body.get("variables") or {}))
+
+    def _token(self, body: dict[str, Any]) -> Response:
+        if body.get("grant_type") != "client_credentials":
+            return Response(400, {"error": "unsupported_grant_type"})
+        if (
+            body.get("client_id") != self.client_id
+            or body.get("client_secret") != self.client_secret
+        ):
+            return Response(
+                401,
+                {"error": "invalid_client", "error_description": "Client authentication failed"},
+            )
+        token = "shpat_issued_" + base64.b32encode(str(time.time_ns()).encode()).decode()[:16]
+        self.issued_tokens[token] = time.time() + self.token_lifetime
+        return Response(
+            200,
+            {
+                "access_token": token,
+                "scope": ",".join(self.scopes),
+                "expires_in": self.token_lifetime,
+            },
+        )
+
+    # --- GraphQL ---------------------------------------------------------------------------
+
+    def _graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        self.queries.append((query, variables))
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return {"errors": [{"message": exc.message}]}
+        errors = validate(self.schema, document)
+        if errors:
+            return {"errors": [{"message": e.message} for e in errors]}
+        cost = requested_cost(self.schema, document, variables)
+        self._refill()
+        if cost > SINGLE_QUERY_LIMIT:
+            return {
+                "errors": [
+                    {
+                        "message": f"Query cost is {cost}, which exceeds the single "
+                        f"query max cost limit ({SINGLE_QUERY_LIMIT}).",
+                        "extensions": {
+                            "code": "MAX_COST_EXCEEDED",
+                            "cost": cost,
+                            "maxCost": SINGLE_QUERY_LIMIT,
+                        },
+                    }
+                ]
+            }
+        if self.throttle_next > 0 or cost > self._available:
+            if self.throttle_next > 0:
+                self.throttle_next -= 1
+                self._available = min(self._available, max(0.0, cost - 2 * self.restore_rate))
+            return {
+                "errors": [
+                    {
+                        "message": "Throttled",
+                        "extensions": {
+                            "code": "THROTTLED",
+                            "documentation": "https://shopify.dev/api/usage/limits",
+                        },
+                    }
+                ],
+                "extensions": {"cost": self._cost(cost, None)},
+            }
+        self._available -= cost
+        result = execute(self.schema, document, root_value=self._root(), variable_values=variables)
+        answer: dict[str, Any] = {
+            "data": result.data,
+            "extensions": {"cost": self._cost(cost, cost)},
+        }
+        if result.errors:
+            answer["errors"] = [{"message": e.message} for e in result.errors]
+        return answer
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        elapsed, self._refilled = now - self._refilled, now
+        self._available = min(self.bucket_size, self._available + elapsed * self.restore_rate)
+
+    def _cost(self, requested: int, actual: int | None) -> dict[str, Any]:
+        return {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": {
+                "maximumAvailable": self.bucket_size,
+                "currentlyAvailable": int(self._available),
+                "restoreRate": self.restore_rate,
+            },
+        }
+
+    def _root(self) -> dict[str, Any]:
+        return {
+            "orders": self._orders,
+            "order": lambda _info, id: self._wrap(self.orders.get(id)),
+            "currentAppInstallation": {"accessScopes": [{"handle": s} for s in self.scopes]},
+        }
+
+    def _orders(
+        self,
+        _info: Any,
+        first: int | None = None,
+        after: str | None = None,
+        query: str | None = None,
+        sortKey: str | None = None,
+        reverse: bool = False,
+        **_rest: Any,
+    ) -> dict[str, Any]:
+        rows = list(self.orders.values())
+        if query:
+            found = re.search(r"updated_at:(>=?)'?([0-9T:\-Z+.]+)'?", query)
+            if found:
+                limit = datetime.fromisoformat(found.group(2).replace("Z", "+00:00"))
+                strict = found.group(1) == ">"
+                rows = [
+                    o
+                    for o in rows
+                    if (moment := datetime.fromisoformat(o["updatedAt"].replace("Z", "+00:00")))
+                    > limit
+                    or (not strict and moment == limit)
+                ]
+        key = "updatedAt" if sortKey == "UPDATED_AT" else "id"
+        rows.sort(key=lambda o: (o[key], o["id"]), reverse=reverse)
+        return _connection(rows, first, after, self._wrap)
+
+    def _wrap(self, order: dict[str, Any] | None) -> dict[str, Any] | None:
+        """An order as the executor sees it: its line items page like a connection."""
+        if order is None:
+            return None
+        lines = order["lineItems"]
+
+        def line_items(
+            _info: Any, first: int | None = None, after: str | None = None, **_rest: Any
+        ) -> dict[str, Any]:
+            return _connection(lines, first, after)
+
+        shipping = order["shippingLines"]
+        return {
+            **order,
+            "lineItems": line_items,
+            "shippingLines": lambda _i, first=None, after=None, **_r: _connection(
+                shipping, first, after
+            ),
+        }
+
+
+def _connection(
+    rows: list[Any], first: int | None, after: str | None, wrap: Any = None
+) -> dict[str, Any]:
+    start = int(base64.b64decode(after).decode()) + 1 if after else 0
+    end = start + (first or 50)
+    page = rows[start:end]
+    cursor = base64.b64encode(str(start + len(page) - 1).encode()).decode() if page else None
+    return {
+        "nodes": [wrap(r) for r in page] if wrap else page,
+        "edges": [{"node": wrap(r) if wrap else r} for r in page],
+        "pageInfo": {
+            "hasNextPage": end < len(rows),
+            "endCursor": cursor,
+            "hasPreviousPage": start > 0,
+            "startCursor": None,
+        },
+    }
+
+
+def requested_cost(schema: GraphQLSchema, document: Any, variables: dict[str, Any]) -> int:
+    """Shopify's way of pricing a query, closely enough: objects 1, scalars 0, a connection
+    2 plus `first` times the cost of one node."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    total = 0
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            root = (
+                schema.query_type if definition.operation.value == "query" else schema.mutation_type
+            )
+            total += _selection_cost(definition.selection_set, root, fragments, variables, schema)
+    return total
+
+
+def _selection_cost(
+    selection_set: SelectionSetNode | None,
+    parent: Any,
+    fragments: dict[str, Any],
+    variables: dict[str, Any],
+    schema: GraphQLSchema,
+) -> int:
+    if selection_set is None:
+        return 0
+    cost = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FragmentSpreadNode):
+            fragment = fragments[selection.name.value]
+            cost += _selection_cost(
+                fragment.selection_set,
+                schema.get_type(fragment.type_condition.name.value),
+                fragments,
+                variables,
+                schema,
+            )
+        elif isinstance(selection, InlineFragmentNode):
+            target = (
+                schema.get_type(selection.type_condition.name.value)
+                if selection.type_condition
+                else parent
+            )
+            cost += _selection_cost(selection.selection_set, target, fragments, variables, schema)
+        elif isinstance(selection, FieldNode):
+            if not isinstance(parent, GraphQLObjectType) and not hasattr(parent, "fields"):
+                continue
+            definition = parent.fields.get(selection.name.value)
+            if definition is None:
+                continue
+            named = get_named_type(definition.type)
+            if not hasattr(named, "fields"):
+                continue  # scalars and enums are free
+            if named.name.endswith("Connection"):
+                first = _argument(selection, "first", variables) or 1
+                node_type = named.fields["nodes"].type if "nodes" in named.fields else None
+                node_cost = 0
+                for sub in selection.selection_set.selections if selection.selection_set else []:
+                    if isinstance(sub, FieldNode) and sub.name.value == "nodes" and node_type:
+                        node_cost += _selection_cost(
+                            sub.selection_set,
+                            get_named_type(node_type),
+                            fragments,
+                            variables,
+                            schema,
+                        )
+                cost += 2 + int(first) * max(node_cost, 1)
+            else:
+                cost += 1 + _selection_cost(
+                    selection.selection_set, named, fragments, variables, schema
+                )
+    return cost
+
+
+def _argument(node: FieldNode, name: str, variables: dict[str, Any]) -> Any:
+    for argument in node.arguments or []:
+        if argument.name.value == name:
+            value = argument.value
+            if value.kind == "variable":
+                return variables.get(value.name.value)
+            return int(value.value) if value.kind == "int_value" else None
+    return None
