@@ -311,8 +311,14 @@ def preview(
 @app.command()
 def demo(
     keep: Annotated[bool, typer.Option(help="Keep the demo's state folder afterwards.")] = False,
+    shop: Annotated[
+        str, typer.Option(help="Which shop to emulate: woocommerce or shopify.")
+    ] = "woocommerce",
 ) -> None:
-    """Start local WooCommerce and Moneybird sandboxes, sync a demo shop, show what happened."""
+    """Start a local shop and Moneybird sandbox, sync the demo shop, show what happened."""
     from connector.demo import run_demo
 
-    raise typer.Exit(run_demo(console, keep=keep))
+    if shop not in ("woocommerce", "shopify"):
+        err.print("--shop is woocommerce or shopify")
+        raise typer.Exit(EXIT_CONFIG)
+    raise typer.Exit(run_demo(console, keep=keep, platform=shop))

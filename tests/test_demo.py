@@ -13,7 +13,7 @@ def test_demo_books_every_mappable_order_and_parks_the_unmapped_one() -> None:
     out = io.StringIO()
     assert run_demo(Console(file=out, width=200)) == 0
     text = out.getvalue()
-    assert "9 orders in status 'completed' seen, 8 booked, 1 parked" in text
+    assert "9 orders seen, 8 booked, 1 parked, 0 waiting for payment" in text
     assert "Invoices whose total and VAT equal the shop order's to the cent: 8 of 8" in text
     assert "Parked order 1006: no tax rule maps shop rate 3 'MwSt' (19%)" in text
     assert "Contacts: 4 created, 1 already in Moneybird" in text

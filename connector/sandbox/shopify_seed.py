@@ -187,7 +187,7 @@ def shopify_demo_orders(start: datetime) -> list[dict[str, Any]]:
         return start + timedelta(hours=hours)
 
     wafels = [
-        Product(f"Stroopwafels {taste}", f"SW-{n}", "3.49", 9)
+        Product(f"Stroopwafels {taste}", f"SW-{n}", "3.27", 9)
         for n, taste in enumerate(
             [
                 "naturel",
