@@ -34,8 +34,10 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 def rate_key(percentage: object) -> str:
-    """Shopify has no tax rate ids; a rate is known by its percentage ('21', '9', '8.875')."""
-    return f"{parse(percentage, 'ratePercentage').normalize():f}"
+    """Shopify has no tax rate ids; a rate is known by its percentage ('21', '9', '8.875').
+    It arrives as a float: four decimals are kept, float noise is not."""
+    value = parse(percentage, "ratePercentage").quantize(Decimal("0.0001"))
+    return f"{value.normalize():f}"
 
 
 def order_from_shopify(payload: dict[str, Any], vat_number_attribute: str = "vat_number") -> Order:

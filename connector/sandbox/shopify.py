@@ -15,6 +15,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
@@ -68,6 +69,7 @@ class ShopifySandbox:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # gid -> order
     clock_offset: timedelta = timedelta(0)
     throttle_next: int = 0  # answer THROTTLED to this many queries (an empty bucket)
+    throttle_deficit_seconds: float = 2.0  # how long a forced THROTTLED has to wait
     queries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     issued_tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry epoch
     token_lifetime: int = 86399
@@ -132,7 +134,7 @@ class ShopifySandbox:
                 401,
                 {"error": "invalid_client", "error_description": "Client authentication failed"},
             )
-        token = "shpat_issued_" + base64.b32encode(str(time.time_ns()).encode()).decode()[:16]
+        token = "shpat_issued_" + uuid.uuid4().hex[:16]
         self.issued_tokens[token] = time.time() + self.token_lifetime
         return Response(
             200,
@@ -173,7 +175,8 @@ class ShopifySandbox:
         if self.throttle_next > 0 or cost > self._available:
             if self.throttle_next > 0:
                 self.throttle_next -= 1
-                self._available = min(self._available, max(0.0, cost - 2 * self.restore_rate))
+                deficit = self.throttle_deficit_seconds * self.restore_rate
+                self._available = min(self._available, max(0.0, cost - deficit))
             return {
                 "errors": [
                     {

@@ -1,0 +1,383 @@
+"""Shopify as a source: parsing, booking, the GraphQL contract, and syncs against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.booking import BookingSettings, Parked, book
+from connector.config import load_config
+from connector.invoice import InvoiceDraft
+from connector.mappings import LedgerRule, Mappings, TaxRule
+from connector.moneybird_rates import MoneybirdTaxRate
+from connector.runtime import Runtime, build
+from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.seed import MB_RATE_9, MB_RATE_21
+from connector.shopify_order import order_from_shopify
+from connector.shopify_queries import ALL
+from connector.state import OrderState
+from tests.conftest import FIXTURES, ROOT, SHARED
+
+SCHEMA = SHARED / "contracts" / "shopify" / "admin_2026-10.json.gz"
+D = Decimal
+R21, R9, R6 = "21", "9", "6"
+RATES = {
+    R21: MoneybirdTaxRate(R21, "21% btw", D("21.0"), "sales_invoice", True),
+    R9: MoneybirdTaxRate(R9, "9% btw", D("9.0"), "sales_invoice", True),
+    R6: MoneybirdTaxRate(R6, "State tax 6%", D("6.0"), "sales_invoice", True),
+}
+MAPPINGS = Mappings(
+    tax=(
+        TaxRule(percentage="21", country="NL", tax_rate_id=R21),
+        TaxRule(percentage="9", country="NL", tax_rate_id=R9),
+        TaxRule(percentage="6", country="US", tax_rate_id=R6),
+    ),
+    ledger=(
+        LedgerRule(kind="product", ledger_account_id="8000"),
+        LedgerRule(kind="shipping", ledger_account_id="8050"),
+        LedgerRule(kind="discount", ledger_account_id="8090"),
+    ),
+)
+
+
+def require_schema() -> None:
+    if not SCHEMA.is_file():
+        message = f"Shopify Admin schema not found at {SCHEMA} (../shared is absent)"
+        if os.environ.get("CONTRACTS_REQUIRED") == "1":
+            pytest.fail(message + "; CONTRACTS_REQUIRED=1 makes this a failure")
+        pytest.skip(message)
+
+
+# --- the GraphQL contract -----------------------------------------------------------------------
+
+
+def test_every_query_validates_against_the_2026_10_admin_schema() -> None:
+    require_schema()
+    from graphql import parse, validate
+
+    from connector.sandbox.shopify import load_schema, requested_cost
+
+    schema = load_schema(SCHEMA)
+    for name, document in ALL.items():
+        errors = validate(schema, parse(document))
+        assert errors == [], f"{name}: {[e.message for e in errors]}"
+        # Well under Shopify's 1,000-point cap for a single query.
+        assert requested_cost(schema, parse(document), {}) < 700, name
+    wrong = validate(schema, parse("query { orders(first: 1) { nodes { grandTotal } } }"))
+    assert wrong, "the validator must reject a field the schema does not have"
+
+
+# --- parsing and booking, figures by hand -------------------------------------------------------
+
+
+def test_shopify_docs_example_parses_and_its_inconsistent_vat_parks_it() -> None:
+    # Shopify's REST example order 450789469, converted to the GraphQL shape. It is internally
+    # inconsistent: 6% State Tax of 3.98 per line on lines of 195.66/195.67 after discount.
+    payload = json.loads((FIXTURES / "shopify" / "order_450789469.graphql.json").read_text())
+    order = order_from_shopify(payload)
+    assert (order.number, order.currency, order.prices_include_tax) == ("1001", "USD", False)
+    assert order.total == D("598.94")
+    assert [
+        (ln.description, ln.quantity, ln.net, ln.tax, ln.rate_id) for ln in order.lines[:3]
+    ] == [
+        ("IPod Nano - 8gb", D(1), D("195.66"), D("3.98"), "6"),
+        ("IPod Nano - 8gb", D(1), D("195.67"), D("3.98"), "6"),
+        ("IPod Nano - 8gb", D(1), D("195.67"), D("3.98"), "6"),
+    ]
+    assert order.lines[3].description == "Free Shipping" and order.lines[3].net == D(0)
+    assert order.tax_rates["6"].vat_total == D("11.94")
+    # Partially refunded counts as paid; the paid moment is the successful capture.
+    assert order.paid_at == datetime(2005, 8, 5, 14, 22, 51, tzinfo=UTC)
+    assert order.transaction_id == "shopify-801038806" and order.payment_method == "bogus"
+    assert order.customer.email == "bob.norman@mail.example.com"
+    assert order.customer.billing.country == "US"
+    result = book(order, MAPPINGS, RATES, BookingSettings(currencies=("USD",)))
+    # 587.00 net x 6% = 35.22 VAT, not 11.94: 23.28 more, on the VAT and the total.
+    assert isinstance(result, Parked)
+    assert "a total 23.28 off the shop's" in result.reason
+    assert "VAT at 'State tax 6%' 23.28 off the shop's" in result.reason
+
+
+def money(amount: str) -> dict[str, Any]:
+    return {"shopMoney": {"amount": amount, "currencyCode": "EUR"}}
+
+
+def tax(rate: float, amount: str) -> dict[str, Any]:
+    return {"title": f"BTW {rate:g}%", "ratePercentage": rate, "priceSet": money(amount)}
+
+
+def dutch_order(
+    incl: bool, lines: list[dict], shipping: list[dict], taxes: list[dict], total: str, **extra: Any
+) -> dict[str, Any]:
+    payload = {
+        "id": "gid://shopify/Order/77", "name": "#1077", "updatedAt": "2026-11-02T09:00:00Z",
+        "processedAt": "2026-11-02T08:59:00Z", "test": False, "cancelledAt": None,
+        "displayFinancialStatus": "PAID", "displayFulfillmentStatus": "UNFULFILLED",
+        "currencyCode": "EUR", "taxesIncluded": incl, "email": "Anna@Example.nl",
+        "customAttributes": [], "customer": {"email": "anna@example.nl", "firstName": "Anna", "lastName": "de Vries"},
+        "billingAddress": {"firstName": "Anna", "lastName": "de Vries", "company": None, "address1": "Prinsengracht 263",
+                           "address2": None, "zip": "1016 GV", "city": "Amsterdam", "countryCodeV2": "NL"},
+        "shippingAddress": None, "totalPriceSet": money(total), "taxLines": taxes,
+        "lineItems": {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": lines},
+        "shippingLines": {"nodes": shipping},
+        "transactions": [{"id": "gid://shopify/OrderTransaction/5", "kind": "SALE", "status": "SUCCESS",
+                          "gateway": "mollie", "processedAt": "2026-11-02T08:59:30Z", "amountSet": money(total)}],
+    }  # fmt: skip
+    payload.update(extra)
+    return payload
+
+
+def test_tax_inclusive_order_with_a_discount_books_exactly() -> None:
+    # 2 x 12.95 at 9%: 25.90, VAT round(25.90 x 9/109 = 2.1385) = 2.14
+    # 34.95 at 21% less 3.50 discount: 31.45, VAT round(31.45 x 21/121 = 5.4583) = 5.46
+    # shipping 4.95 at 21%: VAT round(0.8591) = 0.86; total 25.90 + 31.45 + 4.95 = 62.30
+    payload = dutch_order(
+        True,
+        [{"id": "l1", "title": "Koffiebonen", "sku": "KB", "quantity": 2, "isGiftCard": False,
+          "originalUnitPriceSet": money("12.95"), "discountAllocations": [], "taxLines": [tax(9.0, "2.14")]},
+         {"id": "l2", "title": "Moka pot", "sku": "MP", "quantity": 1, "isGiftCard": False,
+          "originalUnitPriceSet": money("34.95"),
+          "discountAllocations": [{"allocatedAmountSet": money("3.50")}], "taxLines": [tax(21.0, "5.46")]}],
+        [{"title": "PostNL", "discountedPriceSet": money("4.95"), "taxLines": [tax(21.0, "0.86")]}],
+        [tax(9.0, "2.14"), tax(21.0, "6.32")],
+        "62.30",
+    )  # fmt: skip
+    order = order_from_shopify(payload)
+    assert order.customer.email == "Anna@Example.nl"
+    draft = book(order, MAPPINGS, RATES, BookingSettings())
+    assert isinstance(draft, InvoiceDraft)
+    assert draft.reference == "WC-1077"  # the template is the config's; see the e2e test for SH-
+    assert [
+        (ln.description, f"{ln.amount:f}", f"{ln.price:.2f}", ln.tax_rate_id) for ln in draft.lines
+    ] == [
+        ("Koffiebonen", "2", "12.95", R9),
+        ("Moka pot", "1", "34.95", R21),
+        ("PostNL", "1", "4.95", R21),
+        ("Korting", "1", "-3.50", R21),
+    ]
+    # Moneybird: 21% on 36.40 gross = 6.3174 -> 6.32; 9% on 25.90 = 2.14.
+    assert draft.predicted.vat_by_rate == {R21: D("6.32"), R9: D("2.14")}
+    assert draft.predicted.total_incl_tax == D("62.30") == draft.shop_totals.total_incl_tax
+    assert draft.payment.transaction_identifier == "shopify-5"
+
+
+def test_tax_exclusive_business_order_books_exactly() -> None:
+    # 10 x 19.72 net at 9%: 197.20, VAT round(17.748) = 17.75, total 214.95.
+    payload = dutch_order(
+        False,
+        [{"id": "l1", "title": "Espresso blend 1kg", "sku": "EB", "quantity": 10, "isGiftCard": False,
+          "originalUnitPriceSet": money("19.72"), "discountAllocations": [], "taxLines": [tax(9.0, "17.75")]}],
+        [],
+        [tax(9.0, "17.75")],
+        "214.95",
+        customAttributes=[{"key": "VAT_number", "value": "NL853746333B01"}],
+    )  # fmt: skip
+    order = order_from_shopify(payload)
+    assert order.customer.vat_number == "NL853746333B01"
+    draft = book(order, MAPPINGS, RATES, BookingSettings())
+    assert isinstance(draft, InvoiceDraft)
+    assert draft.prices_are_incl_tax is False
+    assert [(f"{ln.amount:f}", f"{ln.price:.2f}") for ln in draft.lines] == [("10", "19.72")]
+    assert draft.predicted.total_incl_tax == D("214.95")
+    assert draft.predicted.vat_by_rate == {R9: D("17.75")}
+
+
+def test_gift_card_sale_parks() -> None:
+    payload = dutch_order(
+        True,
+        [{"id": "l1", "title": "Cadeaubon", "sku": "GIFT", "quantity": 1, "isGiftCard": True,
+          "originalUnitPriceSet": money("25.00"), "discountAllocations": [], "taxLines": []}],
+        [], [], "25.00",
+    )  # fmt: skip
+    result = book(order_from_shopify(payload), MAPPINGS, RATES, BookingSettings())
+    assert isinstance(result, Parked) and "gift card" in result.reason
+
+
+# --- against the sandbox ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shopify() -> Iterator[Any]:
+    require_schema()
+    from connector.sandbox.shopify import ShopifySandbox
+    from connector.sandbox.shopify_seed import seed_shopify, shopify_demo_orders
+
+    # A bucket that refills fast enough never to throttle, unless a test asks for it.
+    sandbox = ShopifySandbox(schema_path=SCHEMA, restore_rate=1_000_000)
+    seed_shopify(
+        sandbox, shopify_demo_orders(datetime.now(UTC).replace(microsecond=0) - timedelta(days=2))
+    )
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+def shopify_config(
+    tmp_path: Path, sandbox: Any, mb: MoneybirdSandbox, env: dict[str, str] | None = None
+):  # type: ignore[no-untyped-def]
+    path = tmp_path / "config.toml"
+    path.write_text(f"""[shop]
+platform = "shopify"
+url = "{sandbox.url}"
+
+[moneybird]
+administration_id = "{mb.administration_id}"
+api_url = "{mb.api_url}"
+
+[state]
+path = "state.db"
+
+[mappings]
+tax = "{ROOT / "mappings" / "tax.toml"}"
+ledger = "{ROOT / "mappings" / "ledger.toml"}"
+payment = "{ROOT / "mappings" / "payment.toml"}"
+""")
+    environ = env or {"SHOPIFY_ACCESS_TOKEN": sandbox.access_token}
+    return load_config(path, environ={"MONEYBIRD_TOKEN": mb.token, **environ})
+
+
+@pytest.fixture
+def shopify_runtime(tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox) -> Iterator[Runtime]:
+    runtime = build(shopify_config(tmp_path, shopify, moneybird))
+    runtime.shop._sleep = lambda _s: None  # type: ignore[attr-defined]
+    yield runtime
+    runtime.close()
+
+
+def assert_exact(invoice: dict[str, Any], order: dict[str, Any]) -> None:
+    assert D(invoice["total_price_incl_tax"]) == D(order["totalPriceSet"]["shopMoney"]["amount"])
+    shop_vat = {
+        {21.0: MB_RATE_21, 9.0: MB_RATE_9}[t["ratePercentage"]]: D(
+            t["priceSet"]["shopMoney"]["amount"]
+        )
+        for t in order["taxLines"]
+    }
+    assert {t["tax_rate_id"]: D(t["tax_amount"]) for t in invoice["tax_totals"]} == shop_vat
+
+
+def test_sync_books_shopify_orders_paid_and_exact(
+    shopify_runtime: Runtime, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    report = shopify_runtime.engine().run_pass()
+    assert (report.seen, report.booked, report.parked, report.unpaid) == (8, 5, 2, 1)
+    by_ref = {i["reference"]: i for i in moneybird.invoices.values()}
+    assert set(by_ref) == {"SH-2001", "SH-2002", "SH-2003", "SH-2008", "SH-2009"}
+    orders = {f"SH-{o['name'].lstrip('#')}": o for o in shopify.orders.values()}
+    for ref, invoice in by_ref.items():
+        assert invoice["state"] == "paid", ref
+        assert_exact(invoice, orders[ref])
+    assert by_ref["SH-2003"]["prices_are_incl_tax"] is False  # the tax-exclusive B2B order
+    assert len(by_ref["SH-2009"]["details"]) == 13  # 12 lines over two pages, plus shipping
+    # Paid with PayPal in Shopify: the PayPal clearing account (gateway "paypal").
+    assert by_ref["SH-2002"]["payments"][0]["financial_account_id"] == "420000000000000003"
+    store = shopify_runtime.store
+    assert store.order("shopify:5002005") is None  # the test order is not booked, not recorded
+    assert store.order("shopify:5002004").state == OrderState.UNPAID  # type: ignore[union-attr]
+    assert "gift card" in (store.order("shopify:5002006").park_reason or "")  # type: ignore[union-attr]
+    emails = Counter(c["send_invoices_to_email"] for c in moneybird.contacts.values())
+    assert all(n == 1 for n in emails.values())
+    # The next pass reads only what changed, asks Moneybird nothing, and books nothing.
+    shopify.queries.clear()
+    again = shopify_runtime.engine().run_pass()
+    assert again.booked == 0 and again.moneybird_requests == 0
+    query = shopify.queries[0][1]["query"]
+    assert query.startswith("updated_at:>'") and query.endswith("Z'")
+
+
+def test_pending_order_is_booked_once_paid(
+    shopify_runtime: Runtime, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.sandbox.seed import PIETER
+    from connector.sandbox.shopify_seed import MOKA, shopify_order
+
+    shopify_runtime.engine().run_pass()
+    paid = shopify_order(2004, PIETER, [MOKA], "5.95", datetime.now(UTC) - timedelta(hours=1))
+    shopify.put_order(paid)
+    assert shopify_runtime.engine().run_pass().booked == 1
+    assert any(
+        i["reference"] == "SH-2004" and i["state"] == "paid" for i in moneybird.invoices.values()
+    )
+
+
+def test_throttling_waits_for_the_bucket_and_loses_nothing(
+    shopify_runtime: Runtime, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    shopify_runtime.shop._sleep = sleep  # type: ignore[attr-defined]
+    shopify.restore_rate, shopify.throttle_deficit_seconds = 5000.0, 0.2
+    shopify.throttle_next = 3
+    report = shopify_runtime.engine().run_pass()
+    assert report.booked == 5 and report.error is None
+    assert len(waits) >= 3 and all(w >= 0.1 for w in waits)
+
+
+def test_throttle_wait_is_what_the_bucket_lacks_over_its_restore_rate() -> None:
+    from connector.shopify_shop import _throttle_wait
+
+    def answer(requested: int, available: int, rate: float) -> dict[str, Any]:
+        status = {"maximumAvailable": 1000, "currentlyAvailable": available, "restoreRate": rate}
+        return {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                "extensions": {"cost": {"requestedQueryCost": requested, "throttleStatus": status}}}  # fmt: skip
+
+    assert _throttle_wait(answer(557, 57, 100)) == 5.0  # 500 points at 100 per second
+    assert _throttle_wait(answer(557, 500, 50)) == 1.2  # 57 / 50 = 1.14, rounded up
+    assert _throttle_wait(answer(10, 50, 100)) == 0.1  # enough already: a short pause
+    assert _throttle_wait({"errors": [{"message": "Field 'x' doesn't exist"}]}) is None
+
+
+def test_client_credentials_token_is_exchanged_and_renewed(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    env = {"SHOPIFY_CLIENT_ID": shopify.client_id, "SHOPIFY_CLIENT_SECRET": shopify.client_secret}
+    runtime = build(shopify_config(tmp_path, shopify, moneybird, env))
+    try:
+        assert runtime.engine().run_pass().booked == 5
+        assert len(shopify.issued_tokens) == 1
+        for token in shopify.issued_tokens:
+            shopify.issued_tokens[token] = 0  # Shopify expires it early
+        runtime.engine().run_pass()
+        assert len(shopify.issued_tokens) == 2  # a new one, without a failed pass
+        assert runtime.store.runs(1)[0].outcome == "ok"
+    finally:
+        runtime.close()
+
+
+def test_wrong_shopify_token_stops_the_pass_with_a_clear_message(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.errors import AuthError
+
+    runtime = build(
+        shopify_config(tmp_path, shopify, moneybird, {"SHOPIFY_ACCESS_TOKEN": "shpat_wrong"})
+    )
+    try:
+        with pytest.raises(AuthError, match="Shopify refused the access token") as info:
+            runtime.engine().run_pass()
+        assert "shpat_wrong" not in str(info.value)
+        assert moneybird.invoices == {}
+    finally:
+        runtime.close()
+
+
+def test_missing_read_all_orders_scope_is_said_clearly(
+    shopify_runtime: Runtime, shopify: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    shopify.scopes = ("read_orders",)
+    with caplog.at_level(logging.WARNING):
+        shopify_runtime.engine().run_pass()
+    assert "only the last 60 days of orders are visible" in caplog.text
