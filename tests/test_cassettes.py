@@ -165,3 +165,68 @@ def test_moneybird_validation_error_is_rejected_with_its_message(servers: None) 
 def test_moneybird_revoked_token(servers: None) -> None:
     with recorder.use_cassette("moneybird_revoked_token.yaml"), pytest.raises(AuthError):
         moneybird("revoked").tax_rates()
+
+
+# --- Shopify ------------------------------------------------------------------------------------
+
+SHOPIFY_PORT = 18533
+
+
+@pytest.fixture
+def shopify_server() -> Iterator[None]:
+    """Only when recording: the Shopify sandbox holding Shopify's own example order."""
+    if not RECORD:
+        yield
+        return
+    import json as _json
+
+    from connector.sandbox.shopify import ShopifySandbox
+
+    sandbox = ShopifySandbox(port=SHOPIFY_PORT, restore_rate=1_000_000)
+    example = _json.loads(
+        (ROOT / "tests/fixtures/shopify/order_450789469.graphql.json").read_text()
+    )
+    example.pop("_source")
+    example["lineItems"] = example["lineItems"]["nodes"]
+    example["shippingLines"] = example["shippingLines"]["nodes"]
+    sandbox.put_order(example, updated=datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+    sandbox.clock_offset = START + timedelta(days=5) - datetime.now(UTC)
+    sandbox.start()
+    yield
+    sandbox.stop()
+
+
+shopify_recorder = vcr.VCR(
+    cassette_library_dir=str(ROOT / "cassettes"),
+    record_mode="all" if RECORD else "none",
+    match_on=["method", "scheme", "host", "port", "path", "body"],
+    filter_headers=["x-shopify-access-token", "authorization"],
+    decode_compressed_response=True,
+)
+
+
+def test_shopify_adapter_reads_shopifys_example_order(shopify_server: None) -> None:
+    from connector.shopify_shop import ShopifyShop
+
+    with shopify_recorder.use_cassette("shopify_example_order.yaml") as cassette:
+        shop = ShopifyShop(f"http://127.0.0.1:{SHOPIFY_PORT}", "2026-10", access_token="shpat_sandbox_token",
+                           sleep=lambda _s: None)  # fmt: skip
+        poll = shop.changed_orders(START)
+        again = shop.order("450789469")
+        shop.close()
+    assert [shop.summary(p).number for p in poll.orders] == ["1001"]
+    assert again is not None
+    order = shop.to_order(poll.orders[0])
+    assert order.total == Decimal("598.94") and order.currency == "USD"
+    assert [ln.net for ln in order.lines] == [
+        Decimal("195.66"),
+        Decimal("195.67"),
+        Decimal("195.67"),
+        Decimal(0),
+    ]
+    assert shop.summary(poll.orders[0]).waiting is None  # PARTIALLY_REFUNDED counts as paid
+    # The watermark comes from Shopify's Date header; the query filtered on updated_at.
+    assert poll.shop_time.date() == (START + timedelta(days=5)).date()
+    bodies = [r.body.decode() for r in cassette.requests]
+    assert "updated_at:>'2026-11-01T09:00:00Z'" in bodies[1]
+    assert all("shpat_sandbox_token" not in str(r.headers) for r in cassette.requests)
