@@ -381,3 +381,27 @@ def test_missing_read_all_orders_scope_is_said_clearly(
     with caplog.at_level(logging.WARNING):
         shopify_runtime.engine().run_pass()
     assert "only the last 60 days of orders are visible" in caplog.text
+
+
+def test_config_check_and_status_for_a_shopify_shop(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    config = shopify_config(tmp_path, shopify, moneybird)
+    env = {"MONEYBIRD_TOKEN": moneybird.token, "SHOPIFY_ACCESS_TOKEN": shopify.access_token}
+    result = CliRunner(env=env).invoke(app, ["config", "check", "--config", str(config.path)])
+    assert result.exit_code == 0, result.output
+    assert "All is well." in result.output
+    bad = CliRunner(env={**env, "SHOPIFY_ACCESS_TOKEN": "shpat_revoked"}).invoke(
+        app, ["config", "check", "--config", str(config.path)]
+    )
+    assert bad.exit_code == 2 and "Shopify refused the access token" in bad.output
+    missing = CliRunner(env={"MONEYBIRD_TOKEN": moneybird.token}).invoke(
+        app, ["sync", "--config", str(config.path)]
+    )
+    assert (
+        missing.exit_code == 2 and "SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET" in missing.output
+    )
