@@ -81,7 +81,7 @@ def suggest(
         _propose(
             "tax",
             paths["tax"],
-            _tax_rules(current, rates, shop_rates, home_country),
+            _tax_rules(current, rates, shop_rates, home_country, config.shop.platform),
             lambda doc: _flag_tax(doc, rates),
         ),
         _propose(
@@ -111,9 +111,19 @@ def _tax_rules(
     rates: dict[str, MoneybirdTaxRate],
     shop_rates: list[dict[str, Any]],
     home: str,
+    platform: str = "woocommerce",
 ) -> list[tuple[str, dict[str, Any]]]:
     usable = [r for r in rates.values() if r.usable_for_sales]
     rules: list[tuple[str, dict[str, Any]]] = []
+    if platform == "shopify":
+        # Shopify's rates have no ids and cannot be listed: propose the administration's
+        # domestic sales rates by percentage, for deliveries in the home country.
+        for rate in sorted(usable, key=lambda r: -r.percentage):
+            pct = rate.percentage.normalize()
+            if rate.country or pct == 0 or current.tax_rate_for(f"{pct:f}", pct, home, False):
+                continue
+            why = f"Shopify {pct:f}% to {home} -> Moneybird '{rate.name}' (active sales rate)"
+            rules.append((why, {"percentage": f"{pct:f}", "country": home, "tax_rate_id": rate.id}))
     for shop_rate in shop_rates:
         rate_id = str(shop_rate.get("id"))
         pct = parse(shop_rate.get("rate"), "rate").normalize()

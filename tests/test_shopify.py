@@ -405,3 +405,25 @@ def test_config_check_and_status_for_a_shopify_shop(
     assert (
         missing.exit_code == 2 and "SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET" in missing.output
     )
+
+
+def test_mappings_suggest_for_a_shopify_shop_proposes_rules_by_percentage(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    config = shopify_config(tmp_path, shopify, moneybird)
+    text = config.path.read_text().replace(str(ROOT / "mappings"), str(tmp_path / "mappings"))
+    config.path.write_text(text)
+    env = {"MONEYBIRD_TOKEN": moneybird.token, "SHOPIFY_ACCESS_TOKEN": shopify.access_token}
+    runner = CliRunner(env=env)
+    result = runner.invoke(app, ["mappings", "suggest", "--write", "--config", str(config.path)])
+    assert result.exit_code == 0, result.output
+    tax = (tmp_path / "mappings" / "tax.toml").read_text()
+    assert 'percentage = "21"\ncountry = "NL"\ntax_rate_id = "400000000000000021"' in tax
+    assert 'percentage = "9"\ncountry = "NL"\ntax_rate_id = "400000000000000009"' in tax
+    assert "400000000000000121" not in tax  # the purchase rate is never proposed
+    sync = runner.invoke(app, ["sync", "--config", str(config.path)])
+    assert "5 booked, 2 parked" in sync.output, sync.output
