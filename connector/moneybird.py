@@ -108,6 +108,16 @@ class MoneybirdClient:
         # A read, even though it is a POST: safe to retry.
         return self._request("POST", "contacts/synchronization.json", json={"ids": ids}, read=True)
 
+    def invoice_versions(self) -> list[dict[str, Any]]:
+        """All sales invoices' ids and versions (the synchronization endpoint lists them all)."""
+        return self._request("GET", "sales_invoices/synchronization.json")
+
+    def invoices_by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
+        if len(ids) > 100:
+            raise ValueError("Moneybird returns at most 100 invoices per synchronization call")
+        body = {"ids": ids}
+        return self._request("POST", "sales_invoices/synchronization.json", json=body, read=True)
+
     def search_contacts(self, query: str) -> list[dict[str, Any]]:
         return self._request("GET", "contacts.json", params={"query": query, "per_page": 100})
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from connector.errors import ConnectorError
@@ -105,6 +106,14 @@ class RunRecord(SQLModel, table=True):
     error: str | None = None
 
 
+class InvoiceRefRecord(SQLModel, table=True):
+    """Invoices found in Moneybird when the state was new: never create one of these again."""
+
+    __tablename__ = "moneybird_invoices"
+    reference: str = Field(primary_key=True)
+    invoice_id: str
+
+
 class AlertRecord(SQLModel, table=True):
     __tablename__ = "alerts"
     key: str = Field(primary_key=True)  # "auth", "stalled", "order:<key>"
@@ -143,15 +152,23 @@ class PassLock:
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StateError(f"cannot create state folder {path.parent}: {exc.strerror}") from None
-        self.engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
-        event.listen(self.engine, "connect", _pragmas)
-        SQLModel.metadata.create_all(self.engine)
+        self.engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_timeout})
+        event.listen(self.engine, "connect", _pragmas(busy_timeout))
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except DatabaseError as exc:
+            self.engine.dispose()
+            raise StateError(
+                f"the state file {path} cannot be used ({_reason(exc)}). If it is damaged, "
+                "move it aside: the connector then starts a new one and learns from Moneybird "
+                "which orders are already booked, so nothing is booked twice"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -171,9 +188,29 @@ class Store:
         """Commit one record now: callers rely on it being on disk before the next request."""
         if isinstance(record, (OrderRecord, ContactRecord)):
             record.updated_at = utcnow().isoformat()
+        try:
+            with self.session() as s:
+                s.merge(record)
+                s.commit()
+        except DatabaseError as exc:
+            # Locked, full disk, read-only file: nothing may be written to Moneybird now.
+            raise StateError(f"cannot write the state file {self.path}: {_reason(exc)}") from None
+
+    # --- invoices found in Moneybird -------------------------------------------------------
+
+    def invoice_ref(self, reference: str) -> str | None:
         with self.session() as s:
-            s.merge(record)
-            s.commit()
+            row = s.get(InvoiceRefRecord, reference)
+            return row.invoice_id if row else None
+
+    def save_invoice_refs(self, refs: dict[str, str]) -> None:
+        try:
+            with self.session() as s:
+                for reference, invoice_id in refs.items():
+                    s.merge(InvoiceRefRecord(reference=reference, invoice_id=invoice_id))
+                s.commit()
+        except DatabaseError as exc:
+            raise StateError(f"cannot write the state file {self.path}: {_reason(exc)}") from None
 
     def orders(self, states: set[OrderState] | None = None) -> list[OrderRecord]:
         with self.session() as s:
@@ -241,9 +278,16 @@ class Store:
             return list(s.exec(query))
 
 
-def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _reason(exc: DatabaseError) -> str:
+    return str(getattr(exc, "orig", exc)).strip() or type(exc).__name__
+
+
+def _pragmas(busy_timeout: float) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # an intent is on disk before the request
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cursor.close()
+
+    return on_connect

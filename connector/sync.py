@@ -32,6 +32,7 @@ from connector.state import (
     OrderRecord,
     OrderState,
     PassLock,
+    StateError,
     Store,
     from_text,
     to_text,
@@ -40,6 +41,7 @@ from connector.state import (
 
 log = logging.getLogger(__name__)
 WATERMARK_KEY = "watermark"
+INVOICES_LEARNED_KEY = "invoices_learned_at"
 
 
 class PassBusy(ConnectorError):
@@ -79,6 +81,7 @@ class SyncEngine:
         self.contacts = ContactBook(store, client)
         self.settings = config.booking_settings()
         self._rates: dict[str, MoneybirdTaxRate] | None = None
+        self._learned: dict[str, dict[str, Any]] = {}
 
     # --- the pass --------------------------------------------------------------------------
 
@@ -121,7 +124,8 @@ class SyncEngine:
                 report.failed,
             )
             run.requests = report.moneybird_requests
-            self.store.save(run)
+            with contextlib.suppress(StateError):  # the state itself may be what failed
+                self.store.save(run)
         return report
 
     def _poll(self, report: PassReport) -> dict[str, dict[str, Any]]:
@@ -184,8 +188,8 @@ class SyncEngine:
                     return
             order = self.shop.to_order(payload)
             self._book(record, order, report, self.shop.summary(payload).waiting)
-        except AuthError:
-            raise
+        except (AuthError, StateError):
+            raise  # the pass stops: nothing more may be written
         except (Parking, OrderDataError) as exc:
             self._park(record, str(exc), report)
         except (ConnectorError, ShopError) as exc:
@@ -198,12 +202,13 @@ class SyncEngine:
         self, record: OrderRecord, order: Order, report: PassReport, waiting: str | None = None
     ) -> None:
         invoice: dict[str, Any] | None = None
+        current: dict[str, Any] | None = None  # Moneybird's invoice as just read, payments and all
         if record.invoice_id and (
             record.intent == "send_invoice" or record.state != OrderState.OPEN
         ):
             # Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where
             # the invoice stands. One deleted there, before it was numbered, is booked anew.
-            invoice = self._read_invoice(record.invoice_id)
+            invoice = current = self._read_invoice(record.invoice_id)
             if invoice is None:
                 record.invoice_id = record.invoice_total = record.intent = None
                 record.state = OrderState.PENDING.value
@@ -214,7 +219,8 @@ class SyncEngine:
             # Finalized: the invoice stands whatever changed since; only the payment is left.
             if order.paid_at is None:
                 raise Parking("the shop no longer has a paid date for a finalized invoice")
-            self._pay(record, payment_plan(order, self.config.mappings, self.settings))
+            plan = payment_plan(order, self.config.mappings, self.settings)
+            self._pay(record, plan, current)
             self._paid(record, report)
             return
         untouched = record.invoice_id is None and record.intent is None
@@ -243,6 +249,14 @@ class SyncEngine:
 
         if record.intent == "delete_draft":
             self._discard_draft(record)
+        if record.invoice_id is None and record.intent is None:
+            known = self.store.invoice_ref(draft.reference)
+            existing = None
+            if known:
+                existing = self._learned.pop(known, None) or self._read_invoice(known)
+            if existing is not None:
+                self._adopt(record, existing)  # booked before this state file existed
+                invoice = current = existing
         if record.invoice_id is None and record.intent == "create_invoice":
             invoice = self.client.invoice_by_reference(draft.reference)
             if invoice is not None:
@@ -252,10 +266,10 @@ class SyncEngine:
         if record.state == OrderState.DRAFT and invoice is not None:
             if not self._totals_agree(record, invoice, draft, report):
                 return
-            self._send(record)
+            current = self._send(record)
         if record.state != OrderState.OPEN:
             raise Retry(f"invoice not finalized (state {record.state}); checked next pass")
-        self._pay(record, draft.payment)
+        self._pay(record, draft.payment, current)
         self._paid(record, report)
 
     def _paid(self, record: OrderRecord, report: PassReport) -> None:
@@ -352,7 +366,7 @@ class SyncEngine:
         except NotFound:
             return None
 
-    def _send(self, record: OrderRecord) -> None:
+    def _send(self, record: OrderRecord) -> dict[str, Any]:
         invoice_id = record.invoice_id or ""
         record.intent = "send_invoice"
         self.store.save(record)
@@ -363,12 +377,18 @@ class SyncEngine:
             if invoice is None or invoice.get("state") == "draft":
                 raise Retry(f"finalizing outcome unknown ({exc}); checked next pass") from None
         self._adopt(record, invoice)
+        return invoice
 
-    def _pay(self, record: OrderRecord, plan: PaymentPlan) -> None:
+    def _pay(
+        self, record: OrderRecord, plan: PaymentPlan, current: dict[str, Any] | None = None
+    ) -> None:
+        """Register the payment. `current`: the invoice as just read from Moneybird, if any."""
         invoice_id = record.invoice_id or ""
         identifier = plan.transaction_identifier
         rounding_identifier = f"{identifier}-rounding"
-        invoice = self.client.invoice(invoice_id) if record.intent else None
+        invoice = current
+        if invoice is None and record.intent:
+            invoice = self.client.invoice(invoice_id)
         existing = _payments_by_identifier(invoice) if invoice else {}
         if invoice is not None and invoice.get("state") == "draft":
             raise Retry("invoice is still a draft in Moneybird")
@@ -427,7 +447,27 @@ class SyncEngine:
         if self._rates is None:
             self._rates = rates_from_response(self.client.tax_rates())
             self.contacts.bootstrap()
+            self._learn_invoices()
         return self._rates
+
+    def _learn_invoices(self) -> None:
+        """Once per state file: which references Moneybird already has an invoice for, so a
+        new or rebuilt state never books an order a second time."""
+        if self.store.get_meta(INVOICES_LEARNED_KEY):
+            return
+        ids = [str(row["id"]) for row in self.client.invoice_versions()]
+        refs: dict[str, str] = {}
+        for start in range(0, len(ids), 100):
+            for invoice in self.client.invoices_by_ids(ids[start : start + 100]):
+                if invoice.get("reference"):
+                    refs[str(invoice["reference"])] = str(invoice["id"])
+                    self._learned[str(invoice["id"])] = invoice  # read once, used this pass
+        self.store.save_invoice_refs(refs)
+        self.store.set_meta(INVOICES_LEARNED_KEY, utcnow().isoformat())
+        if refs:
+            log.info(
+                "found %d existing invoices in Moneybird; they will not be booked again", len(refs)
+            )
 
     def _park(self, record: OrderRecord, reason: str, report: PassReport) -> None:
         reason = redact(reason, self.config.secrets.values())

@@ -445,3 +445,79 @@ def test_server_429_is_waited_out_and_nothing_is_lost(
     # After that, the RateLimit-Remaining/-Reset headers keep the client out of further 429s.
     invoices = invoices_by_reference(moneybird)
     assert all(len(i["payments"]) == 1 for i in invoices.values())
+
+
+def test_lost_state_file_is_rebuilt_from_moneybird_without_booking_twice(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    env = secrets_env(shop, moneybird)
+    rt = build(load_config(path, environ=env))
+    moneybird.faults.append(Fault("POST", r"sales_invoices/\d+/payments", "before_500", times=1))
+    rt.engine().run_pass()  # 8 invoices, one of them still without its payment
+    rt.close()
+    before = {i["reference"]: i["id"] for i in moneybird.invoices.values()}
+    (tmp_path / "state.db").unlink()  # the volume was lost
+    for extra in ("state.db-wal", "state.db-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)
+    rt = build(load_config(path, environ=env))
+    try:
+        report = rt.engine().run_pass()
+        assert report.booked == 8
+        after = invoices_by_reference(moneybird)
+        assert {ref: inv["id"] for ref, inv in after.items()} == before  # the same 8, no new
+        assert all(len(i["payments"]) == 1 for i in after.values())
+        # Tax rates 1, contacts list + batch 2, invoices list + batch 2, the missing payment 1:
+        # the picture comes from Moneybird in bulk, not by booking or reading one by one.
+        assert report.moneybird_requests == 1 + 2 + 2 + 1
+    finally:
+        rt.close()
+
+
+def test_damaged_state_file_is_explained(tmp_path: Path) -> None:
+    from connector.state import StateError, Store
+
+    damaged = tmp_path / "state.db"
+    damaged.write_bytes(b"this is not a database, it was overwritten by a backup tool" * 50)
+    with pytest.raises(StateError) as info:
+        Store(damaged)
+    message = str(info.value)
+    assert "cannot be used" in message and "move it aside" in message
+
+
+def test_locked_state_stops_the_pass_cleanly_and_nothing_is_lost(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    import sqlite3
+
+    from connector.state import Store
+
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    config = load_config(path, environ=secrets_env(shop, moneybird))
+    rt = build(config)
+    rt.store.close()
+    rt.store = Store(config.state_path, busy_timeout=0.2)
+    blocker: dict[str, sqlite3.Connection] = {}
+
+    def lock_after_first_invoice(method: str, route: str, applied: bool) -> None:
+        # Another program takes the state file just after Moneybird created an invoice.
+        if applied and method == "POST" and route == "sales_invoices" and not blocker:
+            conn = sqlite3.connect(
+                config.state_path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("BEGIN EXCLUSIVE")
+            blocker["conn"] = conn
+
+    moneybird.write_hook = lock_after_first_invoice
+    try:
+        report = rt.engine().run_pass()
+        assert report.error and "cannot write the state file" in report.error
+        assert len(moneybird.invoices) == 1  # stopped at once: no further writes
+        blocker["conn"].execute("ROLLBACK")
+        moneybird.write_hook = None
+        assert rt.engine().run_pass().booked == 8
+        refs = invoices_by_reference(moneybird)  # asserts no duplicate
+        assert len(refs) == 8 and all(len(i["payments"]) == 1 for i in refs.values())
+    finally:
+        blocker.get("conn") and blocker["conn"].close()
+        rt.close()
