@@ -1,0 +1,142 @@
+"""Crash torture: a sync of 60 orders SIGKILLed over and over, before and after each kind of
+Moneybird write, until it finishes. Every order must end booked exactly once.
+
+The child is forked from this process (so it starts in milliseconds); it is killed from the
+Moneybird sandbox the moment the chosen write arrives (before it is applied) or has been
+applied (before the answer leaves). Seeded: CRASH_SEED reproduces a run; TORTURE_KILLS sets
+how many kills to aim for (default 120).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import re
+import signal
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from connector.sandbox.http import DropConnection
+from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.seed import Item, Person, woo_order
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.state import OrderState, Store
+from tests.conftest import secrets_env, write_config
+
+SEED = int(os.environ.get("CRASH_SEED", "5"))
+KILLS = int(os.environ.get("TORTURE_KILLS", "120"))
+EXTRA = 52
+TARGETS = [
+    ("POST", r"contacts", False), ("POST", r"contacts", True),
+    ("POST", r"sales_invoices", False), ("POST", r"sales_invoices", True),
+    ("PATCH", r"sales_invoices/\d+/send_invoice", False),
+    ("PATCH", r"sales_invoices/\d+/send_invoice", True),
+    ("POST", r"sales_invoices/\d+/payments", False), ("POST", r"sales_invoices/\d+/payments", True),
+]  # fmt: skip
+
+
+def _child(config_path: str, env: dict[str, str]) -> None:
+    os.environ.update(env)
+    code = 1
+    try:
+        from connector.config import load_config
+        from connector.runtime import build
+
+        runtime = build(load_config(Path(config_path)))
+        runtime.engine().run_pass()
+        runtime.close()
+        code = 0
+    finally:
+        os._exit(code)  # no pytest teardown in the child
+
+
+def test_sixty_orders_survive_a_hundred_kills(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    rng = random.Random(SEED)
+    start = datetime.now(UTC) - timedelta(days=1)
+    added = {"n": 0}
+
+    def add_orders(count: int) -> None:
+        """New orders from new customers: more writes of every kind to kill during."""
+        for n in range(added["n"], added["n"] + count):
+            person = Person(
+                f"Klant{n}", "Test", f"klant{n}@example.nl", f"Straat {n}", "1234 AB", "Utrecht"
+            )
+            items = [
+                Item("Moka pot 6 kops", "MP-6", 1 + n % 2, "34.95", 1),
+                Item("Koffiebonen Ethiopië 500g", "KB", 1 + n % 3, "12.95", 2),
+            ][: 1 + n % 2]
+            order = woo_order(4000 + n, person, items, "4.95", start + timedelta(minutes=n))
+            shop.put_order(order, modified=datetime.now(UTC))
+        added["n"] += count
+
+    add_orders(EXTRA)
+    moneybird.rate_limit = 1_000_000
+    config = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id,
+                          mb_extra="rate_limit = 1000000")  # fmt: skip
+    env = secrets_env(shop, moneybird)
+    fork = multiprocessing.get_context("fork")
+    plan: dict[str, Any] = {}
+    hits: Counter[tuple[str, str, bool]] = Counter()
+
+    def hook(method: str, route: str, applied: bool) -> None:
+        target = plan.get("target")
+        if target is None or plan.get("killed"):
+            return
+        t_method, t_route, t_applied = target
+        if method == t_method and re.fullmatch(t_route, route) and applied == t_applied:
+            if plan["skip"] > 0:
+                plan["skip"] -= 1
+                return
+            os.kill(plan["pid"], signal.SIGKILL)
+            plan["killed"] = True
+            hits[target] += 1
+            raise DropConnection
+
+    moneybird.write_hook = hook
+    rounds = 0
+    while sum(hits.values()) < KILLS and rounds < KILLS * 3:
+        target = TARGETS[rounds % len(TARGETS)]
+        rounds += 1
+        plan.update(target=target, skip=rng.randint(0, 2), killed=False)
+        child = fork.Process(target=_child, args=(str(config), env))
+        child.start()
+        plan["pid"] = child.pid
+        child.join(timeout=60)
+        assert child.exitcode is not None, f"seed {SEED}: child hung"
+        if not plan["killed"]:
+            add_orders(12)  # this run found nothing left to kill it at: give it more work
+    plan["target"] = None
+    final = fork.Process(target=_child, args=(str(config), env))
+    final.start()
+    final.join(timeout=120)
+    assert final.exitcode == 0, f"seed {SEED}: the last, unkilled run failed"
+
+    kills = sum(hits.values())
+    assert kills >= 100, f"seed {SEED}: only {kills} kills in {rounds} rounds: {hits}"
+    assert all(hits[t] >= 5 for t in TARGETS), f"seed {SEED}: some write steps barely hit: {hits}"
+    refs = Counter(i["reference"] for i in moneybird.invoices.values())
+    assert all(n == 1 for n in refs.values()), f"seed {SEED}: duplicate invoices {refs}"
+    bookable = 8 + added["n"]
+    assert len(refs) == bookable >= 60, f"seed {SEED}: {len(refs)} invoices for {bookable}"
+    for invoice in moneybird.invoices.values():
+        assert invoice["state"] == "paid", f"seed {SEED}: {invoice['reference']}"
+        assert len(invoice["payments"]) == 1, f"seed {SEED}: {invoice['reference']} payments"
+    emails = Counter(c["send_invoices_to_email"].lower() for c in moneybird.contacts.values())
+    assert all(n == 1 for n in emails.values()), f"seed {SEED}: duplicate contacts"
+    store = Store(tmp_path / "state.db")
+    try:
+        by_ref = {i["reference"]: i for i in moneybird.invoices.values()}
+        paid = store.orders({OrderState.PAID})
+        assert len(paid) == bookable
+        for record in paid:
+            invoice = by_ref[record.reference or ""]
+            assert invoice["id"] == record.invoice_id and record.intent is None
+            assert invoice["payments"][0]["id"] == record.payment_id
+            assert invoice["contact_id"] == record.contact_id
+    finally:
+        store.close()
