@@ -360,6 +360,15 @@ class SyncEngine:
         record.state = OrderState.PENDING.value
         self.store.save(record)
 
+    def _read_quietly(self, invoice_id: str) -> dict[str, Any] | None:
+        """Right after an ambiguous write: a failing read leaves it to the next pass."""
+        try:
+            return self._read_invoice(invoice_id)
+        except AuthError:
+            raise
+        except ConnectorError:
+            return None
+
     def _read_invoice(self, invoice_id: str) -> dict[str, Any] | None:
         try:
             return self.client.invoice(invoice_id)
@@ -373,7 +382,7 @@ class SyncEngine:
         try:
             invoice = self.client.send_invoice(invoice_id, self.config.sync.delivery_method)
         except Ambiguous as exc:
-            invoice = self._read_invoice(invoice_id)
+            invoice = self._read_quietly(invoice_id)
             if invoice is None or invoice.get("state") == "draft":
                 raise Retry(f"finalizing outcome unknown ({exc}); checked next pass") from None
         self._adopt(record, invoice)
@@ -430,7 +439,7 @@ class SyncEngine:
         try:
             payment = self.client.create_payment(invoice_id, body)
         except Ambiguous as exc:
-            invoice = self._read_invoice(invoice_id)
+            invoice = self._read_quietly(invoice_id)
             found = _payments_by_identifier(invoice).get(identifier) if invoice else None
             if found is None:
                 raise Retry(f"payment outcome unknown ({exc}); checked next pass") from None

@@ -56,12 +56,16 @@ HTML_429 = b"<html><head><title>429 Too Many Requests</title></head><body><cente
 
 @dataclass
 class Fault:
-    """Apply to the next matching request(s): 'before_500', 'after_500', 'after_drop', 'drop'."""
+    """For matching requests: 'before_500', 'after_500', 'after_drop', 'drop', or
+    'after_timeout' (applied, then no answer for `delay` seconds). `skip` lets that many
+    matching requests through first, so the Nth one fails; `times` is how often it fires."""
 
     method: str
     path_pattern: str
     mode: str
     times: int = 1
+    skip: int = 0
+    delay: float = 2.0
 
 
 @dataclass
@@ -155,6 +159,13 @@ class MoneybirdSandbox:
             return Response(500, {"error": "Internal server error"}, headers)
         if fault is not None and fault.mode == "after_drop":
             raise DropConnection
+        if fault is not None and fault.mode == "after_timeout":
+            self._lock.release()  # let other requests through while this one hangs
+            try:
+                time.sleep(fault.delay)
+            finally:
+                self._lock.acquire()
+            raise DropConnection
         return response
 
     def _route(self, req: Request, path: str) -> Response:
@@ -246,6 +257,9 @@ class MoneybirdSandbox:
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.method == method and re.fullmatch(fault.path_pattern, path):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)
