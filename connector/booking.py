@@ -56,6 +56,9 @@ def book(
         return _book(order, mappings, rates, settings)
     except _Park as park:
         return Parked(str(park))
+    except ArithmeticError:
+        # Decimal overflow or precision loss: such amounts are not bookable as they stand.
+        return Parked("the order's amounts are too large or too precise to book; check it")
 
 
 def _book(

@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
+LIMIT = Decimal("1E12")  # Moneybird takes amounts up to 1e9; anything near this is bad data
 
 
 class MoneyError(ValueError):
@@ -25,6 +26,8 @@ def parse(value: object, field: str = "amount") -> Decimal:
         raise MoneyError(f"{field}: {value!r} is not a number") from exc
     if not result.is_finite():
         raise MoneyError(f"{field}: {value!r} is not a finite number")
+    if abs(result) >= LIMIT or (result and abs(result) < Decimal("1E-12")):
+        raise MoneyError(f"{field}: {value!r} is out of the range the books can hold")
     return result
 
 

@@ -43,7 +43,7 @@ def rate_key(percentage: object) -> str:
 def order_from_shopify(payload: dict[str, Any], vat_number_attribute: str = "vat_number") -> Order:
     try:
         return _order(payload, vat_number_attribute)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise OrderDataError(f"the shop's data for this order is unreadable: {exc!r}") from exc
 
 

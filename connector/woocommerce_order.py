@@ -46,7 +46,7 @@ def order_from_woocommerce(
 ) -> Order:
     try:
         return _order(payload, percentages or {})
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise OrderDataError(f"the shop's data for this order is unreadable: {exc}") from exc
 
 
