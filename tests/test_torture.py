@@ -140,3 +140,75 @@ def test_sixty_orders_survive_a_hundred_kills(
             assert invoice["contact_id"] == record.contact_id
     finally:
         store.close()
+
+
+def test_shopify_orders_survive_kills_too(tmp_path: Path, moneybird: MoneybirdSandbox) -> None:
+    from tests.test_shopify import SCHEMA, require_schema
+
+    require_schema()
+    from connector.sandbox.shopify import ShopifySandbox
+    from connector.sandbox.shopify_seed import MOKA, Product, shopify_order
+
+    rng = random.Random(SEED)
+    sandbox = ShopifySandbox(schema_path=SCHEMA, restore_rate=1_000_000)
+    start = datetime.now(UTC) - timedelta(days=1)
+    for n in range(24):
+        person = Person(
+            f"Koper{n}", "Test", f"koper{n}@example.nl", f"Laan {n}", "1234 AB", "Delft"
+        )
+        products = [MOKA, Product("Koffiebonen", "KB", "12.95", 9, qty=1 + n % 3)][: 1 + n % 2]
+        sandbox.put_order(
+            shopify_order(3000 + n, person, products, "5.95", start + timedelta(minutes=n))
+        )
+    sandbox.start()
+    moneybird.rate_limit = 1_000_000
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[shop]\nplatform = "shopify"\nurl = "{sandbox.url}"\n\n[moneybird]\n'
+        f'administration_id = "{moneybird.administration_id}"\napi_url = "{moneybird.api_url}"\n'
+        f'rate_limit = 1000000\n\n[state]\npath = "state.db"\n\n[mappings]\n'
+        + "".join(
+            f'{k} = "{Path(__file__).parents[1] / "mappings" / (k + ".toml")}"\n'
+            for k in ("tax", "ledger", "payment")
+        )
+    )
+    env = {"MONEYBIRD_TOKEN": moneybird.token, "SHOPIFY_ACCESS_TOKEN": sandbox.access_token}
+    fork = multiprocessing.get_context("fork")
+    plan: dict[str, Any] = {}
+    kills: Counter[tuple[str, str, bool]] = Counter()
+
+    def hook(method: str, route: str, applied: bool) -> None:
+        target = plan.get("target")
+        if (
+            target
+            and not plan["killed"]
+            and method == target[0]
+            and re.fullmatch(target[1], route)
+            and applied == target[2]
+        ):
+            os.kill(plan["pid"], signal.SIGKILL)
+            plan["killed"] = True
+            kills[target] += 1
+            raise DropConnection
+
+    moneybird.write_hook = hook
+    try:
+        for round_no in range(48):
+            plan.update(target=TARGETS[(round_no + rng.randint(0, 7)) % len(TARGETS)], killed=False)
+            child = fork.Process(target=_child, args=(str(config), env))
+            child.start()
+            plan["pid"] = child.pid
+            child.join(timeout=60)
+        plan["target"] = None
+        final = fork.Process(target=_child, args=(str(config), env))
+        final.start()
+        final.join(timeout=120)
+        assert final.exitcode == 0
+    finally:
+        sandbox.stop()
+    assert sum(kills.values()) >= 30, kills
+    refs = Counter(i["reference"] for i in moneybird.invoices.values())
+    assert len(refs) == 24 and all(n == 1 for n in refs.values()), f"seed {SEED}: {refs}"
+    assert all(
+        i["state"] == "paid" and len(i["payments"]) == 1 for i in moneybird.invoices.values()
+    )
