@@ -14,11 +14,10 @@ from typing import Any
 
 from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
 from connector.order import Customer
-from connector.state import ContactRecord, Store, utcnow
+from connector.state import ContactRecord, Store
 
 log = logging.getLogger(__name__)
 
-BOOTSTRAP_KEY = "contacts_bootstrapped_at"
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
@@ -81,18 +80,26 @@ class ContactBook:
     def __init__(self, store: Store, client: MoneybirdClient) -> None:
         self.store = store
         self.client = client
+        self.refreshed = False
 
-    def bootstrap(self) -> int:
-        """Learn the administration's existing contacts once, so existing customers are reused."""
-        if self.store.get_meta(BOOTSTRAP_KEY):
-            return 0
-        ids = [str(row["id"]) for row in self.client.contact_versions()]
+    def refresh(self) -> int:
+        """Bring the email map up to date with Moneybird before a pass books anything: one
+        request for all ids and versions, plus one per 100 new or changed contacts. The first
+        time this learns every existing customer; later it is the exact-email look-up for all
+        customers at once, so a new customer costs only the create."""
+        versions = {
+            str(r["id"]): int(r.get("version") or 0) for r in self.client.contact_versions()
+        }
+        known = self.store.contact_versions()
+        changed = [cid for cid, version in versions.items() if known.get(cid) != version]
         learned = 0
-        for start in range(0, len(ids), 100):
-            for contact in self.client.contacts_by_ids(ids[start : start + 100]):
+        for start in range(0, len(changed), 100):
+            for contact in self.client.contacts_by_ids(changed[start : start + 100]):
                 learned += self._remember(contact)
-        self.store.set_meta(BOOTSTRAP_KEY, utcnow().isoformat())
-        log.info("learned %d contact email addresses from Moneybird", learned)
+        self.store.save_contact_versions({cid: versions[cid] for cid in changed})
+        self.refreshed = True
+        if learned:
+            log.info("learned %d contact email addresses from Moneybird", learned)
         return learned
 
     def resolve(self, customer: Customer) -> str:
@@ -100,7 +107,7 @@ class ContactBook:
         record = self.store.contact(key)
         if record and record.contact_id and not record.creating:
             return record.contact_id
-        if record is None or record.creating:
+        if (record is None and not self.refreshed) or (record is not None and record.creating):
             found = self._find(key, record.customer_id if record else None)
             if found:
                 return found
@@ -121,6 +128,8 @@ class ContactBook:
                 return found
             raise
         contact_id = str(created["id"])
+        if created.get("version") is not None:  # our own contact needs no re-read later
+            self.store.save_contact_versions({contact_id: int(created["version"])})
         self.store.save(
             ContactRecord(
                 email_key=key, customer_id=customer_id, contact_id=contact_id, created_here=True

@@ -86,6 +86,14 @@ class ContactRecord(SQLModel, table=True):
     updated_at: str = Field(default_factory=lambda: utcnow().isoformat())
 
 
+class ContactVersionRecord(SQLModel, table=True):
+    """The version of each Moneybird contact last read, so a refresh fetches only changes."""
+
+    __tablename__ = "contact_versions"
+    contact_id: str = Field(primary_key=True)
+    version: int
+
+
 class MetaRecord(SQLModel, table=True):
     __tablename__ = "meta"
     key: str = Field(primary_key=True)
@@ -249,6 +257,19 @@ class Store:
     def contact(self, email_key: str) -> ContactRecord | None:
         with self.session() as s:
             return s.get(ContactRecord, email_key)
+
+    def contact_versions(self) -> dict[str, int]:
+        with self.session() as s:
+            return {r.contact_id: r.version for r in s.exec(select(ContactVersionRecord))}
+
+    def save_contact_versions(self, versions: dict[str, int]) -> None:
+        try:
+            with self.session() as s:
+                for contact_id, version in versions.items():
+                    s.merge(ContactVersionRecord(contact_id=contact_id, version=version))
+                s.commit()
+        except DatabaseError as exc:
+            raise StateError(f"cannot write the state file {self.path}: {_reason(exc)}") from None
 
     def contact_count(self) -> int:
         with self.session() as s:

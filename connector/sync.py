@@ -455,7 +455,7 @@ class SyncEngine:
     def rates(self) -> dict[str, MoneybirdTaxRate]:
         if self._rates is None:
             self._rates = rates_from_response(self.client.tax_rates())
-            self.contacts.bootstrap()
+            self.contacts.refresh()
             self._learn_invoices()
         return self._rates
 
