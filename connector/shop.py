@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -29,6 +30,10 @@ class Shop(Protocol):
     name: str
 
     def changed_orders(self, since: datetime | None) -> Poll: ...
+
+    def orders_between(
+        self, since: datetime, until: datetime | None
+    ) -> Iterator[tuple[list[dict[str, Any]], int | None]]: ...
 
     def order(self, order_id: str) -> dict[str, Any] | None: ...
 

@@ -55,8 +55,8 @@ FRAGMENTS = ORDER_FIELDS + LINE + ADDRESS
 
 CHANGED_ORDERS = (
     f"""
-query ChangedOrders($after: String, $query: String) {{
-  orders(first: {ORDERS_PER_PAGE}, after: $after, query: $query, sortKey: UPDATED_AT) {{
+query ChangedOrders($after: String, $query: String, $sortKey: OrderSortKeys = UPDATED_AT) {{
+  orders(first: {ORDERS_PER_PAGE}, after: $after, query: $query, sortKey: $sortKey) {{
     pageInfo {{ hasNextPage endCursor }}
     nodes {{ ...OrderFields }}
   }}

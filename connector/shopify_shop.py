@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -96,6 +96,27 @@ class ShopifyShop:
                 break
             after = connection["pageInfo"]["endCursor"]
         return Poll(orders=orders, shop_time=shop_time)
+
+    def orders_between(
+        self, since: datetime, until: datetime | None
+    ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
+        """Orders created in [since, until), oldest first, a page at a time (no total known)."""
+        if not self.scopes_checked:
+            self._check_scopes()
+        query = f"created_at:>='{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        if until is not None:
+            query += f" created_at:<'{until.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        after = None
+        while True:
+            data = self._query(
+                CHANGED_ORDERS, {"after": after, "query": query, "sortKey": "CREATED_AT"}
+            )
+            connection = data["orders"]
+            nodes = [self._complete(n) for n in connection["nodes"]]
+            yield [n for n in nodes if self.include_test_orders or not n.get("test")], None
+            if not connection["pageInfo"]["hasNextPage"]:
+                return
+            after = connection["pageInfo"]["endCursor"]
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         data = self._query(ONE_ORDER, {"id": f"gid://shopify/Order/{order_id}"})

@@ -137,43 +137,54 @@ class SyncEngine:
         poll = self.shop.changed_orders(since)
         polled: dict[str, dict[str, Any]] = {}
         for payload in poll.orders:
-            summary = self.shop.summary(payload)
-            key = f"{self.shop.name}:{summary.order_id}"
-            report.seen += 1
-            record = self.store.order(key)
-            if record is not None and record.state == OrderState.PAID:
-                continue
-            polled[key] = payload
-            paid = summary.waiting is None
-            if record is None:
-                record = OrderRecord(
-                    key=key,
-                    shop=self.shop.name,
-                    order_id=summary.order_id,
-                    number=summary.number,
-                    state=(OrderState.PENDING if paid else OrderState.UNPAID).value,
-                )
-            elif record.state == OrderState.UNPAID and paid:
-                record.state = OrderState.PENDING.value
-            elif record.state == OrderState.UNPAID:
-                report.unpaid += 1
-                continue
-            elif (
-                record.state == OrderState.PARKED
-                and record.invoice_id is None
-                and summary.modified != record.modified_at
-            ):
-                record.state = OrderState.PENDING.value  # changed in the shop: look again
-                record.park_reason = None
-            else:
-                continue
-            record.modified_at = summary.modified
-            if record.state == OrderState.UNPAID:
-                record.park_reason = summary.waiting
-                report.unpaid += 1
-            self.store.save(record)
+            key = self.record_seen(payload, report)
+            if key is not None:
+                polled[key] = payload
         self.store.set_meta(WATERMARK_KEY, to_text(poll.shop_time) or "")
         return polled
+
+    def record_seen(self, payload: dict[str, Any], report: PassReport) -> str | None:
+        """Record an order the shop listed, durably. Its key when it still needs work."""
+        summary = self.shop.summary(payload)
+        key = f"{self.shop.name}:{summary.order_id}"
+        report.seen += 1
+        record = self.store.order(key)
+        if record is not None and record.state == OrderState.PAID:
+            return None
+        paid = summary.waiting is None
+        if record is None:
+            record = OrderRecord(
+                key=key,
+                shop=self.shop.name,
+                order_id=summary.order_id,
+                number=summary.number,
+                state=(OrderState.PENDING if paid else OrderState.UNPAID).value,
+            )
+        elif record.state == OrderState.UNPAID and paid:
+            record.state = OrderState.PENDING.value
+        elif record.state == OrderState.UNPAID:
+            report.unpaid += 1
+            return None
+        elif (
+            record.state == OrderState.PARKED
+            and record.invoice_id is None
+            and summary.modified != record.modified_at
+        ):
+            record.state = OrderState.PENDING.value  # changed in the shop: look again
+            record.park_reason = None
+        elif record.state == OrderState.PARKED:
+            return None
+        record.modified_at = summary.modified
+        if record.state == OrderState.UNPAID:
+            record.park_reason = summary.waiting
+            report.unpaid += 1
+        self.store.save(record)
+        return key
+
+    def process(self, key: str, payload: dict[str, Any] | None, report: PassReport) -> None:
+        record = self.store.order(key)
+        if record is not None and record.state not in (OrderState.PAID, OrderState.PARKED):
+            self._process(record, payload, report)
 
     # --- one order -------------------------------------------------------------------------
 

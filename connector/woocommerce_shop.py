@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -85,6 +85,31 @@ class WooCommerceShop:
         if filter_here and since is not None:
             orders = [o for o in orders if (parse_gmt(o.get("date_modified_gmt")) or since) > since]
         return Poll(orders=orders, shop_time=shop_time)
+
+    def orders_between(
+        self, since: datetime, until: datetime | None
+    ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
+        """Orders created in [since, until), oldest first, a page at a time (with the total),
+        so a long history streams instead of filling memory."""
+        params: dict[str, Any] = {
+            "status": ",".join(self.statuses),
+            "per_page": PER_PAGE,
+            "orderby": "date",
+            "order": "asc",
+            "dates_are_gmt": "true",
+            "after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        if until is not None:
+            params["before"] = until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        page = 1
+        while True:
+            response = self._get("orders", {**params, "page": page})
+            batch = self._json(response, f"orders page {page}")
+            total = response.headers.get("X-WP-Total")
+            yield batch, int(total) if total and total.isdigit() else None
+            if page >= int(response.headers.get("X-WP-TotalPages") or 1) or len(batch) < PER_PAGE:
+                return
+            page += 1
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         response = self._get(f"orders/{order_id}", {})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import operator
 import re
 import threading
 import time
@@ -245,7 +246,11 @@ class ShopifySandbox:
                     > limit
                     or (not strict and moment == limit)
                 ]
-        key = "updatedAt" if sortKey == "UPDATED_AT" else "id"
+        compare = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+        for op, stamp in re.findall(r"created_at:([<>]=?)'?([0-9T:\-Z+.]+)'?", query or ""):
+            limit = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            rows = [o for o in rows if compare[op](_created(o), limit)]
+        key = {"UPDATED_AT": "updatedAt", "CREATED_AT": "createdAt"}.get(sortKey or "", "id")
         rows.sort(key=lambda o: (o[key], o["id"]), reverse=reverse)
         return _connection(rows, first, after, self._wrap)
 
@@ -268,6 +273,10 @@ class ShopifySandbox:
                 shipping, first, after
             ),
         }
+
+
+def _created(order: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(order["createdAt"].replace("Z", "+00:00"))
 
 
 def _connection(

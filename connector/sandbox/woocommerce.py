@@ -156,6 +156,13 @@ class WooCommerceSandbox:
             # 1-second resolution; a trailing Z is ignored, as WordPress does.
             limit = q["modified_after"].replace("Z", "")[:19]
             rows = [o for o in rows if o[field_name] > limit]
+        if q.get("after") or q.get("before"):
+            gmt = q.get("dates_are_gmt") in ("true", "1")
+            created = "date_created_gmt" if gmt else "date_created"
+            if q.get("after"):
+                rows = [o for o in rows if o[created] > q["after"].replace("Z", "")[:19]]
+            if q.get("before"):
+                rows = [o for o in rows if o[created] < q["before"].replace("Z", "")[:19]]
         key = {"id": "id", "modified": "date_modified_gmt"}.get(
             q.get("orderby", "date"), "date_created_gmt"
         )

@@ -1,0 +1,159 @@
+"""`connector import`: a shop's order history, oldest first, resumable, at the rate limit.
+
+The history streams page by page through the same engine as the scheduled sync (same state,
+same pass lock, so the two never run at once and never exceed the budget together). A dry run
+books nothing and writes what a bookkeeper checks first: per month and VAT rate the net, VAT
+and gross, the orders that would be parked and why, and the contacts that would be created.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from connector.booking import Parked, book
+from connector.contacts import email_key, emails_of
+from connector.errors import ConnectorError
+from connector.invoice import InvoiceDraft
+from connector.money import ZERO, fmt
+from connector.moneybird_rates import rates_from_response
+from connector.state import OrderState, PassLock
+from connector.sync import PassBusy, PassReport, SyncEngine
+
+Progress = Callable[[int, int | None, int], None]  # done, total (if known), Moneybird requests
+
+
+@dataclass
+class DryRun:
+    """Totals per (month, VAT rate), parked orders and new contacts; nothing else is kept, so
+    memory stays flat however long the history."""
+
+    totals: dict[tuple[str, str], list[Decimal]] = field(default_factory=dict)  # net, vat, gross
+    invoices: dict[tuple[str, str], int] = field(default_factory=dict)  # invoices with the rate
+    parked: list[tuple[str, str]] = field(default_factory=list)
+    new_contacts: dict[str, str] = field(default_factory=dict)  # email key -> name
+    orders: int = 0
+    already_booked: int = 0
+
+    def add(self, draft: InvoiceDraft, rate_names: dict[str, str]) -> None:
+        month = draft.invoice_date.strftime("%Y-%m")
+        gross_by_rate: dict[str, Decimal] = {}
+        for line in draft.lines:
+            gross_by_rate[line.tax_rate_id] = gross_by_rate.get(line.tax_rate_id, ZERO) + line.total
+        for rate_id, amount in gross_by_rate.items():
+            vat = draft.predicted.vat_by_rate.get(rate_id, ZERO)
+            net, gross = (
+                (amount - vat, amount) if draft.prices_are_incl_tax else (amount, amount + vat)
+            )
+            key = (month, rate_names.get(rate_id, rate_id))
+            row = self.totals.setdefault(key, [ZERO, ZERO, ZERO])
+            row[0] += net
+            row[1] += vat
+            row[2] += gross
+            self.invoices[key] = self.invoices.get(key, 0) + 1
+
+    def write(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        totals = folder / "totals_per_month_and_rate.csv"
+        with totals.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["month", "vat_rate", "invoice_lines_at_rate", "net", "vat", "gross"])
+            for (month, rate), (net, vat, gross) in sorted(self.totals.items()):
+                writer.writerow(
+                    [month, rate, self.invoices[(month, rate)], fmt(net), fmt(vat), fmt(gross)]
+                )
+        parked = folder / "parked_orders.csv"
+        with parked.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["order", "reason"])
+            writer.writerows(self.parked)
+        contacts = folder / "new_contacts.csv"
+        with contacts.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["email_or_key", "name"])
+            writer.writerows(sorted(self.new_contacts.items()))
+        return [totals, parked, contacts]
+
+
+def run_import(
+    engine: SyncEngine,
+    since: datetime,
+    until: datetime | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> PassReport:
+    """Book the history. Interrupt it at any point; running it again carries on."""
+    lock = PassLock(engine.store.path)
+    if not lock.acquire():
+        raise PassBusy("a sync or import is running on this state file; try again after it")
+    report = PassReport()
+    requests_before = engine.client.limiter.requests
+    done = 0
+    try:
+        for page, total in engine.shop.orders_between(since, until):
+            for payload in page:
+                if limit is not None and done >= limit:
+                    return report
+                key = engine.record_seen(payload, report)
+                if key is not None:
+                    engine.process(key, payload, report)
+                done += 1
+                if progress:
+                    progress(done, total, engine.client.limiter.requests - requests_before)
+    finally:
+        report.moneybird_requests = engine.client.limiter.requests - requests_before
+        lock.release()
+    return report
+
+
+def dry_run(
+    engine: SyncEngine,
+    since: datetime,
+    until: datetime | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> DryRun:
+    """Everything the import would book, worked out without writing to Moneybird (it reads the
+    tax rates and the contact list) or to the state."""
+    client, store = engine.client, engine.store
+    rates = rates_from_response(client.tax_rates())
+    names = {r.id: r.name for r in rates.values()}
+    known: set[str] = set()
+    ids = [str(r["id"]) for r in client.contact_versions()]
+    for start in range(0, len(ids), 100):
+        for contact in client.contacts_by_ids(ids[start : start + 100]):
+            known |= emails_of(contact)
+    result = DryRun()
+    for page, total in engine.shop.orders_between(since, until):
+        for payload in page:
+            if limit is not None and result.orders >= limit:
+                return result
+            result.orders += 1
+            summary = engine.shop.summary(payload)
+            record = store.order(f"{engine.shop.name}:{summary.order_id}")
+            if record is not None and record.state == OrderState.PAID:
+                result.already_booked += 1
+            elif summary.waiting:
+                result.parked.append((summary.number, f"would wait: {summary.waiting}"))
+            else:
+                try:
+                    order = engine.shop.to_order(payload)
+                    booked = book(order, engine.config.mappings, rates, engine.settings)
+                except ConnectorError as exc:
+                    booked = Parked(str(exc))
+                if isinstance(booked, Parked):
+                    result.parked.append((summary.number, booked.reason))
+                else:
+                    result.add(booked, names)
+                    key = email_key(order.customer)
+                    if key not in known and store.contact(key) is None:
+                        b = order.customer.billing
+                        name = b.company or f"{b.first_name} {b.last_name}".strip()
+                        result.new_contacts.setdefault(key, name)
+            if progress:
+                progress(result.orders, total, client.limiter.requests)
+    return result

@@ -1,0 +1,90 @@
+"""`connector import`: history oldest first, resumable, a dry run a bookkeeper can check."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.history_import import dry_run, run_import
+from connector.runtime import Runtime
+from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from tests.conftest import secrets_env, write_config
+
+SINCE = datetime.now(UTC) - timedelta(days=10)
+
+
+def test_dry_run_books_nothing_and_reports_per_month_and_rate(
+    tmp_path: Path, runtime: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    result = dry_run(runtime.engine(), SINCE)
+    assert moneybird.invoices == {} and all(m in ("GET", "POST") for m, *_ in moneybird.received)
+    assert not [p for m, p, *_ in moneybird.received if m == "POST" and "synchronization" not in p]
+    assert result.orders == 9
+    assert [number for number, _reason in result.parked] == ["1006"]
+    # Hand-summed from the demo orders (all in one month here): 21% gross 187.31, VAT 32.51;
+    # 9% gross 400.20, VAT 33.05 (the same as the real run books, see the demo).
+    months = {month for month, _rate in result.totals}
+    assert len(months) <= 2
+    by_rate: dict[str, list] = {}
+    for (_month, rate), values in result.totals.items():
+        row = by_rate.setdefault(rate, [0, 0, 0])
+        for i in range(3):
+            row[i] += values[i]
+    assert [str(v) for v in by_rate["21% btw"]] == ["154.80", "32.51", "187.31"]
+    assert [str(v) for v in by_rate["9% btw"]] == ["367.15", "33.05", "400.20"]
+    # Jeroen is already in Moneybird; Anna's two spellings are one new contact.
+    assert sorted(result.new_contacts) == [
+        "anna.devries@example.nl", "fatima.elamrani@example.com", "lotte.visser@example.nl", "p.jansen@example.org",
+    ]  # fmt: skip
+    files = result.write(tmp_path / "report")
+    rows = list(csv.DictReader(files[0].open()))
+    assert {r["vat_rate"] for r in rows} == {"21% btw", "9% btw"}
+    assert runtime.store.counts() == {}  # the state is untouched
+
+
+def test_import_books_oldest_first_and_resumes_after_an_interruption(
+    runtime: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    first = run_import(runtime.engine(), SINCE, limit=4)
+    assert first.booked == 4
+    assert sorted(i["reference"] for i in moneybird.invoices.values()) == [
+        "WC-1001",
+        "WC-1002",
+        "WC-1003",
+        "WC-1004",
+    ]
+    rest = run_import(runtime.engine(), SINCE)
+    assert rest.booked == 4 and rest.parked == 1
+    refs = Counter(i["reference"] for i in moneybird.invoices.values())
+    assert len(refs) == 8 and all(n == 1 for n in refs.values())
+    # Known customers cost nothing; each invoice costs create, finalize, pay.
+    again = run_import(runtime.engine(), SINCE)
+    assert again.booked == 0 and again.moneybird_requests == 0
+
+
+def test_import_command_with_progress_in_plain_lines(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    runner = CliRunner(env=secrets_env(shop, moneybird))
+    since = SINCE.date().isoformat()
+    report = tmp_path / "report"
+    dry = runner.invoke(
+        app,
+        ["import", "--since", since, "--dry-run", "--report", str(report), "--config", str(path)],
+    )
+    assert dry.exit_code == 0, dry.output
+    assert "Dry run: what the import would book" in dry.output and "order 1006:" in dry.output
+    assert (report / "parked_orders.csv").read_text().count("1006") == 1
+    real = runner.invoke(app, ["import", "--since", since, "--config", str(path)])
+    assert real.exit_code == 0, real.output
+    assert "9/9 orders" in real.output  # not a terminal: a plain progress line
+    assert "8 booked, 1 parked" in real.output
+    bad = runner.invoke(app, ["import", "--since", "last year", "--config", str(path)])
+    assert bad.exit_code == 2
