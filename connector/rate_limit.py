@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
+ARRIVAL_MARGIN = 0.05  # seconds
+
 
 class RateLimiter:
     def __init__(
@@ -41,7 +43,8 @@ class RateLimiter:
                     self._sent.popleft()
                 wait = max(0.0, self._blocked_until - now)
                 if len(self._sent) >= self.limit:
-                    wait = max(wait, self._sent[0] + self.window - now)
+                    # The server counts a request when it arrives, a moment after we sent it.
+                    wait = max(wait, self._sent[0] + self.window + ARRIVAL_MARGIN - now)
                 if wait <= 0:
                     self._sent.append(now)
                     self.requests += 1
@@ -58,7 +61,11 @@ class RateLimiter:
         reset = _float(get("RateLimit-Reset"))
         if remaining is not None and remaining <= 0 and reset is not None:
             with self._lock:
-                self._blocked_until = max(self._blocked_until, _absolute(reset, self._clock()))
+                now = self._clock()
+                ours = sum(1 for t in self._sent if t > now - self.window)
+                if ours >= self.limit:
+                    return  # our own window explains it, to the millisecond; Reset is whole seconds
+                self._blocked_until = max(self._blocked_until, _absolute(reset, now))
 
     def block_until(self, epoch: float) -> None:
         with self._lock:
