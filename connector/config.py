@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -258,15 +258,19 @@ class StateSettings:
     problem: str | None  # the files on disk do not load; the running connector keeps its own
 
 
-def state_settings(path: Path, environ: dict[str, str] | None = None) -> StateSettings:
-    path = path.resolve()
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            raw = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found (use --config PATH)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def state_settings(path: Path, environ: dict[str, str] | None = None) -> StateSettings:
+    path = path.resolve()
+    raw = _read_toml(path)
     problem = None
     try:
         config = load_config(path, environ, require_secrets=False)
@@ -329,13 +333,7 @@ def load_config(
     require_secrets: bool = True,
 ) -> Config:
     path = path.resolve()
-    try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found (use --config PATH)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    raw = _read_toml(path)
     try:
         data = FileConfig.model_validate(raw)
     except ValidationError as exc:

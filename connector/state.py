@@ -186,6 +186,17 @@ class Store:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A committed write, or StateError: with the state locked, full or read-only,
+        nothing may be written to Moneybird either."""
+        try:
+            with self.session() as s:
+                yield s
+                s.commit()
+        except DatabaseError as exc:
+            raise StateError(f"cannot write the state file {self.path}: {_reason(exc)}") from None
+
     # --- orders ----------------------------------------------------------------------------
 
     def order(self, key: str) -> OrderRecord | None:
@@ -196,13 +207,8 @@ class Store:
         """Commit one record now: callers rely on it being on disk before the next request."""
         if isinstance(record, (OrderRecord, ContactRecord)):
             record.updated_at = utcnow().isoformat()
-        try:
-            with self.session() as s:
-                s.merge(record)
-                s.commit()
-        except DatabaseError as exc:
-            # Locked, full disk, read-only file: nothing may be written to Moneybird now.
-            raise StateError(f"cannot write the state file {self.path}: {_reason(exc)}") from None
+        with self._writing() as s:
+            s.merge(record)
 
     # --- invoices found in Moneybird -------------------------------------------------------
 
@@ -212,13 +218,9 @@ class Store:
             return row.invoice_id if row else None
 
     def save_invoice_refs(self, refs: dict[str, str]) -> None:
-        try:
-            with self.session() as s:
-                for reference, invoice_id in refs.items():
-                    s.merge(InvoiceRefRecord(reference=reference, invoice_id=invoice_id))
-                s.commit()
-        except DatabaseError as exc:
-            raise StateError(f"cannot write the state file {self.path}: {_reason(exc)}") from None
+        with self._writing() as s:
+            for reference, invoice_id in refs.items():
+                s.merge(InvoiceRefRecord(reference=reference, invoice_id=invoice_id))
 
     def orders(self, states: set[OrderState] | None = None) -> list[OrderRecord]:
         with self.session() as s:
@@ -263,13 +265,9 @@ class Store:
             return {r.contact_id: r.version for r in s.exec(select(ContactVersionRecord))}
 
     def save_contact_versions(self, versions: dict[str, int]) -> None:
-        try:
-            with self.session() as s:
-                for contact_id, version in versions.items():
-                    s.merge(ContactVersionRecord(contact_id=contact_id, version=version))
-                s.commit()
-        except DatabaseError as exc:
-            raise StateError(f"cannot write the state file {self.path}: {_reason(exc)}") from None
+        with self._writing() as s:
+            for contact_id, version in versions.items():
+                s.merge(ContactVersionRecord(contact_id=contact_id, version=version))
 
     def contact_count(self) -> int:
         with self.session() as s:

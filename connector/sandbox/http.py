@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -131,3 +131,20 @@ class LocalServer:
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_OPTIONS = _serve
 
         return _Handler
+
+
+class Served:
+    """Start, stop and address of a sandbox that keeps its LocalServer in `self.server`."""
+
+    server: LocalServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()

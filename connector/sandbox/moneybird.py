@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
 
-from connector.sandbox.http import DropConnection, LocalServer, Request, Response
+from connector.sandbox.http import DropConnection, LocalServer, Request, Response, Served
 
 INVOICE_KEYS = {
     "contact_id", "contact_person_id", "original_estimate_id", "document_style_id",
@@ -69,7 +69,7 @@ class Fault:
 
 
 @dataclass
-class MoneybirdSandbox:
+class MoneybirdSandbox(Served):
     administration_id: str = "123456789"
     token: str = "sandbox-moneybird-token"
     rate_limit: int = 150
@@ -104,13 +104,6 @@ class MoneybirdSandbox:
     @property
     def api_url(self) -> str:
         return f"{self.server.url}/api/v2"
-
-    def start(self) -> MoneybirdSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
 
     def spend(self, requests: int) -> None:
         """Use up budget as another program with the same token would."""

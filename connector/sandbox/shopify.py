@@ -40,7 +40,7 @@ from graphql import (
 )
 from graphql.error import GraphQLError
 
-from connector.sandbox.http import LocalServer, Request, Response
+from connector.sandbox.http import LocalServer, Request, Response, Served
 
 SCHEMA_PATH = (
     Path(__file__).resolve().parents[2].parent / "shared/contracts/shopify/admin_2026-10.json.gz"
@@ -58,7 +58,7 @@ def load_schema(path: Path = SCHEMA_PATH) -> GraphQLSchema:
 
 
 @dataclass
-class ShopifySandbox:
+class ShopifySandbox(Served):
     access_token: str = "shpat_sandbox_token"
     client_id: str = "sandbox-client-id"
     client_secret: str = "sandbox-client-secret"
@@ -81,17 +81,6 @@ class ShopifySandbox:
         self._available = self.bucket_size
         self._refilled = time.monotonic()
         self.server = LocalServer(self.handle, port=self.port)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> ShopifySandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset

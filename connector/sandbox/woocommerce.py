@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from woocommerce.oauth import OAuth
 
-from connector.sandbox.http import LocalServer, Request, Response
+from connector.sandbox.http import LocalServer, Request, Response, Served
 
 PREFIX = "/wp-json/wc/v3/"
 
@@ -30,7 +30,7 @@ def _error(status: int, code: str, message: str) -> Response:
 
 
 @dataclass
-class WooCommerceSandbox:
+class WooCommerceSandbox(Served):
     consumer_key: str = "ck_sandbox_key"
     consumer_secret: str = "cs_sandbox_secret"
     timezone: str = "Europe/Amsterdam"
@@ -45,17 +45,6 @@ class WooCommerceSandbox:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self.server = LocalServer(self.handle, port=self.port)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> WooCommerceSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset
