@@ -69,7 +69,7 @@ def _stalled(config: Config, store: Store, now: datetime) -> str | None:
     runs = store.runs(200)
     if not runs:
         return None
-    good = [r for r in runs if r.outcome == "ok" and r.finished_at]
+    good = [r for r in runs if r.outcome in ("ok", "import") and r.finished_at]
     since = from_text(good[0].finished_at) if good else from_text(runs[-1].started_at)
     if since is None or now - since <= limit:
         return None

@@ -14,6 +14,7 @@ from connector.state import Store, from_text, utcnow
 
 log = logging.getLogger(__name__)
 AUTH_ERROR_KEY = "auth_error"
+IMPORT_HEARTBEAT_KEY = "import_heartbeat"  # an import holds the pass lock; it beats while busy
 
 
 def health(store: Store, interval_minutes: float, now: datetime | None = None) -> tuple[bool, str]:
@@ -22,6 +23,9 @@ def health(store: Store, interval_minutes: float, now: datetime | None = None) -
     auth_error = store.get_meta(AUTH_ERROR_KEY)
     if auth_error:
         return False, f"authentication fails: {auth_error}"
+    beat = from_text(store.get_meta(IMPORT_HEARTBEAT_KEY))
+    if beat is not None and now - beat <= timedelta(minutes=2 * interval_minutes):
+        return True, "a history import is running (scheduled passes wait for it)"
     runs = [r for r in store.runs(5) if r.finished_at]
     if not runs:
         return False, "no pass has finished yet"

@@ -18,10 +18,11 @@ from pathlib import Path
 from connector.booking import Parked, book
 from connector.contacts import email_key, emails_of
 from connector.errors import ConnectorError
+from connector.health import IMPORT_HEARTBEAT_KEY
 from connector.invoice import InvoiceDraft
 from connector.money import ZERO, fmt
 from connector.moneybird_rates import rates_from_response
-from connector.state import OrderState, PassLock
+from connector.state import OrderState, PassLock, utcnow
 from connector.sync import PassBusy, PassReport, SyncEngine
 
 Progress = Callable[[int, int | None, int], None]  # done, total (if known), Moneybird requests
@@ -93,6 +94,9 @@ def run_import(
     report = PassReport()
     requests_before = engine.client.limiter.requests
     done = 0
+    engine.store.set_meta(IMPORT_HEARTBEAT_KEY, utcnow().isoformat())
+    run = engine.store.start_run()  # shown by `status` with the scheduled passes
+    run.outcome = "import"
     try:
         for page, total in engine.shop.orders_between(since, until):
             for payload in page:
@@ -102,10 +106,19 @@ def run_import(
                 if key is not None:
                     engine.process(key, payload, report)
                 done += 1
+                if done % 10 == 0:  # scheduled passes wait for the lock: tell health we are busy
+                    engine.store.set_meta(IMPORT_HEARTBEAT_KEY, utcnow().isoformat())
                 if progress:
                     progress(done, total, engine.client.limiter.requests - requests_before)
     finally:
         report.moneybird_requests = engine.client.limiter.requests - requests_before
+        run.finished_at = utcnow().isoformat()
+        run.seen, run.booked, run.parked, run.failed = (
+            report.seen, report.booked, report.parked, report.failed,
+        )  # fmt: skip
+        run.requests = report.moneybird_requests
+        engine.store.save(run)
+        engine.store.set_meta(IMPORT_HEARTBEAT_KEY, "")
         lock.release()
     return report
 

@@ -88,3 +88,19 @@ def test_import_command_with_progress_in_plain_lines(
     assert "8 booked, 1 parked" in real.output
     bad = runner.invoke(app, ["import", "--since", "last year", "--config", str(path)])
     assert bad.exit_code == 2
+
+
+def test_a_long_import_keeps_the_container_healthy(runtime: Runtime) -> None:
+    from connector.health import health
+
+    beats: list[tuple[bool, str]] = []
+
+    def during(done: int, _total: int | None, _requests: int) -> None:
+        if done == 5:
+            beats.append(health(runtime.store, 15, now=datetime.now(UTC) + timedelta(minutes=20)))
+
+    run_import(runtime.engine(), SINCE, progress=during)
+    # No pass had finished (the import holds the lock), yet an import that is working is healthy.
+    assert beats == [(True, "a history import is running (scheduled passes wait for it)")]
+    assert health(runtime.store, 15, now=datetime.now(UTC) + timedelta(minutes=31))[0] is False
+    assert runtime.store.runs(1)[0].outcome == "import" and runtime.store.runs(1)[0].booked == 8
