@@ -77,7 +77,7 @@ def utilisation(times: list[float]) -> float:
     return sum(1 for t in times if t < end) / (LIMIT * whole)
 
 
-def import_run(count: int, known: bool) -> dict[str, float]:
+def import_run(count: int, known: bool, document: str = "sales_invoice") -> dict[str, float]:
     start = datetime.now(UTC) - timedelta(days=30)
     mb = MoneybirdSandbox(rate_limit=LIMIT, rate_window=WINDOW)
     seed_moneybird(mb)
@@ -96,6 +96,7 @@ def import_run(count: int, known: bool) -> dict[str, float]:
             f'api_url = "{mb.api_url}"',
             f'api_url = "{mb.api_url}"\nrate_limit = {LIMIT}\nrate_window_seconds = {WINDOW}',
         )
+        text = text.replace("[sync]\n", f'[sync]\ndocument = "{document}"\n')
         path.write_text(text)
         env = {
             "MONEYBIRD_TOKEN": mb.token,
@@ -215,9 +216,15 @@ def main() -> None:
     print(
         f"Moneybird window shortened to {LIMIT} requests per {WINDOW:g} s (real: per {REAL_WINDOW:g} s)"
     )
-    for known in (True, False):
-        r = import_run(count, known)
+    for known, document in (
+        (True, "sales_invoice"),
+        (False, "sales_invoice"),
+        (True, "external_sales_invoice"),
+    ):
+        r = import_run(count, known, document)
         who = "known contacts" if known else "new contacts  "
+        if document != "sales_invoice":
+            who = "external invoices, known contacts"
         print(
             f"import, {who}: {r['booked']} booked, {r['requests']} requests = {r['per_order']:.2f} per order; "
             f"most in any window {r['max_window']} (limit {LIMIT}); 429s {r['429s']}; "

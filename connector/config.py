@@ -84,6 +84,9 @@ class SyncConfig(_Section):
     timezone: str = "Europe/Amsterdam"
     currencies: list[str] = Field(default_factory=lambda: ["EUR"], min_length=1)
     discount_lines: bool = True
+    # "external_sales_invoice" for shops whose own invoices are the legal ones (the shop numbers
+    # them): 2 requests per order instead of 3, no Moneybird numbering or sending.
+    document: Literal["sales_invoice", "external_sales_invoice"] = "sales_invoice"
     workflow_id: str = ""
     document_style_id: str = ""
 

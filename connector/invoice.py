@@ -60,11 +60,16 @@ class InvoiceDraft:
     document_style_id: str | None = None
     notes: tuple[str, ...] = field(default=())  # rounding decisions, shown in preview/status
 
-    def request_body(self, contact_id: str) -> dict[str, object]:
+    def request_body(
+        self, contact_id: str, external_source: str | None = None
+    ) -> dict[str, object]:
+        """The create body; with `external_source` (the shop's name) an external sales invoice,
+        whose legal original is the shop's own invoice."""
+        date_key = "date" if external_source else "invoice_date"
         invoice: dict[str, object] = {
             "contact_id": contact_id,
             "reference": self.reference,
-            "invoice_date": self.invoice_date.isoformat(),
+            date_key: self.invoice_date.isoformat(),
             "currency": self.currency,
             "prices_are_incl_tax": self.prices_are_incl_tax,
             "details_attributes": [
@@ -78,6 +83,9 @@ class InvoiceDraft:
                 for line in self.lines
             ],
         }
+        if external_source:
+            invoice["source"] = external_source
+            return {"external_sales_invoice": invoice}
         if self.workflow_id:
             invoice["workflow_id"] = self.workflow_id
         if self.document_style_id:

@@ -49,7 +49,11 @@ class MoneybirdClient:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        documents: str = "sales_invoices",
     ) -> None:
+        # "sales_invoices", or "external_sales_invoices" for shops whose own invoices are the
+        # legal ones: same paths below, no finalize step, no find_by_reference.
+        self.documents = documents
         self.api_url = api_url.rstrip("/")
         self.administration_id = administration_id
         self.limiter = limiter or RateLimiter()
@@ -109,14 +113,14 @@ class MoneybirdClient:
         return self._request("POST", "contacts/synchronization.json", json={"ids": ids}, read=True)
 
     def invoice_versions(self) -> list[dict[str, Any]]:
-        """All sales invoices' ids and versions (the synchronization endpoint lists them all)."""
-        return self._request("GET", "sales_invoices/synchronization.json")
+        """All invoices' ids and versions (the synchronization endpoint lists them all)."""
+        return self._request("GET", f"{self.documents}/synchronization.json")
 
     def invoices_by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
         if len(ids) > 100:
             raise ValueError("Moneybird returns at most 100 invoices per synchronization call")
-        body = {"ids": ids}
-        return self._request("POST", "sales_invoices/synchronization.json", json=body, read=True)
+        path = f"{self.documents}/synchronization.json"
+        return self._request("POST", path, json={"ids": ids}, read=True)
 
     def search_contacts(self, query: str) -> list[dict[str, Any]]:
         return self._request("GET", "contacts.json", params={"query": query, "per_page": 100})
@@ -128,27 +132,40 @@ class MoneybirdClient:
         return self._request("POST", "contacts.json", json={"contact": contact})
 
     def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._request("POST", "sales_invoices.json", json=body)
+        return self._request("POST", f"{self.documents}.json", json=body)
 
     def invoice_by_reference(self, reference: str) -> dict[str, Any] | None:
+        if self.documents != "sales_invoices":
+            return self._scan_for_reference(reference)
         try:
             path = f"sales_invoices/find_by_reference/{quote(reference, safe='')}.json"
             return self._request("GET", path)
         except NotFound:
             return None
 
+    def _scan_for_reference(self, reference: str) -> dict[str, Any] | None:
+        """External invoices have no find_by_reference: read them all (only ever needed to
+        settle an ambiguous create; 1 request plus 1 per 100 invoices)."""
+        ids = [str(row["id"]) for row in self.invoice_versions()]
+        batches = [ids[i : i + 100] for i in range(0, len(ids), 100)]
+        for batch in reversed(batches):  # the newest first: the likeliest place
+            for invoice in self.invoices_by_ids(batch):
+                if invoice.get("reference") == reference:
+                    return invoice
+        return None
+
     def invoice(self, invoice_id: str) -> dict[str, Any]:
-        return self._request("GET", f"sales_invoices/{invoice_id}.json")
+        return self._request("GET", f"{self.documents}/{invoice_id}.json")
 
     def delete_invoice(self, invoice_id: str) -> None:
-        self._request("DELETE", f"sales_invoices/{invoice_id}.json")
+        self._request("DELETE", f"{self.documents}/{invoice_id}.json")
 
     def send_invoice(self, invoice_id: str, delivery_method: str) -> dict[str, Any]:
         body = {"sales_invoice_sending": {"delivery_method": delivery_method}}
         return self._request("PATCH", f"sales_invoices/{invoice_id}/send_invoice.json", json=body)
 
     def create_payment(self, invoice_id: str, payment: dict[str, Any]) -> dict[str, Any]:
-        path = f"sales_invoices/{invoice_id}/payments.json"
+        path = f"{self.documents}/{invoice_id}/payments.json"
         return self._request("POST", path, json={"payment": payment})
 
     # --- transport -------------------------------------------------------------------------

@@ -71,6 +71,7 @@ def build(config: Config, limiter: RateLimiter | None = None) -> Runtime:
         limiter=limiter
         or RateLimiter(config.moneybird.rate_limit, config.moneybird.rate_window_seconds),
         timeout=config.moneybird.timeout_seconds,
+        documents=f"{config.sync.document}s",
     )
     return Runtime(config, Store(config.state_path), shop, client)
 

@@ -81,6 +81,7 @@ class SyncEngine:
         self.contacts = ContactBook(store, client)
         self.settings = config.booking_settings()
         self._rates: dict[str, MoneybirdTaxRate] | None = None
+        self.external = config.sync.document == "external_sales_invoice"
         self._learned: dict[str, dict[str, Any]] = {}
 
     # --- the pass --------------------------------------------------------------------------
@@ -274,6 +275,8 @@ class SyncEngine:
                 self._adopt(record, invoice)
         if record.invoice_id is None:
             invoice = self._create_invoice(record, order, draft)
+            if self.external and not self._totals_agree(record, invoice, draft, report):
+                return  # created open: checked here instead of before finalizing
         if record.state == OrderState.DRAFT and invoice is not None:
             if not self._totals_agree(record, invoice, draft, report):
                 return
@@ -298,8 +301,9 @@ class SyncEngine:
         record.contact_id = contact_id
         record.intent = "create_invoice"
         self.store.save(record)
+        source = self.shop.name.capitalize() if self.external else None
         try:
-            invoice = self.client.create_invoice(draft.request_body(contact_id))
+            invoice = self.client.create_invoice(draft.request_body(contact_id, source))
         except Ambiguous as exc:
             found = self._look_up(draft.reference)
             if found is None:
@@ -355,7 +359,8 @@ class SyncEngine:
             invoice_id = str(found["id"]) if found else None
         if invoice_id is not None:
             invoice = self._read_invoice(invoice_id)
-            if invoice is not None and invoice.get("state") != "draft":
+            unpaid_external = self.external and invoice is not None and not invoice.get("payments")
+            if invoice is not None and invoice.get("state") != "draft" and not unpaid_external:
                 raise Parking(
                     f"invoice {invoice.get('invoice_id')} is already finalized in Moneybird "
                     "while the order no longer books cleanly; correct it by hand"

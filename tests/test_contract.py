@@ -144,6 +144,17 @@ def exercise(runtime: Runtime, moneybird: MoneybirdSandbox) -> None:
         {"sales_invoice": {"contact_id": contact["id"], "reference": "X"}}
     )
     client.delete_invoice(draft["id"])
+    # The external-invoice variant (sync.document = "external_sales_invoice").
+    client.documents = "external_sales_invoices"
+    external = client.create_invoice({"external_sales_invoice": {
+        "contact_id": contact["id"], "reference": "WC-9", "date": "2026-11-01", "currency": "EUR",
+        "prices_are_incl_tax": True, "source": "Woocommerce",
+        "details_attributes": [{"description": "Mok", "amount": "1", "price": "12.10",
+                                "tax_rate_id": moneybird.tax_rates[0]["id"],
+                                "ledger_account_id": moneybird.ledger_accounts[0]["id"]}]}})  # fmt: skip
+    client.create_payment(external["id"], {"payment_date": "2026-11-01", "price": "12.10"})
+    assert client.invoice_by_reference("WC-9") is not None  # found by reading them all
+    client.documents = "sales_invoices"
     assert client.invoice_by_reference("CONTRACT-1") is not None
 
 
@@ -164,6 +175,7 @@ def test_every_request_sent_and_accepted_satisfies_the_spec(
     assert any(p.endswith("/send_invoice.json") for p in sent_paths)
     assert any(p.endswith("/payments.json") for p in sent_paths)
     assert any("find_by_reference" in p for p in sent_paths)
+    assert "external_sales_invoices.json" in sent_paths
     assert Decimal(moneybird.invoices[next(iter(moneybird.invoices))]["total_paid"]) > 0
 
 

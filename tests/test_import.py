@@ -104,3 +104,35 @@ def test_a_long_import_keeps_the_container_healthy(runtime: Runtime) -> None:
     assert beats == [(True, "a history import is running (scheduled passes wait for it)")]
     assert health(runtime.store, 15, now=datetime.now(UTC) + timedelta(minutes=31))[0] is False
     assert runtime.store.runs(1)[0].outcome == "import" and runtime.store.runs(1)[0].booked == 8
+
+
+def test_external_sales_invoices_cost_two_requests_and_never_double(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.config import load_config
+    from connector.runtime import build
+    from connector.sandbox.moneybird import Fault
+
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id,
+                        extra='document = "external_sales_invoice"\n')  # fmt: skip
+    rt = build(load_config(path, environ=secrets_env(shop, moneybird)))
+    # One create lands but answers 500: settled by reading the external invoices, not re-sent.
+    moneybird.faults.append(Fault("POST", r"external_sales_invoices", "after_500", skip=2))
+    try:
+        run_import(rt.engine(), SINCE, limit=2)  # learn contacts and rates first
+        before = sum(1 for *_, status in moneybird.requests)
+        report = run_import(rt.engine(), SINCE)
+        used = sum(1 for *_, status in moneybird.requests) - before
+    finally:
+        rt.close()
+    assert moneybird.invoices == {}  # no Moneybird-numbered invoices at all
+    external = list(moneybird.external_invoices.values())
+    refs = Counter(i["reference"] for i in external)
+    assert len(refs) == 8 and all(n == 1 for n in refs.values()), refs
+    assert all(i["state"] == "paid" and len(i["payments"]) == 1 for i in external)
+    assert all(i["source"] == "Woocommerce" for i in external)
+    # 6 more orders: create + pay each; 1 per new contact (Fatima, Pieter, Lotte; Anna and
+    # Jeroen are known by then); the ambiguous create settled by 1 list + 1 fetch; and this
+    # run's own start: tax rates and the contact list.
+    assert report.booked == 6
+    assert used == 6 * 2 + 3 + 2 + 2

@@ -43,6 +43,10 @@ CONTACT_KEYS = {
     "invoice_workflow_id", "estimate_workflow_id", "email_ubl", "direct_debit",
     "custom_fields_attributes", "contact_person",
 }  # fmt: skip
+EXTERNAL_INVOICE_KEYS = {
+    "contact_id", "reference", "date", "due_date", "currency", "prices_are_incl_tax", "source",
+    "source_url", "details_attributes",
+}  # fmt: skip
 PAYMENT_KEYS = {
     "payment_date", "price", "price_base", "financial_account_id", "financial_mutation_id",
     "transaction_identifier", "manual_payment_action", "ledger_account_id", "invoice_id",
@@ -82,6 +86,7 @@ class MoneybirdSandbox(Served):
     document_styles: list[dict[str, Any]] = field(default_factory=list)
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    external_invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     accepted: list[tuple[str, str, Any]] = field(default_factory=list)  # method, path, body
     requests: list[tuple[float, str, str, int]] = field(default_factory=list)
@@ -190,34 +195,47 @@ class MoneybirdSandbox(Served):
         if (found := re.fullmatch(r"contacts/(\d+)", path)) and m == "GET":
             contact = self.contacts.get(found.group(1))
             return Response(200, contact) if contact else Response(404, {"error": "Not found"})
-        if path == "sales_invoices" and m == "POST":
-            return self._create_invoice(body)
-        if path == "sales_invoices/synchronization":
+        kind = path.split("/", 1)[0]
+        if kind in ("sales_invoices", "external_sales_invoices"):
+            return self._invoices_route(req, m, path, body, kind)
+        return Response(404, {"error": "Not found"})
+
+    def _invoices_route(self, req: Request, m: str, path: str, body: Any, kind: str) -> Response:
+        table = self.invoices if kind == "sales_invoices" else self.external_invoices
+        rest = path[len(kind) :]
+        if rest == "" and m == "POST":
+            return self._create_invoice(body, kind)
+        if rest == "/synchronization":
             if m == "GET":
                 return Response(
-                    200, [{"id": i["id"], "version": i["version"]} for i in self.invoices.values()]
+                    200, [{"id": i["id"], "version": i["version"]} for i in table.values()]
                 )
             if m == "POST":
-                return self._sync_fetch(body, self.invoices)
-        if (found := re.fullmatch(r"sales_invoices/find_by_reference/(.+)", path)) and m == "GET":
+                return self._sync_fetch(body, table)
+        found = re.fullmatch(r"/find_by_reference/(.+)", rest)
+        if found and m == "GET" and kind == "sales_invoices":
             ref = unquote(found.group(1))
-            match = next((i for i in self.invoices.values() if i["reference"] == ref), None)
+            match = next((i for i in table.values() if i["reference"] == ref), None)
             return Response(200, match) if match else Response(404, {"error": "Not found"})
-        if found := re.fullmatch(r"sales_invoices/(\d+)", path):
-            invoice = self.invoices.get(found.group(1))
+        if found := re.fullmatch(r"/(\d+)", rest):
+            invoice = table.get(found.group(1))
             if invoice is None:
                 return Response(404, {"error": "Not found"})
             if m == "GET":
                 return Response(200, invoice)
             if m == "DELETE":
-                if invoice["state"] != "draft":
-                    return Response(422, {"error": "Only draft invoices can be deleted here"})
-                del self.invoices[invoice["id"]]
+                deletable = invoice["state"] == "draft" or (
+                    kind == "external_sales_invoices" and not invoice["payments"]
+                )
+                if not deletable:
+                    return Response(422, {"error": "This invoice cannot be deleted"})
+                del table[invoice["id"]]
                 return Response(204, None)
-        if (found := re.fullmatch(r"sales_invoices/(\d+)/send_invoice", path)) and m == "PATCH":
+        found = re.fullmatch(r"/(\d+)/send_invoice", rest)
+        if found and m == "PATCH" and kind == "sales_invoices":
             return self._send(found.group(1), body)
-        if (found := re.fullmatch(r"sales_invoices/(\d+)/payments", path)) and m == "POST":
-            return self._pay(found.group(1), body)
+        if (found := re.fullmatch(r"/(\d+)/payments", rest)) and m == "POST":
+            return self._pay(found.group(1), body, table)
         return Response(404, {"error": "Not found"})
 
     # --- rate limit and faults -------------------------------------------------------------
@@ -343,12 +361,14 @@ class MoneybirdSandbox(Served):
             fields.pop("customer_id", None)
         return Response(201, self.add_contact(**fields))
 
-    def _create_invoice(self, body: Any) -> Response:
-        data = body.get("sales_invoice") if isinstance(body, dict) else None
+    def _create_invoice(self, body: Any, kind: str = "sales_invoices") -> Response:
+        root = kind[:-1]  # sales_invoice / external_sales_invoice
+        data = body.get(root) if isinstance(body, dict) else None
         if not isinstance(data, dict):
-            return Response(400, {"error": "sales_invoice is missing"})
+            return Response(400, {"error": f"{root} is missing"})
         errors: dict[str, list[str]] = {}
-        for key in set(data) - INVOICE_KEYS:
+        allowed = INVOICE_KEYS if kind == "sales_invoices" else EXTERNAL_INVOICE_KEYS
+        for key in set(data) - allowed:
             errors[key] = ["is not a known attribute"]
         contact = self.contacts.get(str(data.get("contact_id")))
         if contact is None:
@@ -377,15 +397,22 @@ class MoneybirdSandbox(Served):
                 errors[f"details.{n}.price"] = ["is not a number"]
                 continue
             details.append((d, rate, amount, price))
-        if data.get("invoice_date"):
+        date_key = "invoice_date" if kind == "sales_invoices" else "date"
+        if data.get(date_key):
             try:
-                date.fromisoformat(str(data["invoice_date"]))
+                date.fromisoformat(str(data[date_key]))
             except ValueError:
-                errors["invoice_date"] = ["is invalid"]
+                errors[date_key] = ["is invalid"]
         if errors:
             return Response(422, {"error": errors})
         invoice = self._invoice_from(data, contact or {}, details, incl)
-        self.invoices[invoice["id"]] = invoice
+        if kind == "external_sales_invoices":
+            # The shop's own invoice: open at once, numbered by its reference.
+            invoice.update(state="open", invoice_id=data.get("reference"), date=data.get("date"),
+                           source=data.get("source"))  # fmt: skip
+            self.external_invoices[invoice["id"]] = invoice
+        else:
+            self.invoices[invoice["id"]] = invoice
         return Response(201, invoice)
 
     def _invoice_from(
@@ -451,8 +478,10 @@ class MoneybirdSandbox(Served):
         invoice["version"] += 1
         return Response(200, invoice)
 
-    def _pay(self, invoice_id: str, body: Any) -> Response:
-        invoice = self.invoices.get(invoice_id)
+    def _pay(
+        self, invoice_id: str, body: Any, table: dict[str, dict[str, Any]] | None = None
+    ) -> Response:
+        invoice = (self.invoices if table is None else table).get(invoice_id)
         if invoice is None:
             return Response(404, {"error": "Not found"})
         data = body.get("payment") if isinstance(body, dict) else None
