@@ -212,7 +212,7 @@ def import_history(
         raise typer.Exit(EXIT_CONFIG) from None
     runtime = build(cfg)
     per_second = cfg.moneybird.rate_limit / cfg.moneybird.rate_window_seconds
-    show = _progress_printer(per_second)
+    show, bar = _progress(per_second)
     try:
         if dry_run:
             result = do_dry_run(runtime.engine(), start, end, limit, show)
@@ -232,19 +232,36 @@ def import_history(
         err.print(str(exc), highlight=False)
         raise typer.Exit(EXIT_FAILED) from None
     finally:
+        if bar is not None:
+            bar.stop()
         runtime.close()
 
 
-def _progress_printer(per_second: float):  # type: ignore[no-untyped-def]
-    """A progress line: on a terminal in place, in logs every 25 orders. The ETA assumes about
-    3.3 Moneybird requests per remaining order at the rate budget."""
+def _progress(per_second: float):  # type: ignore[no-untyped-def]
+    """On a terminal a rich progress bar; in container logs a line every 25 orders. The ETA
+    counts about 3.3 Moneybird requests per remaining order at the rate budget."""
     import time as _time
 
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    if console.is_terminal:
+        bar = Progress(TextColumn("orders"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[note]}"), console=console)  # fmt: skip
+        task = bar.add_task("import", total=None, note="")
+        bar.start()
+
+        def update(done: int, total: int | None, requests: int) -> None:
+            eta = f", ~{int((total - done) * 3.3 / per_second // 60)} min to go" if total else ""
+            bar.update(
+                task, completed=done, total=total, note=f"{requests} Moneybird requests{eta}"
+            )
+
+        return update, bar
     started = _time.monotonic()
     last = {"shown": 0}
 
     def show(done: int, total: int | None, requests: int) -> None:
-        if done - last["shown"] < (1 if console.is_terminal else 25) and done != total:
+        if done - last["shown"] < 25 and done != total:
             return
         last["shown"] = done
         eta = ""
@@ -254,9 +271,9 @@ def _progress_printer(per_second: float):  # type: ignore[no-untyped-def]
         of = f"/{total}" if total else ""
         elapsed = int(_time.monotonic() - started)
         line = f"{done}{of} orders, {requests} Moneybird requests, {elapsed} s{eta}"
-        console.print(line, end="\r" if console.is_terminal else "\n", highlight=False)
+        console.print(line, highlight=False)
 
-    return show
+    return show, None
 
 
 def _print_dry_run(result, files) -> None:  # type: ignore[no-untyped-def]
