@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -37,6 +37,12 @@ ConfigOption = Annotated[
     ),
 ]
 DEFAULT_CONFIG = Path("config.toml")
+
+
+def _exit_for(exc: ConnectorError, prefix: str = "") -> NoReturn:
+    """Say what went wrong and exit: 3 for authentication, 1 for anything else."""
+    err.print(f"{prefix}{exc}", highlight=False)
+    raise typer.Exit(EXIT_AUTH if isinstance(exc, AuthError) else EXIT_FAILED) from None
 
 
 def _state_settings(path: Path) -> StateSettings:
@@ -122,12 +128,8 @@ def mappings_suggest(
             runtime.shop.payment_gateways(),
             home_country=home,
         )
-    except AuthError as exc:
-        err.print(str(exc), highlight=False)
-        raise typer.Exit(EXIT_AUTH) from None
     except ConnectorError as exc:
-        err.print(str(exc), highlight=False)
-        raise typer.Exit(EXIT_FAILED) from None
+        _exit_for(exc)
     finally:
         runtime.close()
     changed = [p for p in proposals if p.changed]
@@ -164,11 +166,9 @@ def sync(
     try:
         report = runtime.engine().run_pass()
     except AuthError as exc:
-        err.print(f"Authentication failed, nothing was booked half-way: {exc}", highlight=False)
-        raise typer.Exit(EXIT_AUTH) from None
+        _exit_for(exc, "Authentication failed, nothing was booked half-way: ")
     except ConnectorError as exc:
-        err.print(f"Pass stopped: {exc}", highlight=False)
-        raise typer.Exit(EXIT_FAILED) from None
+        _exit_for(exc, "Pass stopped: ")
     finally:
         try:
             Alerter(runtime.config, runtime.store).after_pass()
@@ -225,12 +225,8 @@ def import_history(
                 f"{outcome.failed} to retry, {outcome.unpaid} not paid; "
                 f"{outcome.moneybird_requests} Moneybird requests"
             )
-    except AuthError as exc:
-        err.print(str(exc), highlight=False)
-        raise typer.Exit(EXIT_AUTH) from None
     except ConnectorError as exc:
-        err.print(str(exc), highlight=False)
-        raise typer.Exit(EXIT_FAILED) from None
+        _exit_for(exc)
     finally:
         if bar is not None:
             bar.stop()
@@ -379,12 +375,8 @@ def preview(
         parsed = runtime.shop.to_order(payload)
         rates = rates_from_response(runtime.client.tax_rates())
         result = book(parsed, cfg.mappings, rates, cfg.booking_settings())
-    except AuthError as exc:
-        err.print(str(exc), highlight=False)
-        raise typer.Exit(EXIT_AUTH) from None
     except ConnectorError as exc:
-        err.print(str(exc), highlight=False)
-        raise typer.Exit(EXIT_FAILED) from None
+        _exit_for(exc)
     finally:
         runtime.close()
     if isinstance(result, Parked):

@@ -14,8 +14,8 @@ from connector.mappings import unreachable
 from connector.money import parse
 from connector.moneybird import MoneybirdClient
 from connector.moneybird_rates import rates_from_response
+from connector.shop import Shop
 from connector.toml_lines import line_of
-from connector.woocommerce_shop import WooCommerceShop
 
 OK, WARNING, ERROR = "ok", "warning", "error"
 
@@ -207,7 +207,7 @@ def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> 
         )
 
 
-def check_shop(config: Config, shop: WooCommerceShop, report: Report) -> None:
+def check_shop(config: Config, shop: Shop, report: Report) -> None:
     where = "shop"
     try:
         shop_rates = shop.tax_rates()

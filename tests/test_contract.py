@@ -4,7 +4,6 @@ satisfy Moneybird's official OpenAPI spec (../shared/contracts/moneybird/openapi
 from __future__ import annotations
 
 import json
-import os
 import re
 from decimal import Decimal
 from typing import Any
@@ -13,18 +12,14 @@ import pytest
 
 from connector.runtime import Runtime
 from connector.sandbox.moneybird import Fault, MoneybirdSandbox
-from tests.conftest import SHARED
+from tests.conftest import SHARED, require_contract
 
 SPEC = SHARED / "contracts" / "moneybird" / "openapi.yml"
 
 
 @pytest.fixture(scope="module")
 def openapi() -> Any:
-    if not SPEC.is_file():
-        message = f"Moneybird OpenAPI spec not found at {SPEC} (../shared is absent)"
-        if os.environ.get("CONTRACTS_REQUIRED") == "1":
-            pytest.fail(message + "; CONTRACTS_REQUIRED=1 makes this a failure")
-        pytest.skip(message)
+    require_contract(SPEC, "Moneybird OpenAPI spec")
     import yaml
     from openapi_core import Config, OpenAPI
     from openapi_core.validation.request.validators import V31RequestBodyValidator

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from connector.sandbox.seed import MB_RATE_9, MB_RATE_21
 from connector.shopify_order import order_from_shopify
 from connector.shopify_queries import ALL
 from connector.state import OrderState
-from tests.conftest import FIXTURES, ROOT, SHARED
+from tests.conftest import FIXTURES, ROOT, SHARED, require_contract
 
 SCHEMA = SHARED / "contracts" / "shopify" / "admin_2026-10.json.gz"
 D = Decimal
@@ -51,11 +50,7 @@ MAPPINGS = Mappings(
 
 
 def require_schema() -> None:
-    if not SCHEMA.is_file():
-        message = f"Shopify Admin schema not found at {SCHEMA} (../shared is absent)"
-        if os.environ.get("CONTRACTS_REQUIRED") == "1":
-            pytest.fail(message + "; CONTRACTS_REQUIRED=1 makes this a failure")
-        pytest.skip(message)
+    require_contract(SCHEMA, "Shopify Admin schema")
 
 
 # --- the GraphQL contract -----------------------------------------------------------------------
