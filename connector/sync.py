@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -305,7 +306,7 @@ class SyncEngine:
         try:
             invoice = self.client.create_invoice(draft.request_body(contact_id, source))
         except Ambiguous as exc:
-            found = self._look_up(draft.reference)
+            found = self._quietly(self.client.invoice_by_reference, draft.reference)
             if found is None:
                 raise Retry(f"invoice create outcome unknown ({exc}); checked next pass") from None
             invoice = found
@@ -315,12 +316,6 @@ class SyncEngine:
             raise Parking(f"Moneybird refused the invoice: {exc}") from None
         self._adopt(record, invoice)
         return invoice
-
-    def _look_up(self, reference: str) -> dict[str, Any] | None:
-        try:
-            return self.client.invoice_by_reference(reference)
-        except ConnectorError:
-            return None
 
     def _adopt(self, record: OrderRecord, invoice: dict[str, Any]) -> None:
         """Take Moneybird's word for where this invoice stands."""
@@ -376,10 +371,13 @@ class SyncEngine:
         record.state = OrderState.PENDING.value
         self.store.save(record)
 
-    def _read_quietly(self, invoice_id: str) -> dict[str, Any] | None:
-        """Right after an ambiguous write: a failing read leaves it to the next pass."""
+    def _quietly(
+        self, read: Callable[[str], dict[str, Any] | None], key: str
+    ) -> dict[str, Any] | None:
+        """A read right after an ambiguous write: if it fails too, the next pass decides
+        (an authentication failure still stops the pass)."""
         try:
-            return self._read_invoice(invoice_id)
+            return read(key)
         except AuthError:
             raise
         except ConnectorError:
@@ -398,7 +396,7 @@ class SyncEngine:
         try:
             invoice = self.client.send_invoice(invoice_id, self.config.sync.delivery_method)
         except Ambiguous as exc:
-            invoice = self._read_quietly(invoice_id)
+            invoice = self._quietly(self._read_invoice, invoice_id)
             if invoice is None or invoice.get("state") == "draft":
                 raise Retry(f"finalizing outcome unknown ({exc}); checked next pass") from None
         self._adopt(record, invoice)
@@ -455,7 +453,7 @@ class SyncEngine:
         try:
             payment = self.client.create_payment(invoice_id, body)
         except Ambiguous as exc:
-            invoice = self._read_quietly(invoice_id)
+            invoice = self._quietly(self._read_invoice, invoice_id)
             found = _payments_by_identifier(invoice).get(identifier) if invoice else None
             if found is None:
                 raise Retry(f"payment outcome unknown ({exc}); checked next pass") from None
