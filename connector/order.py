@@ -41,6 +41,7 @@ class OrderLine:
     tax_class: str = ""
     extra_rate_ids: tuple[str, ...] = ()  # more than one rate on a line (compound tax)
     is_gift_card: bool = False  # selling a gift card is not revenue
+    line_id: str = ""  # the shop's own id of this line, which refunds refer to
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,33 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class RefundLine:
+    """One refunded order line (or part of it), amounts positive: what goes back."""
+
+    line_id: str  # the refunded order line's shop id
+    kind: LineKind
+    description: str
+    quantity: Decimal
+    net: Decimal
+    tax: Decimal
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Money the shop gave back on an order: by line, or as an amount only (no lines)."""
+
+    refund_id: str
+    created_at: datetime
+    amount: Decimal  # what went back to the customer, incl. VAT, positive
+    reason: str = ""
+    lines: tuple[RefundLine, ...] = ()
+
+    @property
+    def lines_total(self) -> Decimal:
+        return sum((ln.net + ln.tax for ln in self.lines), Decimal(0))
+
+
+@dataclass(frozen=True)
 class Order:
     shop: str  # "woocommerce", later others
     order_id: str
@@ -85,6 +113,10 @@ class Order:
     payment_method_title: str = ""
     transaction_id: str = ""
     coupon_codes: tuple[str, ...] = ()
+    refunds: tuple[Refund, ...] = ()  # as far as the shop's payload tells
+
+    def line(self, line_id: str) -> OrderLine | None:
+        return next((ln for ln in self.lines if line_id and ln.line_id == line_id), None)
 
     @property
     def key(self) -> str:

@@ -14,7 +14,16 @@ from typing import Any
 
 from connector.errors import OrderDataError
 from connector.money import ZERO, parse
-from connector.order import Address, Customer, LineKind, Order, OrderLine, ShopTaxRate
+from connector.order import (
+    Address,
+    Customer,
+    LineKind,
+    Order,
+    OrderLine,
+    Refund,
+    RefundLine,
+    ShopTaxRate,
+)
 
 SHOP = "woocommerce"
 VAT_NUMBER_KEYS = ("_billing_vat_number", "_vat_number", "vat_number", "_billing_eu_vat_number")
@@ -84,6 +93,7 @@ def _order(payload: dict[str, Any], percentages: dict[str, Decimal]) -> Order:
                 tax_before_discount=parse(item.get("subtotal_tax"), "subtotal_tax"),
                 sku=str(item.get("sku") or ""),
                 tax_class=str(item.get("tax_class") or ""),
+                line_id=str(item.get("id") or ""),
             )
         )
     for ship in payload.get("shipping_lines") or []:
@@ -116,6 +126,69 @@ def _order(payload: dict[str, Any], percentages: dict[str, Decimal]) -> Order:
     )
 
 
+def refund_from_woocommerce(payload: dict[str, Any]) -> Refund:
+    """One refund (`GET /orders/{id}/refunds` or the shop-wide `/refunds`). Its line amounts are
+    negative and excluding VAT; `_refunded_item_id` names the order line refunded. A refund
+    without lines is an amount-only refund."""
+    try:
+        return _refund(payload)
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        refund_id = payload.get("id") if isinstance(payload, dict) else None
+        raise OrderDataError(
+            f"the shop's data for refund {refund_id!r} is unreadable: {exc}"
+        ) from exc
+
+
+def _refund(payload: dict[str, Any]) -> Refund:
+    created = parse_gmt(payload.get("date_created_gmt"))
+    if created is None:
+        raise ValueError("no date_created_gmt")
+    lines: list[RefundLine] = []
+    groups = (
+        (LineKind.PRODUCT, "line_items", "name"),
+        (LineKind.SHIPPING, "shipping_lines", "method_title"),
+        (LineKind.FEE, "fee_lines", "name"),
+    )
+    for kind, key, name_key in groups:
+        for item in payload.get(key) or []:
+            refunded = next(
+                (
+                    str(m.get("value"))
+                    for m in item.get("meta_data") or []
+                    if m.get("key") == "_refunded_item_id"
+                ),
+                "",
+            )
+            net = -parse(item.get("total"), f"refund {key} total")
+            tax = -parse(item.get("total_tax"), f"refund {key} total_tax")
+            if not refunded:
+                raise ValueError(f"a refunded {kind.value} line does not say which line it refunds")
+            if net == ZERO and tax == ZERO:
+                continue
+            lines.append(
+                RefundLine(
+                    line_id=refunded,
+                    kind=kind,
+                    description=_text(item.get(name_key)) or kind.value,
+                    quantity=abs(parse(item.get("quantity", 1), "refund quantity")),
+                    net=net,
+                    tax=tax,
+                )
+            )
+    return Refund(
+        refund_id=str(payload["id"]),
+        created_at=created,
+        amount=parse(payload.get("amount"), "refund amount"),
+        reason=_text(payload.get("reason")),
+        lines=tuple(lines),
+    )
+
+
+def refund_ids(payload: dict[str, Any]) -> tuple[str, ...]:
+    """The refunds an order payload lists (`refunds: [{id, total, reason}]`)."""
+    return tuple(str(r["id"]) for r in payload.get("refunds") or [] if isinstance(r, dict))
+
+
 def _charge(
     kind: LineKind,
     data: dict[str, Any],
@@ -134,6 +207,7 @@ def _charge(
         rate_id=rate_id,
         extra_rate_ids=extra,
         tax_class=str(data.get("tax_class") or ""),
+        line_id=str(data.get("id") or ""),
     )
 
 

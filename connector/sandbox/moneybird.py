@@ -205,6 +205,8 @@ class MoneybirdSandbox(Served):
         rest = path[len(kind) :]
         if rest == "" and m == "POST":
             return self._create_invoice(body, kind)
+        if rest == "" and m == "GET" and kind == "sales_invoices":
+            return self._list_invoices(req)
         if rest == "/synchronization":
             if m == "GET":
                 return Response(
@@ -223,6 +225,8 @@ class MoneybirdSandbox(Served):
                 return Response(404, {"error": "Not found"})
             if m == "GET":
                 return Response(200, invoice)
+            if m == "PATCH" and kind == "sales_invoices":
+                return self._update_invoice(invoice, body)
             if m == "DELETE":
                 deletable = invoice["state"] == "draft" or (
                     kind == "external_sales_invoices" and not invoice["payments"]
@@ -236,6 +240,12 @@ class MoneybirdSandbox(Served):
             return self._send(found.group(1), body)
         if (found := re.fullmatch(r"/(\d+)/payments", rest)) and m == "POST":
             return self._pay(found.group(1), body, table)
+        found = re.fullmatch(r"/(\d+)/duplicate_creditinvoice", rest)
+        if found and m == "PATCH" and kind == "sales_invoices":
+            return self._duplicate_credit(found.group(1))
+        found = re.fullmatch(r"/(\d+)/register_payment_creditinvoice", rest)
+        if found and m == "PATCH" and kind == "sales_invoices":
+            return self._settle_credit(found.group(1))
         return Response(404, {"error": "Not found"})
 
     # --- rate limit and faults -------------------------------------------------------------
@@ -373,30 +383,8 @@ class MoneybirdSandbox(Served):
         contact = self.contacts.get(str(data.get("contact_id")))
         if contact is None:
             errors["contact_id"] = ["is invalid"]
-        details_in = data.get("details_attributes") or []
-        if isinstance(details_in, dict):
-            details_in = list(details_in.values())
+        details = self._details_in(data.get("details_attributes"), errors)
         incl = str(data.get("prices_are_incl_tax", False)).lower() == "true"
-        details = []
-        for n, d in enumerate(details_in):
-            bad = set(d) - DETAIL_KEYS
-            if bad:
-                errors[f"details.{n}"] = [f"unknown attribute(s) {sorted(bad)}"]
-                continue
-            rate = next((r for r in self.tax_rates if r["id"] == str(d.get("tax_rate_id"))), None)
-            if rate is None or rate["tax_rate_type"] != "sales_invoice" or not rate["active"]:
-                errors[f"details.{n}.tax_rate_id"] = ["is invalid"]
-                continue
-            if not any(a["id"] == str(d.get("ledger_account_id")) for a in self.ledger_accounts):
-                errors[f"details.{n}.ledger_account_id"] = ["is invalid"]
-                continue
-            try:
-                price = Decimal(str(d.get("price")).replace(",", "."))
-                amount = Decimal(str(d.get("amount", "1")).replace(",", "."))
-            except InvalidOperation:
-                errors[f"details.{n}.price"] = ["is not a number"]
-                continue
-            details.append((d, rate, amount, price))
         date_key = "invoice_date" if kind == "sales_invoices" else "date"
         if data.get(date_key):
             try:
@@ -418,18 +406,46 @@ class MoneybirdSandbox(Served):
     def _invoice_from(
         self, data: dict[str, Any], contact: dict[str, Any], details: list[Any], incl: bool
     ) -> dict[str, Any]:
-        rows, per_rate = [], {}
-        for n, (d, rate, amount, price) in enumerate(details):
+        rows = [self._detail_row(d, rate, amount, price, n) for n, (d, rate, amount, price) in
+                enumerate(details)]  # fmt: skip
+        invoice = {
+            "id": self.new_id(), "administration_id": int(self.administration_id),
+            "contact_id": contact.get("id"), "contact": contact, "invoice_id": None,
+            "workflow_id": data.get("workflow_id"), "document_style_id": data.get("document_style_id"),  # noqa: E501
+            "state": "draft", "invoice_date": data.get("invoice_date"),
+            "reference": data.get("reference", ""), "currency": data.get("currency", "EUR"),
+            "prices_are_incl_tax": incl, "details": rows, "payments": [],
+            "original_sales_invoice_id": None, "paid_at": None, "sent_at": None,
+            "created_at": _now(), "updated_at": _now(), "version": int(time.time()),
+        }  # fmt: skip
+        self._recompute(invoice)
+        return invoice
+
+    def _detail_row(
+        self, d: dict[str, Any], rate: dict[str, Any], amount: Decimal, price: Decimal, n: int
+    ) -> dict[str, Any]:
+        return {
+            "id": self.new_id(), "tax_rate_id": rate["id"],
+            "ledger_account_id": str(d["ledger_account_id"]),
+            "amount": f"{amount.normalize():f} x", "amount_decimal": f"{amount:f}",
+            "description": d.get("description", ""), "price": f"{price:f}",
+            "row_order": n, "total_price_excl_tax_with_discount": None,
+        }  # fmt: skip
+
+    def _recompute(self, invoice: dict[str, Any]) -> None:
+        """Totals from the details: VAT once per rate over the rate's summed line amounts."""
+        incl = bool(invoice["prices_are_incl_tax"])
+        per_rate: dict[str, list[Decimal]] = {}
+        for row in invoice["details"]:
+            amount, price = Decimal(row["amount_decimal"]), Decimal(row["price"])
             line_total = (amount * price).quantize(Decimal("0.01"), ROUND_HALF_UP)
-            per_rate.setdefault(rate["id"], [Decimal(rate["percentage"]), Decimal(0)])
-            per_rate[rate["id"]][1] += line_total
-            rows.append({
-                "id": self.new_id(), "tax_rate_id": rate["id"],
-                "ledger_account_id": str(d["ledger_account_id"]),
-                "amount": f"{amount.normalize():f} x", "amount_decimal": f"{amount:f}",
-                "description": d.get("description", ""), "price": f"{price:f}",
-                "row_order": n, "total_price_excl_tax_with_discount": None,
-            })  # fmt: skip
+            pct = next(Decimal(r["percentage"]) for r in self.tax_rates
+                       if r["id"] == row["tax_rate_id"])  # fmt: skip
+            per_rate.setdefault(row["tax_rate_id"], [pct, Decimal(0)])
+            per_rate[row["tax_rate_id"]][1] += line_total
+            row["total_price_excl_tax_with_discount"] = (
+                f"{line_total * 100 / (100 + pct) if incl else line_total:.2f}"
+            )
         tax_totals, taxable_total, tax_total = [], Decimal(0), Decimal(0)
         for rate_id, (pct, base) in per_rate.items():
             divisor = (Decimal(100) + pct) if incl else Decimal(100)
@@ -443,20 +459,155 @@ class MoneybirdSandbox(Served):
                 "tax_amount_base": f"{tax:.2f}",
             })  # fmt: skip
         total = taxable_total + tax_total
-        return {
-            "id": self.new_id(), "administration_id": int(self.administration_id),
-            "contact_id": contact.get("id"), "contact": contact, "invoice_id": None,
-            "workflow_id": data.get("workflow_id"), "document_style_id": data.get("document_style_id"),  # noqa: E501
-            "state": "draft", "invoice_date": data.get("invoice_date"),
-            "reference": data.get("reference", ""), "currency": data.get("currency", "EUR"),
-            "prices_are_incl_tax": incl, "details": rows, "payments": [],
-            "total_paid": "0.0", "total_unpaid": f"{total:.2f}",
-            "total_unpaid_base": f"{total:.2f}",
+        paid = sum((Decimal(p["price"]) for p in invoice["payments"]), Decimal(0))
+        invoice.update({
+            "total_paid": f"{paid:.2f}", "total_unpaid": f"{total - paid:.2f}",
+            "total_unpaid_base": f"{total - paid:.2f}",
             "total_price_excl_tax": f"{taxable_total:.2f}", "total_price_excl_tax_base": f"{taxable_total:.2f}",  # noqa: E501
             "total_price_incl_tax": f"{total:.2f}", "total_price_incl_tax_base": f"{total:.2f}",
-            "tax_totals": tax_totals, "paid_at": None, "sent_at": None,
+            "tax_totals": tax_totals,
+        })  # fmt: skip
+
+    def _details_in(
+        self, details_in: Any, errors: dict[str, list[str]]
+    ) -> list[tuple[dict[str, Any], dict[str, Any] | None, Decimal, Decimal]]:
+        """Validate new or changed detail rows; rows with `id` may carry `_destroy` alone."""
+        if isinstance(details_in, dict):
+            details_in = list(details_in.values())
+        details = []
+        for n, d in enumerate(details_in or []):
+            bad = set(d) - DETAIL_KEYS
+            if bad:
+                errors[f"details.{n}"] = [f"unknown attribute(s) {sorted(bad)}"]
+                continue
+            if d.get("id") and str(d.get("_destroy")).lower() in ("true", "1"):
+                details.append((d, None, Decimal(0), Decimal(0)))
+                continue
+            rate = next((r for r in self.tax_rates if r["id"] == str(d.get("tax_rate_id"))), None)
+            if rate is None or rate["tax_rate_type"] != "sales_invoice" or not rate["active"]:
+                errors[f"details.{n}.tax_rate_id"] = ["is invalid"]
+                continue
+            if not any(a["id"] == str(d.get("ledger_account_id")) for a in self.ledger_accounts):
+                errors[f"details.{n}.ledger_account_id"] = ["is invalid"]
+                continue
+            try:
+                price = Decimal(str(d.get("price")).replace(",", "."))
+                amount = Decimal(str(d.get("amount", "1")).replace(",", "."))
+            except InvalidOperation:
+                errors[f"details.{n}.price"] = ["is not a number"]
+                continue
+            details.append((d, rate, amount, price))
+        return details
+
+    def _update_invoice(self, invoice: dict[str, Any], body: Any) -> Response:
+        data = body.get("sales_invoice") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            return Response(400, {"error": "sales_invoice is missing"})
+        errors: dict[str, list[str]] = {
+            k: ["is not a known attribute"] for k in set(data) - INVOICE_KEYS
+        }
+        if invoice["state"] != "draft":
+            errors["state"] = ["only drafts can be changed"]
+        details = self._details_in(data.get("details_attributes"), errors)
+        if data.get("invoice_date"):
+            try:
+                date.fromisoformat(str(data["invoice_date"]))
+            except ValueError:
+                errors["invoice_date"] = ["is invalid"]
+        if errors:
+            return Response(422, {"error": errors})
+        for key in ("reference", "invoice_date"):
+            if key in data:
+                invoice[key] = data[key]
+        if "prices_are_incl_tax" in data:
+            invoice["prices_are_incl_tax"] = str(data["prices_are_incl_tax"]).lower() == "true"
+        rows = invoice["details"]
+        for d, rate, amount, price in details:
+            if rate is None:
+                invoice["details"] = rows = [r for r in rows if r["id"] != str(d["id"])]
+            else:
+                rows.append(self._detail_row(d, rate, amount, price, len(rows)))
+        self._recompute(invoice)
+        invoice["version"] += 1
+        invoice["updated_at"] = _now()
+        return Response(200, invoice)
+
+    def _list_invoices(self, req: Request) -> Response:
+        """`filter=state:draft,reference:X,created_after:...` (a subset of Moneybird's)."""
+        terms = dict(
+            term.split(":", 1) for term in (req.query.get("filter") or "").split(",") if ":" in term
+        )
+        rows = [
+            i
+            for i in self.invoices.values()
+            if terms.get("state", "all") in ("all", i["state"])
+            and ("reference" not in terms or i["reference"] == terms["reference"])
+            and ("created_after" not in terms or i["created_at"] > terms["created_after"])
+        ]
+        return self._paged(req, rows)
+
+    def _duplicate_credit(self, invoice_id: str) -> Response:
+        original = self.invoices.get(invoice_id)
+        if original is None:
+            return Response(404, {"error": "Not found"})
+        if original["state"] == "draft":
+            return Response(422, {"error": "A draft cannot be credited"})
+        first = original["details"][0]
+        header = {
+            **first, "id": self.new_id(), "amount": "1 x", "amount_decimal": "1.0", "price": "0.0",
+            "description": f"**Creditfactuur voor factuur {original['invoice_id']}**",
+        }  # fmt: skip
+        negated = [
+            {**row, "id": self.new_id(), "amount_decimal": f"{-Decimal(row['amount_decimal']):f}",
+             "amount": f"{-Decimal(row['amount_decimal']).normalize():f} x"}
+            for row in original["details"]
+        ]  # fmt: skip
+        credit = {
+            **original, "id": self.new_id(), "invoice_id": None, "state": "draft",
+            "invoice_date": None, "details": [header, *negated], "payments": [],
+            "original_sales_invoice_id": original["id"], "paid_at": None, "sent_at": None,
             "created_at": _now(), "updated_at": _now(), "version": int(time.time()),
         }  # fmt: skip
+        self._recompute(credit)
+        self.invoices[credit["id"]] = credit
+        return Response(200, credit)
+
+    def _settle_credit(self, credit_id: str) -> Response:
+        credit = self.invoices.get(credit_id)
+        if credit is None:
+            return Response(404, {"error": "Not found"})
+        original = self.invoices.get(str(credit.get("original_sales_invoice_id")))
+        payable = ("open", "late", "reminded", "pending_payment")
+        if original is None or credit["state"] not in payable or original["state"] not in payable:
+            return Response(422, {"error": "Both invoices must accept a payment"})
+        amount = Decimal(credit["total_price_incl_tax"])
+        today = date.today().isoformat()
+        for invoice, price in ((credit, amount), (original, -amount)):
+            self._add_payment(invoice, price, today, None, None, "invoices_settlement")
+        return Response(200, credit)
+
+    def _add_payment(
+        self,
+        invoice: dict[str, Any],
+        price: Decimal,
+        payment_date: str,
+        account: str | None,
+        identifier: str | None,
+        action: str | None,
+    ) -> dict[str, Any]:
+        payment = {
+            "id": self.new_id(), "administration_id": int(self.administration_id),
+            "invoice_type": "SalesInvoice", "invoice_id": invoice["id"],
+            "financial_account_id": account, "transaction_identifier": identifier,
+            "price": f"{price:f}", "price_base": f"{price:f}", "payment_date": payment_date,
+            "manual_payment_action": action, "created_at": _now(), "updated_at": _now(),
+        }  # fmt: skip
+        invoice["payments"].append(payment)
+        self._recompute(invoice)
+        if Decimal(invoice["total_unpaid"]) == 0:
+            invoice["state"], invoice["paid_at"] = "paid", payment_date
+        invoice["version"] += 1
+        return payment
 
     def _send(self, invoice_id: str, body: Any) -> Response:
         invoice = self.invoices.get(invoice_id)
@@ -508,23 +659,14 @@ class MoneybirdSandbox(Served):
             price = Decimal(0)
         if errors:
             return Response(422, {"error": errors})
-        payment = {
-            "id": self.new_id(), "administration_id": int(self.administration_id),
-            "invoice_type": "SalesInvoice", "invoice_id": invoice_id,
-            "financial_account_id": str(account) if account else None,
-            "transaction_identifier": data.get("transaction_identifier"),
-            "price": f"{price:f}", "price_base": f"{price:f}",
-            "payment_date": str(data["payment_date"])[:10],
-            "manual_payment_action": action, "created_at": _now(), "updated_at": _now(),
-        }  # fmt: skip
-        invoice["payments"].append(payment)
-        paid = sum((Decimal(p["price"]) for p in invoice["payments"]), Decimal(0))
-        unpaid = Decimal(invoice["total_price_incl_tax"]) - paid
-        invoice["total_paid"], invoice["total_unpaid"] = f"{paid:.2f}", f"{unpaid:.2f}"
-        invoice["total_unpaid_base"] = invoice["total_unpaid"]
-        if unpaid == 0:
-            invoice["state"], invoice["paid_at"] = "paid", payment["payment_date"]
-        invoice["version"] += 1
+        payment = self._add_payment(
+            invoice,
+            price,
+            str(data["payment_date"])[:10],
+            str(account) if account else None,
+            data.get("transaction_identifier"),
+            action,
+        )
         return Response(201, payment)
 
 
