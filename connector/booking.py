@@ -29,6 +29,11 @@ class BookingSettings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Amsterdam"))
     workflow_id: str | None = None
     document_style_id: str | None = None
+    # Refunds without lines: "proportional" over the original's VAT rates, or "fixed" on the
+    # ledger and tax rate below.
+    refund_amount_only: str = "proportional"
+    refund_ledger_account_id: str | None = None
+    refund_tax_rate_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -319,12 +324,14 @@ def _priced(line: OrderLine, value: Decimal, tax_rate_id: str, ledger_id: str) -
         unit = value / qty
         if cents(unit) * qty == value:
             return InvoiceLine(
-                line.kind, line.description, qty, cents(unit), tax_rate_id, ledger_id
+                line.kind, line.description, qty, cents(unit), tax_rate_id, ledger_id, line.line_id
             )
     description = line.description
     if line.kind is LineKind.PRODUCT and qty != 1:
         description = f"{qty.normalize():f} x {line.description}"
-    return InvoiceLine(line.kind, description, Decimal(1), value, tax_rate_id, ledger_id)
+    return InvoiceLine(
+        line.kind, description, Decimal(1), value, tax_rate_id, ledger_id, line.line_id
+    )
 
 
 def _absorb(lines: list[InvoiceLine], residue: Decimal) -> list[InvoiceLine]:
@@ -337,6 +344,12 @@ def _absorb(lines: list[InvoiceLine], residue: Decimal) -> list[InvoiceLine]:
         description = f"{line.amount.normalize():f} x {line.description}"
     lines = list(lines)
     lines[index] = InvoiceLine(
-        line.kind, description, Decimal(1), new_total, line.tax_rate_id, line.ledger_account_id
+        line.kind,
+        description,
+        Decimal(1),
+        new_total,
+        line.tax_rate_id,
+        line.ledger_account_id,
+        line.line_id,
     )
     return lines

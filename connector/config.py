@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connector.booking import BookingSettings
 from connector.errors import ConfigError
@@ -127,6 +135,30 @@ class SyncConfig(_Section):
         return [s.strip() for s in value]
 
 
+class RefundsConfig(_Section):
+    # A refund without lines (an amount only): spread "proportional" over the original
+    # invoice's VAT rates, or booked "fixed" on the ledger account and tax rate below.
+    amount_only: Literal["proportional", "fixed"] = "proportional"
+    ledger_account_id: str = ""
+    tax_rate_id: str = ""
+    # A refund on an order not booked yet: "invoice_and_credit" books the sale and then the
+    # refund as a linked credit invoice; "net" books one invoice for what the customer kept.
+    before_booking: Literal["invoice_and_credit", "net"] = "invoice_and_credit"
+
+    @field_validator("ledger_account_id", "tax_rate_id")
+    @classmethod
+    def _optional_id(cls, value: str) -> str:
+        if value and not value.isdigit():
+            raise ValueError("must be a numeric Moneybird id or empty")
+        return value
+
+    @model_validator(mode="after")
+    def _fixed_needs_ids(self) -> RefundsConfig:
+        if self.amount_only == "fixed" and not (self.ledger_account_id and self.tax_rate_id):
+            raise ValueError("amount_only = 'fixed' needs ledger_account_id and tax_rate_id")
+        return self
+
+
 class HealthConfig(_Section):
     port: int = Field(default=0, ge=0, le=65535)  # 0: off; CONNECTOR_HEALTH_PORT overrides
     host: str = "127.0.0.1"
@@ -165,6 +197,7 @@ class FileConfig(_Section):
     moneybird: MoneybirdConfig
     state: StateConfig = Field(default_factory=StateConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+    refunds: RefundsConfig = Field(default_factory=RefundsConfig)
     mappings: MappingsConfig = Field(default_factory=MappingsConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
@@ -248,6 +281,9 @@ class Config:
             timezone=ZoneInfo(s.timezone),
             workflow_id=s.workflow_id or None,
             document_style_id=s.document_style_id or None,
+            refund_amount_only=self.file.refunds.amount_only,
+            refund_ledger_account_id=self.file.refunds.ledger_account_id or None,
+            refund_tax_rate_id=self.file.refunds.tax_rate_id or None,
         )
 
 

@@ -21,3 +21,11 @@ class ShopError(ConnectorError):
 
 class OrderDataError(ShopError):
     """One order's data cannot be read; it will not get better by retrying."""
+
+
+class Retry(ConnectorError):
+    """Leave the order (or refund) for the next pass; its intent says what to check."""
+
+
+class Parking(ConnectorError):
+    """Raised deep inside a write to park the order (or refund) with Moneybird's message."""

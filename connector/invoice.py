@@ -25,6 +25,7 @@ class InvoiceLine:
     price: Decimal  # unit price, incl. or excl. VAT as the invoice says
     tax_rate_id: str
     ledger_account_id: str
+    line_id: str = ""  # the shop line it books, so a refund of that line can find it
 
     @property
     def total(self) -> Decimal:

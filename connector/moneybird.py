@@ -168,6 +168,35 @@ class MoneybirdClient:
         path = f"{self.documents}/{invoice_id}/payments.json"
         return self._request("POST", path, json={"payment": payment})
 
+    # --- credit invoices -------------------------------------------------------------------
+
+    def duplicate_credit_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """A draft credit invoice linked to `invoice_id`, every line negated."""
+        path = f"sales_invoices/{invoice_id}/duplicate_creditinvoice.json"
+        return self._request("PATCH", path, json={})
+
+    def update_invoice(self, invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._request("PATCH", f"sales_invoices/{invoice_id}.json", json=body)
+
+    def draft_invoices(self, reference: str, created_after: str) -> list[dict[str, Any]]:
+        """Drafts with this reference created after the moment given (ISO 8601, UTC)."""
+        terms = f"state:draft,reference:{reference},created_after:{created_after}"
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            params = {"filter": terms, "per_page": 100, "page": page}
+            batch = self._request("GET", "sales_invoices.json", params=params)
+            found.extend(batch)
+            if len(batch) < 100:
+                return found
+            page += 1
+
+    def settle_credit_invoice(self, credit_invoice_id: str) -> dict[str, Any]:
+        """Settle a credit invoice against the unpaid original it credits (one payment on
+        each, on Moneybird's settlement account)."""
+        path = f"sales_invoices/{credit_invoice_id}/register_payment_creditinvoice.json"
+        return self._request("PATCH", path, json={})
+
     # --- transport -------------------------------------------------------------------------
 
     def _request(

@@ -24,6 +24,7 @@ class OrderSummary:
     number: str
     waiting: str | None  # why it cannot be booked yet (not paid...), or None when it can
     modified: str  # the shop's modification stamp, compared as text
+    refunds: tuple[str, ...] = ()  # ids of the refunds the shop lists on the order
 
 
 class Shop(Protocol):

@@ -76,6 +76,55 @@ class OrderRecord(SQLModel, table=True):
     booked_at: str | None = None
 
 
+class RefundState(StrEnum):
+    PENDING = "pending"  # seen; the credit invoice is still to be made
+    WAITING = "waiting"  # the order itself is not booked: reported, not booked against nothing
+    DRAFT = "draft"  # credit invoice drafted in Moneybird
+    OPEN = "open"  # credit invoice finalized, refund payment not registered yet
+    PAID = "paid"  # done: credited and paid out (or settled against the original)
+    PARKED = "parked"
+    FAILED = "failed"
+    NET = "net"  # booked on the order's own invoice (refunds.before_booking = "net")
+
+
+class RefundRecord(SQLModel, table=True):
+    """One shop refund, booked once as a credit invoice linked to the order's invoice. Field
+    names match OrderRecord's where the invoice steps are shared (send, pay)."""
+
+    __tablename__ = "refunds"
+    key: str = Field(primary_key=True)  # "<order key>:<refund id>"
+    order_key: str = Field(index=True)
+    refund_id: str
+    number: str = ""  # the order's number, for people
+    state: str = RefundState.PENDING.value
+    intent: str | None = None
+    intent_at: str | None = None  # when the intent was recorded (finds a lost duplicate)
+    reference: str | None = None
+    amount: str | None = None
+    refunded_at: str | None = None
+    invoice_id: str | None = None  # the credit invoice
+    invoice_number: str | None = None
+    invoice_total: str | None = None
+    payment_id: str | None = None
+    rounding_payment_id: str | None = None
+    park_reason: str | None = None
+    last_error: str | None = None
+    notes: str | None = None
+    attempts: int = 0
+    first_seen: str = Field(default_factory=lambda: utcnow().isoformat())
+    updated_at: str = Field(default_factory=lambda: utcnow().isoformat())
+    booked_at: str | None = None
+
+
+class BookedLinesRecord(SQLModel, table=True):
+    """Which Moneybird tax rate and ledger each shop line was booked at, as JSON, so a later
+    refund of a line goes back exactly where the line went, whatever the tables say then."""
+
+    __tablename__ = "booked_lines"
+    order_key: str = Field(primary_key=True)
+    lines: str
+
+
 class ContactRecord(SQLModel, table=True):
     __tablename__ = "contacts"
     email_key: str = Field(primary_key=True)  # normalised email, or a stand-in when missing
@@ -205,7 +254,7 @@ class Store:
 
     def save(self, record: SQLModel) -> None:
         """Commit one record now: callers rely on it being on disk before the next request."""
-        if isinstance(record, (OrderRecord, ContactRecord)):
+        if isinstance(record, (OrderRecord, ContactRecord, RefundRecord)):
             record.updated_at = utcnow().isoformat()
         with self._writing() as s:
             s.merge(record)
@@ -253,6 +302,52 @@ class Store:
         with self.session() as s:
             rows = s.exec(select(OrderRecord.state, func.count()).group_by(OrderRecord.state))
             return {state: count for state, count in rows}
+
+    # --- refunds ---------------------------------------------------------------------------
+
+    def refund(self, key: str) -> RefundRecord | None:
+        with self.session() as s:
+            return s.get(RefundRecord, key)
+
+    def refunds(
+        self, states: set[RefundState] | None = None, order_key: str | None = None
+    ) -> list[RefundRecord]:
+        with self.session() as s:
+            query = select(RefundRecord)
+            if states:
+                query = query.where(RefundRecord.state.in_([st.value for st in states]))  # type: ignore[attr-defined]
+            if order_key is not None:
+                query = query.where(RefundRecord.order_key == order_key)
+            order_by = (RefundRecord.refunded_at, RefundRecord.first_seen, RefundRecord.key)
+            return list(s.exec(query.order_by(*order_by)))
+
+    def orders_with_open_refunds(self) -> list[str]:
+        open_states = {RefundState.PENDING, RefundState.DRAFT, RefundState.OPEN}
+        keys = [r.order_key for r in self.refunds(open_states | {RefundState.FAILED})]
+        return list(dict.fromkeys(keys))
+
+    def refund_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.exec(select(RefundRecord.state, func.count()).group_by(RefundRecord.state))
+            return {state: count for state, count in rows}
+
+    def requeue_refunds(self, which: str | None = None) -> list[RefundRecord]:
+        chosen = [
+            r
+            for r in self.refunds({RefundState.PARKED, RefundState.FAILED, RefundState.WAITING})
+            if which is None or which in (r.number, r.refund_id, r.key, r.order_key)
+        ]
+        for record in chosen:
+            record.state = RefundState.PENDING.value
+            record.park_reason = record.last_error = None
+            record.attempts = 0
+            self.save(record)
+        return chosen
+
+    def booked_lines(self, order_key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(BookedLinesRecord, order_key)
+            return row.lines if row else None
 
     # --- contacts --------------------------------------------------------------------------
 

@@ -20,7 +20,14 @@ from typing import Any
 from connector.booking import Parked, book, describe_differences, payment_plan
 from connector.config import Config
 from connector.contacts import ContactBook
-from connector.errors import AuthError, ConnectorError, OrderDataError, ShopError
+from connector.errors import (
+    AuthError,
+    ConnectorError,
+    OrderDataError,
+    Parking,
+    Retry,
+    ShopError,
+)
 from connector.health import AUTH_ERROR_KEY
 from connector.invoice import InvoiceDraft, PaymentPlan, differences, totals_from_response
 from connector.money import ZERO, fmt, parse
@@ -28,11 +35,14 @@ from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
 from connector.redact import redact
+from connector.refund_booking import line_map
+from connector.refund_sync import RefundFlow
 from connector.shop import Shop
 from connector.state import (
     OrderRecord,
     OrderState,
     PassLock,
+    RefundRecord,
     StateError,
     Store,
     from_text,
@@ -41,6 +51,7 @@ from connector.state import (
 )
 
 log = logging.getLogger(__name__)
+InvoiceRecord = OrderRecord | RefundRecord  # both carry an invoice through send and pay
 WATERMARK_KEY = "watermark"
 INVOICES_LEARNED_KEY = "invoices_learned_at"
 
@@ -64,13 +75,12 @@ class PassReport:
     parked: int = 0
     failed: int = 0
     unpaid: int = 0
+    refunds_booked: int = 0
+    refunds_parked: int = 0
+    refunds_waiting: int = 0
     moneybird_requests: int = 0
     decisions: list[Decision] = field(default_factory=list)
     error: str | None = None
-
-
-class Retry(ConnectorError):
-    """Leave the order for the next pass (its intent says what to check)."""
 
 
 class SyncEngine:
@@ -84,6 +94,7 @@ class SyncEngine:
         self._rates: dict[str, MoneybirdTaxRate] | None = None
         self.external = config.sync.document == "external_sales_invoice"
         self._learned: dict[str, dict[str, Any]] = {}
+        self.refunds = RefundFlow(self)
 
     # --- the pass --------------------------------------------------------------------------
 
@@ -104,6 +115,8 @@ class SyncEngine:
             polled = self._poll(report)
             for record in self.store.unfinished():
                 self._process(record, polled.get(record.key), report)
+            for key in self.store.orders_with_open_refunds():
+                self.refunds.process_order(key, polled.get(key), report)
             run.outcome = "ok"
             self.store.set_meta(AUTH_ERROR_KEY, "")
         except AuthError as exc:
@@ -151,8 +164,9 @@ class SyncEngine:
         key = f"{self.shop.name}:{summary.order_id}"
         report.seen += 1
         record = self.store.order(key)
+        new_refunds = self.refunds.record(key, summary.number, summary.refunds)
         if record is not None and record.state == OrderState.PAID:
-            return None
+            return key if new_refunds else None
         paid = summary.waiting is None
         if record is None:
             record = OrderRecord(
@@ -254,6 +268,7 @@ class SyncEngine:
             self._park(record, result.reason, report)
             return
         draft = result
+        self.refunds.save_line_map(record.key, line_map(draft))
         record.reference = draft.reference
         record.total = str(order.total)
         record.currency = order.currency
@@ -293,6 +308,7 @@ class SyncEngine:
         record.park_reason = record.last_error = None
         self.store.save(record)
         report.booked += 1
+        self.refunds.wake(record.key)
         self._decide(record, report, f"booked as invoice {record.invoice_number}, paid")
 
     def _create_invoice(
@@ -317,7 +333,7 @@ class SyncEngine:
         self._adopt(record, invoice)
         return invoice
 
-    def _adopt(self, record: OrderRecord, invoice: dict[str, Any]) -> None:
+    def _adopt(self, record: InvoiceRecord, invoice: dict[str, Any]) -> None:
         """Take Moneybird's word for where this invoice stands."""
         record.invoice_id = str(invoice["id"])
         record.invoice_number = invoice.get("invoice_id") or record.invoice_number
@@ -346,7 +362,7 @@ class SyncEngine:
             record.notes = "; ".join(filter(None, [record.notes, note]))
         return True
 
-    def _discard_draft(self, record: OrderRecord) -> None:
+    def _discard_draft(self, record: InvoiceRecord) -> None:
         """Delete our own draft (it has no invoice number yet, so nothing is lost)."""
         invoice_id = record.invoice_id
         if invoice_id is None and record.reference:
@@ -389,7 +405,7 @@ class SyncEngine:
         except NotFound:
             return None
 
-    def _send(self, record: OrderRecord) -> dict[str, Any]:
+    def _send(self, record: InvoiceRecord) -> dict[str, Any]:
         invoice_id = record.invoice_id or ""
         record.intent = "send_invoice"
         self.store.save(record)
@@ -403,7 +419,7 @@ class SyncEngine:
         return invoice
 
     def _pay(
-        self, record: OrderRecord, plan: PaymentPlan, current: dict[str, Any] | None = None
+        self, record: InvoiceRecord, plan: PaymentPlan, current: dict[str, Any] | None = None
     ) -> None:
         """Register the payment. `current`: the invoice as just read from Moneybird, if any."""
         invoice_id = record.invoice_id or ""
@@ -446,7 +462,7 @@ class SyncEngine:
         record.intent = None
 
     def _write_payment(
-        self, record: OrderRecord, intent: str, invoice_id: str, body: dict, identifier: str
+        self, record: InvoiceRecord, intent: str, invoice_id: str, body: dict, identifier: str
     ) -> str:
         record.intent = intent
         self.store.save(record)
@@ -516,10 +532,6 @@ class SyncEngine:
         extra = {"order": record.number, "decision": record.state, "invoice": record.invoice_number}
         log.info("order %s: %s", record.number, message, extra=extra)
         report.decisions.append(Decision(record.key, record.number, record.state, message))
-
-
-class Parking(ConnectorError):
-    """Raised deep inside a write to park the order with Moneybird's own message."""
 
 
 def _payments_by_identifier(invoice: dict[str, Any]) -> dict[str, str]:

@@ -8,6 +8,7 @@ shop charged is `tax_lines[].tax_total + shipping_tax_total`.
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -51,12 +52,21 @@ def percentages_listed(payload: dict[str, Any]) -> dict[str, Decimal]:
 
 
 def order_from_woocommerce(
-    payload: dict[str, Any], percentages: dict[str, Decimal] | None = None
+    payload: dict[str, Any],
+    percentages: dict[str, Decimal] | None = None,
+    refunds: list[dict[str, Any]] | None = None,
 ) -> Order:
+    """`refunds`: the order's refunds in full (`GET /orders/{id}/refunds`), when it has any."""
     try:
-        return _order(payload, percentages or {})
+        order = _order(payload, percentages or {})
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise OrderDataError(f"the shop's data for this order is unreadable: {exc}") from exc
+    if not refunds:
+        return order
+    parsed = sorted(
+        (refund_from_woocommerce(r) for r in refunds), key=lambda r: (r.created_at, r.refund_id)
+    )
+    return replace(order, refunds=tuple(parsed))
 
 
 def _order(payload: dict[str, Any], percentages: dict[str, Decimal]) -> Order:

@@ -27,6 +27,7 @@ from connector.woocommerce_order import (
     parse_gmt,
     percentages_listed,
     rate_ids_used,
+    refund_ids,
 )
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ PER_PAGE = 100
 NOT_PAID = "not paid yet: the shop has no paid date for it"
 ATTEMPTS = 3
 MAX_RESTARTS = 3
+REFUNDED = "refunded"  # a fully refunded order leaves the booked statuses for this one
 
 
 class WooCommerceShop:
@@ -59,7 +61,11 @@ class WooCommerceShop:
             user_agent="moneybird-shop-connector",
         )
         self.statuses = statuses
+        # Read refunded orders too: a booked order refunded in full moves to this status.
+        self.read_statuses = list(dict.fromkeys([*statuses, REFUNDED]))
         self._sleep = sleep
+        self._refunds: dict[str, list[dict[str, Any]]] = {}  # order id -> refunds read
+        self._shop_wide_refunds: bool | None = None
         self._percentages: dict[str, Decimal | None] = {}
         self._modified_after: bool | None = None
         self.requests = 0
@@ -69,7 +75,7 @@ class WooCommerceShop:
     def changed_orders(self, since: datetime | None) -> Poll:
         """Every order in the configured statuses modified after `since` (all when None)."""
         params: dict[str, Any] = {
-            "status": ",".join(self.statuses),  # one string: a list would repeat the key
+            "status": ",".join(self.read_statuses),  # one string: a list would repeat the key
             "per_page": PER_PAGE,
             "orderby": "date",
             "order": "asc",
@@ -84,7 +90,38 @@ class WooCommerceShop:
         orders, shop_time = self._all_pages("orders", params)
         if filter_here and since is not None:
             orders = [o for o in orders if (parse_gmt(o.get("date_modified_gmt")) or since) > since]
+        self._refunds.clear()
+        if since is not None:
+            orders.extend(self._orders_of_new_refunds(since, {str(o["id"]) for o in orders}))
         return Poll(orders=orders, shop_time=shop_time)
+
+    def _orders_of_new_refunds(self, since: datetime, polled: set[str]) -> list[dict[str, Any]]:
+        """WooCommerce 9+ lists refunds shop-wide: refunds made since the last poll, whether or
+        not their order's modification date moved. Their orders are read when not polled."""
+        if self._shop_wide_refunds is False:
+            return []
+        params = {
+            "after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "dates_are_gmt": "true",
+            "per_page": PER_PAGE,
+        }
+        first = self._get("refunds", {**params, "page": 1})
+        if first.status_code in (400, 404):  # rest_no_route: older shop
+            self._shop_wide_refunds = False
+            log.info("shop has no shop-wide refunds list (WooCommerce < 9); refunds per order")
+            return []
+        self._shop_wide_refunds = True
+        refunds, _ = self._all_pages("refunds", params)
+        for refund in refunds:
+            parent = str(refund.get("parent_id") or "")
+            if parent:
+                self._refunds.setdefault(parent, []).append(refund)
+        extra = []
+        for parent in sorted(set(self._refunds) - polled):
+            payload = self.order(parent)
+            if payload is not None:
+                extra.append(payload)
+        return extra
 
     def orders_between(
         self, since: datetime, until: datetime | None
@@ -92,7 +129,7 @@ class WooCommerceShop:
         """Orders created in [since, until), oldest first, a page at a time (with the total),
         so a long history streams instead of filling memory."""
         params: dict[str, Any] = {
-            "status": ",".join(self.statuses),
+            "status": ",".join(self.read_statuses),
             "per_page": PER_PAGE,
             "orderby": "date",
             "order": "asc",
@@ -124,10 +161,11 @@ class WooCommerceShop:
             # WooCommerce sets the paid date when the order is paid (also on completion).
             waiting=None if payload.get("date_paid_gmt") else NOT_PAID,
             modified=str(payload.get("date_modified_gmt") or ""),
+            refunds=refund_ids(payload),
         )
 
     def not_bookable(self, order: Order) -> str | None:
-        if order.status not in self.statuses:
+        if order.status not in self.statuses and not (order.status == REFUNDED and order.refunds):
             return f"order status is now '{order.status}'; not booked"
         return None
 
@@ -140,7 +178,20 @@ class WooCommerceShop:
             pct = self.tax_percentage(rate_id)
             if pct is not None:
                 percentages[rate_id] = pct
-        return order_from_woocommerce(payload, percentages)
+        return order_from_woocommerce(payload, percentages, self.refunds_of(payload))
+
+    def refunds_of(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """The order's refunds in full: one request, only for orders that have any."""
+        ids = refund_ids(payload)
+        if not ids:
+            return []
+        order_id = str(payload["id"])
+        known = self._refunds.get(order_id, [])
+        if {str(r["id"]) for r in known} >= set(ids):
+            return known
+        refunds, _ = self._all_pages(f"orders/{order_id}/refunds", {"per_page": PER_PAGE})
+        self._refunds[order_id] = refunds
+        return refunds
 
     def tax_percentage(self, rate_id: str) -> Decimal | None:
         if rate_id not in self._percentages:

@@ -91,7 +91,7 @@ def test_woocommerce_incremental_poll_uses_modified_after(servers: None) -> None
     query = dict(listing[0].query)
     assert query["modified_after"] == "2026-11-03T01:00:00"
     assert query["dates_are_gmt"] == "true"
-    assert query["status"] == "completed"
+    assert query["status"] == "completed,refunded"  # refunded: to catch full refunds
     assert all(name not in query for name in OAUTH)  # nothing secret in the cassette
 
 

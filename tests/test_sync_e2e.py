@@ -119,7 +119,7 @@ def test_new_order_is_picked_up_through_modified_after_with_overlap(
     assert report.booked == 1
     assert "WC-1011" in invoices_by_reference(moneybird)
     listing = next(q for m, p, q in shop.requests if p.endswith("/orders") and m == "GET")
-    assert listing["status"] == "completed"
+    assert listing["status"] == "completed,refunded"
     assert listing["dates_are_gmt"] == "true"
     assert listing["per_page"] == "100"
     expected = (watermark - timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%S")

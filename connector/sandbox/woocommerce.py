@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import hmac
+import itertools
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlencode
@@ -35,15 +37,18 @@ class WooCommerceSandbox(Served):
     consumer_secret: str = "cs_sandbox_secret"
     timezone: str = "Europe/Amsterdam"
     supports_modified_after: bool = True
+    supports_shop_wide_refunds: bool = True  # GET /refunds, WooCommerce 9+
     port: int = 0  # 0: any free port
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     tax_rates: dict[int, dict[str, Any]] = field(default_factory=dict)
     payment_gateways: list[dict[str, Any]] = field(default_factory=list)
     clock_offset: timedelta = timedelta(0)  # the shop's clock may differ from ours
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    refunds: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # by order id
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
+        self._refund_ids = itertools.count(9001)
         self.server = LocalServer(self.handle, port=self.port)
 
     def now(self) -> datetime:
@@ -59,6 +64,54 @@ class WooCommerceSandbox(Served):
             order["date_modified_gmt"] = moment.strftime("%Y-%m-%dT%H:%M:%S")
             order["date_modified"] = local.strftime("%Y-%m-%dT%H:%M:%S")
             self.orders[int(order["id"])] = order
+
+    def refund(
+        self,
+        order_id: int,
+        amount: str | None = None,
+        *,
+        items: list[tuple[int, int, str, str]] = (),  # type: ignore[assignment]
+        shipping: list[tuple[int, str, str]] = (),  # type: ignore[assignment]
+        reason: str = "",
+        when: datetime | None = None,
+        touch_order: bool = True,
+    ) -> dict[str, Any]:
+        """Refund as the shop admin does: `items` are (line id, quantity, net, VAT) and
+        `shipping` (line id, net, VAT), positive; `amount` defaults to their sum. The order
+        lists the refund, and moves to `refunded` once refunded in full."""
+        with self._lock:
+            order = self.orders[order_id]
+            moment = (when or self.now()).astimezone(UTC).replace(microsecond=0)
+            local = moment.astimezone(ZoneInfo(self.timezone))
+            lines = []
+            for line_id, qty, net, tax in items:
+                source = next(li for li in order["line_items"] if li["id"] == line_id)
+                lines.append(_refund_line(source, "name", -qty, net, tax, line_id))
+            ship_lines = []
+            for line_id, net, tax in shipping:
+                source = next(sl for sl in order["shipping_lines"] if sl["id"] == line_id)
+                ship_lines.append(_refund_line(source, "method_title", -1, net, tax, line_id))
+            total = sum(Decimal(n) + Decimal(t) for _l, _q, n, t in items) + sum(
+                Decimal(n) + Decimal(t) for _l, n, t in shipping
+            )
+            refund = {
+                "id": next(self._refund_ids), "parent_id": order_id,
+                "date_created": local.strftime("%Y-%m-%dT%H:%M:%S"),
+                "date_created_gmt": moment.strftime("%Y-%m-%dT%H:%M:%S"),
+                "amount": amount if amount is not None else f"{total:.2f}", "reason": reason,
+                "refunded_by": 1, "refunded_payment": True, "meta_data": [],
+                "line_items": lines, "shipping_lines": ship_lines, "fee_lines": [],
+            }  # fmt: skip
+            self.refunds.setdefault(order_id, []).insert(0, refund)  # newest first, as WC does
+            order["refunds"].insert(
+                0, {"id": refund["id"], "reason": reason, "total": f"-{refund['amount']}"}
+            )
+            refunded = sum(Decimal(r["amount"]) for r in self.refunds[order_id])
+            if refunded >= Decimal(order["total"]):
+                order["status"] = "refunded"
+            if touch_order:
+                self.put_order(order, moment)
+            return refund
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -81,6 +134,13 @@ class WooCommerceSandbox(Served):
                 return Response(200, self._schema())
             if route == "orders" and req.method == "GET":
                 return self._list(req)
+            if route.startswith("orders/") and route.endswith("/refunds") and req.method == "GET":
+                order_id = _int(route.split("/")[1])
+                if order_id not in self.orders:
+                    return _error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+                return self._page(req, self.refunds.get(order_id, []))
+            if route == "refunds" and req.method == "GET" and self.supports_shop_wide_refunds:
+                return self._shop_wide_refunds(req)
             if route.startswith("orders/") and req.method == "GET":
                 order = self.orders.get(_int(route.split("/", 1)[1]))
                 if order is None:
@@ -169,6 +229,41 @@ class WooCommerceSandbox(Served):
         if links:
             headers["Link"] = ", ".join(links)
         return Response(200, chunk, headers)
+
+    def _shop_wide_refunds(self, req: Request) -> Response:
+        q = req.query
+        gmt = q.get("dates_are_gmt") in ("true", "1")
+        created = "date_created_gmt" if gmt else "date_created"
+        rows = [r for refunds in self.refunds.values() for r in refunds]
+        if q.get("after"):
+            rows = [r for r in rows if r[created] > q["after"].replace("Z", "")[:19]]
+        if q.get("before"):
+            rows = [r for r in rows if r[created] < q["before"].replace("Z", "")[:19]]
+        rows.sort(key=lambda r: (r["date_created_gmt"], r["id"]), reverse=True)
+        return self._page(req, rows)
+
+    def _page(self, req: Request, rows: list[dict[str, Any]]) -> Response:
+        per_page, page = _int(req.query.get("per_page", "10")), _int(req.query.get("page", "1"))
+        if not 1 <= per_page <= 100 or page < 1:
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page, page")
+        pages = max(1, -(-len(rows) // per_page))
+        headers = {"X-WP-Total": str(len(rows)), "X-WP-TotalPages": str(pages)}
+        return Response(200, rows[(page - 1) * per_page : page * per_page], headers)
+
+
+def _refund_line(
+    source: dict[str, Any], name_key: str, qty: int, net: str, tax: str, line_id: int
+) -> dict[str, Any]:
+    """A refund's line as WooCommerce writes it: negative, pointing at the refunded line."""
+    rate_ids = [t["id"] for t in source.get("taxes") or []]
+    return {
+        "id": line_id + 500000, name_key: source.get(name_key), "quantity": qty,
+        "tax_class": source.get("tax_class", ""), "subtotal": f"-{net}",
+        "subtotal_tax": f"-{tax}", "total": f"-{net}", "total_tax": f"-{tax}",
+        "taxes": [{"id": rid, "total": f"-{tax}", "subtotal": f"-{tax}"} for rid in rate_ids[:1]],
+        "meta_data": [{"id": line_id + 600000, "key": "_refunded_item_id", "value": str(line_id)}],
+        "sku": source.get("sku", ""),
+    }  # fmt: skip
 
 
 def _int(value: str | None) -> int:

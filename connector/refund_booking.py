@@ -1,0 +1,345 @@
+"""Pure refund booking: a shop refund on a booked order becomes a credit-invoice draft, or a
+parking reason. No I/O here.
+
+A full refund keeps Moneybird's own duplicate of the original (every line negated). A partial
+refund replaces the duplicated lines: refunded lines go back at the ledger and tax rate they were
+booked at; an amount without lines is spread over the original's VAT rates in proportion to the
+original amounts (or booked on one configured ledger and rate). Partial credit invoices carry
+prices including VAT, so their total is exactly what the shop paid back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from connector.booking import BookingSettings, Parked, describe_differences, reference_for
+from connector.invoice import (
+    HUNDRED,
+    InvoiceDraft,
+    InvoiceLine,
+    PaymentPlan,
+    Totals,
+    differences,
+    predict,
+)
+from connector.mappings import Mappings
+from connector.money import ZERO, cents, fmt, parse
+from connector.moneybird_rates import MoneybirdTaxRate
+from connector.order import LineKind, Order, Refund
+
+AMOUNT_ONLY_TEXT = "Terugbetaling"
+
+
+@dataclass(frozen=True)
+class BookedLine:
+    """Where (part of) a shop line was booked on the original invoice."""
+
+    tax_rate_id: str
+    ledger_account_id: str
+    share: Decimal  # the part of the shop line's amount on this invoice line; 1 when whole
+
+
+LineMap = dict[str, tuple[BookedLine, ...]]
+
+
+def line_map(draft: InvoiceDraft) -> LineMap:
+    """Which Moneybird tax rate and ledger each shop line was booked at."""
+    totals: dict[str, dict[tuple[str, str], Decimal]] = {}
+    for line in draft.lines:
+        if not line.line_id:
+            continue
+        parts = totals.setdefault(line.line_id, {})
+        key = (line.tax_rate_id, line.ledger_account_id)
+        parts[key] = parts.get(key, ZERO) + line.total
+    found: LineMap = {}
+    for line_id, parts in totals.items():
+        whole = sum(parts.values(), ZERO)
+        found[line_id] = tuple(
+            BookedLine(rate, ledger, (value / whole) if whole else Decimal(1) / len(parts))
+            for (rate, ledger), value in parts.items()
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class CreditDraft:
+    reference: str
+    invoice_date: date
+    full: bool  # keep Moneybird's duplicate of the original as it is
+    lines: tuple[InvoiceLine, ...]  # partial refunds: negative, prices incl. VAT
+    expected: Totals  # what the shop paid back: the figures the credit invoice must equal
+    payment: PaymentPlan  # negative: money going out
+    notes: tuple[str, ...] = field(default=())
+
+    def edit_body(self, duplicate: dict[str, Any]) -> dict[str, Any]:
+        """The PATCH turning Moneybird's duplicate into this credit invoice."""
+        invoice: dict[str, Any] = {
+            "reference": self.reference,
+            "invoice_date": self.invoice_date.isoformat(),
+        }
+        if not self.full:
+            # Keep only the zero-priced heading Moneybird adds ("Creditfactuur voor ...").
+            gone = [
+                {"id": str(d["id"]), "_destroy": True}
+                for d in duplicate.get("details") or []
+                if parse(d.get("price"), "price") != ZERO
+            ]
+            new = [
+                {
+                    "description": line.description,
+                    "amount": "-1",
+                    "price": fmt(line.price),
+                    "tax_rate_id": line.tax_rate_id,
+                    "ledger_account_id": line.ledger_account_id,
+                }
+                for line in self.lines
+            ]
+            invoice["prices_are_incl_tax"] = True
+            invoice["details_attributes"] = gone + new
+        return {"sales_invoice": invoice}
+
+
+class _Park(Exception):
+    pass
+
+
+def refund_reference(order: Order, refund: Refund, settings: BookingSettings) -> str:
+    """The original's reference plus the shop's refund id: unique per refund, URL-safe."""
+    tail = re.sub(r"[^A-Za-z0-9]+", "-", refund.refund_id.rsplit("/", 1)[-1]).strip("-")
+    return f"{reference_for(order, settings.reference_template)}-R{tail}"
+
+
+def book_refund(
+    order: Order,
+    refund: Refund,
+    original: dict[str, Any],
+    booked: LineMap,
+    rates: dict[str, MoneybirdTaxRate],
+    mappings: Mappings,
+    settings: BookingSettings,
+) -> CreditDraft | Parked:
+    """`original`: the credited invoice as Moneybird has it; `booked`: its line map."""
+    try:
+        return _book_refund(order, refund, original, booked, rates, mappings, settings)
+    except _Park as park:
+        return Parked(str(park))
+    except ArithmeticError:
+        return Parked("the refund's amounts are too large or too precise to book; check it")
+
+
+def _book_refund(
+    order: Order,
+    refund: Refund,
+    original: dict[str, Any],
+    booked: LineMap,
+    rates: dict[str, MoneybirdTaxRate],
+    mappings: Mappings,
+    settings: BookingSettings,
+) -> CreditDraft:
+    tolerance = settings.rounding_tolerance
+    number = original.get("invoice_id") or "?"
+    if refund.amount <= ZERO:
+        raise _Park(f"refund amount {fmt(refund.amount)} is not positive")
+    if str(original.get("currency") or order.currency) != order.currency:
+        raise _Park("the refund's currency differs from the original invoice's")
+    payment = PaymentPlan(
+        amount=-refund.amount,
+        payment_date=refund.created_at.astimezone(settings.timezone).date(),
+        transaction_identifier=f"{order.shop}-refund-{refund.refund_id}",
+        financial_account_id=mappings.financial_account_for(order.payment_method),
+    )
+    reference = refund_reference(order, refund, settings)
+    refunded_before = sum(
+        (r.amount for r in order.refunds if r.refund_id != refund.refund_id), ZERO
+    )
+    if refund.amount == order.total and refunded_before == ZERO:
+        original_totals = _totals_of(original)
+        expected = Totals(
+            -original_totals.total_incl_tax,
+            {rate: -vat for rate, vat in original_totals.vat_by_rate.items()},
+        )
+        gap = expected.total_incl_tax - payment.amount
+        if abs(gap) > tolerance:
+            raise _Park(
+                f"the full refund of {fmt(refund.amount)} differs from invoice {number}'s "
+                f"total {fmt(original_totals.total_incl_tax)}"
+            )
+        notes = (f"{fmt(gap)} between invoice and refund settled as rounding",) if gap else ()
+        return CreditDraft(reference, payment.payment_date, True, (), expected, payment, notes)
+    if refunded_before + refund.amount > order.total + tolerance:
+        raise _Park(
+            f"refunds add up to {fmt(refunded_before + refund.amount)}, more than the order "
+            f"total {fmt(order.total)}"
+        )
+
+    lines, vat, notes = refund_lines(order, refund, booked, number)
+    remainder = refund.amount - refund.lines_total
+    if remainder < -tolerance:
+        raise _Park(
+            f"the refunded lines add up to {fmt(refund.lines_total)}, more than the "
+            f"refund of {fmt(refund.amount)}"
+        )
+    if remainder > tolerance or (remainder > ZERO and not lines):
+        extra, extra_vat = _amount_only(remainder, refund, original, rates, settings)
+        lines.extend(extra)
+        for rate_id, amount in extra_vat.items():
+            vat[rate_id] = vat.get(rate_id, ZERO) + amount
+        how = "proportionally over the original VAT rates"
+        if settings.refund_amount_only == "fixed":
+            how = "on the configured refund ledger and rate"
+        notes.append(f"{fmt(remainder)} refunded without lines, booked {how}")
+    percentages: dict[str, Decimal] = {}
+    for line in lines:
+        rate = rates.get(line.tax_rate_id)
+        if rate is None:
+            raise _Park(f"tax rate {line.tax_rate_id} of the original invoice no longer exists")
+        percentages[line.tax_rate_id] = rate.percentage
+    expected = Totals(-refund.amount, {rate: -amount for rate, amount in vat.items()})
+    predicted = predict(tuple(lines), percentages, incl=True)
+    diffs = differences(predicted, expected)
+    too_big = {k: v for k, v in diffs.items() if abs(v) > tolerance}
+    if too_big:
+        raise _Park("Moneybird would compute " + describe_differences(too_big, rates))
+    if diffs:
+        notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
+    return CreditDraft(
+        reference, payment.payment_date, False, tuple(lines), expected, payment, tuple(notes)
+    )
+
+
+def refund_lines(
+    order: Order, refund: Refund, booked: LineMap, number: str
+) -> tuple[list[InvoiceLine], dict[str, Decimal], list[str]]:
+    """Credit lines (gross, negative) for the refunded lines, with the shop's VAT per rate."""
+    lines: list[InvoiceLine] = []
+    vat: dict[str, Decimal] = {}
+    for refunded in refund.lines:
+        entries = booked.get(refunded.line_id)
+        if not entries:
+            raise _Park(
+                f"refunded line '{refunded.description}' (shop line {refunded.line_id}) is not "
+                f"on invoice {number}"
+            )
+        original_line = order.line(refunded.line_id)
+        description = original_line.description if original_line else refunded.description
+        if refunded.kind is LineKind.PRODUCT and refunded.quantity not in (ZERO, Decimal(1)):
+            description = f"{refunded.quantity.normalize():f} x {description}"
+        shares = [e.share for e in entries]
+        grosses = split(refunded.net + refunded.tax, shares)
+        taxes = split(refunded.tax, shares)
+        for entry, gross, tax in zip(entries, grosses, taxes, strict=True):
+            lines.append(
+                InvoiceLine(
+                    refunded.kind,
+                    description,
+                    Decimal(-1),
+                    gross,
+                    entry.tax_rate_id,
+                    entry.ledger_account_id,
+                    refunded.line_id,
+                )
+            )
+            vat[entry.tax_rate_id] = vat.get(entry.tax_rate_id, ZERO) + tax
+    return lines, vat, []
+
+
+def _amount_only(
+    amount: Decimal,
+    refund: Refund,
+    original: dict[str, Any],
+    rates: dict[str, MoneybirdTaxRate],
+    settings: BookingSettings,
+) -> tuple[list[InvoiceLine], dict[str, Decimal]]:
+    description = AMOUNT_ONLY_TEXT + (f": {refund.reason}" if refund.reason else "")
+    if settings.refund_amount_only == "fixed":
+        rate = rates.get(settings.refund_tax_rate_id or "")
+        if rate is None or not rate.usable_for_sales:
+            raise _Park(
+                f"refunds.tax_rate_id {settings.refund_tax_rate_id!r} is not an active sales "
+                "tax rate in Moneybird"
+            )
+        line = InvoiceLine(
+            LineKind.PRODUCT,
+            description,
+            Decimal(-1),
+            amount,
+            rate.id,
+            settings.refund_ledger_account_id or "",
+        )
+        return [line], {rate.id: _vat_in(amount, rate.percentage)}
+    gross = _gross_by_rate(original)
+    if not gross or any(v < ZERO for v in gross.values()) or sum(gross.values()) <= ZERO:
+        raise _Park(
+            "an amount-only refund cannot be spread over the original invoice's VAT rates "
+            "(no positive amounts per rate); book it by hand or set refunds.amount_only = 'fixed'"
+        )
+    rate_ids = list(gross)
+    portions = split(amount, [gross[r] for r in rate_ids])
+    lines: list[InvoiceLine] = []
+    vat: dict[str, Decimal] = {}
+    for rate_id, portion in zip(rate_ids, portions, strict=True):
+        if portion == ZERO:
+            continue
+        rate = rates.get(rate_id)
+        if rate is None:
+            raise _Park(f"tax rate {rate_id} of the original invoice no longer exists")
+        ledger = _largest_ledger(original, rate_id)
+        lines.append(
+            InvoiceLine(LineKind.PRODUCT, description, Decimal(-1), portion, rate_id, ledger)
+        )
+        vat[rate_id] = _vat_in(portion, rate.percentage)
+    return lines, vat
+
+
+def split(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """`amount` in cents over `weights`, in proportion; the residue goes to the largest."""
+    if len(weights) == 1:
+        return [amount]
+    whole = sum(weights, ZERO)
+    parts = [cents(amount * w / whole) for w in weights]
+    largest = max(range(len(weights)), key=lambda i: weights[i])
+    parts[largest] += amount - sum(parts, ZERO)
+    return parts
+
+
+def _vat_in(gross: Decimal, percentage: Decimal) -> Decimal:
+    return cents(gross * percentage / (HUNDRED + percentage))
+
+
+def _totals_of(invoice: dict[str, Any]) -> Totals:
+    vat: dict[str, Decimal] = {}
+    for row in invoice.get("tax_totals") or []:
+        rate_id = str(row["tax_rate_id"])
+        vat[rate_id] = vat.get(rate_id, ZERO) + parse(row.get("tax_amount"), "tax_amount")
+    return Totals(parse(invoice.get("total_price_incl_tax"), "total_price_incl_tax"), vat)
+
+
+def _gross_by_rate(invoice: dict[str, Any]) -> dict[str, Decimal]:
+    gross: dict[str, Decimal] = {}
+    for row in invoice.get("tax_totals") or []:
+        rate_id = str(row["tax_rate_id"])
+        amount = parse(row.get("taxable_amount"), "taxable_amount") + parse(
+            row.get("tax_amount"), "tax_amount"
+        )
+        gross[rate_id] = gross.get(rate_id, ZERO) + amount
+    return {rate_id: amount for rate_id, amount in gross.items() if amount != ZERO}
+
+
+def _largest_ledger(invoice: dict[str, Any], rate_id: str) -> str:
+    """The ledger of the original's largest line at this rate: where the amount came from."""
+    best: tuple[Decimal, str] | None = None
+    for detail in invoice.get("details") or []:
+        if str(detail.get("tax_rate_id")) != rate_id:
+            continue
+        amount = parse(detail.get("amount_decimal") or "1", "amount") * parse(
+            detail.get("price"), "price"
+        )
+        if best is None or amount > best[0]:
+            best = (amount, str(detail.get("ledger_account_id")))
+    if best is None:
+        raise _Park(f"the original invoice has no line at tax rate {rate_id}")
+    return best[1]

@@ -1,0 +1,409 @@
+"""The refund steps of the sync engine: each shop refund on a booked order becomes one credit
+invoice linked to the order's invoice, finalized and paid out (or settled against an unpaid
+original).
+
+    pending -> draft -> open -> paid        (waiting / parked / failed on the side)
+
+Every write is preceded by a committed intent on the refund record. Moneybird's
+duplicate_creditinvoice cannot be looked up by our reference until the draft is renamed, so a
+lost answer is resolved by listing the drafts that carry the original's reference, were
+created after the intent and credit the original.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from connector.booking import Parked, book, describe_differences
+from connector.errors import (
+    AuthError,
+    ConnectorError,
+    OrderDataError,
+    Parking,
+    Retry,
+    ShopError,
+)
+from connector.invoice import differences, totals_from_response
+from connector.money import ZERO, parse
+from connector.moneybird import Ambiguous, Rejected
+from connector.order import Order
+from connector.redact import redact
+from connector.refund_booking import BookedLine, CreditDraft, LineMap, book_refund, line_map
+from connector.state import (
+    BookedLinesRecord,
+    OrderRecord,
+    OrderState,
+    RefundRecord,
+    RefundState,
+    StateError,
+    from_text,
+    to_text,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from connector.sync import PassReport, SyncEngine
+
+log = logging.getLogger(__name__)
+PAYABLE = {"open", "late", "reminded", "pending_payment"}
+OPEN_REFUNDS = {RefundState.PENDING, RefundState.DRAFT, RefundState.OPEN, RefundState.FAILED}
+
+
+class RefundFlow:
+    def __init__(self, engine: SyncEngine) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.client = engine.client
+        self.config = engine.config
+
+    # --- recording -------------------------------------------------------------------------
+
+    def record(self, order_key: str, number: str, refund_ids: tuple[str, ...]) -> int:
+        """Record refunds the shop lists on an order; how many were new."""
+        new = 0
+        for refund_id in refund_ids:
+            key = f"{order_key}:{refund_id}"
+            if self.store.refund(key) is None:
+                self.store.save(
+                    RefundRecord(key=key, order_key=order_key, refund_id=refund_id, number=number)
+                )
+                new += 1
+        return new
+
+    def wake(self, order_key: str) -> None:
+        """The order is booked now: its waiting refunds can be credited."""
+        for record in self.store.refunds({RefundState.WAITING}, order_key):
+            record.state = RefundState.PENDING.value
+            record.park_reason = None
+            self.store.save(record)
+
+    def save_line_map(self, order_key: str, booked: LineMap) -> None:
+        data = {
+            line_id: [[e.tax_rate_id, e.ledger_account_id, str(e.share)] for e in entries]
+            for line_id, entries in booked.items()
+        }
+        self.store.save(BookedLinesRecord(order_key=order_key, lines=json.dumps(data)))
+
+    # --- processing ------------------------------------------------------------------------
+
+    def process_order(
+        self, order_key: str, payload: dict[str, Any] | None, report: PassReport
+    ) -> None:
+        order_record = self.store.order(order_key)
+        refunds = self.store.refunds(OPEN_REFUNDS, order_key)
+        if not refunds:
+            return
+        if order_record is None:
+            for refund in refunds:
+                self._wait(refund, "the order is unknown here", report)
+            return
+        if not self._original_booked(order_record):
+            if order_record.state in (OrderState.UNPAID, OrderState.PARKED, OrderState.FAILED):
+                why = order_record.park_reason or order_record.last_error or order_record.state
+                for refund in refunds:
+                    self._wait(refund, f"order {order_record.number} is not booked: {why}", report)
+            return  # still on its way: the refund follows once the invoice is final
+        engine = self.engine
+        try:
+            if payload is None:
+                payload = engine.shop.order(order_record.order_id)
+            if payload is None:
+                for refund in refunds:
+                    self._park(refund, "the order no longer exists in the shop", report)
+                return
+            order = engine.shop.to_order(payload)
+        except (AuthError, StateError):
+            raise
+        except (ConnectorError, ShopError, OrderDataError) as exc:
+            for refund in refunds:
+                self._fail(refund, str(exc), report)
+            return
+        for refund in refunds:
+            if not self._one(order_record, order, refund, report):
+                break  # in sequence: a later refund never overtakes an unresolved one
+
+    def _one(
+        self, order_record: OrderRecord, order: Order, record: RefundRecord, report: PassReport
+    ) -> bool:
+        try:
+            self._book(order_record, order, record, report)
+            return True
+        except (AuthError, StateError):
+            raise
+        except (Parking, OrderDataError) as exc:
+            self._park(record, str(exc), report)
+            return True
+        except Exception as exc:  # one refund's trouble never stops the pass
+            if not isinstance(exc, ConnectorError | ShopError):
+                log.exception("unexpected error on a refund of order %s", record.number)
+                exc = ConnectorError(f"internal error: {type(exc).__name__}: {exc}")
+            self._fail(record, str(exc), report)
+            return False
+
+    def _original_booked(self, order_record: OrderRecord) -> bool:
+        return bool(order_record.invoice_id and order_record.invoice_number) and (
+            order_record.state != OrderState.DRAFT
+        )
+
+    def _book(
+        self, order_record: OrderRecord, order: Order, record: RefundRecord, report: PassReport
+    ) -> None:
+        engine = self.engine
+        refund = next((r for r in order.refunds if r.refund_id == record.refund_id), None)
+        if refund is None:
+            raise Parking("the shop no longer lists this refund")
+        record.amount = str(refund.amount)
+        record.refunded_at = to_text(refund.created_at)
+        if engine.external:
+            raise Parking(
+                "refunds on external sales invoices are not booked automatically; "
+                "book the credit in Moneybird by hand"
+            )
+        original = engine._read_invoice(order_record.invoice_id or "")
+        if original is None:
+            raise Parking(f"invoice {order_record.invoice_number} no longer exists in Moneybird")
+        booked = self._line_map(order_record, order)
+        credit = book_refund(
+            order, refund, original, booked, engine.rates(), self.config.mappings, engine.settings
+        )
+        if isinstance(credit, Parked):
+            if record.invoice_id:
+                engine._discard_draft(record)
+            raise Parking(credit.reason)
+        record.reference = credit.reference
+        record.notes = "; ".join(credit.notes) or None
+        self.store.save(record)
+
+        current: dict[str, Any] | None = None
+        if record.invoice_id is None:
+            current = self._find_credit(record, order_record, credit)
+        elif record.state != RefundState.OPEN or record.intent in ("edit_credit", "send_invoice"):
+            current = engine._read_invoice(record.invoice_id)
+            if current is None:  # deleted in Moneybird while still a draft: credit anew
+                record.invoice_id = record.intent = None
+                record.state = RefundState.PENDING.value
+                self.store.save(record)
+                raise Retry("the credit draft is gone from Moneybird; made again next pass")
+            engine._adopt(record, current)
+        if record.invoice_id is None:
+            current = self._duplicate(record, order_record)
+        if record.state == RefundState.DRAFT and current is not None:
+            if current.get("reference") != credit.reference:
+                current = self._edit(record, current, credit)
+            if not self._agrees(record, current, credit):
+                return self._park(record, record.park_reason or "", report)
+            current = engine._send(record)
+        if record.state != RefundState.OPEN:
+            raise Retry(f"credit invoice not finalized (state {record.state})")
+        self._pay_out(record, original, credit, current)
+        record.state = RefundState.PAID.value
+        record.booked_at = utcnow().isoformat()
+        record.park_reason = record.last_error = None
+        self.store.save(record)
+        report.refunds_booked += 1
+        self._decide(
+            record,
+            report,
+            f"refund {record.refund_id} credited as {record.invoice_number} "
+            f"(credits {order_record.invoice_number}), {self._how_paid(record)}",
+        )
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def _line_map(self, order_record: OrderRecord, order: Order) -> LineMap:
+        stored = self.store.booked_lines(order_record.key)
+        if stored:
+            return {
+                line_id: tuple(BookedLine(r, lg, Decimal(sh)) for r, lg, sh in entries)
+                for line_id, entries in json.loads(stored).items()
+            }
+        # Booked before lines were recorded (or the state was rebuilt): today's tables.
+        engine = self.engine
+        draft = book(order, self.config.mappings, engine.rates(), engine.settings)
+        return {} if isinstance(draft, Parked) else line_map(draft)
+
+    def _find_credit(
+        self, record: RefundRecord, order_record: OrderRecord, credit: CreditDraft
+    ) -> dict[str, Any] | None:
+        engine = self.engine
+        found: dict[str, Any] | None = None
+        known = self.store.invoice_ref(credit.reference)
+        if known:  # credited before this state file existed
+            found = engine._learned.pop(known, None) or engine._read_invoice(known)
+        if found is None and record.intent == "duplicate_credit":
+            found = self._lost_duplicate(record, order_record)
+        if found is not None:
+            engine._adopt(record, found)
+            record.intent = None
+            self.store.save(record)
+        return found
+
+    def _lost_duplicate(
+        self, record: RefundRecord, order_record: OrderRecord
+    ) -> dict[str, Any] | None:
+        """The draft a duplicate_creditinvoice with a lost answer made, if it made one."""
+        since = (from_text(record.intent_at) or utcnow()) - timedelta(minutes=5)
+        stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        drafts = [
+            d
+            for d in self.client.draft_invoices(order_record.reference or "", stamp)
+            if str(d.get("original_sales_invoice_id")) == order_record.invoice_id
+        ]
+        drafts.sort(key=lambda d: str(d.get("created_at")))
+        for extra in drafts[1:]:  # a repeated lost attempt: ours, unnumbered, never booked
+            self.client.delete_invoice(str(extra["id"]))
+        return drafts[0] if drafts else None
+
+    def _duplicate(self, record: RefundRecord, order_record: OrderRecord) -> dict[str, Any]:
+        record.intent = "duplicate_credit"
+        record.intent_at = utcnow().isoformat()
+        self.store.save(record)
+        try:
+            credit = self.client.duplicate_credit_invoice(order_record.invoice_id or "")
+        except Ambiguous as exc:
+            found = self.engine._quietly(lambda _: self._lost_duplicate(record, order_record), "")
+            if found is None:
+                raise Retry(f"credit outcome unknown ({exc}); checked next pass") from None
+            credit = found
+        except Rejected as exc:
+            record.intent = None
+            self.store.save(record)
+            raise Parking(
+                f"Moneybird refused to credit invoice {order_record.invoice_number}: {exc}"
+            ) from None
+        self.engine._adopt(record, credit)
+        record.intent = None
+        self.store.save(record)
+        return credit
+
+    def _edit(
+        self, record: RefundRecord, current: dict[str, Any], credit: CreditDraft
+    ) -> dict[str, Any]:
+        """Name the draft after the refund and give it the refunded lines (one PATCH, so the
+        reference tells whether it was applied)."""
+        invoice_id = record.invoice_id or ""
+        record.intent = "edit_credit"
+        self.store.save(record)
+        try:
+            updated = self.client.update_invoice(invoice_id, credit.edit_body(current))
+        except Ambiguous as exc:
+            updated = self.engine._quietly(self.engine._read_invoice, invoice_id)
+            if updated is None or updated.get("reference") != credit.reference:
+                raise Retry(f"credit edit outcome unknown ({exc}); checked next pass") from None
+        except Rejected as exc:
+            self.engine._discard_draft(record)
+            raise Parking(f"Moneybird refused the credit invoice: {exc}") from None
+        record.intent = None
+        self.store.save(record)
+        return updated
+
+    def _agrees(self, record: RefundRecord, current: dict[str, Any], credit: CreditDraft) -> bool:
+        engine = self.engine
+        diffs = differences(totals_from_response(current), credit.expected)
+        tolerance = engine.settings.rounding_tolerance
+        if any(abs(v) > tolerance for v in diffs.values()):
+            reason = "Moneybird computed " + describe_differences(diffs, engine.rates())
+            engine._discard_draft(record)
+            record.park_reason = reason + " for the credit invoice; draft deleted"
+            return False
+        if diffs:
+            note = "rounded within tolerance: " + describe_differences(diffs, engine.rates())
+            record.notes = "; ".join(filter(None, [record.notes, note]))
+        return True
+
+    def _pay_out(
+        self,
+        record: RefundRecord,
+        original: dict[str, Any],
+        credit: CreditDraft,
+        current: dict[str, Any] | None,
+    ) -> None:
+        """The refund went out of the payment account; an original never paid in Moneybird is
+        settled against its credit invoice instead."""
+        engine = self.engine
+        if record.payment_id is None and record.intent != "pay":
+            if record.intent == "settle_credit" or current is None:
+                current = engine._read_invoice(record.invoice_id or "")
+            if current is not None and current.get("state") == "paid":
+                record.payment_id = record.payment_id or "settled"
+                record.intent = None
+                self.store.save(record)
+                return
+            unpaid = parse(original.get("total_unpaid") or "0", "total_unpaid")
+            if original.get("state") in PAYABLE and unpaid > ZERO:
+                self._settle(record, original, unpaid)
+                return
+        engine._pay(record, credit.payment, current)
+        self.store.save(record)
+
+    def _settle(self, record: RefundRecord, original: dict[str, Any], unpaid: Decimal) -> None:
+        credit_total = -parse(record.invoice_total or "0", "invoice_total")
+        if credit_total > unpaid:
+            raise Parking(
+                f"invoice {original.get('invoice_id')} is unpaid for {unpaid} only, less than "
+                f"the credit of {credit_total}; settle credit invoice {record.invoice_number} "
+                "by hand"
+            )
+        invoice_id = record.invoice_id or ""
+        record.intent = "settle_credit"
+        self.store.save(record)
+        try:
+            self.client.settle_credit_invoice(invoice_id)
+        except Ambiguous as exc:
+            after = self.engine._quietly(self.engine._read_invoice, invoice_id)
+            if after is None or after.get("state") != "paid":
+                raise Retry(f"settlement outcome unknown ({exc}); checked next pass") from None
+        except Rejected as exc:
+            record.intent = None
+            self.store.save(record)
+            raise Parking(f"Moneybird refused the settlement: {exc}") from None
+        record.payment_id = f"settled against {original.get('invoice_id')}"
+        record.intent = None
+        self.store.save(record)
+
+    # --- outcomes --------------------------------------------------------------------------
+
+    @staticmethod
+    def _how_paid(record: RefundRecord) -> str:
+        if record.payment_id and record.payment_id.startswith("settled against"):
+            return record.payment_id
+        return "paid out"
+
+    def _wait(self, record: RefundRecord, reason: str, report: PassReport) -> None:
+        if record.state == RefundState.WAITING and record.park_reason == reason:
+            return
+        record.state = RefundState.WAITING.value
+        record.park_reason = reason
+        self.store.save(record)
+        report.refunds_waiting += 1
+        self._decide(record, report, f"refund {record.refund_id} not booked: {reason}")
+
+    def _park(self, record: RefundRecord, reason: str, report: PassReport) -> None:
+        reason = redact(reason, self.config.secrets.values())
+        record.state = RefundState.PARKED.value
+        record.park_reason = reason
+        self.store.save(record)
+        report.refunds_parked += 1
+        self._decide(record, report, f"refund {record.refund_id} parked: {reason}")
+
+    def _fail(self, record: RefundRecord, error: str, report: PassReport) -> None:
+        error = redact(error, self.config.secrets.values())
+        fresh = self.store.refund(record.key) or record
+        fresh.attempts += 1
+        fresh.last_error = error
+        if fresh.state in (RefundState.PENDING, RefundState.FAILED):
+            fresh.state = RefundState.FAILED.value
+        self.store.save(fresh)
+        report.failed += 1
+        self._decide(fresh, report, f"refund {record.refund_id} will retry: {error}")
+
+    def _decide(self, record: RefundRecord, report: PassReport, message: str) -> None:
+        from connector.sync import Decision
+
+        extra = {"order": record.number, "refund": record.refund_id, "decision": record.state}
+        log.info("order %s: %s", record.number, message, extra=extra)
+        report.decisions.append(Decision(record.key, record.number, record.state, message))
