@@ -334,7 +334,8 @@ class RefundFlow:
                 self.store.save(record)
                 return
             unpaid = parse(original.get("total_unpaid") or "0", "total_unpaid")
-            if original.get("state") in PAYABLE and unpaid > ZERO:
+            never_paid = not original.get("payments")  # by the customer, as Moneybird knows
+            if original.get("state") in PAYABLE and unpaid > ZERO and never_paid:
                 self._settle(record, original, unpaid)
                 return
         engine._pay(record, credit.payment, current)

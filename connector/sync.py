@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from connector.booking import Parked, book, describe_differences, payment_plan
@@ -439,10 +440,12 @@ class SyncEngine:
             record.payment_id = record.payment_id or "settled"  # nothing left to pay
             record.intent = None
             return
-        if record.payment_id is None and plan.amount != ZERO:
+        # A credit invoice settled against this (then unpaid) invoice already covers part.
+        amount = plan.amount - _settled_by_credit(invoice) if invoice else plan.amount
+        if record.payment_id is None and amount != ZERO:
             body: dict[str, Any] = {
                 "payment_date": plan.payment_date.isoformat(),
-                "price": fmt(plan.amount),
+                "price": fmt(amount),
                 "transaction_identifier": identifier,
             }
             if plan.financial_account_id:
@@ -532,6 +535,17 @@ class SyncEngine:
         extra = {"order": record.number, "decision": record.state, "invoice": record.invoice_number}
         log.info("order %s: %s", record.number, message, extra=extra)
         report.decisions.append(Decision(record.key, record.number, record.state, message))
+
+
+def _settled_by_credit(invoice: dict[str, Any]) -> Decimal:
+    return sum(
+        (
+            parse(p.get("price"), "payment price")
+            for p in invoice.get("payments") or []
+            if p.get("manual_payment_action") == "invoices_settlement"
+        ),
+        ZERO,
+    )
 
 
 def _payments_by_identifier(invoice: dict[str, Any]) -> dict[str, str]:

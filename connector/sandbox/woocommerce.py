@@ -109,8 +109,8 @@ class WooCommerceSandbox(Served):
             refunded = sum(Decimal(r["amount"]) for r in self.refunds[order_id])
             if refunded >= Decimal(order["total"]):
                 order["status"] = "refunded"
-            if touch_order:
-                self.put_order(order, moment)
+            if touch_order:  # the order changes now, whatever date the refund carries
+                self.put_order(order)
             return refund
 
     # --- HTTP ------------------------------------------------------------------------------

@@ -1,0 +1,284 @@
+"""Refunds become credit invoices linked to the original, equal to the shop refund to the cent
+per VAT rate, paid out, and booked exactly once (WooCommerce sandbox).
+
+Order 1001 (demo data, prices incl. VAT): 2 x coffee beans 25.90 at 9% (line 10011: 23.76 +
+2.14), a moka pot 34.95 at 21% (line 10012: 28.88 + 6.07), shipping 5.99 at 21% (line 10013:
+4.95 + 1.04); total 66.84.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from connector.runtime import Runtime
+from connector.sandbox.moneybird import Fault, MoneybirdSandbox
+from connector.sandbox.seed import (
+    FIN_MOLLIE,
+    LEDGER_HIGH,
+    LEDGER_LOW,
+    LEDGER_SHIPPING,
+    MB_RATE_9,
+    MB_RATE_21,
+)
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.state import OrderState, RefundState
+
+BEANS, MOKA, SHIPPING = 10011, 10012, 10013
+D = Decimal
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def credits_of(mb: MoneybirdSandbox, original: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        i
+        for i in mb.invoices.values()
+        if i.get("original_sales_invoice_id") == original["id"] and i["state"] != "draft"
+    ]
+
+
+def original_1001(mb: MoneybirdSandbox) -> dict[str, Any]:
+    return next(
+        i for i in mb.invoices.values() if i["reference"] == "WC-1001" and i["state"] != "draft"
+    )
+
+
+def vat(invoice: dict[str, Any]) -> dict[str, Decimal]:
+    return {
+        t["tax_rate_id"]: D(t["tax_amount"]) for t in invoice["tax_totals"] if D(t["tax_amount"])
+    }
+
+
+def lines(invoice: dict[str, Any]) -> list[tuple[Decimal, str, str]]:
+    """(line total, tax rate, ledger) of each non-zero line."""
+    return sorted(
+        (D(d["amount_decimal"]) * D(d["price"]), d["tax_rate_id"], d["ledger_account_id"])
+        for d in invoice["details"]
+        if D(d["price"])
+    )
+
+
+def book_all(runtime: Runtime) -> None:
+    report = runtime.engine().run_pass()
+    assert report.booked == 8
+
+
+def test_full_refund_duplicates_the_invoice_finalizes_and_pays_out(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    book_all(runtime)
+    when = shop.now() - timedelta(hours=1)
+    refund = shop.refund(
+        1001,
+        items=[(BEANS, 2, "23.76", "2.14"), (MOKA, 1, "28.88", "6.07")],
+        shipping=[(SHIPPING, "4.95", "1.04")],
+        reason="Retour",
+        when=when,
+    )
+    assert shop.orders[1001]["status"] == "refunded"  # leaves the booked status
+    report = runtime.engine().run_pass()
+    assert report.refunds_booked == 1
+
+    original = original_1001(moneybird)
+    [credit] = credits_of(moneybird, original)
+    assert credit["reference"] == f"WC-1001-R{refund['id']}"
+    assert credit["state"] == "paid" and credit["invoice_id"]
+    assert D(credit["total_price_incl_tax"]) == D("-66.84")
+    assert vat(credit) == {MB_RATE_21: D("-7.11"), MB_RATE_9: D("-2.14")}
+    # Moneybird's own duplicate: every original line negated, nothing rebuilt.
+    assert lines(credit) == sorted(
+        (-total, rate, ledger) for total, rate, ledger in lines(original)
+    )
+    [payment] = credit["payments"]
+    assert D(payment["price"]) == D("-66.84")
+    assert payment["financial_account_id"] == FIN_MOLLIE
+    # Dated the day of the refund, in the shop's time zone.
+    assert payment["payment_date"] == when.astimezone(AMSTERDAM).date().isoformat()
+    assert payment["transaction_identifier"] == f"woocommerce-refund-{refund['id']}"
+    assert credit["invoice_date"] == payment["payment_date"]
+    record = runtime.store.refund(f"woocommerce:1001:{refund['id']}")
+    assert record is not None and record.state == RefundState.PAID
+    assert record.invoice_number == credit["invoice_id"]
+
+    # Re-polls and reruns book nothing more.
+    writes = len(moneybird.accepted)
+    shop.put_order(shop.orders[1001])
+    runtime.engine().run_pass()
+    assert len(moneybird.accepted) == writes
+    assert len(credits_of(moneybird, original)) == 1
+
+
+def test_partial_refund_by_line_books_that_line_at_its_ledger_and_rate(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    book_all(runtime)
+    shop.refund(1001, items=[(MOKA, 1, "28.88", "6.07")])
+    runtime.engine().run_pass()
+    [credit] = credits_of(moneybird, original_1001(moneybird))
+    assert D(credit["total_price_incl_tax"]) == D("-34.95")
+    assert vat(credit) == {MB_RATE_21: D("-6.07")}
+    assert lines(credit) == [(D("-34.95"), MB_RATE_21, LEDGER_HIGH)]
+    assert credit["state"] == "paid"
+    assert [D(p["price"]) for p in credit["payments"]] == [D("-34.95")]
+    assert shop.orders[1001]["status"] == "completed"
+
+
+def test_shipping_only_refund_goes_back_on_the_shipping_ledger(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    book_all(runtime)
+    shop.refund(1001, shipping=[(SHIPPING, "4.95", "1.04")])
+    runtime.engine().run_pass()
+    [credit] = credits_of(moneybird, original_1001(moneybird))
+    assert lines(credit) == [(D("-5.99"), MB_RATE_21, LEDGER_SHIPPING)]
+    assert vat(credit) == {MB_RATE_21: D("-1.04")}
+    assert credit["state"] == "paid"
+
+
+def test_amount_only_refund_is_spread_over_the_original_rates(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    book_all(runtime)
+    shop.refund(1001, "10.00", reason="Schadevergoeding")
+    runtime.engine().run_pass()
+    [credit] = credits_of(moneybird, original_1001(moneybird))
+    # Original gross: 40.94 at 21%, 25.90 at 9% (of 66.84): 10.00 -> 6.13 + 3.87.
+    assert lines(credit) == [
+        (D("-6.13"), MB_RATE_21, LEDGER_HIGH),
+        (D("-3.87"), MB_RATE_9, LEDGER_LOW),
+    ]
+    assert vat(credit) == {MB_RATE_21: D("-1.06"), MB_RATE_9: D("-0.32")}
+    assert D(credit["total_price_incl_tax"]) == D("-10.00")
+    assert credit["state"] == "paid"
+    assert any("Schadevergoeding" in d["description"] for d in credit["details"])
+
+
+def test_several_refunds_on_one_order_each_booked_once(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    book_all(runtime)
+    first = shop.refund(1001, items=[(MOKA, 1, "28.88", "6.07")])
+    runtime.engine().run_pass()
+    second = shop.refund(
+        1001, items=[(BEANS, 1, "11.88", "1.07")], shipping=[(SHIPPING, "4.95", "1.04")]
+    )
+    third = shop.refund(1001, "2.00")
+    runtime.engine().run_pass()
+    runtime.engine().run_pass()
+    credits = {c["reference"]: c for c in credits_of(moneybird, original_1001(moneybird))}
+    assert set(credits) == {f"WC-1001-R{r['id']}" for r in (first, second, third)}
+    assert D(credits[f"WC-1001-R{second['id']}"]["total_price_incl_tax"]) == D("-18.94")
+    assert vat(credits[f"WC-1001-R{second['id']}"]) == {
+        MB_RATE_9: D("-1.07"),
+        MB_RATE_21: D("-1.04"),
+    }
+    assert all(c["state"] == "paid" for c in credits.values())
+    total = sum(D(c["total_price_incl_tax"]) for c in credits.values())
+    assert total == D("-55.89")
+    # No stray drafts left behind.
+    assert not [i for i in moneybird.invoices.values() if i["state"] == "draft"]
+
+
+def test_lost_answers_while_crediting_never_book_twice(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    book_all(runtime)
+    refund = shop.refund(1001, items=[(MOKA, 1, "28.88", "6.07")])
+    # The duplicate is made but its answer lost; then the edit, the finalize and the payout.
+    for pattern in (
+        r"sales_invoices/\d+/duplicate_creditinvoice",
+        r"sales_invoices/\d+",
+        r"sales_invoices/\d+/send_invoice",
+        r"sales_invoices/\d+/payments",
+    ):
+        method = "POST" if pattern.endswith("payments") else "PATCH"
+        moneybird.faults.append(Fault(method, pattern, "after_drop"))
+        runtime.engine().run_pass()
+        assert not moneybird.faults  # the fault fired: that write's answer was lost
+    for _ in range(3):
+        runtime.engine().run_pass()
+    credits = credits_of(moneybird, original_1001(moneybird))
+    assert len(credits) == 1
+    [credit] = credits
+    assert credit["reference"] == f"WC-1001-R{refund['id']}"
+    assert credit["state"] == "paid" and len(credit["payments"]) == 1
+    assert lines(credit) == [(D("-34.95"), MB_RATE_21, LEDGER_HIGH)]
+    assert not [i for i in moneybird.invoices.values() if i["state"] == "draft"]
+
+
+def test_refund_after_a_crash_between_create_and_finalize(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    # The order's invoice is created, the finalize answer is lost (the pass stops there for
+    # that order); meanwhile the customer gets a refund.
+    moneybird.faults.append(
+        Fault("PATCH", r"sales_invoices/\d+/send_invoice", "before_500", times=99)
+    )
+    runtime.engine().run_pass()
+    record = runtime.store.order("woocommerce:1001")
+    assert record is not None and record.state == OrderState.DRAFT
+    assert record.intent == "send_invoice"
+    refund = shop.refund(1001, items=[(MOKA, 1, "28.88", "6.07")])
+    runtime.engine().run_pass()
+    assert runtime.store.refund(f"woocommerce:1001:{refund['id']}").state == RefundState.PENDING
+    moneybird.faults.clear()
+    runtime.engine().run_pass()
+    original = original_1001(moneybird)
+    assert original["state"] == "paid"
+    [credit] = credits_of(moneybird, original)
+    assert D(credit["total_price_incl_tax"]) == D("-34.95") and credit["state"] == "paid"
+    runtime.engine().run_pass()
+    assert len(credits_of(moneybird, original)) == 1
+
+
+def test_refund_on_an_order_never_booked_is_reported_not_booked(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    book_all(runtime)  # 1006 is parked: its German rate is not mapped
+    refund = shop.refund(1006, "5.00")
+    report = runtime.engine().run_pass()
+    record = runtime.store.refund(f"woocommerce:1006:{refund['id']}")
+    assert record is not None and record.state == RefundState.WAITING
+    assert "order 1006 is not booked" in (record.park_reason or "")
+    assert report.refunds_waiting == 1
+    assert not [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
+
+
+def test_unpaid_original_is_settled_against_its_credit_invoice(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    # Moneybird refuses the payment (its account is gone): the invoice stays open, unpaid.
+    mollie = [a for a in moneybird.financial_accounts if a["id"] == FIN_MOLLIE]
+    moneybird.financial_accounts[:] = [
+        a for a in moneybird.financial_accounts if a["id"] != FIN_MOLLIE
+    ]
+    runtime.engine().run_pass()
+    order = runtime.store.order("woocommerce:1001")
+    assert order is not None and order.state == OrderState.PARKED and order.invoice_number
+    shop.refund(1001, items=[(MOKA, 1, "28.88", "6.07")])
+    runtime.engine().run_pass()
+    original = original_1001(moneybird)
+    [credit] = credits_of(moneybird, original)
+    assert credit["state"] == "paid"
+    assert [p["manual_payment_action"] for p in credit["payments"]] == ["invoices_settlement"]
+    assert D(original["total_unpaid"]) == D("66.84") - D("34.95")
+    # Once the account is back and the order retried, only what is left is paid.
+    moneybird.financial_accounts.extend(mollie)
+    runtime.store.requeue("1001")
+    runtime.engine().run_pass()
+    assert original["state"] == "paid"
+    assert D(original["total_unpaid"]) == 0
+    assert len(credits_of(moneybird, original)) == 1
+
+
+def test_refund_before_booking_books_invoice_then_credit(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    shop.refund(1001, items=[(MOKA, 1, "28.88", "6.07")], when=datetime.now(UTC))
+    runtime.engine().run_pass()
+    original = original_1001(moneybird)
+    assert D(original["total_price_incl_tax"]) == D("66.84") and original["state"] == "paid"
+    [credit] = credits_of(moneybird, original)
+    assert D(credit["total_price_incl_tax"]) == D("-34.95") and credit["state"] == "paid"
