@@ -184,3 +184,31 @@ def test_the_validator_rejects_what_moneybird_would_reject(openapi: Any) -> None
         validate(openapi, "POST", "/api/v2/123/sales_invoices.json", [],
                  {"sales_invoice": {"contact_id": "abc"}})  # fmt: skip
     validate(openapi, "POST", path, [], {"contact": {"firstname": "A", "customer_id": "WEB-1"}})
+
+
+def test_credit_invoice_requests_satisfy_the_spec(
+    openapi: Any, runtime: Runtime, moneybird: MoneybirdSandbox, shop: Any
+) -> None:
+    runtime.engine().run_pass()
+    shop.refund(1001, items=[(10012, 1, "28.88", "6.07")])  # edited duplicate
+    shop.refund(1003, "5.00")  # amount only
+    shop.refund(1004, "16.46")  # in full: the duplicate as it is
+    # A lost duplicate answer makes the connector list drafts by filter.
+    moneybird.faults.append(
+        Fault("PATCH", r"sales_invoices/\d+/duplicate_creditinvoice", "after_drop")
+    )
+    runtime.engine().run_pass()
+    # Settling a credit against an unpaid original.
+    credit = runtime.client.duplicate_credit_invoice(
+        next(i["id"] for i in moneybird.invoices.values() if i["reference"] == "WC-1005")
+    )
+    moneybird.invoices[credit["original_sales_invoice_id"]]["state"] = "open"
+    runtime.client.send_invoice(credit["id"], "Manual")
+    runtime.client.settle_credit_invoice(credit["id"])
+    sent = [(m, p) for m, p, _q, _b in moneybird.received]
+    for method, path, query, body in moneybird.received:
+        validate(openapi, method, path, query, body)
+    for suffix in ("/duplicate_creditinvoice.json", "/register_payment_creditinvoice.json"):
+        assert any(p.endswith(suffix) for _m, p in sent)
+    assert any(m == "PATCH" and re.search(r"sales_invoices/\d+\.json$", p) for m, p in sent)
+    assert any(m == "GET" and p.endswith("/sales_invoices.json") for m, p in sent)
