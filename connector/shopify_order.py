@@ -14,7 +14,16 @@ from typing import Any
 
 from connector.errors import OrderDataError
 from connector.money import ZERO, parse
-from connector.order import Address, Customer, LineKind, Order, OrderLine, ShopTaxRate
+from connector.order import (
+    Address,
+    Customer,
+    LineKind,
+    Order,
+    OrderLine,
+    Refund,
+    RefundLine,
+    ShopTaxRate,
+)
 
 SHOP = "shopify"
 PAID_STATUSES = {"PAID", "PARTIALLY_REFUNDED", "REFUNDED"}
@@ -103,6 +112,7 @@ def _order(payload: dict[str, Any], vat_attribute: str) -> Order:
                 tax_before_discount=tax,
                 sku=str(item.get("sku") or ""),
                 is_gift_card=bool(item.get("isGiftCard")),
+                line_id=gid_number(item["id"]) if item.get("id") else "",
             )
         )
     for ship in payload["shippingLines"]["nodes"]:
@@ -119,6 +129,7 @@ def _order(payload: dict[str, Any], vat_attribute: str) -> Order:
                 tax=tax,
                 rate_id=rate_id,
                 extra_rate_ids=extra,
+                line_id=gid_number(ship["id"]) if ship.get("id") else "",
             )
         )
 
@@ -146,6 +157,57 @@ def _order(payload: dict[str, Any], vat_attribute: str) -> Order:
         tax_rates=tax_rates,
         payment_method=str(payment.get("gateway") or "") if payment else "",
         transaction_id=f"shopify-{gid_number(payment['id'])}" if payment else "",
+        refunds=tuple(
+            sorted(
+                (_refund(r, incl) for r in payload.get("refunds") or []),
+                key=lambda r: (r.created_at, r.refund_id),
+            )
+        ),
+    )
+
+
+def _refund(data: dict[str, Any], incl: bool) -> Refund:
+    """A refund's line amounts include VAT when the order's prices do (as its lines do)."""
+    lines: list[RefundLine] = []
+    for key in ("refundLineItems", "refundShippingLines"):
+        if ((data.get(key) or {}).get("pageInfo") or {}).get("hasNextPage"):
+            raise ValueError(f"refund {data.get('id')} has more refunded lines than were read")
+    for item in (data.get("refundLineItems") or {}).get("nodes") or []:
+        subtotal = _money(item.get("subtotalSet"), "refund subtotal")
+        tax = _money(item.get("totalTaxSet"), "refund tax")
+        line = item.get("lineItem") or {}
+        lines.append(
+            RefundLine(
+                line_id=gid_number(line["id"]),
+                kind=LineKind.PRODUCT,
+                description=str(line.get("title") or "Product"),
+                quantity=Decimal(int(item.get("quantity") or 0)),
+                net=subtotal - tax if incl else subtotal,
+                tax=tax,
+            )
+        )
+    for ship in (data.get("refundShippingLines") or {}).get("nodes") or []:
+        subtotal = _money(ship.get("subtotalAmountSet"), "refund shipping")
+        tax = _money(ship.get("taxAmountSet"), "refund shipping tax")
+        lines.append(
+            RefundLine(
+                line_id=gid_number((ship.get("shippingLine") or {})["id"]),
+                kind=LineKind.SHIPPING,
+                description="Verzendkosten",
+                quantity=Decimal(1),
+                net=subtotal - tax if incl else subtotal,
+                tax=tax,
+            )
+        )
+    created = parse_time(data.get("createdAt"))
+    if created is None:
+        raise ValueError("refund without createdAt")
+    return Refund(
+        refund_id=gid_number(data["id"]),
+        created_at=created,
+        amount=_money(data.get("totalRefundedSet"), "totalRefunded"),
+        reason=str(data.get("note") or "").strip(),
+        lines=tuple(line for line in lines if line.net or line.tax),
     )
 
 

@@ -44,8 +44,9 @@ fragment OrderFields on Order {{
     nodes {{ ...Line }}
   }}
   shippingLines(first: 3) {{
-    nodes {{ title discountedPriceSet {{ {_MONEY} }} taxLines {{ {_TAX_LINES} }} }}
+    nodes {{ id title discountedPriceSet {{ {_MONEY} }} taxLines {{ {_TAX_LINES} }} }}
   }}
+  refunds {{ id }}
   transactions(first: 10) {{
     id kind status gateway processedAt amountSet {{ {_MONEY} }}
   }}
@@ -88,6 +89,37 @@ query MoreLineItems($id: ID!, $after: String) {
     + LINE
 )
 
+REFUND_FIELDS = f"""
+fragment RefundFields on Refund {{
+  id createdAt note
+  totalRefundedSet {{ {_MONEY} }}
+  refundLineItems(first: 50) {{
+    pageInfo {{ hasNextPage }}
+    nodes {{
+      quantity lineItem {{ id title }}
+      subtotalSet {{ {_MONEY} }} totalTaxSet {{ {_MONEY} }}
+    }}
+  }}
+  refundShippingLines(first: 5) {{
+    pageInfo {{ hasNextPage }}
+    nodes {{
+      shippingLine {{ id }}
+      subtotalAmountSet {{ {_MONEY} }} taxAmountSet {{ {_MONEY} }}
+    }}
+  }}
+}}
+"""
+
+# Only for orders that list refunds: the pages of orders carry just their ids.
+ORDER_REFUNDS = (
+    """
+query OrderRefunds($id: ID!) {
+  order(id: $id) { refunds { ...RefundFields } }
+}
+"""
+    + REFUND_FIELDS
+)
+
 ACCESS_SCOPES = """
 query AccessScopes {
   currentAppInstallation { accessScopes { handle } }
@@ -98,5 +130,6 @@ ALL = {
     "ChangedOrders": CHANGED_ORDERS,
     "OneOrder": ONE_ORDER,
     "MoreLineItems": MORE_LINE_ITEMS,
+    "OrderRefunds": ORDER_REFUNDS,
     "AccessScopes": ACCESS_SCOPES,
 }

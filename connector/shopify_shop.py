@@ -24,7 +24,13 @@ from connector.errors import AuthError, ShopError
 from connector.order import Order
 from connector.shop import OrderSummary, Poll
 from connector.shopify_order import PAID_STATUSES, gid_number, order_from_shopify
-from connector.shopify_queries import ACCESS_SCOPES, CHANGED_ORDERS, MORE_LINE_ITEMS, ONE_ORDER
+from connector.shopify_queries import (
+    ACCESS_SCOPES,
+    CHANGED_ORDERS,
+    MORE_LINE_ITEMS,
+    ONE_ORDER,
+    ORDER_REFUNDS,
+)
 
 log = logging.getLogger(__name__)
 MAX_THROTTLE_WAITS = 20
@@ -129,6 +135,7 @@ class ShopifyShop:
             number=str(payload["name"]).lstrip("#"),
             waiting=self._waiting(payload),
             modified=str(payload.get("updatedAt") or ""),
+            refunds=tuple(gid_number(r["id"]) for r in payload.get("refunds") or []),
         )
 
     def _waiting(self, payload: dict[str, Any]) -> str | None:
@@ -161,7 +168,8 @@ class ShopifyShop:
     # --- transport -------------------------------------------------------------------------
 
     def _complete(self, node: dict[str, Any]) -> dict[str, Any]:
-        """Fetch the rest of an order's lines when it has more than one page of them."""
+        """Fetch the rest of an order's lines when it has more than one page of them, and its
+        refunds when it has any."""
         lines = node["lineItems"]
         while lines["pageInfo"]["hasNextPage"]:
             more = self._query(
@@ -169,6 +177,8 @@ class ShopifyShop:
             )["order"]["lineItems"]
             lines = {"pageInfo": more["pageInfo"], "nodes": lines["nodes"] + more["nodes"]}
         node["lineItems"] = lines
+        if node.get("refunds"):  # in full, one more query, only for orders with refunds
+            node["refunds"] = self._query(ORDER_REFUNDS, {"id": node["id"]})["order"]["refunds"]
         return node
 
     def _check_scopes(self) -> None:

@@ -422,3 +422,62 @@ def test_mappings_suggest_for_a_shopify_shop_proposes_rules_by_percentage(
     assert "400000000000000121" not in tax  # the purchase rate is never proposed
     sync = runner.invoke(app, ["sync", "--config", str(config.path)])
     assert "5 booked, 2 parked" in sync.output, sync.output
+
+
+def test_shopify_refunds_become_linked_credit_invoices(
+    shopify_runtime: Runtime, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.sandbox.seed import LEDGER_HIGH, LEDGER_SHIPPING
+
+    shopify_runtime.engine().run_pass()
+    # #2001 (incl. VAT): 2 x beans 25.90 (2.14 VAT at 9%), moka 34.95 (6.07 at 21%),
+    # shipping 5.95 (1.03 at 21%), total 66.80.
+    order = "gid://shopify/Order/5002001"
+    shopify.refund(order, items=[("gid://shopify/LineItem/200101", 1, "34.95", "6.07")])
+    shopify.refund(order, shipping=[(0, "5.95", "1.03")], note="Te laat")
+    shopify_runtime.engine().run_pass()
+    shopify.refund(order, items=[("gid://shopify/LineItem/200100", 2, "25.90", "2.14")])
+    assert shopify.orders[order]["displayFinancialStatus"] == "REFUNDED"
+    # #2008 in full in one go: Moneybird's duplicate of the invoice, as it is.
+    shopify.refund(
+        "gid://shopify/Order/5002008",
+        items=[("gid://shopify/LineItem/200800", 1, "12.95", "1.07")],
+        shipping=[(0, "5.95", "1.03")],
+    )
+    report = shopify_runtime.engine().run_pass()
+    assert report.refunds_booked == 2
+    shopify_runtime.engine().run_pass()
+
+    originals = {i["reference"]: i for i in moneybird.invoices.values() if i["reference"] in
+                 ("SH-2001", "SH-2008") and not i.get("original_sales_invoice_id")}  # fmt: skip
+    credits: dict[str, list[dict[str, Any]]] = {}
+    for invoice in moneybird.invoices.values():
+        for ref, original in originals.items():
+            if invoice.get("original_sales_invoice_id") == original["id"]:
+                credits.setdefault(ref, []).append(invoice)
+    got = sorted(
+        (
+            D(c["total_price_incl_tax"]),
+            tuple(
+                sorted(
+                    (t["tax_rate_id"], D(t["tax_amount"]))
+                    for t in c["tax_totals"]
+                    if D(t["tax_amount"])
+                )
+            ),
+            tuple(sorted({d["ledger_account_id"] for d in c["details"] if D(d["price"])})),
+        )
+        for c in credits["SH-2001"]
+    )
+    assert got == sorted([
+        (D("-34.95"), ((MB_RATE_21, D("-6.07")),), (LEDGER_HIGH,)),
+        (D("-5.95"), ((MB_RATE_21, D("-1.03")),), (LEDGER_SHIPPING,)),
+        # Shopify lines carry no tax class: the default table booked the beans on 8000 too.
+        (D("-25.90"), ((MB_RATE_9, D("-2.14")),), (LEDGER_HIGH,)),
+    ])  # fmt: skip
+    [full] = credits["SH-2008"]
+    assert D(full["total_price_incl_tax"]) == -D(originals["SH-2008"]["total_price_incl_tax"])
+    assert all(c["state"] == "paid" for cs in credits.values() for c in cs)
+    assert {c["reference"] for c in credits["SH-2001"]} == {
+        "SH-2001-R500200101", "SH-2001-R500200102", "SH-2001-R500200103"
+    }  # fmt: skip

@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,58 @@ class ShopifySandbox(Served):
             moment = (updated or self.now()).astimezone(UTC).replace(microsecond=0)
             order["updatedAt"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
             self.orders[order["id"]] = order
+
+    def refund(
+        self,
+        gid: str,
+        *,
+        items: list[tuple[str, int, str, str]] = (),  # type: ignore[assignment]
+        shipping: list[tuple[int, str, str]] = (),  # type: ignore[assignment]
+        amount: str | None = None,
+        note: str = "",
+    ) -> dict[str, Any]:
+        """Refund as the admin does: `items` are (line item gid, quantity, subtotal, tax) and
+        `shipping` (index of the shipping line, subtotal, tax), amounts as the order's prices
+        are (incl. VAT when taxes are included); `amount` defaults to what they add up to."""
+        with self._lock:
+            order = self.orders[gid]
+            incl = bool(order["taxesIncluded"])
+            refunds = order.setdefault("refunds", [])
+            number = len(refunds) + 1
+            gross = Decimal(0)
+            line_nodes = []
+            for line_gid, qty, subtotal, tax in items:
+                title = next(li["title"] for li in order["lineItems"] if li["id"] == line_gid)
+                gross += Decimal(subtotal) + (Decimal(0) if incl else Decimal(tax))
+                line_nodes.append({
+                    "quantity": qty, "lineItem": {"id": line_gid, "title": title},
+                    "subtotalSet": _money_set(subtotal), "totalTaxSet": _money_set(tax),
+                })  # fmt: skip
+            ship_nodes = []
+            for index, subtotal, tax in shipping:
+                ship_gid = order["shippingLines"][index].setdefault(
+                    "id", f"gid://shopify/ShippingLine/{gid.rsplit('/', 1)[1]}{index}"
+                )
+                gross += Decimal(subtotal) + (Decimal(0) if incl else Decimal(tax))
+                ship_nodes.append({
+                    "shippingLine": {"id": ship_gid}, "subtotalAmountSet": _money_set(subtotal),
+                    "taxAmountSet": _money_set(tax),
+                })  # fmt: skip
+            refund = {
+                "id": f"gid://shopify/Refund/{gid.rsplit('/', 1)[1]}{number:02d}",
+                "createdAt": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "note": note,
+                "totalRefundedSet": _money_set(amount if amount is not None else f"{gross:.2f}"),
+                "refundLineItems": {"nodes": line_nodes, "pageInfo": {"hasNextPage": False}},
+                "refundShippingLines": {"nodes": ship_nodes, "pageInfo": {"hasNextPage": False}},
+            }  # fmt: skip
+            refunds.append(refund)
+            total = Decimal(order["totalPriceSet"]["shopMoney"]["amount"])
+            refunded = sum(Decimal(r["totalRefundedSet"]["shopMoney"]["amount"]) for r in refunds)
+            order["displayFinancialStatus"] = (
+                "REFUNDED" if refunded >= total else "PARTIALLY_REFUNDED"
+            )
+            self.put_order(order)
+            return refund
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -257,11 +310,16 @@ class ShopifySandbox(Served):
         shipping = order["shippingLines"]
         return {
             **order,
+            "refunds": order.get("refunds") or [],
             "lineItems": line_items,
             "shippingLines": lambda _i, first=None, after=None, **_r: _connection(
                 shipping, first, after
             ),
         }
+
+
+def _money_set(amount: str) -> dict[str, Any]:
+    return {"shopMoney": {"amount": amount, "currencyCode": "EUR"}}
 
 
 def _created(order: dict[str, Any]) -> datetime:

@@ -97,6 +97,7 @@ def shopify_order(
         gross_total += ship_price if incl else ship_price + ship_tax
         ship_lines.append(
             {
+                "id": f"gid://shopify/ShippingLine/{number}0",
                 "title": "PostNL standaard",
                 "discountedPriceSet": _money(ship_price),
                 "taxLines": [
