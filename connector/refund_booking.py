@@ -11,7 +11,8 @@ prices including VAT, so their total is exactly what the shop paid back.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -254,6 +255,26 @@ def _amount_only(
     rates: dict[str, MoneybirdTaxRate],
     settings: BookingSettings,
 ) -> tuple[list[InvoiceLine], dict[str, Decimal]]:
+    return spread(
+        amount,
+        refund,
+        _gross_by_rate(original),
+        lambda rate_id: _largest_ledger(original, rate_id),
+        rates,
+        settings,
+    )
+
+
+def spread(
+    amount: Decimal,
+    refund: Refund,
+    gross: dict[str, Decimal],
+    ledger_for: Callable[[str], str],
+    rates: dict[str, MoneybirdTaxRate],
+    settings: BookingSettings,
+) -> tuple[list[InvoiceLine], dict[str, Decimal]]:
+    """Lines (gross, negative) for an amount refunded without lines, and their VAT per rate:
+    over `gross` (the original's amount per tax rate) in proportion, or on the fixed rate."""
     description = AMOUNT_ONLY_TEXT + (f": {refund.reason}" if refund.reason else "")
     if settings.refund_amount_only == "fixed":
         rate = rates.get(settings.refund_tax_rate_id or "")
@@ -271,7 +292,6 @@ def _amount_only(
             settings.refund_ledger_account_id or "",
         )
         return [line], {rate.id: _vat_in(amount, rate.percentage)}
-    gross = _gross_by_rate(original)
     if not gross or any(v < ZERO for v in gross.values()) or sum(gross.values()) <= ZERO:
         raise _Park(
             "an amount-only refund cannot be spread over the original invoice's VAT rates "
@@ -287,12 +307,90 @@ def _amount_only(
         rate = rates.get(rate_id)
         if rate is None:
             raise _Park(f"tax rate {rate_id} of the original invoice no longer exists")
-        ledger = _largest_ledger(original, rate_id)
         lines.append(
-            InvoiceLine(LineKind.PRODUCT, description, Decimal(-1), portion, rate_id, ledger)
+            InvoiceLine(
+                LineKind.PRODUCT, description, Decimal(-1), portion, rate_id, ledger_for(rate_id)
+            )
         )
         vat[rate_id] = _vat_in(portion, rate.percentage)
     return lines, vat
+
+
+def net_of_refunds(
+    draft: InvoiceDraft,
+    order: Order,
+    rates: dict[str, MoneybirdTaxRate],
+    settings: BookingSettings,
+) -> InvoiceDraft | Parked:
+    """refunds.before_booking = "net": one invoice for what the customer kept, the refunds as
+    negative lines at the rates and ledgers their lines were booked at."""
+    try:
+        return _net_of_refunds(draft, order, rates, settings)
+    except _Park as park:
+        return Parked(str(park))
+
+
+def _net_of_refunds(
+    draft: InvoiceDraft,
+    order: Order,
+    rates: dict[str, MoneybirdTaxRate],
+    settings: BookingSettings,
+) -> InvoiceDraft:
+    if not draft.prices_are_incl_tax:
+        raise _Park(
+            "refunds.before_booking = 'net' needs prices including VAT; this order's are "
+            "excluding VAT: use 'invoice_and_credit'"
+        )
+    booked = line_map(draft)
+    gross: dict[str, Decimal] = {}
+    largest: dict[str, InvoiceLine] = {}
+    for line in draft.lines:
+        gross[line.tax_rate_id] = gross.get(line.tax_rate_id, ZERO) + line.total
+        if line.tax_rate_id not in largest or line.total > largest[line.tax_rate_id].total:
+            largest[line.tax_rate_id] = line
+    lines = list(draft.lines)
+    vat = dict(draft.shop_totals.vat_by_rate)
+    refunded = ZERO
+    notes = list(draft.notes)
+    for refund in order.refunds:
+        credit, credit_vat, _ = refund_lines(order, refund, booked, "this order")
+        remainder = refund.amount - refund.lines_total
+        if abs(remainder) > settings.rounding_tolerance or (remainder > ZERO and not credit):
+            extra, extra_vat = spread(
+                remainder,
+                refund,
+                {k: v for k, v in gross.items() if v},
+                lambda rate_id: largest[rate_id].ledger_account_id,
+                rates,
+                settings,
+            )
+            credit.extend(extra)
+            for rate_id, amount in extra_vat.items():
+                credit_vat[rate_id] = credit_vat.get(rate_id, ZERO) + amount
+        lines.extend(credit)
+        for rate_id, amount in credit_vat.items():
+            vat[rate_id] = vat.get(rate_id, ZERO) - amount
+        refunded += refund.amount
+        notes.append(f"refund {refund.refund_id} of {fmt(refund.amount)} booked on this invoice")
+    total = draft.shop_totals.total_incl_tax - refunded
+    if total < ZERO:
+        raise _Park(f"refunds exceed the order total by {fmt(-total)}")
+    expected = Totals(total, vat)
+    percentages = {r: rates[r].percentage for r in {ln.tax_rate_id for ln in lines}}
+    predicted = predict(tuple(lines), percentages, incl=True)
+    diffs = differences(predicted, expected)
+    too_big = {k: v for k, v in diffs.items() if abs(v) > settings.rounding_tolerance}
+    if too_big:
+        raise _Park("Moneybird would compute " + describe_differences(too_big, rates))
+    payment = replace(draft.payment, amount=total)
+    return replace(
+        draft,
+        lines=tuple(lines),
+        shop_totals=expected,
+        predicted=predicted,
+        payment=payment,
+        notes=tuple(notes),
+    )
 
 
 def split(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:

@@ -30,7 +30,7 @@ from connector.errors import (
 from connector.invoice import differences, totals_from_response
 from connector.money import ZERO, parse
 from connector.moneybird import Ambiguous, Rejected
-from connector.order import Order
+from connector.order import Order, Refund
 from connector.redact import redact
 from connector.refund_booking import BookedLine, CreditDraft, LineMap, book_refund, line_map
 from connector.state import (
@@ -80,6 +80,26 @@ class RefundFlow:
             record.state = RefundState.PENDING.value
             record.park_reason = None
             self.store.save(record)
+
+    def booked_net(self, order_key: str, refunds: tuple[Refund, ...]) -> None:
+        """refunds.before_booking = "net": these refunds are lines on the order's invoice."""
+        for refund in refunds:
+            key = f"{order_key}:{refund.refund_id}"
+            record = self.store.refund(key) or RefundRecord(
+                key=key, order_key=order_key, refund_id=refund.refund_id
+            )
+            record.state = RefundState.NET.value
+            record.amount = str(refund.amount)
+            record.refunded_at = to_text(refund.created_at)
+            record.park_reason = None
+            record.notes = "booked on the order's own invoice (refunds.before_booking = 'net')"
+            self.store.save(record)
+
+    def net_amount(self, order_key: str) -> Decimal:
+        return sum(
+            (parse(r.amount, "amount") for r in self.store.refunds({RefundState.NET}, order_key)),
+            ZERO,
+        )
 
     def save_line_map(self, order_key: str, booked: LineMap) -> None:
         data = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,7 +36,7 @@ from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
 from connector.redact import redact
-from connector.refund_booking import line_map
+from connector.refund_booking import line_map, net_of_refunds
 from connector.refund_sync import RefundFlow
 from connector.shop import Shop
 from connector.state import (
@@ -248,7 +248,8 @@ class SyncEngine:
             if order.paid_at is None:
                 raise Parking("the shop no longer has a paid date for a finalized invoice")
             plan = payment_plan(order, self.config.mappings, self.settings)
-            self._pay(record, plan, current)
+            refunded = self.refunds.net_amount(record.key)  # refunds booked on the invoice
+            self._pay(record, replace(plan, amount=plan.amount - refunded), current)
             self._paid(record, report)
             return
         untouched = record.invoice_id is None and record.intent is None
@@ -263,12 +264,17 @@ class SyncEngine:
             report.unpaid += 1
             return
         result = book(order, self.config.mappings, self.rates(), self.settings)
+        net = self.config.file.refunds.before_booking == "net" and order.refunds
+        if net and not isinstance(result, Parked):
+            result = net_of_refunds(result, order, self.rates(), self.settings)
         if isinstance(result, Parked):
             if record.invoice_id or record.intent:
                 self._discard_draft(record)
             self._park(record, result.reason, report)
             return
         draft = result
+        if net:
+            self.refunds.booked_net(record.key, order.refunds)
         self.refunds.save_line_map(record.key, line_map(draft))
         record.reference = draft.reference
         record.total = str(order.total)

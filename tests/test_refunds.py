@@ -301,3 +301,43 @@ def test_lost_duplicate_found_on_the_next_pass_is_not_made_again(
     [credit] = credits_of(moneybird, original_1001(moneybird))
     assert credit["state"] == "paid"
     assert runtime.store.refunds()[0].state == RefundState.PAID
+
+
+def test_net_booking_of_a_refund_before_the_order_is_booked(
+    tmp_path: Any, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.config import load_config
+    from connector.runtime import build
+    from tests.conftest import secrets_env, write_config
+
+    path = write_config(
+        tmp_path,
+        shop.url,
+        moneybird.api_url,
+        moneybird.administration_id,
+        extra='\n[refunds]\nbefore_booking = "net"\n',
+    )
+    runtime = build(load_config(path, environ=secrets_env(shop, moneybird)))
+    try:
+        moka = shop.refund(1001, items=[(MOKA, 1, "28.88", "6.07")])
+        amount = shop.refund(1001, "1.00")
+        runtime.engine().run_pass()
+        invoice = original_1001(moneybird)
+        # 66.84 - 34.95 - 1.00: one invoice for what the customer kept, paid that amount.
+        assert D(invoice["total_price_incl_tax"]) == D("30.89")
+        assert invoice["state"] == "paid"
+        assert [D(p["price"]) for p in invoice["payments"]] == [D("30.89")]
+        # 21%: 40.94 - 34.95 = 5.99, less 1.00 x 40.94/66.84 = 0.61 -> 5.38, VAT 0.93;
+        # 9%: 25.90 less 0.39 -> 25.51, VAT 2.11.
+        assert vat(invoice) == {MB_RATE_21: D("0.93"), MB_RATE_9: D("2.11")}
+        assert not credits_of(moneybird, invoice)
+        states = {r.refund_id: r.state for r in runtime.store.refunds()}
+        assert states == {str(moka["id"]): RefundState.NET, str(amount["id"]): RefundState.NET}
+        # A refund after booking is a credit invoice as usual.
+        later = shop.refund(1001, shipping=[(SHIPPING, "4.95", "1.04")])
+        runtime.engine().run_pass()
+        [credit] = credits_of(moneybird, invoice)
+        assert credit["reference"] == f"WC-1001-R{later['id']}"
+        assert lines(credit) == [(D("-5.99"), MB_RATE_21, LEDGER_SHIPPING)]
+    finally:
+        runtime.close()
