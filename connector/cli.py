@@ -287,6 +287,13 @@ def _print_dry_run(result, files) -> None:  # type: ignore[no-untyped-def]
     )
     for number, reason in result.parked[:20]:
         console.print(f"  order {number}: {reason}", highlight=False)
+    if result.refunds:
+        console.print(f"{len(result.refunds)} refunds on these orders:")
+        for number, refund_id, when, amount, outcome in result.refunds[:20]:
+            console.print(
+                f"  order {number} refund {refund_id} ({when}, {amount}): {outcome}",
+                highlight=False,
+            )
     console.print("Report: " + ", ".join(str(f) for f in files), highlight=False)
 
 

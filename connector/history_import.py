@@ -3,7 +3,8 @@
 The history streams page by page through the same engine as the scheduled sync (same state,
 same pass lock, so the two never run at once and never exceed the budget together). A dry run
 books nothing and writes what a bookkeeper checks first: per month and VAT rate the net, VAT
-and gross, the orders that would be parked and why, and the contacts that would be created.
+and gross (credit invoices for refunds negative, in the month of the refund), the orders that
+would be parked and why, the contacts that would be created, and what each refund becomes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from connector.errors import ConnectorError
 from connector.health import IMPORT_HEARTBEAT_KEY
 from connector.invoice import InvoiceDraft
 from connector.money import ZERO, fmt
-from connector.moneybird_rates import rates_from_response
+from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
+from connector.order import Order
+from connector.refund_booking import CreditDraft, as_original, book_refund, line_map, net_of_refunds
 from connector.state import OrderState, PassLock, utcnow
 from connector.sync import PassBusy, PassReport, SyncEngine
 
@@ -39,17 +42,24 @@ class DryRun:
     new_contacts: dict[str, str] = field(default_factory=dict)  # email key -> name
     orders: int = 0
     already_booked: int = 0
+    refunds: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    # order, refund id, date, amount, what would happen
 
-    def add(self, draft: InvoiceDraft, rate_names: dict[str, str]) -> None:
+    def add(self, draft: InvoiceDraft | CreditDraft, rate_names: dict[str, str]) -> None:
+        """An invoice, or a credit invoice (its amounts negative) in the month of the refund."""
         month = draft.invoice_date.strftime("%Y-%m")
+        incl = draft.prices_are_incl_tax if isinstance(draft, InvoiceDraft) else True
+        vat_by_rate = (
+            draft.predicted.vat_by_rate
+            if isinstance(draft, InvoiceDraft)
+            else draft.expected.vat_by_rate
+        )
         gross_by_rate: dict[str, Decimal] = {}
         for line in draft.lines:
             gross_by_rate[line.tax_rate_id] = gross_by_rate.get(line.tax_rate_id, ZERO) + line.total
         for rate_id, amount in gross_by_rate.items():
-            vat = draft.predicted.vat_by_rate.get(rate_id, ZERO)
-            net, gross = (
-                (amount - vat, amount) if draft.prices_are_incl_tax else (amount, amount + vat)
-            )
+            vat = vat_by_rate.get(rate_id, ZERO)
+            net, gross = (amount - vat, amount) if incl else (amount, amount + vat)
             key = (month, rate_names.get(rate_id, rate_id))
             row = self.totals.setdefault(key, [ZERO, ZERO, ZERO])
             row[0] += net
@@ -77,7 +87,44 @@ class DryRun:
             writer = csv.writer(handle)
             writer.writerow(["email_or_key", "name"])
             writer.writerows(sorted(self.new_contacts.items()))
-        return [totals, parked, contacts]
+        refunds = folder / "refunds.csv"
+        with refunds.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["order", "refund", "date", "amount", "booked_as"])
+            writer.writerows(self.refunds)
+        return [totals, parked, contacts, refunds]
+
+    def add_refunds(
+        self,
+        engine: SyncEngine,
+        order: Order,
+        draft: InvoiceDraft,
+        rates: dict[str, MoneybirdTaxRate],
+        names: dict[str, str],
+    ) -> None:
+        """Each refund on an order the import books: a credit invoice (or, with
+        refunds.before_booking = "net", lines on the order's own invoice)."""
+        net = engine.config.file.refunds.before_booking == "net"
+        for refund in order.refunds:
+            when = refund.created_at.astimezone(engine.settings.timezone).date().isoformat()
+            row = (order.number, refund.refund_id, when, fmt(refund.amount))
+            if net:
+                self.refunds.append((*row, "lines on the order's invoice (net)"))
+                continue
+            credit = book_refund(
+                order,
+                refund,
+                as_original(draft),
+                line_map(draft),
+                rates,
+                engine.config.mappings,
+                engine.settings,
+            )
+            if isinstance(credit, Parked):
+                self.refunds.append((*row, f"parked: {credit.reason}"))
+            else:
+                self.add(credit, names)
+                self.refunds.append((*row, f"credit invoice {credit.reference}"))
 
 
 def run_import(
@@ -105,6 +152,7 @@ def run_import(
                 key = engine.record_seen(payload, report)
                 if key is not None:
                     engine.process(key, payload, report)
+                    engine.refunds.process_order(key, payload, report)
                 done += 1
                 if done % 10 == 0:  # scheduled passes wait for the lock: tell health we are busy
                     engine.store.set_meta(IMPORT_HEARTBEAT_KEY, utcnow().isoformat())
@@ -141,6 +189,7 @@ def dry_run(
         for contact in client.contacts_by_ids(ids[start : start + 100]):
             known |= emails_of(contact)
     result = DryRun()
+    net = engine.config.file.refunds.before_booking == "net"
     for page, total in engine.shop.orders_between(since, until):
         for payload in page:
             if limit is not None and result.orders >= limit:
@@ -156,12 +205,15 @@ def dry_run(
                 try:
                     order = engine.shop.to_order(payload)
                     booked = book(order, engine.config.mappings, rates, engine.settings)
+                    if not isinstance(booked, Parked) and order.refunds and net:
+                        booked = net_of_refunds(booked, order, rates, engine.settings)
                 except ConnectorError as exc:
                     booked = Parked(str(exc))
                 if isinstance(booked, Parked):
                     result.parked.append((summary.number, booked.reason))
                 else:
                     result.add(booked, names)
+                    result.add_refunds(engine, order, booked, rates, names)
                     key = email_key(order.customer)
                     if key not in known and store.contact(key) is None:
                         b = order.customer.billing

@@ -393,6 +393,36 @@ def _net_of_refunds(
     )
 
 
+def as_original(draft: InvoiceDraft) -> dict[str, Any]:
+    """An invoice draft in the shape of Moneybird's invoice, to work out the credit for a
+    refund before the original exists (preview, dry run)."""
+    gross: dict[str, Decimal] = {}
+    for line in draft.lines:
+        gross[line.tax_rate_id] = gross.get(line.tax_rate_id, ZERO) + line.total
+    tax_totals = []
+    for rate_id, amount in gross.items():
+        vat = draft.predicted.vat_by_rate.get(rate_id, ZERO)
+        net = amount - vat if draft.prices_are_incl_tax else amount
+        tax_totals.append(
+            {"tax_rate_id": rate_id, "taxable_amount": fmt(net), "tax_amount": fmt(vat)}
+        )
+    return {
+        "invoice_id": draft.reference,
+        "currency": draft.currency,
+        "total_price_incl_tax": fmt(draft.predicted.total_incl_tax),
+        "tax_totals": tax_totals,
+        "details": [
+            {
+                "tax_rate_id": line.tax_rate_id,
+                "ledger_account_id": line.ledger_account_id,
+                "amount_decimal": fmt(line.amount),
+                "price": fmt(line.price),
+            }
+            for line in draft.lines
+        ],
+    }
+
+
 def split(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
     """`amount` in cents over `weights`, in proportion; the residue goes to the largest."""
     if len(weights) == 1:

@@ -136,3 +136,29 @@ def test_external_sales_invoices_cost_two_requests_and_never_double(
     # run's own start: tax rates and the contact list.
     assert report.booked == 6
     assert used == 6 * 2 + 3 + 2 + 2
+
+
+def test_refunds_in_the_history_are_in_the_dry_run_and_booked_by_the_import(
+    tmp_path: Path, runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    refund = shop.refund(1001, items=[(10012, 1, "28.88", "6.07")])  # the moka pot, 34.95
+    result = dry_run(runtime.engine(), SINCE)
+    assert result.refunds == [
+        ("1001", str(refund["id"]), refund["date_created"][:10], "34.95",
+         f"credit invoice WC-1001-R{refund['id']}"),
+    ]  # fmt: skip
+    by_rate: dict[str, list] = {}
+    for (_month, rate), values in result.totals.items():
+        row = by_rate.setdefault(rate, [0, 0, 0])
+        for i in range(3):
+            row[i] += values[i]
+    # The demo's 21% totals (net 154.80, VAT 32.51, gross 187.31) less the credited moka pot
+    # (net 28.88, VAT 6.07, gross 34.95).
+    assert [str(v) for v in by_rate["21% btw"]] == ["125.92", "26.44", "152.36"]
+    files = result.write(tmp_path / "report")
+    assert f"WC-1001-R{refund['id']}" in files[3].read_text()
+    assert moneybird.invoices == {}
+
+    run_import(runtime.engine(), SINCE)
+    credits = [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
+    assert [(c["reference"], c["state"]) for c in credits] == [(f"WC-1001-R{refund['id']}", "paid")]
