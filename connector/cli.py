@@ -16,6 +16,7 @@ from connector.config import Config, StateSettings, load_config, state_settings
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.money import fmt
 from connector.moneybird_rates import rates_from_response
+from connector.refund_preview import print_credit, refund_previews
 from connector.runtime import build, setup_logging
 
 app = typer.Typer(
@@ -352,18 +353,21 @@ def retry(
     order: Annotated[str | None, typer.Argument(help="Order number; all when left out.")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Put parked or failed orders back in line for the next pass."""
+    """Put parked or failed orders, and their refunds, back in line for the next pass."""
     from connector.state import Store
 
     store = Store(_state_settings(config).state_path)
     try:
         chosen = store.requeue(order)
+        refunds = store.requeue_refunds(order)
     finally:
         store.close()
-    if order is not None and not chosen:
-        err.print(f"Order {order} is not parked or failed.")
+    if order is not None and not chosen and not refunds:
+        err.print(f"Order {order} is not parked or failed, nor any of its refunds.")
         raise typer.Exit(EXIT_FAILED)
     console.print(f"{len(chosen)} order(s) queued for the next pass.")
+    if refunds:
+        console.print(f"{len(refunds)} refund(s) queued for the next pass.")
 
 
 @app.command()
@@ -371,7 +375,8 @@ def preview(
     order: Annotated[str, typer.Argument(help="The shop's order id.")],
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Show the invoice an order would become. Sends nothing to Moneybird."""
+    """Show the invoice an order would become, and the credit invoice for each refund.
+    Sends nothing to Moneybird."""
     cfg = _load(config)
     runtime = build(cfg)
     try:
@@ -382,6 +387,9 @@ def preview(
         parsed = runtime.shop.to_order(payload)
         rates = rates_from_response(runtime.client.tax_rates())
         result = book(parsed, cfg.mappings, rates, cfg.booking_settings())
+        credits = []
+        if not isinstance(result, Parked):
+            credits = refund_previews(runtime, parsed, result, rates)
     except ConnectorError as exc:
         _exit_for(exc)
     finally:
@@ -415,6 +423,8 @@ def preview(
     )
     for note in result.notes:
         console.print(f"Note: {note}", highlight=False)
+    for refund_id, credit in credits:
+        print_credit(console, parsed.number, refund_id, credit, rates)
 
 
 @app.command()

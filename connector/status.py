@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.config import fingerprint
-from connector.state import WAITING, OrderState, Store, from_text
+from connector.state import WAITING, OrderState, RefundState, Store, from_text
 
 ADVICE = {
     OrderState.PARKED.value: "fix the cause (often a mapping table), then `connector retry`",
@@ -17,6 +17,12 @@ ADVICE = {
     OrderState.DRAFT.value: "resumed on the next pass after checking Moneybird",
     OrderState.OPEN.value: "payment registered on the next pass after checking Moneybird",
     OrderState.UNPAID.value: "booked once the shop records the payment",
+}
+
+REFUND_ADVICE = {
+    RefundState.PARKED.value: "fix the cause, then `connector retry` with the order number",
+    RefundState.FAILED.value: "retried automatically on the next pass",
+    RefundState.WAITING.value: "not booked against nothing: book or retry the order first",
 }
 
 
@@ -35,6 +41,18 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
             "edit_not_applied": store.get_meta("config_error") or None,
         },
         "counts": store.counts(),
+        "refund_counts": store.refund_counts(),
+        "refunds_attention": [
+            {
+                "order": r.number,
+                "refund": r.refund_id,
+                "state": r.state,
+                "amount": r.amount,
+                "reason": r.park_reason or r.last_error,
+                "what_to_do": REFUND_ADVICE.get(r.state, ""),
+            }
+            for r in store.refunds({RefundState.PARKED, RefundState.FAILED, RefundState.WAITING})
+        ],
         "contacts_known": store.contact_count(),
         "attention": [
             {
@@ -98,6 +116,17 @@ def render(data: dict[str, Any], console: Console) -> None:
     for state in OrderState:
         counts.add_row(state.value, str(data["counts"].get(state.value, 0)))
     console.print(counts)
+    refund_counts = data.get("refund_counts") or {}
+    if refund_counts:
+        console.print(
+            "Refunds: "
+            + ", ".join(
+                f"{refund_counts[st.value]} {st.value}"
+                for st in RefundState
+                if refund_counts.get(st.value)
+            ),
+            highlight=False,
+        )
     console.print(f"Contacts known: {data['contacts_known']}")
     if data["attention"]:
         table = Table(title="Orders needing attention")
@@ -108,6 +137,16 @@ def render(data: dict[str, Any], console: Console) -> None:
         console.print(table)
     else:
         console.print("No orders need attention.")
+    if data.get("refunds_attention"):
+        table = Table(title="Refunds needing attention")
+        for column in ("order", "refund", "amount", "state", "reason", "what to do"):
+            table.add_column(column, overflow="fold")
+        for row in data["refunds_attention"]:
+            table.add_row(
+                row["order"], row["refund"], row["amount"] or "", row["state"],
+                row["reason"] or "", row["what_to_do"],
+            )  # fmt: skip
+        console.print(table)
     runs = Table(title="Last runs")
     for column in ("started (UTC)", "took", "outcome", "seen", "booked", "parked", "retry",
                    "requests"):  # fmt: skip

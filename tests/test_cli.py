@@ -81,3 +81,27 @@ def test_wrong_token_exits_3(
     assert "Moneybird refused the token" in result.output
     assert "expired-token-xyz" not in result.output
     assert moneybird.invoices == {}
+
+
+def test_status_and_preview_include_refunds(
+    config_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    runner.invoke(app, ["sync", "--config", str(config_path)])
+    moka = shop.refund(1001, items=[(10012, 1, "28.88", "6.07")])
+    waiting = shop.refund(1006, "5.00")  # 1006 is parked: the refund is not booked
+    # Preview before the pass: the credit the moka refund would become, against 1001's invoice.
+    preview = runner.invoke(app, ["preview", "1001", "--config", str(config_path)])
+    assert preview.exit_code == 0, preview.output
+    assert f"reference WC-1001-R{moka['id']}" in preview.output
+    assert "-34.95" in preview.output and "Refund payment -34.95" in preview.output
+    runner.invoke(app, ["sync", "--config", str(config_path)])
+    status = runner.invoke(app, ["status", "--config", str(config_path), "--json"])
+    data = json.loads(status.stdout)
+    assert data["refund_counts"] == {"paid": 1, "waiting": 1}
+    [row] = data["refunds_attention"]
+    assert (row["order"], row["refund"], row["state"]) == ("1006", str(waiting["id"]), "waiting")
+    assert "order 1006 is not booked" in row["reason"]
+    table = runner.invoke(app, ["status", "--config", str(config_path)])
+    assert "Refunds needing attention" in table.output and "Refunds: 1 waiting, 1 paid" in table.output
+    again = runner.invoke(app, ["preview", "1001", "--config", str(config_path)])
+    assert f"Refund {moka['id']}: already booked (paid)" in again.output
