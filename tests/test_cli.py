@@ -102,6 +102,8 @@ def test_status_and_preview_include_refunds(
     assert (row["order"], row["refund"], row["state"]) == ("1006", str(waiting["id"]), "waiting")
     assert "order 1006 is not booked" in row["reason"]
     table = runner.invoke(app, ["status", "--config", str(config_path)])
-    assert "Refunds needing attention" in table.output and "Refunds: 1 waiting, 1 paid" in table.output
+    assert (
+        "Refunds needing attention" in table.output and "Refunds: 1 waiting, 1 paid" in table.output
+    )
     again = runner.invoke(app, ["preview", "1001", "--config", str(config_path)])
     assert f"Refund {moka['id']}: already booked (paid)" in again.output

@@ -16,6 +16,7 @@ import re
 import signal
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,99 @@ def test_shopify_orders_survive_kills_too(tmp_path: Path, moneybird: MoneybirdSa
     assert all(
         i["state"] == "paid" and len(i["payments"]) == 1 for i in moneybird.invoices.values()
     )
+
+
+REFUND_TARGETS = [
+    ("PATCH", r"sales_invoices/\d+/duplicate_creditinvoice", False),
+    ("PATCH", r"sales_invoices/\d+/duplicate_creditinvoice", True),
+    ("PATCH", r"sales_invoices/\d+", False), ("PATCH", r"sales_invoices/\d+", True),
+    ("PATCH", r"sales_invoices/\d+/send_invoice", False),
+    ("PATCH", r"sales_invoices/\d+/send_invoice", True),
+    ("POST", r"sales_invoices/\d+/payments", False), ("POST", r"sales_invoices/\d+/payments", True),
+]  # fmt: skip
+
+
+def test_refunds_survive_kills_and_are_credited_once(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    """Orders booked first; then refunds (by line, amount only, in full) while the crediting
+    is SIGKILLed before and after each kind of write."""
+    rng = random.Random(SEED)
+    start = datetime.now(UTC) - timedelta(days=1)
+    for n in range(30):
+        person = Person(f"Retour{n}", "Test", f"retour{n}@example.nl", "Kade 1", "1234 AB", "Gouda")
+        items = [Item("Moka pot 6 kops", "MP-6", 1, "34.95", 1), Item("Bonen", "KB", 2, "12.95", 2)]
+        shop.put_order(woo_order(6000 + n, person, items, "4.95", start + timedelta(minutes=n)))
+    moneybird.rate_limit = 1_000_000
+    config = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id,
+                          mb_extra="rate_limit = 1000000")  # fmt: skip
+    env = secrets_env(shop, moneybird)
+    fork = multiprocessing.get_context("fork")
+    first = fork.Process(target=_child, args=(str(config), env))
+    first.start()
+    first.join(timeout=120)
+    assert first.exitcode == 0
+    refunds: list[dict[str, Any]] = []
+    pending = list(range(30))
+
+    def add_refunds(count: int) -> None:
+        for _ in range(min(count, len(pending))):
+            n = pending.pop(0)
+            order = shop.orders[6000 + n]
+            moka, beans = order["line_items"][0], order["line_items"][1]
+            if n % 3 == 0:  # the moka pot back
+                refunds.append(
+                    shop.refund(6000 + n, items=[(moka["id"], 1, moka["total"], moka["total_tax"])])
+                )
+            elif n % 3 == 1:  # an amount only, then one bean bag
+                refunds.append(shop.refund(6000 + n, "3.00"))
+                refunds.append(shop.refund(6000 + n, items=[(beans["id"], 1, "11.88", "1.07")]))
+            else:  # everything
+                refunds.append(shop.refund(6000 + n, order["total"]))
+
+    plan: dict[str, Any] = {}
+    hits: Counter[tuple[str, str, bool]] = Counter()
+
+    def hook(method: str, route: str, applied: bool) -> None:
+        target = plan.get("target")
+        if target is None or plan["killed"]:
+            return
+        if method == target[0] and re.fullmatch(target[1], route) and applied == target[2]:
+            if plan["skip"] > 0:
+                plan["skip"] -= 1
+                return
+            os.kill(plan["pid"], signal.SIGKILL)
+            plan["killed"] = True
+            hits[target] += 1
+            raise DropConnection
+
+    moneybird.write_hook = hook
+    add_refunds(6)
+    rounds = 0
+    while sum(hits.values()) < 48 and rounds < 150:
+        plan.update(target=REFUND_TARGETS[rounds % len(REFUND_TARGETS)],
+                    skip=rng.randint(0, 1), killed=False)  # fmt: skip
+        rounds += 1
+        child = fork.Process(target=_child, args=(str(config), env))
+        child.start()
+        plan["pid"] = child.pid
+        child.join(timeout=60)
+        assert child.exitcode is not None, f"seed {SEED}: child hung"
+        if not plan["killed"]:
+            add_refunds(4)
+    plan["target"] = None
+    final = fork.Process(target=_child, args=(str(config), env))
+    final.start()
+    final.join(timeout=120)
+    assert final.exitcode == 0
+
+    assert sum(hits.values()) >= 40, f"seed {SEED}: {hits}"
+    credits = [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
+    refs = Counter(c["reference"] for c in credits)
+    assert all(n == 1 for n in refs.values()), f"seed {SEED}: credited twice {refs}"
+    assert set(refs) == {f"WC-{r['parent_id']}-R{r['id']}" for r in refunds}
+    for credit in credits:
+        assert credit["state"] == "paid" and len(credit["payments"]) == 1, credit["reference"]
+    amounts = {f"WC-{r['parent_id']}-R{r['id']}": r["amount"] for r in refunds}
+    for credit in credits:
+        assert -Decimal(credit["total_price_incl_tax"]) == Decimal(amounts[credit["reference"]])
