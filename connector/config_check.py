@@ -198,6 +198,22 @@ def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> 
             f"document_style_id {sync.document_style_id} does not exist",
         )
         bad += 1
+    refunds = config.file.refunds
+    if refunds.ledger_account_id and refunds.ledger_account_id not in ledgers:
+        report.add(
+            ERROR,
+            _place(config.path, ("refunds", "ledger_account_id")),
+            f"ledger_account_id {refunds.ledger_account_id} does not exist",
+        )
+        bad += 1
+    refund_rate = rates.get(refunds.tax_rate_id) if refunds.tax_rate_id else None
+    if refunds.tax_rate_id and (refund_rate is None or not refund_rate.usable_for_sales):
+        report.add(
+            ERROR,
+            _place(config.path, ("refunds", "tax_rate_id")),
+            f"tax_rate_id {refunds.tax_rate_id} is not an active sales tax rate",
+        )
+        bad += 1
     if not bad:
         report.add(
             OK,

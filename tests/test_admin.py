@@ -168,3 +168,23 @@ def test_config_check_with_wrong_credentials(
     assert "Moneybird refused the token (401)" in out
     assert "WooCommerce refused the API keys (401" in out
     assert "cs_bad" not in out
+
+
+def test_config_check_names_an_unusable_fixed_refund_rate(
+    tmp_path: Path, cli: CliRunner, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    config = own_tables(tmp_path, shop, moneybird)
+    copy_defaults(tmp_path)
+    config.write_text(
+        config.read_text().replace(
+            "[mappings]",
+            f'[refunds]\namount_only = "fixed"\nledger_account_id = "777"\n'
+            f'tax_rate_id = "{MB_RATE_21_PURCHASE}"\n\n[mappings]',
+        )
+    )
+    result = cli.invoke(app, ["config", "check", "--config", str(config)])
+    out = result.output.replace("\n", "")
+    assert result.exit_code == 2
+    assert "ledger_account_id 777 does not exist" in out
+    assert f"tax_rate_id {MB_RATE_21_PURCHASE} is not an active sales tax rate" in out
+    assert f"{config}:" in out  # with the line in config.toml
