@@ -161,6 +161,8 @@ def run_demo(console: Console, keep: bool = False, platform: str = "woocommerce"
                 f"duplicate references: {duplicates or 'none'}"
             )
             ok = not duplicates and all_paid and exact == len(mb.invoices)
+            console.rule("Pass 3: a customer sends the moka pot back")
+            ok = _refund_pass(console, demo, runtime, mb) and ok
             console.print(f"Try: connector status --config {config_path}" if keep else "")
             return 0 if ok else 1
         finally:
@@ -170,6 +172,36 @@ def run_demo(console: Console, keep: bool = False, platform: str = "woocommerce"
         mb.stop()
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _refund_pass(console: Console, demo: DemoShop, runtime, mb: MoneybirdSandbox) -> bool:  # type: ignore[no-untyped-def]
+    """Refund one line in the shop; the next pass credits it, linked to the invoice."""
+    if demo.platform == "shopify":
+        demo.sandbox.refund(
+            "gid://shopify/Order/5002001",
+            items=[("gid://shopify/LineItem/200101", 1, "34.95", "6.07")],
+        )
+        reference = "SH-2001"
+    else:
+        demo.sandbox.refund(1001, items=[(10012, 1, "28.88", "6.07")], reason="Retour")
+        reference = "WC-1001"
+    report = runtime.engine().run_pass()
+    original = next(i for i in mb.invoices.values() if i["reference"] == reference)
+    credits = [
+        i for i in mb.invoices.values() if i.get("original_sales_invoice_id") == original["id"]
+    ]
+    for credit in credits:
+        vat = ", ".join(
+            f"{t['tax_amount']} VAT" for t in credit["tax_totals"] if Decimal(t["tax_amount"])
+        )
+        console.print(
+            f"{report.refunds_booked} refund booked: credit invoice {credit['invoice_id']} "
+            f"({credit['reference']}) credits invoice {original['invoice_id']}: "
+            f"{credit['total_price_incl_tax']} incl. {vat}, {credit['state']} "
+            f"(paid out {credit['payments'][0]['price'] if credit['payments'] else '-'})",
+            highlight=False,
+        )
+    return len(credits) == 1 and credits[0]["state"] == "paid"
 
 
 def _orders_table(console: Console, store, mb: MoneybirdSandbox) -> None:  # type: ignore[no-untyped-def]
