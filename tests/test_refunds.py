@@ -341,3 +341,35 @@ def test_net_booking_of_a_refund_before_the_order_is_booked(
         assert lines(credit) == [(D("-5.99"), MB_RATE_21, LEDGER_SHIPPING)]
     finally:
         runtime.close()
+
+
+def test_lost_state_after_refunds_credits_nothing_twice(
+    tmp_path: Any, runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.config import load_config
+    from connector.runtime import build
+    from tests.conftest import secrets_env
+
+    book_all(runtime)
+    shop.refund(1001, items=[(MOKA, 1, "28.88", "6.07")])
+    runtime.engine().run_pass()
+    # A credit duplicate left as a draft, still carrying the original's reference.
+    runtime.client.duplicate_credit_invoice(original_1001(moneybird)["id"])
+    path = runtime.config.path
+    runtime.close()
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)  # the volume was lost
+    rebuilt = build(load_config(path, environ=secrets_env(shop, moneybird)))
+    try:
+
+        def writes() -> int:  # synchronization POSTs are reads
+            return len([a for a in moneybird.accepted if "synchronization" not in a[1]])
+
+        before = writes()
+        report = rebuilt.engine().run_pass()
+        assert report.booked == 8 and report.refunds_booked == 1
+        assert writes() == before  # everything found in Moneybird, nothing written again
+        [record] = rebuilt.store.refunds()
+        assert record.state == RefundState.PAID
+    finally:
+        rebuilt.close()
