@@ -31,7 +31,6 @@ from connector.invoice import differences, totals_from_response
 from connector.money import ZERO, parse
 from connector.moneybird import Ambiguous, Rejected
 from connector.order import Order, Refund
-from connector.redact import redact
 from connector.refund_booking import BookedLine, CreditDraft, LineMap, book_refund, line_map
 from connector.state import (
     BookedLinesRecord,
@@ -133,14 +132,14 @@ class RefundFlow:
                 payload = engine.shop.order(order_record.order_id)
             if payload is None:
                 for refund in refunds:
-                    self._park(refund, "the order no longer exists in the shop", report)
+                    self.engine._park(refund, "the order no longer exists in the shop", report)
                 return
             order = engine.shop.to_order(payload)
         except (AuthError, StateError):
             raise
         except (ConnectorError, ShopError, OrderDataError) as exc:
             for refund in refunds:
-                self._fail(refund, str(exc), report)
+                self.engine._fail(refund, str(exc), report)
             return
         for refund in refunds:
             if not self._one(order_record, order, refund, report):
@@ -155,13 +154,13 @@ class RefundFlow:
         except (AuthError, StateError):
             raise
         except (Parking, OrderDataError) as exc:
-            self._park(record, str(exc), report)
+            self.engine._park(record, str(exc), report)
             return True
         except Exception as exc:  # one refund's trouble never stops the pass
             if not isinstance(exc, ConnectorError | ShopError):
                 log.exception("unexpected error on a refund of order %s", record.number)
                 exc = ConnectorError(f"internal error: {type(exc).__name__}: {exc}")
-            self._fail(record, str(exc), report)
+            self.engine._fail(record, str(exc), report)
             return False
 
     def _original_booked(self, order_record: OrderRecord) -> bool:
@@ -215,7 +214,7 @@ class RefundFlow:
             if current.get("reference") != credit.reference:
                 current = self._edit(record, current, credit)
             if not self._agrees(record, current, credit):
-                return self._park(record, record.park_reason or "", report)
+                return self.engine._park(record, record.park_reason or "", report)
             current = engine._send(record)
         if record.state != RefundState.OPEN:
             raise Retry(f"credit invoice not finalized (state {record.state})")
@@ -225,11 +224,11 @@ class RefundFlow:
         record.park_reason = record.last_error = None
         self.store.save(record)
         report.refunds_booked += 1
-        self._decide(
+        self.engine._decide(
             record,
             report,
-            f"refund {record.refund_id} credited as {record.invoice_number} "
-            f"(credits {order_record.invoice_number}), {self._how_paid(record)}",
+            f"credited as {record.invoice_number} (credits {order_record.invoice_number}), "
+            f"{self._how_paid(record)}",
         )
 
     # --- steps -----------------------------------------------------------------------------
@@ -401,30 +400,4 @@ class RefundFlow:
         record.park_reason = reason
         self.store.save(record)
         report.refunds_waiting += 1
-        self._decide(record, report, f"refund {record.refund_id} not booked: {reason}")
-
-    def _park(self, record: RefundRecord, reason: str, report: PassReport) -> None:
-        reason = redact(reason, self.config.secrets.values())
-        record.state = RefundState.PARKED.value
-        record.park_reason = reason
-        self.store.save(record)
-        report.refunds_parked += 1
-        self._decide(record, report, f"refund {record.refund_id} parked: {reason}")
-
-    def _fail(self, record: RefundRecord, error: str, report: PassReport) -> None:
-        error = redact(error, self.config.secrets.values())
-        fresh = self.store.refund(record.key) or record
-        fresh.attempts += 1
-        fresh.last_error = error
-        if fresh.state in (RefundState.PENDING, RefundState.FAILED):
-            fresh.state = RefundState.FAILED.value
-        self.store.save(fresh)
-        report.failed += 1
-        self._decide(fresh, report, f"refund {record.refund_id} will retry: {error}")
-
-    def _decide(self, record: RefundRecord, report: PassReport, message: str) -> None:
-        from connector.sync import Decision
-
-        extra = {"order": record.number, "refund": record.refund_id, "decision": record.state}
-        log.info("order %s: %s", record.number, message, extra=extra)
-        report.decisions.append(Decision(record.key, record.number, record.state, message))
+        self.engine._decide(record, report, f"not booked: {reason}")

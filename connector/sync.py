@@ -522,17 +522,21 @@ class SyncEngine:
                 "found %d existing invoices in Moneybird; they will not be booked again", len(refs)
             )
 
-    def _park(self, record: OrderRecord, reason: str, report: PassReport) -> None:
+    def _park(self, record: InvoiceRecord, reason: str, report: PassReport) -> None:
         reason = redact(reason, self.config.secrets.values())
         record.state = OrderState.PARKED.value
         record.park_reason = reason
         self.store.save(record)
-        report.parked += 1
+        if isinstance(record, RefundRecord):
+            report.refunds_parked += 1
+        else:
+            report.parked += 1
         self._decide(record, report, f"parked: {reason}")
 
-    def _fail(self, record: OrderRecord, error: str, report: PassReport) -> None:
+    def _fail(self, record: InvoiceRecord, error: str, report: PassReport) -> None:
         error = redact(error, self.config.secrets.values())
-        fresh = self.store.order(record.key) or record
+        reread = self.store.refund if isinstance(record, RefundRecord) else self.store.order
+        fresh = reread(record.key) or record
         fresh.attempts += 1
         fresh.last_error = error
         if fresh.state in (OrderState.PENDING, OrderState.FAILED):
@@ -541,9 +545,12 @@ class SyncEngine:
         report.failed += 1
         self._decide(fresh, report, f"will retry: {error}")
 
-    def _decide(self, record: OrderRecord, report: PassReport, message: str) -> None:
-        # One line per order decision; with JSON logs the fields come out as keys too.
+    def _decide(self, record: InvoiceRecord, report: PassReport, message: str) -> None:
+        # One line per decision; with JSON logs the fields come out as keys too.
         extra = {"order": record.number, "decision": record.state, "invoice": record.invoice_number}
+        if isinstance(record, RefundRecord):
+            extra["refund"] = record.refund_id
+            message = f"refund {record.refund_id} {message}"
         log.info("order %s: %s", record.number, message, extra=extra)
         report.decisions.append(Decision(record.key, record.number, record.state, message))
 

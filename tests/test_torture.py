@@ -39,6 +39,26 @@ TARGETS = [
 ]  # fmt: skip
 
 
+def killer(plan: dict[str, Any], hits: Counter[tuple[str, str, bool]]) -> Any:
+    """A sandbox write hook that SIGKILLs the child at the planned write (after `skip` of
+    them), before or after Moneybird applies it, and counts the kills per target."""
+
+    def hook(method: str, route: str, applied: bool) -> None:
+        target = plan.get("target")
+        if target is None or plan.get("killed"):
+            return
+        if method == target[0] and re.fullmatch(target[1], route) and applied == target[2]:
+            if plan.get("skip", 0) > 0:
+                plan["skip"] -= 1
+                return
+            os.kill(plan["pid"], signal.SIGKILL)
+            plan["killed"] = True
+            hits[target] += 1
+            raise DropConnection
+
+    return hook
+
+
 def _child(config_path: str, env: dict[str, str]) -> None:
     os.environ.update(env)
     code = 1
@@ -84,21 +104,7 @@ def test_sixty_orders_survive_a_hundred_kills(
     plan: dict[str, Any] = {}
     hits: Counter[tuple[str, str, bool]] = Counter()
 
-    def hook(method: str, route: str, applied: bool) -> None:
-        target = plan.get("target")
-        if target is None or plan.get("killed"):
-            return
-        t_method, t_route, t_applied = target
-        if method == t_method and re.fullmatch(t_route, route) and applied == t_applied:
-            if plan["skip"] > 0:
-                plan["skip"] -= 1
-                return
-            os.kill(plan["pid"], signal.SIGKILL)
-            plan["killed"] = True
-            hits[target] += 1
-            raise DropConnection
-
-    moneybird.write_hook = hook
+    moneybird.write_hook = killer(plan, hits)
     rounds = 0
     while sum(hits.values()) < KILLS and rounds < KILLS * 3:
         target = TARGETS[rounds % len(TARGETS)]
@@ -178,21 +184,7 @@ def test_shopify_orders_survive_kills_too(tmp_path: Path, moneybird: MoneybirdSa
     plan: dict[str, Any] = {}
     kills: Counter[tuple[str, str, bool]] = Counter()
 
-    def hook(method: str, route: str, applied: bool) -> None:
-        target = plan.get("target")
-        if (
-            target
-            and not plan["killed"]
-            and method == target[0]
-            and re.fullmatch(target[1], route)
-            and applied == target[2]
-        ):
-            os.kill(plan["pid"], signal.SIGKILL)
-            plan["killed"] = True
-            kills[target] += 1
-            raise DropConnection
-
-    moneybird.write_hook = hook
+    moneybird.write_hook = killer(plan, kills)
     try:
         for round_no in range(48):
             plan.update(target=TARGETS[(round_no + rng.randint(0, 7)) % len(TARGETS)], killed=False)
@@ -266,20 +258,7 @@ def test_refunds_survive_kills_and_are_credited_once(
     plan: dict[str, Any] = {}
     hits: Counter[tuple[str, str, bool]] = Counter()
 
-    def hook(method: str, route: str, applied: bool) -> None:
-        target = plan.get("target")
-        if target is None or plan["killed"]:
-            return
-        if method == target[0] and re.fullmatch(target[1], route) and applied == target[2]:
-            if plan["skip"] > 0:
-                plan["skip"] -= 1
-                return
-            os.kill(plan["pid"], signal.SIGKILL)
-            plan["killed"] = True
-            hits[target] += 1
-            raise DropConnection
-
-    moneybird.write_hook = hook
+    moneybird.write_hook = killer(plan, hits)
     add_refunds(6)
     rounds = 0
     while sum(hits.values()) < 48 and rounds < 150:
