@@ -373,3 +373,31 @@ def test_lost_state_after_refunds_credits_nothing_twice(
         assert record.state == RefundState.PAID
     finally:
         rebuilt.close()
+
+
+def test_shop_wide_refunds_list_catches_a_refund_whose_order_did_not_change(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    book_all(runtime)
+    # WooCommerce 9+: the refund is listed by GET /refunds even if the order's date stays.
+    refund = shop.refund(1003, "5.00", touch_order=False)
+    shop.requests.clear()
+    runtime.engine().run_pass()
+    assert any(path.endswith("/refunds") and "after" in q for _m, path, q in shop.requests)
+    [credit] = [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
+    assert credit["reference"] == f"WC-1003-R{refund['id']}" and credit["state"] == "paid"
+
+
+def test_older_shops_without_the_shop_wide_list_read_refunds_per_order(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    shop.supports_shop_wide_refunds = False
+    book_all(runtime)
+    refund = shop.refund(1003, "5.00")  # the order's modification date moves
+    runtime.engine().run_pass()
+    runtime.engine().run_pass()
+    [credit] = [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
+    assert credit["reference"] == f"WC-1003-R{refund['id']}" and credit["state"] == "paid"
+    # Asked once whether the shop-wide list exists, then not again.
+    asked = [p for _m, p, _q in shop.requests if p.endswith("/wc/v3/refunds")]
+    assert len(asked) == 1
