@@ -12,10 +12,11 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connector.invoice import InvoiceDraft, InvoiceLine, PaymentPlan, Totals, differences, predict
-from connector.mappings import Mappings
+from connector.mappings import Mappings, TaxRule
 from connector.money import ZERO, cents, fmt
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, Order, OrderLine
+from connector.vat_rules import guard
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
 
@@ -34,6 +35,8 @@ class BookingSettings:
     refund_amount_only: str = "proportional"
     refund_ledger_account_id: str | None = None
     refund_tax_rate_id: str | None = None
+    shop_country: str = "NL"  # where the shop is established: domestic VAT
+    oss: bool = False  # registered for the EU One-Stop Shop: destination-country rates allowed
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _book(
         if line.rate_id in mb_rate_for:
             continue
         mb_rate_for[line.rate_id] = _map_rate(
-            order, line.rate_id, mappings, rates, country, business
+            order, line.rate_id, mappings, rates, country, business, settings
         )
 
     # 2. Per shop rate: the VAT the shop charged, checked against its own lines.
@@ -230,6 +233,7 @@ def _map_rate(
     rates: dict[str, MoneybirdTaxRate],
     country: str,
     business: bool,
+    settings: BookingSettings,
 ) -> MoneybirdTaxRate:
     if rate_id is None:
         percentage: Decimal | None = ZERO
@@ -241,12 +245,41 @@ def _map_rate(
         if percentage is None:
             raise _Park(f"the percentage of {_rate_label(order, rate_id)} is unknown")
     who = "business" if business else "consumer"
-    rule = mappings.tax_rate_for(rate_id, percentage, country, business)
-    if rule is None:
+    rules = mappings.tax_rules_for(rate_id, percentage, country, business)
+    if not rules:
         raise _Park(
             f"no tax rule maps {_rate_label(order, rate_id)} for a {who} in {country or '?'}; "
             "add one to the tax table"
         )
+    refused: list[str] = []
+    for rule in rules:
+        mb_rate = _checked_rate(order, rate_id, rule, rates, percentage)
+        treatment = "oss" if mb_rate.country and rule.treatment == "domestic" else rule.treatment
+        why_not = guard(
+            treatment,
+            country,
+            order.customer.vat_number,
+            settings.shop_country,
+            settings.oss,
+            mb_rate.country,
+        )
+        if why_not is None:
+            return mb_rate
+        refused.append(f"{rule.note or treatment + ' rule'}: {why_not}")
+    raise _Park(
+        f"no tax rule fits {_rate_label(order, rate_id)} for a {who} in {country or '?'} "
+        f"({'; '.join(refused)})"
+    )
+
+
+def _checked_rate(
+    order: Order,
+    rate_id: str | None,
+    rule: TaxRule,
+    rates: dict[str, MoneybirdTaxRate],
+    percentage: Decimal | None,
+) -> MoneybirdTaxRate:
+    """The Moneybird rate a rule names, when it is an active sales rate of the shop's %."""
     mb_rate = rates.get(rule.tax_rate_id)
     if mb_rate is None:
         raise _Park(

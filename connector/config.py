@@ -159,6 +159,20 @@ class RefundsConfig(_Section):
         return self
 
 
+class VatConfig(_Section):
+    shop_country: str = "NL"  # where the shop is established
+    # Registered for the EU One-Stop Shop: rules may then use destination-country rates
+    # (treatment = "oss"). Off: such rules never apply and those orders are parked.
+    oss: bool = False
+
+    @field_validator("shop_country")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        if not (len(value.strip()) == 2 and value.strip().isalpha()):
+            raise ValueError('must be an ISO country code like "NL"')
+        return value.strip().upper()
+
+
 class HealthConfig(_Section):
     port: int = Field(default=0, ge=0, le=65535)  # 0: off; CONNECTOR_HEALTH_PORT overrides
     host: str = "127.0.0.1"
@@ -198,6 +212,7 @@ class FileConfig(_Section):
     state: StateConfig = Field(default_factory=StateConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     refunds: RefundsConfig = Field(default_factory=RefundsConfig)
+    vat: VatConfig = Field(default_factory=VatConfig)
     mappings: MappingsConfig = Field(default_factory=MappingsConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
@@ -284,6 +299,8 @@ class Config:
             refund_amount_only=self.file.refunds.amount_only,
             refund_ledger_account_id=self.file.refunds.ledger_account_id or None,
             refund_tax_rate_id=self.file.refunds.tax_rate_id or None,
+            shop_country=self.file.vat.shop_country,
+            oss=self.file.vat.oss,
         )
 
 

@@ -132,6 +132,15 @@ def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> 
         return
     paths = config.mapping_paths()
     bad = 0
+    if not config.file.vat.oss:
+        for n, oss_rule in enumerate(config.mappings.tax):
+            if oss_rule.treatment == "oss":
+                report.add(
+                    WARNING,
+                    _place(paths["tax"], ("rule", n, "treatment")),
+                    "an OSS rule applies only with [vat] oss = true; until then orders it "
+                    "would book are parked",
+                )
     for n, rule in enumerate(config.mappings.tax):
         place = _place(paths["tax"], ("rule", n, "tax_rate_id"))
         rate = rates.get(rule.tax_rate_id)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connector.errors import ConfigError
 from connector.order import LineKind
 from connector.toml_lines import line_of
+from connector.vat_rules import in_region
 
 Identifier = str
 
@@ -34,8 +35,10 @@ class _Rule(BaseModel):
 class TaxRule(_Rule):
     shop_rate_id: str | None = None
     percentage: Decimal | None = None
-    country: str | None = None  # destination country, ISO code
+    country: str | None = None  # destination: ISO code, "EU" or "non-EU"
     customer: Literal["any", "consumer", "business"] = "any"
+    # What kind of supply the rate is for; its conditions are checked on every order.
+    treatment: Literal["domestic", "oss", "icp", "export"] = "domestic"
     tax_rate_id: Identifier
 
     _norm_id = field_validator("tax_rate_id", mode="before")(_id)
@@ -60,15 +63,31 @@ class TaxRule(_Rule):
     @field_validator("country")
     @classmethod
     def _country(cls, value: str | None) -> str | None:
-        return value.upper() if value else None
+        if not value:
+            return None
+        value = value.strip().upper()
+        if value not in ("EU", "NON-EU") and not (len(value) == 2 and value.isalpha()):
+            raise ValueError(f'{value!r}: use an ISO country code like "DE", or "EU" or "non-EU"')
+        return value
 
     def covers(self, other: TaxRule) -> bool:
         """Every order `other` matches, this rule matches too."""
         same = all(
             getattr(self, f) is None or getattr(self, f) == getattr(other, f)
-            for f in ("shop_rate_id", "percentage", "country")
+            for f in ("shop_rate_id", "percentage")
         )
-        return same and self.customer in ("any", other.customer)
+        region = self.country is None or (
+            other.country is not None
+            and (
+                self.country == other.country
+                or (
+                    other.country not in ("EU", "NON-EU") and in_region(self.country, other.country)
+                )
+            )
+        )
+        # A guarded rule can step aside for an order it does not fit: it shadows nothing.
+        guarded = self.treatment != "domestic"
+        return same and region and not guarded and self.customer in ("any", other.customer)
 
     def matches(
         self, rate_id: str | None, percentage: Decimal | None, country: str, business: bool
@@ -77,7 +96,7 @@ class TaxRule(_Rule):
             return False
         if self.percentage is not None and (percentage is None or self.percentage != percentage):
             return False
-        if self.country is not None and self.country != country.upper():
+        if self.country is not None and not in_region(self.country, country.upper()):
             return False
         if self.customer == "consumer" and business:
             return False
@@ -150,6 +169,12 @@ class Mappings:
         return next(
             (r for r in self.tax if r.matches(rate_id, percentage, country, business)), None
         )
+
+    def tax_rules_for(
+        self, rate_id: str | None, percentage: Decimal | None, country: str, business: bool
+    ) -> list[TaxRule]:
+        """Every matching rule, in order: a guarded rule an order does not fit steps aside."""
+        return [r for r in self.tax if r.matches(rate_id, percentage, country, business)]
 
     def ledger_for(self, kind: LineKind, sku: str = "", tax_class: str = "") -> LedgerRule | None:
         return next((r for r in self.ledger if r.matches(kind, sku, tax_class)), None)

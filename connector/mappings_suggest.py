@@ -129,11 +129,12 @@ def _tax_rules(
         pct = parse(shop_rate.get("rate"), "rate").normalize()
         country = str(shop_rate.get("country") or "").upper()
         label = f"shop rate {rate_id} '{shop_rate.get('name', '')}' ({country or 'any'} {pct:f}%)"
-        if current.tax_rate_for(rate_id, pct, country, False) and current.tax_rate_for(
-            rate_id, pct, country, True
+        foreign = bool(country) and country != home
+        # A foreign rate is for consumers (OSS); a business there buys at 0% (ICP).
+        if current.tax_rate_for(rate_id, pct, country, False) and (
+            foreign or current.tax_rate_for(rate_id, pct, country, True)
         ):
             continue
-        foreign = bool(country) and country != home
         candidates = [
             r
             for r in usable
@@ -151,25 +152,26 @@ def _tax_rules(
             continue
         chosen = candidates[0]
         why = f"{label} -> Moneybird '{chosen.name}' (active sales rate"
-        why += f" for {country})" if foreign else ")"
+        why += (
+            f" for {country}; One-Stop Shop: applies only with [vat] oss = true)"
+            if foreign
+            else ")"
+        )
         if len(candidates) > 1:
             others = ", ".join(f"'{c.name}' {c.id}" for c in candidates[1:])
             why += f"; REVIEW: also possible: {others}"
-        rules.append(
-            (
-                why,
-                {
-                    "shop_rate_id": int(rate_id) if rate_id.isdigit() else rate_id,
-                    "percentage": f"{pct:f}",
-                    "tax_rate_id": chosen.id,
-                },
-            )
-        )
+        rule: dict[str, object] = {
+            "shop_rate_id": int(rate_id) if rate_id.isdigit() else rate_id,
+            "percentage": f"{pct:f}",
+        }
+        if foreign:
+            rule.update(country=country, customer="consumer", treatment="oss")
+        rules.append((why, {**rule, "tax_rate_id": chosen.id}))
     if current.tax_rate_for(None, Decimal(0), home, False) is None:
         zero = [r for r in usable if r.percentage == 0 and not r.country]
         if zero:
             why = f"lines without VAT (free shipping, untaxed items) -> Moneybird '{zero[0].name}'"
-            rules.append((why, {"percentage": "0", "tax_rate_id": zero[0].id}))
+            rules.append((why, {"percentage": "0", "country": home, "tax_rate_id": zero[0].id}))
     return rules
 
 

@@ -48,13 +48,15 @@ def test_new_user_suggests_reviews_and_passes_config_check(
     assert f'tax_rate_id = "{MB_RATE_21}"' in tax and f'tax_rate_id = "{MB_RATE_9}"' in tax
     assert "shop rate 1 'BTW hoog' (NL 21%) -> Moneybird '21% btw'" in tax  # says why
     assert MB_RATE_21_PURCHASE not in tax and MB_RATE_OLD not in tax
-    assert "NOT MAPPED: shop rate 3 'MwSt' (DE 19%)" in tax
+    # The German rate has a Moneybird OSS rate: proposed as a guarded OSS rule.
+    assert "shop rate 3 'MwSt' (DE 19%) -> Moneybird '19% Duitsland (OSS)'" in tax
+    assert 'treatment = "oss"' in tax and "applies only with [vat] oss = true" in tax
     payment = (tmp_path / "mappings" / "payment.toml").read_text()
     assert 'method = "mollie_wc_gateway_*"' in payment
     check = cli.invoke(app, ["config", "check", "--config", str(config)])
     assert check.exit_code == 0, check.output
     assert "All is well." in check.output
-    assert "shop tax rate 3 'MwSt' (DE, 19%): no tax rule maps it" in check.output
+    assert "an OSS rule applies only with [vat] oss = true" in check.output.replace("\n", "")
     # And the connector books with the suggested tables.
     sync = cli.invoke(app, ["sync", "--config", str(config)])
     assert "8 booked, 1 parked" in sync.output
@@ -148,7 +150,7 @@ def test_config_check_explains_a_typo_with_file_line_and_key(
     tax.write_text(tax.read_text().replace("shop_rate_id = 2", "shop_rateid = 2"))
     result = cli.invoke(app, ["config", "check", "--config", str(config), "--offline"])
     assert result.exit_code == 2
-    assert f"{tax}:30: rule.1.shop_rateid: Extra inputs are not permitted" in result.output.replace(
+    assert f"{tax}:40: rule.1.shop_rateid: Extra inputs are not permitted" in result.output.replace(
         "\n", ""
     )
 

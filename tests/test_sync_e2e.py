@@ -185,14 +185,22 @@ def test_parked_order_books_after_the_table_is_fixed_and_retried(
     rt = build(load_config(config_path, environ=env))
     rt.engine().run_pass()
     rt.close()
-    # The bookkeeper adds a 19% (OSS Germany) sales rate and a rule for the shop's rate 3.
-    oss = {"id": "400000000000000190", "name": "19% DE (OSS)", "percentage": "19.0"}
-    moneybird.tax_rates.append({**moneybird.tax_rates[0], **oss, "country": "DE"})
+    # The bookkeeper adds a rule for the shop's rate 3 to Moneybird's 19% Germany (OSS) rate.
     table = (ROOT / "mappings" / "tax.toml").read_text()
-    table += '\n[[rule]]\nshop_rate_id = 3\ntax_rate_id = "400000000000000190"\n'
+    table += '\n[[rule]]\nshop_rate_id = 3\ntreatment = "oss"\ntax_rate_id = "400000000000000190"\n'
     (tmp_path / "tax.toml").write_text(table)
     text = config_path.read_text().replace(str(ROOT / "mappings" / "tax.toml"), "tax.toml")
     config_path.write_text(text)
+    rt = build(load_config(config_path, environ=env))
+    try:
+        # Not registered for OSS yet: the guard refuses the rate and says why.
+        rt.store.requeue("1006")
+        assert rt.engine().run_pass().parked == 1
+        parked = rt.store.order("woocommerce:1006")
+        assert parked is not None and "[vat] oss = true" in (parked.park_reason or "")
+    finally:
+        rt.close()
+    config_path.write_text(config_path.read_text() + "\n[vat]\noss = true\n")
     rt = build(load_config(config_path, environ=env))
     try:
         assert [r.number for r in rt.store.requeue("1006")] == ["1006"]

@@ -22,6 +22,9 @@ C = Decimal("0.01")
 MB_RATE_21 = "400000000000000021"
 MB_RATE_9 = "400000000000000009"
 MB_RATE_0 = "400000000000000001"
+MB_RATE_ICP = "400000000000000002"  # 0% intra-community supply
+MB_RATE_EXPORT = "400000000000000003"  # 0% export outside the EU
+MB_RATE_DE_OSS = "400000000000000190"  # 19% Germany, One-Stop Shop
 MB_RATE_21_PURCHASE = "400000000000000121"
 MB_RATE_OLD = "400000000000000019"
 LEDGER_HIGH = "410000000000008000"
@@ -302,6 +305,9 @@ def seed_moneybird(mb: MoneybirdSandbox) -> None:
         rate(MB_RATE_21, "21% btw", "21.0"),
         rate(MB_RATE_9, "9% btw", "9.0"),
         rate(MB_RATE_0, "0% btw", "0.0"),
+        rate(MB_RATE_ICP, "0% btw ICP (intracommunautair)", "0.0"),
+        rate(MB_RATE_EXPORT, "0% btw export buiten de EU", "0.0"),
+        {**rate(MB_RATE_DE_OSS, "19% Duitsland (OSS)", "19.0"), "country": "DE"},
         rate(MB_RATE_21_PURCHASE, "21% btw", "21.0", kind="purchase_invoice"),
         rate(MB_RATE_OLD, "6% btw (oud)", "6.0", active=False),
     ]
