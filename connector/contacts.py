@@ -8,13 +8,14 @@ a `customer_id` derived from the email, so an ambiguous create can be found agai
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from typing import Any
 
-from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
+from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected, Unavailable
 from connector.order import Customer
-from connector.state import ContactRecord, Store
+from connector.state import ContactFieldsRecord, ContactRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,22 @@ def contact_body(customer: Customer, customer_id: str) -> dict[str, Any]:
     return body
 
 
+# The contact fields an order decides; the email is the key and never changes here.
+BOOKED_FIELDS = (
+    "company_name", "firstname", "lastname", "address1", "address2", "zipcode", "city",
+    "country", "tax_number",
+)  # fmt: skip
+
+
+def booked_fields(body: dict[str, Any]) -> dict[str, str]:
+    return {k: str(body[k]) for k in BOOKED_FIELDS if body.get(k)}
+
+
+def changed_fields(before: dict[str, str], now: dict[str, str]) -> dict[str, str]:
+    """What an order changes: fields it gives that differ; a field it leaves empty is kept."""
+    return {k: v for k, v in now.items() if before.get(k) != v}
+
+
 def emails_of(contact: dict[str, Any]) -> set[str]:
     found = set()
     for field in ("send_invoices_to_email", "email"):
@@ -106,6 +123,7 @@ class ContactBook:
         key = email_key(customer)
         record = self.store.contact(key)
         if record and record.contact_id and not record.creating:
+            self._update_if_changed(key, record.contact_id, customer, record.customer_id)
             return record.contact_id
         if (record is None and not self.refreshed) or (record is not None and record.creating):
             found = self._find(key, record.customer_id if record else None)
@@ -130,6 +148,7 @@ class ContactBook:
         contact_id = str(created["id"])
         if created.get("version") is not None:  # our own contact needs no re-read later
             self.store.save_contact_versions({contact_id: int(created["version"])})
+        self._booked(key, booked_fields(contact_body(customer, customer_id)))
         self.store.save(
             ContactRecord(
                 email_key=key, customer_id=customer_id, contact_id=contact_id, created_here=True
@@ -170,5 +189,37 @@ class ContactBook:
             if self.store.contact(email):
                 continue
             self._save(email, contact)
+            # What Moneybird holds is the starting point an order is compared with.
+            self._booked(email, booked_fields(contact))
             learned += 1
         return learned
+
+    def _booked(self, key: str, fields: dict[str, str]) -> None:
+        self.store.save(ContactFieldsRecord(email_key=key, fields=json.dumps(fields)))
+
+    def _update_if_changed(
+        self, key: str, contact_id: str, customer: Customer, customer_id: str
+    ) -> None:
+        """A returning customer whose address, company or VAT number changed: update the
+        contact in what changed (PATCH is repeatable: a lost answer is simply sent again on
+        the next order, the fields are recorded only once Moneybird took them)."""
+        now = booked_fields(contact_body(customer, customer_id))
+        stored = self.store.contact_fields(key)
+        if stored is None:
+            self._booked(key, now)
+            return
+        before = json.loads(stored)
+        changes = changed_fields(before, now)
+        if not changes:
+            return
+        if "company_name" in changes and not customer.billing.company:
+            changes.pop("company_name")  # the stand-in name for a person, not a company
+        try:
+            self.client.update_contact(contact_id, changes)
+        except (Ambiguous, Rejected, Unavailable) as exc:
+            log.warning(
+                "contact %s not updated (%s); the invoice uses it as it is", contact_id, exc
+            )
+            return
+        log.info("contact %s updated: %s", contact_id, ", ".join(sorted(changes)))
+        self._booked(key, {**before, **now})

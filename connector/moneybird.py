@@ -168,6 +168,9 @@ class MoneybirdClient:
         path = f"{self.documents}/{invoice_id}/payments.json"
         return self._request("POST", path, json={"payment": payment})
 
+    def update_contact(self, contact_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return self._request("PATCH", f"contacts/{contact_id}.json", json={"contact": fields})
+
     # --- credit invoices -------------------------------------------------------------------
 
     def duplicate_credit_invoice(self, invoice_id: str) -> dict[str, Any]:

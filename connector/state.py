@@ -135,6 +135,15 @@ class ContactRecord(SQLModel, table=True):
     updated_at: str = Field(default_factory=lambda: utcnow().isoformat())
 
 
+class ContactFieldsRecord(SQLModel, table=True):
+    """The contact fields last booked for a customer (JSON): a later order that differs from
+    them updates the Moneybird contact, only in what changed."""
+
+    __tablename__ = "contact_fields"
+    email_key: str = Field(primary_key=True)
+    fields: str
+
+
 class ContactVersionRecord(SQLModel, table=True):
     """The version of each Moneybird contact last read, so a refresh fetches only changes."""
 
@@ -354,6 +363,11 @@ class Store:
     def contact(self, email_key: str) -> ContactRecord | None:
         with self.session() as s:
             return s.get(ContactRecord, email_key)
+
+    def contact_fields(self, email_key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(ContactFieldsRecord, email_key)
+            return row.fields if row else None
 
     def contact_versions(self) -> dict[str, int]:
         with self.session() as s:

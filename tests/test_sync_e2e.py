@@ -529,3 +529,33 @@ def test_locked_state_stops_the_pass_cleanly_and_nothing_is_lost(
     finally:
         blocker.get("conn") and blocker["conn"].close()
         rt.close()
+
+
+def test_returning_customer_with_a_new_address_updates_the_contact(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    from dataclasses import replace
+
+    from connector.sandbox.seed import ANNA
+
+    runtime.engine().run_pass()
+    contacts_before = len(moneybird.contacts)
+    anna = next(c for c in moneybird.contacts.values() if c["lastname"] == "de Vries")
+    moved = replace(ANNA, address="Keizersgracht 1", postcode="1015 CJ")
+    now = datetime.now(UTC)
+    shop.put_order(woo_order(1011, moved, [Item("Mok", "MOK", 1, "9.95", 1)], "0", now))
+    runtime.engine().run_pass()
+    patches = [(p, b) for m, p, b in moneybird.accepted if m == "PATCH" and "/contacts/" in p]
+    assert patches == [
+        (f"/api/v2/{moneybird.administration_id}/contacts/{anna['id']}.json",
+         {"contact": {"address1": "Keizersgracht 1", "zipcode": "1015 CJ"}}),
+    ]  # fmt: skip
+    assert len(moneybird.contacts) == contacts_before  # updated, not created anew
+    assert invoices_by_reference(moneybird)["WC-1011"]["contact_id"] == anna["id"]
+    # The next order with the same details changes nothing; a new VAT number does.
+    shop.put_order(woo_order(1012, moved, [Item("Mok", "MOK", 1, "9.95", 1)], "0", now))
+    bakker = replace(JEROEN, vat_number="NL004495445B01")
+    shop.put_order(woo_order(1013, bakker, [Item("Espresso", "EB", 1, "21.50", 2)], "0", now))
+    runtime.engine().run_pass()
+    patches = [b for m, p, b in moneybird.accepted if m == "PATCH" and "/contacts/" in p]
+    assert patches[1:] == [{"contact": {"tax_number": "NL004495445B01"}}]

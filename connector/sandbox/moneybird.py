@@ -192,9 +192,11 @@ class MoneybirdSandbox(Served):
             cid = unquote(found.group(1))
             match = next((c for c in self.contacts.values() if c["customer_id"] == cid), None)
             return Response(200, match) if match else Response(404, {"error": "Not found"})
-        if (found := re.fullmatch(r"contacts/(\d+)", path)) and m == "GET":
+        if (found := re.fullmatch(r"contacts/(\d+)", path)) and m in ("GET", "PATCH"):
             contact = self.contacts.get(found.group(1))
-            return Response(200, contact) if contact else Response(404, {"error": "Not found"})
+            if contact is None:
+                return Response(404, {"error": "Not found"})
+            return Response(200, contact) if m == "GET" else self._update_contact(contact, body)
         kind = path.split("/", 1)[0]
         if kind in ("sales_invoices", "external_sales_invoices"):
             return self._invoices_route(req, m, path, body, kind)
@@ -370,6 +372,18 @@ class MoneybirdSandbox(Served):
         if not cid:
             fields.pop("customer_id", None)
         return Response(201, self.add_contact(**fields))
+
+    def _update_contact(self, contact: dict[str, Any], body: Any) -> Response:
+        data = body.get("contact") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            return Response(400, {"error": "contact is missing"})
+        unknown = set(data) - CONTACT_KEYS
+        if unknown:
+            return Response(422, {"error": {k: ["is not a known attribute"] for k in unknown}})
+        contact.update({k: v for k, v in data.items() if v is not None})
+        contact["version"] += 1
+        contact["updated_at"] = _now()
+        return Response(200, contact)
 
     def _create_invoice(self, body: Any, kind: str = "sales_invoices") -> Response:
         root = kind[:-1]  # sales_invoice / external_sales_invoice
