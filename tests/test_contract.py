@@ -101,6 +101,7 @@ def exercise(runtime: Runtime, moneybird: MoneybirdSandbox) -> None:
     contact = next(iter(moneybird.contacts.values()))
     client.contact_by_customer_id(contact["customer_id"])
     client.search_contacts("anna.devries@example.nl")
+    client.update_contact(contact["id"], {"address1": "Keizersgracht 1", "tax_number": "NL1"})
     invoice = client.create_invoice(
         {
             "sales_invoice": {
