@@ -16,6 +16,7 @@ from connector.mappings import Mappings, TaxRule
 from connector.money import ZERO, cents, fmt
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, Order, OrderLine
+from connector.shipping_vat import split_shipping
 from connector.vat_rules import guard
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
@@ -37,6 +38,7 @@ class BookingSettings:
     refund_tax_rate_id: str | None = None
     shop_country: str = "NL"  # where the shop is established: domestic VAT
     oss: bool = False  # registered for the EU One-Stop Shop: destination-country rates allowed
+    shipping_vat: str = "as_charged"  # or "split_by_goods_value"
 
 
 @dataclass(frozen=True)
@@ -140,9 +142,18 @@ def _book(
             f"{fmt(computed_total)} by more than the rounding tolerance {fmt(tolerance)}"
         )
 
+    notes: list[str] = []
+    if settings.shipping_vat == "split_by_goods_value":
+        if not order.prices_include_tax:
+            raise _Park(
+                "shipping_vat = 'split_by_goods_value' needs prices including VAT (the gross "
+                "the customer paid is split); this order's prices exclude VAT"
+            )
+        order_lines, shop_vat, split_notes = split_shipping(order_lines, shop_vat, mb_rate_for)
+        notes.extend(split_notes)
+
     # 3. Invoice lines, grouped per shop rate so rounding residue stays within its rate.
     incl = order.prices_include_tax
-    notes: list[str] = []
     lines: list[InvoiceLine] = []
     for rate_id, mb_rate in mb_rate_for.items():
         group = [ln for ln in order_lines if ln.rate_id == rate_id]

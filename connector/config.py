@@ -164,6 +164,9 @@ class VatConfig(_Section):
     # Registered for the EU One-Stop Shop: rules may then use destination-country rates
     # (treatment = "oss"). Off: such rules never apply and those orders are parked.
     oss: bool = False
+    # Shipping in a basket with several VAT rates: "as_charged" books the VAT the shop charged;
+    # "split_by_goods_value" splits it over the goods' rates in proportion to their value.
+    shipping_vat: Literal["as_charged", "split_by_goods_value"] = "as_charged"
 
     @field_validator("shop_country")
     @classmethod
@@ -301,6 +304,7 @@ class Config:
             refund_tax_rate_id=self.file.refunds.tax_rate_id or None,
             shop_country=self.file.vat.shop_country,
             oss=self.file.vat.oss,
+            shipping_vat=self.file.vat.shipping_vat,
         )
 
 

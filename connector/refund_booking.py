@@ -177,7 +177,7 @@ def _book_refund(
             f"total {fmt(order.total)}"
         )
 
-    lines, vat, notes = refund_lines(order, refund, booked, number)
+    lines, vat, notes = refund_lines(order, refund, booked, number, rates)
     remainder = refund.amount - refund.lines_total
     if remainder < -tolerance:
         raise _Park(
@@ -213,7 +213,11 @@ def _book_refund(
 
 
 def refund_lines(
-    order: Order, refund: Refund, booked: LineMap, number: str
+    order: Order,
+    refund: Refund,
+    booked: LineMap,
+    number: str,
+    rates: dict[str, MoneybirdTaxRate],
 ) -> tuple[list[InvoiceLine], dict[str, Decimal], list[str]]:
     """Credit lines (gross, negative) for the refunded lines, with the shop's VAT per rate."""
     lines: list[InvoiceLine] = []
@@ -231,7 +235,12 @@ def refund_lines(
             description = f"{refunded.quantity.normalize():f} x {description}"
         shares = [e.share for e in entries]
         grosses = split(refunded.net + refunded.tax, shares)
-        taxes = split(refunded.tax, shares)
+        taxes = [refunded.tax]
+        if len(entries) > 1:  # booked split over rates (shipping VAT): each part's own VAT
+            taxes = [
+                _vat_in(gross, _percentage(rates, e.tax_rate_id))
+                for e, gross in zip(entries, grosses, strict=True)
+            ]
         for entry, gross, tax in zip(entries, grosses, taxes, strict=True):
             lines.append(
                 InvoiceLine(
@@ -353,7 +362,7 @@ def _net_of_refunds(
     refunded = ZERO
     notes = list(draft.notes)
     for refund in order.refunds:
-        credit, credit_vat, _ = refund_lines(order, refund, booked, "this order")
+        credit, credit_vat, _ = refund_lines(order, refund, booked, "this order", rates)
         remainder = refund.amount - refund.lines_total
         if abs(remainder) > settings.rounding_tolerance or (remainder > ZERO and not credit):
             extra, extra_vat = spread(
@@ -432,6 +441,13 @@ def split(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
     largest = max(range(len(weights)), key=lambda i: weights[i])
     parts[largest] += amount - sum(parts, ZERO)
     return parts
+
+
+def _percentage(rates: dict[str, MoneybirdTaxRate], rate_id: str) -> Decimal:
+    rate = rates.get(rate_id)
+    if rate is None:
+        raise _Park(f"tax rate {rate_id} of the original invoice no longer exists")
+    return rate.percentage
 
 
 def _vat_in(gross: Decimal, percentage: Decimal) -> Decimal:

@@ -134,3 +134,67 @@ def test_an_oss_rate_for_another_country_is_refused() -> None:
     result = book(austrian, table, RATES, BookingSettings(oss=True))
     assert isinstance(result, Parked)
     assert "the OSS rate is for DE, the order goes to AT" in result.reason
+
+
+def mixed_basket(incl: bool = True):  # type: ignore[no-untyped-def]
+    """Demo order 1001: moka pot 34.95 (28.88 + 6.07 at 21%), 2 x beans 25.90 (23.76 + 2.14
+    at 9%), shipping 5.99 (4.95 + 1.04, charged at 21%); total 66.84."""
+    return order(
+        "66.84",
+        [line(1, "Moka pot", 1, "28.88", "6.07", "28.88", "6.07", 1),
+         line(2, "Bonen", 2, "23.76", "2.14", "23.76", "2.14", 2, "reduced-rate")],
+        [shipping("4.95", "1.04", 1)],
+        [tax_line(1, "21", "6.07", "1.04"), tax_line(2, "9", "2.14")],
+        incl=incl,
+    )  # fmt: skip
+
+
+def test_shipping_vat_split_by_the_value_of_the_goods() -> None:
+    from tests.test_booking import NL, R9
+    from tests.test_booking import RATES as NL_RATES
+
+    draft = book(mixed_basket(), NL, NL_RATES, BookingSettings(shipping_vat="split_by_goods_value"))
+    assert isinstance(draft, InvoiceDraft)
+    # Goods excl. VAT: 28.88 at 21%, 23.76 at 9% (of 52.64). Shipping 5.99 -> 3.29 + 2.70.
+    shipping_lines = sorted(
+        (ln.price, ln.tax_rate_id) for ln in draft.lines if ln.kind == "shipping"
+    )
+    assert shipping_lines == [(D("2.70"), R9), (D("3.29"), R21)]
+    # 21%: (34.95 + 3.29) x 21/121 = 6.64; 9%: (25.90 + 2.70) x 9/109 = 2.36; total unchanged.
+    assert draft.shop_totals.vat_by_rate == {R21: D("6.64"), R9: D("2.36")}
+    assert draft.predicted.vat_by_rate == {R21: D("6.64"), R9: D("2.36")}
+    assert draft.predicted.total_incl_tax == D("66.84") == draft.payment.amount
+    # As charged (the default): the shop's 21% on all shipping.
+    as_charged = book(mixed_basket(), NL, NL_RATES, BookingSettings())
+    assert isinstance(as_charged, InvoiceDraft)
+    assert as_charged.predicted.vat_by_rate == {R21: D("7.11"), R9: D("2.14")}
+
+
+def test_split_shipping_vat_refuses_prices_excluding_vat() -> None:
+    from tests.test_booking import NL
+    from tests.test_booking import RATES as NL_RATES
+
+    result = book(mixed_basket(incl=False), NL, NL_RATES,
+                  BookingSettings(shipping_vat="split_by_goods_value"))  # fmt: skip
+    assert isinstance(result, Parked) and "needs prices including VAT" in result.reason
+
+
+def test_refunded_split_shipping_goes_back_in_the_same_shares() -> None:
+    from datetime import UTC, datetime
+
+    from connector.order import LineKind, Refund, RefundLine
+    from connector.refund_booking import CreditDraft, as_original, book_refund, line_map
+    from tests.test_booking import NL, R9
+    from tests.test_booking import RATES as NL_RATES
+
+    settings = BookingSettings(shipping_vat="split_by_goods_value")
+    refund = Refund("5", datetime(2026, 10, 6, tzinfo=UTC), D("5.99"), lines=(
+        RefundLine("99", LineKind.SHIPPING, "PostNL", D(1), D("4.95"), D("1.04")),))  # fmt: skip
+    o = replace(mixed_basket(), refunds=(refund,))
+    draft = book(o, NL, NL_RATES, settings)
+    assert isinstance(draft, InvoiceDraft)
+    credit = book_refund(o, refund, as_original(draft), line_map(draft), NL_RATES, NL, settings)
+    assert isinstance(credit, CreditDraft)
+    assert sorted((ln.total, ln.tax_rate_id) for ln in credit.lines) == [
+        (D("-3.29"), R21), (D("-2.70"), R9)
+    ]  # fmt: skip
