@@ -6,8 +6,9 @@ reason a bookkeeper can act on.
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -39,6 +40,10 @@ class BookingSettings:
     shop_country: str = "NL"  # where the shop is established: domestic VAT
     oss: bool = False  # registered for the EU One-Stop Shop: destination-country rates allowed
     shipping_vat: str = "as_charged"  # or "split_by_goods_value"
+    gift_card_sale: str = "park"  # "liability" or "skip"
+    gift_card_ledger_account_id: str | None = None
+    gift_card_tax_rate_id: str | None = None
+    gift_card_skus: tuple[str, ...] = ()  # sku globs that are gift cards (WooCommerce)
 
 
 @dataclass(frozen=True)
@@ -94,11 +99,15 @@ def _book(
     ]
     if not order_lines:
         raise _Park("order has no lines")
-    if any(ln.is_gift_card for ln in order_lines):
-        raise _Park(
-            "the order sells a gift card: that is a liability, not revenue (no VAT); "
-            "book it by hand"
-        )
+    gift = [
+        ln
+        for ln in order_lines
+        if ln.is_gift_card or any(fnmatch.fnmatchcase(ln.sku, g) for g in settings.gift_card_skus)
+    ]
+    gift_lines, gift_value = _gift_cards(gift, rates, settings)
+    order_lines = [ln for ln in order_lines if ln not in gift]
+    # Skipped gift cards are not on the invoice, nor in what is paid for it.
+    invoice_total = order.total - (gift_value if not gift_lines else ZERO)
 
     country = (
         order.customer.shipping.country
@@ -134,11 +143,11 @@ def _book(
             )
         shop_vat[rate_id] = charged
 
-    shop_net = sum((ln.net for ln in order_lines), ZERO)
+    shop_net = sum((ln.net for ln in order_lines), ZERO) + (gift_value if gift_lines else ZERO)
     computed_total = shop_net + sum(shop_vat.values(), ZERO)
-    if abs(computed_total - order.total) > tolerance:
+    if abs(computed_total - invoice_total) > tolerance:
         raise _Park(
-            f"order total {fmt(order.total)} differs from its lines plus VAT "
+            f"order total {fmt(invoice_total)} differs from its lines plus VAT "
             f"{fmt(computed_total)} by more than the rounding tolerance {fmt(tolerance)}"
         )
 
@@ -172,12 +181,19 @@ def _book(
                 )
         lines.extend(built)
 
+    lines.extend(gift_lines)
     percentages = {r.id: r.percentage for r in mb_rate_for.values()}
     expected_vat: dict[str, Decimal] = {}
     for rate_id, mb_rate in mb_rate_for.items():
         expected_vat[mb_rate.id] = expected_vat.get(mb_rate.id, ZERO) + shop_vat[rate_id]
+    for gift_line in gift_lines:
+        percentages[gift_line.tax_rate_id] = ZERO
+        expected_vat.setdefault(gift_line.tax_rate_id, ZERO)
+        notes.append(f"gift card sale {fmt(gift_line.price)} booked as a liability, no VAT")
+    if gift and not gift_lines:
+        notes.append(f"gift card sale {fmt(gift_value)} left off the invoice (gift_cards.sale)")
     # Rates without VAT still show in Moneybird's tax totals as 0.00; compare like with like.
-    shop_totals = Totals(order.total, expected_vat)
+    shop_totals = Totals(invoice_total, expected_vat)
     predicted = predict(tuple(lines), percentages, incl)
     diffs = differences(predicted, shop_totals)
     too_big = {k: v for k, v in diffs.items() if abs(v) > tolerance}
@@ -186,7 +202,7 @@ def _book(
     if diffs:
         notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
 
-    plan = payment_plan(order, mappings, settings)
+    plan = replace(payment_plan(order, mappings, settings), amount=invoice_total)
     return InvoiceDraft(
         order_key=order.key,
         reference=reference_for(order, settings.reference_template),
@@ -201,6 +217,38 @@ def _book(
         document_style_id=settings.document_style_id,
         notes=tuple(notes),
     )
+
+
+def _gift_cards(
+    gift: list[OrderLine], rates: dict[str, MoneybirdTaxRate], settings: BookingSettings
+) -> tuple[list[InvoiceLine], Decimal]:
+    """Gift cards sold: a liability without VAT on the configured ledger, left off the invoice
+    (gift_cards.sale = "skip"), or parked when neither is configured."""
+    if not gift:
+        return [], ZERO
+    if any(ln.tax for ln in gift):
+        raise _Park("a gift card line carries VAT; a multi-purpose voucher has none: check it")
+    value = sum((ln.net + ln.tax for ln in gift), ZERO)
+    if settings.gift_card_sale == "skip":
+        return [], value
+    if settings.gift_card_sale != "liability":
+        raise _Park(
+            "the order sells a gift card: that is a liability, not revenue (no VAT); set "
+            "[gift_cards] sale = 'liability' (with a ledger and a 0% rate) or 'skip'"
+        )
+    rate = rates.get(settings.gift_card_tax_rate_id or "")
+    if rate is None or not rate.usable_for_sales or rate.percentage != ZERO:
+        raise _Park(
+            f"gift_cards.tax_rate_id {settings.gift_card_tax_rate_id!r} is not an active 0% "
+            "sales tax rate in Moneybird"
+        )
+    ledger = settings.gift_card_ledger_account_id or ""
+    return [
+        InvoiceLine(
+            LineKind.PRODUCT, ln.description, Decimal(1), ln.net, rate.id, ledger, ln.line_id
+        )
+        for ln in gift
+    ], value
 
 
 def payment_plan(order: Order, mappings: Mappings, settings: BookingSettings) -> PaymentPlan:

@@ -176,6 +176,23 @@ class VatConfig(_Section):
         return value.strip().upper()
 
 
+class GiftCardsConfig(_Section):
+    # Selling a gift card is not revenue: "liability" books it without VAT on the ledger and
+    # 0% rate below, "skip" leaves it off the invoice; "park" (default) until that is decided.
+    sale: Literal["park", "liability", "skip"] = "park"
+    ledger_account_id: str = ""
+    tax_rate_id: str = ""
+    skus: list[str] = Field(default_factory=list)  # sku globs of gift cards (WooCommerce)
+
+    @model_validator(mode="after")
+    def _liability_needs_ids(self) -> GiftCardsConfig:
+        if self.sale == "liability" and not (
+            self.ledger_account_id.isdigit() and self.tax_rate_id.isdigit()
+        ):
+            raise ValueError("sale = 'liability' needs ledger_account_id and tax_rate_id")
+        return self
+
+
 class HealthConfig(_Section):
     port: int = Field(default=0, ge=0, le=65535)  # 0: off; CONNECTOR_HEALTH_PORT overrides
     host: str = "127.0.0.1"
@@ -216,6 +233,7 @@ class FileConfig(_Section):
     sync: SyncConfig = Field(default_factory=SyncConfig)
     refunds: RefundsConfig = Field(default_factory=RefundsConfig)
     vat: VatConfig = Field(default_factory=VatConfig)
+    gift_cards: GiftCardsConfig = Field(default_factory=GiftCardsConfig)
     mappings: MappingsConfig = Field(default_factory=MappingsConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
@@ -305,6 +323,10 @@ class Config:
             shop_country=self.file.vat.shop_country,
             oss=self.file.vat.oss,
             shipping_vat=self.file.vat.shipping_vat,
+            gift_card_sale=self.file.gift_cards.sale,
+            gift_card_ledger_account_id=self.file.gift_cards.ledger_account_id or None,
+            gift_card_tax_rate_id=self.file.gift_cards.tax_rate_id or None,
+            gift_card_skus=tuple(self.file.gift_cards.skus),
         )
 
 

@@ -207,6 +207,24 @@ def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> 
             f"document_style_id {sync.document_style_id} does not exist",
         )
         bad += 1
+    gifts = config.file.gift_cards
+    if gifts.ledger_account_id and gifts.ledger_account_id not in ledgers:
+        report.add(
+            ERROR,
+            _place(config.path, ("gift_cards", "ledger_account_id")),
+            f"ledger_account_id {gifts.ledger_account_id} does not exist",
+        )
+        bad += 1
+    gift_rate = rates.get(gifts.tax_rate_id) if gifts.tax_rate_id else None
+    if gifts.tax_rate_id and (
+        gift_rate is None or not gift_rate.usable_for_sales or gift_rate.percentage != 0
+    ):
+        report.add(
+            ERROR,
+            _place(config.path, ("gift_cards", "tax_rate_id")),
+            f"tax_rate_id {gifts.tax_rate_id} is not an active 0% sales tax rate",
+        )
+        bad += 1
     refunds = config.file.refunds
     if refunds.ledger_account_id and refunds.ledger_account_id not in ledgers:
         report.add(

@@ -382,3 +382,21 @@ def test_request_body_carries_amounts_as_decimal_strings() -> None:
         "tax_rate_id": R21,
         "ledger_account_id": "8090",
     }
+
+
+def test_woocommerce_gift_cards_are_recognised_by_sku() -> None:
+    # A gift card 25.00 (no VAT, sku GIFT-25) and a lamp 121.00 (100.00 + 21.00).
+    o = order(
+        "146.00",
+        [line(1, "Cadeaubon", 1, "25.00", "0.00", "25.00", "0.00", None, sku="GIFT-25"),
+         line(2, "Lamp", 1, "100.00", "21.00", "100.00", "21.00", 1)],
+        [],
+        [tax_line(1, "21", "21.00")],
+    )  # fmt: skip
+    parked = book(o, NL, RATES, BookingSettings(gift_card_skus=("GIFT-*",)))
+    assert isinstance(parked, Parked) and "sells a gift card" in parked.reason
+    skip = BookingSettings(gift_card_skus=("GIFT-*",), gift_card_sale="skip")
+    draft = book(o, NL, RATES, skip)
+    assert isinstance(draft, InvoiceDraft)
+    assert rows(draft) == [("Lamp", "1", "121.00", R21, "8000")]
+    assert draft.payment.amount == D("121.00")

@@ -29,8 +29,9 @@ from tests.conftest import FIXTURES, ROOT, SHARED, require_contract
 
 SCHEMA = SHARED / "contracts" / "shopify" / "admin_2026-10.json.gz"
 D = Decimal
-R21, R9, R6 = "21", "9", "6"
+R21, R9, R6, R0 = "21", "9", "6", "1"
 RATES = {
+    R0: MoneybirdTaxRate(R0, "0% btw", D("0.0"), "sales_invoice", True),
     R21: MoneybirdTaxRate(R21, "21% btw", D("21.0"), "sales_invoice", True),
     R9: MoneybirdTaxRate(R9, "9% btw", D("9.0"), "sales_invoice", True),
     R6: MoneybirdTaxRate(R6, "State tax 6%", D("6.0"), "sales_invoice", True),
@@ -481,3 +482,50 @@ def test_shopify_refunds_become_linked_credit_invoices(
     assert {c["reference"] for c in credits["SH-2001"]} == {
         "SH-2001-R500200101", "SH-2001-R500200102", "SH-2001-R500200103"
     }  # fmt: skip
+
+
+def gift_and_mug() -> dict[str, Any]:
+    """A 25.00 gift card (no VAT) and a mug 12.10 (10.00 + 2.10 at 21%): 37.10 paid."""
+    return dutch_order(
+        True,
+        [{"id": "gid://shopify/LineItem/1", "title": "Cadeaubon", "sku": "GIFT", "quantity": 1,
+          "isGiftCard": True, "originalUnitPriceSet": money("25.00"), "discountAllocations": [],
+          "taxLines": []},
+         {"id": "gid://shopify/LineItem/2", "title": "Mok", "sku": "MOK", "quantity": 1,
+          "isGiftCard": False, "originalUnitPriceSet": money("12.10"), "discountAllocations": [],
+          "taxLines": [tax(21.0, "2.10")]}],
+        [], [tax(21.0, "2.10")], "37.10",
+    )  # fmt: skip
+
+
+def test_gift_card_sale_as_a_liability_without_vat() -> None:
+    settings = BookingSettings(
+        gift_card_sale="liability", gift_card_ledger_account_id="1600", gift_card_tax_rate_id=R0
+    )
+    draft = book(order_from_shopify(gift_and_mug()), MAPPINGS, RATES, settings)
+    assert isinstance(draft, InvoiceDraft), getattr(draft, "reason", "")
+    assert sorted((ln.description, ln.price, ln.tax_rate_id, ln.ledger_account_id)
+                  for ln in draft.lines) == [
+        ("Cadeaubon", D("25.00"), R0, "1600"), ("Mok", D("12.10"), R21, "8000"),
+    ]  # fmt: skip
+    assert draft.predicted.vat_by_rate == {R21: D("2.10"), R0: D("0.00")}
+    assert draft.predicted.total_incl_tax == D("37.10") == draft.payment.amount
+
+
+def test_gift_card_sale_left_off_the_invoice() -> None:
+    draft = book(
+        order_from_shopify(gift_and_mug()), MAPPINGS, RATES, BookingSettings(gift_card_sale="skip")
+    )
+    assert isinstance(draft, InvoiceDraft), getattr(draft, "reason", "")
+    assert [ln.description for ln in draft.lines] == ["Mok"]
+    # The invoice and its payment are the mug only; the gift card is booked elsewhere.
+    assert draft.predicted.total_incl_tax == D("12.10") == draft.payment.amount
+    assert any("left off the invoice" in n for n in draft.notes)
+
+
+def test_gift_card_liability_needs_a_zero_rate() -> None:
+    settings = BookingSettings(
+        gift_card_sale="liability", gift_card_ledger_account_id="1600", gift_card_tax_rate_id=R21
+    )
+    result = book(order_from_shopify(gift_and_mug()), MAPPINGS, RATES, settings)
+    assert isinstance(result, Parked) and "is not an active 0% sales tax rate" in result.reason
