@@ -207,40 +207,26 @@ def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> 
             f"document_style_id {sync.document_style_id} does not exist",
         )
         bad += 1
-    gifts = config.file.gift_cards
-    if gifts.ledger_account_id and gifts.ledger_account_id not in ledgers:
-        report.add(
-            ERROR,
-            _place(config.path, ("gift_cards", "ledger_account_id")),
-            f"ledger_account_id {gifts.ledger_account_id} does not exist",
-        )
-        bad += 1
-    gift_rate = rates.get(gifts.tax_rate_id) if gifts.tax_rate_id else None
-    if gifts.tax_rate_id and (
-        gift_rate is None or not gift_rate.usable_for_sales or gift_rate.percentage != 0
-    ):
-        report.add(
-            ERROR,
-            _place(config.path, ("gift_cards", "tax_rate_id")),
-            f"tax_rate_id {gifts.tax_rate_id} is not an active 0% sales tax rate",
-        )
-        bad += 1
-    refunds = config.file.refunds
-    if refunds.ledger_account_id and refunds.ledger_account_id not in ledgers:
-        report.add(
-            ERROR,
-            _place(config.path, ("refunds", "ledger_account_id")),
-            f"ledger_account_id {refunds.ledger_account_id} does not exist",
-        )
-        bad += 1
-    refund_rate = rates.get(refunds.tax_rate_id) if refunds.tax_rate_id else None
-    if refunds.tax_rate_id and (refund_rate is None or not refund_rate.usable_for_sales):
-        report.add(
-            ERROR,
-            _place(config.path, ("refunds", "tax_rate_id")),
-            f"tax_rate_id {refunds.tax_rate_id} is not an active sales tax rate",
-        )
-        bad += 1
+    # The ledger and tax rate that [gift_cards] and [refunds] may name (gift cards: 0%).
+    for section, zero in (("gift_cards", True), ("refunds", False)):
+        ids = getattr(config.file, section)
+        if ids.ledger_account_id and ids.ledger_account_id not in ledgers:
+            report.add(
+                ERROR,
+                _place(config.path, (section, "ledger_account_id")),
+                f"ledger_account_id {ids.ledger_account_id} does not exist",
+            )
+            bad += 1
+        named = rates.get(ids.tax_rate_id) if ids.tax_rate_id else None
+        fits = named is not None and named.usable_for_sales and (named.percentage == 0 or not zero)
+        if ids.tax_rate_id and not fits:
+            kind = "0% sales tax rate" if zero else "sales tax rate"
+            report.add(
+                ERROR,
+                _place(config.path, (section, "tax_rate_id")),
+                f"tax_rate_id {ids.tax_rate_id} is not an active {kind}",
+            )
+            bad += 1
     if not bad:
         report.add(
             OK,
