@@ -18,7 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from connector.booking import Parked, book, describe_differences
+from connector.booking import Parked, book
 from connector.errors import (
     AuthError,
     ConnectorError,
@@ -27,12 +27,12 @@ from connector.errors import (
     Retry,
     ShopError,
 )
-from connector.invoice import differences, totals_from_response
 from connector.money import ZERO, parse
 from connector.moneybird import Ambiguous, Rejected
 from connector.order import Order, Refund
 from connector.refund_booking import BookedLine, CreditDraft, LineMap, book_refund, line_map
 from connector.state import (
+    OPEN_REFUNDS,
     BookedLinesRecord,
     OrderRecord,
     OrderState,
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PAYABLE = {"open", "late", "reminded", "pending_payment"}
-OPEN_REFUNDS = {RefundState.PENDING, RefundState.DRAFT, RefundState.OPEN, RefundState.FAILED}
 
 
 class RefundFlow:
@@ -142,26 +141,11 @@ class RefundFlow:
                 self.engine._fail(refund, str(exc), report)
             return
         for refund in refunds:
-            if not self._one(order_record, order, refund, report):
+            done = engine.guarded(
+                refund, report, lambda r=refund: self._book(order_record, order, r, report)
+            )
+            if not done:
                 break  # in sequence: a later refund never overtakes an unresolved one
-
-    def _one(
-        self, order_record: OrderRecord, order: Order, record: RefundRecord, report: PassReport
-    ) -> bool:
-        try:
-            self._book(order_record, order, record, report)
-            return True
-        except (AuthError, StateError):
-            raise
-        except (Parking, OrderDataError) as exc:
-            self.engine._park(record, str(exc), report)
-            return True
-        except Exception as exc:  # one refund's trouble never stops the pass
-            if not isinstance(exc, ConnectorError | ShopError):
-                log.exception("unexpected error on a refund of order %s", record.number)
-                exc = ConnectorError(f"internal error: {type(exc).__name__}: {exc}")
-            self.engine._fail(record, str(exc), report)
-            return False
 
     def _original_booked(self, order_record: OrderRecord) -> bool:
         return bool(order_record.invoice_id and order_record.invoice_number) and (
@@ -213,8 +197,10 @@ class RefundFlow:
         if record.state == RefundState.DRAFT and current is not None:
             if current.get("reference") != credit.reference:
                 current = self._edit(record, current, credit)
-            if not self._agrees(record, current, credit):
-                return self.engine._park(record, record.park_reason or "", report)
+            if not engine._totals_agree(
+                record, current, credit.expected, report, " for the credit invoice"
+            ):
+                return
             current = engine._send(record)
         if record.state != RefundState.OPEN:
             raise Retry(f"credit invoice not finalized (state {record.state})")
@@ -319,20 +305,6 @@ class RefundFlow:
         record.intent = None
         self.store.save(record)
         return updated
-
-    def _agrees(self, record: RefundRecord, current: dict[str, Any], credit: CreditDraft) -> bool:
-        engine = self.engine
-        diffs = differences(totals_from_response(current), credit.expected)
-        tolerance = engine.settings.rounding_tolerance
-        if any(abs(v) > tolerance for v in diffs.values()):
-            reason = "Moneybird computed " + describe_differences(diffs, engine.rates())
-            engine._discard_draft(record)
-            record.park_reason = reason + " for the credit invoice; draft deleted"
-            return False
-        if diffs:
-            note = "rounded within tolerance: " + describe_differences(diffs, engine.rates())
-            record.notes = "; ".join(filter(None, [record.notes, note]))
-        return True
 
     def _pay_out(
         self,

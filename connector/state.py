@@ -87,6 +87,10 @@ class RefundState(StrEnum):
     NET = "net"  # booked on the order's own invoice (refunds.before_booking = "net")
 
 
+# Refunds a pass carries on with (the others are done, or wait for a person or their order).
+OPEN_REFUNDS = {RefundState.PENDING, RefundState.DRAFT, RefundState.OPEN, RefundState.FAILED}
+
+
 class RefundRecord(SQLModel, table=True):
     """One shop refund, booked once as a credit invoice linked to the order's invoice. Field
     names match OrderRecord's where the invoice steps are shared (send, pay)."""
@@ -331,8 +335,7 @@ class Store:
             return list(s.exec(query.order_by(*order_by)))
 
     def orders_with_open_refunds(self) -> list[str]:
-        open_states = {RefundState.PENDING, RefundState.DRAFT, RefundState.OPEN}
-        keys = [r.order_key for r in self.refunds(open_states | {RefundState.FAILED})]
+        keys = [r.order_key for r in self.refunds(OPEN_REFUNDS)]
         return list(dict.fromkeys(keys))
 
     def refund_counts(self) -> dict[str, int]:

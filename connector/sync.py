@@ -30,7 +30,13 @@ from connector.errors import (
     ShopError,
 )
 from connector.health import AUTH_ERROR_KEY
-from connector.invoice import InvoiceDraft, PaymentPlan, differences, totals_from_response
+from connector.invoice import (
+    InvoiceDraft,
+    PaymentPlan,
+    Totals,
+    differences,
+    totals_from_response,
+)
 from connector.money import ZERO, fmt, parse
 from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
@@ -208,7 +214,8 @@ class SyncEngine:
     def _process(
         self, record: OrderRecord, payload: dict[str, Any] | None, report: PassReport
     ) -> None:
-        try:
+        def work() -> None:
+            nonlocal payload
             if payload is None:
                 payload = self.shop.order(record.order_id)
                 if payload is None:
@@ -216,15 +223,26 @@ class SyncEngine:
                     return
             order = self.shop.to_order(payload)
             self._book(record, order, report, self.shop.summary(payload).waiting)
+
+        self.guarded(record, report, work)
+
+    def guarded(self, record: InvoiceRecord, report: PassReport, work: Callable[[], None]) -> bool:
+        """Run one order's (or refund's) work: its trouble parks or fails it, never the pass,
+        except what stops every write. False when it is left to retry."""
+        try:
+            work()
+            return True
         except (AuthError, StateError):
             raise  # the pass stops: nothing more may be written
         except (Parking, OrderDataError) as exc:
             self._park(record, str(exc), report)
+            return True
         except (ConnectorError, ShopError) as exc:
             self._fail(record, str(exc), report)
         except Exception as exc:  # one bad order must not stop the others
             log.exception("unexpected error on order %s", record.number)
             self._fail(record, f"internal error: {type(exc).__name__}: {exc}", report)
+        return False
 
     def _book(
         self, record: OrderRecord, order: Order, report: PassReport, waiting: str | None = None
@@ -298,10 +316,10 @@ class SyncEngine:
                 self._adopt(record, invoice)
         if record.invoice_id is None:
             invoice = self._create_invoice(record, order, draft)
-            if self.external and not self._totals_agree(record, invoice, draft, report):
+            if self.external and not self._totals_agree(record, invoice, draft.shop_totals, report):
                 return  # created open: checked here instead of before finalizing
         if record.state == OrderState.DRAFT and invoice is not None:
-            if not self._totals_agree(record, invoice, draft, report):
+            if not self._totals_agree(record, invoice, draft.shop_totals, report):
                 return
             current = self._send(record)
         if record.state != OrderState.OPEN:
@@ -354,15 +372,21 @@ class SyncEngine:
         self.store.save(record)
 
     def _totals_agree(
-        self, record: OrderRecord, invoice: dict[str, Any], draft: InvoiceDraft, report: PassReport
+        self,
+        record: InvoiceRecord,
+        invoice: dict[str, Any],
+        expected: Totals,
+        report: PassReport,
+        subject: str = "",
     ) -> bool:
-        actual = totals_from_response(invoice)
-        diffs = differences(actual, draft.shop_totals)
+        """Moneybird's own totals against the shop's, before finalizing: beyond the tolerance
+        the draft is deleted and the order (or refund) parked; within it, noted."""
+        diffs = differences(totals_from_response(invoice), expected)
         tolerance = self.settings.rounding_tolerance
         if any(abs(v) > tolerance for v in diffs.values()):
             reason = "Moneybird computed " + describe_differences(diffs, self.rates())
             self._discard_draft(record)
-            self._park(record, reason + "; draft deleted", report)
+            self._park(record, f"{reason}{subject}; draft deleted", report)
             return False
         if diffs:
             note = "rounded within tolerance: " + describe_differences(diffs, self.rates())
