@@ -13,6 +13,7 @@ from connector.money import fmt
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import Order
 from connector.refund_booking import CreditDraft, as_original, book_refund, line_map
+from connector.refund_sync import recorded_line_map
 from connector.runtime import Runtime
 
 
@@ -25,6 +26,10 @@ def refund_previews(
     original = as_original(draft)
     if record is not None and record.invoice_id and record.invoice_number:
         original = runtime.client.invoice(record.invoice_id)
+    # As the engine will: the lines where they were booked, else where they would be.
+    booked = recorded_line_map(runtime.store, order.key)
+    if booked is None:
+        booked = line_map(draft)
     found: list[tuple[str, CreditDraft | Parked | str]] = []
     for refund in order.refunds:
         done = runtime.store.refund(f"{order.key}:{refund.refund_id}")
@@ -39,7 +44,7 @@ def refund_previews(
         found.append(
             (
                 refund.refund_id,
-                book_refund(order, refund, original, line_map(draft), rates, cfg.mappings,
+                book_refund(order, refund, original, booked, rates, cfg.mappings,
                             cfg.booking_settings()),
             )
         )  # fmt: skip

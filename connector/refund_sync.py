@@ -39,6 +39,7 @@ from connector.state import (
     RefundRecord,
     RefundState,
     StateError,
+    Store,
     from_text,
     to_text,
     utcnow,
@@ -49,6 +50,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PAYABLE = {"open", "late", "reminded", "pending_payment"}
+
+
+def recorded_line_map(store: Store, order_key: str) -> LineMap | None:
+    """Where each of the order's lines was booked, as recorded when its invoice was made."""
+    stored = store.booked_lines(order_key)
+    if stored is None:
+        return None
+    return {
+        line_id: tuple(BookedLine(rate, ledger, Decimal(share)) for rate, ledger, share in entries)
+        for line_id, entries in json.loads(stored).items()
+    }
 
 
 class RefundFlow:
@@ -220,12 +232,9 @@ class RefundFlow:
     # --- steps -----------------------------------------------------------------------------
 
     def _line_map(self, order_record: OrderRecord, order: Order) -> LineMap:
-        stored = self.store.booked_lines(order_record.key)
-        if stored:
-            return {
-                line_id: tuple(BookedLine(r, lg, Decimal(sh)) for r, lg, sh in entries)
-                for line_id, entries in json.loads(stored).items()
-            }
+        recorded = recorded_line_map(self.store, order_record.key)
+        if recorded is not None:
+            return recorded
         # Booked before lines were recorded (or the state was rebuilt): today's tables.
         engine = self.engine
         draft = book(order, self.config.mappings, engine.rates(), engine.settings)
