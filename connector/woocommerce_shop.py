@@ -98,19 +98,18 @@ class WooCommerceShop:
     def _orders_of_new_refunds(self, since: datetime, polled: set[str]) -> list[dict[str, Any]]:
         """WooCommerce 9+ lists refunds shop-wide: refunds made since the last poll, whether or
         not their order's modification date moved. Their orders are read when not polled."""
-        if self._shop_wide_refunds is False:
-            return []
         params = {
             "after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             "dates_are_gmt": "true",
             "per_page": PER_PAGE,
         }
-        first = self._get("refunds", {**params, "page": 1})
-        if first.status_code in (400, 404):  # rest_no_route: older shop
-            self._shop_wide_refunds = False
-            log.info("shop has no shop-wide refunds list (WooCommerce < 9); refunds per order")
+        if self._shop_wide_refunds is None:  # asked once, as for modified_after
+            probe = self._get("refunds", {**params, "per_page": 1, "page": 1})
+            self._shop_wide_refunds = probe.status_code not in (400, 404)  # rest_no_route
+            if not self._shop_wide_refunds:
+                log.info("shop has no shop-wide refunds list (WooCommerce < 9); refunds per order")
+        if not self._shop_wide_refunds:
             return []
-        self._shop_wide_refunds = True
         refunds, _ = self._all_pages("refunds", params)
         for refund in refunds:
             parent = str(refund.get("parent_id") or "")

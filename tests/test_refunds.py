@@ -386,6 +386,11 @@ def test_shop_wide_refunds_list_catches_a_refund_whose_order_did_not_change(
     assert any(path.endswith("/refunds") and "after" in q for _m, path, q in shop.requests)
     [credit] = [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
     assert credit["reference"] == f"WC-1003-R{refund['id']}" and credit["state"] == "paid"
+    # Known to exist now: later polls read the list once, without probing it again.
+    shop.requests.clear()
+    runtime.engine().run_pass()
+    listed = [q for _m, path, q in shop.requests if path.endswith("/wc/v3/refunds")]
+    assert len(listed) == 1 and listed[0]["per_page"] == "100"
 
 
 def test_older_shops_without_the_shop_wide_list_read_refunds_per_order(
