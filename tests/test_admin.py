@@ -73,12 +73,13 @@ def test_suggest_keeps_the_admins_comments_and_never_picks_a_purchase_or_inactiv
     mine = "# Afgestemd met onze boekhouder, 3 maart.\n" + tax_path.read_text()
     mine = mine.replace('tax_rate_id = "400000000000000009"', f'tax_rate_id = "{MB_RATE_OLD}"', 1)
     tax_path.write_text(mine)
-    # The bookkeeper created OSS rates for Germany: an inactive one, a purchase one, a good one.
+    # Besides the good OSS rate for Germany (400000000000000190, in the sandbox's seed), the
+    # bookkeeper has an inactive one and a purchase one, listed before it.
     base = {**moneybird.tax_rates[0], "percentage": "19.0", "country": "DE"}
+    assert any(r["id"] == "400000000000000190" for r in moneybird.tax_rates)
     moneybird.tax_rates[:0] = [
         {**base, "id": "400000000000000191", "name": "19% DE oud", "active": False},
         {**base, "id": "400000000000000192", "name": "19% DE", "tax_rate_type": "purchase_invoice"},
-        {**base, "id": "400000000000000190", "name": "19% DE (OSS)"},
     ]
     result = cli.invoke(app, ["mappings", "suggest", "--config", str(config), "--write"])
     assert result.exit_code == 0, result.output
