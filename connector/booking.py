@@ -18,7 +18,8 @@ from connector.money import ZERO, cents, fmt
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, Order, OrderLine
 from connector.shipping_vat import split_shipping
-from connector.vat_rules import guard
+from connector.vat_rules import VIES_UNAVAILABLE, compact_vat_number, guard
+from connector.vies import VatCheck
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
 
@@ -44,15 +45,19 @@ class BookingSettings:
     gift_card_ledger_account_id: str | None = None
     gift_card_tax_rate_id: str | None = None
     gift_card_skus: tuple[str, ...] = ()  # sku globs that are gift cards (WooCommerce)
+    vies_check: bool = False  # intra-community 0% only for numbers VIES knows
 
 
 @dataclass(frozen=True)
 class Parked:
     reason: str
+    later: bool = False  # waits on an outside service (VIES): tried again, not a person's task
 
 
 class _Park(Exception):
-    pass
+    def __init__(self, reason: str, later: bool = False) -> None:
+        super().__init__(reason)
+        self.later = later
 
 
 def reference_for(order: Order, template: str) -> str:
@@ -66,11 +71,13 @@ def book(
     mappings: Mappings,
     rates: dict[str, MoneybirdTaxRate],
     settings: BookingSettings,
+    vat_check: VatCheck | None = None,
 ) -> InvoiceDraft | Parked:
+    """`vat_check`: VIES's answer about the customer's VAT number, when it was asked."""
     try:
-        return _book(order, mappings, rates, settings)
+        return _book(order, mappings, rates, settings, vat_check)
     except _Park as park:
-        return Parked(str(park))
+        return Parked(str(park), park.later)
     except ArithmeticError:
         # Decimal overflow or precision loss: such amounts are not bookable as they stand.
         return Parked("the order's amounts are too large or too precise to book; check it")
@@ -81,6 +88,7 @@ def _book(
     mappings: Mappings,
     rates: dict[str, MoneybirdTaxRate],
     settings: BookingSettings,
+    vat_check: VatCheck | None,
 ) -> InvoiceDraft:
     if order.paid_at is None:
         raise _Park("order is not paid (no paid date)")
@@ -128,7 +136,7 @@ def _book(
         if line.rate_id in mb_rate_for:
             continue
         mb_rate_for[line.rate_id] = _map_rate(
-            order, line.rate_id, mappings, rates, country, business, settings
+            order, line.rate_id, mappings, rates, country, business, settings, vat_check
         )
 
     # 2. Per shop rate: the VAT the shop charged, checked against its own lines.
@@ -152,6 +160,12 @@ def _book(
         )
 
     notes: list[str] = []
+    if settings.vies_check and vat_check is not None and vat_check.status == "valid":
+        proof = f", consultation {vat_check.consultation}" if vat_check.consultation else ""
+        notes.append(
+            f"VAT number {vat_check.number} valid in VIES on "
+            f"{vat_check.checked_at.astimezone(settings.timezone).date().isoformat()}{proof}"
+        )
     if settings.shipping_vat == "split_by_goods_value":
         if not order.prices_include_tax:
             raise _Park(
@@ -293,6 +307,7 @@ def _map_rate(
     country: str,
     business: bool,
     settings: BookingSettings,
+    vat_check: VatCheck | None,
 ) -> MoneybirdTaxRate:
     if rate_id is None:
         percentage: Decimal | None = ZERO
@@ -321,14 +336,26 @@ def _map_rate(
             settings.shop_country,
             settings.oss,
             mb_rate.country,
+            _vies_status(order, settings, vat_check),
         )
         if why_not is None:
             return mb_rate
         refused.append(f"{rule.note or treatment + ' rule'}: {why_not}")
     raise _Park(
         f"no tax rule fits {_rate_label(order, rate_id)} for a {who} in {country or '?'} "
-        f"({'; '.join(refused)})"
+        f"({'; '.join(refused)})",
+        later=any(VIES_UNAVAILABLE in reason for reason in refused),
     )
+
+
+def _vies_status(order: Order, settings: BookingSettings, check: VatCheck | None) -> str | None:
+    """What VIES said about this order's VAT number; "unavailable" when it should have been
+    asked and was not (never booked at 0% on an unchecked number)."""
+    if not settings.vies_check:
+        return None
+    if check is None or check.number != compact_vat_number(order.customer.vat_number):
+        return "unavailable"
+    return check.status
 
 
 def _checked_rate(

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from connector.booking import Parked, book
+from connector.booking import Parked
 from connector.config import Config, StateSettings, load_config, state_settings
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.money import fmt
@@ -386,7 +386,7 @@ def preview(
             raise typer.Exit(EXIT_FAILED)
         parsed = runtime.shop.to_order(payload)
         rates = rates_from_response(runtime.client.tax_rates())
-        result = book(parsed, cfg.mappings, rates, cfg.booking_settings())
+        result = runtime.engine().draft(parsed, rates)
         credits = []
         if not isinstance(result, Parked):
             credits = refund_previews(runtime, parsed, result, rates)

@@ -26,6 +26,9 @@ from pydantic import (
 from connector.booking import BookingSettings
 from connector.errors import ConfigError
 from connector.mappings import Mappings, explain, load_mappings
+from connector.vat_rules import compact_vat_number, vat_number_country
+from connector.vies import VIES_URL
+from connector.woocommerce_order import VAT_NUMBER_KEYS
 
 
 def _http_url(value: str) -> str:
@@ -44,11 +47,24 @@ class ShopConfig(_Section):
     timeout_seconds: float = Field(default=30, gt=0)
     # WooCommerce
     query_string_auth: bool = False  # for proxies that strip the Authorization header
+    # order meta keys holding the customer's VAT number, tried in order (EU VAT plugins)
+    vat_number_meta_keys: list[str] = Field(default_factory=lambda: list(VAT_NUMBER_KEYS))
     # Shopify
     api_version: str = "2026-10"
     fulfillment: Literal["any", "fulfilled"] = "any"  # which paid orders are booked
     include_test_orders: bool = False
-    vat_number_attribute: str = "vat_number"  # order note attribute holding a VAT number
+    # Where a VAT number is found, first that gives one: the B2B company location's tax
+    # registration, this order or customer metafield ("namespace.key"), the note attribute.
+    vat_number_metafield: str = ""
+    vat_number_attribute: str = "vat_number"
+
+    @field_validator("vat_number_metafield")
+    @classmethod
+    def _metafield(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[\w-]{2,255}\.[\w-]{2,64}", value):
+            raise ValueError('must be "namespace.key", like "custom.vat_number"')
+        return value
 
     @field_validator("api_version")
     @classmethod
@@ -167,6 +183,22 @@ class VatConfig(_Section):
     # Shipping in a basket with several VAT rates: "as_charged" books the VAT the shop charged;
     # "split_by_goods_value" splits it over the goods' rates in proportion to their value.
     shipping_vat: Literal["as_charged", "split_by_goods_value"] = "as_charged"
+    # Intra-community 0% only for VAT numbers VIES knows; when VIES cannot answer the order
+    # waits for the next pass. A "valid" answer is kept vies_cache_days.
+    vies_check: bool = False
+    vies_cache_days: int = Field(default=30, ge=0, le=365)
+    vies_url: str = VIES_URL
+    # The shop's own VAT number: VIES then gives a consultation number, the proof of a check.
+    vies_requester: str = ""
+
+    _vies_url = field_validator("vies_url")(lambda value: _http_url(value))
+
+    @field_validator("vies_requester")
+    @classmethod
+    def _requester(cls, value: str) -> str:
+        if value.strip() and vat_number_country(value) is None:
+            raise ValueError(f"{value!r} is not a valid EU VAT number")
+        return compact_vat_number(value) if value.strip() else ""
 
     @field_validator("shop_country")
     @classmethod
@@ -327,6 +359,7 @@ class Config:
             gift_card_ledger_account_id=self.file.gift_cards.ledger_account_id or None,
             gift_card_tax_rate_id=self.file.gift_cards.tax_rate_id or None,
             gift_card_skus=tuple(self.file.gift_cards.skus),
+            vies_check=self.file.vat.vies_check,
         )
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from connector.booking import Parked, book
+from connector.booking import Parked
 from connector.contacts import email_key, emails_of
 from connector.errors import ConnectorError
 from connector.health import IMPORT_HEARTBEAT_KEY
@@ -204,7 +204,7 @@ def dry_run(
             else:
                 try:
                     order = engine.shop.to_order(payload)
-                    booked = book(order, engine.config.mappings, rates, engine.settings)
+                    booked = engine.draft(order, rates)
                     if not isinstance(booked, Parked) and order.refunds and net:
                         booked = net_of_refunds(booked, order, rates, engine.settings)
                 except ConnectorError as exc:

@@ -18,7 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from connector.booking import Parked, book
+from connector.booking import Parked
 from connector.errors import (
     AuthError,
     ConnectorError,
@@ -236,8 +236,7 @@ class RefundFlow:
         if recorded is not None:
             return recorded
         # Booked before lines were recorded (or the state was rebuilt): today's tables.
-        engine = self.engine
-        draft = book(order, self.config.mappings, engine.rates(), engine.settings)
+        draft = self.engine.draft(order)
         return {} if isinstance(draft, Parked) else line_map(draft)
 
     def _find_credit(

@@ -49,6 +49,7 @@ def build_shop(config: Config) -> Shop:
             fulfillment=c.fulfillment,
             include_test_orders=c.include_test_orders,
             vat_number_attribute=c.vat_number_attribute,
+            vat_number_metafield=c.vat_number_metafield,
             timeout=c.timeout_seconds,
         )
     return WooCommerceShop(
@@ -58,6 +59,7 @@ def build_shop(config: Config) -> Shop:
         statuses=config.sync.statuses,
         timeout=c.timeout_seconds,
         query_string_auth=c.query_string_auth,
+        vat_number_keys=tuple(c.vat_number_meta_keys),
     )
 
 

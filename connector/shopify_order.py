@@ -248,17 +248,27 @@ def _customer(payload: dict[str, Any], vat_attribute: str) -> Customer:
             city=billing.city, country=billing.country,
         )  # fmt: skip
     shipping = _address(payload.get("shippingAddress")) if payload.get("shippingAddress") else None
-    vat_number = next(
-        (
-            str(a.get("value") or "").strip()
-            for a in payload.get("customAttributes") or []
-            if str(a.get("key", "")).lower() == vat_attribute.lower()
-        ),
-        "",
-    )
     return Customer(
         email=str(payload.get("email") or customer.get("email") or "").strip(),
         billing=billing,
         shipping=shipping,
-        vat_number=vat_number,
+        vat_number=_vat_number(payload, vat_attribute),
     )
+
+
+def _vat_number(payload: dict[str, Any], vat_attribute: str) -> str:
+    """The first place that gives one: the B2B company location's tax registration, the
+    configured metafield on the order or its customer, the order's note attribute."""
+    company = payload.get("purchasingEntity") or {}
+    settings = (company.get("location") or {}).get("taxSettings") or {}
+    found = [
+        settings.get("taxRegistrationId"),
+        (payload.get("vatNumberField") or {}).get("value"),
+        ((payload.get("customer") or {}).get("vatNumberField") or {}).get("value"),
+        *(
+            a.get("value")
+            for a in payload.get("customAttributes") or []
+            if str(a.get("key", "")).lower() == vat_attribute.lower()
+        ),
+    ]
+    return next((str(v).strip() for v in found if v and str(v).strip()), "")

@@ -12,6 +12,13 @@ LINES_PER_PAGE = 10
 
 _MONEY = "shopMoney { amount currencyCode }"
 _TAX_LINES = f"title ratePercentage priceSet {{ {_MONEY} }}"
+# A metafield holding a VAT number (shop.vat_number_metafield), read only when one is set.
+_VAT_FIELD = (
+    "vatNumberField: metafield(namespace: $vatNamespace, key: $vatKey) "
+    "@include(if: $vatField) { value }"
+)
+# Every operation that reads OrderFields declares the variables the VAT field uses.
+VAT_VARIABLES = '$vatField: Boolean! = false, $vatNamespace: String, $vatKey: String! = ""'
 
 ADDRESS = """
 fragment Address on MailingAddress {
@@ -34,7 +41,11 @@ fragment OrderFields on Order {{
   displayFinancialStatus displayFulfillmentStatus
   currencyCode taxesIncluded email
   customAttributes {{ key value }}
-  customer {{ email firstName lastName }}
+  customer {{ email firstName lastName {_VAT_FIELD} }}
+  {_VAT_FIELD}
+  purchasingEntity {{
+    ... on PurchasingCompany {{ location {{ taxSettings {{ taxRegistrationId }} }} }}
+  }}
   billingAddress {{ ...Address }}
   shippingAddress {{ ...Address }}
   totalPriceSet {{ {_MONEY} }}
@@ -56,7 +67,9 @@ FRAGMENTS = ORDER_FIELDS + LINE + ADDRESS
 
 CHANGED_ORDERS = (
     f"""
-query ChangedOrders($after: String, $query: String, $sortKey: OrderSortKeys = UPDATED_AT) {{
+query ChangedOrders(
+  $after: String, $query: String, $sortKey: OrderSortKeys = UPDATED_AT, {VAT_VARIABLES}
+) {{
   orders(first: {ORDERS_PER_PAGE}, after: $after, query: $query, sortKey: $sortKey) {{
     pageInfo {{ hasNextPage endCursor }}
     nodes {{ ...OrderFields }}
@@ -67,10 +80,10 @@ query ChangedOrders($after: String, $query: String, $sortKey: OrderSortKeys = UP
 )
 
 ONE_ORDER = (
-    """
-query OneOrder($id: ID!) {
-  order(id: $id) { ...OrderFields }
-}
+    f"""
+query OneOrder($id: ID!, {VAT_VARIABLES}) {{
+  order(id: $id) {{ ...OrderFields }}
+}}
 """
     + FRAGMENTS
 )

@@ -49,6 +49,7 @@ class ShopifyShop:
         fulfillment: str = "any",
         include_test_orders: bool = False,
         vat_number_attribute: str = "vat_number",
+        vat_number_metafield: str = "",
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
@@ -60,6 +61,10 @@ class ShopifyShop:
         self.fulfillment = fulfillment
         self.include_test_orders = include_test_orders
         self.vat_number_attribute = vat_number_attribute
+        namespace, _, key = vat_number_metafield.partition(".")
+        self._vat_field: dict[str, Any] = (
+            {"vatField": True, "vatNamespace": namespace, "vatKey": key} if key else {}
+        )
         self._token = access_token
         self._token_expires: datetime | None = None
         self._client_id, self._client_secret = client_id, client_secret
@@ -90,7 +95,7 @@ class ShopifyShop:
         after = None
         shop_time = None
         while True:
-            data = self._query(CHANGED_ORDERS, {"after": after, "query": query})
+            data = self._query(CHANGED_ORDERS, {"after": after, "query": query, **self._vat_field})
             if shop_time is None:
                 shop_time = self.last_date or datetime.now(UTC) - timedelta(hours=1)
             connection = data["orders"]
@@ -115,7 +120,8 @@ class ShopifyShop:
         after = None
         while True:
             data = self._query(
-                CHANGED_ORDERS, {"after": after, "query": query, "sortKey": "CREATED_AT"}
+                CHANGED_ORDERS,
+                {"after": after, "query": query, "sortKey": "CREATED_AT", **self._vat_field},
             )
             connection = data["orders"]
             nodes = [self._complete(n) for n in connection["nodes"]]
@@ -125,7 +131,7 @@ class ShopifyShop:
             after = connection["pageInfo"]["endCursor"]
 
     def order(self, order_id: str) -> dict[str, Any] | None:
-        data = self._query(ONE_ORDER, {"id": f"gid://shopify/Order/{order_id}"})
+        data = self._query(ONE_ORDER, {"id": f"gid://shopify/Order/{order_id}", **self._vat_field})
         node = data.get("order")
         return self._complete(node) if node else None
 

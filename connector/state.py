@@ -156,6 +156,17 @@ class ContactVersionRecord(SQLModel, table=True):
     version: int
 
 
+class VatCheckRecord(SQLModel, table=True):
+    """A VIES answer about a VAT number (valid or not), kept as the proof of the check and so
+    a returning business customer is not asked about again every order."""
+
+    __tablename__ = "vat_checks"
+    number: str = Field(primary_key=True)
+    status: str  # valid, invalid
+    checked_at: str
+    consultation: str = ""
+
+
 class MetaRecord(SQLModel, table=True):
     __tablename__ = "meta"
     key: str = Field(primary_key=True)
@@ -384,6 +395,10 @@ class Store:
     def contact_count(self) -> int:
         with self.session() as s:
             return int(s.exec(select(func.count()).select_from(ContactRecord)).one())
+
+    def vat_check(self, number: str) -> VatCheckRecord | None:
+        with self.session() as s:
+            return s.get(VatCheckRecord, number)
 
     # --- meta and runs ---------------------------------------------------------------------
 

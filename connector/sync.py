@@ -56,6 +56,8 @@ from connector.state import (
     to_text,
     utcnow,
 )
+from connector.vat_check import VatNumberChecks
+from connector.vies import ViesClient
 
 log = logging.getLogger(__name__)
 InvoiceRecord = OrderRecord | RefundRecord  # both carry an invoice through send and pay
@@ -102,6 +104,25 @@ class SyncEngine:
         self.external = config.sync.document == "external_sales_invoice"
         self._learned: dict[str, dict[str, Any]] = {}
         self.refunds = RefundFlow(self)
+        vat = config.file.vat
+        self.vat_numbers = (
+            VatNumberChecks(
+                store,
+                ViesClient(vat.vies_url, vat.vies_requester),
+                vat.shop_country,
+                vat.vies_cache_days,
+            )
+            if vat.vies_check
+            else None
+        )
+
+    def draft(
+        self, order: Order, rates: dict[str, MoneybirdTaxRate] | None = None
+    ) -> InvoiceDraft | Parked:
+        """The pure booking, given VIES's answer about the VAT number when vat.vies_check.
+        `rates`: Moneybird's tax rates when already read (else read with the pass's set-up)."""
+        check = self.vat_numbers.check(order) if self.vat_numbers else None
+        return book(order, self.config.mappings, rates or self.rates(), self.settings, check)
 
     # --- the pass --------------------------------------------------------------------------
 
@@ -281,7 +302,9 @@ class SyncEngine:
             self.store.save(record)
             report.unpaid += 1
             return
-        result = book(order, self.config.mappings, self.rates(), self.settings)
+        result = self.draft(order)
+        if isinstance(result, Parked) and result.later:
+            raise Retry(result.reason)  # nothing booked; the outside service is asked again
         net = self.config.file.refunds.before_booking == "net" and order.refunds
         if net and not isinstance(result, Parked):
             result = net_of_refunds(result, order, self.rates(), self.settings)

@@ -43,6 +43,8 @@ EU = frozenset(
     ]
 )
 TREATMENTS = ("domestic", "oss", "icp", "export")
+# The start of a guard's reason when VIES could not answer: the order waits for the next pass.
+VIES_UNAVAILABLE = "VIES could not be reached"
 
 
 def in_region(region: str, country: str) -> bool:
@@ -63,6 +65,11 @@ def vat_number_country(number: str) -> str | None:
     return "GR" if code == "EL" else code
 
 
+def compact_vat_number(number: str) -> str:
+    """The number as VIES and Moneybird want it: no spaces, dots or dashes, upper case."""
+    return eu_vat.compact(number).upper()
+
+
 def guard(
     treatment: str,
     destination: str,
@@ -70,8 +77,11 @@ def guard(
     shop_country: str,
     oss_enabled: bool,
     rate_country: str | None,
+    vies: str | None = None,
 ) -> str | None:
-    """Why this order may not be booked at a rate of this treatment, or None when it may."""
+    """Why this order may not be booked at a rate of this treatment, or None when it may.
+    `vies`: what VIES said of the VAT number ("valid", "invalid", "unavailable"), or None
+    when VIES is not asked ([vat] vies_check off)."""
     if treatment == "oss":
         if not oss_enabled:
             return "an OSS rate needs [vat] oss = true"
@@ -92,6 +102,10 @@ def guard(
                 "intra-community 0% needs delivery to another EU member state, "
                 f"not {destination or '?'}"
             )
+        if vies == "invalid":
+            return f"VIES does not know the VAT number {vat_number} (not registered, or ended)"
+        if vies == "unavailable":
+            return f"{VIES_UNAVAILABLE} to check {vat_number}; tried again next pass"
     elif treatment == "export":
         if not destination:
             return "export 0% needs a shipping country"

@@ -27,7 +27,18 @@ from connector.order import (
 )
 
 SHOP = "woocommerce"
-VAT_NUMBER_KEYS = ("_billing_vat_number", "_vat_number", "vat_number", "_billing_eu_vat_number")
+# Order meta keys the common EU VAT plugins store the customer's VAT number under, tried in
+# this order: WooCommerce EU VAT Number, Aelia EU VAT Assistant, Germanized, German Market,
+# YITH EU VAT. `shop.vat_number_meta_keys` replaces the list.
+VAT_NUMBER_KEYS = (
+    "_billing_vat_number",
+    "_vat_number",
+    "vat_number",
+    "_billing_eu_vat_number",
+    "_billing_vat_id",
+    "billing_vat",
+    "yweu_billing_vat",
+)
 
 
 def parse_gmt(value: str | None) -> datetime | None:
@@ -55,10 +66,11 @@ def order_from_woocommerce(
     payload: dict[str, Any],
     percentages: dict[str, Decimal] | None = None,
     refunds: list[dict[str, Any]] | None = None,
+    vat_number_keys: tuple[str, ...] = VAT_NUMBER_KEYS,
 ) -> Order:
     """`refunds`: the order's refunds in full (`GET /orders/{id}/refunds`), when it has any."""
     try:
-        order = _order(payload, percentages or {})
+        order = _order(payload, percentages or {}, vat_number_keys)
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise OrderDataError(f"the shop's data for this order is unreadable: {exc}") from exc
     if not refunds:
@@ -69,7 +81,9 @@ def order_from_woocommerce(
     return replace(order, refunds=tuple(parsed))
 
 
-def _order(payload: dict[str, Any], percentages: dict[str, Decimal]) -> Order:
+def _order(
+    payload: dict[str, Any], percentages: dict[str, Decimal], vat_number_keys: tuple[str, ...]
+) -> Order:
     known = {**percentages, **percentages_listed(payload)}
     tax_rates: dict[str, ShopTaxRate] = {}
     for tax_line in payload.get("tax_lines") or []:
@@ -126,7 +140,7 @@ def _order(payload: dict[str, Any], percentages: dict[str, Decimal]) -> Order:
         total=parse(payload.get("total"), "total"),
         paid_at=parse_gmt(payload.get("date_paid_gmt")),
         modified_at=modified,
-        customer=_customer(payload),
+        customer=_customer(payload, vat_number_keys),
         lines=tuple(lines),
         tax_rates=tax_rates,
         payment_method=str(payload.get("payment_method") or ""),
@@ -252,15 +266,15 @@ def _address(data: dict[str, Any] | None) -> Address:
     )
 
 
-def _customer(payload: dict[str, Any]) -> Customer:
+def _customer(payload: dict[str, Any], vat_number_keys: tuple[str, ...]) -> Customer:
     billing = payload.get("billing") or {}
     shipping = _address(payload.get("shipping"))
-    vat_number = ""
-    for meta in payload.get("meta_data") or []:
-        if meta.get("key") in VAT_NUMBER_KEYS and isinstance(meta.get("value"), str):
-            vat_number = meta["value"].strip()
-            if vat_number:
-                break
+    meta = {
+        m.get("key"): m["value"].strip()
+        for m in payload.get("meta_data") or []
+        if isinstance(m.get("value"), str) and m["value"].strip()
+    }
+    vat_number = next((meta[key] for key in vat_number_keys if key in meta), "")
     return Customer(
         email=str(billing.get("email") or "").strip(),
         billing=_address(billing),

@@ -23,6 +23,7 @@ from connector.money import parse
 from connector.order import Order
 from connector.shop import OrderSummary, Poll
 from connector.woocommerce_order import (
+    VAT_NUMBER_KEYS,
     order_from_woocommerce,
     parse_gmt,
     percentages_listed,
@@ -50,6 +51,7 @@ class WooCommerceShop:
         timeout: float = 30.0,
         query_string_auth: bool = False,
         sleep: Callable[[float], None] = time.sleep,
+        vat_number_keys: tuple[str, ...] = VAT_NUMBER_KEYS,
     ) -> None:
         self.api = API(
             url=url,
@@ -61,6 +63,7 @@ class WooCommerceShop:
             user_agent="moneybird-shop-connector",
         )
         self.statuses = statuses
+        self.vat_number_keys = vat_number_keys
         # Read refunded orders too: a booked order refunded in full moves to this status.
         self.read_statuses = list(dict.fromkeys([*statuses, REFUNDED]))
         self._sleep = sleep
@@ -177,7 +180,9 @@ class WooCommerceShop:
             pct = self.tax_percentage(rate_id)
             if pct is not None:
                 percentages[rate_id] = pct
-        return order_from_woocommerce(payload, percentages, self.refunds_of(payload))
+        return order_from_woocommerce(
+            payload, percentages, self.refunds_of(payload), self.vat_number_keys
+        )
 
     def refunds_of(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
         """The order's refunds in full: one request, only for orders that have any."""

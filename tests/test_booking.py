@@ -349,6 +349,30 @@ def test_business_rule_only_for_orders_with_a_vat_number() -> None:
     assert isinstance(book(business, mappings, RATES, EUR), InvoiceDraft)
 
 
+def test_vat_number_read_from_the_eu_vat_plugins_meta_keys() -> None:
+    def number(meta: list[dict[str, Any]], keys: tuple[str, ...] | None = None) -> str:
+        payload = {"id": 1, "number": "1", "status": "completed", "currency": "EUR",
+                   "total": "0.00", "line_items": [], "meta_data": meta,
+                   "date_modified_gmt": "2026-11-02T10:00:00"}  # fmt: skip
+        parsed = (
+            order_from_woocommerce(payload)
+            if keys is None
+            else order_from_woocommerce(payload, vat_number_keys=keys)
+        )
+        return parsed.customer.vat_number
+
+    assert number([{"key": "_billing_vat_id", "value": "DE136695976"}]) == "DE136695976"
+    assert number([{"key": "billing_vat", "value": " BE0403170701"}]) == "BE0403170701"
+    assert number([{"key": "yweu_billing_vat", "value": "FR40303265045"}]) == "FR40303265045"
+    # An empty value under the first key does not hide a number under a later one.
+    both = [{"key": "_billing_vat_number", "value": " "}, {"key": "vat_number", "value": "X1"}]
+    assert number(both) == "X1"
+    # A shop whose plugin uses its own key names it in shop.vat_number_meta_keys.
+    own = [{"key": "_btw_nummer", "value": "NL004495445B01"}]
+    assert number(own) == ""
+    assert number(own, ("_btw_nummer",)) == "NL004495445B01"
+
+
 # --- references and dates ----------------------------------------------------------------------
 
 

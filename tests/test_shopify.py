@@ -219,12 +219,17 @@ def shopify() -> Iterator[Any]:
 
 
 def shopify_config(
-    tmp_path: Path, sandbox: Any, mb: MoneybirdSandbox, env: dict[str, str] | None = None
+    tmp_path: Path,
+    sandbox: Any,
+    mb: MoneybirdSandbox,
+    env: dict[str, str] | None = None,
+    shop: str = "",
 ):  # type: ignore[no-untyped-def]
     path = tmp_path / "config.toml"
     path.write_text(f"""[shop]
 platform = "shopify"
 url = "{sandbox.url}"
+{shop}
 
 [moneybird]
 administration_id = "{mb.administration_id}"
@@ -288,6 +293,58 @@ def test_sync_books_shopify_orders_paid_and_exact(
     assert again.booked == 0 and again.moneybird_requests == 0
     query = shopify.queries[0][1]["query"]
     assert query.startswith("updated_at:>'") and query.endswith("Z'")
+
+
+def test_vat_numbers_come_from_b2b_company_metafields_or_note_attributes(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.sandbox.seed import JEROEN
+    from connector.sandbox.shopify_seed import MOKA, shopify_order
+
+    created = datetime.now(UTC) - timedelta(hours=1)
+    b2b = shopify_order(2101, JEROEN, [MOKA], "0", created, vat_number="BE0403170701")
+    b2b["purchasingEntity"] = {
+        "__typename": "PurchasingCompany",
+        "location": {"taxSettings": {"taxRegistrationId": "DE136695976"}},
+    }
+    on_order = shopify_order(2102, JEROEN, [MOKA], "0", created)
+    on_order["metafields"] = {"custom.vat_number": " FR40303265045 "}
+    on_customer = shopify_order(2103, JEROEN, [MOKA], "0", created, vat_number="BE0403170701")
+    on_customer["customer"]["metafields"] = {"custom.vat_number": "NL004495445B01"}
+    other_field = shopify_order(2104, JEROEN, [MOKA], "0", created)
+    other_field["metafields"] = {"custom.btw": "NL004495445B01"}
+    for order in (b2b, on_order, on_customer, other_field):
+        shopify.put_order(order)
+
+    config = shopify_config(
+        tmp_path, shopify, moneybird, shop='vat_number_metafield = "custom.vat_number"'
+    )
+    runtime = build(config)
+    try:
+        payloads = runtime.shop.changed_orders(None).orders
+        found = {
+            p["name"]: runtime.shop.to_order(p).customer.vat_number
+            for p in payloads
+            if p["name"] in ("#2101", "#2102", "#2103", "#2104")
+        }
+    finally:
+        runtime.close()
+    assert found == {
+        "#2101": "DE136695976",  # the company location's registration wins over the note
+        "#2102": "FR40303265045",
+        "#2103": "NL004495445B01",  # the customer's metafield before the note attribute
+        "#2104": "",
+    }
+    # Without a metafield configured the query asks for none (and the note attribute counts).
+    plain = build(shopify_config(tmp_path, shopify, moneybird))
+    try:
+        shopify.queries.clear()
+        orders = {p["name"]: p for p in plain.shop.changed_orders(None).orders}
+        assert "vatNumberField" not in orders["#2102"]
+        assert plain.shop.to_order(orders["#2103"]).customer.vat_number == "BE0403170701"
+        assert shopify.queries[0][1].get("vatField") is None
+    finally:
+        plain.close()
 
 
 def test_pending_order_is_booked_once_paid(

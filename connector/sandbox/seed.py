@@ -41,6 +41,7 @@ SHOP_RATES = {
     1: ("NL", "21.0000", "BTW hoog", "standard"),
     2: ("NL", "9.0000", "BTW laag", "reduced-rate"),
     3: ("DE", "19.0000", "MwSt", "standard"),
+    4: ("", "0.0000", "Nultarief", "zero-rate"),  # exempt-from-VAT sales (EU businesses, export)
 }
 
 

@@ -308,14 +308,30 @@ class ShopifySandbox(Served):
             return _connection(lines, first, after)
 
         shipping = order["shippingLines"]
+        customer = order.get("customer")
         return {
             **order,
+            # Metafields as {"namespace.key": value}, read by `metafield(namespace, key)`.
+            "metafield": _metafield(order.get("metafields") or {}),
+            "customer": {**customer, "metafield": _metafield(customer.get("metafields") or {})}
+            if customer
+            else None,
+            # B2B orders: {"__typename": "PurchasingCompany", "location": {...}}.
+            "purchasingEntity": order.get("purchasingEntity"),
             "refunds": order.get("refunds") or [],
             "lineItems": line_items,
             "shippingLines": lambda _i, first=None, after=None, **_r: _connection(
                 shipping, first, after
             ),
         }
+
+
+def _metafield(values: dict[str, str]) -> Any:
+    def resolve(_info: Any, key: str, namespace: str | None = None) -> dict[str, Any] | None:
+        value = values.get(f"{namespace}.{key}")
+        return {"value": value} if value is not None else None
+
+    return resolve
 
 
 def _money_set(amount: str) -> dict[str, Any]:
