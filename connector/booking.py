@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from connector.invoice import InvoiceDraft, InvoiceLine, PaymentPlan, Totals, differences, predict
+from connector.invoice import (
+    InvoiceDraft,
+    InvoiceLine,
+    PaymentPlan,
+    Totals,
+    differences,
+    predict,
+)
 from connector.mappings import Mappings, TaxRule
 from connector.money import ZERO, cents, fmt
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, Order, OrderLine
+from connector.payments import GIFT_CARD_METHODS, PaymentProblem, payment_plans
 from connector.shipping_vat import split_shipping
 from connector.vat_rules import VIES_UNAVAILABLE, compact_vat_number, guard
 from connector.vies import VatCheck
@@ -46,6 +55,7 @@ class BookingSettings:
     gift_card_tax_rate_id: str | None = None
     gift_card_skus: tuple[str, ...] = ()  # sku globs that are gift cards (WooCommerce)
     vies_check: bool = False  # intra-community 0% only for numbers VIES knows
+    gift_card_methods: tuple[str, ...] = GIFT_CARD_METHODS  # payment methods that are gift cards
 
 
 @dataclass(frozen=True)
@@ -107,11 +117,7 @@ def _book(
     ]
     if not order_lines:
         raise _Park("order has no lines")
-    gift = [
-        ln
-        for ln in order_lines
-        if ln.is_gift_card or any(fnmatch.fnmatchcase(ln.sku, g) for g in settings.gift_card_skus)
-    ]
+    gift = _gift_cards_sold(order_lines, settings)
     gift_lines, gift_value = _gift_cards(gift, rates, settings)
     order_lines = [ln for ln in order_lines if ln not in gift]
     # Skipped gift cards are not on the invoice, nor in what is paid for it.
@@ -216,17 +222,21 @@ def _book(
     if diffs:
         notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
 
-    plan = replace(payment_plan(order, mappings, settings), amount=invoice_total)
+    paid_on = order.paid_at.astimezone(settings.timezone).date()
+    try:
+        payments = planned_payments(order, mappings, settings)
+    except PaymentProblem as problem:
+        raise _Park(str(problem)) from None
     return InvoiceDraft(
         order_key=order.key,
         reference=reference_for(order, settings.reference_template),
-        invoice_date=plan.payment_date,
+        invoice_date=paid_on,
         currency=order.currency,
         prices_are_incl_tax=incl,
         lines=tuple(lines),
         shop_totals=shop_totals,
         predicted=predicted,
-        payment=plan,
+        payments=payments,
         workflow_id=settings.workflow_id,
         document_style_id=settings.document_style_id,
         notes=tuple(notes),
@@ -265,15 +275,28 @@ def _gift_cards(
     ], value
 
 
-def payment_plan(order: Order, mappings: Mappings, settings: BookingSettings) -> PaymentPlan:
-    """What the customer paid, when (in the shop's country), and onto which account."""
+def _gift_cards_sold(lines: Iterable[OrderLine], settings: BookingSettings) -> list[OrderLine]:
+    return [
+        ln
+        for ln in lines
+        if ln.is_gift_card or any(fnmatch.fnmatchcase(ln.sku, g) for g in settings.gift_card_skus)
+    ]
+
+
+def planned_payments(
+    order: Order, mappings: Mappings, settings: BookingSettings
+) -> tuple[PaymentPlan, ...]:
+    """The payments the invoice gets, dated the paid day in the shop's time zone; raises
+    PaymentProblem when they cannot be told apart. A gift card sale left off the invoice
+    (gift_cards.sale = "skip") is left out of what is paid for it too."""
     if order.paid_at is None:
-        raise ValueError("order is not paid")
-    return PaymentPlan(
-        amount=order.total,
-        payment_date=order.paid_at.astimezone(settings.timezone).date(),
-        transaction_identifier=order.transaction_id or f"{order.shop}-order-{order.order_id}",
-        financial_account_id=mappings.financial_account_for(order.payment_method),
+        raise PaymentProblem("order is not paid (no paid date)")
+    skipped = ZERO
+    if settings.gift_card_sale == "skip":
+        skipped = sum((ln.net + ln.tax for ln in _gift_cards_sold(order.lines, settings)), ZERO)
+    paid_on = order.paid_at.astimezone(settings.timezone).date()
+    return payment_plans(
+        order, mappings, order.total - skipped, paid_on, settings.gift_card_methods
     )
 
 

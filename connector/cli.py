@@ -417,10 +417,11 @@ def preview(
     )
     for rate_id, vat in result.predicted.vat_by_rate.items():
         console.print(f"  VAT {rates[rate_id].name}: {fmt(vat)}")
-    console.print(
-        f"Payment {fmt(result.payment.amount)} on {result.payment.payment_date}, "
-        f"account {result.payment.financial_account_id or '(none)'}"
-    )
+    for payment in result.payments:
+        console.print(
+            f"Payment {fmt(payment.amount)} on {payment.payment_date}, "
+            f"account {payment.financial_account_id or '(none)'}"
+        )
     for note in result.notes:
         console.print(f"Note: {note}", highlight=False)
     for refund_id, credit in credits:

@@ -56,7 +56,7 @@ class InvoiceDraft:
     lines: tuple[InvoiceLine, ...]
     shop_totals: Totals  # what the shop charged: the figures the invoice must equal
     predicted: Totals  # what Moneybird will compute from these lines
-    payment: PaymentPlan
+    payments: tuple[PaymentPlan, ...]  # one per way the customer paid
     workflow_id: str | None = None
     document_style_id: str | None = None
     notes: tuple[str, ...] = field(default=())  # rounding decisions, shown in preview/status

@@ -96,6 +96,15 @@ class Refund:
 
 
 @dataclass(frozen=True)
+class Payment:
+    """One way the customer paid part of the order (a gateway's transaction, a gift card)."""
+
+    method: str  # the shop's payment method or gateway id, as the payment table matches it
+    amount: Decimal
+    transaction_id: str = ""
+
+
+@dataclass(frozen=True)
 class Order:
     shop: str  # "woocommerce", later others
     order_id: str
@@ -112,6 +121,9 @@ class Order:
     payment_method: str = ""
     payment_method_title: str = ""
     transaction_id: str = ""
+    # Each way of paying, when the shop tells (Shopify's transactions); empty: the whole total
+    # by payment_method.
+    payments: tuple[Payment, ...] = ()
     coupon_codes: tuple[str, ...] = ()
     refunds: tuple[Refund, ...] = ()  # as far as the shop's payload tells
 

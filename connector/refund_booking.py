@@ -31,6 +31,7 @@ from connector.mappings import Mappings
 from connector.money import ZERO, cents, fmt, parse
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, Order, Refund
+from connector.payments import less
 
 AMOUNT_ONLY_TEXT = "Terugbetaling"
 
@@ -391,13 +392,12 @@ def _net_of_refunds(
     too_big = {k: v for k, v in diffs.items() if abs(v) > settings.rounding_tolerance}
     if too_big:
         raise _Park("Moneybird would compute " + describe_differences(too_big, rates))
-    payment = replace(draft.payment, amount=total)
     return replace(
         draft,
         lines=tuple(lines),
         shop_totals=expected,
         predicted=predicted,
-        payment=payment,
+        payments=less(draft.payments, refunded),
         notes=tuple(notes),
     )
 

@@ -20,6 +20,7 @@ from connector.order import (
     LineKind,
     Order,
     OrderLine,
+    Payment,
     Refund,
     RefundLine,
     ShopTaxRate,
@@ -157,6 +158,14 @@ def _order(payload: dict[str, Any], vat_attribute: str) -> Order:
         tax_rates=tax_rates,
         payment_method=str(payment.get("gateway") or "") if payment else "",
         transaction_id=f"shopify-{gid_number(payment['id'])}" if payment else "",
+        payments=tuple(
+            Payment(
+                method=str(t.get("gateway") or ""),
+                amount=_money(t.get("amountSet"), "transaction amount"),
+                transaction_id=f"shopify-{gid_number(t['id'])}",
+            )
+            for t in _payments(payload)
+        ),
         refunds=tuple(
             sorted(
                 (_refund(r, incl) for r in payload.get("refunds") or []),
@@ -211,13 +220,19 @@ def _refund(data: dict[str, Any], incl: bool) -> Refund:
     )
 
 
-def _payment(payload: dict[str, Any]) -> dict[str, Any] | None:
-    """The successful sale or capture that paid the order (the latest, for captures)."""
-    done = [
+def _payments(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The successful sales and captures that paid the order: one payment each."""
+    return [
         t
         for t in payload.get("transactions") or []
         if t.get("kind") in PAYMENT_KINDS and t.get("status") == "SUCCESS"
     ]
+
+
+def _payment(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The main way of paying (not a gift card; the latest, for captures): refunds go back
+    through it."""
+    done = _payments(payload)
     non_gift = [t for t in done if t.get("gateway") != "gift_card"]
     chosen = non_gift or done
     return chosen[-1] if chosen else None

@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from connector.booking import Parked, book, describe_differences, payment_plan
+from connector.booking import Parked, book, describe_differences, planned_payments
 from connector.config import Config
 from connector.contacts import ContactBook
 from connector.errors import (
@@ -41,6 +41,7 @@ from connector.money import ZERO, fmt, parse
 from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
+from connector.payments import PaymentProblem, less
 from connector.redact import redact
 from connector.refund_booking import line_map, net_of_refunds
 from connector.refund_sync import RefundFlow
@@ -286,9 +287,12 @@ class SyncEngine:
             # Finalized: the invoice stands whatever changed since; only the payment is left.
             if order.paid_at is None:
                 raise Parking("the shop no longer has a paid date for a finalized invoice")
-            plan = payment_plan(order, self.config.mappings, self.settings)
+            try:
+                plans = planned_payments(order, self.config.mappings, self.settings)
+            except PaymentProblem as problem:
+                raise Parking(str(problem)) from None
             refunded = self.refunds.net_amount(record.key)  # refunds booked on the invoice
-            self._pay(record, replace(plan, amount=plan.amount - refunded), current)
+            self._pay(record, less(plans, refunded), current)
             self._paid(record, report)
             return
         untouched = record.invoice_id is None and record.intent is None
@@ -347,7 +351,7 @@ class SyncEngine:
             current = self._send(record)
         if record.state != OrderState.OPEN:
             raise Retry(f"invoice not finalized (state {record.state}); checked next pass")
-        self._pay(record, draft.payment, current)
+        self._pay(record, draft.payments, current)
         self._paid(record, report)
 
     def _paid(self, record: OrderRecord, report: PassReport) -> None:
@@ -473,41 +477,59 @@ class SyncEngine:
         return invoice
 
     def _pay(
-        self, record: InvoiceRecord, plan: PaymentPlan, current: dict[str, Any] | None = None
+        self,
+        record: InvoiceRecord,
+        plans: tuple[PaymentPlan, ...],
+        current: dict[str, Any] | None = None,
     ) -> None:
-        """Register the payment. `current`: the invoice as just read from Moneybird, if any."""
+        """Register the payments, one per way of paying, each known in Moneybird by its
+        transaction identifier. `current`: the invoice as just read from Moneybird, if any."""
         invoice_id = record.invoice_id or ""
-        identifier = plan.transaction_identifier
-        rounding_identifier = f"{identifier}-rounding"
+        if not plans:
+            return
+        first = plans[0]
+        rounding_identifier = f"{first.transaction_identifier}-rounding"
         invoice = current
-        if invoice is None and record.intent:
+        # Several payments: one may be in Moneybird from an earlier, interrupted attempt.
+        if invoice is None and (record.intent or (len(plans) > 1 and not record.payment_id)):
             invoice = self.client.invoice(invoice_id)
         existing = _payments_by_identifier(invoice) if invoice else {}
         if invoice is not None and invoice.get("state") == "draft":
             raise Retry("invoice is still a draft in Moneybird")
-        if record.payment_id is None and identifier in existing:
-            record.payment_id = existing[identifier]
         if record.rounding_payment_id is None and rounding_identifier in existing:
             record.rounding_payment_id = existing[rounding_identifier]
         if invoice is not None and invoice.get("state") == "paid":
-            record.payment_id = record.payment_id or "settled"  # nothing left to pay
+            ours = [existing[p.transaction_identifier] for p in plans
+                    if p.transaction_identifier in existing]  # fmt: skip
+            # Nothing left to pay: our payments made it, or Moneybird settled it otherwise.
+            record.payment_id = record.payment_id or ",".join(ours) or "settled"
             record.intent = None
             return
         # A credit invoice settled against this (then unpaid) invoice already covers part.
-        amount = plan.amount - _settled_by_credit(invoice) if invoice else plan.amount
-        if record.payment_id is None and amount != ZERO:
-            body: dict[str, Any] = {
-                "payment_date": plan.payment_date.isoformat(),
-                "price": fmt(amount),
-                "transaction_identifier": identifier,
-            }
-            if plan.financial_account_id:
-                body["financial_account_id"] = plan.financial_account_id
-            record.payment_id = self._write_payment(record, "pay", invoice_id, body, identifier)
-        leftover = parse(record.invoice_total) - plan.amount if record.invoice_total else ZERO
+        due = less(plans, _settled_by_credit(invoice)) if invoice else plans
+        paid = [] if record.payment_id is None else record.payment_id.split(",")
+        if record.payment_id is None:
+            for plan in due:
+                identifier = plan.transaction_identifier
+                if identifier in existing:
+                    paid.append(existing[identifier])
+                    continue
+                if plan.amount == ZERO:
+                    continue
+                body: dict[str, Any] = {
+                    "payment_date": plan.payment_date.isoformat(),
+                    "price": fmt(plan.amount),
+                    "transaction_identifier": identifier,
+                }
+                if plan.financial_account_id:
+                    body["financial_account_id"] = plan.financial_account_id
+                paid.append(self._write_payment(record, "pay", invoice_id, body, identifier))
+            record.payment_id = ",".join(paid) or None
+        amount = sum((p.amount for p in plans), ZERO)
+        leftover = parse(record.invoice_total) - amount if record.invoice_total else ZERO
         if leftover != ZERO and record.rounding_payment_id is None:
             body = {
-                "payment_date": plan.payment_date.isoformat(),
+                "payment_date": first.payment_date.isoformat(),
                 "price": fmt(leftover),
                 "transaction_identifier": rounding_identifier,
                 "manual_payment_action": "rounding_error",

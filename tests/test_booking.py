@@ -115,7 +115,7 @@ def test_docs_order_727_books_exact_in_its_own_currency() -> None:
     assert draft.predicted.total_incl_tax == D("29.35")
     assert draft.predicted.vat_by_rate == {R75: D("1.35"), R0: D("0.00")}
     assert draft.shop_totals.total_incl_tax == D("29.35")
-    assert draft.payment.amount == D("29.35")
+    assert draft.payments[0].amount == D("29.35")
     # Paid 2017-03-22 19:28 UTC is 20:28 in Amsterdam: same day.
     assert str(draft.invoice_date) == "2017-03-22"
 
@@ -172,7 +172,7 @@ def test_mixed_rates_with_shipping_at_the_high_rate() -> None:
     assert draft.predicted.total_incl_tax == D("66.84")
     assert draft.shop_totals.vat_by_rate == {R21: D("7.11"), R9: D("2.14")}
     assert draft.notes == ()
-    assert draft.payment.transaction_identifier == "tr_abc"
+    assert draft.payments[0].transaction_identifier == "tr_abc"
 
 
 def coupon_order():  # type: ignore[no-untyped-def]
@@ -390,7 +390,7 @@ def test_invoice_date_is_the_paid_date_in_the_netherlands() -> None:
     draft = book(o, NL, RATES, EUR)
     assert isinstance(draft, InvoiceDraft)
     assert str(draft.invoice_date) == "2026-04-01"
-    assert str(draft.payment.payment_date) == "2026-04-01"
+    assert str(draft.payments[0].payment_date) == "2026-04-01"
 
 
 def test_request_body_carries_amounts_as_decimal_strings() -> None:
@@ -423,4 +423,4 @@ def test_woocommerce_gift_cards_are_recognised_by_sku() -> None:
     draft = book(o, NL, RATES, skip)
     assert isinstance(draft, InvoiceDraft)
     assert rows(draft) == [("Lamp", "1", "121.00", R21, "8000")]
-    assert draft.payment.amount == D("121.00")
+    assert draft.payments[0].amount == D("121.00")

@@ -164,7 +164,7 @@ def test_tax_inclusive_order_with_a_discount_books_exactly() -> None:
     # Moneybird: 21% on 36.40 gross = 6.3174 -> 6.32; 9% on 25.90 = 2.14.
     assert draft.predicted.vat_by_rate == {R21: D("6.32"), R9: D("2.14")}
     assert draft.predicted.total_incl_tax == D("62.30") == draft.shop_totals.total_incl_tax
-    assert draft.payment.transaction_identifier == "shopify-5"
+    assert draft.payments[0].transaction_identifier == "shopify-5"
 
 
 def test_tax_exclusive_business_order_books_exactly() -> None:
@@ -566,7 +566,7 @@ def test_gift_card_sale_as_a_liability_without_vat() -> None:
         ("Cadeaubon", D("25.00"), R0, "1600"), ("Mok", D("12.10"), R21, "8000"),
     ]  # fmt: skip
     assert draft.predicted.vat_by_rate == {R21: D("2.10"), R0: D("0.00")}
-    assert draft.predicted.total_incl_tax == D("37.10") == draft.payment.amount
+    assert draft.predicted.total_incl_tax == D("37.10") == draft.payments[0].amount
 
 
 def test_gift_card_sale_left_off_the_invoice() -> None:
@@ -576,7 +576,7 @@ def test_gift_card_sale_left_off_the_invoice() -> None:
     assert isinstance(draft, InvoiceDraft), getattr(draft, "reason", "")
     assert [ln.description for ln in draft.lines] == ["Mok"]
     # The invoice and its payment are the mug only; the gift card is booked elsewhere.
-    assert draft.predicted.total_incl_tax == D("12.10") == draft.payment.amount
+    assert draft.predicted.total_incl_tax == D("12.10") == draft.payments[0].amount
     assert any("left off the invoice" in n for n in draft.notes)
 
 

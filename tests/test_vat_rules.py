@@ -163,7 +163,7 @@ def test_shipping_vat_split_by_the_value_of_the_goods() -> None:
     # 21%: (34.95 + 3.29) x 21/121 = 6.64; 9%: (25.90 + 2.70) x 9/109 = 2.36; total unchanged.
     assert draft.shop_totals.vat_by_rate == {R21: D("6.64"), R9: D("2.36")}
     assert draft.predicted.vat_by_rate == {R21: D("6.64"), R9: D("2.36")}
-    assert draft.predicted.total_incl_tax == D("66.84") == draft.payment.amount
+    assert draft.predicted.total_incl_tax == D("66.84") == draft.payments[0].amount
     # As charged (the default): the shop's 21% on all shipping.
     as_charged = book(mixed_basket(), NL, NL_RATES, BookingSettings())
     assert isinstance(as_charged, InvoiceDraft)
