@@ -26,6 +26,7 @@ from pydantic import (
 from connector.booking import BookingSettings
 from connector.errors import ConfigError
 from connector.mappings import Mappings, explain, load_mappings
+from connector.payments import GIFT_CARD_METHODS
 from connector.vat_rules import compact_vat_number, vat_number_country
 from connector.vies import VIES_URL
 from connector.woocommerce_order import VAT_NUMBER_KEYS
@@ -215,6 +216,9 @@ class GiftCardsConfig(_Section):
     ledger_account_id: str = ""
     tax_rate_id: str = ""
     skus: list[str] = Field(default_factory=list)  # sku globs of gift cards (WooCommerce)
+    # Payment methods that are the shop's own gift cards: paying with one is a payment on the
+    # account the payment table names for it, never a discount.
+    payment_methods: list[str] = Field(default_factory=lambda: list(GIFT_CARD_METHODS))
 
     @model_validator(mode="after")
     def _liability_needs_ids(self) -> GiftCardsConfig:
@@ -360,6 +364,7 @@ class Config:
             gift_card_tax_rate_id=self.file.gift_cards.tax_rate_id or None,
             gift_card_skus=tuple(self.file.gift_cards.skus),
             vies_check=self.file.vat.vies_check,
+            gift_card_methods=tuple(self.file.gift_cards.payment_methods),
         )
 
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,23 @@ def runtime(config: Config) -> Iterator[Runtime]:
     rt.client._sleep = lambda _s: None
     yield rt
     rt.close()
+
+
+SHOPIFY_SCHEMA = SHARED / "contracts" / "shopify" / "admin_2026-10.json.gz"
+
+
+@pytest.fixture
+def shopify() -> Iterator[Any]:
+    """The Shopify sandbox with the demo orders, its queries checked against the schema."""
+    require_contract(SHOPIFY_SCHEMA, "Shopify Admin schema")
+    from connector.sandbox.shopify import ShopifySandbox
+    from connector.sandbox.shopify_seed import seed_shopify, shopify_demo_orders
+
+    # A bucket that refills fast enough never to throttle, unless a test asks for it.
+    sandbox = ShopifySandbox(schema_path=SHOPIFY_SCHEMA, restore_rate=1_000_000)
+    seed_shopify(
+        sandbox, shopify_demo_orders(datetime.now(UTC).replace(microsecond=0) - timedelta(days=2))
+    )
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()

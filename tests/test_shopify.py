@@ -202,22 +202,6 @@ def test_gift_card_sale_parks() -> None:
 # --- against the sandbox ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def shopify() -> Iterator[Any]:
-    require_schema()
-    from connector.sandbox.shopify import ShopifySandbox
-    from connector.sandbox.shopify_seed import seed_shopify, shopify_demo_orders
-
-    # A bucket that refills fast enough never to throttle, unless a test asks for it.
-    sandbox = ShopifySandbox(schema_path=SCHEMA, restore_rate=1_000_000)
-    seed_shopify(
-        sandbox, shopify_demo_orders(datetime.now(UTC).replace(microsecond=0) - timedelta(days=2))
-    )
-    sandbox.start()
-    yield sandbox
-    sandbox.stop()
-
-
 def shopify_config(
     tmp_path: Path,
     sandbox: Any,

@@ -35,6 +35,8 @@ LEDGER_DISCOUNT = "410000000000008090"
 FIN_MOLLIE = "420000000000000001"
 FIN_BANK = "420000000000000002"
 FIN_PAYPAL = "420000000000000003"
+FIN_STRIPE = "420000000000000004"
+FIN_GIFT_CARDS = "420000000000000005"  # gift cards sold and not yet redeemed (a liability)
 
 # WooCommerce tax rates of the demo shop: id -> (country, percentage, name, class)
 SHOP_RATES = {
@@ -347,6 +349,22 @@ def seed_moneybird(mb: MoneybirdSandbox) -> None:
             "type": "PaymentServiceProvider",
             "name": "PayPal",
             "identifier": "PayPal",
+            "currency": "EUR",
+            "active": True,
+        },
+        {
+            "id": FIN_STRIPE,
+            "type": "PaymentServiceProvider",
+            "name": "Stripe",
+            "identifier": "Stripe",
+            "currency": "EUR",
+            "active": True,
+        },
+        {
+            "id": FIN_GIFT_CARDS,
+            "type": "FinancialAccount",
+            "name": "Cadeaubonnen (tussenrekening)",
+            "identifier": "Cadeaubonnen",
             "currency": "EUR",
             "active": True,
         },
