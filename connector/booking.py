@@ -104,8 +104,8 @@ def _book(
         raise _Park("order is not paid (no paid date)")
     if order.currency not in settings.currencies:
         raise _Park(
-            f"currency {order.currency} is not enabled; foreign-currency payments need an "
-            f"amount in EUR, add it to sync.currencies only once that is configured"
+            f"currency {order.currency} is not enabled: add it to sync.currencies (its payments "
+            "then need euro amounts: the shop's own conversion, or sync.exchange_rates = 'ecb')"
         )
     if order.total < ZERO:
         raise _Park(f"order total {fmt(order.total)} is negative")
@@ -227,6 +227,8 @@ def _book(
         payments = planned_payments(order, mappings, settings)
     except PaymentProblem as problem:
         raise _Park(str(problem)) from None
+    if order.exchange_rate_note and any(p.price_base is not None for p in payments):
+        notes.append(order.exchange_rate_note)
     return InvoiceDraft(
         order_key=order.key,
         reference=reference_for(order, settings.reference_template),

@@ -384,9 +384,10 @@ def preview(
         if payload is None:
             err.print(f"Order {order} not found in the shop.")
             raise typer.Exit(EXIT_FAILED)
-        parsed = runtime.shop.to_order(payload)
+        engine = runtime.engine()
+        parsed = engine.order_from(payload)
         rates = rates_from_response(runtime.client.tax_rates())
-        result = runtime.engine().draft(parsed, rates)
+        result = engine.draft(parsed, rates)
         credits = []
         if not isinstance(result, Parked):
             credits = refund_previews(runtime, parsed, result, rates)

@@ -25,6 +25,7 @@ from pydantic import (
 
 from connector.booking import BookingSettings
 from connector.errors import ConfigError
+from connector.exchange_rates import ECB_URL
 from connector.mappings import Mappings, explain, load_mappings
 from connector.payments import GIFT_CARD_METHODS
 from connector.vat_rules import compact_vat_number, vat_number_country
@@ -108,6 +109,10 @@ class SyncConfig(_Section):
     overlap_minutes: float = Field(default=15, ge=0)
     timezone: str = "Europe/Amsterdam"
     currencies: list[str] = Field(default_factory=lambda: ["EUR"], min_length=1)
+    # Payments in another currency carry their amount in euros: "shop" takes the shop's own
+    # conversion (parked where it gives none); "ecb" the ECB reference rate of the paid date.
+    exchange_rates: Literal["shop", "ecb"] = "shop"
+    ecb_url: str = ECB_URL
     discount_lines: bool = True
     # "external_sales_invoice" for shops whose own invoices are the legal ones (the shop numbers
     # them): 2 requests per order instead of 3, no Moneybird numbering or sending.

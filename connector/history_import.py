@@ -203,7 +203,7 @@ def dry_run(
                 result.parked.append((summary.number, f"would wait: {summary.waiting}"))
             else:
                 try:
-                    order = engine.shop.to_order(payload)
+                    order = engine.order_from(payload)
                     booked = engine.draft(order, rates)
                     if not isinstance(booked, Parked) and order.refunds and net:
                         booked = net_of_refunds(booked, order, rates, engine.settings)

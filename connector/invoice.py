@@ -44,6 +44,7 @@ class PaymentPlan:
     payment_date: date
     transaction_identifier: str
     financial_account_id: str | None
+    price_base: Decimal | None = None  # the amount in euros, for an invoice in another currency
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,7 @@ class Refund:
     amount: Decimal  # what went back to the customer, incl. VAT, positive
     reason: str = ""
     lines: tuple[RefundLine, ...] = ()
+    amount_base: Decimal | None = None  # in euros: the shop's conversion or the rate source's
 
     @property
     def lines_total(self) -> Decimal:
@@ -102,6 +103,7 @@ class Payment:
     method: str  # the shop's payment method or gateway id, as the payment table matches it
     amount: Decimal
     transaction_id: str = ""
+    amount_base: Decimal | None = None  # in euros, as the shop converted it (if it did)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,10 @@ class Order:
     # Each way of paying, when the shop tells (Shopify's transactions); empty: the whole total
     # by payment_method.
     payments: tuple[Payment, ...] = ()
+    # Units of the order's currency per euro from the configured rate source, for payments the
+    # shop gives no euro amount for (set by the sync engine, not by the shop adapters).
+    exchange_rate: Decimal | None = None
+    exchange_rate_note: str = ""  # where the rate comes from, for the booking notes
     coupon_codes: tuple[str, ...] = ()
     refunds: tuple[Refund, ...] = ()  # as far as the shop's payload tells
 

@@ -15,11 +15,12 @@ from decimal import Decimal
 from connector.errors import ConnectorError
 from connector.invoice import PaymentPlan
 from connector.mappings import Mappings
-from connector.money import ZERO, fmt
+from connector.money import ZERO, cents, fmt
 from connector.order import Order, Payment
 
 # The shop's name for paying with its own gift cards (Shopify's gateway).
 GIFT_CARD_METHODS = ("gift_card",)
+BASE_CURRENCY = "EUR"  # the administration's currency: payments in another carry price_base
 
 
 class PaymentProblem(ConnectorError):
@@ -67,8 +68,27 @@ def payment_plans(
         identifier = payment.transaction_id or f"{order.shop}-order-{order.order_id}"
         if not payment.transaction_id and n:
             identifier += f"-{n + 1}"
-        plans.append(PaymentPlan(payment.amount, payment_date, identifier, account))
+        base = _in_euros(order, payment, given)
+        plans.append(PaymentPlan(payment.amount, payment_date, identifier, account, base))
     return tuple(plans)
+
+
+def _in_euros(order: Order, payment: Payment, given: tuple[Payment, ...]) -> Decimal | None:
+    """A payment's amount in euros: the shop's own conversion where it gives one, else the
+    configured rate source's; in euros already: None (no price_base)."""
+    if order.currency == BASE_CURRENCY:
+        return None
+    source = next((p for p in given if p.transaction_id == payment.transaction_id
+                   and p.method == payment.method), None)  # fmt: skip
+    if source is not None and source.amount_base is not None and source.amount:
+        # The shop's ratio, also when this payment takes the rest of a slightly different one.
+        return cents(payment.amount * source.amount_base / source.amount)
+    if order.exchange_rate:
+        return cents(payment.amount / order.exchange_rate)
+    raise PaymentProblem(
+        f"a payment in {order.currency} needs its amount in euros (price_base) and the shop "
+        "gives none: set [sync] exchange_rates = 'ecb' to use the ECB's reference rates"
+    )
 
 
 def less(plans: tuple[PaymentPlan, ...], by: Decimal) -> tuple[PaymentPlan, ...]:

@@ -145,7 +145,7 @@ class RefundFlow:
                 for refund in refunds:
                     self.engine._park(refund, "the order no longer exists in the shop", report)
                 return
-            order = engine.shop.to_order(payload)
+            order = engine.order_from(payload)
         except (AuthError, StateError):
             raise
         except (ConnectorError, ShopError, OrderDataError) as exc:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ from connector.errors import (
     Retry,
     ShopError,
 )
+from connector.exchange_rates import EcbRates
 from connector.health import AUTH_ERROR_KEY
 from connector.invoice import (
     InvoiceDraft,
@@ -37,11 +38,11 @@ from connector.invoice import (
     differences,
     totals_from_response,
 )
-from connector.money import ZERO, fmt, parse
+from connector.money import ZERO, cents, fmt, parse
 from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
-from connector.payments import PaymentProblem, less
+from connector.payments import BASE_CURRENCY, PaymentProblem, less
 from connector.redact import redact
 from connector.refund_booking import line_map, net_of_refunds
 from connector.refund_sync import RefundFlow
@@ -106,6 +107,7 @@ class SyncEngine:
         self._learned: dict[str, dict[str, Any]] = {}
         self.refunds = RefundFlow(self)
         vat = config.file.vat
+        self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None
         self.vat_numbers = (
             VatNumberChecks(
                 store,
@@ -116,6 +118,32 @@ class SyncEngine:
             if vat.vies_check
             else None
         )
+
+    def order_from(self, payload: dict[str, Any]) -> Order:
+        """The shop's order, with the rate source's euro rates for an order in another
+        currency ([sync] exchange_rates = "ecb"), where the shop gives no euro amounts."""
+        order = self.shop.to_order(payload)
+        if order.currency == BASE_CURRENCY or self.ecb is None:
+            return order
+        if order.currency not in self.settings.currencies:
+            return order  # parked for its currency anyway
+        tz = self.settings.timezone
+
+        def rate_on(moment: datetime) -> tuple[Decimal, date]:
+            found = self.ecb.per_euro(order.currency, moment.astimezone(tz).date())  # type: ignore[union-attr]
+            if found is None:
+                raise Parking(f"the ECB publishes no euro reference rate for {order.currency}")
+            return found
+
+        rate, day = rate_on(order.paid_at or order.modified_at)
+        refunds = tuple(
+            r if r.amount_base is not None else replace(
+                r, amount_base=cents(r.amount / rate_on(r.created_at)[0])
+            )
+            for r in order.refunds
+        )  # fmt: skip
+        note = f"euro amounts at the ECB rate of {day}: {rate} {order.currency} per euro"
+        return replace(order, exchange_rate=rate, exchange_rate_note=note, refunds=refunds)
 
     def draft(
         self, order: Order, rates: dict[str, MoneybirdTaxRate] | None = None
@@ -243,7 +271,7 @@ class SyncEngine:
                 if payload is None:
                     self._park(record, "the order no longer exists in the shop", report)
                     return
-            order = self.shop.to_order(payload)
+            order = self.order_from(payload)
             self._book(record, order, report, self.shop.summary(payload).waiting)
 
         self.guarded(record, report, work)
@@ -523,6 +551,8 @@ class SyncEngine:
                 }
                 if plan.financial_account_id:
                     body["financial_account_id"] = plan.financial_account_id
+                if plan.price_base is not None:
+                    body["price_base"] = fmt(plan.price_base)
                 paid.append(self._write_payment(record, "pay", invoice_id, body, identifier))
             record.payment_id = ",".join(paid) or None
         amount = sum((p.amount for p in plans), ZERO)
@@ -534,6 +564,8 @@ class SyncEngine:
                 "transaction_identifier": rounding_identifier,
                 "manual_payment_action": "rounding_error",
             }
+            if first.price_base is not None and first.amount:
+                body["price_base"] = fmt(cents(leftover * first.price_base / first.amount))
             record.rounding_payment_id = self._write_payment(
                 record, "pay_rounding", invoice_id, body, rounding_identifier
             )

@@ -21,12 +21,14 @@ from connector.order import (
     LineKind,
     Order,
     OrderLine,
+    Payment,
     Refund,
     RefundLine,
     ShopTaxRate,
 )
 
 SHOP = "woocommerce"
+BASE_TOTAL_KEY = "_order_total_base_currency"  # the order total in the shop's base currency
 # Order meta keys the common EU VAT plugins store the customer's VAT number under, tried in
 # this order: WooCommerce EU VAT Number, Aelia EU VAT Assistant, Germanized, German Market,
 # YITH EU VAT. `shop.vat_number_meta_keys` replaces the list.
@@ -147,6 +149,25 @@ def _order(
         payment_method_title=str(payload.get("payment_method_title") or ""),
         transaction_id=str(payload.get("transaction_id") or ""),
         coupon_codes=tuple(str(c.get("code", "")) for c in payload.get("coupon_lines") or []),
+        payments=_payment_in_euros(payload),
+    )
+
+
+def _payment_in_euros(payload: dict[str, Any]) -> tuple[Payment, ...]:
+    """An order in another currency whose multi-currency plugin kept its total in the shop's
+    base currency (Aelia Currency Switcher: `_order_total_base_currency`): the shop's own
+    conversion, for the payment's euro amount."""
+    meta = {m.get("key"): m.get("value") for m in payload.get("meta_data") or []}
+    base = meta.get(BASE_TOTAL_KEY)
+    if base in (None, "") or str(payload.get("currency") or "").upper() == "EUR":
+        return ()
+    return (
+        Payment(
+            method=str(payload.get("payment_method") or ""),
+            amount=parse(payload.get("total"), "total"),
+            transaction_id=str(payload.get("transaction_id") or ""),
+            amount_base=parse(base, BASE_TOTAL_KEY),
+        ),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -100,8 +101,16 @@ def test_docs_order_727_books_exact_in_its_own_currency() -> None:
         tax=(TaxRule(shop_rate_id="75", tax_rate_id=R75), TaxRule(percentage="0", tax_rate_id=R0)),
         ledger=LEDGER,
     )
-    draft = book(o, mappings, RATES, BookingSettings(currencies=("USD",)))
+    usd = BookingSettings(currencies=("USD",))
+    # Without an amount in euros for the payment (the shop gives none) it is parked.
+    no_rate = book(o, mappings, RATES, usd)
+    assert isinstance(no_rate, Parked) and "needs its amount in euros" in no_rate.reason
+    # With the rate source's 1.0780 USD per euro: 29.35 / 1.0780 = 27.2263 -> 27.23.
+    rated = replace(o, exchange_rate=D("1.0780"), exchange_rate_note="ECB rate of 2017-03-22")
+    draft = book(rated, mappings, RATES, usd)
     assert isinstance(draft, InvoiceDraft)
+    assert draft.payments[0].price_base == D("27.23")
+    assert "ECB rate of 2017-03-22" in draft.notes
     assert draft.prices_are_incl_tax is False
     assert draft.currency == "USD"
     assert draft.reference == "WC-727"

@@ -671,6 +671,9 @@ class MoneybirdSandbox(Served):
         except (InvalidOperation, ValueError):
             errors["payment"] = ["price and payment_date are required"]
             price = Decimal(0)
+        base = data.get("price_base")
+        if invoice.get("currency", "EUR") != "EUR" and base is None:
+            errors["price_base"] = ["is required for a document in another currency"]
         if errors:
             return Response(422, {"error": errors})
         payment = self._add_payment(
@@ -681,6 +684,8 @@ class MoneybirdSandbox(Served):
             data.get("transaction_identifier"),
             action,
         )
+        if base is not None:
+            payment["price_base"] = str(base)
         return Response(201, payment)
 
 
