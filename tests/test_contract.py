@@ -125,7 +125,13 @@ def exercise(runtime: Runtime, moneybird: MoneybirdSandbox) -> None:
     client.send_invoice(invoice["id"], "Manual")
     client.create_payment(
         invoice["id"],
-        {"payment_date": "2026-11-01", "price": "0.60", "transaction_identifier": "t-1"},
+        # price_base as sent for an invoice in another currency (its amount in euros)
+        {
+            "payment_date": "2026-11-01",
+            "price": "0.60",
+            "price_base": "0.60",
+            "transaction_identifier": "t-1",
+        },
     )
     client.create_payment(
         invoice["id"],
