@@ -120,8 +120,7 @@ def _book(
     gift = _gift_cards_sold(order_lines, settings)
     gift_lines, gift_value = _gift_cards(gift, rates, settings)
     order_lines = [ln for ln in order_lines if ln not in gift]
-    # Skipped gift cards are not on the invoice, nor in what is paid for it.
-    invoice_total = order.total - (gift_value if not gift_lines else ZERO)
+    invoice_total = _invoiced(order, settings)
 
     country = (
         order.customer.shipping.country
@@ -293,12 +292,18 @@ def planned_payments(
     (gift_cards.sale = "skip") is left out of what is paid for it too."""
     if order.paid_at is None:
         raise PaymentProblem("order is not paid (no paid date)")
-    skipped = ZERO
-    if settings.gift_card_sale == "skip":
-        skipped = sum((ln.net + ln.tax for ln in _gift_cards_sold(order.lines, settings)), ZERO)
     paid_on = order.paid_at.astimezone(settings.timezone).date()
     return payment_plans(
-        order, mappings, order.total - skipped, paid_on, settings.gift_card_methods
+        order, mappings, _invoiced(order, settings), paid_on, settings.gift_card_methods
+    )
+
+
+def _invoiced(order: Order, settings: BookingSettings) -> Decimal:
+    """What the invoice asks: the order total, less gift cards sold and left off it."""
+    if settings.gift_card_sale != "skip":
+        return order.total
+    return order.total - sum(
+        (ln.net + ln.tax for ln in _gift_cards_sold(order.lines, settings)), ZERO
     )
 
 

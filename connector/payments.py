@@ -51,7 +51,7 @@ def payment_plans(
         )
     if len(others) <= 1:
         main = others[0] if others else Payment(order.payment_method, ZERO, order.transaction_id)
-        others = [replace(main, amount=rest)] if rest or not gift else []
+        others = [_resized(main, rest)] if rest or not gift else []
     elif sum((p.amount for p in others), ZERO) != rest:
         paid = ", ".join(f"{p.method or '?'} {fmt(p.amount)}" for p in others)
         raise PaymentProblem(
@@ -68,26 +68,36 @@ def payment_plans(
         identifier = payment.transaction_id or f"{order.shop}-order-{order.order_id}"
         if not payment.transaction_id and n:
             identifier += f"-{n + 1}"
-        base = _in_euros(order, payment, given)
+        base = _in_euros(order, payment)
         plans.append(PaymentPlan(payment.amount, payment_date, identifier, account, base))
     return tuple(plans)
 
 
-def _in_euros(order: Order, payment: Payment, given: tuple[Payment, ...]) -> Decimal | None:
+def _resized(payment: Payment, amount: Decimal) -> Payment:
+    """The payment for another amount; the shop's euro amount at the shop's own ratio."""
+    base = payment.amount_base
+    if base is not None and payment.amount:
+        base = cents(amount * base / payment.amount)
+    return replace(payment, amount=amount, amount_base=base)
+
+
+def _in_euros(order: Order, payment: Payment) -> Decimal | None:
     """A payment's amount in euros: the shop's own conversion where it gives one, else the
     configured rate source's; in euros already: None (no price_base)."""
     if order.currency == BASE_CURRENCY:
         return None
-    source = next((p for p in given if p.transaction_id == payment.transaction_id
-                   and p.method == payment.method), None)  # fmt: skip
-    if source is not None and source.amount_base is not None and source.amount:
-        # The shop's ratio, also when this payment takes the rest of a slightly different one.
-        return cents(payment.amount * source.amount_base / source.amount)
+    if payment.amount_base is not None:
+        return payment.amount_base
     if order.exchange_rate:
         return cents(payment.amount / order.exchange_rate)
-    raise PaymentProblem(
-        f"a payment in {order.currency} needs its amount in euros (price_base) and the shop "
-        "gives none: set [sync] exchange_rates = 'ecb' to use the ECB's reference rates"
+    raise PaymentProblem(no_euro_amount("payment", order.currency))
+
+
+def no_euro_amount(what: str, currency: str) -> str:
+    """Why a payment or refund in another currency cannot be booked: no euro amount."""
+    return (
+        f"a {what} in {currency} needs its amount in euros (price_base) and the shop gives "
+        "none: set [sync] exchange_rates = 'ecb' to use the ECB's reference rates"
     )
 
 

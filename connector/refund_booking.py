@@ -31,7 +31,7 @@ from connector.mappings import Mappings
 from connector.money import ZERO, cents, fmt, parse
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, Order, Refund
-from connector.payments import BASE_CURRENCY, less
+from connector.payments import BASE_CURRENCY, less, no_euro_amount
 
 AMOUNT_ONLY_TEXT = "Terugbetaling"
 
@@ -148,17 +148,17 @@ def _book_refund(
         raise _Park(f"refund amount {fmt(refund.amount)} is not positive")
     if str(original.get("currency") or order.currency) != order.currency:
         raise _Park("the refund's currency differs from the original invoice's")
-    if order.currency != BASE_CURRENCY and refund.amount_base is None:
-        raise _Park(
-            f"a refund in {order.currency} needs its amount in euros (price_base) and the shop "
-            "gives none: set [sync] exchange_rates = 'ecb' to use the ECB's reference rates"
-        )
+    base = None
+    if order.currency != BASE_CURRENCY:
+        if refund.amount_base is None:
+            raise _Park(no_euro_amount("refund", order.currency))
+        base = -refund.amount_base
     payment = PaymentPlan(
         amount=-refund.amount,
         payment_date=refund.created_at.astimezone(settings.timezone).date(),
         transaction_identifier=f"{order.shop}-refund-{refund.refund_id}",
         financial_account_id=mappings.financial_account_for(order.payment_method),
-        price_base=-refund.amount_base if order.currency != BASE_CURRENCY else None,  # type: ignore[operator]
+        price_base=base,
     )
     reference = refund_reference(order, refund, settings)
     refunded_before = sum(

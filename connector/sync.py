@@ -535,8 +535,8 @@ class SyncEngine:
             return
         # A credit invoice settled against this (then unpaid) invoice already covers part.
         due = less(plans, _settled_by_credit(invoice)) if invoice else plans
-        paid = [] if record.payment_id is None else record.payment_id.split(",")
         if record.payment_id is None:
+            paid: list[str] = []
             for plan in due:
                 identifier = plan.transaction_identifier
                 if identifier in existing:

@@ -59,18 +59,6 @@ class ViesClient:
         return read_answer(number, data if isinstance(data, dict) else {}, now)
 
 
-# VIES error codes that mean "ask again later", not "this number does not exist".
-_OUTAGES = {
-    "SERVICE_UNAVAILABLE",
-    "MS_UNAVAILABLE",
-    "TIMEOUT",
-    "GLOBAL_MAX_CONCURRENT_REQ",
-    "MS_MAX_CONCURRENT_REQ",
-    "VAT_BLOCKED",
-    "IP_BLOCKED",
-}
-
-
 def read_answer(number: str, data: dict[str, Any], now: datetime) -> VatCheck:
     errors = [
         str(e.get("error") or "")
@@ -81,7 +69,9 @@ def read_answer(number: str, data: dict[str, Any], now: datetime) -> VatCheck:
     if user_error and user_error not in ("VALID", "INVALID"):
         errors.append(user_error)
     if errors:
-        if any(code in _OUTAGES for code in errors) or not set(errors) <= {"INVALID_INPUT"}:
+        # Only INVALID_INPUT says something about the number; every other code (MS_UNAVAILABLE,
+        # TIMEOUT, SERVICE_UNAVAILABLE, *_MAX_CONCURRENT_REQ, ...) means "ask again later".
+        if set(errors) != {"INVALID_INPUT"}:
             return VatCheck(number, "unavailable", now, detail=", ".join(errors))
         return VatCheck(number, "invalid", now, detail="INVALID_INPUT")
     valid = data.get("valid", data.get("isValid"))
