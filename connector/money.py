@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
+BASE_CURRENCY = "EUR"  # the administration's currency: payments in another carry price_base
 LIMIT = Decimal("1E12")  # Moneybird takes amounts up to 1e9; anything near this is bad data
 
 

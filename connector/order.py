@@ -129,7 +129,7 @@ class Order:
     # Units of the order's currency per euro from the configured rate source, for payments the
     # shop gives no euro amount for (set by the sync engine, not by the shop adapters).
     exchange_rate: Decimal | None = None
-    exchange_rate_note: str = ""  # where the rate comes from, for the booking notes
+    exchange_rate_note: str = ""  # where the euro amounts come from, for the booking notes
     coupon_codes: tuple[str, ...] = ()
     refunds: tuple[Refund, ...] = ()  # as far as the shop's payload tells
 

@@ -15,12 +15,11 @@ from decimal import Decimal
 from connector.errors import ConnectorError
 from connector.invoice import PaymentPlan
 from connector.mappings import Mappings
-from connector.money import ZERO, cents, fmt
+from connector.money import BASE_CURRENCY, ZERO, cents, fmt
 from connector.order import Order, Payment
 
 # The shop's name for paying with its own gift cards (Shopify's gateway).
 GIFT_CARD_METHODS = ("gift_card",)
-BASE_CURRENCY = "EUR"  # the administration's currency: payments in another carry price_base
 
 
 class PaymentProblem(ConnectorError):

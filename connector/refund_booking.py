@@ -28,10 +28,10 @@ from connector.invoice import (
     predict,
 )
 from connector.mappings import Mappings
-from connector.money import ZERO, cents, fmt, parse
+from connector.money import BASE_CURRENCY, ZERO, cents, fmt, parse
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, Order, Refund
-from connector.payments import BASE_CURRENCY, less, no_euro_amount
+from connector.payments import less, no_euro_amount
 
 AMOUNT_ONLY_TEXT = "Terugbetaling"
 
@@ -146,8 +146,12 @@ def _book_refund(
     number = original.get("invoice_id") or "?"
     if refund.amount <= ZERO:
         raise _Park(f"refund amount {fmt(refund.amount)} is not positive")
-    if str(original.get("currency") or order.currency) != order.currency:
-        raise _Park("the refund's currency differs from the original invoice's")
+    invoiced_in = str(original.get("currency") or order.currency)
+    if invoiced_in != order.currency:
+        raise _Park(
+            f"the refund is read in {order.currency} but invoice {number} is in {invoiced_in} "
+            "(was sync.currencies changed after it was booked?)"
+        )
     base = None
     if order.currency != BASE_CURRENCY:
         if refund.amount_base is None:

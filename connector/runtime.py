@@ -50,6 +50,7 @@ def build_shop(config: Config) -> Shop:
             include_test_orders=c.include_test_orders,
             vat_number_attribute=c.vat_number_attribute,
             vat_number_metafield=c.vat_number_metafield,
+            invoice_currencies=tuple(x.upper() for x in config.sync.currencies),
             timeout=c.timeout_seconds,
         )
     return WooCommerceShop(

@@ -1,19 +1,24 @@
 """Shopify Admin GraphQL order -> the shop-neutral Order. Pure; no HTTP here.
 
-Amounts are the shop's money (`shopMoney`), never the presentment currency. Line amounts
-include VAT when the order's `taxesIncluded` is true; the VAT on a line is its `taxLines`
-(computed after discounts); shipping uses `discountedPriceSet`, which already has cart-level
-shipping discounts taken off, so they are not subtracted again.
+Amounts are the shop's money (`shopMoney`), unless the customer paid in another currency
+(`presentmentCurrencyCode`) that invoices may be in (`sync.currencies`): then the order is read
+in the customer's money (`presentmentMoney`), and each payment and refund keeps Shopify's own
+conversion into euro shop money as its euro amount.
+
+Line amounts include VAT when the order's `taxesIncluded` is true; the VAT on a line is its
+`taxLines` (computed after discounts); shipping uses `discountedPriceSet`, which already has
+cart-level shipping discounts taken off, so they are not subtracted again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from connector.errors import OrderDataError
-from connector.money import ZERO, parse
+from connector.money import BASE_CURRENCY, ZERO, parse
 from connector.order import (
     Address,
     Customer,
@@ -27,8 +32,11 @@ from connector.order import (
 )
 
 SHOP = "shopify"
+SHOPIFY_CONVERSION = "euro amounts as Shopify converted the customer's payment (shop money)"
 PAID_STATUSES = {"PAID", "PARTIALLY_REFUNDED", "REFUNDED"}
 PAYMENT_KINDS = {"SALE", "CAPTURE"}
+SHOP_MONEY, CUSTOMER_MONEY = "shopMoney", "presentmentMoney"
+CURRENCY_FIELDS = {SHOP_MONEY: "currencyCode", CUSTOMER_MONEY: "presentmentCurrencyCode"}
 
 
 def gid_number(gid: str) -> str:
@@ -50,22 +58,52 @@ def rate_key(percentage: object) -> str:
     return f"{value.normalize():f}"
 
 
-def order_from_shopify(payload: dict[str, Any], vat_number_attribute: str = "vat_number") -> Order:
+def order_from_shopify(
+    payload: dict[str, Any],
+    vat_number_attribute: str = "vat_number",
+    invoice_currencies: Collection[str] = (),
+) -> Order:
+    """`invoice_currencies`: the currencies invoices may be in; an order the customer paid in
+    one of them (other than the shop's) is read in that currency."""
     try:
-        return _order(payload, vat_number_attribute)
+        return _order(payload, vat_number_attribute, _side(payload, invoice_currencies))
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise OrderDataError(f"the shop's data for this order is unreadable: {exc!r}") from exc
 
 
-def _money(money_set: dict[str, Any] | None, field: str) -> Decimal:
+def _side(payload: dict[str, Any], invoice_currencies: Collection[str]) -> str:
+    """Which of Shopify's two amounts the order is read in: the shop's money, or the
+    customer's when it is another currency invoices may be in."""
+    shop = str(payload["currencyCode"]).upper()
+    customer = str(payload.get("presentmentCurrencyCode") or shop).upper()
+    wanted = {c.upper() for c in invoice_currencies}
+    return CUSTOMER_MONEY if customer != shop and customer in wanted else SHOP_MONEY
+
+
+def _money(money_set: dict[str, Any] | None, field: str, side: str = SHOP_MONEY) -> Decimal:
     if not money_set:
         return ZERO
-    return parse(money_set["shopMoney"]["amount"], field)
+    return parse(money_set[side]["amount"], field)
 
 
-def _tax_lines(item: dict[str, Any]) -> list[tuple[str, Decimal, str]]:
+def _euros(money_set: dict[str, Any] | None, side: str) -> Decimal | None:
+    """Shopify's own conversion of an amount read in the customer's money: its shop money,
+    when the shop's currency is the euro."""
+    if side != CUSTOMER_MONEY or not money_set:
+        return None
+    shop_money = money_set[SHOP_MONEY]
+    if str(shop_money.get("currencyCode") or "").upper() != BASE_CURRENCY:
+        return None
+    return parse(shop_money["amount"], "shop money")
+
+
+def _tax_lines(item: dict[str, Any], side: str) -> list[tuple[str, Decimal, str]]:
     return [
-        (rate_key(t["ratePercentage"]), _money(t["priceSet"], "tax"), str(t.get("title") or ""))
+        (
+            rate_key(t["ratePercentage"]),
+            _money(t["priceSet"], "tax", side),
+            str(t.get("title") or ""),
+        )
         for t in item.get("taxLines") or []
         if t.get("ratePercentage") is not None
     ]
@@ -78,10 +116,10 @@ def _rate_of(taxes: list[tuple[str, Decimal, str]]) -> tuple[str | None, tuple[s
     return charged[0], tuple(charged[1:])
 
 
-def _order(payload: dict[str, Any], vat_attribute: str) -> Order:
+def _order(payload: dict[str, Any], vat_attribute: str, side: str) -> Order:
     incl = bool(payload["taxesIncluded"])
     tax_rates: dict[str, ShopTaxRate] = {}
-    for key, amount, title in _tax_lines(payload):
+    for key, amount, title in _tax_lines(payload, side):
         previous = tax_rates.get(key)
         total = amount + (previous.vat_total if previous else ZERO)
         tax_rates[key] = ShopTaxRate(key, Decimal(key), title, total)
@@ -89,12 +127,15 @@ def _order(payload: dict[str, Any], vat_attribute: str) -> Order:
     lines: list[OrderLine] = []
     for item in payload["lineItems"]["nodes"]:
         qty = Decimal(int(item["quantity"]))
-        before = _money(item["originalUnitPriceSet"], "price") * qty
+        before = _money(item["originalUnitPriceSet"], "price", side) * qty
         discount = sum(
-            (_money(d["allocatedAmountSet"], "discount") for d in item["discountAllocations"]),
+            (
+                _money(d["allocatedAmountSet"], "discount", side)
+                for d in item["discountAllocations"]
+            ),
             ZERO,
         )
-        taxes = _tax_lines(item)
+        taxes = _tax_lines(item, side)
         rate_id, extra = _rate_of(taxes)
         tax = sum((amount for _k, amount, _t in taxes), ZERO)
         after = before - discount
@@ -117,10 +158,10 @@ def _order(payload: dict[str, Any], vat_attribute: str) -> Order:
             )
         )
     for ship in payload["shippingLines"]["nodes"]:
-        taxes = _tax_lines(ship)
+        taxes = _tax_lines(ship, side)
         rate_id, extra = _rate_of(taxes)
         tax = sum((amount for _k, amount, _t in taxes), ZERO)
-        price = _money(ship["discountedPriceSet"], "shipping")
+        price = _money(ship["discountedPriceSet"], "shipping", side)
         lines.append(
             OrderLine(
                 kind=LineKind.SHIPPING,
@@ -148,9 +189,9 @@ def _order(payload: dict[str, Any], vat_attribute: str) -> Order:
         order_id=gid_number(payload["id"]),
         number=str(payload["name"]).lstrip("#"),
         status=status,
-        currency=str(payload["currencyCode"]).upper(),
+        currency=str(payload[CURRENCY_FIELDS[side]]).upper(),
         prices_include_tax=incl,
-        total=_money(payload["totalPriceSet"], "totalPrice"),
+        total=_money(payload["totalPriceSet"], "totalPrice", side),
         paid_at=paid_at,
         modified_at=modified,
         customer=_customer(payload, vat_attribute),
@@ -161,29 +202,31 @@ def _order(payload: dict[str, Any], vat_attribute: str) -> Order:
         payments=tuple(
             Payment(
                 method=str(t.get("gateway") or ""),
-                amount=_money(t.get("amountSet"), "transaction amount"),
+                amount=_money(t.get("amountSet"), "transaction amount", side),
                 transaction_id=f"shopify-{gid_number(t['id'])}",
+                amount_base=_euros(t.get("amountSet"), side),
             )
             for t in _payments(payload)
         ),
+        exchange_rate_note=SHOPIFY_CONVERSION if side == CUSTOMER_MONEY else "",
         refunds=tuple(
             sorted(
-                (_refund(r, incl) for r in payload.get("refunds") or []),
+                (_refund(r, incl, side) for r in payload.get("refunds") or []),
                 key=lambda r: (r.created_at, r.refund_id),
             )
         ),
     )
 
 
-def _refund(data: dict[str, Any], incl: bool) -> Refund:
+def _refund(data: dict[str, Any], incl: bool, side: str) -> Refund:
     """A refund's line amounts include VAT when the order's prices do (as its lines do)."""
     lines: list[RefundLine] = []
     for key in ("refundLineItems", "refundShippingLines"):
         if ((data.get(key) or {}).get("pageInfo") or {}).get("hasNextPage"):
             raise ValueError(f"refund {data.get('id')} has more refunded lines than were read")
     for item in (data.get("refundLineItems") or {}).get("nodes") or []:
-        subtotal = _money(item.get("subtotalSet"), "refund subtotal")
-        tax = _money(item.get("totalTaxSet"), "refund tax")
+        subtotal = _money(item.get("subtotalSet"), "refund subtotal", side)
+        tax = _money(item.get("totalTaxSet"), "refund tax", side)
         line = item.get("lineItem") or {}
         lines.append(
             RefundLine(
@@ -196,8 +239,8 @@ def _refund(data: dict[str, Any], incl: bool) -> Refund:
             )
         )
     for ship in (data.get("refundShippingLines") or {}).get("nodes") or []:
-        subtotal = _money(ship.get("subtotalAmountSet"), "refund shipping")
-        tax = _money(ship.get("taxAmountSet"), "refund shipping tax")
+        subtotal = _money(ship.get("subtotalAmountSet"), "refund shipping", side)
+        tax = _money(ship.get("taxAmountSet"), "refund shipping tax", side)
         lines.append(
             RefundLine(
                 line_id=gid_number((ship.get("shippingLine") or {})["id"]),
@@ -214,9 +257,10 @@ def _refund(data: dict[str, Any], incl: bool) -> Refund:
     return Refund(
         refund_id=gid_number(data["id"]),
         created_at=created,
-        amount=_money(data.get("totalRefundedSet"), "totalRefunded"),
+        amount=_money(data.get("totalRefundedSet"), "totalRefunded", side),
         reason=str(data.get("note") or "").strip(),
         lines=tuple(line for line in lines if line.net or line.tax),
+        amount_base=_euros(data.get("totalRefundedSet"), side),
     )
 
 

@@ -1,16 +1,17 @@
 """The GraphQL documents sent to Shopify's Admin API. Only fields the connector uses.
 
 Page sizes keep the requested cost well under Shopify's 1,000-point cap for one query:
-a page of orders with their first lines costs about 600 points; an order with more lines
-fetches the rest with MORE_LINE_ITEMS.
+a page of orders with their first lines costs about 620 points; an order with more lines
+fetches the rest with MORE_LINE_ITEMS. Every amount is read in both the shop's money and the
+customer's (presentment) money: which one is booked depends on the configured currencies.
 """
 
 from __future__ import annotations
 
-ORDERS_PER_PAGE = 5
+ORDERS_PER_PAGE = 4
 LINES_PER_PAGE = 10
 
-_MONEY = "shopMoney { amount currencyCode }"
+_MONEY = "shopMoney { amount currencyCode } presentmentMoney { amount currencyCode }"
 _TAX_LINES = f"title ratePercentage priceSet {{ {_MONEY} }}"
 # A metafield holding a VAT number (shop.vat_number_metafield), read only when one is set.
 _VAT_FIELD = (
@@ -39,7 +40,7 @@ ORDER_FIELDS = f"""
 fragment OrderFields on Order {{
   id name updatedAt processedAt test cancelledAt
   displayFinancialStatus displayFulfillmentStatus
-  currencyCode taxesIncluded email
+  currencyCode presentmentCurrencyCode taxesIncluded email
   customAttributes {{ key value }}
   customer {{ email firstName lastName {_VAT_FIELD} }}
   {_VAT_FIELD}

@@ -50,6 +50,7 @@ class ShopifyShop:
         include_test_orders: bool = False,
         vat_number_attribute: str = "vat_number",
         vat_number_metafield: str = "",
+        invoice_currencies: tuple[str, ...] = ("EUR",),
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
@@ -61,6 +62,7 @@ class ShopifyShop:
         self.fulfillment = fulfillment
         self.include_test_orders = include_test_orders
         self.vat_number_attribute = vat_number_attribute
+        self.invoice_currencies = invoice_currencies
         namespace, _, key = vat_number_metafield.partition(".")
         self._vat_field: dict[str, Any] = (
             {"vatField": True, "vatNamespace": namespace, "vatKey": key} if key else {}
@@ -155,7 +157,7 @@ class ShopifyShop:
         return None
 
     def to_order(self, payload: dict[str, Any]) -> Order:
-        return order_from_shopify(payload, self.vat_number_attribute)
+        return order_from_shopify(payload, self.vat_number_attribute, self.invoice_currencies)
 
     def not_bookable(self, order: Order) -> str | None:
         if order.status == "VOIDED" or order.status == "EXPIRED":

@@ -38,11 +38,11 @@ from connector.invoice import (
     differences,
     totals_from_response,
 )
-from connector.money import ZERO, cents, fmt, parse
+from connector.money import BASE_CURRENCY, ZERO, cents, fmt, parse
 from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
-from connector.payments import BASE_CURRENCY, PaymentProblem, less
+from connector.payments import PaymentProblem, less
 from connector.redact import redact
 from connector.refund_booking import line_map, net_of_refunds
 from connector.refund_sync import RefundFlow
@@ -127,6 +127,12 @@ class SyncEngine:
             return order
         if order.currency not in self.settings.currencies:
             return order  # parked for its currency anyway
+        # Without a shop payment list, the whole total is paid by one payment with no euro amount.
+        payments_need_rate = not order.payments or any(
+            p.amount_base is None for p in order.payments
+        )
+        if not payments_need_rate and all(r.amount_base is not None for r in order.refunds):
+            return order  # the shop converted everything itself
         tz = self.settings.timezone
 
         def rate_on(moment: datetime) -> tuple[Decimal, date]:
@@ -142,7 +148,9 @@ class SyncEngine:
             )
             for r in order.refunds
         )  # fmt: skip
-        note = f"euro amounts at the ECB rate of {day}: {rate} {order.currency} per euro"
+        note = order.exchange_rate_note
+        if payments_need_rate:
+            note = f"euro amounts at the ECB rate of {day}: {rate} {order.currency} per euro"
         return replace(order, exchange_rate=rate, exchange_rate_note=note, refunds=refunds)
 
     def draft(

@@ -29,6 +29,7 @@ from connector.order import (
 
 SHOP = "woocommerce"
 BASE_TOTAL_KEY = "_order_total_base_currency"  # the order total in the shop's base currency
+SHOP_CONVERSION = "euro amount as the shop's currency plugin converted the order total"
 # Order meta keys the common EU VAT plugins store the customer's VAT number under, tried in
 # this order: WooCommerce EU VAT Number, Aelia EU VAT Assistant, Germanized, German Market,
 # YITH EU VAT. `shop.vat_number_meta_keys` replaces the list.
@@ -132,6 +133,7 @@ def _order(
     )
     if modified is None:
         raise ValueError("no date_modified_gmt")
+    payments = _payment_in_euros(payload)
     return Order(
         shop=SHOP,
         order_id=str(payload["id"]),
@@ -149,7 +151,8 @@ def _order(
         payment_method_title=str(payload.get("payment_method_title") or ""),
         transaction_id=str(payload.get("transaction_id") or ""),
         coupon_codes=tuple(str(c.get("code", "")) for c in payload.get("coupon_lines") or []),
-        payments=_payment_in_euros(payload),
+        payments=payments,
+        exchange_rate_note=SHOP_CONVERSION if payments else "",
     )
 
 

@@ -13,7 +13,7 @@ from connector.exchange_rates import EcbRates
 from connector.runtime import build
 from connector.sandbox.http import LocalServer, Request, Response
 from connector.sandbox.moneybird import MoneybirdSandbox
-from connector.sandbox.seed import ANNA, Item, woo_order
+from connector.sandbox.seed import ANNA, FIN_MOLLIE, Item, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState
 from tests.conftest import secrets_env, write_config
@@ -158,3 +158,154 @@ def test_a_foreign_currency_without_euro_amounts_is_parked(
     finally:
         rt.close()
     assert not moneybird.invoices
+
+
+# --- Shopify: a euro shop, a customer who paid in US dollars -----------------------------------
+
+
+def both(usd: str, eur: str) -> dict[str, Any]:
+    """A Shopify amount: the customer's money (USD) and Shopify's conversion (EUR shop money)."""
+    return {"presentmentMoney": {"amount": usd, "currencyCode": "USD"},
+            "shopMoney": {"amount": eur, "currencyCode": "EUR"}}  # fmt: skip
+
+
+def dollar_order(number: int, created: datetime) -> dict[str, Any]:
+    """A lamp 40.00 USD incl. 21% (VAT round(40.00 x 21/121 = 6.942) = 6.94) and shipping 6.05
+    USD (VAT 1.05): 46.05 USD. Shopify's euro shop money at 0.90: lamp 36.00 (VAT 6.25),
+    shipping 5.45 (VAT 0.95), total 41.45 EUR."""
+    from connector.sandbox.shopify_seed import shopify_order
+
+    order = shopify_order(number, ANNA, [], "0", created)
+    order["presentmentCurrencyCode"] = "USD"
+    order["lineItems"] = [{
+        "id": f"gid://shopify/LineItem/{number}01", "title": "Lamp", "sku": "L", "quantity": 1,
+        "isGiftCard": False, "originalUnitPriceSet": both("40.00", "36.00"),
+        "discountAllocations": [],
+        "taxLines": [{"title": "BTW 21%", "rate": 0.21, "ratePercentage": 21.0,
+                      "priceSet": both("6.94", "6.25")}],
+    }]  # fmt: skip
+    order["shippingLines"] = [{
+        "id": f"gid://shopify/ShippingLine/{number}0", "title": "PostNL",
+        "discountedPriceSet": both("6.05", "5.45"),
+        "taxLines": [{"title": "BTW 21%", "rate": 0.21, "ratePercentage": 21.0,
+                      "priceSet": both("1.05", "0.95")}],
+    }]  # fmt: skip
+    order["taxLines"] = [{"title": "BTW 21%", "rate": 0.21, "ratePercentage": 21.0,
+                          "priceSet": both("7.99", "7.20")}]  # fmt: skip
+    order["totalPriceSet"] = both("46.05", "41.45")
+    order["transactions"][0]["amountSet"] = both("46.05", "41.45")
+    return order
+
+
+def as_graphql(order: dict[str, Any]) -> dict[str, Any]:
+    """The seeded order as a query returns it (connections have nodes)."""
+    return {**order, "lineItems": {"pageInfo": {"hasNextPage": False}, "nodes": order["lineItems"]},
+            "shippingLines": {"nodes": order["shippingLines"]}}  # fmt: skip
+
+
+def test_shopify_books_shop_money_unless_the_customers_currency_is_enabled() -> None:
+    from connector.shopify_order import order_from_shopify
+
+    payload = as_graphql(dollar_order(2301, datetime(2026, 11, 2, 9, tzinfo=UTC)))
+    in_euros = order_from_shopify(payload)
+    assert (in_euros.currency, in_euros.total) == ("EUR", D("41.45"))
+    assert [(ln.net, ln.tax) for ln in in_euros.lines] == [
+        (D("29.75"), D("6.25")),  # 36.00 - 6.25
+        (D("4.50"), D("0.95")),  # 5.45 - 0.95
+    ]
+    [payment] = in_euros.payments
+    assert (payment.amount, payment.amount_base) == (D("41.45"), None)
+
+    in_dollars = order_from_shopify(payload, invoice_currencies=("EUR", "USD"))
+    assert (in_dollars.currency, in_dollars.total) == ("USD", D("46.05"))
+    assert [(ln.net, ln.tax) for ln in in_dollars.lines] == [
+        (D("33.06"), D("6.94")),  # 40.00 - 6.94
+        (D("5.00"), D("1.05")),  # 6.05 - 1.05
+    ]
+    assert in_dollars.tax_rates["21"].vat_total == D("7.99")
+    [payment] = in_dollars.payments
+    assert (payment.amount, payment.amount_base) == (D("46.05"), D("41.45"))
+    assert "Shopify converted" in in_dollars.exchange_rate_note
+
+
+def test_a_non_euro_shop_money_is_no_euro_amount() -> None:
+    from connector.shopify_order import order_from_shopify
+
+    payload = as_graphql(dollar_order(2302, datetime(2026, 11, 2, 9, tzinfo=UTC)))
+    payload["currencyCode"] = "GBP"
+    for money_set in (payload["totalPriceSet"], payload["transactions"][0]["amountSet"]):
+        money_set["shopMoney"]["currencyCode"] = "GBP"
+    order = order_from_shopify(payload, invoice_currencies=("GBP", "USD"))
+    assert order.currency == "USD"
+    assert order.payments[0].amount_base is None  # pounds are not euros: ECB or parked
+
+
+def test_shopify_order_in_the_customers_currency_with_shopifys_euro_amounts(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from tests.test_shopify import shopify_config
+
+    paid = datetime.now(UTC) - timedelta(hours=2)
+    shopify.orders.clear()
+    shopify.put_order(dollar_order(2303, paid))
+    # Even with the ECB as rate source, Shopify's own conversion is used: the ECB is not asked.
+    ecb = FakeEcb({})
+    with ecb.server:
+        sync = f'currencies = ["EUR", "USD"]\nexchange_rates = "ecb"\necb_url = "{ecb.server.url}"'
+        rt = build(shopify_config(tmp_path, shopify, moneybird, sync=sync))
+        try:
+            assert rt.engine().run_pass().booked == 1
+            invoice = invoice_for(moneybird, "SH-2303")
+            assert invoice["currency"] == "USD" and invoice["state"] == "paid"
+            assert D(invoice["total_price_incl_tax"]) == D("46.05")
+            # 46.05 x 21/121 = 7.992 -> 7.99, as the shop charged (6.94 + 1.05).
+            assert [D(t["tax_amount"]) for t in invoice["tax_totals"]] == [D("7.99")]
+            [payment] = invoice["payments"]
+            assert (D(payment["price"]), D(payment["price_base"])) == (D("46.05"), D("41.45"))
+            booked = rt.store.order("shopify:5002303")
+            assert booked is not None and "Shopify converted" in (booked.notes or "")
+
+            # The lamp back: 40.00 USD (VAT 6.94); Shopify's euros at the order's ratio:
+            # 40.00 x 41.45 / 46.05 = 36.0043 -> 36.00.
+            shopify.refund("gid://shopify/Order/5002303",
+                           items=[("gid://shopify/LineItem/230301", 1, "40.00", "6.94")])  # fmt: skip
+            assert rt.engine().run_pass().refunds_booked == 1
+        finally:
+            rt.close()
+    assert ecb.asked == []
+    [credit] = [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
+    assert credit["currency"] == "USD" and credit["state"] == "paid"
+    assert D(credit["total_price_incl_tax"]) == D("-40.00")
+    [payout] = credit["payments"]
+    assert (D(payout["price"]), D(payout["price_base"])) == (D("-40.00"), D("-36.00"))
+
+
+def test_shopify_order_in_dollars_books_in_euros_by_default(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from tests.test_shopify import shopify_config
+
+    shopify.orders.clear()
+    shopify.put_order(dollar_order(2304, datetime.now(UTC) - timedelta(hours=2)))
+    rt = build(shopify_config(tmp_path, shopify, moneybird))
+    try:
+        assert rt.engine().run_pass().booked == 1
+    finally:
+        rt.close()
+    # Dollars enabled afterwards: a refund read in dollars against the euro invoice is parked,
+    # never booked in the wrong currency.
+    shopify.refund("gid://shopify/Order/5002304", amount="10.00", note="goodwill")
+    rt = build(shopify_config(tmp_path, shopify, moneybird, sync='currencies = ["EUR", "USD"]'))
+    try:
+        assert rt.engine().run_pass().refunds_parked == 1
+        [refund] = rt.store.refunds(order_key="shopify:5002304")
+        assert "read in USD but invoice" in (refund.park_reason or "")
+    finally:
+        rt.close()
+    invoice = invoice_for(moneybird, "SH-2304")
+    assert invoice["currency"] == "EUR" and D(invoice["total_price_incl_tax"]) == D("41.45")
+    # 41.45 x 21/121 = 7.1938 -> 7.19: Moneybird's VAT on the gross; the shop's 6.25 + 0.95
+    # = 7.20 is within a cent and booked as the shop charged it.
+    assert [D(t["tax_amount"]) for t in invoice["tax_totals"]] == [D("7.19")]
+    [payment] = invoice["payments"]
+    assert (D(payment["price"]), payment["financial_account_id"]) == (D("41.45"), FIN_MOLLIE)

@@ -208,6 +208,7 @@ def shopify_config(
     mb: MoneybirdSandbox,
     env: dict[str, str] | None = None,
     shop: str = "",
+    sync: str = "",
 ):  # type: ignore[no-untyped-def]
     path = tmp_path / "config.toml"
     path.write_text(f"""[shop]
@@ -221,6 +222,9 @@ api_url = "{mb.api_url}"
 
 [state]
 path = "state.db"
+
+[sync]
+{sync}
 
 [mappings]
 tax = "{ROOT / "mappings" / "tax.toml"}"

@@ -41,6 +41,7 @@ from graphql import (
 )
 from graphql.error import GraphQLError
 
+from connector.money import cents
 from connector.sandbox.http import LocalServer, Request, Response, Served
 
 SCHEMA_PATH = (
@@ -90,6 +91,9 @@ class ShopifySandbox(Served):
         with self._lock:
             moment = (updated or self.now()).astimezone(UTC).replace(microsecond=0)
             order["updatedAt"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            # The customer paid in the shop's currency unless the order says otherwise.
+            order.setdefault("presentmentCurrencyCode", order["currencyCode"])
+            _add_presentment(order)
             self.orders[order["id"]] = order
 
     def refund(
@@ -103,7 +107,8 @@ class ShopifySandbox(Served):
     ) -> dict[str, Any]:
         """Refund as the admin does: `items` are (line item gid, quantity, subtotal, tax) and
         `shipping` (index of the shipping line, subtotal, tax), amounts as the order's prices
-        are (incl. VAT when taxes are included); `amount` defaults to what they add up to."""
+        are (incl. VAT when taxes are included); `amount` defaults to what they add up to.
+        Amounts are in the customer's currency; shop money follows at the order's own ratio."""
         with self._lock:
             order = self.orders[gid]
             incl = bool(order["taxesIncluded"])
@@ -116,7 +121,8 @@ class ShopifySandbox(Served):
                 gross += Decimal(subtotal) + (Decimal(0) if incl else Decimal(tax))
                 line_nodes.append({
                     "quantity": qty, "lineItem": {"id": line_gid, "title": title},
-                    "subtotalSet": _money_set(subtotal), "totalTaxSet": _money_set(tax),
+                    "subtotalSet": _converted(subtotal, order),
+                    "totalTaxSet": _converted(tax, order),
                 })  # fmt: skip
             ship_nodes = []
             for index, subtotal, tax in shipping:
@@ -125,13 +131,14 @@ class ShopifySandbox(Served):
                 )
                 gross += Decimal(subtotal) + (Decimal(0) if incl else Decimal(tax))
                 ship_nodes.append({
-                    "shippingLine": {"id": ship_gid}, "subtotalAmountSet": _money_set(subtotal),
-                    "taxAmountSet": _money_set(tax),
+                    "shippingLine": {"id": ship_gid},
+                    "subtotalAmountSet": _converted(subtotal, order),
+                    "taxAmountSet": _converted(tax, order),
                 })  # fmt: skip
             refund = {
                 "id": f"gid://shopify/Refund/{gid.rsplit('/', 1)[1]}{number:02d}",
                 "createdAt": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "note": note,
-                "totalRefundedSet": _money_set(amount if amount is not None else f"{gross:.2f}"),
+                "totalRefundedSet": _converted(amount or f"{gross:.2f}", order),
                 "refundLineItems": {"nodes": line_nodes, "pageInfo": {"hasNextPage": False}},
                 "refundShippingLines": {"nodes": ship_nodes, "pageInfo": {"hasNextPage": False}},
             }  # fmt: skip
@@ -334,8 +341,29 @@ def _metafield(values: dict[str, str]) -> Any:
     return resolve
 
 
-def _money_set(amount: str) -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": "EUR"}}
+def _converted(amount: str, order: dict[str, Any]) -> dict[str, Any]:
+    """An amount in the customer's money, with its shop money at the order's own ratio."""
+    total = order["totalPriceSet"]
+    ratio = Decimal(total["shopMoney"]["amount"]) / Decimal(total["presentmentMoney"]["amount"])
+    return {
+        "shopMoney": {
+            "amount": f"{cents(Decimal(amount) * ratio)}",
+            "currencyCode": order["currencyCode"],
+        },
+        "presentmentMoney": {"amount": amount, "currencyCode": order["presentmentCurrencyCode"]},
+    }
+
+
+def _add_presentment(value: Any) -> None:
+    """Money given in shop money only is the customer's money too (one currency)."""
+    if isinstance(value, dict):
+        if "shopMoney" in value:
+            value.setdefault("presentmentMoney", dict(value["shopMoney"]))
+        for item in value.values():
+            _add_presentment(item)
+    elif isinstance(value, list):
+        for item in value:
+            _add_presentment(item)
 
 
 def _created(order: dict[str, Any]) -> datetime:

@@ -137,6 +137,7 @@ def shopify_order(
         "displayFinancialStatus": status,
         "displayFulfillmentStatus": "UNFULFILLED",
         "currencyCode": "EUR",
+        "presentmentCurrencyCode": "EUR",
         "taxesIncluded": incl,
         "email": person.email,
         "customAttributes": [{"key": "vat_number", "value": vat_number}] if vat_number else [],
