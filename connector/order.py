@@ -69,6 +69,16 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class Payment:
+    """One way the customer paid part of the order (a gateway's transaction, a gift card)."""
+
+    method: str  # the shop's payment method or gateway id, as the payment table matches it
+    amount: Decimal
+    transaction_id: str = ""
+    amount_base: Decimal | None = None  # in euros, as the shop converted it (if it did)
+
+
+@dataclass(frozen=True)
 class RefundLine:
     """One refunded order line (or part of it), amounts positive: what goes back."""
 
@@ -90,20 +100,13 @@ class Refund:
     reason: str = ""
     lines: tuple[RefundLine, ...] = ()
     amount_base: Decimal | None = None  # in euros: the shop's conversion or the rate source's
+    # Each way the money went back, when the shop tells (Shopify's refund transactions); empty:
+    # all of it by the order's payment method.
+    payouts: tuple[Payment, ...] = ()
 
     @property
     def lines_total(self) -> Decimal:
         return sum((ln.net + ln.tax for ln in self.lines), Decimal(0))
-
-
-@dataclass(frozen=True)
-class Payment:
-    """One way the customer paid part of the order (a gateway's transaction, a gift card)."""
-
-    method: str  # the shop's payment method or gateway id, as the payment table matches it
-    amount: Decimal
-    transaction_id: str = ""
-    amount_base: Decimal | None = None  # in euros, as the shop converted it (if it did)
 
 
 @dataclass(frozen=True)

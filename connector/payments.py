@@ -16,7 +16,7 @@ from connector.errors import ConnectorError
 from connector.invoice import PaymentPlan
 from connector.mappings import Mappings
 from connector.money import BASE_CURRENCY, ZERO, cents, fmt
-from connector.order import Order, Payment
+from connector.order import Order, Payment, Refund
 
 # The shop's name for paying with its own gift cards (Shopify's gateway).
 GIFT_CARD_METHODS = ("gift_card",)
@@ -58,18 +58,75 @@ def payment_plans(
         )
     plans = []
     for n, payment in enumerate([*gift, *others]):
-        account = mappings.financial_account_for(payment.method)
-        if account is None and is_gift_card(payment.method, gift_card_methods):
-            raise PaymentProblem(
-                f"paid {fmt(payment.amount)} with a gift card: add a payment rule for method "
-                f"'{payment.method}' with the gift-card account (a payment, not a discount)"
-            )
+        account = _account(payment, mappings, gift_card_methods, "paid")
         identifier = payment.transaction_id or f"{order.shop}-order-{order.order_id}"
         if not payment.transaction_id and n:
             identifier += f"-{n + 1}"
         base = _in_euros(order, payment)
         plans.append(PaymentPlan(payment.amount, payment_date, identifier, account, base))
     return tuple(plans)
+
+
+def payout_plans(
+    order: Order,
+    refund: Refund,
+    mappings: Mappings,
+    payment_date: date,
+    gift_card_methods: tuple[str, ...] = GIFT_CARD_METHODS,
+) -> tuple[PaymentPlan, ...]:
+    """How a refund's money went back, negative: one payout per way the shop paid it back
+    (a gift card back onto its account), else the whole refund by the order's main method.
+    Several must add up to the refund (else parked, as for payments)."""
+    given = list(refund.payouts) or [
+        Payment(order.payment_method, refund.amount, amount_base=refund.amount_base)
+    ]
+    if len(given) == 1:
+        only = given[0]
+        base = only.amount_base if only.amount_base is not None else refund.amount_base
+        given = [_resized(replace(only, amount_base=base), refund.amount)]
+    elif sum((p.amount for p in given), ZERO) != refund.amount:
+        paid = ", ".join(f"{p.method or '?'} {fmt(p.amount)}" for p in given)
+        raise PaymentProblem(
+            f"the refund's payouts ({paid}) do not add up to the refund of {fmt(refund.amount)}"
+        )
+    elif refund.amount_base is not None and any(p.amount_base is None for p in given):
+        given = _split_base(given, refund.amount_base)
+    plans = []
+    for n, payout in enumerate(given):
+        account = _account(payout, mappings, gift_card_methods, "refunded")
+        # The first keeps the identifier refunds always had, so a payout in progress is found.
+        identifier = f"{order.shop}-refund-{refund.refund_id}" + (f"-{n + 1}" if n else "")
+        base = _in_euros(order, payout, "refund")
+        plans.append(
+            PaymentPlan(
+                -payout.amount, payment_date, identifier, account, None if base is None else -base
+            )
+        )
+    return tuple(plans)
+
+
+def _account(
+    payment: Payment, mappings: Mappings, gift_card_methods: tuple[str, ...], verb: str
+) -> str | None:
+    """The payment table's account for a payment's method; a gift card must have one."""
+    account = mappings.financial_account_for(payment.method)
+    if account is None and is_gift_card(payment.method, gift_card_methods):
+        raise PaymentProblem(
+            f"{verb} {fmt(payment.amount)} with a gift card: add a payment rule for method "
+            f"'{payment.method}' with the gift-card account (a payment, not a discount)"
+        )
+    return account
+
+
+def _split_base(payments: list[Payment], total_base: Decimal) -> list[Payment]:
+    """A euro amount known for the whole only, shared in proportion; the last takes the rest
+    so the parts add up to it."""
+    whole = sum((p.amount for p in payments), ZERO)
+    parts = [cents(p.amount * total_base / whole) for p in payments[:-1]] if whole else []
+    if len(parts) < len(payments) - 1:
+        raise PaymentProblem("a refund of nothing cannot be shared over its payouts")
+    parts.append(total_base - sum(parts, ZERO))
+    return [replace(p, amount_base=b) for p, b in zip(payments, parts, strict=True)]
 
 
 def _resized(payment: Payment, amount: Decimal) -> Payment:
@@ -80,16 +137,17 @@ def _resized(payment: Payment, amount: Decimal) -> Payment:
     return replace(payment, amount=amount, amount_base=base)
 
 
-def _in_euros(order: Order, payment: Payment) -> Decimal | None:
+def _in_euros(order: Order, payment: Payment, what: str = "payment") -> Decimal | None:
     """A payment's amount in euros: the shop's own conversion where it gives one, else the
-    configured rate source's; in euros already: None (no price_base)."""
+    configured rate source's (the paid date's: for payments only, a refund has its own);
+    in euros already: None (no price_base)."""
     if order.currency == BASE_CURRENCY:
         return None
     if payment.amount_base is not None:
         return payment.amount_base
-    if order.exchange_rate:
+    if order.exchange_rate and what == "payment":
         return cents(payment.amount / order.exchange_rate)
-    raise PaymentProblem(no_euro_amount("payment", order.currency))
+    raise PaymentProblem(no_euro_amount(what, order.currency))
 
 
 def no_euro_amount(what: str, currency: str) -> str:

@@ -28,10 +28,10 @@ from connector.invoice import (
     predict,
 )
 from connector.mappings import Mappings
-from connector.money import BASE_CURRENCY, ZERO, cents, fmt, parse
+from connector.money import ZERO, cents, fmt, parse
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, Order, Refund
-from connector.payments import less, no_euro_amount
+from connector.payments import PaymentProblem, less, payout_plans
 
 AMOUNT_ONLY_TEXT = "Terugbetaling"
 
@@ -74,7 +74,7 @@ class CreditDraft:
     full: bool  # keep Moneybird's duplicate of the original as it is
     lines: tuple[InvoiceLine, ...]  # partial refunds: negative, prices incl. VAT
     expected: Totals  # what the shop paid back: the figures the credit invoice must equal
-    payment: PaymentPlan  # negative: money going out
+    payments: tuple[PaymentPlan, ...]  # negative: money going out, one per way paid back
     notes: tuple[str, ...] = field(default=())
 
     def edit_body(self, duplicate: dict[str, Any]) -> dict[str, Any]:
@@ -152,18 +152,11 @@ def _book_refund(
             f"the refund is read in {order.currency} but invoice {number} is in {invoiced_in} "
             "(was sync.currencies changed after it was booked?)"
         )
-    base = None
-    if order.currency != BASE_CURRENCY:
-        if refund.amount_base is None:
-            raise _Park(no_euro_amount("refund", order.currency))
-        base = -refund.amount_base
-    payment = PaymentPlan(
-        amount=-refund.amount,
-        payment_date=refund.created_at.astimezone(settings.timezone).date(),
-        transaction_identifier=f"{order.shop}-refund-{refund.refund_id}",
-        financial_account_id=mappings.financial_account_for(order.payment_method),
-        price_base=base,
-    )
+    refunded_on = refund.created_at.astimezone(settings.timezone).date()
+    try:
+        payments = payout_plans(order, refund, mappings, refunded_on, settings.gift_card_methods)
+    except PaymentProblem as problem:
+        raise _Park(str(problem)) from None
     reference = refund_reference(order, refund, settings)
     refunded_before = sum(
         (r.amount for r in order.refunds if r.refund_id != refund.refund_id), ZERO
@@ -174,14 +167,14 @@ def _book_refund(
             -original_totals.total_incl_tax,
             {rate: -vat for rate, vat in original_totals.vat_by_rate.items()},
         )
-        gap = expected.total_incl_tax - payment.amount
+        gap = expected.total_incl_tax + refund.amount
         if abs(gap) > tolerance:
             raise _Park(
                 f"the full refund of {fmt(refund.amount)} differs from invoice {number}'s "
                 f"total {fmt(original_totals.total_incl_tax)}"
             )
         notes = (f"{fmt(gap)} between invoice and refund settled as rounding",) if gap else ()
-        return CreditDraft(reference, payment.payment_date, True, (), expected, payment, notes)
+        return CreditDraft(reference, refunded_on, True, (), expected, payments, notes)
     if refunded_before + refund.amount > order.total + tolerance:
         raise _Park(
             f"refunds add up to {fmt(refunded_before + refund.amount)}, more than the order "
@@ -219,7 +212,7 @@ def _book_refund(
     if diffs:
         notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
     return CreditDraft(
-        reference, payment.payment_date, False, tuple(lines), expected, payment, tuple(notes)
+        reference, refunded_on, False, tuple(lines), expected, payments, tuple(notes)
     )
 
 

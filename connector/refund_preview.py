@@ -79,10 +79,11 @@ def print_credit(
             table.add_row(line.description, f"{line.amount.normalize():f}", fmt(line.price),
                           rates[line.tax_rate_id].name, line.ledger_account_id)  # fmt: skip
         console.print(table)
-    console.print(
-        f"Refund payment {fmt(credit.payment.amount)} on {credit.payment.payment_date}, "
-        f"account {credit.payment.financial_account_id or '(none)'}",
-        highlight=False,
-    )
+    for payout in credit.payments:
+        console.print(
+            f"Refund payment {fmt(payout.amount)} on {payout.payment_date}, "
+            f"account {payout.financial_account_id or '(none)'}",
+            highlight=False,
+        )
     for note in credit.notes:
         console.print(f"Note: {note}", highlight=False)

@@ -337,7 +337,7 @@ class RefundFlow:
             if original.get("state") in PAYABLE and unpaid > ZERO and never_paid:
                 self._settle(record, original, unpaid)
                 return
-        engine._pay(record, (credit.payment,), current)
+        engine._pay(record, credit.payments, current)
         self.store.save(record)
 
     def _settle(self, record: RefundRecord, original: dict[str, Any], unpaid: Decimal) -> None:

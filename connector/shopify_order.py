@@ -261,6 +261,19 @@ def _refund(data: dict[str, Any], incl: bool, side: str) -> Refund:
         reason=str(data.get("note") or "").strip(),
         lines=tuple(line for line in lines if line.net or line.tax),
         amount_base=_euros(data.get("totalRefundedSet"), side),
+        payouts=tuple(
+            Payment(
+                method=str(t.get("gateway") or ""),
+                amount=_money(t.get("amountSet"), "refund transaction amount", side),
+                transaction_id=f"shopify-{gid_number(t['id'])}",
+                amount_base=_euros(t.get("amountSet"), side),
+            )
+            for t in sorted(
+                ((data.get("transactions") or {}).get("nodes") or []),
+                key=lambda t: (len(gid_number(t["id"])), gid_number(t["id"])),  # by number
+            )
+            if t.get("kind") == "REFUND" and t.get("status") == "SUCCESS"
+        ),
     )
 
 

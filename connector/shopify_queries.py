@@ -107,6 +107,9 @@ REFUND_FIELDS = f"""
 fragment RefundFields on Refund {{
   id createdAt note
   totalRefundedSet {{ {_MONEY} }}
+  transactions(first: 5) {{
+    nodes {{ id kind status gateway amountSet {{ {_MONEY} }} }}
+  }}
   refundLineItems(first: 50) {{
     pageInfo {{ hasNextPage }}
     nodes {{

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from connector.booking import BookingSettings, Parked, book
 from connector.invoice import InvoiceDraft
 from connector.mappings import Mappings, PaymentRule
+from connector.order import Order, Payment, Refund
+from connector.payments import PaymentProblem, payout_plans
 from connector.runtime import build
 from connector.sandbox.moneybird import Fault, MoneybirdSandbox
 from connector.sandbox.seed import ANNA, FIN_GIFT_CARDS, FIN_MOLLIE, FIN_PAYPAL
@@ -126,4 +131,85 @@ def test_shopify_order_paid_with_gift_card_and_card_books_two_payments_once(
     assert sorted((D(p["price"]), p["financial_account_id"]) for p in invoice["payments"]) == [
         (D("15.00"), FIN_GIFT_CARDS),
         (D("25.90"), FIN_MOLLIE),
+    ]
+
+
+# --- refunds: the money goes back the way the shop paid it back -------------------------------
+
+
+def refund_of(amount: str, *payouts: tuple[str, str], base: str | None = None) -> Refund:
+    return Refund(
+        refund_id="31", created_at=datetime(2026, 11, 3, 10, tzinfo=UTC), amount=D(amount),
+        amount_base=D(base) if base else None,
+        payouts=tuple(Payment(method, D(paid), f"shopify-{n}")
+                      for n, (method, paid) in enumerate(payouts, start=40)),
+    )  # fmt: skip
+
+
+def payouts(order: Order, refund: Refund) -> list[tuple[Decimal, str | None, str]]:
+    found = payout_plans(order, refund, TABLE, date(2026, 11, 3))
+    return [(p.amount, p.financial_account_id, p.transaction_identifier) for p in found]
+
+
+def test_a_refund_back_onto_a_gift_card_and_a_card_is_two_payouts() -> None:
+    order = order_from_shopify(paid_by(("gift_card", "25.00"), ("mollie", "35.00")))
+    refund = refund_of("40.00", ("gift_card", "25.00"), ("mollie", "15.00"))
+    assert payouts(order, refund) == [
+        (D("-25.00"), FIN_GIFT_CARDS, "shopify-refund-31"),
+        (D("-15.00"), FIN_MOLLIE, "shopify-refund-31-2"),
+    ]
+    # Without the shop saying how: all of it through the order's main method, as always.
+    assert payouts(order, refund_of("40.00")) == [(D("-40.00"), FIN_MOLLIE, "shopify-refund-31")]
+
+
+def test_refund_payouts_that_do_not_add_up_or_lack_an_account_park() -> None:
+    order = order_from_shopify(paid_by(("gift_card", "25.00"), ("mollie", "35.00")))
+    with pytest.raises(PaymentProblem, match=r"\(gift_card 25\.00, mollie 10\.00\) do not add up"):
+        payouts(order, refund_of("40.00", ("gift_card", "25.00"), ("mollie", "10.00")))
+    no_account = Mappings(tax=TABLE.tax, ledger=TABLE.ledger, payment=TABLE.payment[:1])
+    refund = refund_of("40.00", ("gift_card", "25.00"), ("mollie", "15.00"))
+    with pytest.raises(PaymentProblem, match=r"refunded 25\.00 with a gift card"):
+        payout_plans(order, refund, no_account, date(2026, 11, 3))
+
+
+def test_a_refunds_euro_amount_is_shared_over_its_payouts() -> None:
+    # 40.00 USD back, 36.00 EUR by the rate source: 30.00 x 36.00/40.00 = 27.00, the rest 9.00.
+    order = replace(order_from_shopify(paid_by(("mollie", "60.00"))), currency="USD")
+    refund = refund_of("40.00", ("paypal", "30.00"), ("mollie", "10.00"), base="36.00")
+    found = payout_plans(order, refund, TABLE, date(2026, 11, 3))
+    assert [(p.amount, p.price_base) for p in found] == [
+        (D("-30.00"), D("-27.00")),
+        (D("-10.00"), D("-9.00")),
+    ]
+
+
+def test_shopify_refund_partly_back_onto_the_gift_card(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    # The 40.90 order of which 15.00 by gift card; the moka pot (34.95, VAT 6.07) comes back:
+    # 15.00 onto the gift card, 19.95 to the card.
+    created = datetime.now(UTC) - timedelta(hours=1)
+    order = shopify_order(2202, ANNA, [MOKA], "5.95", created)
+    sale = order["transactions"][0]
+    order["transactions"] = [
+        {**sale, "id": "gid://shopify/OrderTransaction/9902202", "gateway": "gift_card",
+         "amountSet": {"shopMoney": {"amount": "15.00", "currencyCode": "EUR"}}},
+        {**sale, "amountSet": {"shopMoney": {"amount": "25.90", "currencyCode": "EUR"}}},
+    ]  # fmt: skip
+    shopify.orders.clear()
+    shopify.put_order(order)
+    runtime = build(shopify_config(tmp_path, shopify, moneybird))
+    try:
+        assert runtime.engine().run_pass().booked == 1
+        moka = order["lineItems"][0]["id"]
+        shopify.refund(order["id"], items=[(moka, 1, "34.95", "6.07")],
+                       payouts=[("gift_card", "15.00"), ("mollie", "19.95")])  # fmt: skip
+        assert runtime.engine().run_pass().refunds_booked == 1
+    finally:
+        runtime.close()
+    [credit] = [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
+    assert credit["state"] == "paid" and D(credit["total_price_incl_tax"]) == D("-34.95")
+    assert sorted((D(p["price"]), p["financial_account_id"]) for p in credit["payments"]) == [
+        (D("-19.95"), FIN_MOLLIE),
+        (D("-15.00"), FIN_GIFT_CARDS),
     ]

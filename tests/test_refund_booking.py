@@ -52,8 +52,9 @@ def test_a_refunded_line_of_a_tax_exclusive_invoice_goes_back_gross_at_its_rate(
     # 121.00 incl. 21%: VAT 21.00, as the shop refunded.
     assert credit.expected.total_incl_tax == D("-121.00")
     assert credit.expected.vat_by_rate == {R21: D("-21.00")}
-    assert credit.payment.amount == D("-121.00")
-    assert str(credit.payment.payment_date) == "2026-10-21"
+    [payout] = credit.payments
+    assert payout.amount == D("-121.00")
+    assert str(payout.payment_date) == "2026-10-21"
     assert credit.reference == "WC-4242-R77"
     body = credit.edit_body({"details": [{"id": "5", "price": "0.0"}, {"id": "6", "price": "9"}]})
     details = body["sales_invoice"]["details_attributes"]

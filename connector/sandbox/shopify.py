@@ -104,11 +104,14 @@ class ShopifySandbox(Served):
         shipping: list[tuple[int, str, str]] = (),  # type: ignore[assignment]
         amount: str | None = None,
         note: str = "",
+        payouts: list[tuple[str, str]] | None = None,
     ) -> dict[str, Any]:
         """Refund as the admin does: `items` are (line item gid, quantity, subtotal, tax) and
         `shipping` (index of the shipping line, subtotal, tax), amounts as the order's prices
         are (incl. VAT when taxes are included); `amount` defaults to what they add up to.
-        Amounts are in the customer's currency; shop money follows at the order's own ratio."""
+        Amounts are in the customer's currency; shop money follows at the order's own ratio.
+        `payouts` (gateway, amount): how the money went back; by default all of it through the
+        order's last payment gateway that is not a gift card."""
         with self._lock:
             order = self.orders[gid]
             incl = bool(order["taxesIncluded"])
@@ -135,10 +138,22 @@ class ShopifySandbox(Served):
                     "subtotalAmountSet": _converted(subtotal, order),
                     "taxAmountSet": _converted(tax, order),
                 })  # fmt: skip
+            refund_number = f"{gid.rsplit('/', 1)[1]}{number:02d}"
+            total = amount or f"{gross:.2f}"
+            if payouts is None:
+                gateways = [t["gateway"] for t in order.get("transactions") or []
+                            if t["gateway"] != "gift_card"] or ["manual"]  # fmt: skip
+                payouts = [(gateways[-1], total)]
+            transactions = [
+                {"id": f"gid://shopify/OrderTransaction/{refund_number}{n}", "kind": "REFUND",
+                 "status": "SUCCESS", "gateway": gateway, "amountSet": _converted(paid, order)}
+                for n, (gateway, paid) in enumerate(payouts, start=1)
+            ]  # fmt: skip
             refund = {
-                "id": f"gid://shopify/Refund/{gid.rsplit('/', 1)[1]}{number:02d}",
+                "id": f"gid://shopify/Refund/{refund_number}",
+                "transactions": {"nodes": transactions},
                 "createdAt": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "note": note,
-                "totalRefundedSet": _converted(amount or f"{gross:.2f}", order),
+                "totalRefundedSet": _converted(total, order),
                 "refundLineItems": {"nodes": line_nodes, "pageInfo": {"hasNextPage": False}},
                 "refundShippingLines": {"nodes": ship_nodes, "pageInfo": {"hasNextPage": False}},
             }  # fmt: skip
