@@ -30,7 +30,7 @@ from connector.mappings import Mappings, explain, load_mappings
 from connector.payments import GIFT_CARD_METHODS
 from connector.vat_rules import compact_vat_number, vat_number_country
 from connector.vies import VIES_URL
-from connector.woocommerce_order import VAT_NUMBER_KEYS
+from connector.woocommerce_order import GIFT_CARD_FEE_NAMES, VAT_NUMBER_KEYS
 
 
 def _http_url(value: str) -> str:
@@ -224,6 +224,8 @@ class GiftCardsConfig(_Section):
     # Payment methods that are the shop's own gift cards: paying with one is a payment on the
     # account the payment table names for it, never a discount.
     payment_methods: list[str] = Field(default_factory=lambda: list(GIFT_CARD_METHODS))
+    # WooCommerce: negative fee lines without VAT named like these are a gift card paid with.
+    fee_names: list[str] = Field(default_factory=lambda: list(GIFT_CARD_FEE_NAMES))
 
     @model_validator(mode="after")
     def _liability_needs_ids(self) -> GiftCardsConfig:

@@ -61,6 +61,7 @@ def build_shop(config: Config) -> Shop:
         timeout=c.timeout_seconds,
         query_string_auth=c.query_string_auth,
         vat_number_keys=tuple(c.vat_number_meta_keys),
+        gift_card_fees=tuple(config.file.gift_cards.fee_names),
     )
 
 

@@ -7,6 +7,7 @@ shop charged is `tax_lines[].tax_total + shipping_tax_total`.
 
 from __future__ import annotations
 
+import fnmatch
 import html
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -30,6 +31,10 @@ from connector.order import (
 SHOP = "woocommerce"
 BASE_TOTAL_KEY = "_order_total_base_currency"  # the order total in the shop's base currency
 SHOP_CONVERSION = "euro amount as the shop's currency plugin converted the order total"
+GIFT_CARD_METHOD = "gift_card"  # the payment table's method for paying with a gift card
+# Names of negative, untaxed fee lines that gift-card plugins use for a card paid with
+# (`gift_cards.fee_names` replaces the list); matched without regard to case.
+GIFT_CARD_FEE_NAMES = ("*gift card*", "*giftcard*", "*cadeaubon*", "*cadeaukaart*")
 # Order meta keys the common EU VAT plugins store the customer's VAT number under, tried in
 # this order: WooCommerce EU VAT Number, Aelia EU VAT Assistant, Germanized, German Market,
 # YITH EU VAT. `shop.vat_number_meta_keys` replaces the list.
@@ -70,10 +75,11 @@ def order_from_woocommerce(
     percentages: dict[str, Decimal] | None = None,
     refunds: list[dict[str, Any]] | None = None,
     vat_number_keys: tuple[str, ...] = VAT_NUMBER_KEYS,
+    gift_card_fees: tuple[str, ...] = GIFT_CARD_FEE_NAMES,
 ) -> Order:
     """`refunds`: the order's refunds in full (`GET /orders/{id}/refunds`), when it has any."""
     try:
-        order = _order(payload, percentages or {}, vat_number_keys)
+        order = _order(payload, percentages or {}, vat_number_keys, gift_card_fees)
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise OrderDataError(f"the shop's data for this order is unreadable: {exc}") from exc
     if not refunds:
@@ -85,7 +91,10 @@ def order_from_woocommerce(
 
 
 def _order(
-    payload: dict[str, Any], percentages: dict[str, Decimal], vat_number_keys: tuple[str, ...]
+    payload: dict[str, Any],
+    percentages: dict[str, Decimal],
+    vat_number_keys: tuple[str, ...],
+    gift_card_fees: tuple[str, ...],
 ) -> Order:
     known = {**percentages, **percentages_listed(payload)}
     tax_rates: dict[str, ShopTaxRate] = {}
@@ -125,7 +134,11 @@ def _order(
         )
     for ship in payload.get("shipping_lines") or []:
         lines.append(_charge(LineKind.SHIPPING, ship, "method_title", "Verzendkosten", tax_rates))
+    gift_cards = _gift_cards_used(payload)
     for fee in payload.get("fee_lines") or []:
+        if _is_gift_card_fee(fee, gift_card_fees):
+            gift_cards.append(_gift_card_fee(payload, fee))
+            continue
         lines.append(_charge(LineKind.FEE, fee, "name", "Toeslag", tax_rates))
 
     modified = parse_gmt(payload.get("date_modified_gmt")) or parse_gmt(
@@ -133,7 +146,20 @@ def _order(
     )
     if modified is None:
         raise ValueError("no date_modified_gmt")
+    total = parse(payload.get("total"), "total")
     payments = _payment_in_euros(payload)
+    if gift_cards:
+        # The shop's total is what was left to pay after the gift cards; the invoice is for
+        # the whole, the gift cards and the rest each a payment.
+        main = payments or (
+            Payment(
+                method=str(payload.get("payment_method") or ""),
+                amount=total,
+                transaction_id=str(payload.get("transaction_id") or ""),
+            ),
+        )
+        payments = (*gift_cards, *main)
+        total += sum((g.amount for g in gift_cards), ZERO)
     return Order(
         shop=SHOP,
         order_id=str(payload["id"]),
@@ -141,7 +167,7 @@ def _order(
         status=str(payload.get("status") or ""),
         currency=str(payload.get("currency") or "").upper(),
         prices_include_tax=bool(payload.get("prices_include_tax")),
-        total=parse(payload.get("total"), "total"),
+        total=total,
         paid_at=parse_gmt(payload.get("date_paid_gmt")),
         modified_at=modified,
         customer=_customer(payload, vat_number_keys),
@@ -153,6 +179,40 @@ def _order(
         coupon_codes=tuple(str(c.get("code", "")) for c in payload.get("coupon_lines") or []),
         payments=payments,
         exchange_rate_note=SHOP_CONVERSION if payments else "",
+    )
+
+
+def _gift_cards_used(payload: dict[str, Any]) -> list[Payment]:
+    """Gift cards paid with, as WooCommerce Gift Cards lists them (`gift_cards`: id, code,
+    amount used); the order's total is already less their amounts."""
+    used = []
+    for card in payload.get("gift_cards") or []:
+        amount = parse(card.get("amount"), "gift card amount")
+        if amount != ZERO:
+            card_id = card.get("id") or card["code"]
+            used.append(
+                Payment(
+                    GIFT_CARD_METHOD, amount, f"woocommerce-{payload['id']}-gift-card-{card_id}"
+                )
+            )
+    return used
+
+
+def _is_gift_card_fee(fee: dict[str, Any], names: tuple[str, ...]) -> bool:
+    """A negative fee without VAT named like a gift card: a card paid with, not a discount."""
+    name = _text(fee.get("name")).lower()
+    return (
+        parse(fee.get("total"), "fee total") < ZERO
+        and parse(fee.get("total_tax"), "fee total_tax") == ZERO
+        and any(fnmatch.fnmatchcase(name, glob.lower()) for glob in names)
+    )
+
+
+def _gift_card_fee(payload: dict[str, Any], fee: dict[str, Any]) -> Payment:
+    return Payment(
+        method=GIFT_CARD_METHOD,
+        amount=-parse(fee.get("total"), "fee total"),
+        transaction_id=f"woocommerce-{payload['id']}-gift-card-fee-{fee.get('id')}",
     )
 
 

@@ -23,6 +23,7 @@ from connector.money import parse
 from connector.order import Order
 from connector.shop import OrderSummary, Poll
 from connector.woocommerce_order import (
+    GIFT_CARD_FEE_NAMES,
     VAT_NUMBER_KEYS,
     order_from_woocommerce,
     parse_gmt,
@@ -52,6 +53,7 @@ class WooCommerceShop:
         query_string_auth: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         vat_number_keys: tuple[str, ...] = VAT_NUMBER_KEYS,
+        gift_card_fees: tuple[str, ...] = GIFT_CARD_FEE_NAMES,
     ) -> None:
         self.api = API(
             url=url,
@@ -64,6 +66,7 @@ class WooCommerceShop:
         )
         self.statuses = statuses
         self.vat_number_keys = vat_number_keys
+        self.gift_card_fees = gift_card_fees
         # Read refunded orders too: a booked order refunded in full moves to this status.
         self.read_statuses = list(dict.fromkeys([*statuses, REFUNDED]))
         self._sleep = sleep
@@ -181,7 +184,11 @@ class WooCommerceShop:
             if pct is not None:
                 percentages[rate_id] = pct
         return order_from_woocommerce(
-            payload, percentages, self.refunds_of(payload), self.vat_number_keys
+            payload,
+            percentages,
+            self.refunds_of(payload),
+            self.vat_number_keys,
+            self.gift_card_fees,
         )
 
     def refunds_of(self, payload: dict[str, Any]) -> list[dict[str, Any]]:

@@ -213,3 +213,87 @@ def test_shopify_refund_partly_back_onto_the_gift_card(
         (D("-19.95"), FIN_MOLLIE),
         (D("-15.00"), FIN_GIFT_CARDS),
     ]
+
+
+# --- WooCommerce: gift cards paid with ---------------------------------------------------------
+
+
+def lamp_order(order_id: int, **changes: Any) -> dict[str, Any]:
+    """A lamp 121.00 incl. 21% (VAT 21.00), no shipping, paid by iDEAL through Mollie."""
+    from connector.sandbox.seed import Item, woo_order
+
+    created = datetime.now(UTC) - timedelta(hours=1)
+    return {**woo_order(order_id, ANNA, [Item("Lamp", "L", 1, "121.00", 1)], "0", created),
+            **changes}  # fmt: skip
+
+
+def book_in_woocommerce(shop: Any, moneybird: MoneybirdSandbox, tmp_path: Path, payload: dict):  # type: ignore[no-untyped-def]
+    from connector.config import load_config
+    from tests.conftest import secrets_env, write_config
+
+    shop.orders.clear()
+    shop.put_order(payload)
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    runtime = build(load_config(path, environ=secrets_env(shop, moneybird)))
+    try:
+        assert runtime.engine().run_pass().booked == 1
+    finally:
+        runtime.close()
+    [invoice] = [i for i in moneybird.invoices.values() if i["reference"] == f"WC-{payload['id']}"]
+    return invoice
+
+
+def test_woocommerce_gift_cards_are_payments_on_the_gift_card_account(
+    tmp_path: Path, shop: Any, moneybird: MoneybirdSandbox
+) -> None:
+    # WooCommerce Gift Cards lists the card; the shop's total (96.00) is what was left to pay.
+    payload = lamp_order(1050, total="96.00",
+                         gift_cards=[{"id": 43, "code": "AB12-CD34", "amount": 25}])  # fmt: skip
+    invoice = book_in_woocommerce(shop, moneybird, tmp_path, payload)
+    assert invoice["state"] == "paid" and D(invoice["total_price_incl_tax"]) == D("121.00")
+    assert sorted((D(p["price"]), p["financial_account_id"]) for p in invoice["payments"]) == [
+        (D("25.00"), FIN_GIFT_CARDS),
+        (D("96.00"), FIN_MOLLIE),
+    ]
+
+
+def test_a_gift_card_fee_line_is_a_payment_not_a_negative_fee(
+    tmp_path: Path, shop: Any, moneybird: MoneybirdSandbox
+) -> None:
+    # Plugins that show the card as a negative fee without VAT: the invoice is the lamp only.
+    card = {"id": 9, "name": "Cadeaubon ABCD-1234", "tax_class": "", "tax_status": "none",
+            "total": "-25.00", "total_tax": "0.00", "taxes": [], "meta_data": []}  # fmt: skip
+    invoice = book_in_woocommerce(shop, moneybird, tmp_path,
+                                  lamp_order(1051, total="96.00", fee_lines=[card]))  # fmt: skip
+    assert [(d["description"], D(d["price"])) for d in invoice["details"]] == [
+        ("Lamp", D("121.00"))
+    ]
+    assert D(invoice["total_price_incl_tax"]) == D("121.00")
+    assert sorted((D(p["price"]), p["financial_account_id"]) for p in invoice["payments"]) == [
+        (D("25.00"), FIN_GIFT_CARDS),
+        (D("96.00"), FIN_MOLLIE),
+    ]
+
+
+def test_other_negative_fees_stay_fee_lines_and_a_card_may_pay_it_all() -> None:
+    from connector.order import LineKind
+    from connector.woocommerce_order import order_from_woocommerce
+
+    discount = {"id": 9, "name": "Korting", "total": "-10.00", "total_tax": "0.00", "taxes": []}
+    order = order_from_woocommerce(lamp_order(1052, total="111.00", fee_lines=[discount]))
+    assert [ln.kind for ln in order.lines] == [LineKind.PRODUCT, LineKind.SHIPPING, LineKind.FEE]
+    assert (order.total, order.payments) == (D("111.00"), ())
+    # A taxed "gift card" fee is not a multi-purpose card: left a fee, never guessed a payment.
+    taxed = {"id": 9, "name": "Gift card", "total": "-10.00", "total_tax": "-2.10",
+             "taxes": [{"id": 1, "total": "-2.1", "subtotal": ""}]}  # fmt: skip
+    order = order_from_woocommerce(lamp_order(1053, total="108.90", fee_lines=[taxed]))
+    assert order.lines[-1].kind == LineKind.FEE and order.payments == ()
+
+    # Paid in full by the card: one payment, the gift card's.
+    paid_by_card = lamp_order(1054, total="0.00",
+                              gift_cards=[{"id": 44, "code": "EF56", "amount": "121.00"}])  # fmt: skip
+    result = book(order_from_woocommerce(paid_by_card), TABLE, RATES, BookingSettings())
+    assert isinstance(result, InvoiceDraft)
+    assert [(p.amount, p.financial_account_id) for p in result.payments] == [
+        (D("121.00"), FIN_GIFT_CARDS)
+    ]
