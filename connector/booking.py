@@ -61,7 +61,7 @@ class BookingSettings:
 @dataclass(frozen=True)
 class Parked:
     reason: str
-    later: bool = False  # waits on an outside service (VIES): tried again, not a person's task
+    later: bool = False  # an outside service (VIES) did not answer: asking again may book it
 
 
 class _Park(Exception):

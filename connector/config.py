@@ -189,9 +189,11 @@ class VatConfig(_Section):
     # Shipping in a basket with several VAT rates: "as_charged" books the VAT the shop charged;
     # "split_by_goods_value" splits it over the goods' rates in proportion to their value.
     shipping_vat: Literal["as_charged", "split_by_goods_value"] = "as_charged"
-    # Intra-community 0% only for VAT numbers VIES knows; when VIES cannot answer the order
-    # waits for the next pass. A "valid" answer is kept vies_cache_days.
+    # Intra-community 0% only for VAT numbers VIES knows. When VIES cannot answer: "park" the
+    # order with that reason (`connector retry` puts it back), or "wait": try it again each pass.
+    # A "valid" answer is kept vies_cache_days.
     vies_check: bool = False
+    vies_unavailable: Literal["park", "wait"] = "park"
     vies_cache_days: int = Field(default=30, ge=0, le=365)
     vies_url: str = VIES_URL
     # The shop's own VAT number: VIES then gives a consultation number, the proof of a check.

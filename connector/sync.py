@@ -108,6 +108,7 @@ class SyncEngine:
         self.refunds = RefundFlow(self)
         vat = config.file.vat
         self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None
+        self.vies_waits = vat.vies_unavailable == "wait"
         self.vat_numbers = (
             VatNumberChecks(
                 store,
@@ -344,7 +345,12 @@ class SyncEngine:
             return
         result = self.draft(order)
         if isinstance(result, Parked) and result.later:
-            raise Retry(result.reason)  # nothing booked; the outside service is asked again
+            if self.vies_waits:
+                raise Retry(result.reason)  # nothing booked; the outside service is asked again
+            result = Parked(
+                f"{result.reason}; run `connector retry {order.number}` once VIES answers "
+                '(or set vat.vies_unavailable = "wait" to try again every pass)'
+            )
         net = self.config.file.refunds.before_booking == "net" and order.refunds
         if net and not isinstance(result, Parked):
             result = net_of_refunds(result, order, self.rates(), self.settings)

@@ -43,7 +43,7 @@ EU = frozenset(
     ]
 )
 TREATMENTS = ("domestic", "oss", "icp", "export")
-# The start of a guard's reason when VIES could not answer: the order waits for the next pass.
+# The start of a guard's reason when VIES could not answer (vat.vies_unavailable: park or wait).
 VIES_UNAVAILABLE = "VIES could not be reached"
 
 
@@ -105,7 +105,7 @@ def guard(
         if vies == "invalid":
             return f"VIES does not know the VAT number {vat_number} (not registered, or ended)"
         if vies == "unavailable":
-            return f"{VIES_UNAVAILABLE} to check {vat_number}; tried again next pass"
+            return f"{VIES_UNAVAILABLE} to check {vat_number}"
     elif treatment == "export":
         if not destination:
             return "export 0% needs a shipping country"

@@ -55,7 +55,7 @@ def test_intra_community_zero_needs_vies_to_know_the_number() -> None:
     assert "VIES does not know the VAT number BE 0403.170.701" in invalid.reason
 
     down = book(order, TABLE, RATES, ON, VatCheck(BELGIAN, "unavailable", NOW, detail="TIMEOUT"))
-    assert isinstance(down, Parked) and down.later  # waits for VIES, not for a person
+    assert isinstance(down, Parked) and down.later  # VIES did not answer: may book later
     assert "VIES could not be reached" in down.reason
     # Checked on (vies_check) but no answer for this number: never 0% on an unchecked number.
     unchecked = book(order, TABLE, RATES, ON, VatCheck("DE136695976", "valid", NOW))
@@ -79,7 +79,7 @@ class FakeVies:
         return Response(status, body)
 
 
-def test_vies_outage_waits_then_books_at_icp_and_the_answer_is_kept(
+def test_vies_outage_waits_when_asked_to_then_books_at_icp_and_the_answer_is_kept(
     tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
 ) -> None:
     outage = {"actionSucceed": False, "errorWrappers": [{"error": "MS_UNAVAILABLE"}]}
@@ -94,7 +94,7 @@ def test_vies_outage_waits_then_books_at_icp_and_the_answer_is_kept(
         config_path.write_text(
             config_path.read_text()
             + f'\n[vat]\nvies_check = true\nvies_url = "{vies.server.url}/rest-api"\n'
-            + 'vies_requester = "NL004495445B01"\n'
+            + 'vies_requester = "NL004495445B01"\nvies_unavailable = "wait"\n'
         )
         rt = build(load_config(config_path, environ=secrets_env(shop, moneybird)))
         rt.engine().run_pass()  # the demo orders first; none of them needs VIES
@@ -160,3 +160,41 @@ def test_vies_refusing_the_number_parks_the_order(
         assert kept is not None and kept.status == "invalid"
         rt.close()
     assert json.dumps(vies.asked) == json.dumps([{"countryCode": "BE", "vatNumber": "0403170701"}])
+
+
+def test_vies_outage_parks_by_default_and_retry_books_it(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    outage = {"actionSucceed": False, "errorWrappers": [{"error": "MS_MAX_CONCURRENT_REQ"}]}
+    vies = FakeVies([(200, outage), (200, {"valid": True})])
+    with vies.server:
+        config_path = write_config(
+            tmp_path, shop.url, moneybird.api_url, moneybird.administration_id
+        )
+        config_path.write_text(
+            config_path.read_text()
+            + f'\n[vat]\nvies_check = true\nvies_url = "{vies.server.url}"\n'
+        )
+        rt = build(load_config(config_path, environ=secrets_env(shop, moneybird)))
+        studio = Person("Lies", "Peeters", "lies@studio.be", "Meir 1", "2000", "Antwerpen",
+                        "BE", "Studio Peeters", "BE0403170701")  # fmt: skip
+        shop.orders.clear()
+        shop.put_order(
+            woo_order(1022, studio, [Item("Lamp", "L", 1, "100.00", 4)], "0", datetime.now(UTC))
+        )
+        try:
+            assert rt.engine().run_pass().parked == 1
+            parked = rt.store.order("woocommerce:1022")
+            assert parked is not None and parked.state == OrderState.PARKED
+            reason = parked.park_reason or ""
+            assert "VIES could not be reached to check BE0403170701" in reason
+            assert "connector retry 1022" in reason
+            assert rt.engine().run_pass().booked == 0  # parked stays parked: VIES not asked
+            assert len(vies.asked) == 1
+
+            assert [r.number for r in rt.store.requeue("1022")] == ["1022"]
+            assert rt.engine().run_pass().booked == 1
+        finally:
+            rt.close()
+    invoice = next(i for i in moneybird.invoices.values() if i["reference"] == "WC-1022")
+    assert {d["tax_rate_id"] for d in invoice["details"]} == {MB_RATE_ICP}
