@@ -120,11 +120,9 @@ def _account(
 
 def _split_base(payments: list[Payment], total_base: Decimal) -> list[Payment]:
     """A euro amount known for the whole only, shared in proportion; the last takes the rest
-    so the parts add up to it."""
+    so the parts add up to it. The whole is positive: a refund of nothing is parked before."""
     whole = sum((p.amount for p in payments), ZERO)
-    parts = [cents(p.amount * total_base / whole) for p in payments[:-1]] if whole else []
-    if len(parts) < len(payments) - 1:
-        raise PaymentProblem("a refund of nothing cannot be shared over its payouts")
+    parts = [cents(p.amount * total_base / whole) for p in payments[:-1]]
     parts.append(total_base - sum(parts, ZERO))
     return [replace(p, amount_base=b) for p, b in zip(payments, parts, strict=True)]
 

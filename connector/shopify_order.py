@@ -199,15 +199,7 @@ def _order(payload: dict[str, Any], vat_attribute: str, side: str) -> Order:
         tax_rates=tax_rates,
         payment_method=str(payment.get("gateway") or "") if payment else "",
         transaction_id=f"shopify-{gid_number(payment['id'])}" if payment else "",
-        payments=tuple(
-            Payment(
-                method=str(t.get("gateway") or ""),
-                amount=_money(t.get("amountSet"), "transaction amount", side),
-                transaction_id=f"shopify-{gid_number(t['id'])}",
-                amount_base=_euros(t.get("amountSet"), side),
-            )
-            for t in _payments(payload)
-        ),
+        payments=tuple(_transaction(t, side) for t in _payments(payload)),
         exchange_rate_note=SHOPIFY_CONVERSION if side == CUSTOMER_MONEY else "",
         refunds=tuple(
             sorted(
@@ -262,18 +254,23 @@ def _refund(data: dict[str, Any], incl: bool, side: str) -> Refund:
         lines=tuple(line for line in lines if line.net or line.tax),
         amount_base=_euros(data.get("totalRefundedSet"), side),
         payouts=tuple(
-            Payment(
-                method=str(t.get("gateway") or ""),
-                amount=_money(t.get("amountSet"), "refund transaction amount", side),
-                transaction_id=f"shopify-{gid_number(t['id'])}",
-                amount_base=_euros(t.get("amountSet"), side),
-            )
+            _transaction(t, side)
             for t in sorted(
                 ((data.get("transactions") or {}).get("nodes") or []),
                 key=lambda t: (len(gid_number(t["id"])), gid_number(t["id"])),  # by number
             )
             if t.get("kind") == "REFUND" and t.get("status") == "SUCCESS"
         ),
+    )
+
+
+def _transaction(data: dict[str, Any], side: str) -> Payment:
+    """A payment or refund transaction: its gateway, amount and Shopify's euro amount."""
+    return Payment(
+        method=str(data.get("gateway") or ""),
+        amount=_money(data.get("amountSet"), "transaction amount", side),
+        transaction_id=f"shopify-{gid_number(data['id'])}",
+        amount_base=_euros(data.get("amountSet"), side),
     )
 
 

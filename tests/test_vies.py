@@ -79,6 +79,17 @@ class FakeVies:
         return Response(status, body)
 
 
+def vies_runtime(  # type: ignore[no-untyped-def]
+    tmp_path: Path, shop: WooCommerceSandbox, mb: MoneybirdSandbox, vies_url: str, extra: str = ""
+):
+    """The connector with VIES checks on, asking the VIES stand-in."""
+    config_path = write_config(tmp_path, shop.url, mb.api_url, mb.administration_id)
+    config_path.write_text(
+        config_path.read_text() + f'\n[vat]\nvies_check = true\nvies_url = "{vies_url}"\n' + extra
+    )
+    return build(load_config(config_path, environ=secrets_env(shop, mb)))
+
+
 def test_vies_outage_waits_when_asked_to_then_books_at_icp_and_the_answer_is_kept(
     tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
 ) -> None:
@@ -88,15 +99,8 @@ def test_vies_outage_waits_when_asked_to_then_books_at_icp_and_the_answer_is_kep
     vies = FakeVies([(503, outage), (200, valid)])
     vies.server.start()
     try:
-        config_path = write_config(
-            tmp_path, shop.url, moneybird.api_url, moneybird.administration_id
-        )
-        config_path.write_text(
-            config_path.read_text()
-            + f'\n[vat]\nvies_check = true\nvies_url = "{vies.server.url}/rest-api"\n'
-            + 'vies_requester = "NL004495445B01"\nvies_unavailable = "wait"\n'
-        )
-        rt = build(load_config(config_path, environ=secrets_env(shop, moneybird)))
+        rt = vies_runtime(tmp_path, shop, moneybird, f"{vies.server.url}/rest-api",
+                          'vies_requester = "NL004495445B01"\nvies_unavailable = "wait"\n')  # fmt: skip
         rt.engine().run_pass()  # the demo orders first; none of them needs VIES
         assert vies.asked == []
         studio = Person("Lies", "Peeters", "lies@studio.be", "Meir 1", "2000", "Antwerpen",
@@ -138,14 +142,7 @@ def test_vies_refusing_the_number_parks_the_order(
 ) -> None:
     vies = FakeVies([(200, {"valid": False})])
     with vies.server:
-        config_path = write_config(
-            tmp_path, shop.url, moneybird.api_url, moneybird.administration_id
-        )
-        config_path.write_text(
-            config_path.read_text()
-            + f'\n[vat]\nvies_check = true\nvies_url = "{vies.server.url}"\n'
-        )
-        rt = build(load_config(config_path, environ=secrets_env(shop, moneybird)))
+        rt = vies_runtime(tmp_path, shop, moneybird, vies.server.url)
         gone = Person("Jan", "Claes", "jan@claes.be", "Markt 2", "9000", "Gent", "BE",
                       "Claes BV", "BE0403170701")  # fmt: skip
         shop.orders.clear()
@@ -168,14 +165,7 @@ def test_vies_outage_parks_by_default_and_retry_books_it(
     outage = {"actionSucceed": False, "errorWrappers": [{"error": "MS_MAX_CONCURRENT_REQ"}]}
     vies = FakeVies([(200, outage), (200, {"valid": True})])
     with vies.server:
-        config_path = write_config(
-            tmp_path, shop.url, moneybird.api_url, moneybird.administration_id
-        )
-        config_path.write_text(
-            config_path.read_text()
-            + f'\n[vat]\nvies_check = true\nvies_url = "{vies.server.url}"\n'
-        )
-        rt = build(load_config(config_path, environ=secrets_env(shop, moneybird)))
+        rt = vies_runtime(tmp_path, shop, moneybird, vies.server.url)
         studio = Person("Lies", "Peeters", "lies@studio.be", "Meir 1", "2000", "Antwerpen",
                         "BE", "Studio Peeters", "BE0403170701")  # fmt: skip
         shop.orders.clear()
