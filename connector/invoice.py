@@ -100,6 +100,11 @@ def _amount(quantity: Decimal) -> str:
     return text
 
 
+def vat_in(gross: Decimal, percentage: Decimal) -> Decimal:
+    """The VAT contained in an amount including VAT, rounded to cents."""
+    return cents(gross * percentage / (HUNDRED + percentage))
+
+
 def predict(lines: tuple[InvoiceLine, ...], percentages: dict[str, Decimal], incl: bool) -> Totals:
     """Moneybird's totals for these lines: VAT per rate, rounded once on the rate's total."""
     base: dict[str, Decimal] = {}
@@ -108,9 +113,7 @@ def predict(lines: tuple[InvoiceLine, ...], percentages: dict[str, Decimal], inc
     vat: dict[str, Decimal] = {}
     for rate_id, amount in base.items():
         pct = percentages[rate_id]
-        vat[rate_id] = (
-            cents(amount * pct / (HUNDRED + pct)) if incl else cents(amount * pct / HUNDRED)
-        )
+        vat[rate_id] = vat_in(amount, pct) if incl else cents(amount * pct / HUNDRED)
     gross = sum(base.values(), ZERO)
     total = gross if incl else gross + sum(vat.values(), ZERO)
     return Totals(total_incl_tax=total, vat_by_rate=vat)

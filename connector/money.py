@@ -37,6 +37,17 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def split(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """`amount` in cents over `weights`, in proportion; the residue goes to the largest."""
+    if len(weights) == 1:
+        return [amount]
+    whole = sum(weights, ZERO)
+    parts = [cents(amount * w / whole) for w in weights]
+    largest = max(range(len(weights)), key=lambda i: weights[i])
+    parts[largest] += amount - sum(parts, ZERO)
+    return parts
+
+
 def is_cents(value: Decimal) -> bool:
     return value == cents(value)
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from connector.errors import ConnectorError
 from connector.invoice import PaymentPlan
 from connector.mappings import Mappings
-from connector.money import BASE_CURRENCY, ZERO, cents, fmt
+from connector.money import BASE_CURRENCY, ZERO, cents, fmt, split
 from connector.order import Order, Payment, Refund
 
 # The shop's name for paying with its own gift cards (Shopify's gateway).
@@ -119,11 +119,9 @@ def _account(
 
 
 def _split_base(payments: list[Payment], total_base: Decimal) -> list[Payment]:
-    """A euro amount known for the whole only, shared in proportion; the last takes the rest
-    so the parts add up to it. The whole is positive: a refund of nothing is parked before."""
-    whole = sum((p.amount for p in payments), ZERO)
-    parts = [cents(p.amount * total_base / whole) for p in payments[:-1]]
-    parts.append(total_base - sum(parts, ZERO))
+    """A euro amount known for the whole only, shared in proportion; the largest takes the
+    rest so the parts add up to it."""
+    parts = split(total_base, [p.amount for p in payments])
     return [replace(p, amount_base=b) for p, b in zip(payments, parts, strict=True)]
 
 

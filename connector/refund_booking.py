@@ -19,16 +19,17 @@ from typing import Any
 
 from connector.booking import BookingSettings, Parked, describe_differences, reference_for
 from connector.invoice import (
-    HUNDRED,
     InvoiceDraft,
     InvoiceLine,
     PaymentPlan,
     Totals,
     differences,
     predict,
+    totals_from_response,
+    vat_in,
 )
 from connector.mappings import Mappings
-from connector.money import ZERO, cents, fmt, parse
+from connector.money import ZERO, fmt, parse, split
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, Order, Refund
 from connector.payments import PaymentProblem, less, payout_plans
@@ -162,7 +163,7 @@ def _book_refund(
         (r.amount for r in order.refunds if r.refund_id != refund.refund_id), ZERO
     )
     if refund.amount == order.total and refunded_before == ZERO:
-        original_totals = _totals_of(original)
+        original_totals = totals_from_response(original)
         expected = Totals(
             -original_totals.total_incl_tax,
             {rate: -vat for rate, vat in original_totals.vat_by_rate.items()},
@@ -242,7 +243,7 @@ def refund_lines(
         taxes = [refunded.tax]
         if len(entries) > 1:  # booked split over rates (shipping VAT): each part's own VAT
             taxes = [
-                _vat_in(gross, _percentage(rates, e.tax_rate_id))
+                vat_in(gross, _percentage(rates, e.tax_rate_id))
                 for e, gross in zip(entries, grosses, strict=True)
             ]
         for entry, gross, tax in zip(entries, grosses, taxes, strict=True):
@@ -304,7 +305,7 @@ def spread(
             rate.id,
             settings.refund_ledger_account_id or "",
         )
-        return [line], {rate.id: _vat_in(amount, rate.percentage)}
+        return [line], {rate.id: vat_in(amount, rate.percentage)}
     if not gross or any(v < ZERO for v in gross.values()) or sum(gross.values()) <= ZERO:
         raise _Park(
             "an amount-only refund cannot be spread over the original invoice's VAT rates "
@@ -325,7 +326,7 @@ def spread(
                 LineKind.PRODUCT, description, Decimal(-1), portion, rate_id, ledger_for(rate_id)
             )
         )
-        vat[rate_id] = _vat_in(portion, rate.percentage)
+        vat[rate_id] = vat_in(portion, rate.percentage)
     return lines, vat
 
 
@@ -435,34 +436,11 @@ def as_original(draft: InvoiceDraft) -> dict[str, Any]:
     }
 
 
-def split(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
-    """`amount` in cents over `weights`, in proportion; the residue goes to the largest."""
-    if len(weights) == 1:
-        return [amount]
-    whole = sum(weights, ZERO)
-    parts = [cents(amount * w / whole) for w in weights]
-    largest = max(range(len(weights)), key=lambda i: weights[i])
-    parts[largest] += amount - sum(parts, ZERO)
-    return parts
-
-
 def _percentage(rates: dict[str, MoneybirdTaxRate], rate_id: str) -> Decimal:
     rate = rates.get(rate_id)
     if rate is None:
         raise _Park(f"tax rate {rate_id} of the original invoice no longer exists")
     return rate.percentage
-
-
-def _vat_in(gross: Decimal, percentage: Decimal) -> Decimal:
-    return cents(gross * percentage / (HUNDRED + percentage))
-
-
-def _totals_of(invoice: dict[str, Any]) -> Totals:
-    vat: dict[str, Decimal] = {}
-    for row in invoice.get("tax_totals") or []:
-        rate_id = str(row["tax_rate_id"])
-        vat[rate_id] = vat.get(rate_id, ZERO) + parse(row.get("tax_amount"), "tax_amount")
-    return Totals(parse(invoice.get("total_price_incl_tax"), "total_price_incl_tax"), vat)
 
 
 def _gross_by_rate(invoice: dict[str, Any]) -> dict[str, Decimal]:

@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from connector.money import ZERO, cents
+from connector.invoice import vat_in
+from connector.money import ZERO, split
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, OrderLine
-
-HUNDRED = Decimal(100)
 
 
 def split_shipping(
@@ -40,15 +39,13 @@ def split_shipping(
     vat = dict(shop_vat)
     result = [ln for ln in lines if ln not in shipping]
     rate_ids = sorted(goods, key=lambda r: -goods[r])
-    whole = sum(goods.values(), ZERO)
     for ship in shipping:
         gross = ship.net + ship.tax
         vat[ship.rate_id] = vat.get(ship.rate_id, ZERO) - ship.tax
-        parts = [cents(gross * goods[r] / whole) for r in rate_ids]
-        parts[0] += gross - sum(parts, ZERO)  # the leftover cent on the largest share
+        # The leftover cent goes on the largest share.
+        parts = split(gross, [goods[r] for r in rate_ids])
         for mb_id, part in zip(rate_ids, parts, strict=True):
-            pct = mb_rate_for[shop_rate_of[mb_id]].percentage
-            tax = cents(part * pct / (HUNDRED + pct))
+            tax = vat_in(part, mb_rate_for[shop_rate_of[mb_id]].percentage)
             target = shop_rate_of[mb_id]
             vat[target] = vat.get(target, ZERO) + tax
             result.append(replace(ship, net=part - tax, tax=tax, rate_id=target))
