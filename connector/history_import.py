@@ -20,7 +20,7 @@ from connector.booking import Parked
 from connector.contacts import email_key, emails_of
 from connector.errors import ConnectorError
 from connector.health import IMPORT_HEARTBEAT_KEY
-from connector.invoice import InvoiceDraft
+from connector.invoice import InvoiceDraft, line_totals_by_rate
 from connector.money import ZERO, fmt
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
@@ -54,10 +54,7 @@ class DryRun:
             if isinstance(draft, InvoiceDraft)
             else draft.expected.vat_by_rate
         )
-        gross_by_rate: dict[str, Decimal] = {}
-        for line in draft.lines:
-            gross_by_rate[line.tax_rate_id] = gross_by_rate.get(line.tax_rate_id, ZERO) + line.total
-        for rate_id, amount in gross_by_rate.items():
+        for rate_id, amount in line_totals_by_rate(draft.lines).items():
             vat = vat_by_rate.get(rate_id, ZERO)
             net, gross = (amount - vat, amount) if incl else (amount, amount + vat)
             key = (month, rate_names.get(rate_id, rate_id))

@@ -100,6 +100,14 @@ def _amount(quantity: Decimal) -> str:
     return text
 
 
+def line_totals_by_rate(lines: tuple[InvoiceLine, ...]) -> dict[str, Decimal]:
+    """The lines' amounts summed per tax rate, as Moneybird sums them before its VAT."""
+    totals: dict[str, Decimal] = {}
+    for line in lines:
+        totals[line.tax_rate_id] = totals.get(line.tax_rate_id, ZERO) + line.total
+    return totals
+
+
 def vat_in(gross: Decimal, percentage: Decimal) -> Decimal:
     """The VAT contained in an amount including VAT, rounded to cents."""
     return cents(gross * percentage / (HUNDRED + percentage))
@@ -107,9 +115,7 @@ def vat_in(gross: Decimal, percentage: Decimal) -> Decimal:
 
 def predict(lines: tuple[InvoiceLine, ...], percentages: dict[str, Decimal], incl: bool) -> Totals:
     """Moneybird's totals for these lines: VAT per rate, rounded once on the rate's total."""
-    base: dict[str, Decimal] = {}
-    for line in lines:
-        base[line.tax_rate_id] = base.get(line.tax_rate_id, ZERO) + line.total
+    base = line_totals_by_rate(lines)
     vat: dict[str, Decimal] = {}
     for rate_id, amount in base.items():
         pct = percentages[rate_id]

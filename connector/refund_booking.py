@@ -24,6 +24,7 @@ from connector.invoice import (
     PaymentPlan,
     Totals,
     differences,
+    line_totals_by_rate,
     predict,
     totals_from_response,
     vat_in,
@@ -182,7 +183,8 @@ def _book_refund(
             f"total {fmt(order.total)}"
         )
 
-    lines, vat, notes = refund_lines(order, refund, booked, number, rates)
+    lines, vat = refund_lines(order, refund, booked, number, rates)
+    notes: list[str] = []
     remainder = refund.amount - refund.lines_total
     if remainder < -tolerance:
         raise _Park(
@@ -198,12 +200,7 @@ def _book_refund(
         if settings.refund_amount_only == "fixed":
             how = "on the configured refund ledger and rate"
         notes.append(f"{fmt(remainder)} refunded without lines, booked {how}")
-    percentages: dict[str, Decimal] = {}
-    for line in lines:
-        rate = rates.get(line.tax_rate_id)
-        if rate is None:
-            raise _Park(f"tax rate {line.tax_rate_id} of the original invoice no longer exists")
-        percentages[line.tax_rate_id] = rate.percentage
+    percentages = {line.tax_rate_id: _percentage(rates, line.tax_rate_id) for line in lines}
     expected = Totals(-refund.amount, {rate: -amount for rate, amount in vat.items()})
     predicted = predict(tuple(lines), percentages, incl=True)
     diffs = differences(predicted, expected)
@@ -223,7 +220,7 @@ def refund_lines(
     booked: LineMap,
     number: str,
     rates: dict[str, MoneybirdTaxRate],
-) -> tuple[list[InvoiceLine], dict[str, Decimal], list[str]]:
+) -> tuple[list[InvoiceLine], dict[str, Decimal]]:
     """Credit lines (gross, negative) for the refunded lines, with the shop's VAT per rate."""
     lines: list[InvoiceLine] = []
     vat: dict[str, Decimal] = {}
@@ -259,7 +256,7 @@ def refund_lines(
                 )
             )
             vat[entry.tax_rate_id] = vat.get(entry.tax_rate_id, ZERO) + tax
-    return lines, vat, []
+    return lines, vat
 
 
 def _amount_only(
@@ -318,15 +315,13 @@ def spread(
     for rate_id, portion in zip(rate_ids, portions, strict=True):
         if portion == ZERO:
             continue
-        rate = rates.get(rate_id)
-        if rate is None:
-            raise _Park(f"tax rate {rate_id} of the original invoice no longer exists")
+        percentage = _percentage(rates, rate_id)
         lines.append(
             InvoiceLine(
                 LineKind.PRODUCT, description, Decimal(-1), portion, rate_id, ledger_for(rate_id)
             )
         )
-        vat[rate_id] = vat_in(portion, rate.percentage)
+        vat[rate_id] = vat_in(portion, percentage)
     return lines, vat
 
 
@@ -356,10 +351,9 @@ def _net_of_refunds(
             "excluding VAT: use 'invoice_and_credit'"
         )
     booked = line_map(draft)
-    gross: dict[str, Decimal] = {}
+    gross = line_totals_by_rate(draft.lines)
     largest: dict[str, InvoiceLine] = {}
     for line in draft.lines:
-        gross[line.tax_rate_id] = gross.get(line.tax_rate_id, ZERO) + line.total
         if line.tax_rate_id not in largest or line.total > largest[line.tax_rate_id].total:
             largest[line.tax_rate_id] = line
     lines = list(draft.lines)
@@ -367,7 +361,7 @@ def _net_of_refunds(
     refunded = ZERO
     notes = list(draft.notes)
     for refund in order.refunds:
-        credit, credit_vat, _ = refund_lines(order, refund, booked, "this order", rates)
+        credit, credit_vat = refund_lines(order, refund, booked, "this order", rates)
         remainder = refund.amount - refund.lines_total
         if abs(remainder) > settings.rounding_tolerance or (remainder > ZERO and not credit):
             extra, extra_vat = spread(
@@ -390,7 +384,7 @@ def _net_of_refunds(
     if total < ZERO:
         raise _Park(f"refunds exceed the order total by {fmt(-total)}")
     expected = Totals(total, vat)
-    percentages = {r: rates[r].percentage for r in {ln.tax_rate_id for ln in lines}}
+    percentages = {line.tax_rate_id: _percentage(rates, line.tax_rate_id) for line in lines}
     predicted = predict(tuple(lines), percentages, incl=True)
     diffs = differences(predicted, expected)
     too_big = {k: v for k, v in diffs.items() if abs(v) > settings.rounding_tolerance}
@@ -409,11 +403,8 @@ def _net_of_refunds(
 def as_original(draft: InvoiceDraft) -> dict[str, Any]:
     """An invoice draft in the shape of Moneybird's invoice, to work out the credit for a
     refund before the original exists (preview, dry run)."""
-    gross: dict[str, Decimal] = {}
-    for line in draft.lines:
-        gross[line.tax_rate_id] = gross.get(line.tax_rate_id, ZERO) + line.total
     tax_totals = []
-    for rate_id, amount in gross.items():
+    for rate_id, amount in line_totals_by_rate(draft.lines).items():
         vat = draft.predicted.vat_by_rate.get(rate_id, ZERO)
         net = amount - vat if draft.prices_are_incl_tax else amount
         tax_totals.append(
