@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 import httpx
 
-from connector import __version__
+from connector import USER_AGENT
 from connector.errors import ConnectorError
 
 ECB_URL = "https://www.ecb.europa.eu/stats/eurofxref"
@@ -52,10 +52,9 @@ class EcbRates:
         return None
 
     def _load(self, document: str) -> None:
-        agent = {"User-Agent": f"moneybird-shop-connector/{__version__}"}
         try:
             with httpx.Client(
-                timeout=self.timeout, transport=self.transport, headers=agent
+                timeout=self.timeout, transport=self.transport, headers={"User-Agent": USER_AGENT}
             ) as http:
                 response = http.get(f"{self.url}/{document}")
                 response.raise_for_status()

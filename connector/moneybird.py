@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connector import __version__
+from connector import USER_AGENT
 from connector.errors import AuthError, ConnectorError
 from connector.rate_limit import RateLimiter, retry_after_epoch
 
@@ -63,7 +63,7 @@ class MoneybirdClient:
             headers={
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
-                "User-Agent": f"moneybird-shop-connector/{__version__}",
+                "User-Agent": USER_AGENT,
             },
             timeout=timeout,
             transport=transport,

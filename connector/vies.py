@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import httpx
 
-from connector import __version__
+from connector import USER_AGENT
 
 VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
 Status = Literal["valid", "invalid", "unavailable"]
@@ -48,10 +48,9 @@ class ViesClient:
             body["requesterNumber"] = self.requester[2:]
         now = datetime.now(UTC)
         # A connection per check: checks are rare (answers are kept) and nothing stays open.
-        agent = {"User-Agent": f"moneybird-shop-connector/{__version__}"}
         try:
             with httpx.Client(
-                timeout=self.timeout, transport=self.transport, headers=agent
+                timeout=self.timeout, transport=self.transport, headers={"User-Agent": USER_AGENT}
             ) as http:
                 data = http.post(f"{self.url}/check-vat-number", json=body).json()
         except (httpx.HTTPError, ValueError) as exc:
