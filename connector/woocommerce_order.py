@@ -146,20 +146,12 @@ def _order(
     )
     if modified is None:
         raise ValueError("no date_modified_gmt")
-    total = parse(payload.get("total"), "total")
-    payments = _payment_in_euros(payload)
-    if gift_cards:
-        # The shop's total is what was left to pay after the gift cards; the invoice is for
-        # the whole, the gift cards and the rest each a payment.
-        main = payments or (
-            Payment(
-                method=str(payload.get("payment_method") or ""),
-                amount=total,
-                transaction_id=str(payload.get("transaction_id") or ""),
-            ),
-        )
-        payments = (*gift_cards, *main)
-        total += sum((g.amount for g in gift_cards), ZERO)
+    main = _main_payment(payload)
+    converted = main.amount_base is not None
+    # With gift cards the shop's total is what was left to pay after them: the invoice is for
+    # the whole, the gift cards and the rest each a payment.
+    payments = (*gift_cards, main) if gift_cards or converted else ()
+    total = main.amount + sum((g.amount for g in gift_cards), ZERO)
     return Order(
         shop=SHOP,
         order_id=str(payload["id"]),
@@ -178,7 +170,7 @@ def _order(
         transaction_id=str(payload.get("transaction_id") or ""),
         coupon_codes=tuple(str(c.get("code", "")) for c in payload.get("coupon_lines") or []),
         payments=payments,
-        exchange_rate_note=SHOP_CONVERSION if payments else "",
+        exchange_rate_note=SHOP_CONVERSION if converted else "",
     )
 
 
@@ -216,21 +208,18 @@ def _gift_card_fee(payload: dict[str, Any], fee: dict[str, Any]) -> Payment:
     )
 
 
-def _payment_in_euros(payload: dict[str, Any]) -> tuple[Payment, ...]:
-    """An order in another currency whose multi-currency plugin kept its total in the shop's
-    base currency (Aelia Currency Switcher: `_order_total_base_currency`): the shop's own
-    conversion, for the payment's euro amount."""
+def _main_payment(payload: dict[str, Any]) -> Payment:
+    """What the order's payment method paid: the shop's total. In another currency, with its
+    euro amount where the multi-currency plugin kept the total in the shop's base currency
+    (Aelia Currency Switcher: `_order_total_base_currency`): the shop's own conversion."""
     meta = {m.get("key"): m.get("value") for m in payload.get("meta_data") or []}
     base = meta.get(BASE_TOTAL_KEY)
-    if base in (None, "") or str(payload.get("currency") or "").upper() == "EUR":
-        return ()
-    return (
-        Payment(
-            method=str(payload.get("payment_method") or ""),
-            amount=parse(payload.get("total"), "total"),
-            transaction_id=str(payload.get("transaction_id") or ""),
-            amount_base=parse(base, BASE_TOTAL_KEY),
-        ),
+    unconverted = base in (None, "") or str(payload.get("currency") or "").upper() == "EUR"
+    return Payment(
+        method=str(payload.get("payment_method") or ""),
+        amount=parse(payload.get("total"), "total"),
+        transaction_id=str(payload.get("transaction_id") or ""),
+        amount_base=None if unconverted else parse(base, BASE_TOTAL_KEY),
     )
 
 
