@@ -110,9 +110,8 @@ class ContactBook:
         known = self.store.contact_versions()
         changed = [cid for cid, version in versions.items() if known.get(cid) != version]
         learned = 0
-        for start in range(0, len(changed), 100):
-            for contact in self.client.contacts_by_ids(changed[start : start + 100]):
-                learned += self._remember(contact)
+        for contact in self.client.contacts_by_ids(changed):
+            learned += self._remember(contact)
         self.store.save_contact_versions({cid: versions[cid] for cid in changed})
         self.refreshed = True
         if learned:

@@ -182,9 +182,8 @@ def dry_run(
     names = {r.id: r.name for r in rates.values()}
     known: set[str] = set()
     ids = [str(r["id"]) for r in client.contact_versions()]
-    for start in range(0, len(ids), 100):
-        for contact in client.contacts_by_ids(ids[start : start + 100]):
-            known |= emails_of(contact)
+    for contact in client.contacts_by_ids(ids):
+        known |= emails_of(contact)
     result = DryRun()
     net = engine.config.file.refunds.before_booking == "net"
     for page, total in engine.shop.orders_between(since, until):

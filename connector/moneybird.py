@@ -107,20 +107,28 @@ class MoneybirdClient:
         return self._request("GET", "contacts/synchronization.json")
 
     def contacts_by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
-        if len(ids) > 100:
-            raise ValueError("Moneybird returns at most 100 contacts per synchronization call")
+        """The contacts in full, one request per 100 (Moneybird's most per call)."""
         # A read, even though it is a POST: safe to retry.
-        return self._request("POST", "contacts/synchronization.json", json={"ids": ids}, read=True)
+        return [
+            contact
+            for batch in _batches(ids)
+            for contact in self._request(
+                "POST", "contacts/synchronization.json", json={"ids": batch}, read=True
+            )
+        ]
 
     def invoice_versions(self) -> list[dict[str, Any]]:
         """All invoices' ids and versions (the synchronization endpoint lists them all)."""
         return self._request("GET", f"{self.documents}/synchronization.json")
 
     def invoices_by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
-        if len(ids) > 100:
-            raise ValueError("Moneybird returns at most 100 invoices per synchronization call")
+        """The invoices in full, one request per 100 (Moneybird's most per call)."""
         path = f"{self.documents}/synchronization.json"
-        return self._request("POST", path, json={"ids": ids}, read=True)
+        return [
+            invoice
+            for batch in _batches(ids)
+            for invoice in self._request("POST", path, json={"ids": batch}, read=True)
+        ]
 
     def search_contacts(self, query: str) -> list[dict[str, Any]]:
         return self._request("GET", "contacts.json", params={"query": query, "per_page": 100})
@@ -147,8 +155,7 @@ class MoneybirdClient:
         """External invoices have no find_by_reference: read them all (only ever needed to
         settle an ambiguous create; 1 request plus 1 per 100 invoices)."""
         ids = [str(row["id"]) for row in self.invoice_versions()]
-        batches = [ids[i : i + 100] for i in range(0, len(ids), 100)]
-        for batch in reversed(batches):  # the newest first: the likeliest place
+        for batch in reversed(_batches(ids)):  # the newest first: the likeliest place
             for invoice in self.invoices_by_ids(batch):
                 if invoice.get("reference") == reference:
                     return invoice
@@ -281,3 +288,8 @@ def _error_text(response: httpx.Response) -> str:
             return "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in error.items())
         return str(error)
     return str(data)[:300]
+
+
+def _batches(ids: list[str]) -> list[list[str]]:
+    """Ids in groups of 100: the most one synchronization call returns."""
+    return [ids[i : i + 100] for i in range(0, len(ids), 100)]

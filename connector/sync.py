@@ -620,16 +620,15 @@ class SyncEngine:
             return
         ids = [str(row["id"]) for row in self.client.invoice_versions()]
         refs: dict[str, str] = {}
-        for start in range(0, len(ids), 100):
-            for invoice in self.client.invoices_by_ids(ids[start : start + 100]):
-                reference = str(invoice.get("reference") or "")
-                credit = bool(invoice.get("original_sales_invoice_id"))
-                if not reference or (credit and invoice.get("state") == "draft"):
-                    continue  # a credit draft still carries its original's reference
-                if credit and reference in refs:
-                    continue
-                refs[reference] = str(invoice["id"])
-                self._learned[str(invoice["id"])] = invoice  # read once, used this pass
+        for invoice in self.client.invoices_by_ids(ids):
+            reference = str(invoice.get("reference") or "")
+            credit = bool(invoice.get("original_sales_invoice_id"))
+            if not reference or (credit and invoice.get("state") == "draft"):
+                continue  # a credit draft still carries its original's reference
+            if credit and reference in refs:
+                continue
+            refs[reference] = str(invoice["id"])
+            self._learned[str(invoice["id"])] = invoice  # read once, used this pass
         self.store.save_invoice_refs(refs)
         self.store.set_meta(INVOICES_LEARNED_KEY, utcnow().isoformat())
         if refs:
