@@ -241,6 +241,9 @@ def _progress(per_second: float):  # type: ignore[no-untyped-def]
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    def seconds_left(done: int, total: int) -> float:
+        return (total - done) * 3.3 / per_second
+
     if console.is_terminal:
         bar = Progress(TextColumn("orders"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[note]}"), console=console)  # fmt: skip
@@ -248,7 +251,7 @@ def _progress(per_second: float):  # type: ignore[no-untyped-def]
         bar.start()
 
         def update(done: int, total: int | None, requests: int) -> None:
-            eta = f", ~{int((total - done) * 3.3 / per_second // 60)} min to go" if total else ""
+            eta = f", ~{int(seconds_left(done, total) // 60)} min to go" if total else ""
             bar.update(
                 task, completed=done, total=total, note=f"{requests} Moneybird requests{eta}"
             )
@@ -263,7 +266,7 @@ def _progress(per_second: float):  # type: ignore[no-untyped-def]
         last["shown"] = done
         eta = ""
         if total:
-            seconds = (total - done) * 3.3 / per_second
+            seconds = seconds_left(done, total)
             eta = f", about {int(seconds // 60)} min {int(seconds % 60)} s to go"
         of = f"/{total}" if total else ""
         elapsed = int(_time.monotonic() - started)

@@ -22,6 +22,7 @@ def refund_previews(
 ) -> list[tuple[str, CreditDraft | Parked | str]]:
     """Per refund: what it became, or the credit invoice it would become."""
     cfg = runtime.config
+    settings = cfg.booking_settings()
     record = runtime.store.order(order.key)
     original = as_original(draft)
     if record is not None and record.invoice_id and record.invoice_number:
@@ -41,13 +42,8 @@ def refund_previews(
         if cfg.file.refunds.before_booking == "net" and not (record and record.invoice_number):
             found.append((refund.refund_id, "would be lines on the order's own invoice (net)"))
             continue
-        found.append(
-            (
-                refund.refund_id,
-                book_refund(order, refund, original, booked, rates, cfg.mappings,
-                            cfg.booking_settings()),
-            )
-        )  # fmt: skip
+        credit = book_refund(order, refund, original, booked, rates, cfg.mappings, settings)
+        found.append((refund.refund_id, credit))
     return found
 
 
