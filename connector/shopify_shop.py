@@ -88,46 +88,39 @@ class ShopifyShop:
     # --- orders ----------------------------------------------------------------------------
 
     def changed_orders(self, since: datetime | None) -> Poll:
-        if not self.scopes_checked:
-            self._check_scopes()
         query = None
         if since is not None:
             query = f"updated_at:>'{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
         orders: list[dict[str, Any]] = []
-        after = None
         shop_time = None
-        while True:
-            data = self._query(CHANGED_ORDERS, {"after": after, "query": query, **self._vat_field})
-            if shop_time is None:
+        for page in self._pages(query):
+            if shop_time is None:  # Shopify's clock at the first answer, before completing
                 shop_time = self.last_date or datetime.now(UTC) - timedelta(hours=1)
-            connection = data["orders"]
-            for node in connection["nodes"]:
-                if node.get("test") and not self.include_test_orders:
-                    continue  # test orders never reach the books unless asked for
-                orders.append(self._complete(node))
-            if not connection["pageInfo"]["hasNextPage"]:
-                break
-            after = connection["pageInfo"]["endCursor"]
+            orders.extend(self._complete(node) for node in page)
         return Poll(orders=orders, shop_time=shop_time)
 
     def orders_between(
         self, since: datetime, until: datetime | None
     ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
         """Orders created in [since, until), oldest first, a page at a time (no total known)."""
-        if not self.scopes_checked:
-            self._check_scopes()
         query = f"created_at:>='{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
         if until is not None:
             query += f" created_at:<'{until.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        for page in self._pages(query, {"sortKey": "CREATED_AT"}):
+            yield [self._complete(node) for node in page], None
+
+    def _pages(
+        self, query: str | None, sort: dict[str, str] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The orders a search finds, a page at a time, not yet completed; test orders never
+        reach the books unless asked for."""
+        if not self.scopes_checked:
+            self._check_scopes()
         after = None
         while True:
-            data = self._query(
-                CHANGED_ORDERS,
-                {"after": after, "query": query, "sortKey": "CREATED_AT", **self._vat_field},
-            )
-            connection = data["orders"]
-            nodes = [self._complete(n) for n in connection["nodes"]]
-            yield [n for n in nodes if self.include_test_orders or not n.get("test")], None
+            variables = {"after": after, "query": query, **(sort or {}), **self._vat_field}
+            connection = self._query(CHANGED_ORDERS, variables)["orders"]
+            yield [n for n in connection["nodes"] if self.include_test_orders or not n.get("test")]
             if not connection["pageInfo"]["hasNextPage"]:
                 return
             after = connection["pageInfo"]["endCursor"]

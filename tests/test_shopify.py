@@ -23,7 +23,7 @@ from connector.runtime import Runtime, build
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import MB_RATE_9, MB_RATE_21
 from connector.shopify_order import order_from_shopify
-from connector.shopify_queries import ALL
+from connector.shopify_queries import ALL, ORDERS_PER_PAGE
 from connector.state import OrderState
 from tests.conftest import FIXTURES, ROOT, SHARED, require_contract
 
@@ -574,3 +574,17 @@ def test_gift_card_liability_needs_a_zero_rate() -> None:
     )
     result = book(order_from_shopify(gift_and_mug()), MAPPINGS, RATES, settings)
     assert isinstance(result, Parked) and "is not an active 0% sales tax rate" in result.reason
+
+
+def test_history_pages_come_oldest_first_complete_and_without_test_orders(
+    shopify_runtime: Runtime, shopify: Any
+) -> None:
+    # The demo orders are created 2001 first; 2005 is a test order; 2009 has 12 lines, more
+    # than one page of lines holds.
+    since = datetime.now(UTC) - timedelta(days=30)
+    pages = [page for page, _total in shopify_runtime.shop.orders_between(since, None)]
+    numbers = [o["name"] for page in pages for o in page]
+    assert numbers == ["#2001", "#2002", "#2003", "#2004", "#2006", "#2007", "#2008", "#2009"]
+    assert all(len(page) <= ORDERS_PER_PAGE for page in pages)
+    [wafels] = [o for page in pages for o in page if o["name"] == "#2009"]
+    assert len(wafels["lineItems"]["nodes"]) == 12
