@@ -42,7 +42,6 @@ EU = frozenset(
         "SK",
     ]
 )
-TREATMENTS = ("domestic", "oss", "icp", "export")
 # The start of a guard's reason when VIES could not answer (vat.vies_unavailable: park or wait).
 VIES_UNAVAILABLE = "VIES could not be reached"
 
