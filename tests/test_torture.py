@@ -74,6 +74,30 @@ def _child(config_path: str, env: dict[str, str]) -> None:
         os._exit(code)  # no pytest teardown in the child
 
 
+def kill_passes(  # type: ignore[no-untyped-def]
+    config: Path, env: dict[str, str], plan: dict[str, Any], hits: Counter, targets,
+    kills: int, max_rounds: int, skip, more,
+) -> int:  # fmt: skip
+    """Passes in child processes, each killed at the next target write (after `skip()`
+    writes of that kind), until `kills` kills landed; a pass that was not killed gets `more()`
+    work. How many passes ran."""
+    fork = multiprocessing.get_context("fork")
+    rounds = 0
+    while sum(hits.values()) < kills and rounds < max_rounds:
+        target = targets[rounds % len(targets)]
+        rounds += 1
+        plan.update(target=target, skip=skip(), killed=False)
+        process = fork.Process(target=_child, args=(str(config), env))
+        process.start()
+        plan["pid"] = process.pid
+        process.join(timeout=60)
+        assert process.exitcode is not None, f"seed {SEED}: child hung"
+        if not plan["killed"]:
+            more()
+    plan["target"] = None
+    return rounds
+
+
 def test_sixty_orders_survive_a_hundred_kills(
     tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
 ) -> None:
@@ -105,19 +129,9 @@ def test_sixty_orders_survive_a_hundred_kills(
     hits: Counter[tuple[str, str, bool]] = Counter()
 
     moneybird.write_hook = killer(plan, hits)
-    rounds = 0
-    while sum(hits.values()) < KILLS and rounds < KILLS * 3:
-        target = TARGETS[rounds % len(TARGETS)]
-        rounds += 1
-        plan.update(target=target, skip=rng.randint(0, 2), killed=False)
-        child = fork.Process(target=_child, args=(str(config), env))
-        child.start()
-        plan["pid"] = child.pid
-        child.join(timeout=60)
-        assert child.exitcode is not None, f"seed {SEED}: child hung"
-        if not plan["killed"]:
-            add_orders(12)  # this run found nothing left to kill it at: give it more work
-    plan["target"] = None
+    # A run that finds nothing left to kill it at gets more work.
+    rounds = kill_passes(config, env, plan, hits, TARGETS, KILLS, KILLS * 3,
+                         skip=lambda: rng.randint(0, 2), more=lambda: add_orders(12))  # fmt: skip
     final = fork.Process(target=_child, args=(str(config), env))
     final.start()
     final.join(timeout=120)
@@ -260,19 +274,8 @@ def test_refunds_survive_kills_and_are_credited_once(
 
     moneybird.write_hook = killer(plan, hits)
     add_refunds(6)
-    rounds = 0
-    while sum(hits.values()) < 48 and rounds < 150:
-        plan.update(target=REFUND_TARGETS[rounds % len(REFUND_TARGETS)],
-                    skip=rng.randint(0, 1), killed=False)  # fmt: skip
-        rounds += 1
-        child = fork.Process(target=_child, args=(str(config), env))
-        child.start()
-        plan["pid"] = child.pid
-        child.join(timeout=60)
-        assert child.exitcode is not None, f"seed {SEED}: child hung"
-        if not plan["killed"]:
-            add_refunds(4)
-    plan["target"] = None
+    kill_passes(config, env, plan, hits, REFUND_TARGETS, 48, 150,
+                skip=lambda: rng.randint(0, 1), more=lambda: add_refunds(4))  # fmt: skip
     final = fork.Process(target=_child, args=(str(config), env))
     final.start()
     final.join(timeout=120)
