@@ -8,6 +8,7 @@ import re
 import string
 import tomllib
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -107,6 +108,9 @@ class SyncConfig(_Section):
     reference_template: str | None = None  # default: "WC-{number}" / "SH-{number}"
     rounding_tolerance: Decimal = Field(default=Decimal("0.02"), ge=0, le=Decimal("1"))
     overlap_minutes: float = Field(default=15, ge=0)
+    # Orders paid before this day (in `timezone`) are never booked by `sync`/`run`; unset, the
+    # first pass's moment is the start. `connector import` books history and moves it back.
+    start: date | None = None
     timezone: str = "Europe/Amsterdam"
     currencies: list[str] = Field(default_factory=lambda: ["EUR"], min_length=1)
     # Payments in another currency carry their amount in euros: "shop" takes the shop's own

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,7 @@ path = "state.db"
 
 [sync]
 statuses = ["completed"]
+start = {(date.today() - timedelta(days=30)).isoformat()}  # the demo shop's orders are history
 
 [mappings]
 tax = "{mappings / "tax.toml"}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,8 +25,8 @@ from connector.money import ZERO, fmt
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
 from connector.refund_booking import CreditDraft, as_original, book_refund, line_map, net_of_refunds
-from connector.state import OrderState, PassLock, utcnow
-from connector.sync import PassBusy, PassReport, SyncEngine
+from connector.state import OrderState, PassLock, to_text, utcnow
+from connector.sync import WATERMARK_KEY, PassBusy, PassReport, SyncEngine
 
 Progress = Callable[[int, int | None, int], None]  # done, total (if known), Moneybird requests
 
@@ -141,8 +141,16 @@ def run_import(
     engine.store.set_meta(IMPORT_HEARTBEAT_KEY, utcnow().isoformat())
     run = engine.store.start_run()  # shown by `status` with the scheduled passes
     run.outcome = "import"
+    # History from `since` on is booked here: the scheduler's start point moves back to it,
+    # and a first import also sets where the scheduler's reads begin, so they never re-read it.
+    engine.move_start(since)
+    first_read = engine.store.get_meta(WATERMARK_KEY) is None and until is None
     try:
         for page, total in engine.shop.orders_between(since, until):
+            if first_read:
+                first_read = False
+                shop_now = engine.shop.last_date or utcnow() - timedelta(hours=1)
+                engine.store.set_meta(WATERMARK_KEY, to_text(shop_now) or "")
             for payload in page:
                 if limit is not None and done >= limit:
                     return report

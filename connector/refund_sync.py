@@ -132,7 +132,12 @@ class RefundFlow:
                 self._wait(refund, "the order is unknown here", report)
             return
         if not self._original_booked(order_record):
-            if order_record.state in (OrderState.UNPAID, OrderState.PARKED, OrderState.FAILED):
+            if order_record.state in (
+                OrderState.UNPAID,
+                OrderState.PARKED,
+                OrderState.FAILED,
+                OrderState.BEFORE_START,
+            ):
                 why = order_record.park_reason or order_record.last_error or order_record.state
                 for refund in refunds:
                     self._wait(refund, f"order {order_record.number} is not booked: {why}", report)

@@ -10,10 +10,21 @@ from typing import Any, Protocol
 from connector.order import Order
 
 
-@dataclass(frozen=True)
+@dataclass
 class Poll:
-    orders: list[dict[str, Any]]
-    shop_time: datetime  # the shop's clock when the poll started: the next watermark
+    """One read of the orders changed since a moment, streamed a page at a time. While the
+    pages are read the shop fills in its clock and, once the last page is read, how far the
+    read is complete: the next poll may start there and lose nothing."""
+
+    pages: Iterator[list[dict[str, Any]]]
+    shop_time: datetime | None = None  # the shop's clock at the first answer
+    complete_until: datetime | None = None  # every order modified up to here was read
+    total: int | None = None  # how many the shop said it lists, when it says
+
+    @property
+    def orders(self) -> list[dict[str, Any]]:
+        """All pages at once (tests, small reads)."""
+        return [order for page in self.pages for order in page]
 
 
 @dataclass(frozen=True)
@@ -25,12 +36,19 @@ class OrderSummary:
     waiting: str | None  # why it cannot be booked yet (not paid...), or None when it can
     modified: str  # the shop's modification stamp, compared as text
     refunds: tuple[str, ...] = ()  # ids of the refunds the shop lists on the order
+    paid_at: datetime | None = None  # when the customer paid, if the shop says
 
 
 class Shop(Protocol):
     name: str
+    last_date: datetime | None  # the shop's clock at its last answer
 
     def changed_orders(self, since: datetime | None) -> Poll: ...
+
+    def count_before(self, moment: datetime) -> int | None:
+        """How many orders in the booked statuses the shop had before `moment`, if it can say
+        in one request (shown by `status` after a first start: the scheduler never books them)."""
+        ...
 
     def orders_between(
         self, since: datetime, until: datetime | None

@@ -177,11 +177,7 @@ def _order(payload: dict[str, Any], vat_attribute: str, side: str) -> Order:
 
     status = str(payload.get("displayFinancialStatus") or "")
     payment = _payment(payload)
-    paid_at = None
-    if status in PAID_STATUSES:
-        paid_at = parse_time(payment.get("processedAt") if payment else None) or parse_time(
-            payload.get("processedAt")
-        )
+    paid_at = paid_time(payload)
     modified = parse_time(payload["updatedAt"])
     assert modified is not None
     return Order(
@@ -281,6 +277,16 @@ def _payments(payload: dict[str, Any]) -> list[dict[str, Any]]:
         for t in payload.get("transactions") or []
         if t.get("kind") in PAYMENT_KINDS and t.get("status") == "SUCCESS"
     ]
+
+
+def paid_time(payload: dict[str, Any]) -> datetime | None:
+    """When a paid order was paid: its payment's time, else when Shopify processed it."""
+    if payload.get("displayFinancialStatus") not in PAID_STATUSES:
+        return None
+    payment = _payment(payload)
+    return parse_time(payment.get("processedAt") if payment else None) or parse_time(
+        payload.get("processedAt")
+    )
 
 
 def _payment(payload: dict[str, Any]) -> dict[str, Any] | None:

@@ -137,6 +137,12 @@ query OrderRefunds($id: ID!) {
     + REFUND_FIELDS
 )
 
+ORDERS_COUNT = """
+query OrdersCount($query: String) {
+  ordersCount(query: $query, limit: null) { count precision }
+}
+"""
+
 ACCESS_SCOPES = """
 query AccessScopes {
   currentAppInstallation { accessScopes { handle } }

@@ -23,13 +23,14 @@ from shopify_app import admin_graphql_request, exchange_using_client_credentials
 from connector.errors import AuthError, ShopError
 from connector.order import Order
 from connector.shop import OrderSummary, Poll
-from connector.shopify_order import PAID_STATUSES, gid_number, order_from_shopify
+from connector.shopify_order import PAID_STATUSES, gid_number, order_from_shopify, paid_time
 from connector.shopify_queries import (
     ACCESS_SCOPES,
     CHANGED_ORDERS,
     MORE_LINE_ITEMS,
     ONE_ORDER,
     ORDER_REFUNDS,
+    ORDERS_COUNT,
 )
 
 log = logging.getLogger(__name__)
@@ -88,16 +89,36 @@ class ShopifyShop:
     # --- orders ----------------------------------------------------------------------------
 
     def changed_orders(self, since: datetime | None) -> Poll:
+        """Orders updated after `since` (all when None), a page at a time, oldest change first.
+
+        Shopify's cursor is a key, not a position: it names the last order read (its
+        `updated_at` and id), and the next page starts after that key in the same sort. An
+        order that leaves the list while it is read therefore shifts nothing, and one that
+        changes moves behind the cursor with its new `updated_at`, where this read or the
+        next one finds it: no order can slip between pages, whatever happens to the list."""
         query = None
         if since is not None:
             query = f"updated_at:>'{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
-        orders: list[dict[str, Any]] = []
-        shop_time = None
-        for page in self._pages(query):
-            if shop_time is None:  # Shopify's clock at the first answer, before completing
-                shop_time = self.last_date or datetime.now(UTC) - timedelta(hours=1)
-            orders.extend(self._complete(node) for node in page)
-        return Poll(orders=orders, shop_time=shop_time)
+        poll = Poll(pages=iter(()))
+
+        def pages() -> Iterator[list[dict[str, Any]]]:
+            for page in self._pages(query):
+                if poll.shop_time is None:  # Shopify's clock at the first answer
+                    poll.shop_time = self.last_date or datetime.now(UTC) - timedelta(hours=1)
+                yield [self._complete(node) for node in page]
+            poll.complete_until = poll.shop_time
+
+        poll.pages = pages()
+        return poll
+
+    def count_before(self, moment: datetime) -> int | None:
+        stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        query = f"created_at:<'{stamp}' financial_status:paid"
+        if not self.include_test_orders:
+            query += " test:false"
+        found = self._query(ORDERS_COUNT, {"query": query}).get("ordersCount") or {}
+        count = found.get("count")
+        return int(count) if isinstance(count, int) and found.get("precision") == "EXACT" else None
 
     def orders_between(
         self, since: datetime, until: datetime | None
@@ -137,6 +158,7 @@ class ShopifyShop:
             waiting=self._waiting(payload),
             modified=str(payload.get("updatedAt") or ""),
             refunds=tuple(gid_number(r["id"]) for r in payload.get("refunds") or []),
+            paid_at=paid_time(payload),
         )
 
     def _waiting(self, payload: dict[str, Any]) -> str | None:

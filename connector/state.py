@@ -30,10 +30,15 @@ class OrderState(StrEnum):
     PAID = "paid"  # done
     PARKED = "parked"  # needs a person; see park_reason
     FAILED = "failed"  # a passing error; retried on the next pass
+    BEFORE_START = "before_start"  # paid before the start point: history, for `import` only
 
+
+# Meta keys more than one module reads.
+START_KEY = "start"  # orders paid before this are history, never booked by a pass
+BEFORE_START_COUNT_KEY = "orders_before_start"  # the shop's count at the first start
 
 DONE = {OrderState.PAID}
-WAITING = {OrderState.PARKED, OrderState.UNPAID}
+WAITING = {OrderState.PARKED, OrderState.UNPAID, OrderState.BEFORE_START}
 
 
 def utcnow() -> datetime:
@@ -183,6 +188,7 @@ class RunRecord(SQLModel, table=True):
     booked: int = 0
     parked: int = 0
     failed: int = 0
+    adopted: int = 0  # found already in Moneybird, not booked by this run
     requests: int = 0
     error: str | None = None
 
@@ -243,6 +249,7 @@ class Store:
         event.listen(self.engine, "connect", _pragmas(busy_timeout))
         try:
             SQLModel.metadata.create_all(self.engine)
+            self._add_new_columns()
         except DatabaseError as exc:
             self.engine.dispose()
             raise StateError(
@@ -253,6 +260,24 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _add_new_columns(self) -> None:
+        """A state file from an earlier version lacks columns added since: add them (each
+        new column has a default), so an upgrade keeps the state and its history."""
+        with self.engine.begin() as connection:
+            for table in SQLModel.metadata.sorted_tables:
+                rows = connection.exec_driver_sql(f'PRAGMA table_info("{table.name}")')
+                present = {row[1] for row in rows}
+                for column in table.columns:
+                    if column.name in present:
+                        continue
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    default = column.default.arg if column.default is not None else None
+                    literal = "NULL" if default is None or callable(default) else repr(default)
+                    connection.exec_driver_sql(
+                        f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind} '
+                        f"DEFAULT {literal}"
+                    )
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -9,7 +9,15 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.config import fingerprint
-from connector.state import WAITING, OrderState, RefundState, Store, from_text
+from connector.state import (
+    BEFORE_START_COUNT_KEY,
+    START_KEY,
+    WAITING,
+    OrderState,
+    RefundState,
+    Store,
+    from_text,
+)
 
 ADVICE = {
     OrderState.PARKED.value: "fix the cause (often a mapping table), then `connector retry`",
@@ -41,6 +49,7 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
             "edit_not_applied": store.get_meta("config_error") or None,
         },
         "counts": store.counts(),
+        "history": _history(store),
         "refund_counts": store.refund_counts(),
         "refunds_attention": [
             {
@@ -75,11 +84,25 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
                 "booked": run.booked,
                 "parked": run.parked,
                 "failed": run.failed,
+                "already_in_moneybird": run.adopted,
                 "moneybird_requests": run.requests,
                 "error": run.error,
             }
             for run in store.runs(runs)
         ],
+    }
+
+
+def _history(store: Store) -> dict[str, Any]:
+    """What the scheduler leaves alone: orders paid before its start point."""
+    start = from_text(store.get_meta(START_KEY))
+    counted = store.get_meta(BEFORE_START_COUNT_KEY)
+    seen = store.counts().get(OrderState.BEFORE_START.value, 0)
+    count = max(int(counted) if counted and counted.isdigit() else 0, seen)
+    return {
+        "start": start.isoformat() if start else None,
+        "orders_before_start": count,
+        "what_to_do": "book them with `connector import --since <date>`" if count else "",
     }
 
 
@@ -128,6 +151,14 @@ def render(data: dict[str, Any], console: Console) -> None:
             highlight=False,
         )
     console.print(f"Contacts known: {data['contacts_known']}")
+    history = data.get("history") or {}
+    if history.get("orders_before_start"):
+        console.print(
+            f"{history['orders_before_start']} orders paid before the start "
+            f"({history['start'][:10]}) are not booked by the scheduler: "
+            f"{history['what_to_do']}",
+            highlight=False,
+        )
     if data["attention"]:
         table = Table(title="Orders needing attention")
         for column in ("order", "state", "reason", "what to do"):
@@ -148,8 +179,8 @@ def render(data: dict[str, Any], console: Console) -> None:
             )  # fmt: skip
         console.print(table)
     runs = Table(title="Last runs")
-    for column in ("started (UTC)", "took", "outcome", "seen", "booked", "parked", "retry",
-                   "requests"):  # fmt: skip
+    for column in ("started (UTC)", "took", "outcome", "seen", "booked", "already there",
+                   "parked", "retry", "requests"):  # fmt: skip
         runs.add_column(column)
     for run in data["runs"]:
         outcome = run["outcome"] + (f": {run['error']}" if run["error"] else "")
@@ -159,6 +190,7 @@ def render(data: dict[str, Any], console: Console) -> None:
             outcome,
             str(run["seen"]),
             str(run["booked"]),
+            str(run["already_in_moneybird"]),
             str(run["parked"]),
             str(run["failed"]),
             str(run["moneybird_requests"]),

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -46,8 +46,10 @@ from connector.payments import PaymentProblem, less
 from connector.redact import redact
 from connector.refund_booking import line_map, net_of_refunds
 from connector.refund_sync import RefundFlow
-from connector.shop import Shop
+from connector.shop import Poll, Shop
 from connector.state import (
+    BEFORE_START_COUNT_KEY,
+    START_KEY,
     OrderRecord,
     OrderState,
     PassLock,
@@ -64,7 +66,10 @@ from connector.vies import ViesClient
 log = logging.getLogger(__name__)
 InvoiceRecord = OrderRecord | RefundRecord  # both carry an invoice through send and pay
 WATERMARK_KEY = "watermark"
+CLOCK_KEY = "shop_clock"  # the shop's clock and ours at the last poll: "<shop>|<ours>"
 INVOICES_LEARNED_KEY = "invoices_learned_at"
+CLOCK_STEP = timedelta(minutes=1)  # a shop clock this far behind what ours says has stepped back
+PAYLOADS_KEPT = 500  # orders a poll keeps in memory for the pass; more are read again by id
 
 
 class PassBusy(ConnectorError):
@@ -89,6 +94,8 @@ class PassReport:
     refunds_booked: int = 0
     refunds_parked: int = 0
     refunds_waiting: int = 0
+    adopted: int = 0  # found already in Moneybird (another install, a restored state)
+    before_start: int = 0  # paid before the start point: left for `connector import`
     moneybird_requests: int = 0
     decisions: list[Decision] = field(default_factory=list)
     error: str | None = None
@@ -105,6 +112,7 @@ class SyncEngine:
         self._rates: dict[str, MoneybirdTaxRate] | None = None
         self.external = config.sync.document == "external_sales_invoice"
         self._learned: dict[str, dict[str, Any]] = {}
+        self._start: datetime | None = None
         self.refunds = RefundFlow(self)
         vat = config.file.vat
         self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None
@@ -205,24 +213,104 @@ class SyncEngine:
                 report.failed,
             )
             run.requests = report.moneybird_requests
+            run.adopted = report.adopted
             with contextlib.suppress(StateError):  # the state itself may be what failed
                 self.store.save(run)
         return report
 
     def _poll(self, report: PassReport) -> dict[str, dict[str, Any]]:
-        """Record every changed order durably, then move the watermark."""
+        """Record every changed order durably, page by page, then move the watermark only as
+        far as the read was complete. A shop clock that went back since the last poll widens
+        the read by as much, so orders stamped before the old watermark are still found."""
+        start = self.start_point()
         watermark = from_text(self.store.get_meta(WATERMARK_KEY))
-        since = None
-        if watermark is not None:
-            since = watermark - timedelta(minutes=self.config.sync.overlap_minutes)
-        poll = self.shop.changed_orders(since)
+        overlap = timedelta(minutes=self.config.sync.overlap_minutes)
+        earliest = start - overlap  # an order paid after the start was changed after it
+        since = earliest if watermark is None else max(earliest, watermark - overlap)
         polled: dict[str, dict[str, Any]] = {}
-        for payload in poll.orders:
-            key = self.record_seen(payload, report)
-            if key is not None:
-                polled[key] = payload
-        self.store.set_meta(WATERMARK_KEY, to_text(poll.shop_time) or "")
+        ours = utcnow()
+        poll = self._read_changes(since, report, polled)
+        step = self._clock_step(poll.shop_time, ours)
+        if step is not None and watermark is not None:
+            wider = max(earliest, watermark - overlap - step)
+            log.warning(
+                "the shop's clock went back by about %d minutes since the last pass; "
+                "reading the orders changed since %s again",
+                step.total_seconds() // 60,
+                wider.isoformat(timespec="seconds"),
+            )
+            poll = self._read_changes(wider, report, polled)
+        if poll.shop_time is not None:
+            self.store.set_meta(CLOCK_KEY, f"{to_text(poll.shop_time)}|{to_text(ours)}")
+        if poll.complete_until is not None:
+            self.store.set_meta(WATERMARK_KEY, to_text(poll.complete_until) or "")
         return polled
+
+    def _read_changes(
+        self, since: datetime, report: PassReport, polled: dict[str, dict[str, Any]]
+    ) -> Poll:
+        """Stream one read of the changed orders into the state; the first orders' payloads
+        are kept for the pass (a bounded number: the rest are read again by id)."""
+        poll = self.shop.changed_orders(since)
+        for page in poll.pages:
+            for payload in page:
+                key = self.record_seen(payload, report)
+                if key is not None and len(polled) < PAYLOADS_KEPT:
+                    polled[key] = payload
+        return poll
+
+    def _clock_step(self, shop_now: datetime | None, ours: datetime) -> timedelta | None:
+        """How far the shop's clock went back since the last poll, measured against ours."""
+        last = (self.store.get_meta(CLOCK_KEY) or "").split("|")
+        if shop_now is None or len(last) != 2:
+            return None
+        shop_then, ours_then = from_text(last[0]), from_text(last[1])
+        if shop_then is None or ours_then is None:
+            return None
+        step = shop_then + (ours - ours_then) - shop_now
+        return step if step > CLOCK_STEP else None
+
+    def start_point(self) -> datetime:
+        """Orders paid before this moment are history: `import` books them, a pass never.
+        `sync.start` (a day in sync.timezone) or, unset, the first pass's moment; an import
+        moves it back to what it imported."""
+        if self._start is not None:
+            return self._start
+        recorded = from_text(self.store.get_meta(START_KEY))
+        configured = None
+        if self.config.sync.start is not None:
+            day = datetime.combine(self.config.sync.start, datetime.min.time())
+            configured = day.replace(tzinfo=self.settings.timezone).astimezone(UTC)
+        if configured is None and recorded is None:
+            recorded = utcnow().replace(microsecond=0)
+            self.store.set_meta(START_KEY, to_text(recorded) or "")
+            self._count_history(recorded)
+        self._start = min(m for m in (configured, recorded) if m is not None)
+        return self._start
+
+    def move_start(self, moment: datetime) -> None:
+        """An import books from `moment` on: the start point is never later than that."""
+        if moment < self.start_point():
+            self.store.set_meta(START_KEY, to_text(moment) or "")
+            self._start = moment
+
+    def _count_history(self, start: datetime) -> None:
+        """At the first start: how many orders the shop had before it (one request), so
+        `status` can say what the scheduler leaves for `connector import`."""
+        try:
+            count = self.shop.count_before(start)
+        except (ShopError, ConnectorError) as exc:
+            log.info("could not count the orders before the start: %s", exc)
+            return
+        if count is not None:
+            self.store.set_meta(BEFORE_START_COUNT_KEY, str(count))
+        if count:
+            log.info(
+                "%d orders paid before the start (%s) are not booked by the scheduler; "
+                "book them with `connector import --since <date>`",
+                count,
+                start.date().isoformat(),
+            )
 
     def record_seen(self, payload: dict[str, Any], report: PassReport) -> str | None:
         """Record an order the shop listed, durably. Its key when it still needs work."""
@@ -234,6 +322,27 @@ class SyncEngine:
         if record is not None and record.state == OrderState.PAID:
             return key if new_refunds else None
         paid = summary.waiting is None
+        start = self.start_point()
+        if record is None and summary.paid_at is not None and summary.paid_at < start:
+            record = OrderRecord(
+                key=key,
+                shop=self.shop.name,
+                order_id=summary.order_id,
+                number=summary.number,
+                state=OrderState.BEFORE_START.value,
+                paid_at=to_text(summary.paid_at),
+                modified_at=summary.modified,
+                park_reason=_before_start(summary.paid_at, start, self.settings.timezone),
+            )
+            self.store.save(record)
+            report.before_start += 1
+            return None
+        if record is not None and record.state == OrderState.BEFORE_START:
+            paid_at = from_text(record.paid_at)
+            if paid_at is not None and paid_at < start:
+                return None
+            record.state = OrderState.PENDING.value  # the start moved back (an import)
+            record.park_reason = None
         if record is None:
             record = OrderRecord(
                 key=key,
@@ -257,6 +366,7 @@ class SyncEngine:
         elif record.state == OrderState.PARKED:
             return None
         record.modified_at = summary.modified
+        record.paid_at = to_text(summary.paid_at) or record.paid_at
         if record.state == OrderState.UNPAID:
             record.park_reason = summary.waiting
             report.unpaid += 1
@@ -667,6 +777,14 @@ class SyncEngine:
             message = f"refund {record.refund_id} {message}"
         log.info("order %s: %s", record.number, message, extra=extra)
         report.decisions.append(Decision(record.key, record.number, record.state, message))
+
+
+def _before_start(paid_at: datetime, start: datetime, tz: Any) -> str:
+    paid_day = paid_at.astimezone(tz).date().isoformat()
+    return (
+        f"paid {paid_day}, before the start point {start.astimezone(tz).date().isoformat()}: "
+        f"the scheduler books no history; book it with `connector import --since {paid_day}`"
+    )
 
 
 def _settled_by_credit(invoice: dict[str, Any]) -> Decimal:

@@ -75,31 +75,106 @@ class WooCommerceShop:
         self._percentages: dict[str, Decimal | None] = {}
         self._modified_after: bool | None = None
         self.requests = 0
+        self.last_date: datetime | None = None  # the shop's clock at its last answer
 
     # --- orders ----------------------------------------------------------------------------
 
     def changed_orders(self, since: datetime | None) -> Poll:
-        """Every order in the configured statuses modified after `since` (all when None)."""
+        """Every order in the read statuses modified after `since` (all when None), a page at
+        a time, oldest change first."""
+        poll = Poll(pages=iter(()))
+        poll.pages = self._changed_pages(poll, since)
+        return poll
+
+    def _changed_pages(self, poll: Poll, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
         params: dict[str, Any] = {
             "status": ",".join(self.read_statuses),  # one string: a list would repeat the key
-            "per_page": PER_PAGE,
-            "orderby": "date",
-            "order": "asc",
             "dates_are_gmt": "true",
         }
-        filter_here = False
-        if since is not None:
-            if self.supports_modified_after():
-                params["modified_after"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            else:
-                filter_here = True
-        orders, shop_time = self._all_pages("orders", params)
-        if filter_here and since is not None:
-            orders = [o for o in orders if (parse_gmt(o.get("date_modified_gmt")) or since) > since]
+        by_modified = self.supports_modified_after()
+        filter_here = since is not None and not by_modified
+        key = ("date_modified_gmt", "modified_after") if by_modified else None
         self._refunds.clear()
+        seen: set[str] = set()
+        start = None if filter_here else since
+        for page in self._stable_pages(poll, "orders", params, key, start):
+            fresh = []
+            for order in page:
+                order_id = str(order["id"])
+                if order_id in seen:
+                    continue  # read again after the list moved
+                seen.add(order_id)
+                modified = parse_gmt(order.get("date_modified_gmt"))
+                if filter_here and since is not None and (modified or since) <= since:
+                    continue
+                fresh.append(order)
+            yield fresh
         if since is not None:
-            orders.extend(self._orders_of_new_refunds(since, {str(o["id"]) for o in orders}))
-        return Poll(orders=orders, shop_time=shop_time)
+            extra = self._orders_of_new_refunds(since, seen)
+            if extra:
+                yield extra
+
+    def _stable_pages(
+        self,
+        poll: Poll,
+        endpoint: str,
+        params: dict[str, Any],
+        key: tuple[str, str] | None,
+        start: datetime | None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """A list read so that no order can slip through, whatever the count headers say (a
+        proxy may strip them) and however the list moves while it is read.
+
+        The list is sorted by `key` (a `_gmt` field and the filter that starts after it; None:
+        by id) and read in pages that overlap by one order: each page must begin with the order
+        the previous one ended with. Orders only ever join at the end (a change stamps them
+        now), so if that order is not where it was, orders before it left or moved forward,
+        and the orders behind it shifted onto pages already read. The read then carries on
+        from that order's own stamp (one second back: the filter is strictly after, to the
+        second), never from a page number. It ends at a short page. `poll.complete_until` is
+        set to the shop's clock at the first answer when the whole list was read, or to the
+        last point up to which it provably was when the list kept moving."""
+        params = {**params, "per_page": PER_PAGE, "order": "asc"}
+        params["orderby"] = (
+            "modified" if key and key[0] == "date_modified_gmt" else ("date" if key else "id")
+        )
+        after, offset, last, moves = start, 0, None, 0
+        while True:
+            query = {**params, "offset": offset}
+            if key is not None and after is not None:
+                query[key[1]] = after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            response = self._get(endpoint, query)
+            if poll.shop_time is None:
+                poll.shop_time = _shop_clock(response)
+            batch = self._json(response, f"{endpoint} from {offset}")
+            if not isinstance(batch, list):
+                raise ShopError(f"{endpoint}: expected a list")
+            if poll.total is None:
+                poll.total = _header_int(response, "X-WP-Total")
+            if last is not None:
+                if not batch or _mark(batch[0], key) != last[0]:
+                    moves += 1
+                    if moves > MAX_RESTARTS:
+                        log.warning(
+                            "the shop's order list kept changing while it was read; the rest "
+                            "is read on the next pass"
+                        )
+                        poll.complete_until = after if key is not None else start
+                        return
+                    log.info("order list changed while paging; reading on from where it moved")
+                    if last[1] is not None:
+                        after = last[1] - timedelta(seconds=1)
+                    offset, last = 0, None
+                    continue
+                yield batch[1:]
+            else:
+                yield batch
+            if len(batch) < PER_PAGE:
+                poll.complete_until = poll.shop_time
+                return
+            stamp = parse_gmt(batch[-1].get(key[0])) if key is not None else None
+            last = (_mark(batch[-1], key), stamp)
+            offset += PER_PAGE - 1
 
     def _orders_of_new_refunds(self, since: datetime, polled: set[str]) -> list[dict[str, Any]]:
         """WooCommerce 9+ lists refunds shop-wide: refunds made since the last poll, whether or
@@ -116,7 +191,7 @@ class WooCommerceShop:
                 log.info("shop has no shop-wide refunds list (WooCommerce < 9); refunds per order")
         if not self._shop_wide_refunds:
             return []
-        refunds, _ = self._all_pages("refunds", params)
+        refunds = self._all_pages("refunds", params)
         for refund in refunds:
             parent = str(refund.get("parent_id") or "")
             if parent:
@@ -131,27 +206,33 @@ class WooCommerceShop:
     def orders_between(
         self, since: datetime, until: datetime | None
     ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
-        """Orders created in [since, until), oldest first, a page at a time (with the total),
-        so a long history streams instead of filling memory."""
+        """Orders created in [since, until), oldest first, a page at a time (with the total,
+        when the shop gives one), so a long history streams instead of filling memory."""
         params: dict[str, Any] = {
             "status": ",".join(self.read_statuses),
-            "per_page": PER_PAGE,
-            "orderby": "date",
-            "order": "asc",
             "dates_are_gmt": "true",
-            "after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
         }
         if until is not None:
             params["before"] = until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        page = 1
-        while True:
-            response = self._get("orders", {**params, "page": page})
-            batch = self._json(response, f"orders page {page}")
-            total = response.headers.get("X-WP-Total")
-            yield batch, int(total) if total and total.isdigit() else None
-            if page >= int(response.headers.get("X-WP-TotalPages") or 1) or len(batch) < PER_PAGE:
-                return
-            page += 1
+        # `after` is strictly after, to the second: one second back includes `since` itself.
+        start = since - timedelta(seconds=1)
+        poll = Poll(pages=iter(()))
+        seen: set[str] = set()
+        by_created = ("date_created_gmt", "after")
+        for page in self._stable_pages(poll, "orders", params, by_created, start):
+            fresh = [o for o in page if str(o["id"]) not in seen]
+            seen.update(str(o["id"]) for o in fresh)
+            yield fresh, poll.total
+
+    def count_before(self, moment: datetime) -> int | None:
+        params = {
+            "status": ",".join(self.statuses),
+            "before": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "dates_are_gmt": "true",
+            "per_page": 1,
+        }
+        response = self._get("orders", params)
+        return None if response.status_code >= 400 else _header_int(response, "X-WP-Total")
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         response = self._get(f"orders/{order_id}", {})
@@ -167,6 +248,7 @@ class WooCommerceShop:
             waiting=None if payload.get("date_paid_gmt") else NOT_PAID,
             modified=str(payload.get("date_modified_gmt") or ""),
             refunds=refund_ids(payload),
+            paid_at=parse_gmt(payload.get("date_paid_gmt")),
         )
 
     def not_bookable(self, order: Order) -> str | None:
@@ -200,7 +282,7 @@ class WooCommerceShop:
         known = self._refunds.get(order_id, [])
         if {str(r["id"]) for r in known} >= set(ids):
             return known
-        refunds, _ = self._all_pages(f"orders/{order_id}/refunds", {"per_page": PER_PAGE})
+        refunds = self._all_pages(f"orders/{order_id}/refunds", {"per_page": PER_PAGE})
         self._refunds[order_id] = refunds
         return refunds
 
@@ -216,7 +298,7 @@ class WooCommerceShop:
 
     def tax_rates(self) -> list[dict[str, Any]]:
         """All tax rates configured in the shop (WooCommerce > Settings > Tax)."""
-        rates, _ = self._all_pages("taxes", {"per_page": PER_PAGE})
+        rates = self._all_pages("taxes", {"per_page": PER_PAGE})
         return rates
 
     def payment_gateways(self) -> list[dict[str, Any]]:
@@ -242,15 +324,13 @@ class WooCommerceShop:
 
     # --- paging and transport --------------------------------------------------------------
 
-    def _all_pages(self, endpoint: str, params: dict[str, Any]) -> tuple[list[dict], datetime]:
-        shop_time: datetime | None = None
+    def _all_pages(self, endpoint: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """A short list (taxes, an order's refunds, recent refunds), read again if it moved."""
         found: dict[str, dict[str, Any]] = {}
         for _restart in range(MAX_RESTARTS + 1):
             page, total, shifted = 1, None, False
             while True:
                 response = self._get(endpoint, {**params, "page": page})
-                if shop_time is None:
-                    shop_time = _shop_clock(response)
                 batch = self._json(response, f"{endpoint} page {page}")
                 if not isinstance(batch, list):
                     raise ShopError(f"{endpoint}: expected a list")
@@ -262,15 +342,13 @@ class WooCommerceShop:
                 elif page_total != total:
                     shifted = True  # orders moved between pages while reading: read again
                     break
-                pages = int(response.headers.get("X-WP-TotalPages") or 1)
-                if page >= pages or len(batch) < PER_PAGE:
+                if len(batch) < PER_PAGE:  # never the count headers alone: a proxy may strip them
                     break
                 page += 1
             if not shifted:
                 break
-            log.info("order list changed while paging; reading it again")
-        assert shop_time is not None
-        return list(found.values()), shop_time
+            log.info("%s changed while paging; reading it again", endpoint)
+        return list(found.values())
 
     def _get(self, endpoint: str, params: dict[str, Any]) -> requests.Response:
         return self._request("GET", endpoint, params)
@@ -289,6 +367,8 @@ class WooCommerceShop:
                     self._sleep(2.0**attempt)
                     continue
                 raise ShopError(f"shop unreachable ({type(exc).__name__})") from None
+            if "Date" in response.headers:
+                self.last_date = _shop_clock(response)
             if response.status_code in (401, 403):
                 raise AuthError(
                     f"WooCommerce refused the API keys ({response.status_code}: "
@@ -320,6 +400,16 @@ def _shop_clock(response: requests.Response) -> datetime:
     except (KeyError, TypeError, ValueError):
         # No usable Date header: our own clock, an hour back to cover any skew.
         return datetime.now(UTC) - timedelta(hours=1)
+
+
+def _mark(order: dict[str, Any], key: tuple[str, str] | None) -> tuple[str, str]:
+    """What identifies an order's place in a sorted list: its id and its sort stamp."""
+    return str(order.get("id")), str(order.get(key[0]) if key else "")
+
+
+def _header_int(response: requests.Response, name: str) -> int | None:
+    value = response.headers.get(name) or ""
+    return int(value) if value.isdigit() else None
 
 
 def _message(response: requests.Response) -> str:

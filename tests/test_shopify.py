@@ -25,7 +25,7 @@ from connector.sandbox.seed import MB_RATE_9, MB_RATE_21
 from connector.shopify_order import order_from_shopify
 from connector.shopify_queries import ALL, ORDERS_PER_PAGE
 from connector.state import OrderState
-from tests.conftest import FIXTURES, ROOT, SHARED, require_contract
+from tests.conftest import FIXTURES, HISTORY_START, ROOT, SHARED, require_contract
 
 SCHEMA = SHARED / "contracts" / "shopify" / "admin_2026-10.json.gz"
 D = Decimal
@@ -224,7 +224,7 @@ api_url = "{mb.api_url}"
 path = "state.db"
 
 [sync]
-{sync}
+{sync if "start =" in sync else sync + chr(10) + HISTORY_START}
 
 [mappings]
 tax = "{ROOT / "mappings" / "tax.toml"}"

@@ -25,7 +25,7 @@ from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import Item, Person, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState, Store
-from tests.conftest import secrets_env, write_config
+from tests.conftest import HISTORY_START, secrets_env, write_config
 
 SEED = int(os.environ.get("CRASH_SEED", "5"))
 KILLS = int(os.environ.get("TORTURE_KILLS", "120"))
@@ -187,7 +187,7 @@ def test_shopify_orders_survive_kills_too(tmp_path: Path, moneybird: MoneybirdSa
     config.write_text(
         f'[shop]\nplatform = "shopify"\nurl = "{sandbox.url}"\n\n[moneybird]\n'
         f'administration_id = "{moneybird.administration_id}"\napi_url = "{moneybird.api_url}"\n'
-        f'rate_limit = 1000000\n\n[state]\npath = "state.db"\n\n[mappings]\n'
+        f'rate_limit = 1000000\n\n[state]\npath = "state.db"\n\n[sync]\n{HISTORY_START}\n\n[mappings]\n'
         + "".join(
             f'{k} = "{Path(__file__).parents[1] / "mappings" / (k + ".toml")}"\n'
             for k in ("tax", "ledger", "payment")

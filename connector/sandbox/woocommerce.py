@@ -12,6 +12,7 @@ import base64
 import hmac
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -45,6 +46,11 @@ class WooCommerceSandbox(Served):
     clock_offset: timedelta = timedelta(0)  # the shop's clock may differ from ours
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     refunds: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # by order id
+    # A proxy or cache in front of the shop that drops the count headers (X-WP-Total...).
+    strip_paging_headers: bool = False
+    # Test hook, called with the order list's query before each answer: the list may change
+    # between two pages as it does in a busy shop.
+    before_list: Callable[[dict[str, str]], None] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -181,8 +187,8 @@ class WooCommerceSandbox(Served):
     def _schema(self) -> dict[str, Any]:
         args = {
             name: {"required": False}
-            for name in ("page", "per_page", "status", "after", "before", "orderby", "order",
-                         "dates_are_gmt")
+            for name in ("page", "per_page", "offset", "status", "after", "before", "orderby",
+                         "order", "dates_are_gmt")
         }  # fmt: skip
         if self.supports_modified_after:
             args["modified_after"] = {"required": False}
@@ -192,6 +198,8 @@ class WooCommerceSandbox(Served):
 
     def _list(self, req: Request) -> Response:
         q = req.query
+        if self.before_list is not None:
+            self.before_list(dict(q))
         per_page, page = _int(q.get("per_page", "10")), _int(q.get("page", "1"))
         if not 1 <= per_page <= 100:
             return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
@@ -218,7 +226,11 @@ class WooCommerceSandbox(Served):
         rows.sort(key=lambda o: (o[key], o["id"]), reverse=q.get("order", "desc") == "desc")
         total = len(rows)
         pages = max(1, -(-total // per_page))
-        chunk = rows[(page - 1) * per_page : page * per_page]
+        # As WP_Query: an offset, when given, wins over the page number.
+        first = _int(q["offset"]) if "offset" in q else (page - 1) * per_page
+        if first < 0:
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): offset")
+        chunk = rows[first : first + per_page]
         links = []
         base = {k: v for k, v in q.items() if not k.startswith("oauth_")}
         if page < pages:
@@ -228,6 +240,8 @@ class WooCommerceSandbox(Served):
         headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
         if links:
             headers["Link"] = ", ".join(links)
+        if self.strip_paging_headers:
+            headers = {}
         return Response(200, chunk, headers)
 
     def _shop_wide_refunds(self, req: Request) -> Response:
@@ -248,6 +262,8 @@ class WooCommerceSandbox(Served):
             return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page, page")
         pages = max(1, -(-len(rows) // per_page))
         headers = {"X-WP-Total": str(len(rows)), "X-WP-TotalPages": str(pages)}
+        if self.strip_paging_headers:
+            headers = {}
         return Response(200, rows[(page - 1) * per_page : page * per_page], headers)
 
 
