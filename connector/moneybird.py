@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -14,6 +15,8 @@ from connector.errors import AuthError, ConnectorError
 from connector.rate_limit import RateLimiter, retry_after_epoch
 
 GET_ATTEMPTS = 4
+DAY = timedelta(days=1)
+ALL_TIME = date(2000, 1, 1)  # before any webshop order this connector books
 MAX_429_WAITS = 6
 
 
@@ -117,9 +120,12 @@ class MoneybirdClient:
             )
         ]
 
-    def invoice_versions(self) -> list[dict[str, Any]]:
-        """All invoices' ids and versions (the synchronization endpoint lists them all)."""
-        return self._request("GET", f"{self.documents}/synchronization.json")
+    def invoice_versions(self, first: date, last: date) -> list[dict[str, Any]]:
+        """The ids and versions of all invoices dated from `first` to `last` (the
+        synchronization endpoint lists them all in one answer). The period is always named:
+        without one Moneybird lists only this year's."""
+        params = {"filter": period(first, last)}
+        return self._request("GET", f"{self.documents}/synchronization.json", params=params)
 
     def invoices_by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
         """The invoices in full, one request per 100 (Moneybird's most per call)."""
@@ -142,19 +148,22 @@ class MoneybirdClient:
     def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._request("POST", f"{self.documents}.json", json=body)
 
-    def invoice_by_reference(self, reference: str) -> dict[str, Any] | None:
+    def invoice_by_reference(self, reference: str, on: date | None = None) -> dict[str, Any] | None:
+        """The invoice with this reference; `on`, its date if known (external invoices have
+        no look-up by reference: they are scanned around that date, or over all years)."""
         if self.documents != "sales_invoices":
-            return self._scan_for_reference(reference)
+            return self._scan_for_reference(reference, on)
         try:
             path = f"sales_invoices/find_by_reference/{quote(reference, safe='')}.json"
             return self._request("GET", path)
         except NotFound:
             return None
 
-    def _scan_for_reference(self, reference: str) -> dict[str, Any] | None:
-        """External invoices have no find_by_reference: read them all (only ever needed to
-        settle an ambiguous create; 1 request plus 1 per 100 invoices)."""
-        ids = [str(row["id"]) for row in self.invoice_versions()]
+    def _scan_for_reference(self, reference: str, on: date | None) -> dict[str, Any] | None:
+        """External invoices have no find_by_reference: read those of the date (or all; only
+        ever needed to settle an ambiguous create; 1 request plus 1 per 100 invoices)."""
+        first, last = (on - DAY, on + DAY) if on else (ALL_TIME, utc_today() + 2 * DAY)
+        ids = [str(row["id"]) for row in self.invoice_versions(first, last)]
         for batch in reversed(_batches(ids)):  # the newest first: the likeliest place
             for invoice in self.invoices_by_ids(batch):
                 if invoice.get("reference") == reference:
@@ -190,7 +199,12 @@ class MoneybirdClient:
 
     def draft_invoices(self, reference: str, created_after: str) -> list[dict[str, Any]]:
         """Drafts with this reference created after the moment given (ISO 8601, UTC)."""
-        terms = f"state:draft,reference:{reference},created_after:{created_after}"
+        # Any filter replaces Moneybird's default this-year period: name one, to the future.
+        since = date.fromisoformat(created_after[:10])
+        terms = (
+            f"state:draft,reference:{reference},created_after:{created_after},"
+            f"{period(since - 400 * DAY, utc_today() + 2 * DAY)}"
+        )
         found: list[dict[str, Any]] = []
         page = 1
         while True:
@@ -288,6 +302,15 @@ def _error_text(response: httpx.Response) -> str:
             return "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in error.items())
         return str(error)
     return str(data)[:300]
+
+
+def period(first: date, last: date) -> str:
+    """Moneybird's filter term for the days from `first` to `last`, both included."""
+    return f"period:{first:%Y%m%d}..{last:%Y%m%d}"
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
 
 
 def _batches(ids: list[str]) -> list[list[str]]:

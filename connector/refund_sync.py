@@ -199,8 +199,9 @@ class RefundFlow:
         self.store.save(record)
 
         current: dict[str, Any] | None = None
+        adopted = False
         if record.invoice_id is None:
-            current = self._find_credit(record, order_record, credit)
+            current, adopted = self._find_credit(record, order_record, credit)
         elif record.state != RefundState.OPEN or record.intent in ("edit_credit", "send_invoice"):
             current = engine._read_invoice(record.invoice_id)
             if current is None:  # deleted in Moneybird while still a draft: credit anew
@@ -226,6 +227,15 @@ class RefundFlow:
         record.booked_at = utcnow().isoformat()
         record.park_reason = record.last_error = None
         self.store.save(record)
+        if adopted:
+            report.adopted += 1
+            self.engine._decide(
+                record,
+                report,
+                f"already in Moneybird as credit invoice {record.invoice_number} "
+                f"(credits {order_record.invoice_number}); adopted, {self._how_paid(record)}",
+            )
+            return
         report.refunds_booked += 1
         self.engine._decide(
             record,
@@ -246,19 +256,24 @@ class RefundFlow:
 
     def _find_credit(
         self, record: RefundRecord, order_record: OrderRecord, credit: CreditDraft
-    ) -> dict[str, Any] | None:
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """The credit invoice already in Moneybird, if any, and whether it was made elsewhere
+        (another install, or before this state was restored) rather than by a lost answer."""
         engine = self.engine
         found: dict[str, Any] | None = None
+        if record.intent is None:
+            engine.fresh_documents()
         known = self.store.invoice_ref(credit.reference)
-        if known:  # credited before this state file existed
+        if known:  # credited by another install or before this state was restored
             found = engine._learned.pop(known, None) or engine._read_invoice(known)
+        elsewhere = found is not None
         if found is None and record.intent == "duplicate_credit":
             found = self._lost_duplicate(record, order_record)
         if found is not None:
             engine._adopt(record, found)
             record.intent = None
             self.store.save(record)
-        return found
+        return found, elsewhere
 
     def _lost_duplicate(
         self, record: RefundRecord, order_record: OrderRecord
@@ -280,6 +295,7 @@ class RefundFlow:
         record.intent = "duplicate_credit"
         record.intent_at = utcnow().isoformat()
         self.store.save(record)
+        self.engine._creates += 1
         try:
             credit = self.client.duplicate_credit_invoice(order_record.invoice_id or "")
         except Ambiguous as exc:

@@ -194,11 +194,21 @@ class RunRecord(SQLModel, table=True):
 
 
 class InvoiceRefRecord(SQLModel, table=True):
-    """Invoices found in Moneybird when the state was new: never create one of these again."""
+    """Invoices found in Moneybird by reference (made by another install, or before this
+    state was restored): never create one of these again, adopt it."""
 
     __tablename__ = "moneybird_invoices"
     reference: str = Field(primary_key=True)
     invoice_id: str
+
+
+class SeenDocumentRecord(SQLModel, table=True):
+    """Every Moneybird invoice this state has read or made, so learning what is new there
+    reads only the others (a draft is read again: it may still change)."""
+
+    __tablename__ = "moneybird_seen"
+    id: str = Field(primary_key=True)
+    draft: bool = False
 
 
 class AlertRecord(SQLModel, table=True):
@@ -319,6 +329,25 @@ class Store:
         with self._writing() as s:
             for reference, invoice_id in refs.items():
                 s.merge(InvoiceRefRecord(reference=reference, invoice_id=invoice_id))
+
+    def invoices_recorded(self, invoice_ids: set[str]) -> set[str]:
+        """Which of these invoices an order or refund here already names."""
+        found: set[str] = set()
+        with self.session() as s:
+            for table in (OrderRecord, RefundRecord):
+                column = table.invoice_id  # type: ignore[attr-defined]
+                found |= set(s.exec(select(column).where(column.in_(invoice_ids))))
+        return found
+
+    def seen_documents(self) -> dict[str, bool]:
+        """Invoice id -> whether it was a draft when last read."""
+        with self.session() as s:
+            return {r.id: r.draft for r in s.exec(select(SeenDocumentRecord))}
+
+    def mark_seen(self, documents: dict[str, bool]) -> None:
+        with self._writing() as s:
+            for invoice_id, draft in documents.items():
+                s.merge(SeenDocumentRecord(id=invoice_id, draft=draft))
 
     def orders(self, states: set[OrderState] | None = None) -> list[OrderRecord]:
         with self.session() as s:

@@ -69,6 +69,7 @@ WATERMARK_KEY = "watermark"
 CLOCK_KEY = "shop_clock"  # the shop's clock and ours at the last poll: "<shop>|<ours>"
 INVOICES_LEARNED_KEY = "invoices_learned_at"
 CLOCK_STEP = timedelta(minutes=1)  # a shop clock this far behind what ours says has stepped back
+LEARN_EVERY = 100  # documents made between two looks at what else Moneybird holds
 PAYLOADS_KEPT = 500  # orders a poll keeps in memory for the pass; more are read again by id
 
 
@@ -113,6 +114,7 @@ class SyncEngine:
         self.external = config.sync.document == "external_sales_invoice"
         self._learned: dict[str, dict[str, Any]] = {}
         self._start: datetime | None = None
+        self._creates = 0  # documents made since Moneybird was last read for new ones
         self.refunds = RefundFlow(self)
         vat = config.file.vat
         self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None
@@ -481,16 +483,20 @@ class SyncEngine:
 
         if record.intent == "delete_draft":
             self._discard_draft(record)
+        adopted = False
         if record.invoice_id is None and record.intent is None:
+            self.fresh_documents()
             known = self.store.invoice_ref(draft.reference)
             existing = None
             if known:
                 existing = self._learned.pop(known, None) or self._read_invoice(known)
             if existing is not None:
-                self._adopt(record, existing)  # booked before this state file existed
+                # Made by another install or before this state was restored: Moneybird's.
+                self._adopt(record, existing)
                 invoice = current = existing
+                adopted = True
         if record.invoice_id is None and record.intent == "create_invoice":
-            invoice = self.client.invoice_by_reference(draft.reference)
+            invoice = self.client.invoice_by_reference(draft.reference, draft.invoice_date)
             if invoice is not None:
                 self._adopt(record, invoice)
         if record.invoice_id is None:
@@ -504,16 +510,25 @@ class SyncEngine:
         if record.state != OrderState.OPEN:
             raise Retry(f"invoice not finalized (state {record.state}); checked next pass")
         self._pay(record, draft.payments, current)
-        self._paid(record, report)
+        self._paid(record, report, adopted)
 
-    def _paid(self, record: OrderRecord, report: PassReport) -> None:
+    def _paid(self, record: OrderRecord, report: PassReport, adopted: bool = False) -> None:
         record.state = OrderState.PAID.value
         record.booked_at = utcnow().isoformat()
         record.park_reason = record.last_error = None
+        if adopted:
+            record.notes = "; ".join(
+                filter(None, [record.notes, "found already in Moneybird, adopted"])
+            )
         self.store.save(record)
-        report.booked += 1
         self.refunds.wake(record.key)
-        self._decide(record, report, f"booked as invoice {record.invoice_number}, paid")
+        if adopted:
+            report.adopted += 1
+            message = f"already in Moneybird as invoice {record.invoice_number}; adopted, paid"
+        else:
+            report.booked += 1
+            message = f"booked as invoice {record.invoice_number}, paid"
+        self._decide(record, report, message)
 
     def _create_invoice(
         self, record: OrderRecord, order: Order, draft: InvoiceDraft
@@ -522,11 +537,15 @@ class SyncEngine:
         record.contact_id = contact_id
         record.intent = "create_invoice"
         self.store.save(record)
+        self._creates += 1
         source = self.shop.name.capitalize() if self.external else None
         try:
             invoice = self.client.create_invoice(draft.request_body(contact_id, source))
         except Ambiguous as exc:
-            found = self._quietly(self.client.invoice_by_reference, draft.reference)
+            found = self._quietly(
+                lambda ref: self.client.invoice_by_reference(ref, draft.invoice_date),
+                draft.reference,
+            )
             if found is None:
                 raise Retry(f"invoice create outcome unknown ({exc}); checked next pass") from None
             invoice = found
@@ -539,6 +558,7 @@ class SyncEngine:
 
     def _adopt(self, record: InvoiceRecord, invoice: dict[str, Any]) -> None:
         """Take Moneybird's word for where this invoice stands."""
+        self.store.mark_seen({str(invoice["id"]): invoice.get("state") == "draft"})
         record.invoice_id = str(invoice["id"])
         record.invoice_number = invoice.get("invoice_id") or record.invoice_number
         record.invoice_total = str(invoice.get("total_price_incl_tax") or "") or None
@@ -720,31 +740,79 @@ class SyncEngine:
         if self._rates is None:
             self._rates = rates_from_response(self.client.tax_rates())
             self.contacts.refresh()
-            self._learn_invoices()
+            self.learn_documents()
         return self._rates
 
-    def _learn_invoices(self) -> None:
-        """Once per state file: which references Moneybird already has an invoice for, so a
-        new or rebuilt state never books an order a second time."""
-        if self.store.get_meta(INVOICES_LEARNED_KEY):
-            return
-        ids = [str(row["id"]) for row in self.client.invoice_versions()]
+    def learn_documents(self) -> None:
+        """What Moneybird holds that this state does not know of: documents made by another
+        install, or before this state was restored from a backup. One request lists every
+        invoice id of the period the pending work falls in; only those never read here (and
+        drafts, which may still change) are read, 100 per request. Their references are
+        remembered, so an order or refund already in Moneybird is adopted, not booked again."""
+        first, last = self._scan_period()
+        listed = self.client.invoice_versions(first, last)
+        seen = self.store.seen_documents()
+        unread = [str(row["id"]) for row in listed if seen.get(str(row["id"]), True)]
+        listed_ids = {str(row["id"]) for row in listed}
         refs: dict[str, str] = {}
-        for invoice in self.client.invoices_by_ids(ids):
+        marks: dict[str, bool] = {}
+        for invoice in self.client.invoices_by_ids(unread):
+            invoice_id = str(invoice["id"])
+            draft = invoice.get("state") == "draft"
+            marks[invoice_id] = draft
             reference = str(invoice.get("reference") or "")
             credit = bool(invoice.get("original_sales_invoice_id"))
-            if not reference or (credit and invoice.get("state") == "draft"):
+            if not reference or (credit and draft):
                 continue  # a credit draft still carries its original's reference
-            if credit and reference in refs:
+            earlier = self.store.invoice_ref(reference)
+            first_one = refs.get(reference) or (earlier if earlier in listed_ids else None)
+            if first_one and first_one != invoice_id:
+                log.warning(
+                    "Moneybird holds more than one invoice with reference %s (%s and %s); "
+                    "the first is kept as the order's, check the other by hand",
+                    reference, first_one, invoice_id,
+                )  # fmt: skip
                 continue
-            refs[reference] = str(invoice["id"])
-            self._learned[str(invoice["id"])] = invoice  # read once, used this pass
+            refs[reference] = invoice_id
+            self._learned[invoice_id] = invoice  # read once, used this pass
         self.store.save_invoice_refs(refs)
+        self.store.mark_seen(marks)
         self.store.set_meta(INVOICES_LEARNED_KEY, utcnow().isoformat())
-        if refs:
+        self._creates = 0
+        ours = self.store.invoices_recorded(set(refs.values()))
+        elsewhere = [ref for ref, invoice_id in refs.items() if invoice_id not in ours]
+        if elsewhere:
             log.info(
-                "found %d existing invoices in Moneybird; they will not be booked again", len(refs)
+                "found %d invoices in Moneybird that this state did not know of; "
+                "their orders are adopted, not booked again",
+                len(elsewhere),
             )
+
+    def _scan_period(self) -> tuple[date, date]:
+        """The days the pending work's documents can be dated: from the earliest paid date of
+        an unfinished order (or of an order with an open refund) to the day after tomorrow,
+        with a day's margin for time zones. Unknown dates: from the start point."""
+        tz = self.settings.timezone
+        today = utcnow().astimezone(tz).date()
+        records = self.store.unfinished()
+        for key in self.store.orders_with_open_refunds():
+            order = self.store.order(key)
+            if order is not None:
+                records.append(order)
+        paid = [from_text(r.paid_at) for r in records]
+        if any(moment is None for moment in paid):
+            paid.append(self.start_point())
+        days = [moment.astimezone(tz).date() for moment in paid if moment is not None]
+        first = min(days, default=today)
+        return first - timedelta(days=1), max(today, first) + timedelta(days=2)
+
+    def fresh_documents(self) -> None:
+        """Right before a document is made: learn again after every LEARN_EVERY made, so a
+        long pass or an import does not go on from an old picture of Moneybird."""
+        if self._rates is None:
+            self.rates()
+        elif self._creates >= LEARN_EVERY:
+            self.learn_documents()
 
     def _park(self, record: InvoiceRecord, reason: str, report: PassReport) -> None:
         reason = redact(reason, self.config.secrets.values())

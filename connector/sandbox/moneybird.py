@@ -88,6 +88,7 @@ class MoneybirdSandbox(Served):
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     external_invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
+    period_locked_until: str | None = None  # the bookkeeper closed the books up to this day
     accepted: list[tuple[str, str, Any]] = field(default_factory=list)  # method, path, body
     requests: list[tuple[float, str, str, int]] = field(default_factory=list)
     # every authorised request: method, path, query pairs, body
@@ -211,9 +212,11 @@ class MoneybirdSandbox(Served):
             return self._list_invoices(req)
         if rest == "/synchronization":
             if m == "GET":
-                return Response(
-                    200, [{"id": i["id"], "version": i["version"]} for i in table.values()]
-                )
+                # Like Moneybird: only this year's documents unless a filter names a period.
+                rows = _in_period(table.values(), req.query.get("filter"))
+                if rows is None:
+                    return Response(400, {"error": "filter: period is invalid"})
+                return Response(200, [{"id": i["id"], "version": i["version"]} for i in rows])
             if m == "POST":
                 return self._sync_fetch(body, table)
         found = re.fullmatch(r"/find_by_reference/(.+)", rest)
@@ -299,7 +302,11 @@ class MoneybirdSandbox(Served):
             "currency": "EUR",
             "country": "NL",
             "time_zone": "Europe/Amsterdam",
+            "period_locked_until": self.period_locked_until,
         }
+
+    def _locked(self, day: Any) -> bool:
+        return bool(self.period_locked_until and day and str(day)[:10] <= self.period_locked_until)
 
     def _paged(self, req: Request, rows: list[dict[str, Any]]) -> Response:
         per_page, page = _int(req.query.get("per_page"), 50), _int(req.query.get("page"), 1)
@@ -405,6 +412,8 @@ class MoneybirdSandbox(Served):
                 date.fromisoformat(str(data[date_key]))
             except ValueError:
                 errors[date_key] = ["is invalid"]
+        if self._locked(data.get(date_key)):
+            errors[date_key] = ["valt in een afgesloten periode (period is locked)"]
         if errors:
             return Response(422, {"error": errors})
         invoice = self._invoice_from(data, contact or {}, details, incl)
@@ -631,6 +640,8 @@ class MoneybirdSandbox(Served):
         method = sending.get("delivery_method", "Email")
         if method not in ("Email", "Peppol", "Manual"):
             return Response(422, {"error": {"delivery_method": ["is not included in the list"]}})
+        if invoice["state"] == "draft" and self._locked(invoice.get("invoice_date")):
+            return Response(422, {"error": {"invoice_date": ["valt in een afgesloten periode"]}})
         if invoice["state"] == "draft":
             year = (invoice.get("invoice_date") or date.today().isoformat())[:4]
             invoice["invoice_id"] = f"{year}-{next(self._numbers):04d}"
@@ -671,6 +682,8 @@ class MoneybirdSandbox(Served):
         except (InvalidOperation, ValueError):
             errors["payment"] = ["price and payment_date are required"]
             price = Decimal(0)
+        if self._locked(str(data.get("payment_date"))[:10]):
+            errors["payment_date"] = ["valt in een afgesloten periode (period is locked)"]
         base = data.get("price_base")
         if invoice.get("currency", "EUR") != "EUR" and base is None:
             errors["price_base"] = ["is required for a document in another currency"]
@@ -687,6 +700,30 @@ class MoneybirdSandbox(Served):
         if base is not None:
             payment["price_base"] = str(base)
         return Response(201, payment)
+
+
+def _in_period(rows: Any, filter_text: str | None) -> list[dict[str, Any]] | None:
+    """The documents whose date falls in the filter's period (`this_year`, `prev_year` or
+    `YYYYMMDD..YYYYMMDD`); no period term means this year. None: a period it cannot read."""
+    terms = dict(t.split(":", 1) for t in (filter_text or "").split(",") if ":" in t)
+    period = terms.get("period", "this_year")
+    year = date.today().year
+    if period in ("this_year", "prev_year"):
+        y = year if period == "this_year" else year - 1
+        low, high = date(y, 1, 1), date(y, 12, 31)
+    elif found := re.fullmatch(r"(\d{8})\.\.(\d{8})", period):
+        try:
+            low, high = (datetime.strptime(g, "%Y%m%d").date() for g in found.groups())
+        except ValueError:
+            return None
+    else:
+        return None
+
+    def day(row: dict[str, Any]) -> date:
+        text = row.get("invoice_date") or row.get("date") or row["created_at"]
+        return date.fromisoformat(str(text)[:10])
+
+    return [row for row in rows if low <= day(row) <= high]
 
 
 def _now() -> str:
