@@ -80,6 +80,15 @@ class MoneybirdClient:
     def administrations(self) -> list[dict[str, Any]]:
         return self._request("GET", f"{self.api_url}/administrations.json")
 
+    def locked_until(self) -> date | None:
+        """The last day of the administration's closed books (`period_locked_until`), if any:
+        nothing may be dated on or before it."""
+        for administration in self.administrations():
+            if str(administration.get("id")) == str(self.administration_id):
+                locked = administration.get("period_locked_until")
+                return date.fromisoformat(str(locked)[:10]) if locked else None
+        return None
+
     def tax_rates(self) -> list[dict[str, Any]]:
         return self._all("tax_rates.json")
 

@@ -211,6 +211,7 @@ class RefundFlow:
                 raise Retry("the credit draft is gone from Moneybird; made again next pass")
             engine._adopt(record, current)
         if record.invoice_id is None:
+            engine.ensure_open_period(credit.invoice_date, "the credit invoice", record.number)
             current = self._duplicate(record, order_record)
         if record.state == RefundState.DRAFT and current is not None:
             if current.get("reference") != credit.reference:

@@ -115,6 +115,7 @@ class SyncEngine:
         self._learned: dict[str, dict[str, Any]] = {}
         self._start: datetime | None = None
         self._creates = 0  # documents made since Moneybird was last read for new ones
+        self._locked_until: date | None = None  # Moneybird's closed books, read with the rates
         self.refunds = RefundFlow(self)
         vat = config.file.vat
         self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None
@@ -500,6 +501,7 @@ class SyncEngine:
             if invoice is not None:
                 self._adopt(record, invoice)
         if record.invoice_id is None:
+            self.ensure_open_period(draft.invoice_date, "the invoice", order.number)
             invoice = self._create_invoice(record, order, draft)
             if self.external and not self._totals_agree(record, invoice, draft.shop_totals, report):
                 return  # created open: checked here instead of before finalizing
@@ -688,6 +690,7 @@ class SyncEngine:
                     continue
                 if plan.amount == ZERO:
                     continue
+                self.ensure_open_period(plan.payment_date, "the payment", record.number)
                 body: dict[str, Any] = {
                     "payment_date": plan.payment_date.isoformat(),
                     "price": fmt(plan.amount),
@@ -739,6 +742,7 @@ class SyncEngine:
     def rates(self) -> dict[str, MoneybirdTaxRate]:
         if self._rates is None:
             self._rates = rates_from_response(self.client.tax_rates())
+            self._locked_until = self.client.locked_until()
             self.contacts.refresh()
             self.learn_documents()
         return self._rates
@@ -805,6 +809,18 @@ class SyncEngine:
         days = [moment.astimezone(tz).date() for moment in paid if moment is not None]
         first = min(days, default=today)
         return first - timedelta(days=1), max(today, first) + timedelta(days=2)
+
+    def ensure_open_period(self, day: date, what: str, number: str) -> None:
+        """Nothing is booked into a period the bookkeeper has closed in Moneybird."""
+        self.rates()  # reads the lock with the pass's set-up
+        locked = self._locked_until
+        if locked is not None and day <= locked:
+            raise Parking(
+                f"{what} is dated {day.isoformat()}, in a period closed in Moneybird (locked up "
+                f"to {locked.isoformat()}); nothing is booked there. The bookkeeper can reopen "
+                f"the period in Moneybird (or book it by hand in an open one), then run "
+                f"`connector retry {number}`"
+            )
 
     def fresh_documents(self) -> None:
         """Right before a document is made: learn again after every LEARN_EVERY made, so a

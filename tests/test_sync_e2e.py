@@ -476,9 +476,10 @@ def test_lost_state_file_is_rebuilt_from_moneybird_without_booking_twice(
         after = invoices_by_reference(moneybird)
         assert {ref: inv["id"] for ref, inv in after.items()} == before  # the same 8, no new
         assert all(len(i["payments"]) == 1 for i in after.values())
-        # Tax rates 1, contacts list + batch 2, invoices list + batch 2, the missing payment 1:
-        # the picture comes from Moneybird in bulk, not by booking or reading one by one.
-        assert report.moneybird_requests == 1 + 2 + 2 + 1
+        # Tax rates 1, the administration's closed period 1, contacts list + batch 2, invoices
+        # list + batch 2, the missing payment 1: the picture comes from Moneybird in bulk, not
+        # by booking or reading one by one.
+        assert report.moneybird_requests == 1 + 1 + 2 + 2 + 1
     finally:
         rt.close()
 
