@@ -562,6 +562,8 @@ class SyncEngine:
         """Take Moneybird's word for where this invoice stands."""
         self.store.mark_seen({str(invoice["id"]): invoice.get("state") == "draft"})
         record.invoice_id = str(invoice["id"])
+        if isinstance(record, OrderRecord) and invoice.get("contact_id"):
+            record.contact_id = str(invoice["contact_id"])  # whoever made it chose the contact
         record.invoice_number = invoice.get("invoice_id") or record.invoice_number
         record.invoice_total = str(invoice.get("total_price_incl_tax") or "") or None
         mb_state = invoice.get("state")

@@ -1,5 +1,6 @@
 """Crash torture: a sync of 60 orders SIGKILLed over and over, before and after each kind of
-Moneybird write, until it finishes. Every order must end booked exactly once.
+Moneybird write, with now and then an older copy of the state restored, until it finishes.
+Every order must end booked exactly once.
 
 The child is forked from this process (so it starts in milliseconds); it is killed from the
 Moneybird sandbox the moment the chosen write arrives (before it is applied) or has been
@@ -13,6 +14,7 @@ import multiprocessing
 import os
 import random
 import re
+import shutil
 import signal
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -30,6 +32,7 @@ from tests.conftest import HISTORY_START, secrets_env, write_config
 SEED = int(os.environ.get("CRASH_SEED", "5"))
 KILLS = int(os.environ.get("TORTURE_KILLS", "120"))
 EXTRA = 52
+STATE_FILES = ("state.db", "state.db-wal", "state.db-shm")
 TARGETS = [
     ("POST", r"contacts", False), ("POST", r"contacts", True),
     ("POST", r"sales_invoices", False), ("POST", r"sales_invoices", True),
@@ -76,15 +79,16 @@ def _child(config_path: str, env: dict[str, str]) -> None:
 
 def kill_passes(  # type: ignore[no-untyped-def]
     config: Path, env: dict[str, str], plan: dict[str, Any], hits: Counter, targets,
-    kills: int, max_rounds: int, skip, more,
+    kills: int, max_rounds: int, skip, more, before=lambda _round: None,
 ) -> int:  # fmt: skip
     """Passes in child processes, each killed at the next target write (after `skip()`
     writes of that kind), until `kills` kills landed; a pass that was not killed gets `more()`
-    work. How many passes ran."""
+    work, and `before(round)` runs ahead of each. How many passes ran."""
     fork = multiprocessing.get_context("fork")
     rounds = 0
     while sum(hits.values()) < kills and rounds < max_rounds:
         target = targets[rounds % len(targets)]
+        before(rounds)
         rounds += 1
         plan.update(target=target, skip=skip(), killed=False)
         process = fork.Process(target=_child, args=(str(config), env))
@@ -129,9 +133,29 @@ def test_sixty_orders_survive_a_hundred_kills(
     hits: Counter[tuple[str, str, bool]] = Counter()
 
     moneybird.write_hook = killer(plan, hits)
+    backup = tmp_path / "backup"
+    restores = {"n": 0}
+
+    def backup_or_restore(round_no: int) -> None:
+        """Now and then a backup of the state (a dead process's files, as a crash leaves
+        them); some rounds later the disk fails and that older copy is put back."""
+        if round_no % 12 == 2:
+            backup.mkdir(exist_ok=True)
+            for name in STATE_FILES:
+                (backup / name).unlink(missing_ok=True)
+                if (tmp_path / name).exists():
+                    shutil.copy2(tmp_path / name, backup / name)
+        elif round_no % 12 == 9 and rng.random() < 0.8 and backup.exists():
+            for name in STATE_FILES:
+                (tmp_path / name).unlink(missing_ok=True)
+                if (backup / name).exists():
+                    shutil.copy2(backup / name, tmp_path / name)
+            restores["n"] += 1
+
     # A run that finds nothing left to kill it at gets more work.
     rounds = kill_passes(config, env, plan, hits, TARGETS, KILLS, KILLS * 3,
-                         skip=lambda: rng.randint(0, 2), more=lambda: add_orders(12))  # fmt: skip
+                         skip=lambda: rng.randint(0, 2), more=lambda: add_orders(12),
+                         before=backup_or_restore)  # fmt: skip
     final = fork.Process(target=_child, args=(str(config), env))
     final.start()
     final.join(timeout=120)
@@ -139,6 +163,7 @@ def test_sixty_orders_survive_a_hundred_kills(
 
     kills = sum(hits.values())
     assert kills >= 100, f"seed {SEED}: only {kills} kills in {rounds} rounds: {hits}"
+    assert restores["n"] >= 5, f"seed {SEED}: only {restores['n']} older states restored"
     assert all(hits[t] >= 5 for t in TARGETS), f"seed {SEED}: some write steps barely hit: {hits}"
     refs = Counter(i["reference"] for i in moneybird.invoices.values())
     assert all(n == 1 for n in refs.values()), f"seed {SEED}: duplicate invoices {refs}"
