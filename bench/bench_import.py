@@ -151,7 +151,8 @@ class SyntheticShop(WooCommerceSandbox):
         per_page, page = int(req.query.get("per_page", "10")), int(req.query.get("page", "1"))
         if not 1 <= per_page <= 100:
             return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
-        first = (page - 1) * per_page
+        # As WP_Query: an offset, when given, wins over the page number.
+        first = int(req.query["offset"]) if "offset" in req.query else (page - 1) * per_page
         rows = []
         for index in range(first, min(first + per_page, self.total)):
             order = copy.deepcopy(self.templates[index % len(self.templates)])

@@ -113,7 +113,8 @@ class ShopifyShop:
 
     def count_before(self, moment: datetime) -> int | None:
         stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        query = f"created_at:<'{stamp}' financial_status:paid"
+        paid = " OR ".join(f"financial_status:{s.lower()}" for s in sorted(PAID_STATUSES))
+        query = f"created_at:<'{stamp}' ({paid})"
         if not self.include_test_orders:
             query += " test:false"
         found = self._query(ORDERS_COUNT, {"query": query}).get("ordersCount") or {}

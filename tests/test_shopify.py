@@ -21,7 +21,7 @@ from connector.mappings import LedgerRule, Mappings, TaxRule
 from connector.moneybird_rates import MoneybirdTaxRate
 from connector.runtime import Runtime, build
 from connector.sandbox.moneybird import MoneybirdSandbox
-from connector.sandbox.seed import MB_RATE_9, MB_RATE_21
+from connector.sandbox.seed import MB_RATE_9, MB_RATE_21, Person
 from connector.shopify_order import order_from_shopify
 from connector.shopify_queries import ALL, ORDERS_PER_PAGE
 from connector.state import OrderState
@@ -209,6 +209,7 @@ def shopify_config(
     env: dict[str, str] | None = None,
     shop: str = "",
     sync: str = "",
+    history_start: str = HISTORY_START,
 ):  # type: ignore[no-untyped-def]
     path = tmp_path / "config.toml"
     path.write_text(f"""[shop]
@@ -224,7 +225,7 @@ api_url = "{mb.api_url}"
 path = "state.db"
 
 [sync]
-{sync if "start =" in sync else sync + chr(10) + HISTORY_START}
+{sync if "start =" in sync else sync + chr(10) + history_start}
 
 [mappings]
 tax = "{ROOT / "mappings" / "tax.toml"}"
@@ -588,3 +589,59 @@ def test_history_pages_come_oldest_first_complete_and_without_test_orders(
     assert all(len(page) <= ORDERS_PER_PAGE for page in pages)
     [wafels] = [o for page in pages for o in page if o["name"] == "#2009"]
     assert len(wafels["lineItems"]["nodes"]) == 12
+
+
+def test_orders_that_move_while_pages_are_read_lose_nothing(
+    shopify_runtime: Runtime, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    """Shopify's cursor names the last order read, not a position: after the first page one
+    order on it is changed (it moves behind the cursor) and one not yet read leaves the list
+    (it is refunded to a non-paid state here: voided). Nothing still listed is skipped."""
+    from connector.sandbox.shopify_seed import MOKA, shopify_order
+
+    start = datetime.now(UTC) - timedelta(hours=6)
+    people = [Person(f"Klant{n}", "Test", f"k{n}@example.nl", "Laan 1", "1234 AB", "Delft")
+              for n in range(14)]  # fmt: skip
+    for n, person in enumerate(people):
+        order = shopify_order(3100 + n, person, [MOKA], "4.95", start + timedelta(minutes=n))
+        shopify.put_order(order, updated=start + timedelta(minutes=n, seconds=30))
+    pages = {"n": 0}
+
+    def busy_shop() -> None:
+        pages["n"] += 1
+        if pages["n"] == 3:  # the second page of the first pass is about to be answered
+            first_on_page_one = min(shopify.orders.values(), key=lambda o: o["updatedAt"])
+            shopify.put_order(first_on_page_one)  # changed now: moves to the end
+            gone = next(o for o in shopify.orders.values() if o["name"] == "#3110")
+            gone["displayFinancialStatus"] = "VOIDED"
+
+    shopify.before_orders = busy_shop
+    shopify_runtime.engine().run_pass()
+    refs = Counter(i["reference"] for i in moneybird.invoices.values())
+    assert all(n == 1 for n in refs.values())
+    assert {f"SH-{3100 + n}" for n in range(14) if n != 10} <= set(refs)
+
+
+def test_a_first_start_on_shopify_books_no_history(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.sandbox.shopify_seed import MOKA, shopify_order
+
+    runtime = build(shopify_config(tmp_path, shopify, moneybird, history_start=""))
+    runtime.shop._sleep = lambda _s: None  # type: ignore[attr-defined]
+    try:
+        # Without `start`, the first pass books nothing paid before it (the demo's history).
+        report = runtime.engine().run_pass()
+        assert moneybird.invoices == {} and report.booked == 0
+        person = Person("Nieuw", "Klant", "nieuw@example.nl", "Laan 1", "1234 AB", "Delft")
+        shopify.put_order(shopify_order(3200, person, [MOKA], "4.95", datetime.now(UTC)))
+        runtime.engine().run_pass()
+        assert [i["reference"] for i in moneybird.invoices.values()] == ["SH-3200"]
+        # The demo store's paid orders before the start, counted by Shopify in one query.
+        history = runtime.store.get_meta("orders_before_start")
+        paid = [o for o in shopify.orders.values() if o["displayFinancialStatus"] in
+                {"PAID", "PARTIALLY_REFUNDED", "REFUNDED"} and not o.get("test")
+                and o["name"] != "#3200"]  # fmt: skip
+        assert history == str(len(paid))
+    finally:
+        runtime.close()

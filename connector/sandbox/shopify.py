@@ -17,6 +17,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -76,6 +77,9 @@ class ShopifySandbox(Served):
     queries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     issued_tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry epoch
     token_lifetime: int = 86399
+    # Test hook, called before each page of orders is answered: the list may change between
+    # two pages as it does in a busy shop.
+    before_orders: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.schema = load_schema(self.schema_path)
@@ -283,6 +287,7 @@ class ShopifySandbox(Served):
     def _root(self) -> dict[str, Any]:
         return {
             "orders": self._orders,
+            "ordersCount": self._orders_count,
             "order": lambda _info, id: self._wrap(self.orders.get(id)),
             "currentAppInstallation": {"accessScopes": [{"handle": s} for s in self.scopes]},
         }
@@ -297,6 +302,8 @@ class ShopifySandbox(Served):
         reverse: bool = False,
         **_rest: Any,
     ) -> dict[str, Any]:
+        if self.before_orders is not None:
+            self.before_orders()
         rows = list(self.orders.values())
         if query:
             found = re.search(r"updated_at:(>=?)'?([0-9T:\-Z+.]+)'?", query)
@@ -316,7 +323,44 @@ class ShopifySandbox(Served):
             rows = [o for o in rows if compare[op](_created(o), limit)]
         key = {"UPDATED_AT": "updatedAt", "CREATED_AT": "createdAt"}.get(sortKey or "", "id")
         rows.sort(key=lambda o: (o[key], o["id"]), reverse=reverse)
-        return _connection(rows, first, after, self._wrap)
+        # Shopify's cursor is a key (the last order's sort value and id), not a position: the
+        # next page starts after that key, wherever the list has moved meanwhile.
+        if after:
+            last = tuple(json.loads(base64.b64decode(after)))
+            placed = [((o[key], o["id"]), o) for o in rows]
+            rows = [o for k, o in placed if (k < last if reverse else k > last)]
+        page = rows[: first or 50]
+        cursor = (
+            base64.b64encode(json.dumps([page[-1][key], page[-1]["id"]]).encode()).decode()
+            if page
+            else None
+        )
+        return {
+            "nodes": [self._wrap(r) for r in page],
+            "edges": [{"node": self._wrap(r)} for r in page],
+            "pageInfo": {
+                "hasNextPage": len(rows) > len(page),
+                "endCursor": cursor,
+                "hasPreviousPage": bool(after),
+                "startCursor": None,
+            },
+        }
+
+    def _orders_count(
+        self, _info: Any, query: str | None = None, limit: int | None = None, **_rest: Any
+    ) -> dict[str, Any]:
+        """`created_at:<'…'`, `financial_status:X` terms (any of those named) and `test:false`."""
+        rows = list(self.orders.values())
+        compare = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+        for op, stamp in re.findall(r"created_at:([<>]=?)'?([0-9T:\-Z+.]+)'?", query or ""):
+            moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            rows = [o for o in rows if compare[op](_created(o), moment)]
+        statuses = {s.upper() for s in re.findall(r"financial_status:(\w+)", query or "")}
+        if statuses:
+            rows = [o for o in rows if o.get("displayFinancialStatus") in statuses]
+        if "test:false" in (query or ""):
+            rows = [o for o in rows if not o.get("test")]
+        return {"count": len(rows), "precision": "EXACT"}
 
     def _wrap(self, order: dict[str, Any] | None) -> dict[str, Any] | None:
         """An order as the executor sees it: its line items page like a connection."""
