@@ -18,6 +18,7 @@ from connector.money import fmt
 from connector.moneybird_rates import rates_from_response
 from connector.refund_preview import print_credit, refund_previews
 from connector.runtime import build, setup_logging
+from connector.sync import PassReport
 
 app = typer.Typer(
     add_completion=False,
@@ -175,14 +176,26 @@ def sync(
             Alerter(runtime.config, runtime.store).after_pass()
         finally:
             runtime.close()
-    console.print(
-        f"{report.seen} orders seen, {report.booked} booked, {report.parked} parked, "
-        f"{report.failed} to retry, {report.unpaid} waiting for payment; "
-        f"{report.moneybird_requests} Moneybird requests"
-    )
+    console.print(_summary(report, "seen"), highlight=False)
+    if report.before_start:
+        console.print(
+            f"{report.before_start} orders paid before the start point were left alone: "
+            "`connector status` says how to book them",
+            highlight=False,
+        )
     if report.error:
         err.print(f"Pass stopped early: {report.error}", highlight=False)
         raise typer.Exit(EXIT_FAILED)
+
+
+def _summary(report: PassReport, seen: str) -> str:
+    """One line per pass or import; documents found already in Moneybird are not "booked"."""
+    found = f"{report.adopted} already in Moneybird (adopted), " if report.adopted else ""
+    return (
+        f"{report.seen} orders {seen}, {report.booked} booked, {found}{report.parked} parked, "
+        f"{report.failed} to retry, {report.unpaid} waiting for payment; "
+        f"{report.moneybird_requests} Moneybird requests"
+    )
 
 
 @app.command("import")
@@ -221,11 +234,7 @@ def import_history(
             _print_dry_run(result, files)
         else:
             outcome = run_import(runtime.engine(), start, end, limit, show)
-            console.print(
-                f"{outcome.seen} orders read, {outcome.booked} booked, {outcome.parked} parked, "
-                f"{outcome.failed} to retry, {outcome.unpaid} not paid; "
-                f"{outcome.moneybird_requests} Moneybird requests"
-            )
+            console.print(_summary(outcome, "read"), highlight=False)
     except ConnectorError as exc:
         _exit_for(exc)
     finally:

@@ -97,7 +97,9 @@ def _history(store: Store) -> dict[str, Any]:
     """What the scheduler leaves alone: orders paid before its start point."""
     start = from_text(store.get_meta(START_KEY))
     counted = store.get_meta(BEFORE_START_COUNT_KEY)
-    seen = store.counts().get(OrderState.BEFORE_START.value, 0)
+    seen = len([r for r in store.orders({OrderState.BEFORE_START}) if start is None or (
+        (paid := from_text(r.paid_at)) is not None and paid < start
+    )])  # fmt: skip
     count = max(int(counted) if counted and counted.isdigit() else 0, seen)
     return {
         "start": start.isoformat() if start else None,

@@ -296,6 +296,7 @@ class SyncEngine:
         if moment < self.start_point():
             self.store.set_meta(START_KEY, to_text(moment) or "")
             self._start = moment
+            self._count_history(moment)  # what is left before the new start
 
     def _count_history(self, start: datetime) -> None:
         """At the first start: how many orders the shop had before it (one request), so
@@ -305,8 +306,7 @@ class SyncEngine:
         except (ShopError, ConnectorError) as exc:
             log.info("could not count the orders before the start: %s", exc)
             return
-        if count is not None:
-            self.store.set_meta(BEFORE_START_COUNT_KEY, str(count))
+        self.store.set_meta(BEFORE_START_COUNT_KEY, "" if count is None else str(count))
         if count:
             log.info(
                 "%d orders paid before the start (%s) are not booked by the scheduler; "

@@ -95,7 +95,9 @@ def test_a_shop_clock_that_steps_back_by_the_overlap_loses_no_order(
 
 
 def first_start_runtime(tmp_path: Path, shop: WooCommerceSandbox, mb: MoneybirdSandbox) -> Runtime:
-    path = write_config(tmp_path, shop.url, mb.api_url, mb.administration_id, history_start="")
+    mb.rate_limit = 100_000
+    path = write_config(tmp_path, shop.url, mb.api_url, mb.administration_id,
+                        mb_extra="rate_limit = 100000", history_start="")  # fmt: skip
     rt = build(load_config(path, environ=secrets_env(shop, mb)))
     rt.shop._sleep = lambda _s: None
     rt.client._sleep = lambda _s: None
@@ -131,6 +133,17 @@ def test_a_first_start_books_no_history_and_says_so(
     # 129 completed orders were in the shop before the start: the demo's 9 and the 120.
     assert "129 orders paid before the start" in result.output
     assert "connector import --since" in result.output
+    # The owner books the history after all: every order once, and status has nothing left.
+    since = (year_ago - timedelta(days=1)).date().isoformat()
+    config = str(tmp_path / "config.toml")
+    result = CliRunner().invoke(app, ["import", "--since", since, "--config", config], env=env)
+    assert result.exit_code == 0, result.output
+    refs = references(moneybird)
+    assert all(n == 1 for n in refs.values())
+    assert {f"WC-{6000 + n}" for n in range(120)} | {"WC-7001"} <= set(refs)
+    assert len(refs) == 120 + DEMO_BOOKED + 1
+    result = CliRunner().invoke(app, ["status", "--config", config], env=env)
+    assert "paid before the start" not in result.output
 
 
 def test_import_moves_the_start_back_and_the_scheduler_never_rereads_history(
