@@ -100,11 +100,13 @@ def _history(store: Store) -> dict[str, Any]:
     seen = len([r for r in store.orders({OrderState.BEFORE_START}) if start is None or (
         (paid := from_text(r.paid_at)) is not None and paid < start
     )])  # fmt: skip
-    count = max(int(counted) if counted and counted.isdigit() else 0, seen)
+    count: int | None = max(int(counted) if counted and counted.isdigit() else 0, seen)
+    if counted == "?" and not count:
+        count = None  # the shop has some, but did not say how many
     return {
         "start": start.isoformat() if start else None,
         "orders_before_start": count,
-        "what_to_do": "book them with `connector import --since <date>`" if count else "",
+        "what_to_do": "book them with `connector import --since <date>`" if count != 0 else "",
     }
 
 
@@ -154,13 +156,15 @@ def render(data: dict[str, Any], console: Console) -> None:
         )
     console.print(f"Contacts known: {data['contacts_known']}")
     history = data.get("history") or {}
-    if history.get("orders_before_start"):
-        console.print(
-            f"{history['orders_before_start']} orders paid before the start "
-            f"({history['start'][:10]}) are not booked by the scheduler: "
-            f"{history['what_to_do']}",
-            highlight=False,
+    if history.get("what_to_do"):
+        how_many, day = history["orders_before_start"], (history["start"] or "")[:10]
+        said = (
+            f"Orders paid before the start ({day}) are not booked by the scheduler (the shop "
+            "did not say how many)"
+            if how_many is None
+            else f"{how_many} orders paid before the start ({day}) are not booked by the scheduler"
         )
+        console.print(f"{said}: {history['what_to_do']}", highlight=False)
     if data["attention"]:
         table = Table(title="Orders needing attention")
         for column in ("order", "state", "reason", "what to do"):

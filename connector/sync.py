@@ -305,8 +305,9 @@ class SyncEngine:
             count = self.shop.count_before(start)
         except (ShopError, ConnectorError) as exc:
             log.info("could not count the orders before the start: %s", exc)
-            return
-        self.store.set_meta(BEFORE_START_COUNT_KEY, "" if count is None else str(count))
+            count = None
+        # "?": the shop has orders from before but did not say how many (count headers gone).
+        self.store.set_meta(BEFORE_START_COUNT_KEY, "?" if count is None else str(count))
         if count:
             log.info(
                 "%d orders paid before the start (%s) are not booked by the scheduler; "

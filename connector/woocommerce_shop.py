@@ -232,7 +232,11 @@ class WooCommerceShop:
             "per_page": 1,
         }
         response = self._get("orders", params)
-        return None if response.status_code >= 400 else _header_int(response, "X-WP-Total")
+        if response.status_code >= 400:
+            return None
+        if not self._json(response, "orders before the start"):
+            return 0  # none at all, whatever the headers say
+        return _header_int(response, "X-WP-Total")  # None: some, how many is not said
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         response = self._get(f"orders/{order_id}", {})

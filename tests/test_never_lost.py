@@ -174,3 +174,18 @@ def test_import_moves_the_start_back_and_the_scheduler_never_rereads_history(
     first = datetime.fromisoformat(listed[0]["modified_after"]).replace(tzinfo=UTC)
     assert first > datetime.now(UTC) - timedelta(hours=1)
     assert not any(ref.startswith("WC-60") for ref in refs)  # the year before: not booked
+
+
+def test_a_first_start_behind_a_header_stripping_proxy_still_says_history_is_left(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    shop.strip_paging_headers = True
+    runtime = first_start_runtime(tmp_path, shop, moneybird)
+    try:
+        runtime.engine().run_pass()
+    finally:
+        runtime.close()
+    assert moneybird.invoices == {}
+    env = secrets_env(shop, moneybird)
+    result = CliRunner().invoke(app, ["status", "--config", str(tmp_path / "config.toml")], env=env)
+    assert "are not booked by the scheduler (the shop did not say how many)" in result.output
