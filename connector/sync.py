@@ -67,7 +67,6 @@ log = logging.getLogger(__name__)
 InvoiceRecord = OrderRecord | RefundRecord  # both carry an invoice through send and pay
 WATERMARK_KEY = "watermark"
 CLOCK_KEY = "shop_clock"  # the shop's clock and ours at the last poll: "<shop>|<ours>"
-INVOICES_LEARNED_KEY = "invoices_learned_at"
 CLOCK_STEP = timedelta(minutes=1)  # a shop clock this far behind what ours says has stepped back
 LEARN_EVERY = 100  # documents made between two looks at what else Moneybird holds
 PAYLOADS_KEPT = 500  # orders a poll keeps in memory for the pass; more are read again by id
@@ -784,7 +783,6 @@ class SyncEngine:
             self._learned[invoice_id] = invoice  # read once, used this pass
         self.store.save_invoice_refs(refs)
         self.store.mark_seen(marks)
-        self.store.set_meta(INVOICES_LEARNED_KEY, utcnow().isoformat())
         self._creates = 0
         ours = self.store.invoices_recorded(set(refs.values()))
         elsewhere = [ref for ref, invoice_id in refs.items() if invoice_id not in ours]

@@ -317,10 +317,7 @@ class ShopifySandbox(Served):
                     > limit
                     or (not strict and moment == limit)
                 ]
-        compare = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-        for op, stamp in re.findall(r"created_at:([<>]=?)'?([0-9T:\-Z+.]+)'?", query or ""):
-            limit = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            rows = [o for o in rows if compare[op](_created(o), limit)]
+        rows = _created_in(rows, query)
         key = {"UPDATED_AT": "updatedAt", "CREATED_AT": "createdAt"}.get(sortKey or "", "id")
         rows.sort(key=lambda o: (o[key], o["id"]), reverse=reverse)
         # Shopify's cursor is a key (the last order's sort value and id), not a position: the
@@ -350,11 +347,7 @@ class ShopifySandbox(Served):
         self, _info: Any, query: str | None = None, limit: int | None = None, **_rest: Any
     ) -> dict[str, Any]:
         """`created_at:<'…'`, `financial_status:X` terms (any of those named) and `test:false`."""
-        rows = list(self.orders.values())
-        compare = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-        for op, stamp in re.findall(r"created_at:([<>]=?)'?([0-9T:\-Z+.]+)'?", query or ""):
-            moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            rows = [o for o in rows if compare[op](_created(o), moment)]
+        rows = _created_in(list(self.orders.values()), query)
         statuses = {s.upper() for s in re.findall(r"financial_status:(\w+)", query or "")}
         if statuses:
             rows = [o for o in rows if o.get("displayFinancialStatus") in statuses]
@@ -423,6 +416,15 @@ def _add_presentment(value: Any) -> None:
     elif isinstance(value, list):
         for item in value:
             _add_presentment(item)
+
+
+def _created_in(rows: list[dict[str, Any]], query: str | None) -> list[dict[str, Any]]:
+    """The orders a search's `created_at:<'…'` (or >, >=, <=) terms let through."""
+    compare = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+    for op, stamp in re.findall(r"created_at:([<>]=?)'?([0-9T:\-Z+.]+)'?", query or ""):
+        limit = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        rows = [o for o in rows if compare[op](_created(o), limit)]
+    return rows
 
 
 def _created(order: dict[str, Any]) -> datetime:
