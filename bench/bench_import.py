@@ -2,6 +2,7 @@
 
     python bench/bench_import.py            # about a minute
     python bench/bench_import.py --quick    # fewer orders, for a smoke run
+    python bench/bench_import.py --window 30 --repeat 3 --imports-only   # 429s at a 30 s window
 
 The Moneybird rate window is shortened (150 requests per 3 s instead of per 300 s) so the run
 exercises the same pacing 100 times faster; the figures scale back by that factor.
@@ -210,18 +211,20 @@ def dry_run_memory(count: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    global WINDOW
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--window", type=float, default=WINDOW, help="the shortened window, s")
+    parser.add_argument("--repeat", type=int, default=1, help="run each import this often")
+    parser.add_argument("--imports-only", action="store_true")
     args = parser.parse_args()
+    WINDOW = args.window
     count = 60 if args.quick else 200
     print(
         f"Moneybird window shortened to {LIMIT} requests per {WINDOW:g} s (real: per {REAL_WINDOW:g} s)"
     )
-    for known, document in (
-        (True, "sales_invoice"),
-        (False, "sales_invoice"),
-        (True, "external_sales_invoice"),
-    ):
+    runs = [(True, "sales_invoice"), (False, "sales_invoice"), (True, "external_sales_invoice")]
+    for known, document in runs * args.repeat:
         r = import_run(count, known, document)
         who = "known contacts" if known else "new contacts  "
         if document != "sales_invoice":
@@ -231,6 +234,8 @@ def main() -> None:
             f"most in any window {r['max_window']} (limit {LIMIT}); 429s {r['429s']}; "
             f"{r['elapsed']:.1f} s; budget utilisation {r['utilisation']:.0%}"
         )
+    if args.imports_only:
+        return
     rate = engine_throughput(5000 if args.quick else 20000)
     print(f"booking engine: {rate:,.0f} orders/s (pure CPU, one core)")
     big = 10000 if args.quick else 100000

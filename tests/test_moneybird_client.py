@@ -171,3 +171,39 @@ def test_requests_carry_the_bearer_token() -> None:
 
     client_for(handler).contact_versions()
     assert headers == ["Bearer secret-token"]
+
+
+def test_the_arrival_margin_holds_when_old_requests_leave_the_window() -> None:
+    """A request counts on the server until a window after it arrived: one asked for between
+    10.000 s and 10.050 s after its counterpart must still wait for the margin."""
+    clock = FakeClock(1_800_000_000.0)
+    limiter = RateLimiter(2, 10, clock=clock.time, sleep=clock.sleep)
+    limiter.acquire()
+    limiter.acquire()
+    clock.now += 10.02  # the first is 10.02 s old: gone from a plain window, not the server's
+    limiter.acquire()
+    assert clock.slept == [pytest.approx(0.03)]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "1800000000000000",  # an epoch in microseconds: decades ahead
+        str(1_800_000_000 + 5 * 86400),  # days ahead
+        "1800000120000",  # milliseconds: two minutes ahead
+        "-30",
+        "inf",
+        "nan",
+        "soon",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ],
+)
+def test_absurd_wait_headers_are_capped_and_never_raise(header: str) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(150, 300, clock=clock.time, sleep=clock.sleep)
+    limiter.block_until(retry_after_epoch(header, clock.now))
+    limiter.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": header})
+    limiter.acquire()
+    assert sum(clock.slept) <= 300 + 5  # at most one window and a margin
+    if header == "1800000120000":
+        assert sum(clock.slept) == pytest.approx(120)  # read as milliseconds
