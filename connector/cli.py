@@ -47,6 +47,21 @@ def _exit_for(exc: ConnectorError, prefix: str = "") -> NoReturn:
     raise typer.Exit(EXIT_AUTH if isinstance(exc, AuthError) else EXIT_FAILED) from None
 
 
+def _open_state(settings: StateSettings):  # type: ignore[no-untyped-def]
+    """The state named by the files on disk, or one clear line saying why it cannot be read."""
+    from connector.state import StateError, Store
+
+    try:
+        return Store(settings.state_path)
+    except StateError as exc:
+        err.print(
+            f"{exc}\n(config.toml on disk names this state file; a `connector run` started "
+            "with an earlier configuration keeps using its own)",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+
+
 def _state_settings(path: Path) -> StateSettings:
     """For the commands that only read or re-queue state: work even with a broken edit."""
     try:
@@ -328,11 +343,10 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Orders per state, orders needing attention with the reason, and the last runs."""
-    from connector.state import Store
     from connector.status import collect, render
 
     settings = _state_settings(config)
-    store = Store(settings.state_path)
+    store = _open_state(settings)
     try:
         data = collect(store, config_path=settings.config_path)
     finally:

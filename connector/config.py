@@ -27,7 +27,7 @@ from pydantic import (
 from connector.booking import BookingSettings
 from connector.errors import ConfigError
 from connector.exchange_rates import ECB_URL
-from connector.mappings import Mappings, explain, load_mappings
+from connector.mappings import Mappings, explain, load_mappings, read_toml
 from connector.payments import GIFT_CARD_METHODS
 from connector.vat_rules import compact_vat_number, vat_number_country
 from connector.vies import VIES_URL
@@ -392,19 +392,16 @@ class StateSettings:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found (use --config PATH)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return read_toml(path, "configuration file not found (use --config PATH)")
 
 
 def state_settings(path: Path, environ: dict[str, str] | None = None) -> StateSettings:
     path = path.resolve()
-    raw = _read_toml(path)
     problem = None
+    try:
+        raw = _read_toml(path)
+    except ConfigError as exc:  # still find the state the running connector uses
+        raw, problem = _lenient_toml(path), str(exc)
     try:
         config = load_config(path, environ, require_secrets=False)
         state, interval = config.state_path, config.sync.interval_minutes
@@ -418,6 +415,20 @@ def state_settings(path: Path, environ: dict[str, str] | None = None) -> StateSe
     return StateSettings(path, state, interval, problem)
 
 
+def _lenient_toml(path: Path) -> dict[str, Any]:
+    """As much of a broken config.toml as tells where the state is: the text read whatever
+    its encoding, else the `path` under `[state]` found by eye."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return {}
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        found = re.search(r'^\[state\][^\[]*?^\s*path\s*=\s*"([^"]+)"', text, re.M | re.S)
+        return {"state": {"path": found.group(1)}} if found else {}
+
+
 def fingerprint(config_path: Path) -> str:
     """A hash over config.toml and the tables it names, to tell which version is in force."""
     digest = hashlib.sha256()
@@ -428,7 +439,7 @@ def fingerprint(config_path: Path) -> str:
         defaults = MappingsConfig()
         for key in ("tax", "ledger", "payment"):
             paths.append(_resolve(config_path, str(names.get(key, getattr(defaults, key)))))
-    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+    except (OSError, ValueError, AttributeError):  # unreadable, not TOML, not UTF-8
         pass
     for path in paths:
         try:

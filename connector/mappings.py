@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -198,14 +198,22 @@ def unreachable(rules: tuple[TaxRule, ...] | tuple[LedgerRule, ...] | tuple[Paym
     return found
 
 
-def _read(path: Path) -> dict[str, object]:
+def read_toml(path: Path, not_found: str = "file not found") -> dict[str, Any]:
+    """A TOML file, or a ConfigError that says what is wrong with it (missing, unreadable, not
+    UTF-8, not TOML): never another exception, whatever is on disk."""
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {not_found}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} cannot be read); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
 
 
 def explain(path: Path, exc: ValidationError) -> ConfigError:
@@ -243,6 +251,6 @@ def _table(path: Path, model: type[_T], optional: bool) -> _T:
     if optional and not path.exists():
         return model()
     try:
-        return model.model_validate(_read(path))
+        return model.model_validate(read_toml(path))
     except ValidationError as exc:
         raise explain(path, exc) from None

@@ -25,9 +25,12 @@ class ConfigWatcher:
         self.error: str | None = None
         self._load = load
         self._failed_hash: str | None = None
+        self.candidate: Config | None = None  # an edit that loaded, not yet in force
+        self.candidate_hash: str | None = None
 
     def poll(self) -> bool:
-        """Load the files if they changed. True when a new configuration took effect."""
+        """Load the files if they changed. True when an edit loaded: `candidate` holds it,
+        to be put in force with `accept` (or refused with `reject`)."""
         current = fingerprint(self.path)
         if current == self.good_hash:
             self.error = self._failed_hash = None  # a broken edit was undone
@@ -37,10 +40,26 @@ class ConfigWatcher:
         try:
             config = self._load(self.path)
         except ConfigError as exc:
-            self.error, self._failed_hash = str(exc), current
-            log.error("configuration edit NOT applied, still running %s: %s", self.good_hash, exc)
+            self.reject(str(exc), current)
             return False
-        self.good, self.good_hash = config, current
-        self.error = self._failed_hash = None
-        log.info("configuration reloaded: now running %s", current)
+        except Exception as exc:  # whatever is on disk, the running configuration stays
+            self.reject(f"{self.path}: cannot be loaded ({type(exc).__name__}: {exc})", current)
+            return False
+        self.candidate, self.candidate_hash = config, current
         return True
+
+    def accept(self) -> Config:
+        """The edit loaded and its runtime was built: it is the one in force now."""
+        assert self.candidate is not None
+        self.good, self.good_hash = self.candidate, self.candidate_hash
+        self.candidate = None
+        self.error = self._failed_hash = None
+        log.info("configuration reloaded: now running %s", self.good_hash)
+        return self.good
+
+    def reject(self, error: str, current: str | None = None) -> None:
+        """The edit cannot be used (it does not load, or its runtime cannot be built): say so
+        once, keep the last good configuration running."""
+        self.candidate = None
+        self.error, self._failed_hash = error, current or self.candidate_hash
+        log.error("configuration edit NOT applied, still running %s: %s", self.good_hash, error)

@@ -57,16 +57,29 @@ def run_forever(config: Config) -> None:
     def tick() -> None:
         runtime = state["runtime"]
         if watcher.poll():
-            old_interval = runtime.config.sync.interval_minutes
-            runtime.close()
-            new = watcher.good
-            limiter.limit = new.moneybird.rate_limit
-            limiter.window = new.moneybird.rate_window_seconds
-            runtime = state["runtime"] = build(new, limiter)
-            if new.sync.interval_minutes != old_interval:
-                scheduler.reschedule_job(JOB, trigger="interval", minutes=new.sync.interval_minutes)
+            runtime = reload(runtime)
         record_config(runtime, watcher)
         one_pass(runtime)
+
+    def reload(runtime: Runtime) -> Runtime:
+        """The edited configuration's runtime, built before the running one is closed: if it
+        cannot be built (a state path that cannot be made...), the running one goes on."""
+        new = watcher.candidate
+        assert new is not None
+        try:
+            fresh = build(new, limiter)
+        except Exception as exc:
+            watcher.reject(f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
+            return runtime
+        watcher.accept()
+        old_interval = runtime.config.sync.interval_minutes
+        runtime.close()
+        limiter.limit = new.moneybird.rate_limit
+        limiter.window = new.moneybird.rate_window_seconds
+        state["runtime"] = fresh
+        if new.sync.interval_minutes != old_interval:
+            scheduler.reschedule_job(JOB, trigger="interval", minutes=new.sync.interval_minutes)
+        return fresh
 
     scheduler.add_job(
         tick,

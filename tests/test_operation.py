@@ -57,6 +57,7 @@ def test_watcher_applies_good_edits_and_keeps_the_last_good_config(
     first = watcher.good_hash
     path.write_text(path.read_text().replace("[sync]\n", "[sync]\ninterval_minutes = 5\n"))
     assert watcher.poll() is True
+    watcher.accept()  # its runtime was built
     assert watcher.good.sync.interval_minutes == 5 and watcher.good_hash != first
     tax = tmp_path / "mappings" / "tax.toml"
     good_tax = tax.read_text()
@@ -101,6 +102,47 @@ def test_running_connector_keeps_going_on_a_broken_edit_and_status_says_so(
     assert child.returncode == 0
     assert output.count("configuration edit NOT applied") == 1  # reported once, not every pass
     assert "configuration reloaded" in output
+
+
+def test_an_edit_saved_in_latin_1_or_with_a_state_path_that_cannot_be_made_changes_nothing(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    path = own_tables(tmp_path, shop, moneybird, extra="interval_minutes = 0.02\n")
+    good = path.read_bytes()
+    env = {**os.environ, **secrets_env(shop, moneybird), "CONNECTOR_HEALTH_PORT": "0"}
+    child = subprocess.Popen([sys.executable, "-m", "connector", "run", "--config", str(path)],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    runner = CliRunner(env=secrets_env(shop, moneybird))
+    from datetime import UTC, datetime
+
+    from connector.sandbox.seed import JEROEN, Item, woo_order
+
+    try:
+        assert _wait(lambda: len(moneybird.invoices) == 8)
+        # An editor that saves in Latin-1: "Café" is not UTF-8.
+        path.write_bytes(good.replace(b"[sync]\n", "[sync]\n# Café\n".encode("latin-1")))
+        assert _wait(lambda: _status(runner, path)["config"]["edit_not_applied"] is not None)
+        assert "not UTF-8" in _status(runner, path)["config"]["edit_not_applied"]
+        shop.put_order(woo_order(1031, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)], "0", datetime.now(UTC)))  # fmt: skip
+        assert _wait(lambda: len(moneybird.invoices) == 9)  # the running configuration books
+        # A state path that cannot be created: the edit loads, its runtime cannot be built.
+        blocker = tmp_path / "a-file"
+        blocker.write_text("not a folder")
+        path.write_bytes(
+            good.replace(b'path = "state.db"', f'path = "{blocker}/state.db"'.encode())
+        )
+        shop.put_order(woo_order(1032, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)], "0", datetime.now(UTC)))  # fmt: skip
+        assert _wait(lambda: len(moneybird.invoices) == 10)  # the old client was not closed
+        result = runner.invoke(app, ["status", "--config", str(path)])
+        assert result.exit_code == 1 and "cannot create state folder" in result.output
+        path.write_bytes(good)
+        assert _wait(lambda: _status(runner, path)["config"]["edit_not_applied"] is None)
+    finally:
+        child.terminate()
+        output, _ = child.communicate(timeout=30)
+    assert "Traceback" not in output
+    assert output.count("configuration edit NOT applied") == 2  # each reported once
+    assert "cannot create state folder" in output
 
 
 def _status(runner: CliRunner, path: Path) -> dict[str, Any]:
