@@ -228,6 +228,7 @@ def _book(
         raise _Park(str(problem)) from None
     if order.exchange_rate_note and any(p.price_base is not None for p in payments):
         notes.append(order.exchange_rate_note)
+    notes.extend(order.data_notes)
     return InvoiceDraft(
         order_key=order.key,
         reference=reference_for(order, settings.reference_template),

@@ -16,6 +16,7 @@ from connector.config import Config, StateSettings, load_config, state_settings
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.money import fmt
 from connector.moneybird_rates import rates_from_response
+from connector.redact import scrub
 from connector.refund_preview import print_credit, refund_previews
 from connector.runtime import build, setup_logging
 from connector.sync import PassReport
@@ -43,7 +44,7 @@ DEFAULT_CONFIG = Path("config.toml")
 
 def _exit_for(exc: ConnectorError, prefix: str = "") -> NoReturn:
     """Say what went wrong and exit: 3 for authentication, 1 for anything else."""
-    err.print(f"{prefix}{exc}", highlight=False)
+    err.print(scrub(f"{prefix}{exc}"), highlight=False)
     raise typer.Exit(EXIT_AUTH if isinstance(exc, AuthError) else EXIT_FAILED) from None
 
 
@@ -199,7 +200,7 @@ def sync(
             highlight=False,
         )
     if report.error:
-        err.print(f"Pass stopped early: {report.error}", highlight=False)
+        err.print(scrub(f"Pass stopped early: {report.error}"), highlight=False)
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -135,6 +135,7 @@ class Order:
     exchange_rate_note: str = ""  # where the euro amounts come from, for the booking notes
     coupon_codes: tuple[str, ...] = ()
     refunds: tuple[Refund, ...] = ()  # as far as the shop's payload tells
+    data_notes: tuple[str, ...] = ()  # what was mended in the shop's data, for the notes
 
     def line(self, line_id: str) -> OrderLine | None:
         return next((ln for ln in self.lines if line_id and ln.line_id == line_id), None)

@@ -25,8 +25,22 @@ class SecretFilter(logging.Filter):
         return True
 
 
-def redact(text: str, secrets: list[str]) -> str:
+_KNOWN: list[str] = []  # this process's secrets, for texts recorded far from the config
+
+
+def remember(secrets: list[str]) -> None:
+    """The secrets of the configuration in use: every text the state records or a command
+    prints is scrubbed of them (`scrub`), wherever the text came from."""
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+        if secret and secret not in _KNOWN:
+            _KNOWN.append(secret)
+
+
+def scrub(text: str) -> str:
+    return redact(text, _KNOWN)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
     return text

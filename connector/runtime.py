@@ -10,7 +10,7 @@ from pythonjsonlogger.json import JsonFormatter
 from connector.config import Config
 from connector.moneybird import MoneybirdClient
 from connector.rate_limit import RateLimiter
-from connector.redact import SecretFilter
+from connector.redact import SecretFilter, remember
 from connector.reload import ConfigWatcher
 from connector.shop import Shop
 from connector.shopify_shop import ShopifyShop
@@ -67,6 +67,7 @@ def build_shop(config: Config) -> Shop:
 
 def build(config: Config, limiter: RateLimiter | None = None) -> Runtime:
     s = config.secrets
+    remember(s.values())
     shop = build_shop(config)
     client = MoneybirdClient(
         api_url=config.moneybird.api_url,
@@ -101,6 +102,7 @@ def setup_logging(
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     if secrets:
+        remember(secrets)
         handler.addFilter(SecretFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

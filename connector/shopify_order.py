@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from connector import shop_text
 from connector.errors import OrderDataError
 from connector.money import BASE_CURRENCY, ZERO, parse
 from connector.order import (
@@ -182,6 +183,7 @@ def _order(payload: dict[str, Any], vat_attribute: str, side: str) -> Order:
     assert modified is not None
     return Order(
         shop=SHOP,
+        data_notes=shop_text.note(payload),
         order_id=gid_number(payload["id"]),
         number=str(payload["name"]).lstrip("#"),
         status=status,

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 from shopify_app import admin_graphql_request, exchange_using_client_credentials
 
+from connector import shop_text
 from connector.errors import AuthError, ShopError
 from connector.order import Order
 from connector.shop import OrderSummary, Poll
@@ -193,7 +194,7 @@ class ShopifyShop:
 
     def _complete(self, node: dict[str, Any]) -> dict[str, Any]:
         """Fetch the rest of an order's lines when it has more than one page of them, and its
-        refunds when it has any."""
+        refunds when it has any; its text cleaned."""
         lines = node["lineItems"]
         while lines["pageInfo"]["hasNextPage"]:
             more = self._query(
@@ -203,7 +204,7 @@ class ShopifyShop:
         node["lineItems"] = lines
         if node.get("refunds"):  # in full, one more query, only for orders with refunds
             node["refunds"] = self._query(ORDER_REFUNDS, {"id": node["id"]})["order"]["refunds"]
-        return node
+        return shop_text.clean(node)
 
     def _check_scopes(self) -> None:
         self.scopes_checked = True

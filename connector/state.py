@@ -20,6 +20,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from connector.errors import ConnectorError
+from connector.redact import scrub
 
 
 class OrderState(StrEnum):
@@ -312,9 +313,16 @@ class Store:
             return s.get(OrderRecord, key)
 
     def save(self, record: SQLModel) -> None:
-        """Commit one record now: callers rely on it being on disk before the next request."""
+        """Commit one record now: callers rely on it being on disk before the next request.
+        No secret is ever stored: every text is scrubbed of them on the way in (a shop's
+        error page may echo the request, keys and all)."""
         if isinstance(record, (OrderRecord, ContactRecord, RefundRecord)):
             record.updated_at = utcnow().isoformat()
+        for name, value in list(record.__dict__.items()):
+            if isinstance(value, str) and not name.startswith("_"):
+                clean = scrub(value)
+                if clean != value:
+                    setattr(record, name, clean)
         with self._writing() as s:
             s.merge(record)
 

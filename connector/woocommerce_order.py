@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from connector import shop_text
 from connector.errors import OrderDataError
 from connector.money import ZERO, parse
 from connector.order import (
@@ -154,6 +155,7 @@ def _order(
     total = main.amount + sum((g.amount for g in gift_cards), ZERO)
     return Order(
         shop=SHOP,
+        data_notes=shop_text.note(payload),
         order_id=str(payload["id"]),
         number=str(payload.get("number") or payload["id"]),
         status=str(payload.get("status") or ""),

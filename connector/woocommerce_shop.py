@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from woocommerce import API
 
+from connector import shop_text
 from connector.errors import AuthError, ShopError
 from connector.money import parse
 from connector.order import Order
@@ -393,7 +394,7 @@ class WooCommerceShop:
         if response.status_code >= 400:
             raise ShopError(f"{what}: shop answered {response.status_code}: {_message(response)}")
         try:
-            return response.json()
+            return shop_text.read(response.content)
         except ValueError:
             raise ShopError(f"{what}: shop's answer is not JSON (is shop.url right?)") from None
 
@@ -419,6 +420,6 @@ def _header_int(response: requests.Response, name: str) -> int | None:
 def _message(response: requests.Response) -> str:
     try:
         data = response.json()
-        return str(data.get("message") or data.get("code") or "")[:200]
+        return shop_text.clean_text(str(data.get("message") or data.get("code") or ""))[:200]
     except (ValueError, AttributeError):
-        return response.text[:100].strip()
+        return shop_text.clean_text(response.text[:100].strip())

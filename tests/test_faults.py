@@ -142,3 +142,30 @@ def test_secrets_never_appear_in_logs_state_errors_or_status(
         assert secret not in text, secret
         assert secret.encode() not in state, secret
     assert json.loads(seen[-3])["counts"]["paid"] == BOOKED
+
+
+def test_a_shop_error_page_that_echoes_the_request_leaks_no_key(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    """With query-string auth the keys are in the URL; a proxy's error page that echoes the
+    URL must not bring them into the state, status, health or the terminal."""
+    shop.consumer_key = SECRETS["WOOCOMMERCE_CONSUMER_KEY"]
+    shop.consumer_secret = SECRETS["WOOCOMMERCE_CONSUMER_SECRET"]
+    moneybird.token = SECRETS["MONEYBIRD_TOKEN"]
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    path.write_text(
+        path.read_text().replace(
+            "timeout_seconds = 10\n", "timeout_seconds = 10\nquery_string_auth = true\n", 1
+        )
+    )
+    shop.echo_error_status = 404
+    runner = CliRunner(env=SECRETS)
+    seen = [runner.invoke(app, ["sync", "--config", str(path)]).output]
+    seen.append(runner.invoke(app, ["status", "--json", "--config", str(path)]).output)
+    seen.append(runner.invoke(app, ["health", "--config", str(path)]).output)
+    state = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+    text = "\n".join(seen)
+    assert "Bad gateway" in text  # the page did reach the connector's messages
+    for secret in SECRETS.values():
+        assert secret not in text, secret
+        assert secret.encode() not in state, secret

@@ -51,6 +51,9 @@ class WooCommerceSandbox(Served):
     # Test hook, called with the order list's query before each answer: the list may change
     # between two pages as it does in a busy shop.
     before_list: Callable[[dict[str, str]], None] | None = None
+    # A misconfigured proxy's error page for the order list that echoes the request, query
+    # string (and so, with query-string auth, the keys) and all.
+    echo_error_status: int | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -138,6 +141,10 @@ class WooCommerceSandbox(Served):
             route = req.path[len(PREFIX) :].strip("/")
             if route == "orders" and req.method == "OPTIONS":
                 return Response(200, self._schema())
+            if route == "orders" and req.method == "GET" and self.echo_error_status:
+                keys_first = sorted(req.query_pairs, key=lambda kv: "consumer" not in kv[0])
+                page = f"Bad gateway for ?{urlencode(keys_first)} ({req.url})"
+                return Response(self.echo_error_status, raw=page.encode(), content_type="text/html")
             if route == "orders" and req.method == "GET":
                 return self._list(req)
             if route.startswith("orders/") and route.endswith("/refunds") and req.method == "GET":
