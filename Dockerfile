@@ -13,7 +13,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     CONNECTOR_CONFIG=/config/config.toml \
-    CONNECTOR_HEALTH_PORT=8080
+    CONNECTOR_HEALTH_PORT=8080 \
+    CONNECTOR_HEALTH_HOST=0.0.0.0
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -32,7 +33,8 @@ RUN sed -i 's#^path = "data/state.db"#path = "/data/state.db"#' /config/config.t
 USER connector
 VOLUME ["/data"]
 
-# /healthz answers 200 when a pass finished within two sync intervals and authentication works.
+# /healthz answers 200 when the last pass succeeded within two sync intervals and authentication
+# works; it listens on all interfaces in the container, so `-p 8080:8080` reaches it.
 EXPOSE 8080
 HEALTHCHECK --interval=5m --timeout=30s --start-period=20m --retries=2 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=20).status == 200 else 1)"]

@@ -21,10 +21,11 @@ import httpx
 from sqlmodel import select
 
 from connector.config import Config
+from connector.errors import INTERNAL
 from connector.health import AUTH_ERROR_KEY
 from connector.redact import redact
 from connector.state import AlertRecord, OrderState, Store, from_text, utcnow
-from connector.status import ADVICE
+from connector.status import ADVICE, unreadable_elements
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,14 @@ def open_problems(config: Config, store: Store, now: datetime | None = None) -> 
                     f"Order {record.number} failed {record.attempts} times: {record.last_error}",
                 )
             )
+    for n, element in enumerate(unreadable_elements(store)):
+        problems.append(
+            Problem(f"shop-data:{n}", f"The shop listed something that is not an order: {element}")
+        )
+    # A bug stopping the pass is told at once; an outage only once it lasts (see _stalled).
+    runs = store.runs(1)
+    if runs and runs[0].outcome == "error" and (runs[0].error or "").startswith(INTERNAL):
+        problems.append(Problem("pass", f"The last pass failed: {runs[0].error}"))
     stalled = _stalled(config, store, now)
     if stalled:
         problems.append(Problem("stalled", stalled))

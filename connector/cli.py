@@ -361,14 +361,13 @@ def status(
 
 @app.command()
 def health(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Exit 0 when the last pass ended well within two intervals (for container health checks)."""
+    """Exit 0 when the last pass succeeded within two intervals (for container health checks)."""
     from connector.health import health as check
-    from connector.state import Store
 
-    cfg = _load(config)
-    store = Store(cfg.state_path)
+    settings = _state_settings(config)  # no secrets needed: it reads the state only
+    store = _open_state(settings)
     try:
-        ok, message = check(store, cfg.sync.interval_minutes)
+        ok, message = check(store, settings.interval_minutes)
     finally:
         store.close()
     console.print(message, highlight=False)

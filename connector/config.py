@@ -244,7 +244,7 @@ class GiftCardsConfig(_Section):
 
 class HealthConfig(_Section):
     port: int = Field(default=0, ge=0, le=65535)  # 0: off; CONNECTOR_HEALTH_PORT overrides
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # CONNECTOR_HEALTH_HOST overrides (the container: 0.0.0.0)
 
 
 class AlertsConfig(_Section):
@@ -342,6 +342,10 @@ class Config:
     def health_port(self) -> int:
         override = os.environ.get("CONNECTOR_HEALTH_PORT", "").strip()
         return int(override) if override.isdigit() else self.file.health.port
+
+    @property
+    def health_host(self) -> str:
+        return os.environ.get("CONNECTOR_HEALTH_HOST", "").strip() or self.file.health.host
 
     @property
     def state_path(self) -> Path:

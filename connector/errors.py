@@ -29,3 +29,6 @@ class Retry(ConnectorError):
 
 class Parking(ConnectorError):
     """Raised deep inside a write to park the order (or refund) with Moneybird's message."""
+
+
+INTERNAL = "internal error"  # how an unexpected exception's message starts, wherever recorded

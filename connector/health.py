@@ -18,33 +18,68 @@ IMPORT_HEARTBEAT_KEY = "import_heartbeat"  # an import holds the pass lock; it b
 
 
 def health(store: Store, interval_minutes: float, now: datetime | None = None) -> tuple[bool, str]:
-    """Healthy when a pass finished within two intervals and authentication works."""
+    """Healthy when the last pass *succeeded* within two intervals and authentication works.
+    A pass that failed, a pass stuck for longer than two intervals, or a scheduler that has
+    not run one for that long is unhealthy, with the reason."""
     now = now or utcnow()
+    limit = timedelta(minutes=2 * interval_minutes)
     auth_error = store.get_meta(AUTH_ERROR_KEY)
     if auth_error:
         return False, f"authentication fails: {auth_error}"
     beat = from_text(store.get_meta(IMPORT_HEARTBEAT_KEY))
-    if beat is not None and now - beat <= timedelta(minutes=2 * interval_minutes):
+    if beat is not None and now - beat <= limit:
         return True, "a history import is running (scheduled passes wait for it)"
-    runs = [r for r in store.runs(5) if r.finished_at]
-    if not runs:
+    runs = store.runs(5)
+    running = next((r for r in runs if r.outcome == "running"), None)
+    started = from_text(running.started_at) if running else None
+    if started is not None and now - started > limit:
+        minutes = int((now - started).total_seconds() // 60)
+        return False, f"a pass has been running for {minutes} minutes"
+    finished = [r for r in runs if r.finished_at and r.outcome != "running"]
+    if not finished:
         return False, "no pass has finished yet"
-    last = runs[0]
-    finished = from_text(last.finished_at)
-    assert finished is not None
-    age = now - finished
-    if age > timedelta(minutes=2 * interval_minutes):
+    last = finished[0]
+    if last.outcome not in ("ok", "import"):
+        return False, f"the last pass failed: {last.error or last.outcome}"
+    at = from_text(last.finished_at)
+    assert at is not None
+    age = now - at
+    if age > limit:
         return False, f"last pass finished {int(age.total_seconds() // 60)} minutes ago"
-    note = f" (it stopped early: {last.error})" if last.outcome != "ok" else ""
-    return True, f"last pass finished {int(age.total_seconds())} seconds ago{note}"
+    return True, f"last pass succeeded {int(age.total_seconds())} seconds ago"
+
+
+MAX_CONNECTIONS = 16  # at once; more are closed at once rather than given a thread each
+CONNECTION_TIMEOUT = 10.0  # seconds a connection may sit idle before it is closed
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, but a bounded number of them."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # busy: the client may try again
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class HealthServer:
     """GET /healthz: 200 when healthy, 503 when not; JSON either way."""
 
     def __init__(self, host: str, port: int, check: Callable[[], tuple[bool, str]]) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(check))
-        self._server.daemon_threads = True
+        self._server = _BoundedServer((host, port), _handler(check))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -63,6 +98,8 @@ class HealthServer:
 
 def _handler(check: Callable[[], tuple[bool, str]]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = CONNECTION_TIMEOUT  # an idle or slow client does not hold its thread forever
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 

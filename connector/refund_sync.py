@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.booking import Parked
 from connector.errors import (
+    INTERNAL,
     AuthError,
     ConnectorError,
     OrderDataError,
@@ -156,6 +157,11 @@ class RefundFlow:
         except (ConnectorError, ShopError, OrderDataError) as exc:
             for refund in refunds:
                 self.engine._fail(refund, str(exc), report)
+            return
+        except Exception as exc:  # the order's data trips a bug: its refunds wait, the rest go on
+            log.exception("unexpected error reading order %s for its refunds", order_record.number)
+            for refund in refunds:
+                self.engine._fail(refund, f"{INTERNAL}: {type(exc).__name__}: {exc}", report)
             return
         for refund in refunds:
             done = engine.guarded(

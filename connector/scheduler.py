@@ -93,7 +93,7 @@ def run_forever(config: Config) -> None:
     server = None
     if config.health_port:
         server = HealthServer(
-            config.file.health.host,
+            config.health_host,
             config.health_port,
             lambda: health(state["runtime"].store, state["runtime"].config.sync.interval_minutes),
         ).start()

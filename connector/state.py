@@ -37,6 +37,7 @@ class OrderState(StrEnum):
 # Meta keys more than one module reads.
 START_KEY = "start"  # orders paid before this are history, never booked by a pass
 BEFORE_START_COUNT_KEY = "orders_before_start"  # the shop's count at the first start
+UNREADABLE_KEY = "unreadable_elements"  # the last pass's list elements that named no order
 
 DONE = {OrderState.PAID}
 WAITING = {OrderState.PARKED, OrderState.UNPAID, OrderState.BEFORE_START}

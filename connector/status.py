@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from connector.config import fingerprint
 from connector.state import (
     BEFORE_START_COUNT_KEY,
     START_KEY,
+    UNREADABLE_KEY,
     WAITING,
     OrderState,
     RefundState,
@@ -49,6 +51,7 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
             "edit_not_applied": store.get_meta("config_error") or None,
         },
         "counts": store.counts(),
+        "unreadable": unreadable_elements(store),
         "history": _history(store),
         "refund_counts": store.refund_counts(),
         "refunds_attention": [
@@ -91,6 +94,15 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
             for run in store.runs(runs)
         ],
     }
+
+
+def unreadable_elements(store: Store) -> list[str]:
+    """Elements of the shop's order list the last pass could not read as orders."""
+    try:
+        found = json.loads(store.get_meta(UNREADABLE_KEY) or "[]")
+    except ValueError:
+        return []
+    return [str(item) for item in found] if isinstance(found, list) else []
 
 
 def _history(store: Store) -> dict[str, Any]:
@@ -165,6 +177,12 @@ def render(data: dict[str, Any], console: Console) -> None:
             else f"{how_many} orders paid before the start ({day}) are not booked by the scheduler"
         )
         console.print(f"{said}: {history['what_to_do']}", highlight=False)
+    for element in data.get("unreadable") or []:
+        console.print(
+            f"[red]The shop listed something that is not an order:[/red] {element}; the other "
+            "orders were booked. Check the shop (or a plugin changing its order list).",
+            highlight=False,
+        )
     if data["attention"]:
         table = Table(title="Orders needing attention")
         for column in ("order", "state", "reason", "what to do"):

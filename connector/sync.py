@@ -11,6 +11,7 @@ failure ends the pass.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from connector.booking import Parked, book, describe_differences, planned_paymen
 from connector.config import Config
 from connector.contacts import ContactBook
 from connector.errors import (
+    INTERNAL,
     AuthError,
     ConnectorError,
     OrderDataError,
@@ -50,6 +52,7 @@ from connector.shop import Poll, Shop
 from connector.state import (
     BEFORE_START_COUNT_KEY,
     START_KEY,
+    UNREADABLE_KEY,
     OrderRecord,
     OrderState,
     PassLock,
@@ -70,6 +73,7 @@ CLOCK_KEY = "shop_clock"  # the shop's clock and ours at the last poll: "<shop>|
 CLOCK_STEP = timedelta(minutes=1)  # a shop clock this far behind what ours says has stepped back
 LEARN_EVERY = 100  # documents made between two looks at what else Moneybird holds
 PAYLOADS_KEPT = 500  # orders a poll keeps in memory for the pass; more are read again by id
+INTERNAL_ERROR_PASSES = 3  # the same internal error this often: parked, not retried forever
 
 
 class PassBusy(ConnectorError):
@@ -96,6 +100,7 @@ class PassReport:
     refunds_waiting: int = 0
     adopted: int = 0  # found already in Moneybird (another install, a restored state)
     before_start: int = 0  # paid before the start point: left for `connector import`
+    unreadable: list[str] = field(default_factory=list)  # list elements that name no order
     moneybird_requests: int = 0
     decisions: list[Decision] = field(default_factory=list)
     error: str | None = None
@@ -202,9 +207,13 @@ class SyncEngine:
         except ConnectorError as exc:
             run.outcome, run.error, report.error = "error", str(exc), str(exc)
             log.error("pass stopped: %s", exc)
-        except Exception as exc:
-            run.outcome, run.error = "error", f"internal error: {type(exc).__name__}"
+        except StateError:
+            run.outcome, run.error = "error", "the state file cannot be written"
             raise
+        except Exception as exc:  # a bug: logged once with its traceback, the pass reported
+            run.outcome = "error"
+            run.error = report.error = f"{INTERNAL}: {type(exc).__name__}: {exc}"
+            log.exception("pass stopped by an internal error")
         finally:
             report.moneybird_requests = self.client.limiter.requests - requests_before
             run.finished_at = utcnow().isoformat()
@@ -218,6 +227,7 @@ class SyncEngine:
             run.adopted = report.adopted
             with contextlib.suppress(StateError):  # the state itself may be what failed
                 self.store.save(run)
+                self.store.set_meta(UNREADABLE_KEY, json.dumps(report.unreadable))
         return report
 
     def _poll(self, report: PassReport) -> dict[str, dict[str, Any]]:
@@ -256,10 +266,36 @@ class SyncEngine:
         poll = self.shop.changed_orders(since)
         for page in poll.pages:
             for payload in page:
-                key = self.record_seen(payload, report)
+                try:
+                    key = self.record_seen(payload, report)
+                except (AuthError, StateError):
+                    raise
+                except Exception as exc:  # one bad element never stops the others
+                    self._unreadable(payload, exc, report)
+                    continue
                 if key is not None and len(polled) < PAYLOADS_KEPT:
                     polled[key] = payload
         return poll
+
+    def _unreadable(self, payload: Any, exc: Exception, report: PassReport) -> None:
+        """An element of the shop's order list that cannot be read: parked when it names an
+        order, else kept for `status` and the alerts (the pass goes on with the others)."""
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        order_id = payload.get("id") if isinstance(payload, dict) else None
+        if order_id not in (None, "") and self.store.order(f"{self.shop.name}:{order_id}") is None:
+            number = str(payload.get("number") or payload.get("name") or order_id)
+            record = OrderRecord(
+                key=f"{self.shop.name}:{order_id}", shop=self.shop.name,
+                order_id=str(order_id), number=number.lstrip("#"),
+            )  # fmt: skip
+            self._park(record, f"the shop's data for this order cannot be read ({what})", report)
+            return
+        if order_id not in (None, ""):
+            log.warning("order %s: the shop's data cannot be read (%s)", order_id, what)
+            return
+        sample = redact(repr(payload)[:120], self.config.secrets.values())
+        report.unreadable.append(f"an element of the order list without an order id ({sample})")
+        log.error("the shop's order list holds an element that is not an order: %s", sample)
 
     def _clock_step(self, shop_now: datetime | None, ours: datetime) -> timedelta | None:
         """How far the shop's clock went back since the last poll, measured against ours."""
@@ -413,7 +449,7 @@ class SyncEngine:
             self._fail(record, str(exc), report)
         except Exception as exc:  # one bad order must not stop the others
             log.exception("unexpected error on order %s", record.number)
-            self._fail(record, f"internal error: {type(exc).__name__}: {exc}", report)
+            self._fail(record, f"{INTERNAL}: {type(exc).__name__}: {exc}", report)
         return False
 
     def _book(
@@ -846,8 +882,19 @@ class SyncEngine:
         error = redact(error, self.config.secrets.values())
         reread = self.store.refund if isinstance(record, RefundRecord) else self.store.order
         fresh = reread(record.key) or record
+        repeated = fresh.last_error == error
         fresh.attempts += 1
         fresh.last_error = error
+        if error.startswith(INTERNAL) and repeated and fresh.attempts >= INTERNAL_ERROR_PASSES:
+            # The same bug on every pass will not go away by itself: a person looks at it.
+            self._park(
+                fresh,
+                f"{error} (the same on {fresh.attempts} passes; parked instead of retried "
+                "forever: report it with the order's data, then `connector retry "
+                f"{fresh.number}`)",
+                report,
+            )
+            return
         if fresh.state in (OrderState.PENDING, OrderState.FAILED):
             fresh.state = OrderState.FAILED.value
         self.store.save(fresh)

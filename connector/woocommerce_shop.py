@@ -101,9 +101,12 @@ class WooCommerceShop:
         for page in self._stable_pages(poll, "orders", params, key, start):
             fresh = []
             for order in page:
-                order_id = str(order["id"])
-                if order_id in seen:
+                order_id = _id_of(order)
+                if order_id and order_id in seen:
                     continue  # read again after the list moved
+                if not order_id:  # not an order we can name: the engine reports it
+                    fresh.append(order)
+                    continue
                 seen.add(order_id)
                 modified = parse_gmt(order.get("date_modified_gmt"))
                 if filter_here and since is not None and (modified or since) <= since:
@@ -221,8 +224,8 @@ class WooCommerceShop:
         seen: set[str] = set()
         by_created = ("date_created_gmt", "after")
         for page in self._stable_pages(poll, "orders", params, by_created, start):
-            fresh = [o for o in page if str(o["id"]) not in seen]
-            seen.update(str(o["id"]) for o in fresh)
+            fresh = [o for o in page if not _id_of(o) or _id_of(o) not in seen]
+            seen.update(_id_of(o) for o in fresh)
             yield fresh, poll.total
 
     def count_before(self, moment: datetime) -> int | None:
@@ -407,9 +410,17 @@ def _shop_clock(response: requests.Response) -> datetime:
         return datetime.now(UTC) - timedelta(hours=1)
 
 
-def _mark(order: dict[str, Any], key: tuple[str, str] | None) -> tuple[str, str]:
+def _mark(order: Any, key: tuple[str, str] | None) -> tuple[str, str]:
     """What identifies an order's place in a sorted list: its id and its sort stamp."""
+    if not isinstance(order, dict):
+        return repr(order)[:80], ""
     return str(order.get("id")), str(order.get(key[0]) if key else "")
+
+
+def _id_of(order: Any) -> str:
+    """An element's id, or "" for one that has none (it is reported, not guessed at)."""
+    found = order.get("id") if isinstance(order, dict) else None
+    return str(found) if found not in (None, "") else ""
 
 
 def _header_int(response: requests.Response, name: str) -> int | None:

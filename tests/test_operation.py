@@ -188,6 +188,52 @@ def test_health_endpoint_turns_unhealthy_when_passes_stop(tmp_path: Path) -> Non
         store.close()
 
 
+def test_idle_connections_to_healthz_neither_pile_up_threads_nor_block_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import threading
+
+    from connector import health as health_module
+
+    monkeypatch.setattr(health_module, "CONNECTION_TIMEOUT", 0.5)
+    store = Store(tmp_path / "state.db")
+    run = store.start_run()
+    run.outcome, run.finished_at = "ok", utcnow().isoformat()
+    store.save(run)
+    server = HealthServer("127.0.0.1", 0, lambda: health(store, 15)).start()
+    before = threading.active_count()
+    idle = []
+    try:
+        for _ in range(200):  # connect, send nothing
+            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        time.sleep(0.3)
+        assert threading.active_count() - before <= health_module.MAX_CONNECTIONS
+        time.sleep(1.0)  # the idle ones time out and free their slots
+        assert _get(f"http://127.0.0.1:{server.port}/healthz")[0] == 200
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
+        store.close()
+
+
+def test_health_needs_no_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[shop]\nplatform = "woocommerce"\nurl = "https://shop.example.nl"\n\n'
+        '[moneybird]\nadministration_id = "1"\n\n[state]\npath = "state.db"\n'
+    )
+    store = Store(tmp_path / "state.db")
+    run = store.start_run()
+    run.outcome, run.finished_at = "ok", utcnow().isoformat()
+    store.save(run)
+    store.close()
+    result = CliRunner(env={}).invoke(app, ["health", "--config", str(path)], env={})
+    assert result.exit_code == 0, result.output
+    assert "last pass succeeded" in result.output
+
+
 def _get(url: str) -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:

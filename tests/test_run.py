@@ -82,8 +82,12 @@ def test_health_turns_bad_when_passes_stop(tmp_path: Path) -> None:
             utcnow().isoformat(),
         )
         store.save(failed)
-        ok, message = health(store, 15)  # a pass that stopped early still finished
-        assert ok and "it stopped early: shop down" in message
+        ok, message = health(store, 15)  # finished, but did not succeed: not working
+        assert not ok and message == "the last pass failed: shop down"
+        stuck = store.start_run()  # a pass that began 31 minutes ago and never ended
+        stuck.started_at = (utcnow() - timedelta(minutes=31)).isoformat()
+        store.save(stuck)
+        assert health(store, 15) == (False, "a pass has been running for 31 minutes")
         store.set_meta("auth_error", "Moneybird refused the token (401)")
         assert health(store, 15) == (
             False,
