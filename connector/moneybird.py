@@ -12,9 +12,11 @@ import httpx
 
 from connector import USER_AGENT
 from connector.errors import AuthError, ConnectorError
+from connector.outage import FailureStreak, cause_of
 from connector.rate_limit import RateLimiter, retry_after_epoch
 
 GET_ATTEMPTS = 4
+RETRY_SECONDS = 20.0  # no read is tried again once this long has gone by since its first try
 DAY = timedelta(days=1)
 ALL_TIME = date(2000, 1, 1)  # before any webshop order this connector books
 MAX_429_WAITS = 6
@@ -61,6 +63,7 @@ class MoneybirdClient:
         self.administration_id = administration_id
         self.limiter = limiter or RateLimiter()
         self._sleep = sleep
+        self.streak = FailureStreak("Moneybird", self.api_url)
         self._http = httpx.Client(
             base_url=f"{api_url.rstrip('/')}/{administration_id}/",
             headers={
@@ -244,25 +247,42 @@ class MoneybirdClient:
         is_read = method == "GET" if read is None else read
         attempt = 0
         waits_429 = 0
+        started = time.monotonic()
         while True:
             attempt += 1
+            # Reads are retried, but not past RETRY_SECONDS: a server that hangs must not hold
+            # a pass for minutes.
+            retry = is_read and attempt < GET_ATTEMPTS
+            retry = retry and time.monotonic() - started < RETRY_SECONDS
             self.limiter.acquire()
             try:
                 response = self._http.request(method, path, params=params, json=json)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Never reached the server: nothing was written.
-                if is_read and attempt < GET_ATTEMPTS:
+                if retry:
                     self._backoff(attempt)
                     continue
-                raise Unavailable(f"Moneybird unreachable ({type(exc).__name__})") from None
+                self.streak.failed(cause_of(exc))
+                raise Unavailable(
+                    f"Moneybird at {self.streak.host} unreachable: {self.streak.cause}"
+                ) from None
             except httpx.TransportError as exc:
-                if is_read and attempt < GET_ATTEMPTS:
+                if retry:
                     self._backoff(attempt)
                     continue
+                self.streak.failed(cause_of(exc))
                 cls = Unavailable if is_read else Ambiguous
-                raise cls(f"{method} {path}: no complete answer ({type(exc).__name__})") from None
+                raise cls(f"{method} {path}: no complete answer ({self.streak.cause})") from None
             self.limiter.observe(response.headers)
             status = response.status_code
+            if status >= 500:
+                if retry:
+                    self._backoff(attempt)
+                    continue
+                self.streak.failed(f"it answered {status}")
+                cls = Unavailable if is_read else Ambiguous
+                raise cls(f"{method} {path}: Moneybird answered {status}", status)
+            self.streak.answered()
             if status == 429:
                 waits_429 += 1
                 if waits_429 > MAX_429_WAITS:
@@ -276,12 +296,6 @@ class MoneybirdClient:
                     f"Moneybird refused the token ({status}): check MONEYBIRD_TOKEN, its scopes "
                     "(sales_invoices, settings) and moneybird.administration_id"
                 )
-            if status >= 500:
-                if is_read and attempt < GET_ATTEMPTS:
-                    self._backoff(attempt)
-                    continue
-                cls = Unavailable if is_read else Ambiguous
-                raise cls(f"{method} {path}: Moneybird answered {status}", status)
             if status == 404:
                 raise NotFound(f"{method} {path}: not found", 404)
             if status in (400, 422):

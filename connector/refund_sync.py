@@ -31,6 +31,7 @@ from connector.errors import (
 from connector.money import ZERO, parse
 from connector.moneybird import Ambiguous, Rejected
 from connector.order import Order, Refund
+from connector.outage import ServiceDown
 from connector.refund_booking import BookedLine, CreditDraft, LineMap, book_refund, line_map
 from connector.state import (
     OPEN_REFUNDS,
@@ -152,7 +153,7 @@ class RefundFlow:
                     self.engine._park(refund, "the order no longer exists in the shop", report)
                 return
             order = engine.order_from(payload)
-        except (AuthError, StateError):
+        except (AuthError, StateError, ServiceDown):
             raise
         except (ConnectorError, ShopError, OrderDataError) as exc:
             for refund in refunds:

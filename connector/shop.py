@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from connector.order import Order
+from connector.outage import FailureStreak
 
 
 @dataclass
@@ -42,6 +43,7 @@ class OrderSummary:
 class Shop(Protocol):
     name: str
     last_date: datetime | None  # the shop's clock at its last answer
+    streak: FailureStreak  # requests that failed in a row: an outage when long enough
 
     def changed_orders(self, since: datetime | None) -> Poll: ...
 

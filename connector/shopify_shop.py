@@ -23,6 +23,7 @@ from shopify_app import admin_graphql_request, exchange_using_client_credentials
 from connector import shop_text
 from connector.errors import AuthError, ShopError
 from connector.order import Order
+from connector.outage import FailureStreak
 from connector.shop import OrderSummary, Poll
 from connector.shopify_order import PAID_STATUSES, gid_number, order_from_shopify, paid_time
 from connector.shopify_queries import (
@@ -81,6 +82,7 @@ class ShopifyShop:
             transport=inner if on_shopify else _Rebase(url, self.shop, inner),
         )
         self.requests = 0
+        self.streak = FailureStreak("Shopify", url)
         self.scopes_checked = False
         self.last_date: datetime | None = None
 
@@ -232,9 +234,11 @@ class ShopifyShop:
                 max_retries=2,
             )
             self._remember_date(result.response.headers)
+            code = result.log.code
+            if result.ok or code in ("graphql_errors", "unauthorized", "http_error_403"):
+                self.streak.answered()
             if result.ok:
                 return result.data or {}
-            code = result.log.code
             if code == "unauthorized" and self._client_id and not renewed:
                 self._token, renewed = "", True  # short-lived token expired: exchange again
                 continue
@@ -253,6 +257,7 @@ class ShopifyShop:
                     continue
                 messages = "; ".join(e.get("message", "") for e in body.get("errors", []))
                 raise ShopError(f"Shopify refused the query: {messages or 'unknown error'}")
+            self.streak.failed(str(result.log.detail or code)[:120])
             raise ShopError(f"Shopify request failed: {result.log.detail}")
         raise ShopError("Shopify kept throttling; giving up for this pass")
 

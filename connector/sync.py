@@ -41,9 +41,10 @@ from connector.invoice import (
     totals_from_response,
 )
 from connector.money import BASE_CURRENCY, ZERO, cents, fmt, parse
-from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected
+from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected, Unavailable
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
+from connector.outage import ServiceDown
 from connector.payments import PaymentProblem, less
 from connector.redact import redact
 from connector.refund_booking import line_map, net_of_refunds
@@ -268,7 +269,7 @@ class SyncEngine:
             for payload in page:
                 try:
                     key = self.record_seen(payload, report)
-                except (AuthError, StateError):
+                except (AuthError, StateError, ServiceDown):
                     raise
                 except Exception as exc:  # one bad element never stops the others
                     self._unreadable(payload, exc, report)
@@ -436,21 +437,31 @@ class SyncEngine:
 
     def guarded(self, record: InvoiceRecord, report: PassReport, work: Callable[[], None]) -> bool:
         """Run one order's (or refund's) work: its trouble parks or fails it, never the pass,
-        except what stops every write. False when it is left to retry."""
+        except what stops every write, and an outage of Moneybird or the shop (the pass
+        stops rather than fail order after order). False when it is left to retry."""
+        done = False
         try:
             work()
-            return True
-        except (AuthError, StateError):
+            done = True
+        except (AuthError, StateError, ServiceDown):
             raise  # the pass stops: nothing more may be written
         except (Parking, OrderDataError) as exc:
             self._park(record, str(exc), report)
-            return True
+            done = True
         except (ConnectorError, ShopError) as exc:
             self._fail(record, str(exc), report)
         except Exception as exc:  # one bad order must not stop the others
             log.exception("unexpected error on order %s", record.number)
             self._fail(record, f"{INTERNAL}: {type(exc).__name__}: {exc}", report)
-        return False
+        self.stop_if_down()
+        return done
+
+    def stop_if_down(self) -> None:
+        """Moneybird or the shop failed several requests in a row: stop the pass (one line
+        naming the service, its host and the cause); the next pass carries on."""
+        for streak in (self.client.streak, self.shop.streak):
+            if streak.down:
+                raise streak.error()
 
     def _book(
         self, record: OrderRecord, order: Order, report: PassReport, waiting: str | None = None
@@ -778,8 +789,19 @@ class SyncEngine:
     # --- helpers ---------------------------------------------------------------------------
 
     def rates(self) -> dict[str, MoneybirdTaxRate]:
+        """Moneybird's tax rates, and the pass's set-up with them. Moneybird unavailable here
+        stops the pass at once: no order could be booked."""
         if self._rates is None:
-            self._rates = rates_from_response(self.client.tax_rates())
+            try:
+                listed = self.client.tax_rates()
+            except Unavailable as exc:
+                if self.client.streak.count:
+                    raise self.client.streak.error() from None
+                raise ServiceDown(
+                    f"{exc}: the pass stopped, nothing is booked half-way, and the next pass "
+                    "carries on"
+                ) from None
+            self._rates = rates_from_response(listed)
             self._locked_until = self.client.locked_until()
             self.contacts.refresh()
             self.learn_documents()

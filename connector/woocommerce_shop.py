@@ -22,6 +22,7 @@ from connector import shop_text
 from connector.errors import AuthError, ShopError
 from connector.money import parse
 from connector.order import Order
+from connector.outage import FailureStreak, cause_of
 from connector.shop import OrderSummary, Poll
 from connector.woocommerce_order import (
     GIFT_CARD_FEE_NAMES,
@@ -77,6 +78,7 @@ class WooCommerceShop:
         self._modified_after: bool | None = None
         self.requests = 0
         self.last_date: datetime | None = None  # the shop's clock at its last answer
+        self.streak = FailureStreak("the shop", url)
 
     # --- orders ----------------------------------------------------------------------------
 
@@ -370,13 +372,23 @@ class WooCommerceShop:
                 else:
                     response = self.api.get(endpoint, params=dict(params))
             except requests.RequestException as exc:
-                # The exception text holds the signed URL; report only its kind.
+                # The exception text holds the signed URL; report only its cause.
                 if attempt < ATTEMPTS:
                     self._sleep(2.0**attempt)
                     continue
-                raise ShopError(f"shop unreachable ({type(exc).__name__})") from None
+                self.streak.failed(cause_of(exc))
+                raise ShopError(
+                    f"shop at {self.streak.host} unreachable: {self.streak.cause}"
+                ) from None
             if "Date" in response.headers:
                 self.last_date = _shop_clock(response)
+            if response.status_code >= 500 and attempt < ATTEMPTS:
+                self._sleep(2.0**attempt)
+                continue
+            if response.status_code >= 500:
+                self.streak.failed(f"it answered {response.status_code}")
+                raise ShopError(f"shop answered {response.status_code} for {endpoint}")
+            self.streak.answered()
             if response.status_code in (401, 403):
                 raise AuthError(
                     f"WooCommerce refused the API keys ({response.status_code}: "
@@ -384,11 +396,6 @@ class WooCommerceShop:
                     "key has read access; if a proxy strips the Authorization header, set "
                     "shop.query_string_auth = true"
                 )
-            if response.status_code >= 500 and attempt < ATTEMPTS:
-                self._sleep(2.0**attempt)
-                continue
-            if response.status_code >= 500:
-                raise ShopError(f"shop answered {response.status_code} for {endpoint}")
             return response
         raise AssertionError("unreachable")
 

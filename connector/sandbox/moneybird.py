@@ -89,6 +89,7 @@ class MoneybirdSandbox(Served):
     external_invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     period_locked_until: str | None = None  # the bookkeeper closed the books up to this day
+    down_status: int | None = None  # an outage: every request answered with this (e.g. 503)
     accepted: list[tuple[str, str, Any]] = field(default_factory=list)  # method, path, body
     requests: list[tuple[float, str, str, int]] = field(default_factory=list)
     # every authorised request: method, path, query pairs, body
@@ -128,6 +129,9 @@ class MoneybirdSandbox(Served):
             return response
 
     def _handle(self, req: Request) -> Response:
+        if self.down_status is not None:
+            return Response(self.down_status, raw=b"<html>Service Unavailable</html>",
+                            content_type="text/html")  # fmt: skip
         if req.headers.get("authorization") != f"Bearer {self.token}":
             return Response(401, {"error": "Token is invalid or expired", "symbolic": {}})
         limited = self._rate_limit()
