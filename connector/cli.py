@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from connector import shutdown
 from connector.booking import Parked
 from connector.config import Config, StateSettings, load_config, state_settings
 from connector.errors import AuthError, ConfigError, ConnectorError
@@ -19,6 +20,7 @@ from connector.moneybird_rates import rates_from_response
 from connector.redact import scrub
 from connector.refund_preview import print_credit, refund_previews
 from connector.runtime import build, setup_logging
+from connector.shutdown import Interrupted
 from connector.sync import PassReport
 
 app = typer.Typer(
@@ -181,8 +183,12 @@ def sync(
     cfg = _load(config, verbose, log_json)
     runtime = build(cfg)
     record_config(runtime, ConfigWatcher(cfg.path, cfg))
+    shutdown.install()
     try:
         report = runtime.engine().run_pass()
+    except Interrupted as exc:
+        err.print(f"Pass {exc}: the order in hand was finished or left recorded for the next pass")
+        raise typer.Exit(exc.exit_code) from None
     except AuthError as exc:
         _exit_for(exc, "Authentication failed, nothing was booked half-way: ")
     except ConnectorError as exc:
@@ -249,8 +255,12 @@ def import_history(
             files = result.write(report)
             _print_dry_run(result, files)
         else:
+            shutdown.install()
             outcome = run_import(runtime.engine(), start, end, limit, show)
             console.print(_summary(outcome, "read"), highlight=False)
+    except Interrupted as exc:
+        err.print(f"Import {exc}; run the same command again to carry on where it stopped")
+        raise typer.Exit(exc.exit_code) from None
     except ConnectorError as exc:
         _exit_for(exc)
     finally:
@@ -335,7 +345,9 @@ def run(
     """Sync now and then every sync.interval_minutes until stopped (SIGTERM/Ctrl-C)."""
     from connector.scheduler import run_forever
 
-    run_forever(_load(config, verbose, log_json))
+    signum = run_forever(_load(config, verbose, log_json))
+    if signum is not None:
+        raise typer.Exit(128 + signum)
 
 
 @app.command()
@@ -349,6 +361,7 @@ def status(
     settings = _state_settings(config)
     store = _open_state(settings)
     try:
+        store.settle_dead_runs()
         data = collect(store, config_path=settings.config_path)
     finally:
         store.close()
@@ -367,6 +380,7 @@ def health(config: ConfigOption = DEFAULT_CONFIG) -> None:
     settings = _state_settings(config)  # no secrets needed: it reads the state only
     store = _open_state(settings)
     try:
+        store.settle_dead_runs()
         ok, message = check(store, settings.interval_minutes)
     finally:
         store.close()

@@ -35,7 +35,8 @@ def health(store: Store, interval_minutes: float, now: datetime | None = None) -
     if started is not None and now - started > limit:
         minutes = int((now - started).total_seconds() // 60)
         return False, f"a pass has been running for {minutes} minutes"
-    finished = [r for r in runs if r.finished_at and r.outcome != "running"]
+    # An interrupted run (stopped by a signal, or its process died) says nothing either way.
+    finished = [r for r in runs if r.finished_at and r.outcome not in ("running", "interrupted")]
     if not finished:
         return False, "no pass has finished yet"
     last = finished[0]

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from connector import shutdown
 from connector.booking import Parked
 from connector.contacts import email_key, emails_of
 from connector.errors import ConnectorError
@@ -25,6 +26,7 @@ from connector.money import ZERO, fmt
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
 from connector.refund_booking import CreditDraft, as_original, book_refund, line_map, net_of_refunds
+from connector.shutdown import Interrupted
 from connector.state import OrderState, PassLock, to_text, utcnow
 from connector.sync import WATERMARK_KEY, PassBusy, PassReport, SyncEngine
 
@@ -139,8 +141,9 @@ def run_import(
     requests_before = engine.client.limiter.requests
     done = 0
     engine.store.set_meta(IMPORT_HEARTBEAT_KEY, utcnow().isoformat())
+    engine.store.close_dead_runs()
     run = engine.store.start_run()  # shown by `status` with the scheduled passes
-    run.outcome = "import"
+    run.outcome = "running"
     # History from `since` on is booked here: the scheduler's start point moves back to it,
     # and a first import also sets where the scheduler's reads begin, so they never re-read it.
     engine.move_start(since)
@@ -153,7 +156,9 @@ def run_import(
                 engine.store.set_meta(WATERMARK_KEY, to_text(shop_now) or "")
             for payload in page:
                 if limit is not None and done >= limit:
+                    run.outcome = "import"
                     return report
+                shutdown.check()  # a stop asked for ends the import here, between orders
                 key = engine.record_seen(payload, report)
                 if key is not None:
                     engine.process(key, payload, report)
@@ -163,7 +168,13 @@ def run_import(
                     engine.store.set_meta(IMPORT_HEARTBEAT_KEY, utcnow().isoformat())
                 if progress:
                     progress(done, total, engine.client.limiter.requests - requests_before)
+        run.outcome = "import"
+    except Interrupted as exc:
+        run.outcome, run.error = "interrupted", str(exc)
+        raise
     finally:
+        if run.outcome == "running":  # ended by an error: recorded as such, not as running
+            run.outcome, run.error = "error", run.error or "the import stopped on an error"
         report.moneybird_requests = engine.client.limiter.requests - requests_before
         run.finished_at = utcnow().isoformat()
         run.seen, run.booked, run.parked, run.failed = (

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connector import USER_AGENT
+from connector import USER_AGENT, shutdown
 from connector.errors import AuthError, ConnectorError
 from connector.outage import FailureStreak, cause_of
 from connector.rate_limit import RateLimiter, retry_after_epoch
@@ -53,7 +53,7 @@ class MoneybirdClient:
         limiter: RateLimiter | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = shutdown.sleep,
         documents: str = "sales_invoices",
     ) -> None:
         # "sales_invoices", or "external_sales_invoices" for shops whose own invoices are the

@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
+from connector import shutdown
+
 log = logging.getLogger(__name__)
 ARRIVAL_MARGIN = 0.05  # seconds
 WAIT_MARGIN = 5.0  # a server's wait is trusted up to one window and this much
@@ -26,7 +28,7 @@ class RateLimiter:
         limit: int = 150,
         window_seconds: float = 300.0,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = shutdown.sleep,
     ) -> None:
         self.limit = limit
         self.window = window_seconds

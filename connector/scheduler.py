@@ -7,12 +7,12 @@ running), and ends with alerts. The health endpoint runs beside it when configur
 from __future__ import annotations
 
 import logging
-import signal
+import time
 from datetime import UTC, datetime
-from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from connector import shutdown
 from connector.alerts import Alerter
 from connector.config import Config
 from connector.errors import AuthError, ConnectorError
@@ -24,6 +24,7 @@ from connector.sync import PassReport
 
 log = logging.getLogger(__name__)
 JOB = "sync"
+STOP_SECONDS = 8.0  # the pass in hand gets this long to reach a safe point after a signal
 
 
 def one_pass(runtime: Runtime) -> PassReport | None:
@@ -46,7 +47,8 @@ def one_pass(runtime: Runtime) -> PassReport | None:
     return report
 
 
-def run_forever(config: Config) -> None:
+def run_forever(config: Config) -> int | None:
+    """Until SIGTERM or SIGINT; the signal's number when one stopped it."""
     scheduler = BlockingScheduler(timezone=UTC)
     watcher = ConfigWatcher(config.path, config)
     # One budget for the whole process, whatever reloads happen.
@@ -54,12 +56,20 @@ def run_forever(config: Config) -> None:
     state = {"runtime": build(config, limiter)}
     record_config(state["runtime"], watcher)
 
+    running = {"pass": False}
+
     def tick() -> None:
-        runtime = state["runtime"]
-        if watcher.poll():
-            runtime = reload(runtime)
-        record_config(runtime, watcher)
-        one_pass(runtime)
+        running["pass"] = True
+        try:
+            runtime = state["runtime"]
+            if watcher.poll():
+                runtime = reload(runtime)
+            record_config(runtime, watcher)
+            one_pass(runtime)
+        except Exception:  # the schedule goes on whatever one tick met
+            log.exception("scheduled pass failed")
+        finally:
+            running["pass"] = False
 
     def reload(runtime: Runtime) -> Runtime:
         """The edited configuration's runtime, built before the running one is closed: if it
@@ -98,16 +108,20 @@ def run_forever(config: Config) -> None:
             lambda: health(state["runtime"].store, state["runtime"].config.sync.interval_minutes),
         ).start()
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: finishing the current pass, then stopping", signum)
-        scheduler.shutdown(wait=True)
+    def stop(signum: int) -> None:
+        # The pass in hand stops at its next safe point (shutdown's flag); then the scheduler.
+        log.info("signal %d: stopping the current pass at a safe point, then exiting", signum)
+        scheduler.shutdown(wait=False)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    shutdown.install(stop)
     log.info("syncing every %s minutes", config.sync.interval_minutes)
     try:
         scheduler.start()
+        deadline = time.monotonic() + STOP_SECONDS
+        while running["pass"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the pass in hand reaches its safe point
     finally:
         if server:
             server.stop()
         state["runtime"].close()
+    return shutdown.requested()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 from shopify_app import admin_graphql_request, exchange_using_client_credentials
 
-from connector import shop_text
+from connector import shop_text, shutdown
 from connector.errors import AuthError, ShopError
 from connector.order import Order
 from connector.outage import FailureStreak
@@ -55,7 +54,7 @@ class ShopifyShop:
         vat_number_metafield: str = "",
         invoice_currencies: tuple[str, ...] = ("EUR",),
         timeout: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = shutdown.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         host = urlsplit(url).hostname or ""

@@ -473,6 +473,25 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.save(MetaRecord(key=key, value=value))
 
+    def close_dead_runs(self) -> None:
+        """Runs still marked running while the caller holds the pass lock: their process died
+        (killed, power lost) before it could say how they ended."""
+        with self._writing() as s:
+            for run in s.exec(select(RunRecord).where(RunRecord.outcome == "running")):
+                run.outcome = "interrupted"
+                run.error = run.error or "the process ended during this run (killed or lost power)"
+                s.add(run)
+
+    def settle_dead_runs(self) -> None:
+        """When no pass holds the lock, runs still marked running have died: say so (for
+        `status` and `health`, which run beside the passes)."""
+        lock = PassLock(self.path)
+        if lock.acquire():
+            try:
+                self.close_dead_runs()
+            finally:
+                lock.release()
+
     def start_run(self) -> RunRecord:
         run = RunRecord(started_at=utcnow().isoformat())
         with self.session() as s:

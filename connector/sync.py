@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from connector import shutdown
 from connector.booking import Parked, book, describe_differences, planned_payments
 from connector.config import Config
 from connector.contacts import ContactBook
@@ -50,6 +51,7 @@ from connector.redact import redact
 from connector.refund_booking import line_map, net_of_refunds
 from connector.refund_sync import RefundFlow
 from connector.shop import Poll, Shop
+from connector.shutdown import Interrupted
 from connector.state import (
     BEFORE_START_COUNT_KEY,
     START_KEY,
@@ -191,19 +193,26 @@ class SyncEngine:
 
     def _pass(self) -> PassReport:
         report = PassReport()
+        self.store.close_dead_runs()  # we hold the lock: any run still "running" has died
         run = self.store.start_run()
         requests_before = self.client.limiter.requests
         try:
             polled = self._poll(report)
             for record in self.store.unfinished():
+                shutdown.check()  # a stop asked for ends the pass here, between orders
                 self._process(record, polled.get(record.key), report)
             for key in self.store.orders_with_open_refunds():
+                shutdown.check()
                 self.refunds.process_order(key, polled.get(key), report)
             run.outcome = "ok"
             self.store.set_meta(AUTH_ERROR_KEY, "")
         except AuthError as exc:
             run.outcome, run.error, report.error = "error", str(exc), str(exc)
             self.store.set_meta(AUTH_ERROR_KEY, str(exc))
+            raise
+        except Interrupted as exc:
+            run.outcome, run.error, report.error = "interrupted", str(exc), str(exc)
+            log.warning("pass %s at a safe point; the next pass carries on", exc)
             raise
         except ConnectorError as exc:
             run.outcome, run.error, report.error = "error", str(exc), str(exc)
@@ -266,6 +275,7 @@ class SyncEngine:
         are kept for the pass (a bounded number: the rest are read again by id)."""
         poll = self.shop.changed_orders(since)
         for page in poll.pages:
+            shutdown.check()  # between pages: the watermark has not moved yet
             for payload in page:
                 try:
                     key = self.record_seen(payload, report)

@@ -8,7 +8,6 @@ filtered here: slower, never lossy.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,7 +17,7 @@ from typing import Any
 import requests
 from woocommerce import API
 
-from connector import shop_text
+from connector import shop_text, shutdown
 from connector.errors import AuthError, ShopError
 from connector.money import parse
 from connector.order import Order
@@ -53,7 +52,7 @@ class WooCommerceShop:
         statuses: list[str],
         timeout: float = 30.0,
         query_string_auth: bool = False,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = shutdown.sleep,
         vat_number_keys: tuple[str, ...] = VAT_NUMBER_KEYS,
         gift_card_fees: tuple[str, ...] = GIFT_CARD_FEE_NAMES,
     ) -> None:
