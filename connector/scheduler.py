@@ -33,8 +33,9 @@ def one_pass(runtime: Runtime) -> PassReport | None:
     try:
         report = runtime.engine().run_pass()
         log.info(
-            "pass done: %d seen, %d booked, %d parked, %d to retry, %d Moneybird requests",
-            report.seen, report.booked, report.parked, report.failed, report.moneybird_requests,
+            "pass %s: %d seen, %d booked, %d parked, %d to retry, %d Moneybird requests",
+            "ended early" if report.error else "done", report.seen, report.booked,
+            report.parked, report.failed, report.moneybird_requests,
         )  # fmt: skip
     except AuthError as exc:
         log.error("pass stopped, nothing booked half-way: %s", exc)
