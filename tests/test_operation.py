@@ -73,9 +73,7 @@ def test_running_connector_keeps_going_on_a_broken_edit_and_status_says_so(
     tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
 ) -> None:
     path = own_tables(tmp_path, shop, moneybird, extra="interval_minutes = 0.02\n")
-    env = {**os.environ, **secrets_env(shop, moneybird), "CONNECTOR_HEALTH_PORT": "0"}
-    child = subprocess.Popen([sys.executable, "-m", "connector", "run", "--config", str(path)],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    child = _connector_run(path, shop, moneybird)
     runner = CliRunner(env=secrets_env(shop, moneybird))
     try:
         assert _wait(lambda: len(moneybird.invoices) == 8)
@@ -109,9 +107,7 @@ def test_an_edit_saved_in_latin_1_or_with_a_state_path_that_cannot_be_made_chang
 ) -> None:
     path = own_tables(tmp_path, shop, moneybird, extra="interval_minutes = 0.02\n")
     good = path.read_bytes()
-    env = {**os.environ, **secrets_env(shop, moneybird), "CONNECTOR_HEALTH_PORT": "0"}
-    child = subprocess.Popen([sys.executable, "-m", "connector", "run", "--config", str(path)],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    child = _connector_run(path, shop, moneybird)
     runner = CliRunner(env=secrets_env(shop, moneybird))
     from datetime import UTC, datetime
 
@@ -143,6 +139,14 @@ def test_an_edit_saved_in_latin_1_or_with_a_state_path_that_cannot_be_made_chang
     assert "Traceback" not in output
     assert output.count("configuration edit NOT applied") == 2  # each reported once
     assert "cannot create state folder" in output
+
+
+def _connector_run(
+    path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> subprocess.Popen[str]:
+    env = {**os.environ, **secrets_env(shop, moneybird), "CONNECTOR_HEALTH_PORT": "0"}
+    return subprocess.Popen([sys.executable, "-m", "connector", "run", "--config", str(path)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
 def _status(runner: CliRunner, path: Path) -> dict[str, Any]:
