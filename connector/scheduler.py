@@ -80,7 +80,7 @@ def run_forever(config: Config) -> int | None:
         try:
             fresh = build(new, limiter)
         except Exception as exc:
-            watcher.reject(f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
+            watcher.reject(str(exc) or type(exc).__name__)
             return runtime
         watcher.accept()
         old_interval = runtime.config.sync.interval_minutes
