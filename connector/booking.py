@@ -181,26 +181,6 @@ def _book(
         notes.extend(split_notes)
 
     # 3. Invoice lines, grouped per shop rate so rounding residue stays within its rate.
-    incl = order.prices_include_tax
-    lines: list[InvoiceLine] = []
-    for rate_id, mb_rate in mb_rate_for.items():
-        group = [ln for ln in order_lines if ln.rate_id == rate_id]
-        built = _lines_for_group(group, mb_rate.id, mappings, incl, settings.discount_lines)
-        if incl:
-            # The gross at this rate must be the shop's net + the shop's VAT at this rate. Shops
-            # that round VAT on the subtotal leave a cent between that and the sum of line
-            # gross amounts; it goes onto the largest line of the same rate.
-            target = sum((ln.net for ln in group), ZERO) + shop_vat[rate_id]
-            residue = target - sum((ln.total for ln in built), ZERO)
-            if residue:
-                built = _absorb(built, residue)
-                notes.append(
-                    f"{fmt(residue)} rounding residue at {_rate_label(order, rate_id)} added to "
-                    "the largest line of that rate"
-                )
-        lines.extend(built)
-
-    lines.extend(gift_lines)
     percentages = {r.id: r.percentage for r in mb_rate_for.values()}
     expected_vat: dict[str, Decimal] = {}
     for rate_id, mb_rate in mb_rate_for.items():
@@ -213,13 +193,62 @@ def _book(
         notes.append(f"gift card sale {fmt(gift_value)} left off the invoice (gift_cards.sale)")
     # Rates without VAT still show in Moneybird's tax totals as 0.00; compare like with like.
     shop_totals = Totals(invoice_total, expected_vat)
-    predicted = predict(tuple(lines), percentages, incl)
-    diffs = differences(predicted, shop_totals)
-    too_big = {k: v for k, v in diffs.items() if abs(v) > tolerance}
-    if too_big:
-        raise _Park("Moneybird would compute " + describe_differences(too_big, rates))
-    if diffs:
-        notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
+
+    def lines_on(incl: bool, absorb: bool) -> tuple[list[InvoiceLine], list[str]]:
+        """The invoice lines with prices incl. or excl. VAT; `absorb`: the rounding policy's
+        cent onto the largest line of its rate (prices incl. VAT)."""
+        built_lines: list[InvoiceLine] = []
+        residue_notes: list[str] = []
+        for rate_id, mb_rate in mb_rate_for.items():
+            group = [ln for ln in order_lines if ln.rate_id == rate_id]
+            built = _lines_for_group(group, mb_rate.id, mappings, incl, settings.discount_lines)
+            if incl and absorb:
+                # The gross at this rate must be the shop's net + the shop's VAT at this rate.
+                # Shops that round VAT on the subtotal leave a cent between that and the sum
+                # of line gross amounts; it goes onto the largest line of the same rate.
+                target = sum((ln.net for ln in group), ZERO) + shop_vat[rate_id]
+                residue = target - sum((ln.total for ln in built), ZERO)
+                if residue:
+                    built = _absorb(built, residue)
+                    residue_notes.append(
+                        f"{fmt(residue)} rounding residue at {_rate_label(order, rate_id)} added "
+                        "to the largest line of that rate"
+                    )
+            built_lines.extend(built)
+        return built_lines + gift_lines, residue_notes
+
+    # Moneybird rounds VAT once per rate over the rate's total, on the basis the invoice names.
+    # Book on the basis on which that reproduces the shop's total and VAT per rate exactly (the
+    # shop's own first); only when neither does, the rounding policy.
+    shop_basis = order.prices_include_tax
+    bases = [shop_basis] if settings.shipping_vat == "split_by_goods_value" else [
+        shop_basis, not shop_basis,
+    ]  # fmt: skip
+    chosen: tuple[bool, list[InvoiceLine], Totals] | None = None
+    for incl in bases:
+        lines, _ = lines_on(incl, absorb=False)
+        predicted = predict(tuple(lines), percentages, incl)
+        if not differences(predicted, shop_totals):
+            chosen = (incl, lines, predicted)
+            break
+    if chosen is not None and chosen[0] != shop_basis:
+        mine = predict(tuple(lines_on(shop_basis, absorb=False)[0]), percentages, shop_basis)
+        off = describe_differences(differences(mine, shop_totals), rates)
+        notes.append(
+            f"booked with prices {'incl.' if chosen[0] else 'excl.'} VAT: on the shop's own "
+            f"basis Moneybird would compute {off}"
+        )
+    if chosen is None:  # the rounding policy, on the shop's own basis
+        lines, residue_notes = lines_on(shop_basis, absorb=True)
+        notes.extend(residue_notes)
+        chosen = (shop_basis, lines, predict(tuple(lines), percentages, shop_basis))
+        diffs = differences(chosen[2], shop_totals)
+        too_big = {k: v for k, v in diffs.items() if abs(v) > tolerance}
+        if too_big:
+            raise _Park("Moneybird would compute " + describe_differences(too_big, rates))
+        if diffs:
+            notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
+    incl, lines, predicted = chosen
 
     paid_on = order.paid_at.astimezone(settings.timezone).date()
     try:

@@ -222,9 +222,11 @@ def test_coupon_folded_into_line_prices_when_discount_lines_are_off() -> None:
     assert draft.predicted.total_incl_tax == D("68.04")
 
 
-def test_subtotal_rounding_residue_goes_to_a_line_of_the_same_rate() -> None:
+def test_subtotal_rounding_is_booked_on_the_basis_that_reproduces_it_exactly() -> None:
     # A shop that rounds VAT at subtotal level: two lines of 10.00 incl. 21% each carry
     # 1.74 VAT per line, but the order's VAT is round(2 x 1.735537) = 3.47 and its total 19.99.
+    # Incl. VAT (the shop's basis): 10.00 + 10.00 = 20.00, a cent too much. Excl. VAT:
+    # 8.26 + 8.26 = 16.52; 16.52 x 21% = 3.4692 -> 3.47; 16.52 + 3.47 = 19.99: exact.
     o = order(
         "19.99",
         [line(1, "Mok", 1, "8.26", "1.74", "8.26", "1.74", 1),
@@ -234,10 +236,64 @@ def test_subtotal_rounding_residue_goes_to_a_line_of_the_same_rate() -> None:
     )  # fmt: skip
     draft = book(o, NL, RATES, EUR)
     assert isinstance(draft, InvoiceDraft)
-    assert [p for _d, _a, p, _t, _l in rows(draft)] == ["9.99", "10.00"]
+    assert draft.prices_are_incl_tax is False
+    assert [p for _d, _a, p, _t, _l in rows(draft)] == ["8.26", "8.26"]
     assert draft.predicted.total_incl_tax == D("19.99")
-    assert draft.predicted.vat_by_rate == {R21: D("3.47")}  # 19.99*21/121 = 3.4693
-    assert any("-0.01 rounding residue" in n for n in draft.notes)
+    assert draft.predicted.vat_by_rate == {R21: D("3.47")}
+    assert any("booked with prices excl. VAT" in n for n in draft.notes)
+
+
+def test_subtotal_rounding_residue_goes_to_a_line_of_the_same_rate_when_no_basis_is_exact() -> None:
+    # Five lines incl. 21%: 9.62, 20.98, 18.12, 44.97, 38.91 (132.60). Per line the VAT is
+    # 1.67, 3.64, 3.14, 7.80, 6.75 (23.00; nets 7.95, 17.34, 14.98, 37.17, 32.16 = 109.60), but
+    # the shop rounds on the subtotal: 1.66959 + 3.64116 + 3.14479 + 7.80471 + 6.75298 =
+    # 23.01323 -> 23.01 VAT charged, total 109.60 + 23.01 = 132.61.
+    # Incl. VAT as the lines stand: 132.60, a cent short. Excl. VAT: 109.60 x 21% = 23.016 ->
+    # 23.02, a cent too much. The rounding policy: the cent onto the largest line (44.97 ->
+    # 44.98): 132.61, and 132.61 x 21/121 = 23.0148 -> 23.01. Exact.
+    grosses = [("9.62", "7.95", "1.67"), ("20.98", "17.34", "3.64"), ("18.12", "14.98", "3.14"),
+               ("44.97", "37.17", "7.80"), ("38.91", "32.16", "6.75")]  # fmt: skip
+    o = order(
+        "132.61",
+        [line(i, f"Item {i}", 1, net, tax, net, tax, 1) for i, (_g, net, tax) in enumerate(grosses)],
+        [],
+        [tax_line(1, "21", "23.01")],
+    )  # fmt: skip
+    draft = book(o, NL, RATES, EUR)
+    assert isinstance(draft, InvoiceDraft)
+    assert draft.prices_are_incl_tax is True
+    assert [p for _d, _a, p, _t, _l in rows(draft)] == ["9.62", "20.98", "18.12", "44.98", "38.91"]
+    assert draft.predicted.total_incl_tax == D("132.61")
+    assert draft.predicted.vat_by_rate == {R21: D("23.01")}
+    assert any("0.01 rounding residue" in n for n in draft.notes)
+
+
+def test_a_tax_exclusive_mixed_basket_with_taxed_shipping_is_booked_exactly_incl_vat() -> None:
+    # Prices excl. VAT, VAT rounded per line by the shop:
+    #   21%: 2.60 -> 0.546 -> 0.55; 7.80 -> 1.638 -> 1.64; shipping 2.00 -> 0.42: VAT 2.61
+    #    9%: 4.95 -> 0.4455 -> 0.45
+    # Net 12.40 + 4.95 = 17.35, VAT 2.61 + 0.45 = 3.06, total 20.41.
+    # Excl. VAT in Moneybird: 12.40 x 21% = 2.604 -> 2.60 (a cent short; 20.40 in all).
+    # Incl. VAT: 3.15 + 9.44 + 2.42 = 15.01 x 21/121 = 2.60504 -> 2.61, and 5.40 x 9/109 =
+    # 0.44587 -> 0.45; total 15.01 + 5.40 = 20.41. Exact: booked incl. VAT, no rounding payment.
+    o = order(
+        "20.41",
+        [line(1, "Filter", 1, "2.60", "0.55", "2.60", "0.55", 1),
+         line(2, "Molen", 1, "7.80", "1.64", "7.80", "1.64", 1),
+         line(3, "Koffie", 1, "4.95", "0.45", "4.95", "0.45", 2, "reduced-rate")],
+        [shipping("2.00", "0.42", 1)],
+        [tax_line(1, "21", "2.19", "0.42"), tax_line(2, "9", "0.45")],
+        incl=False,
+    )  # fmt: skip
+    draft = book(o, NL, RATES, EUR)
+    assert isinstance(draft, InvoiceDraft)
+    assert draft.prices_are_incl_tax is True
+    assert sorted(p for _d, _a, p, _t, _l in rows(draft)) == ["2.42", "3.15", "5.40", "9.44"]
+    assert draft.predicted.total_incl_tax == D("20.41")
+    assert draft.predicted.vat_by_rate == {R21: D("2.61"), R9: D("0.45")}
+    assert draft.predicted == draft.shop_totals
+    assert [p.amount for p in draft.payments] == [D("20.41")]  # one payment: what was paid
+    assert not any("tolerance" in n for n in draft.notes)
 
 
 # --- prices excluding VAT -----------------------------------------------------------------------
@@ -258,15 +314,30 @@ def test_quantity_times_rounded_unit_price_is_never_used_when_it_drifts() -> Non
     assert draft.predicted.total_incl_tax == D("12.10")
 
 
-def test_per_line_rounding_within_tolerance_is_booked_with_a_note() -> None:
-    # Ten lines of 0.05 net at 21%: the shop rounds 0.0105 -> 0.01 per line (0.10 VAT), while
-    # Moneybird rounds once on 0.50 -> 0.105 -> 0.11. One cent: within the 0.02 tolerance.
+def test_per_line_rounding_that_only_the_other_basis_reproduces_is_exact() -> None:
+    # Ten lines of 0.05 net at 21%: the shop rounds 0.0105 -> 0.01 per line (0.10 VAT, total
+    # 0.60). Excl. VAT Moneybird rounds once on 0.50 -> 0.105 -> 0.11, a cent off; incl. VAT
+    # the lines are 0.06 each, 0.60 x 21/121 = 0.1041 -> 0.10: exact.
     lines = [line(i, f"Sticker {i}", 1, "0.05", "0.01", "0.05", "0.01", 1) for i in range(10)]
     o = order("0.60", lines, [], [tax_line(1, "21", "0.10")], incl=False)
     draft = book(o, NL, RATES, EUR)
     assert isinstance(draft, InvoiceDraft)
-    assert draft.predicted.total_incl_tax == D("0.61")
-    assert draft.shop_totals.total_incl_tax == D("0.60")
+    assert draft.prices_are_incl_tax is True
+    assert draft.predicted == draft.shop_totals
+    assert draft.predicted.total_incl_tax == D("0.60")
+
+
+def test_per_line_rounding_exact_on_neither_basis_is_booked_within_tolerance_with_a_note() -> None:
+    # Three lines of 0.02 net at 21%: 0.0042 rounds to 0.00 per line, so the shop charged no
+    # VAT (total 0.06). Excl. VAT Moneybird computes 0.06 x 21% = 0.0126 -> 0.01; incl. VAT
+    # 0.06 x 21/121 = 0.0104 -> 0.01. A cent off either way: within the 0.02 tolerance.
+    lines = [line(i, f"Sticker {i}", 1, "0.02", "0.00", "0.02", "0.00", 1) for i in range(3)]
+    o = order("0.06", lines, [], [tax_line(1, "21", "0.00")], incl=False)
+    draft = book(o, NL, RATES, EUR)
+    assert isinstance(draft, InvoiceDraft)
+    assert draft.prices_are_incl_tax is False  # the shop's own basis
+    assert draft.predicted.total_incl_tax == D("0.07")
+    assert draft.shop_totals.total_incl_tax == D("0.06")
     assert any("within rounding tolerance" in n for n in draft.notes)
     parked = book(o, NL, RATES, BookingSettings(rounding_tolerance=D("0")))
     assert isinstance(parked, Parked)
