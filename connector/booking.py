@@ -55,6 +55,7 @@ class BookingSettings:
     gift_card_tax_rate_id: str | None = None
     gift_card_skus: tuple[str, ...] = ()  # sku globs that are gift cards (WooCommerce)
     vies_check: bool = False  # intra-community 0% only for numbers VIES knows
+    refunds_net: bool = False  # refunds.before_booking = "net": refunds are lines incl. VAT
     gift_card_methods: tuple[str, ...] = GIFT_CARD_METHODS  # payment methods that are gift cards
 
 
@@ -221,9 +222,11 @@ def _book(
     # Book on the basis on which that reproduces the shop's total and VAT per rate exactly (the
     # shop's own first); only when neither does, the rounding policy.
     shop_basis = order.prices_include_tax
-    bases = [shop_basis] if settings.shipping_vat == "split_by_goods_value" else [
-        shop_basis, not shop_basis,
-    ]  # fmt: skip
+    # Split shipping and refunds netted on the invoice work on gross amounts: the shop's basis.
+    fixed = settings.shipping_vat == "split_by_goods_value" or (
+        settings.refunds_net and bool(order.refunds)
+    )
+    bases = [shop_basis] if fixed else [shop_basis, not shop_basis]
     chosen: tuple[bool, list[InvoiceLine], Totals] | None = None
     for incl in bases:
         lines, _ = lines_on(incl, absorb=False)

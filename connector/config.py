@@ -371,6 +371,7 @@ class Config:
             workflow_id=s.workflow_id or None,
             document_style_id=s.document_style_id or None,
             refund_amount_only=self.file.refunds.amount_only,
+            refunds_net=self.file.refunds.before_booking == "net",
             refund_ledger_account_id=self.file.refunds.ledger_account_id or None,
             refund_tax_rate_id=self.file.refunds.tax_rate_id or None,
             shop_country=self.file.vat.shop_country,

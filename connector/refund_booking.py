@@ -11,7 +11,6 @@ prices including VAT, so their total is exactly what the shop paid back.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -266,26 +265,22 @@ def _amount_only(
     rates: dict[str, MoneybirdTaxRate],
     settings: BookingSettings,
 ) -> tuple[list[InvoiceLine], dict[str, Decimal]]:
-    return spread(
-        amount,
-        refund,
-        _gross_by_rate(original),
-        lambda rate_id: _largest_ledger(original, rate_id),
-        rates,
-        settings,
-    )
+    return spread(amount, refund, _gross_by_rate(original), _ledgers(original), rates, settings)
 
 
 def spread(
     amount: Decimal,
     refund: Refund,
     gross: dict[str, Decimal],
-    ledger_for: Callable[[str], str],
+    ledgers: dict[str, dict[str, Decimal]],
     rates: dict[str, MoneybirdTaxRate],
     settings: BookingSettings,
 ) -> tuple[list[InvoiceLine], dict[str, Decimal]]:
     """Lines (gross, negative) for an amount refunded without lines, and their VAT per rate:
-    over `gross` (the original's amount per tax rate) in proportion, or on the fixed rate."""
+    over `gross` (the original's amount per tax rate) in proportion, and within each rate over
+    its ledgers (`ledgers`: rate -> ledger -> amount) in proportion, so a product refund goes
+    back on the product ledgers, not on whichever single line was largest; or on the fixed
+    ledger and rate."""
     description = AMOUNT_ONLY_TEXT + (f": {refund.reason}" if refund.reason else "")
     if settings.refund_amount_only == "fixed":
         rate = rates.get(settings.refund_tax_rate_id or "")
@@ -315,13 +310,20 @@ def spread(
     for rate_id, portion in zip(rate_ids, portions, strict=True):
         if portion == ZERO:
             continue
-        percentage = _percentage(rates, rate_id)
-        lines.append(
-            InvoiceLine(
-                LineKind.PRODUCT, description, Decimal(-1), portion, rate_id, ledger_for(rate_id)
-            )
-        )
-        vat[rate_id] = vat_in(portion, percentage)
+        # Revenue ledgers only: a discount line's negative amount is no place to credit to.
+        parts = {ledger: v for ledger, v in (ledgers.get(rate_id) or {}).items() if v > ZERO}
+        if not parts:
+            raise _Park(f"the original invoice has no line at tax rate {rate_id}")
+        ledger_ids = sorted(parts)
+        for ledger_id, share in zip(
+            ledger_ids, split(portion, [parts[ledger] for ledger in ledger_ids]), strict=True
+        ):
+            if share:
+                line = InvoiceLine(
+                    LineKind.PRODUCT, description, Decimal(-1), share, rate_id, ledger_id
+                )
+                lines.append(line)
+        vat[rate_id] = vat_in(portion, _percentage(rates, rate_id))
     return lines, vat
 
 
@@ -352,10 +354,10 @@ def _net_of_refunds(
         )
     booked = line_map(draft)
     gross = line_totals_by_rate(draft.lines)
-    largest: dict[str, InvoiceLine] = {}
+    ledgers: dict[str, dict[str, Decimal]] = {}
     for line in draft.lines:
-        if line.tax_rate_id not in largest or line.total > largest[line.tax_rate_id].total:
-            largest[line.tax_rate_id] = line
+        at_rate = ledgers.setdefault(line.tax_rate_id, {})
+        at_rate[line.ledger_account_id] = at_rate.get(line.ledger_account_id, ZERO) + line.total
     lines = list(draft.lines)
     vat = dict(draft.shop_totals.vat_by_rate)
     refunded = ZERO
@@ -368,7 +370,7 @@ def _net_of_refunds(
                 remainder,
                 refund,
                 {k: v for k, v in gross.items() if v},
-                lambda rate_id: largest[rate_id].ledger_account_id,
+                ledgers,
                 rates,
                 settings,
             )
@@ -445,17 +447,14 @@ def _gross_by_rate(invoice: dict[str, Any]) -> dict[str, Decimal]:
     return {rate_id: amount for rate_id, amount in gross.items() if amount != ZERO}
 
 
-def _largest_ledger(invoice: dict[str, Any], rate_id: str) -> str:
-    """The ledger of the original's largest line at this rate: where the amount came from."""
-    best: tuple[Decimal, str] | None = None
+def _ledgers(invoice: dict[str, Any]) -> dict[str, dict[str, Decimal]]:
+    """The original's line amounts per tax rate and ledger: where refunded money came from."""
+    found: dict[str, dict[str, Decimal]] = {}
     for detail in invoice.get("details") or []:
-        if str(detail.get("tax_rate_id")) != rate_id:
-            continue
         amount = parse(detail.get("amount_decimal") or "1", "amount") * parse(
             detail.get("price"), "price"
         )
-        if best is None or amount > best[0]:
-            best = (amount, str(detail.get("ledger_account_id")))
-    if best is None:
-        raise _Park(f"the original invoice has no line at tax rate {rate_id}")
-    return best[1]
+        at_rate = found.setdefault(str(detail.get("tax_rate_id")), {})
+        ledger = str(detail.get("ledger_account_id"))
+        at_rate[ledger] = at_rate.get(ledger, ZERO) + amount
+    return found
