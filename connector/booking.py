@@ -31,6 +31,10 @@ from connector.vat_rules import VIES_UNAVAILABLE, compact_vat_number, guard
 from connector.vies import VatCheck
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
+NO_COUNTRY = (
+    "no delivery country: the order has neither a shipping nor a billing address with a "
+    "country, so its VAT cannot be decided; add the address in the shop, then `connector retry`"
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ def _book(
 ) -> InvoiceDraft:
     if order.paid_at is None:
         raise _Park("order is not paid (no paid date)")
+    if not order.currency:
+        raise _Park("the order names no currency; the shop's data is incomplete: check the order")
     if order.currency not in settings.currencies:
         raise _Park(
             f"currency {order.currency} is not enabled: add it to sync.currencies (its payments "
@@ -135,9 +141,13 @@ def _book(
     mb_rate_for: dict[str | None, MoneybirdTaxRate] = {}
     for line in order_lines:
         if line.extra_rate_ids:
+            taxes = (line.rate_id, *line.extra_rate_ids)
+            rate_list = ", ".join(_rate_label(order, r) for r in taxes)
             raise _Park(
-                f"line '{line.description}' carries more than one tax rate (compound tax); "
-                "book it by hand"
+                f"line '{line.description}' carries more than one tax ({rate_list}), but one "
+                "Moneybird invoice line takes one tax rate: make one Moneybird sales tax rate "
+                "of their combined percentage and map the shop's rates to it, or book the order "
+                "by hand"
             )
         if line.rate_id in mb_rate_for:
             continue
@@ -383,9 +393,11 @@ def _map_rate(
             raise _Park(f"the percentage of {_rate_label(order, rate_id)} is unknown")
     who = "business" if business else "consumer"
     rules = mappings.tax_rules_for(rate_id, percentage, country, business)
+    if not rules and not country:
+        raise _Park(NO_COUNTRY)
     if not rules:
         raise _Park(
-            f"no tax rule maps {_rate_label(order, rate_id)} for a {who} in {country or '?'}; "
+            f"no tax rule maps {_rate_label(order, rate_id)} for a {who} in {country}; "
             "add one to the tax table"
         )
     refused: list[str] = []
@@ -404,8 +416,10 @@ def _map_rate(
         if why_not is None:
             return mb_rate
         refused.append(f"{rule.note or treatment + ' rule'}: {why_not}")
+    if not country:
+        raise _Park(NO_COUNTRY)
     raise _Park(
-        f"no tax rule fits {_rate_label(order, rate_id)} for a {who} in {country or '?'} "
+        f"no tax rule fits {_rate_label(order, rate_id)} for a {who} in {country} "
         f"({'; '.join(refused)})",
         later=any(VIES_UNAVAILABLE in reason for reason in refused),
     )

@@ -404,7 +404,29 @@ def test_compound_tax_parks() -> None:
     o = order("13.00", [item], [], [tax_line(1, "21", "2.10"), tax_line(2, "9", "0.90")])
     result = book(o, NL, RATES, EUR)
     assert isinstance(result, Parked)
-    assert "more than one tax rate" in result.reason
+    assert "carries more than one tax (shop rate 1 'BTW 21%' (21%), shop rate 2" in result.reason
+    assert "one Moneybird invoice line takes one tax rate" in result.reason
+
+
+def test_an_order_without_any_address_names_the_missing_country() -> None:
+    # Rules that need a destination (the Dutch 0% rule is limited to NL) cannot be decided.
+    mappings = Mappings(
+        tax=(TaxRule(shop_rate_id="1", country="NL", tax_rate_id=R21),), ledger=LEDGER
+    )
+    o = order("12.10", [line(1, "Mok", 1, "10.00", "2.10", "10.00", "2.10", 1)], [],
+              [tax_line(1, "21", "2.10")], billing={"email": "anna@example.nl"}, shipping={})  # fmt: skip
+    result = book(o, mappings, RATES, EUR)
+    assert isinstance(result, Parked)
+    assert result.reason.startswith("no delivery country")
+    assert "?" not in result.reason
+
+
+def test_an_order_without_a_currency_says_so() -> None:
+    o = order("12.10", [line(1, "Mok", 1, "10.00", "2.10", "10.00", "2.10", 1)], [],
+              [tax_line(1, "21", "2.10")], currency="")  # fmt: skip
+    result = book(o, NL, RATES, EUR)
+    assert isinstance(result, Parked)
+    assert result.reason.startswith("the order names no currency")
 
 
 def test_business_rule_only_for_orders_with_a_vat_number() -> None:
