@@ -60,6 +60,9 @@ class BookingSettings:
     gift_card_skus: tuple[str, ...] = ()  # sku globs that are gift cards (WooCommerce)
     vies_check: bool = False  # intra-community 0% only for numbers VIES knows
     refunds_net: bool = False  # refunds.before_booking = "net": refunds are lines incl. VAT
+    # "exact": prices incl. or excl. VAT, whichever Moneybird reproduces the shop on exactly;
+    # "shop": always the shop's own basis (the rounding policy settles what differs).
+    invoice_basis: str = "exact"
     gift_card_methods: tuple[str, ...] = GIFT_CARD_METHODS  # payment methods that are gift cards
 
 
@@ -233,8 +236,10 @@ def _book(
     # shop's own first); only when neither does, the rounding policy.
     shop_basis = order.prices_include_tax
     # Split shipping and refunds netted on the invoice work on gross amounts: the shop's basis.
-    fixed = settings.shipping_vat == "split_by_goods_value" or (
-        settings.refunds_net and bool(order.refunds)
+    fixed = (
+        settings.invoice_basis == "shop"
+        or settings.shipping_vat == "split_by_goods_value"
+        or (settings.refunds_net and bool(order.refunds))
     )
     bases = [shop_basis] if fixed else [shop_basis, not shop_basis]
     chosen: tuple[bool, list[InvoiceLine], Totals] | None = None

@@ -118,6 +118,9 @@ class SyncConfig(_Section):
     exchange_rates: Literal["shop", "ecb"] = "shop"
     ecb_url: str = ECB_URL
     discount_lines: bool = True
+    # "exact": each invoice on the basis (prices incl. or excl. VAT) on which Moneybird's VAT
+    # equals the shop's to the cent; "shop": always the shop's own basis.
+    invoice_basis: Literal["exact", "shop"] = "exact"
     # "external_sales_invoice" for shops whose own invoices are the legal ones (the shop numbers
     # them): 2 requests per order instead of 3, no Moneybird numbering or sending.
     document: Literal["sales_invoice", "external_sales_invoice"] = "sales_invoice"
@@ -372,6 +375,7 @@ class Config:
             document_style_id=s.document_style_id or None,
             refund_amount_only=self.file.refunds.amount_only,
             refunds_net=self.file.refunds.before_booking == "net",
+            invoice_basis=s.invoice_basis,
             refund_ledger_account_id=self.file.refunds.ledger_account_id or None,
             refund_tax_rate_id=self.file.refunds.tax_rate_id or None,
             shop_country=self.file.vat.shop_country,
