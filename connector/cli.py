@@ -16,7 +16,6 @@ from connector.booking import Parked
 from connector.config import Config, StateSettings, load_config, state_settings
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.money import fmt
-from connector.moneybird_rates import rates_from_response
 from connector.redact import scrub
 from connector.refund_preview import print_credit, refund_previews
 from connector.runtime import build, setup_logging
@@ -425,21 +424,37 @@ def preview(
             err.print(f"Order {order} not found in the shop.")
             raise typer.Exit(EXIT_FAILED)
         engine = runtime.engine()
-        parsed = engine.order_from(payload)
-        rates = rates_from_response(runtime.client.tax_rates())
-        result = engine.draft(parsed, rates)
+        verdict = engine.verdict(payload)  # the pass's own decision path, writing nothing
+        booked = verdict.action == "skip" and verdict.reason.startswith("already booked")
+        rates = engine.rates() if verdict.draft is not None or booked else {}
+        names = _account_names(runtime) if verdict.draft is not None else {}
         credits = []
-        if not isinstance(result, Parked):
-            credits = refund_previews(runtime, parsed, result, rates)
+        if booked:  # its refunds are still to come, or were credited: say which
+            parsed = engine.order_from(payload)
+            original = engine.draft(parsed, rates)
+            if not isinstance(original, Parked):
+                credits = refund_previews(runtime, parsed, original, rates)
+        elif verdict.draft is not None and verdict.order is not None:
+            credits = refund_previews(runtime, verdict.order, verdict.draft, rates)
     except ConnectorError as exc:
         _exit_for(exc)
     finally:
         runtime.close()
-    if isinstance(result, Parked):
-        console.print(f"Order {parsed.number} would be parked: {result.reason}", highlight=False)
+    number = verdict.order.number if verdict.order else order
+    if verdict.action != "book" or verdict.draft is None:
+        what = {"park": "park it", "skip": "skip it", "retry": "leave it to retry"}
+        console.print(
+            f"A pass would {what.get(verdict.action, verdict.action)}: order {number}: "
+            f"{verdict.reason}",
+            highlight=False,
+        )
+        for refund_id, credit in credits:
+            print_credit(console, number, refund_id, credit, rates)
         return
+    result = verdict.draft
+    console.print(f"A pass would book order {number} as this invoice:", highlight=False)
     incl = "incl." if result.prices_are_incl_tax else "excl."
-    table = Table(title=f"Invoice for order {parsed.number}, reference {result.reference}")
+    table = Table(title=f"Invoice for order {number}, reference {result.reference}")
     for column in ("description", "qty", f"price ({incl} VAT)", "tax rate", "ledger"):
         table.add_column(column, overflow="fold")
     for line in result.lines:
@@ -447,8 +462,8 @@ def preview(
             line.description,
             f"{line.amount.normalize():f}",
             fmt(line.price),
-            rates[line.tax_rate_id].name,
-            line.ledger_account_id,
+            f"{rates[line.tax_rate_id].name} ({line.tax_rate_id})",
+            _named(names, line.ledger_account_id),
         )
     console.print(table)
     console.print(
@@ -459,14 +474,29 @@ def preview(
     for rate_id, vat in result.predicted.vat_by_rate.items():
         console.print(f"  VAT {rates[rate_id].name}: {fmt(vat)}")
     for payment in result.payments:
+        account = _named(names, payment.financial_account_id or "") or "(none)"
         console.print(
-            f"Payment {fmt(payment.amount)} on {payment.payment_date}, "
-            f"account {payment.financial_account_id or '(none)'}"
+            f"Payment {fmt(payment.amount)} on {payment.payment_date}, account {account}",
+            highlight=False,
         )
     for note in result.notes:
         console.print(f"Note: {note}", highlight=False)
     for refund_id, credit in credits:
-        print_credit(console, parsed.number, refund_id, credit, rates)
+        print_credit(console, number, refund_id, credit, rates)
+
+
+def _account_names(runtime) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Moneybird's names for its ledger and financial accounts, by id (two reads)."""
+    names: dict[str, str] = {}
+    for account in [*runtime.client.ledger_accounts(), *runtime.client.financial_accounts()]:
+        name = account.get("name") or account.get("identifier") or ""
+        names[str(account.get("id"))] = str(name)
+    return names
+
+
+def _named(names: dict[str, str], account_id: str) -> str:
+    name = names.get(account_id)
+    return f"{name} ({account_id})" if name else account_id
 
 
 @app.command()

@@ -60,6 +60,10 @@ class Shop(Protocol):
 
     def summary(self, payload: dict[str, Any]) -> OrderSummary: ...
 
+    def unlisted(self, payload: dict[str, Any]) -> str | None:
+        """Why the shop's order list a pass reads would not list this order, or None."""
+        ...
+
     def to_order(self, payload: dict[str, Any]) -> Order: ...
 
     def not_bookable(self, order: Order) -> str | None:

@@ -174,6 +174,11 @@ class ShopifyShop:
             return 'waiting for fulfilment (shop.fulfillment = "fulfilled")'
         return None
 
+    def unlisted(self, payload: dict[str, Any]) -> str | None:
+        if payload.get("test") and not self.include_test_orders:
+            return "a test order: never booked unless shop.include_test_orders = true"
+        return None
+
     def to_order(self, payload: dict[str, Any]) -> Order:
         return order_from_shopify(payload, self.vat_number_attribute, self.invoice_currencies)
 

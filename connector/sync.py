@@ -74,6 +74,10 @@ InvoiceRecord = OrderRecord | RefundRecord  # both carry an invoice through send
 WATERMARK_KEY = "watermark"
 CLOCK_KEY = "shop_clock"  # the shop's clock and ours at the last poll: "<shop>|<ours>"
 CLOCK_STEP = timedelta(minutes=1)  # a shop clock this far behind what ours says has stepped back
+FIRST_START = (
+    "no pass has run yet: the first one books only orders paid from its own moment on (set "
+    "sync.start to book from an earlier day, or use `connector import`)"
+)
 LEARN_EVERY = 100  # documents made between two looks at what else Moneybird holds
 PAYLOADS_KEPT = 500  # orders a poll keeps in memory for the pass; more are read again by id
 INTERNAL_ERROR_PASSES = 3  # the same internal error this often: parked, not retried forever
@@ -89,6 +93,16 @@ class Decision:
     number: str
     state: str
     message: str
+
+
+@dataclass
+class Verdict:
+    """What a pass would do with an order: "book", "park", "skip" or "retry", and why."""
+
+    action: str
+    reason: str = ""
+    order: Order | None = None
+    draft: InvoiceDraft | None = None
 
 
 @dataclass
@@ -179,6 +193,68 @@ class SyncEngine:
         `rates`: Moneybird's tax rates when already read (else read with the pass's set-up)."""
         check = self.vat_numbers.check(order) if self.vat_numbers else None
         return book(order, self.config.mappings, rates or self.rates(), self.settings, check)
+
+    def booking(self, order: Order) -> InvoiceDraft | Parked:
+        """The invoice a pass makes of this order (refunds netted on it in "net" mode), or why
+        it parks it. Raises Retry when an outside service should be asked again first."""
+        result = self.draft(order)
+        if isinstance(result, Parked) and result.later:
+            if self.vies_waits:
+                raise Retry(result.reason)  # nothing booked; the outside service is asked again
+            result = Parked(
+                f"{result.reason}; run `connector retry {order.number}` once VIES answers "
+                '(or set vat.vies_unavailable = "wait" to try again every pass)'
+            )
+        net = self.config.file.refunds.before_booking == "net" and order.refunds
+        if net and not isinstance(result, Parked):
+            result = net_of_refunds(result, order, self.rates(), self.settings)
+        return result
+
+    def verdict(self, payload: dict[str, Any]) -> Verdict:
+        """What a pass would do with this order as the shop has it now: book it (and as what
+        invoice), park it (and why), skip it (and why), or leave it to retry. Worked out the
+        way the pass does, in the same order, writing nothing."""
+        listed = self.shop.unlisted(payload)
+        if listed:
+            return Verdict("skip", listed)
+        summary = self.shop.summary(payload)
+        record = self.store.order(f"{self.shop.name}:{summary.order_id}")
+        if record is not None and record.state == OrderState.PAID:
+            return Verdict("skip", f"already booked as invoice {record.invoice_number}")
+        start = self._known_start()
+        if record is None and summary.paid_at is not None:
+            if start is None:
+                return Verdict("skip", FIRST_START)
+            if summary.paid_at < start:
+                tz = self.settings.timezone
+                return Verdict("skip", _before_start(summary.paid_at, start, tz))
+        if summary.waiting:
+            return Verdict("skip", f"waits: {summary.waiting}")
+        try:
+            order = self.order_from(payload)
+            reason = self.shop.not_bookable(order)
+            if reason:
+                return Verdict("park", reason, order)
+            if not order.is_paid:
+                return Verdict("skip", "waits: not paid yet: the shop has no paid date for it")
+            result = self.booking(order)
+            if isinstance(result, Parked):
+                return Verdict("park", redact(result.reason, self.config.secrets.values()), order)
+            self.ensure_open_period(result.invoice_date, "the invoice", order.number)
+        except (AuthError, StateError, ServiceDown):
+            raise
+        except (Parking, OrderDataError) as exc:
+            return Verdict("park", str(exc))
+        except (ConnectorError, ShopError) as exc:
+            return Verdict("retry", str(exc))
+        return Verdict("book", "", order, result)
+
+    def _known_start(self) -> datetime | None:
+        """The start point if one is set or recorded (None before the first pass)."""
+        if self._start is not None or self.config.sync.start is not None:
+            return self.start_point()
+        recorded = from_text(self.store.get_meta(START_KEY))
+        return recorded
 
     # --- the pass --------------------------------------------------------------------------
 
@@ -513,17 +589,8 @@ class SyncEngine:
             self.store.save(record)
             report.unpaid += 1
             return
-        result = self.draft(order)
-        if isinstance(result, Parked) and result.later:
-            if self.vies_waits:
-                raise Retry(result.reason)  # nothing booked; the outside service is asked again
-            result = Parked(
-                f"{result.reason}; run `connector retry {order.number}` once VIES answers "
-                '(or set vat.vies_unavailable = "wait" to try again every pass)'
-            )
+        result = self.booking(order)
         net = self.config.file.refunds.before_booking == "net" and order.refunds
-        if net and not isinstance(result, Parked):
-            result = net_of_refunds(result, order, self.rates(), self.settings)
         if isinstance(result, Parked):
             if record.invoice_id or record.intent:
                 self._discard_draft(record)

@@ -260,6 +260,15 @@ class WooCommerceShop:
             paid_at=parse_gmt(payload.get("date_paid_gmt")),
         )
 
+    def unlisted(self, payload: dict[str, Any]) -> str | None:
+        status = str(payload.get("status") or "")
+        if status not in self.read_statuses:
+            return (
+                f"its status '{status}' is not booked (sync.statuses: "
+                f"{', '.join(self.statuses)}); a pass does not read it"
+            )
+        return None
+
     def not_bookable(self, order: Order) -> str | None:
         if order.status not in self.statuses and not (order.status == REFUNDED and order.refunds):
             return f"order status is now '{order.status}'; not booked"

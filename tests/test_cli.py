@@ -59,9 +59,11 @@ def test_preview_shows_the_invoice_and_sends_nothing(
     assert result.exit_code == 0, result.output
     assert "Melkopschuimer" in result.output and "-6.90" in result.output
     assert "total 68.04 (shop: 68.04)" in result.output
-    assert moneybird.invoices == {} and all(m == "GET" for m, *_ in moneybird.received)
+    # Nothing written: reads only (the synchronization POSTs are bulk reads).
+    assert moneybird.invoices == {}
+    assert all(m == "GET" or "synchronization" in p for m, p, *_ in moneybird.received)
     parked = runner.invoke(app, ["preview", "1006", "--config", str(config_path)])
-    assert "would be parked" in parked.output
+    assert "A pass would park it: order 1006: no tax rule maps shop rate 3" in parked.output
 
 
 def test_configuration_error_exits_2_with_the_key(tmp_path: Path) -> None:
