@@ -561,3 +561,26 @@ def test_returning_customer_with_a_new_address_updates_the_contact(
     runtime.engine().run_pass()
     patches = [b for m, p, b in moneybird.accepted if m == "PATCH" and "/contacts/" in p]
     assert patches[1:] == [{"contact": {"tax_number": "NL004495445B01"}}]
+
+
+def test_a_tax_exclusive_mixed_basket_lands_in_moneybird_exact_with_one_payment(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    # Prices excl. VAT, VAT rounded per line: 21% on 2.60 (0.55), 7.80 (1.64) and shipping
+    # 2.00 (0.42) = 2.61; 9% on 4.95 (0.45). Total 12.40 + 4.95 + 2.61 + 0.45 = 20.41.
+    # Excl. VAT Moneybird would compute 12.40 x 21% = 2.60 (a cent short); incl. VAT
+    # 15.01 x 21/121 = 2.61 and 5.40 x 9/109 = 0.45: the invoice says 20.41, as paid.
+    order = woo_order(1060, JEROEN, [Item("Filter", "F", 1, "2.60", 1), Item("Molen", "M", 1, "7.80", 1),
+                                     Item("Koffie", "K", 1, "4.95", 2)], "2.00",
+                      datetime.now(UTC) - timedelta(hours=1), prices_include_tax=False)  # fmt: skip
+    assert order["total"] == "20.41"
+    shop.put_order(order)
+    runtime.engine().run_pass()
+    invoice = invoices_by_reference(moneybird)["WC-1060"]
+    assert invoice["prices_are_incl_tax"] is True
+    assert Decimal(invoice["total_price_incl_tax"]) == Decimal("20.41")
+    assert {t["tax_rate_id"]: Decimal(t["tax_amount"]) for t in invoice["tax_totals"]} == {
+        MB_RATE_21: Decimal("2.61"), MB_RATE_9: Decimal("0.45"),
+    }  # fmt: skip
+    assert [Decimal(p["price"]) for p in invoice["payments"]] == [Decimal("20.41")]
+    assert invoice["state"] == "paid"
