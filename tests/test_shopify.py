@@ -645,3 +645,17 @@ def test_a_first_start_on_shopify_books_no_history(
         assert history == str(len(paid))
     finally:
         runtime.close()
+
+
+def test_the_sandbox_gives_back_unused_query_cost_as_shopify_does(shopify: Any) -> None:
+    """Shopify takes the requested cost up front and refunds what the answer did not use:
+    a page of four small orders costs far less than four orders of a full page of lines."""
+    from connector.shopify_queries import CHANGED_ORDERS
+
+    shopify.restore_rate = 0.0  # no refill over time: only the refund moves the bucket
+    shopify._available = shopify.bucket_size
+    answer = shopify._graphql(CHANGED_ORDERS, {"after": None, "query": None})
+    cost = answer["extensions"]["cost"]
+    assert cost["actualQueryCost"] < cost["requestedQueryCost"]
+    left = cost["throttleStatus"]["currentlyAvailable"]
+    assert left == int(shopify.bucket_size - cost["actualQueryCost"])

@@ -260,9 +260,14 @@ class ShopifySandbox(Served):
             }
         self._available -= cost
         result = execute(self.schema, document, root_value=self._root(), variable_values=variables)
+        # As Shopify: the requested cost is taken up front, what the answer did not use is
+        # given back (a page of 4 orders with 2 lines each costs far less than 4 x 30 lines).
+        actual = requested_cost(self.schema, document, variables, result.data or {})
+        actual = min(actual, cost)
+        self._available = min(self.bucket_size, self._available + cost - actual)
         answer: dict[str, Any] = {
             "data": result.data,
-            "extensions": {"cost": self._cost(cost, cost)},
+            "extensions": {"cost": self._cost(cost, actual)},
         }
         if result.errors:
             answer["errors"] = [{"message": e.message} for e in result.errors]
@@ -450,9 +455,15 @@ def _connection(
     }
 
 
-def requested_cost(schema: GraphQLSchema, document: Any, variables: dict[str, Any]) -> int:
+_REQUESTED = object()  # price by what the query asks for, not by what it returned
+
+
+def requested_cost(
+    schema: GraphQLSchema, document: Any, variables: dict[str, Any], data: Any = _REQUESTED
+) -> int:
     """Shopify's way of pricing a query, closely enough: objects 1, scalars 0, a connection
-    2 plus `first` times the cost of one node."""
+    2 plus `first` times the cost of one node. With `data` (the answer), the actual cost: a
+    connection costs its nodes as returned, and Shopify refunds the difference."""
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
@@ -462,7 +473,9 @@ def requested_cost(schema: GraphQLSchema, document: Any, variables: dict[str, An
             root = (
                 schema.query_type if definition.operation.value == "query" else schema.mutation_type
             )
-            total += _selection_cost(definition.selection_set, root, fragments, variables, schema)
+            total += _selection_cost(
+                definition.selection_set, root, fragments, variables, schema, data
+            )
     return total
 
 
@@ -472,6 +485,7 @@ def _selection_cost(
     fragments: dict[str, Any],
     variables: dict[str, Any],
     schema: GraphQLSchema,
+    data: Any = _REQUESTED,
 ) -> int:
     if selection_set is None:
         return 0
@@ -485,6 +499,7 @@ def _selection_cost(
                 fragments,
                 variables,
                 schema,
+                data,
             )
         elif isinstance(selection, InlineFragmentNode):
             target = (
@@ -492,7 +507,9 @@ def _selection_cost(
                 if selection.type_condition
                 else parent
             )
-            cost += _selection_cost(selection.selection_set, target, fragments, variables, schema)
+            cost += _selection_cost(
+                selection.selection_set, target, fragments, variables, schema, data
+            )
         elif isinstance(selection, FieldNode):
             if not isinstance(parent, GraphQLObjectType) and not hasattr(parent, "fields"):
                 continue
@@ -502,25 +519,47 @@ def _selection_cost(
             named = get_named_type(definition.type)
             if not hasattr(named, "fields"):
                 continue  # scalars and enums are free
+            key = (selection.alias or selection.name).value
+            value = _REQUESTED if data is _REQUESTED else (data or {}).get(key)
+            if isinstance(value, list):  # a plain list is priced as one of its elements
+                value = value[0] if value else None
             if named.name.endswith("Connection"):
-                first = _argument(selection, "first", variables) or 1
                 node_type = named.fields["nodes"].type if "nodes" in named.fields else None
-                node_cost = 0
-                for sub in selection.selection_set.selections if selection.selection_set else []:
-                    if isinstance(sub, FieldNode) and sub.name.value == "nodes" and node_type:
-                        node_cost += _selection_cost(
-                            sub.selection_set,
-                            get_named_type(node_type),
-                            fragments,
-                            variables,
-                            schema,
-                        )
-                cost += 2 + int(first) * max(node_cost, 1)
+                subs = selection.selection_set.selections if selection.selection_set else []
+                nodes_field = next(
+                    (x for x in subs if isinstance(x, FieldNode) and x.name.value == "nodes"), None
+                )
+
+                one = (nodes_field, node_type, fragments, variables, schema)
+                if value is _REQUESTED:
+                    first = _argument(selection, "first", variables) or 1
+                    cost += 2 + int(first) * _node_cost(*one, _REQUESTED)
+                else:
+                    nodes = (value or {}).get("nodes") or []
+                    cost += 2 + sum(_node_cost(*one, node) for node in nodes)
+            elif value is None:
+                cost += 1  # asked for, not there: nothing below it is charged
             else:
                 cost += 1 + _selection_cost(
-                    selection.selection_set, named, fragments, variables, schema
+                    selection.selection_set, named, fragments, variables, schema, value
                 )
     return cost
+
+
+def _node_cost(
+    nodes_field: FieldNode | None,
+    node_type: Any,
+    fragments: dict[str, Any],
+    variables: dict[str, Any],
+    schema: GraphQLSchema,
+    node: Any,
+) -> int:
+    """What one node of a connection costs (at least 1): as asked, or as returned."""
+    if nodes_field is None or node_type is None:
+        return 1
+    selected = nodes_field.selection_set
+    return max(1, _selection_cost(selected, get_named_type(node_type), fragments, variables,
+                                  schema, node))  # fmt: skip
 
 
 def _argument(node: FieldNode, name: str, variables: dict[str, Any]) -> Any:
