@@ -30,6 +30,25 @@ app = typer.Typer(
 console = Console(soft_wrap=True)  # messages stay whole lines in logs and pipes
 err = Console(stderr=True, soft_wrap=True)
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from connector import __version__
+
+        console.print(f"moneybird-shop-connector {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Books paid webshop orders into Moneybird as paid sales invoices."""
+
+
 EXIT_CONFIG = 2
 EXIT_AUTH = 3
 EXIT_FAILED = 1

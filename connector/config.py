@@ -504,12 +504,21 @@ def load_config(
 
 
 def _secrets(data: FileConfig, environ: dict[str, str] | None) -> Secrets:
+    """All the secrets the configuration needs; every one that is missing named at once."""
+    missing: list[str] = []
+
     def secret(name: str) -> SecretStr:
-        return SecretStr(read_secret(name, environ))
+        try:
+            return SecretStr(read_secret(name, environ))
+        except ConfigError as exc:
+            if "is not set" not in str(exc):
+                raise  # NAME_FILE names a file that cannot be read: its own clear message
+            missing.append(name)
+            return EMPTY
 
     def optional(name: str) -> SecretStr:
         try:
-            return secret(name)
+            return SecretStr(read_secret(name, environ))
         except ConfigError:
             return EMPTY
 
@@ -522,17 +531,19 @@ def _secrets(data: FileConfig, environ: dict[str, str] | None) -> Secrets:
         if token.get_secret_value():
             shop["shopify_access_token"] = token
         else:
-            try:
-                shop["shopify_client_id"] = secret("SHOPIFY_CLIENT_ID")
-                shop["shopify_client_secret"] = secret("SHOPIFY_CLIENT_SECRET")
-            except ConfigError:
-                raise ConfigError(
-                    "Shopify needs SHOPIFY_ACCESS_TOKEN (a custom app's shpat_ token), or "
-                    "SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET (client credentials); "
-                    "each also as NAME_FILE"
-                ) from None
-    return Secrets(
-        moneybird_token=secret("MONEYBIRD_TOKEN"),
-        smtp_password=secret("SMTP_PASSWORD") if data.alerts.smtp_user else EMPTY,
-        **shop,
-    )
+            client_id = optional("SHOPIFY_CLIENT_ID")
+            client_secret = optional("SHOPIFY_CLIENT_SECRET")
+            if not (client_id.get_secret_value() and client_secret.get_secret_value()):
+                missing.append(
+                    "SHOPIFY_ACCESS_TOKEN (a custom app's shpat_ token; or SHOPIFY_CLIENT_ID "
+                    "and SHOPIFY_CLIENT_SECRET for client credentials)"
+                )
+            shop["shopify_client_id"], shop["shopify_client_secret"] = client_id, client_secret
+    token = secret("MONEYBIRD_TOKEN")
+    smtp = secret("SMTP_PASSWORD") if data.alerts.smtp_user else EMPTY
+    if missing:
+        raise ConfigError(
+            f"not set: {', '.join(missing)}. Set each in the environment, or NAME_FILE to a "
+            "file holding it (Docker secrets)"
+        )
+    return Secrets(moneybird_token=token, smtp_password=smtp, **shop)

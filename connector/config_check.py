@@ -46,7 +46,7 @@ class Report:
 def check(path: Path, environ: dict[str, str] | None = None, live: bool = True) -> Report:
     report = Report()
     try:
-        config = load_config(path, environ)
+        config = load_config(path, environ, require_secrets=live)  # the files need no secrets
     except ConfigError as exc:
         for line in str(exc).splitlines():
             report.add(ERROR, "config", line)

@@ -107,5 +107,7 @@ def setup_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("httpx", "httpcore", "urllib3", "apscheduler.executors.default"):
+    for noisy in ("httpx", "httpcore", "urllib3", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "skipped: maximum number of running instances": a pass outlasting the interval is normal
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from connector.config import fingerprint
 from connector.state import (
@@ -122,6 +123,11 @@ def _history(store: Store) -> dict[str, Any]:
     }
 
 
+def _plain(*cells: str | None) -> list[Text]:
+    """Table cells shown as they are: a reason naming "[gift_cards] sale" is no markup."""
+    return [Text(cell or "") for cell in cells]
+
+
 def _seconds(started: str | None, finished: str | None) -> float | None:
     start, end = from_text(started), from_text(finished)
     return round((end - start).total_seconds(), 1) if start and end else None
@@ -188,7 +194,7 @@ def render(data: dict[str, Any], console: Console) -> None:
         for column in ("order", "state", "reason", "what to do"):
             table.add_column(column, overflow="fold")
         for row in data["attention"]:
-            table.add_row(row["order"], row["state"], row["reason"] or "", row["what_to_do"])
+            table.add_row(*_plain(row["order"], row["state"], row["reason"], row["what_to_do"]))
         console.print(table)
     else:
         console.print("No orders need attention.")
@@ -197,10 +203,10 @@ def render(data: dict[str, Any], console: Console) -> None:
         for column in ("order", "refund", "amount", "state", "reason", "what to do"):
             table.add_column(column, overflow="fold")
         for row in data["refunds_attention"]:
-            table.add_row(
-                row["order"], row["refund"], row["amount"] or "", row["state"],
-                row["reason"] or "", row["what_to_do"],
-            )  # fmt: skip
+            table.add_row(*_plain(
+                row["order"], row["refund"], row["amount"], row["state"], row["reason"],
+                row["what_to_do"],
+            ))  # fmt: skip
         console.print(table)
     runs = Table(title="Last runs")
     for column in ("started (UTC)", "took", "outcome", "seen", "booked", "already there",
@@ -211,7 +217,7 @@ def render(data: dict[str, Any], console: Console) -> None:
         runs.add_row(
             (run["started_at"] or "")[:19],
             f"{run['seconds']} s" if run["seconds"] is not None else "",
-            outcome,
+            Text(outcome),
             str(run["seen"]),
             str(run["booked"]),
             str(run["already_in_moneybird"]),

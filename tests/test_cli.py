@@ -109,3 +109,22 @@ def test_status_and_preview_include_refunds(
     )
     again = runner.invoke(app, ["preview", "1001", "--config", str(config_path)])
     assert f"Refund {moka['id']}: already booked (paid)" in again.output
+
+
+def test_status_keeps_section_names_in_its_advice(
+    config_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.sandbox.seed import JEROEN, Item, woo_order
+
+    gift = woo_order(1070, JEROEN, [Item("Cadeaubon", "GIFT-25", 1, "25.00", 2)], "0",
+                     shop.now())  # fmt: skip
+    line = gift["line_items"][0]
+    line.update(total="25.00", subtotal="25.00", total_tax="0.00", subtotal_tax="0.00", taxes=[])
+    gift.update(total="25.00", total_tax="0.00", cart_tax="0.00", tax_lines=[])  # no VAT
+    shop.put_order(gift)
+    config_path.write_text(config_path.read_text().replace(
+        "[sync]\n", '[gift_cards]\nskus = ["GIFT-*"]\n\n[sync]\n'))  # fmt: skip
+    runner.invoke(app, ["sync", "--config", str(config_path)])
+    wide = CliRunner(env={**runner.env, "COLUMNS": "400"})  # one table row, one line
+    result = wide.invoke(app, ["status", "--config", str(config_path)])
+    assert "[gift_cards] sale = 'liability'" in result.output

@@ -95,8 +95,19 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
 
 def test_missing_secret_is_named_and_file_variant_works(tmp_path: Path) -> None:
     env = {k: v for k, v in ENV.items() if k != "MONEYBIRD_TOKEN"}
-    with pytest.raises(ConfigError, match="MONEYBIRD_TOKEN is not set"):
+    with pytest.raises(ConfigError, match="not set: MONEYBIRD_TOKEN"):
         load_config(write(tmp_path, BASE), environ=env)
+    # Every missing one at once, not one per run.
+    with pytest.raises(ConfigError) as every:
+        load_config(write(tmp_path, BASE), environ={})
+    assert "WOOCOMMERCE_CONSUMER_KEY, WOOCOMMERCE_CONSUMER_SECRET, MONEYBIRD_TOKEN" in str(
+        every.value
+    )
+    # Checking the files needs none of them.
+    from connector.config_check import check
+
+    offline = check(write(tmp_path, BASE), environ={}, live=False)
+    assert not offline.errors
     secret = tmp_path / "token.txt"
     secret.write_text("from-a-file\n")
     assert read_secret("MONEYBIRD_TOKEN", {"MONEYBIRD_TOKEN_FILE": str(secret)}) == "from-a-file"
