@@ -266,67 +266,104 @@ def import_history(
         raise typer.Exit(EXIT_CONFIG) from None
     runtime = build(cfg)
     per_second = cfg.moneybird.rate_limit / cfg.moneybird.rate_window_seconds
-    show, bar = _progress(per_second)
+    show, stop_bar = _progress(None if dry_run else per_second)
     try:
         if dry_run:
             result = do_dry_run(runtime.engine(), start, end, limit, show)
             files = result.write(report)
-            _print_dry_run(result, files)
         else:
             shutdown.install()
             outcome = run_import(runtime.engine(), start, end, limit, show)
-            console.print(_summary(outcome, "read"), highlight=False)
     except Interrupted as exc:
         err.print(f"Import {exc}; run the same command again to carry on where it stopped")
         raise typer.Exit(exc.exit_code) from None
     except ConnectorError as exc:
         _exit_for(exc)
     finally:
-        if bar is not None:
-            bar.stop()
+        if stop_bar is not None:
+            stop_bar()
         runtime.close()
+    # After the bar is gone: the summary is the last thing on the screen.
+    if dry_run:
+        _print_dry_run(result, files)
+    else:
+        console.print(_summary(outcome, "read"), highlight=False)
 
 
-def _progress(per_second: float):  # type: ignore[no-untyped-def]
-    """On a terminal a rich progress bar; in container logs a line every 25 orders. The ETA
-    counts about 3.3 Moneybird requests per remaining order at the rate budget."""
+def _progress(per_second: float | None):  # type: ignore[no-untyped-def]
+    """On a terminal a rich progress bar, with log lines printed above it; in container logs
+    a line every 25 orders. The time left comes from the pace so far (before there is one,
+    from the Moneybird budget: about 3.3 requests per order at `per_second`; a dry run has no
+    budget to wait for)."""
+    import logging
     import time as _time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    def seconds_left(done: int, total: int) -> float:
-        return (total - done) * 3.3 / per_second
+    started = _time.monotonic()
+
+    def seconds_left(done: int, total: int) -> float | None:
+        if done >= 5:
+            return (total - done) * (_time.monotonic() - started) / done
+        return (total - done) * 3.3 / per_second if per_second else None
 
     if console.is_terminal:
         bar = Progress(TextColumn("orders"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[note]}"), console=console)  # fmt: skip
         task = bar.add_task("import", total=None, note="")
         bar.start()
+        above = _AboveTheBar(bar.console)
+        handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+        streams = [h.setStream(above) for h in handlers]  # type: ignore[arg-type]
 
         def update(done: int, total: int | None, requests: int) -> None:
-            eta = f", ~{int(seconds_left(done, total) // 60)} min to go" if total else ""
+            left = seconds_left(done, total) if total else None
+            eta = f", ~{_duration(left)} to go" if left is not None else ""
             bar.update(
                 task, completed=done, total=total, note=f"{requests} Moneybird requests{eta}"
             )
 
-        return update, bar
-    started = _time.monotonic()
+        def stop() -> None:
+            bar.stop()
+            for handler, stream in zip(handlers, streams, strict=True):
+                handler.setStream(stream)  # type: ignore[arg-type]
+
+        return update, stop
     last = {"shown": 0}
 
     def show(done: int, total: int | None, requests: int) -> None:
         if done - last["shown"] < 25 and done != total:
             return
         last["shown"] = done
-        eta = ""
-        if total:
-            seconds = seconds_left(done, total)
-            eta = f", about {int(seconds // 60)} min {int(seconds % 60)} s to go"
+        left = seconds_left(done, total) if total else None
+        eta = f", about {_duration(left)} to go" if left is not None else ""
         of = f"/{total}" if total else ""
         elapsed = int(_time.monotonic() - started)
         line = f"{done}{of} orders, {requests} Moneybird requests, {elapsed} s{eta}"
         console.print(line, highlight=False)
 
     return show, None
+
+
+class _AboveTheBar:
+    """A stream for log lines while a progress bar is live: printed above it, not through it."""
+
+    def __init__(self, target: Console) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self.target.print(text.rstrip("\n"), markup=False, highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{int(seconds)} s"
+    return f"{int(seconds // 60)} min"
 
 
 def _print_dry_run(result, files) -> None:  # type: ignore[no-untyped-def]
