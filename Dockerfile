@@ -5,7 +5,8 @@
 #     -v connector-data:/data \
 #     -e MONEYBIRD_TOKEN -e WOOCOMMERCE_CONSUMER_KEY -e WOOCOMMERCE_CONSUMER_SECRET \
 #     moneybird-connector
-# In the mounted config.toml set [state] path = "/data/state.db".
+# The state goes to the /data volume (CONNECTOR_STATE_DIR) unless config.toml names an absolute
+# path on purpose.
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,21 +15,25 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     CONNECTOR_CONFIG=/config/config.toml \
     CONNECTOR_HEALTH_PORT=8080 \
-    CONNECTOR_HEALTH_HOST=0.0.0.0
+    CONNECTOR_HEALTH_HOST=0.0.0.0 \
+    CONNECTOR_STATE_DIR=/data
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY connector ./connector
-RUN pip install . \
- && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin connector \
+RUN groupadd --system --gid 10001 connector \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin connector \
  && mkdir -p /data /config \
  && chown connector:connector /data
+# Dependencies first, in a layer of their own: a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN mkdir connector && touch connector/__init__.py \
+ && pip install . && pip uninstall -y moneybird-shop-connector \
+ && rm -r connector build *.egg-info
+COPY connector ./connector
+RUN pip install --no-deps .
 
 # Default tables and example config; mount your own over /config.
 COPY mappings /config/mappings
 COPY config.toml /config/config.toml
-RUN sed -i 's#^path = "data/state.db"#path = "/data/state.db"#' /config/config.toml \
- && grep -q '^path = "/data/state.db"' /config/config.toml
 
 USER connector
 VOLUME ["/data"]
@@ -36,7 +41,7 @@ VOLUME ["/data"]
 # /healthz answers 200 when the last pass succeeded within two sync intervals and authentication
 # works; it listens on all interfaces in the container, so `-p 8080:8080` reaches it.
 EXPOSE 8080
-HEALTHCHECK --interval=5m --timeout=30s --start-period=20m --retries=2 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=20).status == 200 else 1)"]
+HEALTHCHECK --interval=1m --timeout=10s --start-period=2m --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=8).status == 200 else 1)"]
 
 CMD ["connector", "run"]

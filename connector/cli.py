@@ -83,6 +83,26 @@ def _open_state(settings: StateSettings):  # type: ignore[no-untyped-def]
         raise typer.Exit(EXIT_FAILED) from None
 
 
+def _state_problem(exc: Exception) -> NoReturn:
+    """The state cannot be opened: one line with the fix, exit 2 (nothing ran)."""
+    err.print(
+        f"{exc}. Fix: make that folder writable for this user (in the container, mount a "
+        "volume at /data), or set [state] path to a folder that is",
+        highlight=False,
+    )
+    raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _build(cfg: Config):  # type: ignore[no-untyped-def]
+    """The runtime, or one line saying why its state cannot be used and how to fix it."""
+    from connector.state import StateError
+
+    try:
+        return build(cfg)
+    except StateError as exc:
+        _state_problem(exc)
+
+
 def _state_settings(path: Path) -> StateSettings:
     """For the commands that only read or re-queue state: work even with a broken edit."""
     try:
@@ -153,7 +173,7 @@ def mappings_suggest(
     from connector.mappings_suggest import suggest
 
     cfg = _load(config, mappings_optional=True)
-    runtime = build(cfg)
+    runtime = _build(cfg)
     try:
         admins = {str(a["id"]): a for a in runtime.client.administrations()}
         home = str(admins.get(cfg.moneybird.administration_id, {}).get("country") or "NL")
@@ -199,7 +219,7 @@ def sync(
     from connector.runtime import record_config
 
     cfg = _load(config, verbose, log_json)
-    runtime = build(cfg)
+    runtime = _build(cfg)
     record_config(runtime, ConfigWatcher(cfg.path, cfg))
     shutdown.install()
     try:
@@ -264,7 +284,7 @@ def import_history(
     except ValueError:
         err.print("--since and --until take dates like 2026-01-31")
         raise typer.Exit(EXIT_CONFIG) from None
-    runtime = build(cfg)
+    runtime = _build(cfg)
     per_second = cfg.moneybird.rate_limit / cfg.moneybird.rate_window_seconds
     show, stop_bar = _progress(None if dry_run else per_second)
     try:
@@ -399,8 +419,13 @@ def run(
 ) -> None:
     """Sync now and then every sync.interval_minutes until stopped (SIGTERM/Ctrl-C)."""
     from connector.scheduler import run_forever
+    from connector.state import StateError
 
-    signum = run_forever(_load(config, verbose, log_json))
+    cfg = _load(config, verbose, log_json)
+    try:
+        signum = run_forever(cfg)
+    except StateError as exc:  # the state cannot be opened at start: nothing ran
+        _state_problem(exc)
     if signum is not None:
         raise typer.Exit(128 + signum)
 
@@ -473,7 +498,7 @@ def preview(
     """Show the invoice an order would become, and the credit invoice for each refund.
     Sends nothing to Moneybird."""
     cfg = _load(config)
-    runtime = build(cfg)
+    runtime = _build(cfg)
     try:
         payload = runtime.shop.order(order)
         if payload is None:

@@ -352,7 +352,7 @@ class Config:
 
     @property
     def state_path(self) -> Path:
-        return _resolve(self.path, self.file.state.path)
+        return state_file(self.path, self.file.state.path)
 
     def mapping_paths(self) -> dict[str, Path]:
         m = self.file.mappings
@@ -416,7 +416,7 @@ def state_settings(path: Path, environ: dict[str, str] | None = None) -> StateSe
         state, interval = config.state_path, config.sync.interval_minutes
     except ConfigError as exc:
         problem = str(exc)
-        state = _resolve(path, str(raw.get("state", {}).get("path", StateConfig().path)))
+        state = state_file(path, str(raw.get("state", {}).get("path", StateConfig().path)))
         try:
             interval = float(raw.get("sync", {}).get("interval_minutes", 15))
         except (TypeError, ValueError):
@@ -457,6 +457,16 @@ def fingerprint(config_path: Path) -> str:
             digest.update(b"<missing>")
         digest.update(b"\0")
     return digest.hexdigest()[:12]
+
+
+def state_file(config_path: Path, value: str) -> Path:
+    """Where the state lives. A relative path is relative to the config file, unless
+    CONNECTOR_STATE_DIR names a folder (the container: its /data volume): then the state file
+    goes there, whatever folder the mounted config names. An absolute path is used as given."""
+    folder = os.environ.get("CONNECTOR_STATE_DIR", "").strip()
+    if folder and not Path(value).is_absolute():
+        return Path(folder) / Path(value).name
+    return _resolve(config_path, value)
 
 
 def _resolve(config_path: Path, value: str) -> Path:

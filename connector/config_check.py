@@ -56,7 +56,11 @@ def check(path: Path, environ: dict[str, str] | None = None, live: bool = True) 
     if live:
         from connector.runtime import build
 
-        runtime = build(config)
+        try:
+            runtime = build(config)
+        except ConnectorError as exc:  # the state folder cannot be made, and such
+            report.add(ERROR, "state", str(exc))
+            return report
         try:
             check_moneybird(config, runtime.client, report)
             check_shop(config, runtime.shop, report)

@@ -128,3 +128,33 @@ def test_status_keeps_section_names_in_its_advice(
     wide = CliRunner(env={**runner.env, "COLUMNS": "400"})  # one table row, one line
     result = wide.invoke(app, ["status", "--config", str(config_path)])
     assert "[gift_cards] sale = 'liability'" in result.output
+
+
+def test_a_state_folder_that_cannot_be_made_is_one_line_and_exit_2(
+    tmp_path: Path, config_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    config_path.write_text(
+        config_path.read_text().replace('path = "state.db"', f'path = "{blocker}/state.db"')
+    )
+    for command in (["sync"], ["run"], ["import", "--since", "2026-01-01"]):
+        result = runner.invoke(app, [*command, "--config", str(config_path)])
+        assert result.exit_code == 2, (command, result.output)
+        assert "Traceback" not in result.output and "cannot create state folder" in result.output
+        assert "mount a volume at /data" in result.output
+
+
+def test_the_container_keeps_the_state_on_its_volume(
+    tmp_path: Path, config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connector.config import load_config
+
+    monkeypatch.setenv("CONNECTOR_STATE_DIR", str(tmp_path / "volume"))
+    config = load_config(config_path)  # its [state] path is the relative "state.db"
+    assert config.state_path == tmp_path / "volume" / "state.db"
+    absolute = tmp_path / "elsewhere" / "my.db"
+    config_path.write_text(
+        config_path.read_text().replace('path = "state.db"', f'path = "{absolute}"')
+    )
+    assert load_config(config_path).state_path == absolute  # named on purpose: as given
