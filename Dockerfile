@@ -23,8 +23,10 @@ RUN groupadd --system --gid 10001 connector \
  && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin connector \
  && mkdir -p /data /config \
  && chown connector:connector /data
-# Dependencies first, in a layer of their own: a code change does not reinstall them.
-COPY pyproject.toml README.md ./
+# Dependencies first, in a layer of their own: a code change does not reinstall them. (The
+# default tables and example config are installed with the package: they come along here.)
+COPY pyproject.toml README.md config.toml ./
+COPY mappings ./mappings
 RUN mkdir connector && touch connector/__init__.py \
  && pip install . && pip uninstall -y moneybird-shop-connector \
  && rm -r connector build *.egg-info

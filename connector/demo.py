@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -22,13 +23,24 @@ from connector.sandbox.seed import demo_orders, seed_moneybird, seed_shop
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState
 
+INSTALLED = Path(sys.prefix) / "share" / "moneybird-shop-connector"  # pip install . puts them here
+
 
 def find_mappings() -> Path:
-    """The default tables: ./mappings when run from a checkout, else the source tree's."""
-    for candidate in (Path.cwd() / "mappings", Path(__file__).resolve().parents[1] / "mappings"):
+    """The default tables: ./mappings when run from a checkout, the source tree's, or the
+    ones an install brought along (so the demo runs from any folder)."""
+    candidates = (
+        Path.cwd() / "mappings",
+        Path(__file__).resolve().parents[1] / "mappings",
+        INSTALLED / "mappings",
+    )
+    for candidate in candidates:
         if (candidate / "tax.toml").is_file():
             return candidate
-    raise FileNotFoundError("mappings/ not found: run the demo from the project folder")
+    raise FileNotFoundError(
+        "the default mapping tables were not found (neither ./mappings nor the installed "
+        f"copy in {INSTALLED / 'mappings'}); reinstall with `pip install .`"
+    )
 
 
 @dataclass
