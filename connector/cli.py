@@ -412,6 +412,47 @@ def _print_dry_run(result, files) -> None:  # type: ignore[no-untyped-def]
 
 
 @app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to write them (made if need be).")] = Path(
+        "."
+    ),
+    shop: Annotated[
+        str, typer.Option("--shop", help="woocommerce or shopify.", case_sensitive=False)
+    ] = "woocommerce",
+) -> None:
+    """Write a starter config.toml and mapping tables, and say what to do next."""
+    from connector.starter import write_starter
+
+    platform = shop.lower()
+    if platform not in ("woocommerce", "shopify"):
+        err.print("--shop takes woocommerce or shopify")
+        raise typer.Exit(EXIT_CONFIG)
+    try:
+        written = write_starter(folder, platform)
+    except (FileExistsError, FileNotFoundError) as exc:
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    secrets = (
+        "SHOPIFY_ACCESS_TOKEN"
+        if platform == "shopify"
+        else "WOOCOMMERCE_CONSUMER_KEY and WOOCOMMERCE_CONSUMER_SECRET"
+    )
+    config = folder / "config.toml"
+    console.print(
+        "Next:\n"
+        f"  1. in {config}: the shop's url and moneybird.administration_id\n"
+        f"  2. export MONEYBIRD_TOKEN and {secrets}\n"
+        f"  3. connector mappings suggest --config {config}   (then --write)\n"
+        f"  4. connector config check --config {config}\n"
+        f"  5. connector preview <order number> --config {config}\n"
+        f"  6. connector sync --config {config}   (the first pass books orders paid from now on)",
+        highlight=False,
+    )
+
+
+@app.command()
 def run(
     config: ConfigOption = DEFAULT_CONFIG,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,

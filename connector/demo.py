@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -21,9 +20,8 @@ from connector.runtime import build, setup_logging
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import demo_orders, seed_moneybird, seed_shop
 from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.starter import INSTALLED
 from connector.state import OrderState
-
-INSTALLED = Path(sys.prefix) / "share" / "moneybird-shop-connector"  # pip install . puts them here
 
 
 def find_mappings() -> Path:
@@ -33,7 +31,7 @@ def find_mappings() -> Path:
         Path.cwd() / "mappings",
         Path(__file__).resolve().parents[1] / "mappings",
         INSTALLED / "mappings",
-    )
+    )  # the checkout's, then the installed copy (starter.INSTALLED)
     for candidate in candidates:
         if (candidate / "tax.toml").is_file():
             return candidate

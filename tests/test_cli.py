@@ -158,3 +158,26 @@ def test_the_container_keeps_the_state_on_its_volume(
         config_path.read_text().replace('path = "state.db"', f'path = "{absolute}"')
     )
     assert load_config(config_path).state_path == absolute  # named on purpose: as given
+
+
+@pytest.mark.parametrize(("shop", "secrets"), [
+    ("woocommerce", {"WOOCOMMERCE_CONSUMER_KEY": "ck", "WOOCOMMERCE_CONSUMER_SECRET": "cs"}),
+    ("shopify", {"SHOPIFY_ACCESS_TOKEN": "shpat_x"}),
+])  # fmt: skip
+def test_init_writes_a_starter_that_loads_and_never_overwrites(
+    tmp_path: Path, shop: str, secrets: dict[str, str]
+) -> None:
+    from connector.config import load_config
+
+    folder = tmp_path / "mine"
+    result = runner.invoke(app, ["init", str(folder), "--shop", shop])
+    assert result.exit_code == 0, result.output
+    assert "connector mappings suggest" in result.output
+    config = load_config(folder / "config.toml", environ={"MONEYBIRD_TOKEN": "t", **secrets})
+    assert config.shop.platform == shop
+    expected = "SH-{number}" if shop == "shopify" else "WC-{number}"
+    assert config.booking_settings().reference_template == expected
+    (folder / "mappings" / "tax.toml").write_text("# mine\n")
+    again = runner.invoke(app, ["init", str(folder), "--shop", shop])
+    assert again.exit_code == 1 and "already there" in again.output
+    assert (folder / "mappings" / "tax.toml").read_text() == "# mine\n"  # untouched
