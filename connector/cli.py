@@ -412,6 +412,22 @@ def _print_dry_run(result, files) -> None:  # type: ignore[no-untyped-def]
 
 
 @app.command()
+def sandbox(
+    shop: Annotated[
+        str, typer.Option("--shop", help="woocommerce or shopify.", case_sensitive=False)
+    ] = "woocommerce",
+    folder: Annotated[Path, typer.Option(help="Where to write its config.")] = Path("sandbox"),
+    moneybird_port: Annotated[int, typer.Option(help="0: any free port.")] = 18080,
+    shop_port: Annotated[int, typer.Option(help="0: any free port.")] = 18081,
+) -> None:
+    """A local shop and Moneybird with the demo data, and a config pointing at them, to try
+    every command (and the container) without real accounts. Runs until Ctrl-C."""
+    from connector.demo import serve_sandbox
+
+    raise typer.Exit(serve_sandbox(console, folder, shop.lower(), moneybird_port, shop_port))
+
+
+@app.command()
 def init(
     folder: Annotated[Path, typer.Argument(help="Where to write them (made if need be).")] = Path(
         "."

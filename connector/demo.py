@@ -6,6 +6,7 @@ import logging
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -64,15 +65,15 @@ class DemoShop:
         }
 
 
-def demo_shop(platform: str, start: datetime) -> DemoShop:
+def demo_shop(platform: str, start: datetime, port: int = 0) -> DemoShop:
     if platform == "shopify":
         from connector.sandbox.shopify import ShopifySandbox
         from connector.sandbox.shopify_seed import seed_shopify, shopify_demo_orders
 
-        sandbox = ShopifySandbox()
+        sandbox = ShopifySandbox(port=port)
         seed_shopify(sandbox, shopify_demo_orders(start))
         return DemoShop(sandbox, platform, {"SHOPIFY_ACCESS_TOKEN": sandbox.access_token})
-    woo = WooCommerceSandbox()
+    woo = WooCommerceSandbox(port=port)
     seed_shop(woo, demo_orders(start))
     env = {
         "WOOCOMMERCE_CONSUMER_KEY": woo.consumer_key,
@@ -273,3 +274,61 @@ def _exact(demo: DemoShop, mb: MoneybirdSandbox) -> int:
         if (Decimal(invoice["total_price_incl_tax"]), vat) == totals[invoice["reference"]]:
             exact += 1
     return exact
+
+
+def serve_sandbox(
+    console: Console, folder: Path, platform: str = "woocommerce", moneybird_port: int = 18080,
+    shop_port: int = 18081, wait: Callable[[], None] | None = None,
+) -> int:  # fmt: skip
+    """`connector sandbox`: the demo shop and a Moneybird on 127.0.0.1, a config for them in
+    `folder`, and what to type to try every command (the container included) against them;
+    until stopped."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    try:
+        demo = demo_shop(platform, start, shop_port)
+    except FileNotFoundError as exc:
+        console.print(f"The {platform} sandbox needs {exc.filename}: {exc.strerror}")
+        return 1
+    mb = MoneybirdSandbox(port=moneybird_port)
+    seed_moneybird(mb)
+    mb.start()
+    demo.sandbox.start()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tables = folder / "mappings"
+        if not tables.exists():
+            shutil.copytree(find_mappings(), tables)
+        path = write_demo_config(folder, demo.sandbox.url, mb, Path("mappings"), platform)
+        env = {"MONEYBIRD_TOKEN": mb.token, **demo.env}
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        flags = " ".join(f"-e {k}={v}" for k, v in env.items())
+        console.print(
+            f"Sandbox {platform} shop at {demo.sandbox.url}, Moneybird at {mb.api_url}, with the "
+            f"demo orders. Config: {path}\n\n"
+            f"  export {exports}\n"
+            f"  connector config check --config {path}\n"
+            f"  connector preview 1003 --config {path}\n"
+            f"  connector sync --config {path}\n"
+            f"  connector status --config {path}\n\n"
+            "The container, on this machine's network:\n"
+            f"  docker run --rm --network host -v {path.parent.resolve()}:/config:ro {flags} \\\n"
+            "    -e CONNECTOR_HEALTH_PORT=8080 moneybird-connector\n\n"
+            "Ctrl-C stops the sandbox (its shop and Moneybird live in memory only).",
+            highlight=False,
+        )
+        (wait or _until_stopped)()
+    finally:
+        demo.sandbox.stop()
+        mb.stop()
+    return 0
+
+
+def _until_stopped() -> None:
+    from connector import shutdown
+
+    shutdown.install()
+    try:
+        while True:
+            shutdown.sleep(3600)
+    except shutdown.Interrupted:
+        return  # Ctrl-C or SIGTERM: the sandbox's job is done

@@ -1,0 +1,47 @@
+"""`connector sandbox`: a local shop and Moneybird with the demo data, and a config and
+environment that make the README's commands work against them without real accounts."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def test_the_sandbox_prints_what_makes_a_sync_book_its_orders(tmp_path: Path) -> None:
+    folder = tmp_path / "sandbox"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "connector", "sandbox", "--folder", str(folder),
+         "--moneybird-port", "0", "--shop-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("Ctrl-C" in ln for ln in lines):
+            line = child.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            lines.append(line)
+        text = "".join(lines)
+        exports = re.search(r"export (.+)", text)
+        assert exports, text
+        env = {**os.environ, **dict(pair.split("=", 1) for pair in exports.group(1).split())}
+        config = folder / "config.toml"
+        assert f"connector sync --config {config}" in text and "docker run" in text
+        sync = subprocess.run(
+            [sys.executable, "-m", "connector", "sync", "--config", str(config)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert sync.returncode == 0, sync.stderr
+        assert "9 orders seen, 8 booked, 1 parked" in sync.stdout
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=15)
+        assert child.returncode == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
