@@ -253,8 +253,7 @@ class SyncEngine:
         """The start point if one is set or recorded (None before the first pass)."""
         if self._start is not None or self.config.sync.start is not None:
             return self.start_point()
-        recorded = from_text(self.store.get_meta(START_KEY))
-        return recorded
+        return from_text(self.store.get_meta(START_KEY))
 
     # --- the pass --------------------------------------------------------------------------
 
@@ -369,12 +368,12 @@ class SyncEngine:
         order, else kept for `status` and the alerts (the pass goes on with the others)."""
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         order_id = payload.get("id") if isinstance(payload, dict) else None
-        if order_id not in (None, "") and self.store.order(f"{self.shop.name}:{order_id}") is None:
+        key = f"{self.shop.name}:{order_id}"
+        if order_id not in (None, "") and self.store.order(key) is None:
             number = str(payload.get("number") or payload.get("name") or order_id)
             record = OrderRecord(
-                key=f"{self.shop.name}:{order_id}", shop=self.shop.name,
-                order_id=str(order_id), number=number.lstrip("#"),
-            )  # fmt: skip
+                key=key, shop=self.shop.name, order_id=str(order_id), number=number.lstrip("#")
+            )
             self._park(record, f"the shop's data for this order cannot be read ({what})", report)
             return
         if order_id not in (None, ""):
