@@ -27,8 +27,10 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Books paid webshop orders into Moneybird as paid sales invoices.",
 )
-console = Console(soft_wrap=True)  # messages stay whole lines in logs and pipes
-err = Console(stderr=True, soft_wrap=True)
+# Messages stay whole lines in logs and pipes. Markup only where asked for (markup=True): the
+# text printed is mostly the shop's and the tables', where "[gift_cards] sale" is no markup.
+console = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 def _show_version(value: bool) -> None:
@@ -103,12 +105,17 @@ def _build(cfg: Config):  # type: ignore[no-untyped-def]
         _state_problem(exc)
 
 
+def _config_error(exc: ConfigError) -> None:
+    err.print("[red]Configuration error[/red]", markup=True)
+    err.print(str(exc), highlight=False)
+
+
 def _state_settings(path: Path) -> StateSettings:
     """For the commands that only read or re-queue state: work even with a broken edit."""
     try:
         return state_settings(path)
     except ConfigError as exc:
-        err.print(f"[red]Configuration error[/red]\n{exc}", markup=True, highlight=False)
+        _config_error(exc)
         raise typer.Exit(EXIT_CONFIG) from None
 
 
@@ -123,7 +130,7 @@ def _load(
     try:
         config = load_config(path, mappings_optional=mappings_optional)
     except ConfigError as exc:
-        err.print(f"[red]Configuration error[/red]\n{exc}", markup=True, highlight=False)
+        _config_error(exc)
         raise typer.Exit(EXIT_CONFIG) from None
     as_json = log_json or config.file.logging.format == "json"
     setup_logging(verbose, config.secrets.values(), as_json=as_json)
@@ -148,12 +155,12 @@ def config_check(
     marks = {OK: "[green]ok[/green]", ERROR: "[red]error[/red]"}
     for finding in report.findings:
         mark = marks.get(finding.level, "[yellow]warning[/yellow]")
-        console.print(f"{mark}  {finding.where}: ", end="")
-        console.print(finding.message, markup=False, highlight=False)
+        console.print(f"{mark}  ", end="", markup=True)
+        console.print(f"{finding.where}: {finding.message}", highlight=False)
     if report.ok:
-        console.print("[green]All is well.[/green]")
+        console.print("[green]All is well.[/green]", markup=True)
     else:
-        console.print(f"[red]{len(report.errors)} problem(s) to fix.[/red]")
+        console.print(f"[red]{len(report.errors)} problem(s) to fix.[/red]", markup=True)
         raise typer.Exit(EXIT_CONFIG)
 
 

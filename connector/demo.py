@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from connector.config import load_config
 from connector.runtime import build, setup_logging
@@ -155,9 +156,9 @@ def run_demo(console: Console, keep: bool = False, platform: str = "woocommerce"
             )
             parked = runtime.store.orders({OrderState.PARKED})
             for record in parked:
-                console.print(
-                    f"[yellow]Parked[/yellow] order {record.number}: {record.park_reason}"
-                )
+                # The reason is shop and table text: "[gift_cards] sale" is no markup.
+                reason = Text(f" order {record.number}: {record.park_reason}")
+                console.print(Text.assemble(("Parked", "yellow"), reason))
             console.rule("Pass 2: the same shop again")
             second = runtime.engine().run_pass()
             console.print(

@@ -143,7 +143,8 @@ def render(data: dict[str, Any], console: Console) -> None:
         )
         if cfg["edit_not_applied"] or cfg.get("problem_on_disk"):
             console.print(
-                "[red]An edit was NOT applied; the configuration above keeps running:[/red]"
+                "[red]An edit was NOT applied; the configuration above keeps running:[/red]",
+                markup=True,
             )
             console.print(
                 cfg["edit_not_applied"] or cfg["problem_on_disk"], markup=False, highlight=False
@@ -153,7 +154,7 @@ def render(data: dict[str, Any], console: Console) -> None:
                 f"The files on disk ({cfg['hash_on_disk']}) take effect at the next pass."
             )
     elif cfg.get("problem_on_disk"):
-        console.print("[red]The configuration on disk does not load:[/red]")
+        console.print("[red]The configuration on disk does not load:[/red]", markup=True)
         console.print(cfg["problem_on_disk"], markup=False, highlight=False)
     counts = Table(title="Orders per state")
     counts.add_column("state")
@@ -184,9 +185,12 @@ def render(data: dict[str, Any], console: Console) -> None:
         )
         console.print(f"{said}: {history['what_to_do']}", highlight=False)
     for element in data.get("unreadable") or []:
+        note = "[red]The shop listed something that is not an order:[/red] "
+        console.print(note, end="", markup=True)
         console.print(
-            f"[red]The shop listed something that is not an order:[/red] {element}; the other "
-            "orders were booked. Check the shop (or a plugin changing its order list).",
+            f"{element}; the other orders were booked. Check the shop (or a plugin changing its "
+            "order list).",
+            markup=False,
             highlight=False,
         )
     if data["attention"]:

@@ -73,6 +73,36 @@ def test_every_query_validates_against_the_2026_10_admin_schema() -> None:
     assert wrong, "the validator must reject a field the schema does not have"
 
 
+def test_shipped_schema_is_the_full_one_cut_to_what_the_queries_use() -> None:
+    require_schema()
+    from graphql import build_client_schema, parse, validate
+
+    from connector.sandbox.shopify_schema import SHIPPED, read_introspection, trim
+
+    full = read_introspection(SCHEMA)
+    shipped = read_introspection(SHIPPED)
+    # Regenerate with `python -m connector.sandbox.shopify_schema <full schema>` if this fails.
+    assert shipped == json.loads(json.dumps(trim(full, ALL.values())))
+    # Whatever it keeps is Shopify's to the letter: a type's kind, a field's arguments, type
+    # and deprecation, an enum's values.
+    types = {t["name"]: t for t in full["data"]["__schema"]["types"]}
+    kept = shipped["data"]["__schema"]["types"]
+    for kept_type in kept:
+        original = types[kept_type["name"]]
+        assert kept_type["kind"] == original["kind"]
+        for key in ("inputFields", "enumValues"):
+            assert kept_type.get(key) == original.get(key), kept_type["name"]
+        for kept_field in kept_type.get("fields") or []:
+            assert kept_field in original["fields"], (kept_type["name"], kept_field["name"])
+    assert len(kept) < len(types) / 20
+    schema = build_client_schema(shipped["data"])
+    for name, document in ALL.items():
+        assert validate(schema, parse(document)) == [], name
+    # Cut, not loosened: a field Shopify has but the connector does not use is not there.
+    assert validate(schema, parse("query { shop { name } }"))
+    assert validate(schema, parse("query { orders(first: 1) { nodes { note } } }"))
+
+
 # --- parsing and booking, figures by hand -------------------------------------------------------
 
 

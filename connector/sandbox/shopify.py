@@ -1,16 +1,16 @@
 """A stateful Shopify Admin GraphQL emulator that executes queries against the real schema.
 
 Every query is validated and executed with graphql-core against Shopify's Admin schema
-(2026-10 introspection), so a field the connector asks for that Shopify does not have fails
-here too. Orders page by cursor and filter on `updated_at:>'...'`; each answer carries cost
-extensions from a leaky bucket, and an over-budget query gets THROTTLED like on Shopify.
+(2026-10 introspection, or the part of it the connector uses: shopify_schema.py), so a field
+the connector asks for that Shopify does not have fails here too. Orders page by cursor and
+filter on `updated_at:>'...'`; each answer carries cost extensions from a leaky bucket, and
+an over-budget query gets THROTTLED like on Shopify.
 Tokens: a static access token, or ones issued by the client-credentials endpoint.
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import operator
 import re
@@ -44,16 +44,16 @@ from graphql.error import GraphQLError
 
 from connector.money import cents
 from connector.sandbox.http import LocalServer, Request, Response, Served
+from connector.sandbox.shopify_schema import SHIPPED, read_introspection
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parents[2].parent / "shared/contracts/shopify/admin_2026-10.json.gz"
-)
+# The part of Shopify's Admin schema the connector uses, shipped with the package; the tests
+# run the sandbox on the full schema from the shared contracts.
+SCHEMA_PATH = SHIPPED
 SINGLE_QUERY_LIMIT = 1000
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> GraphQLSchema:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        schema = build_client_schema(json.load(handle)["data"])
+    schema = build_client_schema(read_introspection(path)["data"])
     # graphql-core's own schema checks reject some deprecation details in Shopify's published
     # schema; the schema is Shopify's as it is, so mark it checked.
     schema._validation_errors = []  # type: ignore[attr-defined]
