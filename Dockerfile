@@ -23,15 +23,15 @@ RUN groupadd --system --gid 10001 connector \
  && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin connector \
  && mkdir -p /data /config \
  && chown connector:connector /data
-# Dependencies first, in a layer of their own: a code change does not reinstall them. (The
-# default tables and example config are installed with the package: they come along here.)
+# Dependencies first, from the hashed lock file, in a layer of their own: a code change does
+# not reinstall them, and every build gets the versions the tests ran with.
+COPY requirements.txt ./
+RUN pip install --require-hashes -r requirements.txt
+# The package itself; the default tables and example config are installed with it.
 COPY pyproject.toml README.md config.toml ./
 COPY mappings ./mappings
-RUN mkdir connector && touch connector/__init__.py \
- && pip install . && pip uninstall -y moneybird-shop-connector \
- && rm -r connector build *.egg-info
 COPY connector ./connector
-RUN pip install --no-deps .
+RUN pip install --no-deps . && rm -r build *.egg-info
 
 # Default tables and example config; mount your own over /config.
 COPY mappings /config/mappings
