@@ -20,7 +20,6 @@ from connector.redact import scrub
 from connector.refund_preview import print_credit, refund_previews
 from connector.runtime import build, setup_logging
 from connector.shutdown import Interrupted
-from connector.sync import PassReport
 
 app = typer.Typer(
     add_completion=False,
@@ -243,7 +242,7 @@ def sync(
             Alerter(runtime.config, runtime.store).after_pass()
         finally:
             runtime.close()
-    console.print(_summary(report, "seen"), highlight=False)
+    console.print(report.summary(), highlight=False)
     if report.before_start:
         console.print(
             f"{report.before_start} orders paid before the start point were left alone: "
@@ -253,16 +252,6 @@ def sync(
     if report.error:
         err.print(scrub(f"Pass stopped early: {report.error}"), highlight=False)
         raise typer.Exit(EXIT_FAILED)
-
-
-def _summary(report: PassReport, seen: str) -> str:
-    """One line per pass or import; documents found already in Moneybird are not "booked"."""
-    found = f"{report.adopted} already in Moneybird (adopted), " if report.adopted else ""
-    return (
-        f"{report.seen} orders {seen}, {report.booked} booked, {found}{report.parked} parked, "
-        f"{report.failed} to retry, {report.unpaid} waiting for payment; "
-        f"{report.moneybird_requests} Moneybird requests"
-    )
 
 
 @app.command("import")
@@ -314,7 +303,7 @@ def import_history(
     if dry_run:
         _print_dry_run(result, files)
     else:
-        console.print(_summary(outcome, "read"), highlight=False)
+        console.print(outcome.summary("read"), highlight=False)
 
 
 def _progress(per_second: float | None):  # type: ignore[no-untyped-def]
@@ -426,12 +415,21 @@ def sandbox(
     folder: Annotated[Path, typer.Option(help="Where to write its config.")] = Path("sandbox"),
     moneybird_port: Annotated[int, typer.Option(help="0: any free port.")] = 18080,
     shop_port: Annotated[int, typer.Option(help="0: any free port.")] = 18081,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="The local address to listen on; 172.17.0.1 (Docker's bridge) lets a container "
+            "started with -p reach it."
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """A local shop and Moneybird with the demo data, and a config pointing at them, to try
     every command (and the container) without real accounts. Runs until Ctrl-C."""
     from connector.demo import serve_sandbox
 
-    raise typer.Exit(serve_sandbox(console, folder, shop.lower(), moneybird_port, shop_port))
+    raise typer.Exit(
+        serve_sandbox(console, folder, shop.lower(), moneybird_port, shop_port, host=host)
+    )
 
 
 @app.command()

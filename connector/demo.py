@@ -66,15 +66,15 @@ class DemoShop:
         }
 
 
-def demo_shop(platform: str, start: datetime, port: int = 0) -> DemoShop:
+def demo_shop(platform: str, start: datetime, port: int = 0, host: str = "127.0.0.1") -> DemoShop:
     if platform == "shopify":
         from connector.sandbox.shopify import ShopifySandbox
         from connector.sandbox.shopify_seed import seed_shopify, shopify_demo_orders
 
-        sandbox = ShopifySandbox(port=port)
+        sandbox = ShopifySandbox(port=port, host=host)
         seed_shopify(sandbox, shopify_demo_orders(start))
         return DemoShop(sandbox, platform, {"SHOPIFY_ACCESS_TOKEN": sandbox.access_token})
-    woo = WooCommerceSandbox(port=port)
+    woo = WooCommerceSandbox(port=port, host=host)
     seed_shop(woo, demo_orders(start))
     env = {
         "WOOCOMMERCE_CONSUMER_KEY": woo.consumer_key,
@@ -277,20 +277,31 @@ def _exact(demo: DemoShop, mb: MoneybirdSandbox) -> int:
     return exact
 
 
+# Docker's default bridge on Linux: the host as a container on that bridge sees it.
+DOCKER_BRIDGE = "172.17.0.1"
+
+
 def serve_sandbox(
     console: Console, folder: Path, platform: str = "woocommerce", moneybird_port: int = 18080,
-    shop_port: int = 18081, wait: Callable[[], None] | None = None,
+    shop_port: int = 18081, wait: Callable[[], None] | None = None, host: str = "127.0.0.1",
 ) -> int:  # fmt: skip
-    """`connector sandbox`: the demo shop and a Moneybird on 127.0.0.1, a config for them in
-    `folder`, and what to type to try every command (the container included) against them;
-    until stopped."""
+    """`connector sandbox`: the demo shop and a Moneybird on `host` (127.0.0.1), a config for
+    them in `folder`, and what to type to try every command (the container included) against
+    them; until stopped."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
     try:
-        demo = demo_shop(platform, start, shop_port)
+        demo = demo_shop(platform, start, shop_port, host)
+        mb = MoneybirdSandbox(port=moneybird_port, host=host)
     except FileNotFoundError as exc:
         console.print(f"The {platform} sandbox needs {exc.filename}: {exc.strerror}")
         return 1
-    mb = MoneybirdSandbox(port=moneybird_port)
+    except OSError as exc:  # the address is not this machine's, or the port is taken
+        console.print(
+            f"Cannot listen on {host} (ports {moneybird_port} and {shop_port}): {exc.strerror}. "
+            "Choose another --host, --moneybird-port or --shop-port (0: any free port).",
+            highlight=False,
+        )
+        return 2
     seed_moneybird(mb)
     mb.start()
     demo.sandbox.start()
@@ -303,6 +314,24 @@ def serve_sandbox(
         env = {"MONEYBIRD_TOKEN": mb.token, **demo.env}
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         flags = " ".join(f"-e {k}={v}" for k, v in env.items())
+        here = path.parent.resolve()
+        if host.startswith("127."):
+            container = (
+                "The container, on this machine's network:\n"
+                f"  docker run --rm --network host -v {here}:/config:ro {flags} \\\n"
+                "    -e CONNECTOR_HEALTH_PORT=8080 moneybird-connector\n"
+                f"(with --host {DOCKER_BRIDGE}, the sandbox prints the README's docker run)\n\n"
+            )
+        else:
+            container = (
+                "The container, as the README runs it:\n"
+                "  docker run -d --name connector -p 8080:8080 \\\n"
+                f"    -v {here}/config.toml:/config/config.toml:ro "
+                f"-v {here}/mappings:/config/mappings:ro \\\n"
+                f"    -v connector-data:/data {flags} \\\n"
+                "    moneybird-connector\n"
+                "  curl -s 127.0.0.1:8080/healthz\n\n"
+            )
         console.print(
             f"Sandbox {platform} shop at {demo.sandbox.url}, Moneybird at {mb.api_url}, with the "
             f"demo orders. Config: {path}\n\n"
@@ -311,9 +340,7 @@ def serve_sandbox(
             f"  connector preview 1003 --config {path}\n"
             f"  connector sync --config {path}\n"
             f"  connector status --config {path}\n\n"
-            "The container, on this machine's network:\n"
-            f"  docker run --rm --network host -v {path.parent.resolve()}:/config:ro {flags} \\\n"
-            "    -e CONNECTOR_HEALTH_PORT=8080 moneybird-connector\n\n"
+            f"{container}"
             "Ctrl-C stops the sandbox (its shop and Moneybird live in memory only).",
             highlight=False,
         )

@@ -32,11 +32,7 @@ def one_pass(runtime: Runtime) -> PassReport | None:
     report = None
     try:
         report = runtime.engine().run_pass()
-        log.info(
-            "pass %s: %d seen, %d booked, %d parked, %d to retry, %d Moneybird requests",
-            "ended early" if report.error else "done", report.seen, report.booked,
-            report.parked, report.failed, report.moneybird_requests,
-        )  # fmt: skip
+        log.info("pass %s: %s", "ended early" if report.error else "done", report.summary())
     except AuthError as exc:
         log.error("pass stopped, nothing booked half-way: %s", exc)
     except ConnectorError as exc:

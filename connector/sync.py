@@ -122,6 +122,15 @@ class PassReport:
     decisions: list[Decision] = field(default_factory=list)
     error: str | None = None
 
+    def summary(self, seen: str = "seen") -> str:
+        """One line per pass or import; documents found already in Moneybird are not "booked"."""
+        found = f"{self.adopted} already in Moneybird (adopted), " if self.adopted else ""
+        return (
+            f"{self.seen} orders {seen}, {self.booked} booked, {found}{self.parked} parked, "
+            f"{self.failed} to retry, {self.unpaid} waiting for payment; "
+            f"{self.moneybird_requests} Moneybird requests"
+        )
+
 
 class SyncEngine:
     def __init__(self, config: Config, store: Store, shop: Shop, client: MoneybirdClient) -> None:

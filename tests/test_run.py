@@ -12,6 +12,7 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -57,7 +58,7 @@ def test_run_syncs_at_start_and_stops_cleanly_on_sigterm(
         if child.poll() is None:
             child.kill()
     assert child.returncode == 143, output  # 128 + SIGTERM, as a stopped service reports
-    assert "pass done: 9 seen, 8 booked, 1 parked" in output
+    assert "pass done: 9 orders seen, 8 booked, 1 parked" in output
     assert moneybird.token not in output and "cs_sandbox_secret" not in output
     runner = CliRunner(env=secrets_env(shop, moneybird))
     result = runner.invoke(app, ["health", "--config", str(config)])
@@ -95,3 +96,28 @@ def test_health_turns_bad_when_passes_stop(tmp_path: Path) -> None:
         )
     finally:
         store.close()
+
+
+def test_a_second_install_logs_what_it_adopted_apart_from_what_it_booked(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox, caplog: Any
+) -> None:
+    from connector.config import load_config
+    from connector.runtime import build
+    from connector.scheduler import one_pass
+
+    lines = []
+    for install in ("first", "second"):  # two installs, each with its own (empty) state
+        folder = tmp_path / install
+        folder.mkdir()
+        path = write_config(folder, shop.url, moneybird.api_url, moneybird.administration_id)
+        runtime = build(load_config(path, environ=secrets_env(shop, moneybird)))
+        caplog.clear()
+        with caplog.at_level("INFO", logger="connector.scheduler"):
+            one_pass(runtime)
+        runtime.close()
+        lines += [r.getMessage() for r in caplog.records if "pass done" in r.getMessage()]
+    assert lines[0].startswith("pass done: 9 orders seen, 8 booked, 1 parked")
+    assert lines[1].startswith(
+        "pass done: 9 orders seen, 0 booked, 8 already in Moneybird (adopted), 1 parked"
+    )
+    assert len(moneybird.invoices) == 8

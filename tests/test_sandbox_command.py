@@ -45,3 +45,21 @@ def test_the_sandbox_prints_what_makes_a_sync_book_its_orders(tmp_path: Path) ->
     finally:
         if child.poll() is None:
             child.kill()
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "connector", "sandbox", "--folder", str(tmp_path),
+             "--moneybird-port", str(port), "--shop-port", "0"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"Cannot listen on 127.0.0.1 (ports {port} and 0)" in result.stdout
+    assert "Choose another --host, --moneybird-port or --shop-port" in result.stdout

@@ -1,4 +1,7 @@
-"""A small threaded HTTP server on 127.0.0.1 that the emulators plug their routing into."""
+"""A small threaded HTTP server on 127.0.0.1 that the emulators plug their routing into.
+
+`connector sandbox --host` may name another local address (Docker's bridge, say) so that a
+container reaches it; tests always use 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -46,9 +49,9 @@ Handler = Callable[[Request], Response]
 class LocalServer:
     """Serves `handler` on 127.0.0.1 on a free port; start() and stop() are explicit."""
 
-    def __init__(self, handler: Handler, port: int = 0) -> None:
+    def __init__(self, handler: Handler, port: int = 0, host: str = "127.0.0.1") -> None:
         self.handler = handler
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

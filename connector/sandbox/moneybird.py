@@ -79,6 +79,7 @@ class MoneybirdSandbox(Served):
     rate_limit: int = 150
     rate_window: float = 300.0
     port: int = 0  # 0: any free port
+    host: str = "127.0.0.1"
     tax_rates: list[dict[str, Any]] = field(default_factory=list)
     ledger_accounts: list[dict[str, Any]] = field(default_factory=list)
     financial_accounts: list[dict[str, Any]] = field(default_factory=list)
@@ -104,7 +105,7 @@ class MoneybirdSandbox(Served):
         self._customer_numbers = itertools.count(1)
         self._window: deque[float] = deque()
         self._lock = threading.RLock()
-        self.server = LocalServer(self.handle, port=self.port)
+        self.server = LocalServer(self.handle, port=self.port, host=self.host)
 
     # --- lifecycle -------------------------------------------------------------------------
 

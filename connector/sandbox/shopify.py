@@ -69,6 +69,7 @@ class ShopifySandbox(Served):
     bucket_size: float = 1000.0
     restore_rate: float = 100.0  # points per second
     port: int = 0
+    host: str = "127.0.0.1"
     schema_path: Path = SCHEMA_PATH
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # gid -> order
     clock_offset: timedelta = timedelta(0)
@@ -86,7 +87,7 @@ class ShopifySandbox(Served):
         self._lock = threading.RLock()
         self._available = self.bucket_size
         self._refilled = time.monotonic()
-        self.server = LocalServer(self.handle, port=self.port)
+        self.server = LocalServer(self.handle, port=self.port, host=self.host)
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset

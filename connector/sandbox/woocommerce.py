@@ -40,6 +40,7 @@ class WooCommerceSandbox(Served):
     supports_modified_after: bool = True
     supports_shop_wide_refunds: bool = True  # GET /refunds, WooCommerce 9+
     port: int = 0  # 0: any free port
+    host: str = "127.0.0.1"
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     tax_rates: dict[int, dict[str, Any]] = field(default_factory=dict)
     payment_gateways: list[dict[str, Any]] = field(default_factory=list)
@@ -58,7 +59,7 @@ class WooCommerceSandbox(Served):
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self._refund_ids = itertools.count(9001)
-        self.server = LocalServer(self.handle, port=self.port)
+        self.server = LocalServer(self.handle, port=self.port, host=self.host)
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset
