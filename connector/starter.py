@@ -16,6 +16,15 @@ url = "https://your-store.myshopify.com"
 """
 
 
+def _for_shopify(line: str) -> str:
+    """The [sync] lines that speak of WooCommerce, as a Shopify shop needs them."""
+    if line.startswith("statuses ="):  # WooCommerce's order statuses; Shopify: [shop] fulfillment
+        return "# statuses: WooCommerce only; for Shopify, paid orders (and [shop] fulfillment)"
+    if line.startswith("# reference_template ="):
+        return '# reference_template = "SH-{number}" # the default for Shopify; {id} = order id'
+    return line
+
+
 def defaults() -> Path:
     """The folder holding the default config.toml and mappings/: this checkout's, or the
     copy an install brought along."""
@@ -42,6 +51,7 @@ def write_starter(folder: Path, platform: str) -> list[Path]:
         start = text.index("[shop]")
         end = text.index("[moneybird]")
         text = text[:start] + SHOPIFY_SHOP + "\n" + text[end:]
+        text = "\n".join(_for_shopify(line) for line in text.split("\n"))
     config.write_text(text, encoding="utf-8")
     shutil.copytree(source / "mappings", tables)
     return [config, *sorted(tables.iterdir())]

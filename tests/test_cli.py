@@ -177,6 +177,10 @@ def test_init_writes_a_starter_that_loads_and_never_overwrites(
     assert config.shop.platform == shop
     expected = "SH-{number}" if shop == "shopify" else "WC-{number}"
     assert config.booking_settings().reference_template == expected
+    text = (folder / "config.toml").read_text()
+    if shop == "shopify":  # its comments speak of Shopify, not of WooCommerce's statuses
+        assert '# reference_template = "SH-{number}"' in text and "WC-" not in text
+        assert "statuses =" not in text
     (folder / "mappings" / "tax.toml").write_text("# mine\n")
     again = runner.invoke(app, ["init", str(folder), "--shop", shop])
     assert again.exit_code == 1 and "already there" in again.output
