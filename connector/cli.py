@@ -554,7 +554,13 @@ def retry(
 
 @app.command()
 def preview(
-    order: Annotated[str, typer.Argument(help="The shop's order id.")],
+    order: Annotated[
+        str,
+        typer.Argument(
+            help="The shop's order id (Shopify: the number at the end of the order's admin "
+            "address, not its #name)."
+        ),
+    ],
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Show the invoice an order would become, and the credit invoice for each refund.
@@ -564,7 +570,11 @@ def preview(
     try:
         payload = runtime.shop.order(order)
         if payload is None:
-            err.print(f"Order {order} not found in the shop.")
+            err.print(
+                f"Order {order} not found in the shop. preview takes the shop's order id (for "
+                "Shopify, the number at the end of the order's admin address), not its number.",
+                highlight=False,
+            )
             raise typer.Exit(EXIT_FAILED)
         engine = runtime.engine()
         verdict = engine.verdict(payload)  # the pass's own decision path, writing nothing

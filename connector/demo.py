@@ -49,6 +49,11 @@ class DemoShop:
     platform: str
     env: dict[str, str]
 
+    @property
+    def example_id(self) -> str:
+        """The shop's id of demo order 1003 (Shopify: #2003), for `connector preview`."""
+        return "5002003" if self.platform == "shopify" else "1003"
+
     def totals(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Reference -> (order total, order VAT), read from the shop's own data."""
         if self.platform == "shopify":
@@ -337,7 +342,7 @@ def serve_sandbox(
             f"demo orders. Config: {path}\n\n"
             f"  export {exports}\n"
             f"  connector config check --config {path}\n"
-            f"  connector preview 1003 --config {path}\n"
+            f"  connector preview {demo.example_id} --config {path}\n"
             f"  connector sync --config {path}\n"
             f"  connector status --config {path}\n\n"
             f"{container}"

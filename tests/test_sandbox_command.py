@@ -11,11 +11,19 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 
-def test_the_sandbox_prints_what_makes_a_sync_book_its_orders(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize(("shop", "booked", "preview"), [
+    ("woocommerce", "9 orders seen, 8 booked, 1 parked", "A pass would book order 1003"),
+    ("shopify", "8 orders seen, 5 booked, 2 parked", "A pass would book order 2003"),
+])  # fmt: skip
+def test_the_sandbox_prints_commands_that_work_against_it(
+    tmp_path: Path, shop: str, booked: str, preview: str
+) -> None:
     folder = tmp_path / "sandbox"
     child = subprocess.Popen(
-        [sys.executable, "-m", "connector", "sandbox", "--folder", str(folder),
+        [sys.executable, "-m", "connector", "sandbox", "--folder", str(folder), "--shop", shop,
          "--moneybird-port", "0", "--shop-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -33,12 +41,20 @@ def test_the_sandbox_prints_what_makes_a_sync_book_its_orders(tmp_path: Path) ->
         env = {**os.environ, **dict(pair.split("=", 1) for pair in exports.group(1).split())}
         config = folder / "config.toml"
         assert f"connector sync --config {config}" in text and "docker run" in text
+        shown = re.search(r"connector (preview \S+) --config", text)
+        assert shown, text
+        previewed = subprocess.run(
+            [sys.executable, "-m", "connector", *shown.group(1).split(), "--config", str(config)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert previewed.returncode == 0, previewed.stderr
+        assert preview in previewed.stdout
         sync = subprocess.run(
             [sys.executable, "-m", "connector", "sync", "--config", str(config)],
             env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert sync.returncode == 0, sync.stderr
-        assert "9 orders seen, 8 booked, 1 parked" in sync.stdout
+        assert booked in sync.stdout
         child.send_signal(signal.SIGTERM)
         child.wait(timeout=15)
         assert child.returncode == 0
