@@ -14,12 +14,11 @@ from rich.table import Table
 from connector import shutdown
 from connector.booking import Parked
 from connector.config import Config, StateSettings, load_config, state_settings
-from connector.errors import AuthError, ConfigError, ConnectorError
+from connector.errors import AuthError, ConfigError, ConnectorError, Interrupted
 from connector.money import fmt
 from connector.redact import scrub
 from connector.refund_preview import print_credit, refund_previews
 from connector.runtime import build, setup_logging
-from connector.shutdown import Interrupted
 
 app = typer.Typer(
     add_completion=False,
@@ -71,7 +70,8 @@ def _exit_for(exc: ConnectorError, prefix: str = "") -> NoReturn:
 
 def _open_state(settings: StateSettings):  # type: ignore[no-untyped-def]
     """The state named by the files on disk, or one clear line saying why it cannot be read."""
-    from connector.state import StateError, Store
+    from connector.errors import StateError
+    from connector.state import Store
 
     try:
         return Store(settings.state_path)
@@ -96,7 +96,7 @@ def _state_problem(exc: Exception) -> NoReturn:
 
 def _build(cfg: Config):  # type: ignore[no-untyped-def]
     """The runtime, or one line saying why its state cannot be used and how to fix it."""
-    from connector.state import StateError
+    from connector.errors import StateError
 
     try:
         return build(cfg)
@@ -480,8 +480,8 @@ def run(
     log_json: LogJsonOption = False,
 ) -> None:
     """Sync now and then every sync.interval_minutes until stopped (SIGTERM/Ctrl-C)."""
+    from connector.errors import StateError
     from connector.scheduler import run_forever
-    from connector.state import StateError
 
     cfg = _load(config, verbose, log_json)
     try:

@@ -358,10 +358,11 @@ def serve_sandbox(
 
 def _until_stopped() -> None:
     from connector import shutdown
+    from connector.errors import Interrupted
 
     shutdown.install()
     try:
         while True:
             shutdown.sleep(3600)
-    except shutdown.Interrupted:
+    except Interrupted:
         return  # Ctrl-C or SIGTERM: the sandbox's job is done

@@ -1,25 +1,81 @@
-"""Exceptions that cross module boundaries, each with a message fit for a shop owner."""
+"""Exceptions that cross module boundaries, each with a message fit for a shop owner, sorted
+by what happens to the order (or refund) whose work raised them:
+
+    ConnectorError
+    ├── StopsPass        the pass stops at once; nothing more is written; the next pass resumes
+    │   ├── AuthError       a service refused our credentials
+    │   ├── StateError      the state file cannot be written
+    │   ├── ServiceDown     Moneybird or the shop failed several requests in a row
+    │   └── Interrupted     SIGTERM / SIGINT: stopped at a safe point
+    ├── ParksItem        the order or refund is parked with the message; a person decides
+    │   ├── Parking         raised deep inside booking or a write (Moneybird refused, ...)
+    │   └── OrderDataError  the shop's data for it cannot be read (also a ShopError)
+    └── (the rest)       recorded as failed and retried next pass
+        ├── Retry           an outcome to check next pass (the intent says what)
+        ├── ShopError       the shop answered with something we cannot use
+        ├── ConfigError     the configuration or a table is invalid
+        └── MoneybirdError  and its kinds, in moneybird.py
+    any other exception  a bug: retried, and parked once the same one has recurred for
+                         INTERNAL_ERROR_PASSES passes (invoice_writer)
+
+`outcome` is the one place that maps an exception to its fate, for orders and refunds alike.
+"""
 
 from __future__ import annotations
+
+import signal
+from enum import Enum
 
 
 class ConnectorError(Exception):
     """Base for errors the connector explains instead of crashing on."""
 
 
+class StopsPass(ConnectorError):
+    """Nothing more may be written this pass; the next pass carries on where this one ended."""
+
+
+class ParksItem(ConnectorError):
+    """The order (or refund) cannot be booked as it is: parked with this message."""
+
+
 class ConfigError(ConnectorError):
     """The configuration or a mapping table is invalid; the message names the file and key."""
 
 
-class AuthError(ConnectorError):
+class AuthError(StopsPass):
     """A service rejected our credentials; nothing further can be done this pass."""
+
+
+class StateError(StopsPass):
+    """The state file cannot be opened or written."""
+
+
+class ServiceDown(StopsPass):
+    """A service is unavailable: the pass stops (nothing half-way) and the next one resumes."""
+
+
+class Interrupted(StopsPass):
+    """A stop was asked for: the work ended at a safe point."""
+
+    def __init__(self, signum: int) -> None:
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        super().__init__(f"stopped by {name}")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 class ShopError(ConnectorError):
     """The shop answered with something we cannot use."""
 
 
-class OrderDataError(ShopError):
+class OrderDataError(ParksItem, ShopError):
     """One order's data cannot be read; it will not get better by retrying."""
 
 
@@ -27,8 +83,30 @@ class Retry(ConnectorError):
     """Leave the order (or refund) for the next pass; its intent says what to check."""
 
 
-class Parking(ConnectorError):
+class Parking(ParksItem):
     """Raised deep inside a write to park the order (or refund) with Moneybird's message."""
 
 
+class Outcome(Enum):
+    STOP = "stop"  # re-raised: the pass ends
+    PARK = "park"
+    RETRY = "retry"
+    INTERNAL = "internal"  # a bug: retried, parked when it keeps recurring
+
+
+def outcome(exc: BaseException) -> Outcome:
+    if isinstance(exc, StopsPass):
+        return Outcome.STOP
+    if isinstance(exc, ParksItem):
+        return Outcome.PARK
+    if isinstance(exc, ConnectorError):
+        return Outcome.RETRY
+    return Outcome.INTERNAL
+
+
 INTERNAL = "internal error"  # how an unexpected exception's message starts, wherever recorded
+
+
+def internal(exc: BaseException) -> str:
+    """How an unexpected exception is recorded on an order, a refund or a run."""
+    return f"{INTERNAL}: {type(exc).__name__}: {exc}"

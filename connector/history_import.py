@@ -19,16 +19,16 @@ from pathlib import Path
 from connector import shutdown
 from connector.booking import Parked
 from connector.contacts import email_key, emails_of
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, Interrupted
 from connector.health import IMPORT_HEARTBEAT_KEY
 from connector.invoice import InvoiceDraft, line_totals_by_rate
 from connector.money import ZERO, fmt
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
 from connector.order import Order
+from connector.pass_report import PassReport
 from connector.refund_booking import CreditDraft, as_original, book_refund, line_map, net_of_refunds
-from connector.shutdown import Interrupted
 from connector.state import OrderState, PassLock, to_text, utcnow
-from connector.sync import WATERMARK_KEY, PassBusy, PassReport, SyncEngine
+from connector.sync import WATERMARK_KEY, PassBusy, SyncEngine
 
 Progress = Callable[[int, int | None, int], None]  # done, total (if known), Moneybird requests
 

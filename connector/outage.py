@@ -11,13 +11,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from connector.errors import ConnectorError
+from connector.errors import ServiceDown
 
 REQUESTS_IN_A_ROW = 3  # failed requests in a row that make an outage
-
-
-class ServiceDown(ConnectorError):
-    """A service is unavailable: the pass stops (nothing half-way) and the next one resumes."""
 
 
 class FailureStreak:

@@ -14,25 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connector.booking import Parked
-from connector.errors import (
-    INTERNAL,
-    AuthError,
-    ConnectorError,
-    OrderDataError,
-    Parking,
-    Retry,
-    ShopError,
-)
+from connector.errors import Parking, Retry
+from connector.invoice import InvoiceDraft
+from connector.invoice_writer import InvoiceWriter
 from connector.money import ZERO, parse
-from connector.moneybird import Ambiguous, Rejected
+from connector.moneybird import Rejected
 from connector.order import Order, Refund
-from connector.outage import ServiceDown
+from connector.pass_report import PassReport
 from connector.refund_booking import BookedLine, CreditDraft, LineMap, book_refund, line_map
+from connector.shop import Shop
 from connector.state import (
     OPEN_REFUNDS,
     BookedLinesRecord,
@@ -40,15 +36,11 @@ from connector.state import (
     OrderState,
     RefundRecord,
     RefundState,
-    StateError,
     Store,
     from_text,
     to_text,
     utcnow,
 )
-
-if TYPE_CHECKING:
-    from connector.sync import PassReport, SyncEngine
 
 log = logging.getLogger(__name__)
 PAYABLE = {"open", "late", "reminded", "pending_payment"}
@@ -66,11 +58,23 @@ def recorded_line_map(store: Store, order_key: str) -> LineMap | None:
 
 
 class RefundFlow:
-    def __init__(self, engine: SyncEngine) -> None:
-        self.engine = engine
-        self.store = engine.store
-        self.client = engine.client
-        self.config = engine.config
+    """Takes the write path and the order's reading and booking from the sync engine; knows
+    nothing else of it."""
+
+    def __init__(
+        self,
+        writer: InvoiceWriter,
+        shop: Shop,
+        order_from: Callable[[dict[str, Any]], Order],
+        draft: Callable[[Order], InvoiceDraft | Parked],
+    ) -> None:
+        self.writer = writer
+        self.shop = shop
+        self.order_from = order_from
+        self.draft = draft
+        self.store = writer.store
+        self.client = writer.client
+        self.config = writer.config
 
     # --- recording -------------------------------------------------------------------------
 
@@ -144,28 +148,20 @@ class RefundFlow:
                 for refund in refunds:
                     self._wait(refund, f"order {order_record.number} is not booked: {why}", report)
             return  # still on its way: the refund follows once the invoice is final
-        engine = self.engine
         try:
             if payload is None:
-                payload = engine.shop.order(order_record.order_id)
+                payload = self.shop.order(order_record.order_id)
             if payload is None:
                 for refund in refunds:
-                    self.engine._park(refund, "the order no longer exists in the shop", report)
+                    self.writer.park(refund, "the order no longer exists in the shop", report)
                 return
-            order = engine.order_from(payload)
-        except (AuthError, StateError, ServiceDown):
-            raise
-        except (ConnectorError, ShopError, OrderDataError) as exc:
+            order = self.order_from(payload)
+        except Exception as exc:  # each refund takes the outcome the order's trouble has
             for refund in refunds:
-                self.engine._fail(refund, str(exc), report)
-            return
-        except Exception as exc:  # the order's data trips a bug: its refunds wait, the rest go on
-            log.exception("unexpected error reading order %s for its refunds", order_record.number)
-            for refund in refunds:
-                self.engine._fail(refund, f"{INTERNAL}: {type(exc).__name__}: {exc}", report)
+                self.writer.settle(refund, exc, report)
             return
         for refund in refunds:
-            done = engine.guarded(
+            done = self.writer.guarded(
                 refund, report, lambda r=refund: self._book(order_record, order, r, report)
             )
             if not done:
@@ -179,27 +175,32 @@ class RefundFlow:
     def _book(
         self, order_record: OrderRecord, order: Order, record: RefundRecord, report: PassReport
     ) -> None:
-        engine = self.engine
         refund = next((r for r in order.refunds if r.refund_id == record.refund_id), None)
         if refund is None:
             raise Parking("the shop no longer lists this refund")
         record.amount = str(refund.amount)
         record.refunded_at = to_text(refund.created_at)
-        if engine.external:
+        if self.writer.external:
             raise Parking(
                 "refunds on external sales invoices are not booked automatically; "
                 "book the credit in Moneybird by hand"
             )
-        original = engine._read_invoice(order_record.invoice_id or "")
+        original = self.writer.read_invoice(order_record.invoice_id or "")
         if original is None:
             raise Parking(f"invoice {order_record.invoice_number} no longer exists in Moneybird")
         booked = self._line_map(order_record, order)
         credit = book_refund(
-            order, refund, original, booked, engine.rates(), self.config.mappings, engine.settings
+            order,
+            refund,
+            original,
+            booked,
+            self.writer.rates(),
+            self.config.mappings,
+            self.writer.settings,
         )
         if isinstance(credit, Parked):
             if record.invoice_id:
-                engine._discard_draft(record)
+                self.writer.discard_draft(record)
             raise Parking(credit.reason)
         record.reference = credit.reference
         record.notes = "; ".join(credit.notes) or None
@@ -210,24 +211,24 @@ class RefundFlow:
         if record.invoice_id is None:
             current, adopted = self._find_credit(record, order_record, credit)
         elif record.state != RefundState.OPEN or record.intent in ("edit_credit", "send_invoice"):
-            current = engine._read_invoice(record.invoice_id)
+            current = self.writer.read_invoice(record.invoice_id)
             if current is None:  # deleted in Moneybird while still a draft: credit anew
                 record.invoice_id = record.intent = None
                 record.state = RefundState.PENDING.value
                 self.store.save(record)
                 raise Retry("the credit draft is gone from Moneybird; made again next pass")
-            engine._adopt(record, current)
+            self.writer.adopt(record, current)
         if record.invoice_id is None:
-            engine.ensure_open_period(credit.invoice_date, "the credit invoice", record.number)
+            self.writer.ensure_open_period(credit.invoice_date, "the credit invoice", record.number)
             current = self._duplicate(record, order_record)
         if record.state == RefundState.DRAFT and current is not None:
             if current.get("reference") != credit.reference:
                 current = self._edit(record, current, credit)
-            if not engine._totals_agree(
+            if not self.writer.totals_agree(
                 record, current, credit.expected, report, " for the credit invoice"
             ):
                 return
-            current = engine._send(record)
+            current = self.writer.send(record)
         if record.state != RefundState.OPEN:
             raise Retry(f"credit invoice not finalized (state {record.state})")
         self._pay_out(record, original, credit, current)
@@ -237,7 +238,7 @@ class RefundFlow:
         self.store.save(record)
         if adopted:
             report.adopted += 1
-            self.engine._decide(
+            self.writer.decide(
                 record,
                 report,
                 f"already in Moneybird as credit invoice {record.invoice_number} "
@@ -245,7 +246,7 @@ class RefundFlow:
             )
             return
         report.refunds_booked += 1
-        self.engine._decide(
+        self.writer.decide(
             record,
             report,
             f"credited as {record.invoice_number} (credits {order_record.invoice_number}), "
@@ -259,7 +260,7 @@ class RefundFlow:
         if recorded is not None:
             return recorded
         # Booked before lines were recorded (or the state was rebuilt): today's tables.
-        draft = self.engine.draft(order)
+        draft = self.draft(order)
         return {} if isinstance(draft, Parked) else line_map(draft)
 
     def _find_credit(
@@ -267,18 +268,15 @@ class RefundFlow:
     ) -> tuple[dict[str, Any] | None, bool]:
         """The credit invoice already in Moneybird, if any, and whether it was made elsewhere
         (another install, or before this state was restored) rather than by a lost answer."""
-        engine = self.engine
-        found: dict[str, Any] | None = None
         if record.intent is None:
-            engine.fresh_documents()
-        known = self.store.invoice_ref(credit.reference)
-        if known:  # credited by another install or before this state was restored
-            found = engine._learned.pop(known, None) or engine._read_invoice(known)
+            self.writer.fresh_documents()
+        # Credited by another install, or before this state was restored.
+        found = self.writer.known(credit.reference)
         elsewhere = found is not None
         if found is None and record.intent == "duplicate_credit":
             found = self._lost_duplicate(record, order_record)
         if found is not None:
-            engine._adopt(record, found)
+            self.writer.adopt(record, found)
             record.intent = None
             self.store.save(record)
         return found, elsewhere
@@ -300,24 +298,15 @@ class RefundFlow:
         return drafts[0] if drafts else None
 
     def _duplicate(self, record: RefundRecord, order_record: OrderRecord) -> dict[str, Any]:
-        record.intent = "duplicate_credit"
-        record.intent_at = utcnow().isoformat()
-        self.store.save(record)
-        self.engine._creates += 1
-        try:
-            credit = self.client.duplicate_credit_invoice(order_record.invoice_id or "")
-        except Ambiguous as exc:
-            found = self.engine._quietly(lambda _: self._lost_duplicate(record, order_record), "")
-            if found is None:
-                raise Retry(f"credit outcome unknown ({exc}); checked next pass") from None
-            credit = found
-        except Rejected as exc:
-            record.intent = None
-            self.store.save(record)
-            raise Parking(
-                f"Moneybird refused to credit invoice {order_record.invoice_number}: {exc}"
-            ) from None
-        self.engine._adopt(record, credit)
+        record.intent_at = utcnow().isoformat()  # what a lost answer's draft is found by
+        self.writer.count_create()
+        credit = self.writer.write(
+            record, "duplicate_credit",
+            lambda: self.client.duplicate_credit_invoice(order_record.invoice_id or ""),
+            lambda: self._lost_duplicate(record, order_record),
+            "credit", f"Moneybird refused to credit invoice {order_record.invoice_number}",
+        )  # fmt: skip
+        self.writer.adopt(record, credit)
         record.intent = None
         self.store.save(record)
         return credit
@@ -328,16 +317,19 @@ class RefundFlow:
         """Name the draft after the refund and give it the refunded lines (one PATCH, so the
         reference tells whether it was applied)."""
         invoice_id = record.invoice_id or ""
-        record.intent = "edit_credit"
-        self.store.save(record)
+
+        def applied() -> dict[str, Any] | None:
+            updated = self.writer.read_invoice(invoice_id)
+            return updated if updated and updated.get("reference") == credit.reference else None
+
         try:
-            updated = self.client.update_invoice(invoice_id, credit.edit_body(current))
-        except Ambiguous as exc:
-            updated = self.engine._quietly(self.engine._read_invoice, invoice_id)
-            if updated is None or updated.get("reference") != credit.reference:
-                raise Retry(f"credit edit outcome unknown ({exc}); checked next pass") from None
-        except Rejected as exc:
-            self.engine._discard_draft(record)
+            updated = self.writer.write(
+                record, "edit_credit",
+                lambda: self.client.update_invoice(invoice_id, credit.edit_body(current)),
+                applied, "credit edit", None,
+            )  # fmt: skip
+        except Rejected as exc:  # our own draft, refused as edited: deleted, not left behind
+            self.writer.discard_draft(record)
             raise Parking(f"Moneybird refused the credit invoice: {exc}") from None
         record.intent = None
         self.store.save(record)
@@ -352,10 +344,9 @@ class RefundFlow:
     ) -> None:
         """The refund went out of the payment account; an original never paid in Moneybird is
         settled against its credit invoice instead."""
-        engine = self.engine
         if record.payment_id is None and record.intent != "pay":
             if record.intent == "settle_credit" or current is None:
-                current = engine._read_invoice(record.invoice_id or "")
+                current = self.writer.read_invoice(record.invoice_id or "")
             if current is not None and current.get("state") == "paid":
                 record.payment_id = record.payment_id or "settled"
                 record.intent = None
@@ -366,7 +357,7 @@ class RefundFlow:
             if original.get("state") in PAYABLE and unpaid > ZERO and never_paid:
                 self._settle(record, original, unpaid)
                 return
-        engine._pay(record, credit.payments, current)
+        self.writer.pay(record, credit.payments, current)
         self.store.save(record)
 
     def _settle(self, record: RefundRecord, original: dict[str, Any], unpaid: Decimal) -> None:
@@ -378,18 +369,15 @@ class RefundFlow:
                 "by hand"
             )
         invoice_id = record.invoice_id or ""
-        record.intent = "settle_credit"
-        self.store.save(record)
-        try:
-            self.client.settle_credit_invoice(invoice_id)
-        except Ambiguous as exc:
-            after = self.engine._quietly(self.engine._read_invoice, invoice_id)
-            if after is None or after.get("state") != "paid":
-                raise Retry(f"settlement outcome unknown ({exc}); checked next pass") from None
-        except Rejected as exc:
-            record.intent = None
-            self.store.save(record)
-            raise Parking(f"Moneybird refused the settlement: {exc}") from None
+
+        def settled() -> dict[str, Any] | None:
+            after = self.writer.read_invoice(invoice_id)
+            return after if after and after.get("state") == "paid" else None
+
+        self.writer.write(
+            record, "settle_credit", lambda: self.client.settle_credit_invoice(invoice_id),
+            settled, "settlement", "Moneybird refused the settlement",
+        )  # fmt: skip
         record.payment_id = f"settled against {original.get('invoice_id')}"
         record.intent = None
         self.store.save(record)
@@ -409,4 +397,4 @@ class RefundFlow:
         record.park_reason = reason
         self.store.save(record)
         report.refunds_waiting += 1
-        self.engine._decide(record, report, f"not booked: {reason}")
+        self.writer.decide(record, report, f"not booked: {reason}")

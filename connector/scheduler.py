@@ -17,10 +17,10 @@ from connector.alerts import Alerter
 from connector.config import Config
 from connector.errors import AuthError, ConnectorError
 from connector.health import HealthServer, health
+from connector.pass_report import PassReport
 from connector.rate_limit import RateLimiter
 from connector.reload import ConfigWatcher
 from connector.runtime import Runtime, build, record_config
-from connector.sync import PassReport
 
 log = logging.getLogger(__name__)
 JOB = "sync"

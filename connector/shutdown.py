@@ -14,26 +14,10 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from connector.errors import ConnectorError
+from connector.errors import Interrupted
 
 _STOP = threading.Event()
 _received: dict[str, int] = {}
-
-
-class Interrupted(ConnectorError):
-    """A stop was asked for: the work ended at a safe point."""
-
-    def __init__(self, signum: int) -> None:
-        try:
-            name = signal.Signals(signum).name
-        except ValueError:
-            name = f"signal {signum}"
-        super().__init__(f"stopped by {name}")
-        self.signum = signum
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
 
 
 def install(then: Callable[[int], None] | None = None) -> None:

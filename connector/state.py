@@ -19,7 +19,7 @@ from sqlalchemy import event, func
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
-from connector.errors import ConnectorError
+from connector.errors import StateError
 from connector.redact import scrub
 
 
@@ -220,10 +220,6 @@ class AlertRecord(SQLModel, table=True):
     opened_at: str
     announced: bool = False  # the "problem" message was delivered
     cleared: bool = False  # solved; the "resolved" message is still to be delivered
-
-
-class StateError(ConnectorError):
-    pass
 
 
 class PassLock:

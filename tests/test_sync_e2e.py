@@ -485,7 +485,8 @@ def test_lost_state_file_is_rebuilt_from_moneybird_without_booking_twice(
 
 
 def test_damaged_state_file_is_explained(tmp_path: Path) -> None:
-    from connector.state import StateError, Store
+    from connector.errors import StateError
+    from connector.state import Store
 
     damaged = tmp_path / "state.db"
     damaged.write_bytes(b"this is not a database, it was overwritten by a backup tool" * 50)
