@@ -22,9 +22,8 @@ from sqlmodel import select
 
 from connector.config import Config
 from connector.errors import INTERNAL
-from connector.health import AUTH_ERROR_KEY
 from connector.redact import redact
-from connector.state import AlertRecord, OrderState, Store, from_text, utcnow
+from connector.state import AlertRecord, Meta, OrderState, Store, from_text, utcnow
 from connector.status import ADVICE, unreadable_elements
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ class Problem:
 def open_problems(config: Config, store: Store, now: datetime | None = None) -> list[Problem]:
     now = now or utcnow()
     problems = []
-    auth = store.get_meta(AUTH_ERROR_KEY)
+    auth = store.get_meta(Meta.AUTH_ERROR)
     if auth:
         problems.append(Problem("auth", f"Authentication fails, nothing is booked: {auth}"))
     for record in store.orders({OrderState.PARKED}):

@@ -27,8 +27,7 @@ from connector.moneybird_rates import MoneybirdTaxRate
 from connector.order import LineKind, Order, OrderLine
 from connector.payments import GIFT_CARD_METHODS, PaymentProblem, payment_plans
 from connector.shipping_vat import split_shipping
-from connector.vat_rules import VIES_UNAVAILABLE, compact_vat_number, guard
-from connector.vies import VatCheck
+from connector.vat_rules import VIES_UNAVAILABLE, VatCheck, compact_vat_number, guard
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
 NO_COUNTRY = (

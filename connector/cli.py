@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,7 +19,11 @@ from connector.errors import AuthError, ConfigError, ConnectorError, Interrupted
 from connector.money import fmt
 from connector.redact import scrub
 from connector.refund_preview import print_credit, refund_previews
-from connector.runtime import build, setup_logging
+from connector.runtime import Runtime, build, setup_logging
+
+if TYPE_CHECKING:
+    from connector.history_import import DryRun
+    from connector.state import Store
 
 app = typer.Typer(
     add_completion=False,
@@ -68,7 +73,7 @@ def _exit_for(exc: ConnectorError, prefix: str = "") -> NoReturn:
     raise typer.Exit(EXIT_AUTH if isinstance(exc, AuthError) else EXIT_FAILED) from None
 
 
-def _open_state(settings: StateSettings):  # type: ignore[no-untyped-def]
+def _open_state(settings: StateSettings) -> Store:
     """The state named by the files on disk, or one clear line saying why it cannot be read."""
     from connector.errors import StateError
     from connector.state import Store
@@ -94,7 +99,7 @@ def _state_problem(exc: Exception) -> NoReturn:
     raise typer.Exit(EXIT_CONFIG) from None
 
 
-def _build(cfg: Config):  # type: ignore[no-untyped-def]
+def _build(cfg: Config) -> Runtime:
     """The runtime, or one line saying why its state cannot be used and how to fix it."""
     from connector.errors import StateError
 
@@ -306,7 +311,9 @@ def import_history(
         console.print(outcome.summary("read"), highlight=False)
 
 
-def _progress(per_second: float | None):  # type: ignore[no-untyped-def]
+def _progress(
+    per_second: float | None,
+) -> tuple[Callable[[int, int | None, int], None], Callable[[], None] | None]:
     """On a terminal a rich progress bar, with log lines printed above it; in container logs
     a line every 25 orders. The time left comes from the pace so far (before there is one,
     from the Moneybird budget: about 3.3 requests per order at `per_second`; a dry run has no
@@ -330,7 +337,7 @@ def _progress(per_second: float | None):  # type: ignore[no-untyped-def]
         bar.start()
         above = _AboveTheBar(bar.console)
         handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
-        streams = [h.setStream(above) for h in handlers]  # type: ignore[arg-type]
+        streams = [h.setStream(above) for h in handlers]
 
         def update(done: int, total: int | None, requests: int) -> None:
             left = seconds_left(done, total) if total else None
@@ -342,7 +349,7 @@ def _progress(per_second: float | None):  # type: ignore[no-untyped-def]
         def stop() -> None:
             bar.stop()
             for handler, stream in zip(handlers, streams, strict=True):
-                handler.setStream(stream)  # type: ignore[arg-type]
+                handler.setStream(stream)
 
         return update, stop
     last = {"shown": 0}
@@ -382,7 +389,7 @@ def _duration(seconds: float) -> str:
     return f"{int(seconds // 60)} min"
 
 
-def _print_dry_run(result, files) -> None:  # type: ignore[no-untyped-def]
+def _print_dry_run(result: DryRun, files: list[Path]) -> None:
     table = Table(title="Dry run: what the import would book")
     for column in ("month", "VAT rate", "lines", "net", "VAT", "gross"):
         table.add_column(column, justify="right")
@@ -638,7 +645,7 @@ def preview(
         print_credit(console, number, refund_id, credit, rates)
 
 
-def _account_names(runtime) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _account_names(runtime: Runtime) -> dict[str, str]:
     """Moneybird's names for its ledger and financial accounts, by id (two reads)."""
     names: dict[str, str] = {}
     for account in [*runtime.client.ledger_accounts(), *runtime.client.financial_accounts()]:

@@ -18,12 +18,12 @@ from rich.table import Table
 from rich.text import Text
 
 from connector.config import load_config
-from connector.runtime import build, setup_logging
+from connector.runtime import Runtime, build, setup_logging
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import demo_orders, seed_moneybird, seed_shop
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.starter import INSTALLED
-from connector.state import OrderState
+from connector.state import OrderState, Store
 
 
 def find_mappings() -> Path:
@@ -192,7 +192,7 @@ def run_demo(console: Console, keep: bool = False, platform: str = "woocommerce"
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _refund_pass(console: Console, demo: DemoShop, runtime, mb: MoneybirdSandbox) -> bool:  # type: ignore[no-untyped-def]
+def _refund_pass(console: Console, demo: DemoShop, runtime: Runtime, mb: MoneybirdSandbox) -> bool:
     """Refund one line in the shop; the next pass credits it, linked to the invoice."""
     if demo.platform == "shopify":
         demo.sandbox.refund(
@@ -222,7 +222,7 @@ def _refund_pass(console: Console, demo: DemoShop, runtime, mb: MoneybirdSandbox
     return len(credits) == 1 and credits[0]["state"] == "paid"
 
 
-def _orders_table(console: Console, store, mb: MoneybirdSandbox) -> None:  # type: ignore[no-untyped-def]
+def _orders_table(console: Console, store: Store, mb: MoneybirdSandbox) -> None:
     by_id = mb.invoices
     table = Table(title="Orders -> Moneybird invoices")
     for column in ("order", "customer", "shop total", "invoice", "invoice total", "VAT", "state"):

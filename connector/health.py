@@ -10,11 +10,9 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from connector.state import Store, from_text, utcnow
+from connector.state import Meta, Store, from_text, utcnow
 
 log = logging.getLogger(__name__)
-AUTH_ERROR_KEY = "auth_error"
-IMPORT_HEARTBEAT_KEY = "import_heartbeat"  # an import holds the pass lock; it beats while busy
 
 
 def health(store: Store, interval_minutes: float, now: datetime | None = None) -> tuple[bool, str]:
@@ -23,10 +21,10 @@ def health(store: Store, interval_minutes: float, now: datetime | None = None) -
     not run one for that long is unhealthy, with the reason."""
     now = now or utcnow()
     limit = timedelta(minutes=2 * interval_minutes)
-    auth_error = store.get_meta(AUTH_ERROR_KEY)
+    auth_error = store.get_meta(Meta.AUTH_ERROR)
     if auth_error:
         return False, f"authentication fails: {auth_error}"
-    beat = from_text(store.get_meta(IMPORT_HEARTBEAT_KEY))
+    beat = from_text(store.get_meta(Meta.IMPORT_HEARTBEAT))
     if beat is not None and now - beat <= limit:
         return True, "a history import is running (scheduled passes wait for it)"
     runs = store.runs(5)

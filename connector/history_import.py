@@ -20,15 +20,14 @@ from connector import shutdown
 from connector.booking import Parked
 from connector.contacts import email_key, emails_of
 from connector.errors import ConnectorError, Interrupted
-from connector.health import IMPORT_HEARTBEAT_KEY
 from connector.invoice import InvoiceDraft, line_totals_by_rate
 from connector.money import ZERO, fmt
 from connector.moneybird_rates import MoneybirdTaxRate, rates_from_response
-from connector.order import Order
+from connector.order import Order, order_key
 from connector.pass_report import PassReport
 from connector.refund_booking import CreditDraft, as_original, book_refund, line_map, net_of_refunds
-from connector.state import OrderState, PassLock, to_text, utcnow
-from connector.sync import WATERMARK_KEY, PassBusy, SyncEngine
+from connector.state import Meta, OrderState, PassLock, to_text, utcnow
+from connector.sync import PassBusy, SyncEngine
 
 Progress = Callable[[int, int | None, int], None]  # done, total (if known), Moneybird requests
 
@@ -140,20 +139,20 @@ def run_import(
     report = PassReport()
     requests_before = engine.client.limiter.requests
     done = 0
-    engine.store.set_meta(IMPORT_HEARTBEAT_KEY, utcnow().isoformat())
+    engine.store.set_meta(Meta.IMPORT_HEARTBEAT, utcnow().isoformat())
     engine.store.close_dead_runs()
     run = engine.store.start_run()  # shown by `status` with the scheduled passes
     run.outcome = "running"
     # History from `since` on is booked here: the scheduler's start point moves back to it,
     # and a first import also sets where the scheduler's reads begin, so they never re-read it.
     engine.move_start(since)
-    first_read = engine.store.get_meta(WATERMARK_KEY) is None and until is None
+    first_read = engine.store.get_meta(Meta.WATERMARK) is None and until is None
     try:
         for page, total in engine.shop.orders_between(since, until):
             if first_read:
                 first_read = False
                 shop_now = engine.shop.last_date or utcnow() - timedelta(hours=1)
-                engine.store.set_meta(WATERMARK_KEY, to_text(shop_now) or "")
+                engine.store.set_meta(Meta.WATERMARK, to_text(shop_now) or "")
             for payload in page:
                 if limit is not None and done >= limit:
                     run.outcome = "import"
@@ -165,7 +164,7 @@ def run_import(
                     engine.refunds.process_order(key, payload, report)
                 done += 1
                 if done % 10 == 0:  # scheduled passes wait for the lock: tell health we are busy
-                    engine.store.set_meta(IMPORT_HEARTBEAT_KEY, utcnow().isoformat())
+                    engine.store.set_meta(Meta.IMPORT_HEARTBEAT, utcnow().isoformat())
                 if progress:
                     progress(done, total, engine.client.limiter.requests - requests_before)
         run.outcome = "import"
@@ -182,7 +181,7 @@ def run_import(
         )  # fmt: skip
         run.requests = report.moneybird_requests
         engine.store.save(run)
-        engine.store.set_meta(IMPORT_HEARTBEAT_KEY, "")
+        engine.store.set_meta(Meta.IMPORT_HEARTBEAT, "")
         lock.release()
     return report
 
@@ -211,7 +210,7 @@ def dry_run(
                 return result
             result.orders += 1
             summary = engine.shop.summary(payload)
-            record = store.order(f"{engine.shop.name}:{summary.order_id}")
+            record = store.order(order_key(engine.shop.name, summary.order_id))
             if record is not None and record.state == OrderState.PAID:
                 result.already_booked += 1
             elif summary.waiting:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from connector.money import ZERO, cents, fmt, parse
 from connector.order import LineKind
@@ -137,10 +138,10 @@ def differences(actual: Totals, expected: Totals) -> dict[str, Decimal]:
     return diffs
 
 
-def totals_from_response(invoice: dict[str, object]) -> Totals:
+def totals_from_response(invoice: dict[str, Any]) -> Totals:
     """Read Moneybird's own totals from a sales invoice response."""
     vat: dict[str, Decimal] = {}
-    for row in invoice.get("tax_totals") or []:  # type: ignore[union-attr]
-        rate_id = str(row["tax_rate_id"])  # type: ignore[index]
-        vat[rate_id] = vat.get(rate_id, ZERO) + parse(row["tax_amount"])  # type: ignore[index]
+    for row in invoice.get("tax_totals") or []:
+        rate_id = str(row["tax_rate_id"])
+        vat[rate_id] = vat.get(rate_id, ZERO) + parse(row["tax_amount"])
     return Totals(parse(invoice.get("total_price_incl_tax"), "total_price_incl_tax"), vat)

@@ -40,7 +40,15 @@ from connector.outage import FailureStreak
 from connector.pass_report import Decision, PassReport
 from connector.payments import less
 from connector.redact import redact
-from connector.state import OrderRecord, OrderState, RefundRecord, Store, from_text, utcnow
+from connector.state import (
+    Intent,
+    OrderRecord,
+    OrderState,
+    RefundRecord,
+    Store,
+    from_text,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 InvoiceRecord = OrderRecord | RefundRecord  # both carry an invoice through send and pay
@@ -155,7 +163,7 @@ class InvoiceWriter:
     def write(
         self,
         record: InvoiceRecord,
-        intent: str,
+        intent: Intent,
         send: Callable[[], Invoice],
         recheck: Callable[[], Invoice | None],
         what: str,
@@ -164,7 +172,7 @@ class InvoiceWriter:
         """One write: the intent committed first; a lost answer resolved by `recheck` (a read
         of Moneybird returning what the write made, or None: left to the next pass); a refusal
         parks the item with `refused` and Moneybird's message (None: left to the caller)."""
-        record.intent = intent
+        record.intent = intent.value
         self.store.save(record)
         try:
             return send()
@@ -185,7 +193,7 @@ class InvoiceWriter:
     ) -> Invoice:
         self._creates += 1
         invoice = self.write(
-            record, "create_invoice",
+            record, Intent.CREATE_INVOICE,
             lambda: self.client.create_invoice(body),
             lambda: self.client.invoice_by_reference(reference, day),
             "invoice create", "Moneybird refused the invoice",
@@ -206,7 +214,7 @@ class InvoiceWriter:
             return None if invoice is None or invoice.get("state") == "draft" else invoice
 
         invoice = self.write(
-            record, "send_invoice",
+            record, Intent.SEND_INVOICE,
             lambda: self.client.send_invoice(invoice_id, self.config.sync.delivery_method),
             finalized, "finalizing", None,
         )  # fmt: skip
@@ -223,10 +231,10 @@ class InvoiceWriter:
         record.invoice_total = str(invoice.get("total_price_incl_tax") or "") or None
         mb_state = invoice.get("state")
         record.state = (OrderState.DRAFT if mb_state == "draft" else OrderState.OPEN).value
-        if record.intent in ("create_invoice", "send_invoice"):
+        if record.intent in (Intent.CREATE_INVOICE, Intent.SEND_INVOICE):
             record.intent = None
         if mb_state == "paid":
-            record.intent = "pay"  # makes pay() read the payments instead of adding one
+            record.intent = Intent.PAY.value  # makes pay() read the payments instead of adding one
         self.store.save(record)
 
     def totals_agree(
@@ -265,7 +273,7 @@ class InvoiceWriter:
                     f"invoice {invoice.get('invoice_id')} is already finalized in Moneybird "
                     "while the order no longer books cleanly; correct it by hand"
                 )
-            record.intent = "delete_draft"
+            record.intent = Intent.DELETE_DRAFT.value
             self.store.save(record)
             if invoice is not None:
                 with contextlib.suppress(NotFound):
@@ -331,7 +339,7 @@ class InvoiceWriter:
             body["financial_account_id"] = plan.financial_account_id
         if plan.price_base is not None:
             body["price_base"] = fmt(plan.price_base)
-        return self._write_payment(record, "pay", invoice_id, body, identifier)
+        return self._write_payment(record, Intent.PAY, invoice_id, body, identifier)
 
     def _rounding(
         self,
@@ -356,11 +364,16 @@ class InvoiceWriter:
         if first.price_base is not None and first.amount:
             body["price_base"] = fmt(cents(leftover * first.price_base / first.amount))
         record.rounding_payment_id = self._write_payment(
-            record, "pay_rounding", invoice_id, body, identifier
+            record, Intent.PAY_ROUNDING, invoice_id, body, identifier
         )
 
     def _write_payment(
-        self, record: InvoiceRecord, intent: str, invoice_id: str, body: dict, identifier: str
+        self,
+        record: InvoiceRecord,
+        intent: Intent,
+        invoice_id: str,
+        body: dict[str, Any],
+        identifier: str,
     ) -> str:
         def registered() -> Invoice | None:
             invoice = self.read_invoice(invoice_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -30,6 +31,10 @@ def _id(value: object) -> str:
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str = ""
+
+    def covers(self, other: Any) -> bool:
+        """Every order `other` (a rule of the same table) matches, this rule matches too."""
+        raise NotImplementedError
 
 
 class TaxRule(_Rule):
@@ -186,13 +191,13 @@ class Mappings:
         return None
 
 
-def unreachable(rules: tuple[TaxRule, ...] | tuple[LedgerRule, ...] | tuple[PaymentRule, ...]):  # type: ignore[no-untyped-def]
+def unreachable(rules: Sequence[_Rule]) -> list[tuple[int, int]]:
     """(later, earlier) index pairs where an earlier rule matches everything a later one would:
     with first-match-wins, the later rule can never apply."""
     found = []
     for later in range(len(rules)):
         for earlier in range(later):
-            if rules[earlier].covers(rules[later]):  # type: ignore[arg-type]
+            if rules[earlier].covers(rules[later]):
                 found.append((later, earlier))
                 break
     return found

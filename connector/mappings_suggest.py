@@ -9,6 +9,7 @@ tax rates are ever proposed.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -276,7 +277,12 @@ def _rules(doc: Any) -> list[Table]:
     return list(doc.get("rule", []))
 
 
-def _propose(table, path, additions, flag) -> Proposal:  # type: ignore[no-untyped-def]
+def _propose(
+    table: str,
+    path: Path,
+    additions: list[tuple[str, dict[str, Any]]],
+    flag: Callable[[Any], None],
+) -> Proposal:
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     doc = tomlkit.parse(old) if old else tomlkit.document()
     flag(doc)

@@ -142,8 +142,18 @@ class Order:
 
     @property
     def key(self) -> str:
-        return f"{self.shop}:{self.order_id}"
+        return order_key(self.shop, self.order_id)
 
     @property
     def is_paid(self) -> bool:
         return self.paid_at is not None
+
+
+def order_key(shop: str, order_id: object) -> str:
+    """How the state names an order: "<shop>:<the shop's order id>"."""
+    return f"{shop}:{order_id}"
+
+
+def refund_key(key_of_order: str, refund_id: str) -> str:
+    """How the state names a refund: its order's key, then the shop's refund id."""
+    return f"{key_of_order}:{refund_id}"

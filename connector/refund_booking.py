@@ -174,8 +174,8 @@ def _book_refund(
                 f"the full refund of {fmt(refund.amount)} differs from invoice {number}'s "
                 f"total {fmt(original_totals.total_incl_tax)}"
             )
-        notes = (f"{fmt(gap)} between invoice and refund settled as rounding",) if gap else ()
-        return CreditDraft(reference, refunded_on, True, (), expected, payments, notes)
+        rounding = (f"{fmt(gap)} between invoice and refund settled as rounding",) if gap else ()
+        return CreditDraft(reference, refunded_on, True, (), expected, payments, rounding)
     if refunded_before + refund.amount > order.total + tolerance:
         raise _Park(
             f"refunds add up to {fmt(refunded_before + refund.amount)}, more than the order "

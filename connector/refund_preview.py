@@ -11,7 +11,7 @@ from connector.booking import Parked
 from connector.invoice import InvoiceDraft
 from connector.money import fmt
 from connector.moneybird_rates import MoneybirdTaxRate
-from connector.order import Order
+from connector.order import Order, refund_key
 from connector.refund_booking import CreditDraft, as_original, book_refund, line_map
 from connector.refund_sync import recorded_line_map
 from connector.runtime import Runtime
@@ -33,7 +33,7 @@ def refund_previews(
         booked = line_map(draft)
     found: list[tuple[str, CreditDraft | Parked | str]] = []
     for refund in order.refunds:
-        done = runtime.store.refund(f"{order.key}:{refund.refund_id}")
+        done = runtime.store.refund(refund_key(order.key, refund.refund_id))
         if done is not None and done.state in ("paid", "net"):
             found.append(
                 (refund.refund_id, f"already booked ({done.state}) {done.invoice_number or ''}")

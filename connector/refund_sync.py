@@ -25,13 +25,14 @@ from connector.invoice import InvoiceDraft
 from connector.invoice_writer import InvoiceWriter
 from connector.money import ZERO, parse
 from connector.moneybird import Rejected
-from connector.order import Order, Refund
+from connector.order import Order, Refund, refund_key
 from connector.pass_report import PassReport
 from connector.refund_booking import BookedLine, CreditDraft, LineMap, book_refund, line_map
 from connector.shop import Shop
 from connector.state import (
     OPEN_REFUNDS,
     BookedLinesRecord,
+    Intent,
     OrderRecord,
     OrderState,
     RefundRecord,
@@ -82,7 +83,7 @@ class RefundFlow:
         """Record refunds the shop lists on an order; how many were new."""
         new = 0
         for refund_id in refund_ids:
-            key = f"{order_key}:{refund_id}"
+            key = refund_key(order_key, refund_id)
             if self.store.refund(key) is None:
                 self.store.save(
                     RefundRecord(key=key, order_key=order_key, refund_id=refund_id, number=number)
@@ -100,7 +101,7 @@ class RefundFlow:
     def booked_net(self, order_key: str, refunds: tuple[Refund, ...]) -> None:
         """refunds.before_booking = "net": these refunds are lines on the order's invoice."""
         for refund in refunds:
-            key = f"{order_key}:{refund.refund_id}"
+            key = refund_key(order_key, refund.refund_id)
             record = self.store.refund(key) or RefundRecord(
                 key=key, order_key=order_key, refund_id=refund.refund_id
             )
@@ -161,10 +162,11 @@ class RefundFlow:
                 self.writer.settle(refund, exc, report)
             return
         for refund in refunds:
-            done = self.writer.guarded(
-                refund, report, lambda r=refund: self._book(order_record, order, r, report)
-            )
-            if not done:
+
+            def work(r: RefundRecord = refund) -> None:
+                self._book(order_record, order, r, report)
+
+            if not self.writer.guarded(refund, report, work):
                 break  # in sequence: a later refund never overtakes an unresolved one
 
     def _original_booked(self, order_record: OrderRecord) -> bool:
@@ -210,7 +212,10 @@ class RefundFlow:
         adopted = False
         if record.invoice_id is None:
             current, adopted = self._find_credit(record, order_record, credit)
-        elif record.state != RefundState.OPEN or record.intent in ("edit_credit", "send_invoice"):
+        elif record.state != RefundState.OPEN or record.intent in (
+            Intent.EDIT_CREDIT,
+            Intent.SEND_INVOICE,
+        ):
             current = self.writer.read_invoice(record.invoice_id)
             if current is None:  # deleted in Moneybird while still a draft: credit anew
                 record.invoice_id = record.intent = None
@@ -273,7 +278,7 @@ class RefundFlow:
         # Credited by another install, or before this state was restored.
         found = self.writer.known(credit.reference)
         elsewhere = found is not None
-        if found is None and record.intent == "duplicate_credit":
+        if found is None and record.intent == Intent.DUPLICATE_CREDIT:
             found = self._lost_duplicate(record, order_record)
         if found is not None:
             self.writer.adopt(record, found)
@@ -301,7 +306,7 @@ class RefundFlow:
         record.intent_at = utcnow().isoformat()  # what a lost answer's draft is found by
         self.writer.count_create()
         credit = self.writer.write(
-            record, "duplicate_credit",
+            record, Intent.DUPLICATE_CREDIT,
             lambda: self.client.duplicate_credit_invoice(order_record.invoice_id or ""),
             lambda: self._lost_duplicate(record, order_record),
             "credit", f"Moneybird refused to credit invoice {order_record.invoice_number}",
@@ -324,7 +329,7 @@ class RefundFlow:
 
         try:
             updated = self.writer.write(
-                record, "edit_credit",
+                record, Intent.EDIT_CREDIT,
                 lambda: self.client.update_invoice(invoice_id, credit.edit_body(current)),
                 applied, "credit edit", None,
             )  # fmt: skip
@@ -344,8 +349,8 @@ class RefundFlow:
     ) -> None:
         """The refund went out of the payment account; an original never paid in Moneybird is
         settled against its credit invoice instead."""
-        if record.payment_id is None and record.intent != "pay":
-            if record.intent == "settle_credit" or current is None:
+        if record.payment_id is None and record.intent != Intent.PAY:
+            if record.intent == Intent.SETTLE_CREDIT or current is None:
                 current = self.writer.read_invoice(record.invoice_id or "")
             if current is not None and current.get("state") == "paid":
                 record.payment_id = record.payment_id or "settled"
@@ -375,7 +380,7 @@ class RefundFlow:
             return after if after and after.get("state") == "paid" else None
 
         self.writer.write(
-            record, "settle_credit", lambda: self.client.settle_credit_invoice(invoice_id),
+            record, Intent.SETTLE_CREDIT, lambda: self.client.settle_credit_invoice(invoice_id),
             settled, "settlement", "Moneybird refused the settlement",
         )  # fmt: skip
         record.payment_id = f"settled against {original.get('invoice_id')}"

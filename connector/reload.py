@@ -33,7 +33,8 @@ class ConfigWatcher:
         to be put in force with `accept` (or refused with `reject`)."""
         current = fingerprint(self.path)
         if current == self.good_hash:
-            self.error = self._failed_hash = None  # a broken edit was undone
+            self.error = None
+            self._failed_hash = None  # a broken edit was undone
             return False
         if current == self._failed_hash:
             return False  # still the same broken edit: already reported
@@ -50,10 +51,11 @@ class ConfigWatcher:
 
     def accept(self) -> Config:
         """The edit loaded and its runtime was built: it is the one in force now."""
-        assert self.candidate is not None
+        assert self.candidate is not None and self.candidate_hash is not None
         self.good, self.good_hash = self.candidate, self.candidate_hash
         self.candidate = None
-        self.error = self._failed_hash = None
+        self.error = None
+        self._failed_hash = None
         log.info("configuration reloaded: now running %s", self.good_hash)
         return self.good
 

@@ -14,7 +14,7 @@ from connector.redact import SecretFilter, remember
 from connector.reload import ConfigWatcher
 from connector.shop import Shop
 from connector.shopify_shop import ShopifyShop
-from connector.state import Store, utcnow
+from connector.state import Meta, Store, utcnow
 from connector.sync import SyncEngine
 from connector.woocommerce_shop import WooCommerceShop
 
@@ -84,11 +84,11 @@ def build(config: Config, limiter: RateLimiter | None = None) -> Runtime:
 def record_config(runtime: Runtime, watcher: ConfigWatcher) -> None:
     """What `connector status` shows about the configuration in force."""
     store = runtime.store
-    if store.get_meta("config_hash") != watcher.good_hash:
-        store.set_meta("config_hash", watcher.good_hash)
-        store.set_meta("config_loaded_at", utcnow().isoformat())
-    store.set_meta("config_path", str(watcher.path))
-    store.set_meta("config_error", watcher.error or "")
+    if store.get_meta(Meta.CONFIG_HASH) != watcher.good_hash:
+        store.set_meta(Meta.CONFIG_HASH, watcher.good_hash)
+        store.set_meta(Meta.CONFIG_LOADED_AT, utcnow().isoformat())
+    store.set_meta(Meta.CONFIG_PATH, str(watcher.path))
+    store.set_meta(Meta.CONFIG_ERROR, watcher.error or "")
 
 
 def setup_logging(

@@ -275,7 +275,11 @@ class ShopifyShop:
             return self._token
         result = exchange_using_client_credentials(
             self.shop,
-            {"client_id": self._client_id, "client_secret": self._client_secret},
+            {
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+                "old_client_secret": None,
+            },
             http_client=self._http,
         )
         self.requests += 1

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import event, func
 from sqlalchemy.exc import DatabaseError
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from connector.errors import StateError
 from connector.redact import scrub
@@ -34,10 +34,35 @@ class OrderState(StrEnum):
     BEFORE_START = "before_start"  # paid before the start point: history, for `import` only
 
 
-# Meta keys more than one module reads.
-START_KEY = "start"  # orders paid before this are history, never booked by a pass
-BEFORE_START_COUNT_KEY = "orders_before_start"  # the shop's count at the first start
-UNREADABLE_KEY = "unreadable_elements"  # the last pass's list elements that named no order
+class Intent(StrEnum):
+    """The Moneybird write in flight on an order or refund, committed before the request, and
+    what a pass that finds it left behind does first (Moneybird decides what happened)."""
+
+    CREATE_INVOICE = "create_invoice"  # find the invoice by reference before creating one
+    SEND_INVOICE = "send_invoice"  # read the invoice: finalized, or still a draft to send
+    PAY = "pay"  # read the payments; add only those whose transaction id is missing
+    PAY_ROUNDING = "pay_rounding"  # the same, for the rounding difference
+    DELETE_DRAFT = "delete_draft"  # delete our draft if it is still there, then book anew
+    DUPLICATE_CREDIT = "duplicate_credit"  # the credit drafts made since intent_at (one kept)
+    EDIT_CREDIT = "edit_credit"  # read the credit draft: its reference says if the edit landed
+    SETTLE_CREDIT = "settle_credit"  # read the credit invoice: paid means settled
+
+
+class Meta(StrEnum):
+    """The keys of the state's meta table: every one the connector keeps."""
+
+    START = "start"  # orders paid before this are history, never booked by a pass
+    BEFORE_START_COUNT = "orders_before_start"  # the shop's count at the first start
+    UNREADABLE = "unreadable_elements"  # the last pass's list elements that named no order
+    WATERMARK = "watermark"  # orders changed before this were read
+    SHOP_CLOCK = "shop_clock"  # the shop's clock and ours at the last poll: "<shop>|<ours>"
+    AUTH_ERROR = "auth_error"  # the last pass's authentication failure, if any
+    IMPORT_HEARTBEAT = "import_heartbeat"  # an import holds the pass lock; it beats while busy
+    CONFIG_HASH = "config_hash"  # the configuration in force (files' fingerprint)
+    CONFIG_LOADED_AT = "config_loaded_at"
+    CONFIG_PATH = "config_path"
+    CONFIG_ERROR = "config_error"  # an edit that did not load, kept from taking effect
+
 
 DONE = {OrderState.PAID}
 WAITING = {OrderState.PARKED, OrderState.UNPAID, OrderState.BEFORE_START}
@@ -280,7 +305,7 @@ class Store:
                     if column.name in present:
                         continue
                     kind = column.type.compile(dialect=self.engine.dialect)
-                    default = column.default.arg if column.default is not None else None
+                    default = getattr(column.default, "arg", None)
                     literal = "NULL" if default is None or callable(default) else repr(default)
                     connection.exec_driver_sql(
                         f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind} '
@@ -339,9 +364,8 @@ class Store:
         """Which of these invoices an order or refund here already names."""
         found: set[str] = set()
         with self.session() as s:
-            for table in (OrderRecord, RefundRecord):
-                column = table.invoice_id  # type: ignore[attr-defined]
-                found |= set(s.exec(select(column).where(column.in_(invoice_ids))))
+            for column in (col(OrderRecord.invoice_id), col(RefundRecord.invoice_id)):
+                found |= {i for i in s.exec(select(column).where(column.in_(invoice_ids))) if i}
         return found
 
     def seen_documents(self) -> dict[str, bool]:
@@ -358,7 +382,7 @@ class Store:
         with self.session() as s:
             query = select(OrderRecord)
             if states:
-                query = query.where(OrderRecord.state.in_([st.value for st in states]))  # type: ignore[attr-defined]
+                query = query.where(col(OrderRecord.state).in_([st.value for st in states]))
             return list(s.exec(query.order_by(OrderRecord.first_seen, OrderRecord.key)))
 
     def unfinished(self) -> list[OrderRecord]:
@@ -398,7 +422,7 @@ class Store:
         with self.session() as s:
             query = select(RefundRecord)
             if states:
-                query = query.where(RefundRecord.state.in_([st.value for st in states]))  # type: ignore[attr-defined]
+                query = query.where(col(RefundRecord.state).in_([st.value for st in states]))
             if order_key is not None:
                 query = query.where(RefundRecord.order_key == order_key)
             order_by = (RefundRecord.refunded_at, RefundRecord.first_seen, RefundRecord.key)
@@ -498,7 +522,7 @@ class Store:
 
     def runs(self, limit: int = 10) -> list[RunRecord]:
         with self.session() as s:
-            query = select(RunRecord).order_by(RunRecord.id.desc()).limit(limit)  # type: ignore[union-attr]
+            query = select(RunRecord).order_by(col(RunRecord.id).desc()).limit(limit)
             return list(s.exec(query))
 
 

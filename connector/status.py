@@ -12,10 +12,8 @@ from rich.text import Text
 
 from connector.config import fingerprint
 from connector.state import (
-    BEFORE_START_COUNT_KEY,
-    START_KEY,
-    UNREADABLE_KEY,
     WAITING,
+    Meta,
     OrderState,
     RefundState,
     Store,
@@ -41,15 +39,15 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
     attention = store.orders({OrderState.PARKED, OrderState.FAILED, OrderState.UNPAID})
     # Orders half-way in Moneybird whose last step failed: resumed automatically, but shown.
     attention += [r for r in store.orders({OrderState.DRAFT, OrderState.OPEN}) if r.last_error]
-    in_force = store.get_meta("config_hash")
+    in_force = store.get_meta(Meta.CONFIG_HASH)
     on_disk = fingerprint(config_path) if config_path else None
     return {
         "config": {
-            "path": store.get_meta("config_path") or (str(config_path) if config_path else None),
+            "path": store.get_meta(Meta.CONFIG_PATH) or (str(config_path) if config_path else None),
             "hash_in_force": in_force,
-            "loaded_at": store.get_meta("config_loaded_at"),
+            "loaded_at": store.get_meta(Meta.CONFIG_LOADED_AT),
             "hash_on_disk": on_disk,
-            "edit_not_applied": store.get_meta("config_error") or None,
+            "edit_not_applied": store.get_meta(Meta.CONFIG_ERROR) or None,
         },
         "counts": store.counts(),
         "unreadable": unreadable_elements(store),
@@ -100,7 +98,7 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
 def unreadable_elements(store: Store) -> list[str]:
     """Elements of the shop's order list the last pass could not read as orders."""
     try:
-        found = json.loads(store.get_meta(UNREADABLE_KEY) or "[]")
+        found = json.loads(store.get_meta(Meta.UNREADABLE) or "[]")
     except ValueError:
         return []
     return [str(item) for item in found] if isinstance(found, list) else []
@@ -108,8 +106,8 @@ def unreadable_elements(store: Store) -> list[str]:
 
 def _history(store: Store) -> dict[str, Any]:
     """What the scheduler leaves alone: orders paid before its start point."""
-    start = from_text(store.get_meta(START_KEY))
-    counted = store.get_meta(BEFORE_START_COUNT_KEY)
+    start = from_text(store.get_meta(Meta.START))
+    counted = store.get_meta(Meta.BEFORE_START_COUNT)
     seen = len([r for r in store.orders({OrderState.BEFORE_START}) if start is None or (
         (paid := from_text(r.paid_at)) is not None and paid < start
     )])  # fmt: skip

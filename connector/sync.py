@@ -33,7 +33,6 @@ from connector.errors import (
     outcome,
 )
 from connector.exchange_rates import EcbRates
-from connector.health import AUTH_ERROR_KEY
 from connector.invoice import (
     InvoiceDraft,
 )
@@ -41,7 +40,7 @@ from connector.invoice_writer import InvoiceWriter
 from connector.money import BASE_CURRENCY, cents
 from connector.moneybird import MoneybirdClient
 from connector.moneybird_rates import MoneybirdTaxRate
-from connector.order import Order
+from connector.order import Order, order_key
 from connector.pass_report import PassReport
 from connector.payments import PaymentProblem, less
 from connector.redact import redact
@@ -49,9 +48,8 @@ from connector.refund_booking import line_map, net_of_refunds
 from connector.refund_sync import RefundFlow
 from connector.shop import Poll, Shop
 from connector.state import (
-    BEFORE_START_COUNT_KEY,
-    START_KEY,
-    UNREADABLE_KEY,
+    Intent,
+    Meta,
     OrderRecord,
     OrderState,
     PassLock,
@@ -64,8 +62,6 @@ from connector.vat_check import VatNumberChecks
 from connector.vies import ViesClient
 
 log = logging.getLogger(__name__)
-WATERMARK_KEY = "watermark"
-CLOCK_KEY = "shop_clock"  # the shop's clock and ours at the last poll: "<shop>|<ours>"
 CLOCK_STEP = timedelta(minutes=1)  # a shop clock this far behind what ours says has stepped back
 FIRST_START = (
     "no pass has run yet: the first one books only orders paid from its own moment on (set "
@@ -118,7 +114,8 @@ class SyncEngine:
         """The shop's order, with the rate source's euro rates for an order in another
         currency ([sync] exchange_rates = "ecb"), where the shop gives no euro amounts."""
         order = self.shop.to_order(payload)
-        if order.currency == BASE_CURRENCY or self.ecb is None:
+        ecb = self.ecb
+        if order.currency == BASE_CURRENCY or ecb is None:
             return order
         if order.currency not in self.settings.currencies:
             return order  # parked for its currency anyway
@@ -131,7 +128,7 @@ class SyncEngine:
         tz = self.settings.timezone
 
         def rate_on(moment: datetime) -> tuple[Decimal, date]:
-            found = self.ecb.per_euro(order.currency, moment.astimezone(tz).date())  # type: ignore[union-attr]
+            found = ecb.per_euro(order.currency, moment.astimezone(tz).date())
             if found is None:
                 raise Parking(f"the ECB publishes no euro reference rate for {order.currency}")
             return found
@@ -180,7 +177,7 @@ class SyncEngine:
         if listed:
             return Verdict("skip", listed)
         summary = self.shop.summary(payload)
-        record = self.store.order(f"{self.shop.name}:{summary.order_id}")
+        record = self.store.order(order_key(self.shop.name, summary.order_id))
         if record is not None and record.state == OrderState.PAID:
             return Verdict("skip", f"already booked as invoice {record.invoice_number}")
         start = self._known_start()
@@ -214,7 +211,7 @@ class SyncEngine:
         """The start point if one is set or recorded (None before the first pass)."""
         if self._start is not None or self.config.sync.start is not None:
             return self.start_point()
-        return from_text(self.store.get_meta(START_KEY))
+        return from_text(self.store.get_meta(Meta.START))
 
     # --- the pass --------------------------------------------------------------------------
 
@@ -241,10 +238,10 @@ class SyncEngine:
                 shutdown.check()
                 self.refunds.process_order(key, polled.get(key), report)
             run.outcome = "ok"
-            self.store.set_meta(AUTH_ERROR_KEY, "")
+            self.store.set_meta(Meta.AUTH_ERROR, "")
         except AuthError as exc:
             run.outcome, run.error, report.error = "error", str(exc), str(exc)
-            self.store.set_meta(AUTH_ERROR_KEY, str(exc))
+            self.store.set_meta(Meta.AUTH_ERROR, str(exc))
             raise
         except Interrupted as exc:
             run.outcome, run.error, report.error = "interrupted", str(exc), str(exc)
@@ -273,7 +270,7 @@ class SyncEngine:
             run.adopted = report.adopted
             with contextlib.suppress(StateError):  # the state itself may be what failed
                 self.store.save(run)
-                self.store.set_meta(UNREADABLE_KEY, json.dumps(report.unreadable))
+                self.store.set_meta(Meta.UNREADABLE, json.dumps(report.unreadable))
         return report
 
     def _poll(self, report: PassReport) -> dict[str, dict[str, Any]]:
@@ -281,7 +278,7 @@ class SyncEngine:
         far as the read was complete. A shop clock that went back since the last poll widens
         the read by as much, so orders stamped before the old watermark are still found."""
         start = self.start_point()
-        watermark = from_text(self.store.get_meta(WATERMARK_KEY))
+        watermark = from_text(self.store.get_meta(Meta.WATERMARK))
         overlap = timedelta(minutes=self.config.sync.overlap_minutes)
         earliest = start - overlap  # an order paid after the start was changed after it
         since = earliest if watermark is None else max(earliest, watermark - overlap)
@@ -299,9 +296,9 @@ class SyncEngine:
             )
             poll = self._read_changes(wider, report, polled)
         if poll.shop_time is not None:
-            self.store.set_meta(CLOCK_KEY, f"{to_text(poll.shop_time)}|{to_text(ours)}")
+            self.store.set_meta(Meta.SHOP_CLOCK, f"{to_text(poll.shop_time)}|{to_text(ours)}")
         if poll.complete_until is not None:
-            self.store.set_meta(WATERMARK_KEY, to_text(poll.complete_until) or "")
+            self.store.set_meta(Meta.WATERMARK, to_text(poll.complete_until) or "")
         return polled
 
     def _read_changes(
@@ -329,7 +326,7 @@ class SyncEngine:
         order, else kept for `status` and the alerts (the pass goes on with the others)."""
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         order_id = payload.get("id") if isinstance(payload, dict) else None
-        key = f"{self.shop.name}:{order_id}"
+        key = order_key(self.shop.name, order_id)
         if order_id not in (None, "") and self.store.order(key) is None:
             number = str(payload.get("number") or payload.get("name") or order_id)
             record = OrderRecord(
@@ -347,7 +344,7 @@ class SyncEngine:
 
     def _clock_step(self, shop_now: datetime | None, ours: datetime) -> timedelta | None:
         """How far the shop's clock went back since the last poll, measured against ours."""
-        last = (self.store.get_meta(CLOCK_KEY) or "").split("|")
+        last = (self.store.get_meta(Meta.SHOP_CLOCK) or "").split("|")
         if shop_now is None or len(last) != 2:
             return None
         shop_then, ours_then = from_text(last[0]), from_text(last[1])
@@ -362,14 +359,14 @@ class SyncEngine:
         moves it back to what it imported."""
         if self._start is not None:
             return self._start
-        recorded = from_text(self.store.get_meta(START_KEY))
+        recorded = from_text(self.store.get_meta(Meta.START))
         configured = None
         if self.config.sync.start is not None:
             day = datetime.combine(self.config.sync.start, datetime.min.time())
             configured = day.replace(tzinfo=self.settings.timezone).astimezone(UTC)
         if configured is None and recorded is None:
             recorded = utcnow().replace(microsecond=0)
-            self.store.set_meta(START_KEY, to_text(recorded) or "")
+            self.store.set_meta(Meta.START, to_text(recorded) or "")
             self._count_history(recorded)
         self._start = min(m for m in (configured, recorded) if m is not None)
         return self._start
@@ -377,7 +374,7 @@ class SyncEngine:
     def move_start(self, moment: datetime) -> None:
         """An import books from `moment` on: the start point is never later than that."""
         if moment < self.start_point():
-            self.store.set_meta(START_KEY, to_text(moment) or "")
+            self.store.set_meta(Meta.START, to_text(moment) or "")
             self._start = moment
             self._count_history(moment)  # what is left before the new start
 
@@ -390,7 +387,7 @@ class SyncEngine:
             log.info("could not count the orders before the start: %s", exc)
             count = None
         # "?": the shop has orders from before but did not say how many (count headers gone).
-        self.store.set_meta(BEFORE_START_COUNT_KEY, "?" if count is None else str(count))
+        self.store.set_meta(Meta.BEFORE_START_COUNT, "?" if count is None else str(count))
         if count:
             log.info(
                 "%d orders paid before the start (%s) are not booked by the scheduler; "
@@ -402,7 +399,7 @@ class SyncEngine:
     def record_seen(self, payload: dict[str, Any], report: PassReport) -> str | None:
         """Record an order the shop listed, durably. Its key when it still needs work."""
         summary = self.shop.summary(payload)
-        key = f"{self.shop.name}:{summary.order_id}"
+        key = order_key(self.shop.name, summary.order_id)
         report.seen += 1
         record = self.store.order(key)
         new_refunds = self.refunds.record(key, summary.number, summary.refunds)
@@ -488,7 +485,7 @@ class SyncEngine:
         invoice: dict[str, Any] | None = None
         current: dict[str, Any] | None = None  # Moneybird's invoice as just read, payments and all
         if record.invoice_id and (
-            record.intent == "send_invoice" or record.state != OrderState.OPEN
+            record.intent == Intent.SEND_INVOICE or record.state != OrderState.OPEN
         ):
             # Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where
             # the invoice stands. One deleted there, before it was numbered, is booked anew.
@@ -539,7 +536,7 @@ class SyncEngine:
         record.paid_at = to_text(order.paid_at)
         record.notes = "; ".join(draft.notes) or None
 
-        if record.intent == "delete_draft":
+        if record.intent == Intent.DELETE_DRAFT:
             self.writer.discard_draft(record)
         adopted = False
         if record.invoice_id is None and record.intent is None:
@@ -550,7 +547,7 @@ class SyncEngine:
                 self.writer.adopt(record, existing)
                 invoice = current = existing
                 adopted = True
-        if record.invoice_id is None and record.intent == "create_invoice":
+        if record.invoice_id is None and record.intent == Intent.CREATE_INVOICE:
             invoice = self.client.invoice_by_reference(draft.reference, draft.invoice_date)
             if invoice is not None:
                 self.writer.adopt(record, invoice)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from connector.order import Order
 from connector.state import Store, VatCheckRecord, from_text, to_text
-from connector.vat_rules import compact_vat_number, vat_number_country
-from connector.vies import VatCheck, ViesClient
+from connector.vat_rules import VatCheck, compact_vat_number, vat_number_country
+from connector.vies import ViesClient
 
 
 class VatNumberChecks:

@@ -8,6 +8,10 @@ the reason, never booked at a guessed rate.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
 from stdnum.eu import vat as eu_vat
 
 # EU member states by ISO 3166 code (VAT numbers use EL for Greece).
@@ -44,6 +48,17 @@ EU = frozenset(
 )
 # The start of a guard's reason when VIES could not answer (vat.vies_unavailable: park or wait).
 VIES_UNAVAILABLE = "VIES could not be reached"
+
+
+@dataclass(frozen=True)
+class VatCheck:
+    """VIES's answer about a VAT number, as booking uses it (read by connector.vies)."""
+
+    number: str  # compact, with its country prefix
+    status: Literal["valid", "invalid", "unavailable"]
+    checked_at: datetime
+    consultation: str = ""  # VIES's request identifier: proof of the check (needs a requester)
+    detail: str = ""  # what VIES said when it could not answer
 
 
 def in_region(region: str, country: str) -> bool:

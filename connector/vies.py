@@ -6,25 +6,15 @@ Only HTTP and reading the answer here. A member state's service being down is sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from connector import USER_AGENT
+from connector.vat_rules import VatCheck
 
 VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
-Status = Literal["valid", "invalid", "unavailable"]
-
-
-@dataclass(frozen=True)
-class VatCheck:
-    number: str  # compact, with its country prefix
-    status: Status
-    checked_at: datetime
-    consultation: str = ""  # VIES's request identifier: proof of the check (needs a requester)
-    detail: str = ""  # what VIES said when it could not answer
 
 
 class ViesClient:

@@ -116,7 +116,7 @@ def _order(
 
     lines: list[OrderLine] = []
     for item in payload.get("line_items") or []:
-        rate_id, extra = _rates_of(item, tax_rates)
+        line_rate, extra = _rates_of(item, tax_rates)
         lines.append(
             OrderLine(
                 kind=LineKind.PRODUCT,
@@ -124,7 +124,7 @@ def _order(
                 quantity=parse(item.get("quantity"), "quantity"),
                 net=parse(item.get("total"), "total"),
                 tax=parse(item.get("total_tax"), "total_tax"),
-                rate_id=rate_id,
+                rate_id=line_rate,
                 extra_rate_ids=extra,
                 net_before_discount=parse(item.get("subtotal"), "subtotal"),
                 tax_before_discount=parse(item.get("subtotal_tax"), "subtotal_tax"),

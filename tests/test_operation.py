@@ -29,7 +29,7 @@ from connector.runtime import Runtime, build
 from connector.sandbox.http import LocalServer, Request, Response
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
-from connector.state import OrderState, Store, utcnow
+from connector.state import Meta, OrderState, Store, utcnow
 from tests.conftest import ROOT, secrets_env, write_config
 
 
@@ -183,7 +183,7 @@ def test_health_endpoint_turns_unhealthy_when_passes_stop(tmp_path: Path) -> Non
         status, body = _get(url)
         assert status == 503 and "31 minutes ago" in body["detail"]
         clock["now"] = utcnow()
-        store.set_meta("auth_error", "Moneybird refused the token (401)")
+        store.set_meta(Meta.AUTH_ERROR, "Moneybird refused the token (401)")
         status, body = _get(url)
         assert status == 503 and "authentication fails" in body["detail"]
         assert _get(url.replace("/healthz", "/other"))[0] == 404

@@ -20,7 +20,7 @@ from connector.cli import app
 from connector.health import health
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
-from connector.state import Store, utcnow
+from connector.state import Meta, Store, utcnow
 from tests.conftest import secrets_env, write_config
 
 
@@ -89,7 +89,7 @@ def test_health_turns_bad_when_passes_stop(tmp_path: Path) -> None:
         stuck.started_at = (utcnow() - timedelta(minutes=31)).isoformat()
         store.save(stuck)
         assert health(store, 15) == (False, "a pass has been running for 31 minutes")
-        store.set_meta("auth_error", "Moneybird refused the token (401)")
+        store.set_meta(Meta.AUTH_ERROR, "Moneybird refused the token (401)")
         assert health(store, 15) == (
             False,
             "authentication fails: Moneybird refused the token (401)",

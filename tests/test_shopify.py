@@ -24,7 +24,7 @@ from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import MB_RATE_9, MB_RATE_21, Person
 from connector.shopify_order import order_from_shopify
 from connector.shopify_queries import ALL, ORDERS_PER_PAGE
-from connector.state import OrderState
+from connector.state import Meta, OrderState
 from tests.conftest import FIXTURES, HISTORY_START, ROOT, SHARED, require_contract
 
 SCHEMA = SHARED / "contracts" / "shopify" / "admin_2026-10.json.gz"
@@ -668,7 +668,7 @@ def test_a_first_start_on_shopify_books_no_history(
         runtime.engine().run_pass()
         assert [i["reference"] for i in moneybird.invoices.values()] == ["SH-3200"]
         # The demo store's paid orders before the start, counted by Shopify in one query.
-        history = runtime.store.get_meta("orders_before_start")
+        history = runtime.store.get_meta(Meta.BEFORE_START_COUNT)
         paid = [o for o in shopify.orders.values() if o["displayFinancialStatus"] in
                 {"PAID", "PARTIALLY_REFUNDED", "REFUNDED"} and not o.get("test")
                 and o["name"] != "#3200"]  # fmt: skip

@@ -24,7 +24,7 @@ from connector.sandbox.seed import (
     woo_order,
 )
 from connector.sandbox.woocommerce import WooCommerceSandbox
-from connector.state import OrderState
+from connector.state import Meta, OrderState
 from tests.conftest import ROOT, secrets_env, write_config
 
 BOOKED = {"1001", "1002", "1003", "1004", "1005", "1007", "1009", "1010"}
@@ -110,7 +110,7 @@ def test_new_order_is_picked_up_through_modified_after_with_overlap(
     runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
 ) -> None:
     runtime.engine().run_pass()
-    watermark = datetime.fromisoformat(runtime.store.get_meta("watermark") or "")
+    watermark = datetime.fromisoformat(runtime.store.get_meta(Meta.WATERMARK) or "")
     created = datetime.now(UTC).replace(microsecond=0)
     shop.put_order(woo_order(1011, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)],
                              "4.95", created))  # fmt: skip
@@ -129,7 +129,7 @@ def test_new_order_is_picked_up_through_modified_after_with_overlap(
 def test_watermark_follows_the_shops_clock(runtime: Runtime, shop: WooCommerceSandbox) -> None:
     shop.clock_offset = timedelta(hours=-2)  # the shop's clock runs two hours behind ours
     runtime.engine().run_pass()
-    watermark = datetime.fromisoformat(runtime.store.get_meta("watermark") or "")
+    watermark = datetime.fromisoformat(runtime.store.get_meta(Meta.WATERMARK) or "")
     assert abs((watermark - (datetime.now(UTC) - timedelta(hours=2))).total_seconds()) < 60
 
 

@@ -16,7 +16,8 @@ from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import MB_RATE_ICP, Item, Person, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState
-from connector.vies import VatCheck, read_answer
+from connector.vat_rules import VatCheck
+from connector.vies import read_answer
 from tests.conftest import secrets_env, write_config
 from tests.test_vat_rules import ICP, RATES, TABLE, rate_of, zero_rated
 

@@ -361,7 +361,7 @@ class MoneybirdSandbox(Served):
         }  # fmt: skip
         contact.update(fields)
         contact["email"] = contact.get("send_invoices_to_email") or contact.get("email") or ""
-        self.contacts[contact["id"]] = contact
+        self.contacts[str(contact["id"])] = contact
         return contact
 
     def _create_contact(self, body: Any) -> Response:
@@ -502,7 +502,7 @@ class MoneybirdSandbox(Served):
         """Validate new or changed detail rows; rows with `id` may carry `_destroy` alone."""
         if isinstance(details_in, dict):
             details_in = list(details_in.values())
-        details = []
+        details: list[tuple[dict[str, Any], dict[str, Any] | None, Decimal, Decimal]] = []
         for n, d in enumerate(details_in or []):
             bad = set(d) - DETAIL_KEYS
             if bad:

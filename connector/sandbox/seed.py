@@ -7,6 +7,7 @@ orders whose figures hang together like a real shop's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -82,14 +83,16 @@ def woo_order(
     *,
     prices_include_tax: bool = True,
     coupon: tuple[str, int] | None = None,
-    fees: list[tuple[str, str, int]] = (),  # type: ignore[assignment]
+    fees: Sequence[tuple[str, str, int]] = (),
     status: str = "completed",
     paid: bool = True,
     payment: tuple[str, str, str] = ("mollie_wc_gateway_ideal", "iDEAL", ""),
     list_rate_percent: bool = True,
 ) -> dict[str, Any]:
     pct = {rid: Decimal(r[1]) for rid, r in SHOP_RATES.items()}
-    line_items, per_rate_tax, ship_tax_by_rate = [], {}, {}
+    line_items: list[dict[str, Any]] = []
+    per_rate_tax: dict[int, Decimal] = {}
+    ship_tax_by_rate: dict[int, Decimal] = {}
     next_id = order_id * 10
     for item in items:
         p = pct[item.rate_id]
@@ -114,16 +117,17 @@ def woo_order(
             "meta_data": [], "sku": item.sku, "price": float(total / item.qty),
         })  # fmt: skip
         per_rate_tax[item.rate_id] = per_rate_tax.get(item.rate_id, Decimal(0)) + _r(tax_raw)
-    fee_lines = []
-    for name, net, rate_id in fees:
-        tax = _r(Decimal(net) * pct[rate_id] / 100)
+    fee_lines: list[dict[str, Any]] = []
+    for name, fee_net, fee_rate in fees:
+        fee_tax = _r(Decimal(fee_net) * pct[fee_rate] / 100)
         next_id += 1
         fee_lines.append({
             "id": next_id, "name": name, "tax_class": "", "tax_status": "taxable",
-            "total": net, "total_tax": f"{tax:.2f}",
-            "taxes": [{"id": rate_id, "total": f"{tax:.6f}", "subtotal": ""}], "meta_data": [],
+            "total": fee_net, "total_tax": f"{fee_tax:.2f}",
+            "taxes": [{"id": fee_rate, "total": f"{fee_tax:.6f}", "subtotal": ""}],
+            "meta_data": [],
         })  # fmt: skip
-        per_rate_tax[rate_id] = per_rate_tax.get(rate_id, Decimal(0)) + tax
+        per_rate_tax[fee_rate] = per_rate_tax.get(fee_rate, Decimal(0)) + fee_tax
     # WooCommerce's default: shipping is taxed at the highest rate among the basket's items.
     ship_rate = max({i.rate_id for i in items}, key=lambda rid: pct[rid])
     ship_net = Decimal(shipping_net)
@@ -138,11 +142,11 @@ def woo_order(
         "taxes": [{"id": ship_rate, "total": f"{ship_tax:.6f}", "subtotal": ""}] if ship_net else [],  # noqa: E501
         "meta_data": [],
     }]  # fmt: skip
-    tax_lines = []
+    tax_lines: list[dict[str, Any]] = []
     for rate_id in sorted(set(per_rate_tax) | set(ship_tax_by_rate)):
         next_id += 1
         country, rate, name, _cls = SHOP_RATES[rate_id]
-        line = {
+        line: dict[str, Any] = {
             "id": next_id, "rate_code": f"{country}-{name.upper().replace(' ', ' ')}-1",
             "rate_id": rate_id, "label": name, "compound": False,
             "tax_total": f"{per_rate_tax.get(rate_id, Decimal(0)):.2f}",
@@ -152,8 +156,8 @@ def woo_order(
         if list_rate_percent:
             line["rate_percent"] = float(rate)
         tax_lines.append(line)
-    net = sum(Decimal(li["total"]) for li in line_items) + ship_net
-    net += sum(Decimal(f["total"]) for f in fee_lines)
+    net = sum((Decimal(li["total"]) for li in line_items), Decimal(0)) + ship_net
+    net += sum((Decimal(f["total"]) for f in fee_lines), Decimal(0))
     tax = sum(per_rate_tax.values(), Decimal(0)) + sum(ship_tax_by_rate.values(), Decimal(0))
     discount_total = sum(Decimal(li["subtotal"]) - Decimal(li["total"]) for li in line_items)
     discount_tax = sum(Decimal(li["subtotal_tax"]) - Decimal(li["total_tax"]) for li in line_items)
@@ -298,7 +302,9 @@ def seed_shop(shop: WooCommerceSandbox, orders: list[dict[str, Any]]) -> None:
 
 
 def seed_moneybird(mb: MoneybirdSandbox) -> None:
-    def rate(rid: str, name: str, pct: str, kind: str = "sales_invoice", active: bool = True):
+    def rate(
+        rid: str, name: str, pct: str, kind: str = "sales_invoice", active: bool = True
+    ) -> dict[str, Any]:
         return {"id": rid, "administration_id": int(mb.administration_id), "name": name,
                 "percentage": pct, "tax_rate_type": kind, "show_tax": True, "active": active,
                 "country": None, "created_at": "2026-01-01T00:00:00.000Z",
@@ -315,7 +321,7 @@ def seed_moneybird(mb: MoneybirdSandbox) -> None:
         rate(MB_RATE_OLD, "6% btw (oud)", "6.0", active=False),
     ]
 
-    def ledger(lid: str, name: str, code: str, kind: str = "revenue"):
+    def ledger(lid: str, name: str, code: str, kind: str = "revenue") -> dict[str, Any]:
         return {"id": lid, "administration_id": int(mb.administration_id), "name": name,
                 "account_type": kind, "account_id": code, "parent_id": None,
                 "allowed_document_types": ["sales_invoice"]}  # fmt: skip

@@ -17,7 +17,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -32,10 +32,12 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
+    IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    VariableNode,
     build_client_schema,
-    execute,
+    execute_sync,
     get_named_type,
     parse,
     validate,
@@ -56,7 +58,7 @@ def load_schema(path: Path = SCHEMA_PATH) -> GraphQLSchema:
     schema = build_client_schema(read_introspection(path)["data"])
     # graphql-core's own schema checks reject some deprecation details in Shopify's published
     # schema; the schema is Shopify's as it is, so mark it checked.
-    schema._validation_errors = []  # type: ignore[attr-defined]
+    schema._validation_errors = []
     return schema
 
 
@@ -105,8 +107,8 @@ class ShopifySandbox(Served):
         self,
         gid: str,
         *,
-        items: list[tuple[str, int, str, str]] = (),  # type: ignore[assignment]
-        shipping: list[tuple[int, str, str]] = (),  # type: ignore[assignment]
+        items: Sequence[tuple[str, int, str, str]] = (),
+        shipping: Sequence[tuple[int, str, str]] = (),
         amount: str | None = None,
         note: str = "",
         payouts: list[tuple[str, str]] | None = None,
@@ -163,10 +165,13 @@ class ShopifySandbox(Served):
                 "refundShippingLines": {"nodes": ship_nodes, "pageInfo": {"hasNextPage": False}},
             }  # fmt: skip
             refunds.append(refund)
-            total = Decimal(order["totalPriceSet"]["shopMoney"]["amount"])
-            refunded = sum(Decimal(r["totalRefundedSet"]["shopMoney"]["amount"]) for r in refunds)
+            paid = Decimal(order["totalPriceSet"]["shopMoney"]["amount"])
+            refunded = sum(
+                (Decimal(r["totalRefundedSet"]["shopMoney"]["amount"]) for r in refunds),
+                Decimal(0),
+            )
             order["displayFinancialStatus"] = (
-                "REFUNDED" if refunded >= total else "PARTIALLY_REFUNDED"
+                "REFUNDED" if refunded >= paid else "PARTIALLY_REFUNDED"
             )
             self.put_order(order)
             return refund
@@ -260,7 +265,9 @@ class ShopifySandbox(Served):
                 "extensions": {"cost": self._cost(cost, None)},
             }
         self._available -= cost
-        result = execute(self.schema, document, root_value=self._root(), variable_values=variables)
+        result = execute_sync(
+            self.schema, document, root_value=self._root(), variable_values=variables
+        )
         # As Shopify: the requested cost is taken up front, what the answer did not use is
         # given back (a page of 4 orders with 2 lines each costs far less than 4 x 30 lines).
         actual = requested_cost(self.schema, document, variables, result.data or {})
@@ -567,7 +574,7 @@ def _argument(node: FieldNode, name: str, variables: dict[str, Any]) -> Any:
     for argument in node.arguments or []:
         if argument.name.value == name:
             value = argument.value
-            if value.kind == "variable":
+            if isinstance(value, VariableNode):
                 return variables.get(value.name.value)
-            return int(value.value) if value.kind == "int_value" else None
+            return int(value.value) if isinstance(value, IntValueNode) else None
     return None

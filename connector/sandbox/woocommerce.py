@@ -12,7 +12,7 @@ import base64
 import hmac
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -80,8 +80,8 @@ class WooCommerceSandbox(Served):
         order_id: int,
         amount: str | None = None,
         *,
-        items: list[tuple[int, int, str, str]] = (),  # type: ignore[assignment]
-        shipping: list[tuple[int, str, str]] = (),  # type: ignore[assignment]
+        items: Sequence[tuple[int, int, str, str]] = (),
+        shipping: Sequence[tuple[int, str, str]] = (),
         reason: str = "",
         when: datetime | None = None,
         touch_order: bool = True,
