@@ -19,10 +19,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connector.booking import BookingSettings, Parked, book
-from connector.mappings import LedgerRule, Mappings, TaxRule
-from connector.moneybird_rates import MoneybirdTaxRate
-from connector.woocommerce_order import order_from_woocommerce
+from connector.booking.book import BookingSettings, Parked, book
+from connector.booking.mappings import LedgerRule, Mappings, TaxRule
+from connector.booking.tax_rates import MoneybirdTaxRate
+from connector.shops.woocommerce.parse import order_from_woocommerce
 
 D = Decimal
 CENT = D("0.01")

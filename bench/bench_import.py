@@ -25,18 +25,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connector.booking import BookingSettings, book  # noqa: E402
+from connector.admin.demo import write_demo_config  # noqa: E402
+from connector.booking.book import BookingSettings, book  # noqa: E402
+from connector.booking.mappings import load_mappings  # noqa: E402
+from connector.booking.tax_rates import rates_from_response  # noqa: E402
 from connector.config import load_config  # noqa: E402
-from connector.demo import write_demo_config  # noqa: E402
-from connector.history_import import run_import  # noqa: E402
-from connector.mappings import load_mappings  # noqa: E402
-from connector.moneybird_rates import rates_from_response  # noqa: E402
 from connector.runtime import build  # noqa: E402
 from connector.sandbox.http import Request, Response  # noqa: E402
 from connector.sandbox.moneybird import MoneybirdSandbox  # noqa: E402
 from connector.sandbox.seed import Item, Person, seed_moneybird, seed_shop, woo_order  # noqa: E402
 from connector.sandbox.woocommerce import WooCommerceSandbox, _error  # noqa: E402
-from connector.woocommerce_order import order_from_woocommerce  # noqa: E402
+from connector.shops.woocommerce.parse import order_from_woocommerce  # noqa: E402
+from connector.sync.history_import import run_import  # noqa: E402
 
 LIMIT, WINDOW = 150, 3.0
 REAL_WINDOW = 300.0

@@ -13,17 +13,17 @@ from rich.console import Console
 from rich.table import Table
 
 from connector import shutdown
-from connector.booking import Parked
+from connector.admin.preview import print_credit, refund_previews
+from connector.booking.book import Parked
 from connector.config import Config, StateSettings, load_config, state_settings
 from connector.errors import AuthError, ConfigError, ConnectorError, Interrupted
 from connector.money import fmt
 from connector.redact import scrub
-from connector.refund_preview import print_credit, refund_previews
 from connector.runtime import Runtime, build, setup_logging
 
 if TYPE_CHECKING:
-    from connector.history_import import DryRun
     from connector.state import Store
+    from connector.sync.history_import import DryRun
 
 app = typer.Typer(
     add_completion=False,
@@ -153,7 +153,7 @@ def config_check(
     ] = False,
 ) -> None:
     """Validate config.toml and the tables, then against Moneybird and the shop."""
-    from connector.config_check import ERROR, OK, check
+    from connector.admin.config_check import ERROR, OK, check
 
     report = check(config, live=not offline)
     marks = {OK: "[green]ok[/green]", ERROR: "[red]error[/red]"}
@@ -181,7 +181,7 @@ def mappings_suggest(
 ) -> None:
     """Propose rules from Moneybird's rates and accounts and the shop's rates and payment
     methods. Prints a diff; --write applies it, keeping your comments and layout."""
-    from connector.mappings_suggest import suggest
+    from connector.admin.mappings_suggest import suggest
 
     cfg = _load(config, mappings_optional=True)
     runtime = _build(cfg)
@@ -225,13 +225,12 @@ def sync(
     log_json: LogJsonOption = False,
 ) -> None:
     """Run one pass now, then exit."""
-    from connector.alerts import Alerter
-    from connector.reload import ConfigWatcher
-    from connector.runtime import record_config
+    from connector.ops.alerts import Alerter
+    from connector.ops.config_watch import ConfigWatcher
 
     cfg = _load(config, verbose, log_json)
     runtime = _build(cfg)
-    record_config(runtime, ConfigWatcher(cfg.path, cfg))
+    ConfigWatcher(cfg.path, cfg).record(runtime.store)
     shutdown.install()
     try:
         report = runtime.engine().run_pass()
@@ -275,8 +274,8 @@ def import_history(
     """Import the shop's order history, oldest first. Resumable: run it again to carry on."""
     from datetime import UTC, datetime
 
-    from connector.history_import import dry_run as do_dry_run
-    from connector.history_import import run_import
+    from connector.sync.history_import import dry_run as do_dry_run
+    from connector.sync.history_import import run_import
 
     cfg = _load(config)
     try:
@@ -432,7 +431,7 @@ def sandbox(
 ) -> None:
     """A local shop and Moneybird with the demo data, and a config pointing at them, to try
     every command (and the container) without real accounts. Runs until Ctrl-C."""
-    from connector.demo import serve_sandbox
+    from connector.admin.demo import serve_sandbox
 
     raise typer.Exit(
         serve_sandbox(console, folder, shop.lower(), moneybird_port, shop_port, host=host)
@@ -449,7 +448,7 @@ def init(
     ] = "woocommerce",
 ) -> None:
     """Write a starter config.toml and mapping tables, and say what to do next."""
-    from connector.starter import write_starter
+    from connector.admin.starter import write_starter
 
     platform = shop.lower()
     if platform not in ("woocommerce", "shopify"):
@@ -488,7 +487,7 @@ def run(
 ) -> None:
     """Sync now and then every sync.interval_minutes until stopped (SIGTERM/Ctrl-C)."""
     from connector.errors import StateError
-    from connector.scheduler import run_forever
+    from connector.ops.scheduler import run_forever
 
     cfg = _load(config, verbose, log_json)
     try:
@@ -505,7 +504,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Orders per state, orders needing attention with the reason, and the last runs."""
-    from connector.status import collect, render
+    from connector.ops.status import collect, render
 
     settings = _state_settings(config)
     store = _open_state(settings)
@@ -524,7 +523,7 @@ def status(
 @app.command()
 def health(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Exit 0 when the last pass succeeded within two intervals (for container health checks)."""
-    from connector.health import health as check
+    from connector.ops.health import health as check
 
     settings = _state_settings(config)  # no secrets needed: it reads the state only
     store = _open_state(settings)
@@ -667,7 +666,7 @@ def demo(
     ] = "woocommerce",
 ) -> None:
     """Start a local shop and Moneybird sandbox, sync the demo shop, show what happened."""
-    from connector.demo import run_demo
+    from connector.admin.demo import run_demo
 
     if shop not in ("woocommerce", "shopify"):
         err.print("--shop is woocommerce or shopify")

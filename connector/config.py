@@ -24,14 +24,14 @@ from pydantic import (
     model_validator,
 )
 
-from connector.booking import BookingSettings
+from connector.booking.book import BookingSettings
+from connector.booking.mappings import Mappings, explain, load_mappings, read_toml
+from connector.booking.payments import GIFT_CARD_METHODS
+from connector.booking.vat_rules import compact_vat_number, vat_number_country
 from connector.errors import ConfigError
-from connector.exchange_rates import ECB_URL
-from connector.mappings import Mappings, explain, load_mappings, read_toml
-from connector.payments import GIFT_CARD_METHODS
-from connector.vat_rules import compact_vat_number, vat_number_country
-from connector.vies import VIES_URL
-from connector.woocommerce_order import GIFT_CARD_FEE_NAMES, VAT_NUMBER_KEYS
+from connector.lookups.ecb import ECB_URL
+from connector.lookups.vies import VIES_URL
+from connector.shops.woocommerce.parse import GIFT_CARD_FEE_NAMES, VAT_NUMBER_KEYS
 
 
 def _http_url(value: str) -> str:

@@ -14,9 +14,9 @@ by what happens to the order (or refund) whose work raised them:
         ├── Retry           an outcome to check next pass (the intent says what)
         ├── ShopError       the shop answered with something we cannot use
         ├── ConfigError     the configuration or a table is invalid
-        └── MoneybirdError  and its kinds, in moneybird.py
+        └── MoneybirdError  and its kinds, in moneybird/client.py
     any other exception  a bug: retried, and parked once the same one has recurred for
-                         INTERNAL_ERROR_PASSES passes (invoice_writer)
+                         INTERNAL_ERROR_PASSES passes (sync/writes.py)
 
 `outcome` is the one place that maps an exception to its fate, for orders and refunds alike.
 """

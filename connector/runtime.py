@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from pythonjsonlogger.json import JsonFormatter
 
 from connector.config import Config
-from connector.moneybird import MoneybirdClient
-from connector.rate_limit import RateLimiter
+from connector.moneybird.client import MoneybirdClient
+from connector.moneybird.rate_limit import RateLimiter
 from connector.redact import SecretFilter, remember
-from connector.reload import ConfigWatcher
-from connector.shop import Shop
-from connector.shopify_shop import ShopifyShop
-from connector.state import Meta, Store, utcnow
-from connector.sync import SyncEngine
-from connector.woocommerce_shop import WooCommerceShop
+from connector.shops.shop import Shop
+from connector.shops.shopify.shop import ShopifyShop
+from connector.shops.woocommerce.shop import WooCommerceShop
+from connector.state import Store
+from connector.sync.engine import SyncEngine
 
 
 @dataclass
@@ -79,16 +78,6 @@ def build(config: Config, limiter: RateLimiter | None = None) -> Runtime:
         documents=f"{config.sync.document}s",
     )
     return Runtime(config, Store(config.state_path), shop, client)
-
-
-def record_config(runtime: Runtime, watcher: ConfigWatcher) -> None:
-    """What `connector status` shows about the configuration in force."""
-    store = runtime.store
-    if store.get_meta(Meta.CONFIG_HASH) != watcher.good_hash:
-        store.set_meta(Meta.CONFIG_HASH, watcher.good_hash)
-        store.set_meta(Meta.CONFIG_LOADED_AT, utcnow().isoformat())
-    store.set_meta(Meta.CONFIG_PATH, str(watcher.path))
-    store.set_meta(Meta.CONFIG_ERROR, watcher.error or "")
 
 
 def setup_logging(

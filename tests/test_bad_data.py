@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from connector.alerts import open_problems
 from connector.cli import app
-from connector.health import health
+from connector.ops.alerts import open_problems
+from connector.ops.health import health
 from connector.runtime import Runtime
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from connector.booking import BookingSettings, Parked, book, reference_for
-from connector.invoice import InvoiceDraft
-from connector.mappings import LedgerRule, Mappings, TaxRule
-from connector.moneybird_rates import MoneybirdTaxRate
-from connector.woocommerce_order import order_from_woocommerce
+from connector.booking.book import BookingSettings, Parked, book, reference_for
+from connector.booking.invoice import InvoiceDraft
+from connector.booking.mappings import LedgerRule, Mappings, TaxRule
+from connector.booking.tax_rates import MoneybirdTaxRate
+from connector.shops.woocommerce.parse import order_from_woocommerce
 from tests.conftest import FIXTURES
 
 D = Decimal

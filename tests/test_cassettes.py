@@ -16,12 +16,12 @@ import pytest
 import vcr
 
 from connector.errors import AuthError
-from connector.moneybird import MoneybirdClient, Rejected
-from connector.rate_limit import RateLimiter
+from connector.moneybird.client import MoneybirdClient, Rejected
+from connector.moneybird.rate_limit import RateLimiter
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import MB_RATE_9, MB_RATE_21, demo_orders, seed_moneybird, seed_shop
 from connector.sandbox.woocommerce import WooCommerceSandbox
-from connector.woocommerce_shop import WooCommerceShop
+from connector.shops.woocommerce.shop import WooCommerceShop
 from tests.conftest import ROOT
 
 RECORD = os.environ.get("RECORD_CASSETTES") == "1"
@@ -207,7 +207,7 @@ shopify_recorder = vcr.VCR(
 
 
 def test_shopify_adapter_reads_shopifys_example_order(shopify_server: None) -> None:
-    from connector.shopify_shop import ShopifyShop
+    from connector.shops.shopify.shop import ShopifyShop
 
     with shopify_recorder.use_cassette("shopify_example_order.yaml") as cassette:
         shop = ShopifyShop(f"http://127.0.0.1:{SHOPIFY_PORT}", "2026-10", access_token="shpat_sandbox_token",

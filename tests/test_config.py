@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from connector.booking.mappings import load_mappings
 from connector.config import load_config, read_secret
 from connector.errors import ConfigError
-from connector.mappings import load_mappings
 from connector.order import LineKind
 from tests.conftest import ROOT
 
@@ -104,7 +104,7 @@ def test_missing_secret_is_named_and_file_variant_works(tmp_path: Path) -> None:
         every.value
     )
     # Checking the files needs none of them.
-    from connector.config_check import check
+    from connector.admin.config_check import check
 
     offline = check(write(tmp_path, BASE), environ={}, live=False)
     assert not offline.errors

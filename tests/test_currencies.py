@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connector.config import load_config
-from connector.exchange_rates import EcbRates
+from connector.lookups.ecb import EcbRates
 from connector.runtime import build
 from connector.sandbox.http import LocalServer, Request, Response
 from connector.sandbox.moneybird import MoneybirdSandbox
@@ -204,7 +204,7 @@ def as_graphql(order: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_shopify_books_shop_money_unless_the_customers_currency_is_enabled() -> None:
-    from connector.shopify_order import order_from_shopify
+    from connector.shops.shopify.parse import order_from_shopify
 
     payload = as_graphql(dollar_order(2301, datetime(2026, 11, 2, 9, tzinfo=UTC)))
     in_euros = order_from_shopify(payload)
@@ -229,7 +229,7 @@ def test_shopify_books_shop_money_unless_the_customers_currency_is_enabled() -> 
 
 
 def test_a_non_euro_shop_money_is_no_euro_amount() -> None:
-    from connector.shopify_order import order_from_shopify
+    from connector.shops.shopify.parse import order_from_shopify
 
     payload = as_graphql(dollar_order(2302, datetime(2026, 11, 2, 9, tzinfo=UTC)))
     payload["currencyCode"] = "GBP"

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from connector.booking import BookingSettings, Parked, book
-from connector.invoice import InvoiceDraft
-from connector.mappings import load_mappings
-from connector.moneybird_rates import MoneybirdTaxRate
+from connector.booking.book import BookingSettings, Parked, book
+from connector.booking.invoice import InvoiceDraft
+from connector.booking.mappings import load_mappings
+from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.sandbox.seed import (
     FIN_BANK,
     FIN_GIFT_CARDS,

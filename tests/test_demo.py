@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from connector.demo import run_demo
+from connector.admin.demo import run_demo
 
 
 def test_demo_books_every_mappable_order_and_parks_the_unmapped_one() -> None:

@@ -18,7 +18,7 @@ from connector.errors import (
     StateError,
     outcome,
 )
-from connector.moneybird import Ambiguous, NotFound, Rejected, Unavailable
+from connector.moneybird.client import Ambiguous, NotFound, Rejected, Unavailable
 
 
 @pytest.mark.parametrize(("exc", "fate"), [

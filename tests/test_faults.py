@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from connector.cli import app
 from connector.config import load_config
 from connector.errors import AuthError
+from connector.ops.status import collect
 from connector.runtime import build
 from connector.sandbox.moneybird import Fault, MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
-from connector.status import collect
 from tests.conftest import secrets_env, write_config
 
 BOOKED = 8

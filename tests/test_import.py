@@ -10,10 +10,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from connector.cli import app
-from connector.history_import import dry_run, run_import
 from connector.runtime import Runtime
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.sync.history_import import dry_run, run_import
 from tests.conftest import secrets_env, write_config
 
 SINCE = datetime.now(UTC) - timedelta(days=10)
@@ -91,7 +91,7 @@ def test_import_command_with_progress_in_plain_lines(
 
 
 def test_a_long_import_keeps_the_container_healthy(runtime: Runtime) -> None:
-    from connector.health import health
+    from connector.ops.health import health
 
     beats: list[tuple[bool, str]] = []
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from connector.errors import AuthError
-from connector.moneybird import Ambiguous, MoneybirdClient, NotFound, Rejected, Unavailable
-from connector.rate_limit import RateLimiter, retry_after_epoch
+from connector.moneybird.client import Ambiguous, MoneybirdClient, NotFound, Rejected, Unavailable
+from connector.moneybird.rate_limit import RateLimiter, retry_after_epoch
 
 
 class FakeClock:

@@ -19,12 +19,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
-from connector.alerts import Alerter
 from connector.cli import app
 from connector.config import Config, load_config
 from connector.errors import AuthError
-from connector.health import HealthServer, health
-from connector.reload import ConfigWatcher
+from connector.ops.alerts import Alerter
+from connector.ops.config_watch import ConfigWatcher
+from connector.ops.health import HealthServer, health
 from connector.runtime import Runtime, build
 from connector.sandbox.http import LocalServer, Request, Response
 from connector.sandbox.moneybird import MoneybirdSandbox
@@ -198,7 +198,7 @@ def test_idle_connections_to_healthz_neither_pile_up_threads_nor_block_it(
     import socket
     import threading
 
-    from connector import health as health_module
+    from connector.ops import health as health_module
 
     monkeypatch.setattr(health_module, "CONNECTION_TIMEOUT", 0.5)
     store = Store(tmp_path / "state.db")

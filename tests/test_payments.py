@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from connector.booking import BookingSettings, Parked, book
-from connector.invoice import InvoiceDraft
-from connector.mappings import Mappings, PaymentRule
+from connector.booking.book import BookingSettings, Parked, book
+from connector.booking.invoice import InvoiceDraft
+from connector.booking.mappings import Mappings, PaymentRule
+from connector.booking.payments import PaymentProblem, payout_plans
 from connector.order import Order, Payment, Refund
-from connector.payments import PaymentProblem, payout_plans
 from connector.runtime import build
 from connector.sandbox.moneybird import Fault, MoneybirdSandbox
 from connector.sandbox.seed import ANNA, FIN_GIFT_CARDS, FIN_MOLLIE, FIN_PAYPAL
 from connector.sandbox.shopify_seed import MOKA, shopify_order
-from connector.shopify_order import order_from_shopify
+from connector.shops.shopify.parse import order_from_shopify
 from tests.test_shopify import MAPPINGS, R21, RATES, dutch_order, money, shopify_config, tax
 
 D = Decimal
@@ -277,7 +277,7 @@ def test_a_gift_card_fee_line_is_a_payment_not_a_negative_fee(
 
 def test_other_negative_fees_stay_fee_lines_and_a_card_may_pay_it_all() -> None:
     from connector.order import LineKind
-    from connector.woocommerce_order import order_from_woocommerce
+    from connector.shops.woocommerce.parse import order_from_woocommerce
 
     discount = {"id": 9, "name": "Korting", "total": "-10.00", "total_tax": "0.00", "taxes": []}
     order = order_from_woocommerce(lamp_order(1052, total="111.00", fee_lines=[discount]))

@@ -12,14 +12,14 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from connector.booking import BookingSettings, Parked, book
+from connector.booking.book import BookingSettings, Parked, book
+from connector.booking.invoice import InvoiceDraft, Totals
+from connector.booking.mappings import LedgerRule, Mappings, TaxRule
+from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.errors import OrderDataError
-from connector.invoice import InvoiceDraft, Totals
-from connector.mappings import LedgerRule, Mappings, TaxRule
-from connector.moneybird_rates import MoneybirdTaxRate
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import Item, Person, woo_order
-from connector.woocommerce_order import order_from_woocommerce
+from connector.shops.woocommerce.parse import order_from_woocommerce
 
 settings.register_profile(
     "ci", max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from connector.booking import BookingSettings, Parked, book
+from connector.booking.book import BookingSettings, Parked, book
+from connector.booking.credit import CreditDraft, as_original, book_refund, line_map
+from connector.booking.invoice import InvoiceDraft
 from connector.config import load_config
 from connector.errors import ConfigError
-from connector.invoice import InvoiceDraft
 from connector.money import split
 from connector.order import LineKind, Order, Refund, RefundLine
-from connector.refund_booking import CreditDraft, as_original, book_refund, line_map
-from connector.woocommerce_order import refund_from_woocommerce
+from connector.shops.woocommerce.parse import refund_from_woocommerce
 from tests.test_booking import EUR, NL, R9, R21, RATES, fixture, line, order, shipping, tax_line
 
 D = Decimal

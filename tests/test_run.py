@@ -17,7 +17,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from connector.cli import app
-from connector.health import health
+from connector.ops.health import health
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Meta, Store, utcnow
@@ -102,8 +102,8 @@ def test_a_second_install_logs_what_it_adopted_apart_from_what_it_booked(
     tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox, caplog: Any
 ) -> None:
     from connector.config import load_config
+    from connector.ops.scheduler import one_pass
     from connector.runtime import build
-    from connector.scheduler import one_pass
 
     lines = []
     for install in ("first", "second"):  # two installs, each with its own (empty) state
@@ -112,7 +112,7 @@ def test_a_second_install_logs_what_it_adopted_apart_from_what_it_booked(
         path = write_config(folder, shop.url, moneybird.api_url, moneybird.administration_id)
         runtime = build(load_config(path, environ=secrets_env(shop, moneybird)))
         caplog.clear()
-        with caplog.at_level("INFO", logger="connector.scheduler"):
+        with caplog.at_level("INFO", logger="connector.ops.scheduler"):
             one_pass(runtime)
         runtime.close()
         lines += [r.getMessage() for r in caplog.records if "pass done" in r.getMessage()]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from connector import shop_text
 from connector.runtime import Runtime
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import Item, Person, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.shops import text as shop_text
 from connector.state import OrderState
 
 BAD = "\udc80\x00\x1b[31m"

@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
-from connector.booking import BookingSettings, Parked, book
+from connector.booking.book import BookingSettings, Parked, book
+from connector.booking.invoice import InvoiceDraft
+from connector.booking.mappings import LedgerRule, Mappings, TaxRule
+from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import load_config
-from connector.invoice import InvoiceDraft
-from connector.mappings import LedgerRule, Mappings, TaxRule
-from connector.moneybird_rates import MoneybirdTaxRate
 from connector.runtime import Runtime, build
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import MB_RATE_9, MB_RATE_21, Person
-from connector.shopify_order import order_from_shopify
-from connector.shopify_queries import ALL, ORDERS_PER_PAGE
+from connector.shops.shopify.parse import order_from_shopify
+from connector.shops.shopify.queries import ALL, ORDERS_PER_PAGE
 from connector.state import Meta, OrderState
 from tests.conftest import FIXTURES, HISTORY_START, ROOT, SHARED, require_contract
 
@@ -399,7 +399,7 @@ def test_throttling_waits_for_the_bucket_and_loses_nothing(
 
 
 def test_throttle_wait_is_what_the_bucket_lacks_over_its_restore_rate() -> None:
-    from connector.shopify_shop import _throttle_wait
+    from connector.shops.shopify.shop import _throttle_wait
 
     def answer(requested: int, available: int, rate: float) -> dict[str, Any]:
         status = {"maximumAvailable": 1000, "currentlyAvailable": available, "restoreRate": rate}
@@ -680,7 +680,7 @@ def test_a_first_start_on_shopify_books_no_history(
 def test_the_sandbox_gives_back_unused_query_cost_as_shopify_does(shopify: Any) -> None:
     """Shopify takes the requested cost up front and refunds what the answer did not use:
     a page of four small orders costs far less than four orders of a full page of lines."""
-    from connector.shopify_queries import CHANGED_ORDERS
+    from connector.shops.shopify.queries import CHANGED_ORDERS
 
     shopify.restore_rate = 0.0  # no refill over time: only the refund moves the bucket
     shopify._available = shopify.bucket_size

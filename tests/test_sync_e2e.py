@@ -287,14 +287,14 @@ def test_wrong_moneybird_token_stops_the_pass_and_books_nothing(
 def test_finalized_invoice_gets_its_payment_even_if_the_tables_changed_meanwhile(
     runtime: Runtime, moneybird: MoneybirdSandbox
 ) -> None:
-    from connector.mappings import Mappings
+    from connector.booking.mappings import Mappings
 
     moneybird.faults.append(Fault("POST", r"sales_invoices/\d+/payments", "before_500", times=99))
     runtime.engine().run_pass()
     record = runtime.store.order("woocommerce:1001")
     assert record is not None and record.state == OrderState.OPEN
     assert "payment outcome unknown" in (record.last_error or "")
-    from connector.status import collect
+    from connector.ops.status import collect
 
     shown = {row["order"]: row for row in collect(runtime.store)["attention"]}
     assert shown["1001"]["state"] == "open"

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from connector.booking import BookingSettings, Parked, book
-from connector.invoice import InvoiceDraft
-from connector.mappings import Mappings, TaxRule
-from connector.moneybird_rates import MoneybirdTaxRate
-from connector.vat_rules import in_region, vat_number_country
+from connector.booking.book import BookingSettings, Parked, book
+from connector.booking.invoice import InvoiceDraft
+from connector.booking.mappings import Mappings, TaxRule
+from connector.booking.tax_rates import MoneybirdTaxRate
+from connector.booking.vat_rules import in_region, vat_number_country
 from tests.test_booking import LEDGER, R21, line, order, shipping, tax_line
 
 D = Decimal
@@ -182,8 +182,8 @@ def test_split_shipping_vat_refuses_prices_excluding_vat() -> None:
 def test_refunded_split_shipping_goes_back_in_the_same_shares() -> None:
     from datetime import UTC, datetime
 
+    from connector.booking.credit import CreditDraft, as_original, book_refund, line_map
     from connector.order import LineKind, Refund, RefundLine
-    from connector.refund_booking import CreditDraft, as_original, book_refund, line_map
     from tests.test_booking import NL, R9
     from tests.test_booking import RATES as NL_RATES
 

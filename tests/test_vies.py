@@ -7,17 +7,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from connector.booking import BookingSettings, Parked, book
+from connector.booking.book import BookingSettings, Parked, book
+from connector.booking.invoice import InvoiceDraft
+from connector.booking.vat_rules import VatCheck
 from connector.config import load_config
-from connector.invoice import InvoiceDraft
+from connector.lookups.vies import read_answer
 from connector.runtime import build
 from connector.sandbox.http import LocalServer, Request, Response
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import MB_RATE_ICP, Item, Person, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState
-from connector.vat_rules import VatCheck
-from connector.vies import read_answer
 from tests.conftest import secrets_env, write_config
 from tests.test_vat_rules import ICP, RATES, TABLE, rate_of, zero_rated
 

@@ -159,7 +159,7 @@ def write(introspection: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from connector.shopify_queries import ALL
+    from connector.shops.shopify.queries import ALL
 
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)

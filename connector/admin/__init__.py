@@ -1,0 +1,1 @@
+"""Commands for the person setting it up: config check, mappings suggest, preview, demo, init."""

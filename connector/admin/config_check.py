@@ -1,0 +1,279 @@
+"""`connector config check`: the configuration and tables, first on their own, then against
+the live Moneybird administration and shop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from connector.booking.mappings import unreachable
+from connector.booking.tax_rates import rates_from_response
+from connector.config import Config, load_config
+from connector.errors import AuthError, ConfigError, ConnectorError
+from connector.money import parse
+from connector.moneybird.client import MoneybirdClient
+from connector.shops.shop import Shop
+from connector.toml_lines import line_of
+
+OK, WARNING, ERROR = "ok", "warning", "error"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str
+    where: str
+    message: str
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, level: str, where: str, message: str) -> None:
+        self.findings.append(Finding(level, where, message))
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check(path: Path, environ: dict[str, str] | None = None, live: bool = True) -> Report:
+    report = Report()
+    try:
+        config = load_config(path, environ, require_secrets=live)  # the files need no secrets
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            report.add(ERROR, "config", line)
+        return report
+    report.add(OK, "config", f"{config.path} and its mapping tables are valid")
+    check_rule_order(config, report)
+    if live:
+        from connector.runtime import build
+
+        try:
+            runtime = build(config)
+        except ConnectorError as exc:  # the state folder cannot be made, and such
+            report.add(ERROR, "state", str(exc))
+            return report
+        try:
+            check_moneybird(config, runtime.client, report)
+            check_shop(config, runtime.shop, report)
+        finally:
+            runtime.close()
+    return report
+
+
+def _place(path: Path, loc: tuple[str | int, ...]) -> str:
+    try:
+        line = line_of(path.read_text(encoding="utf-8"), loc)
+    except OSError:
+        line = None
+    return f"{path}:{line}" if line else str(path)
+
+
+def check_rule_order(config: Config, report: Report) -> None:
+    """First match wins: a rule after a broader (or identical) one can never apply."""
+    paths = config.mapping_paths()
+    tables = {
+        "tax": config.mappings.tax,
+        "ledger": config.mappings.ledger,
+        "payment": config.mappings.payment,
+    }
+    for name, rules in tables.items():
+        for later, earlier in unreachable(rules):
+            same = _criteria(rules[later]) == _criteria(rules[earlier])
+            what = "duplicates" if same else "is shadowed by"
+            report.add(
+                ERROR,
+                _place(paths[name], ("rule", later)),
+                f"rule {later + 1} {what} rule {earlier + 1} "
+                f"({_place(paths[name], ('rule', earlier))}), which comes first and matches "
+                "everything it would: it can never apply. Remove it or move it up.",
+            )
+
+
+def _criteria(rule: Any) -> dict[str, Any]:
+    """What a rule matches on, without where it points or its note."""
+    targets = {"note", "tax_rate_id", "ledger_account_id", "financial_account_id"}
+    return rule.model_dump(exclude=targets)
+
+
+def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> None:
+    where = "Moneybird"
+    try:
+        administrations = client.administrations()
+    except AuthError as exc:
+        report.add(ERROR, where, str(exc))
+        return
+    except ConnectorError as exc:
+        report.add(ERROR, where, f"cannot reach Moneybird at {client.api_url}: {exc}")
+        return
+    admin_id = config.moneybird.administration_id
+    names = {str(a.get("id")): a.get("name", "") for a in administrations}
+    if admin_id not in names:
+        listed = ", ".join(f"{i} ({n})" for i, n in names.items()) or "none"
+        report.add(
+            ERROR,
+            where,
+            f"the token has no access to administration {admin_id}; it can reach: {listed}",
+        )
+        return
+    report.add(OK, where, f"token works for administration {admin_id} ({names[admin_id]})")
+    try:
+        rates = rates_from_response(client.tax_rates())
+        ledgers = {str(a["id"]): a for a in client.ledger_accounts()}
+        accounts = {str(a["id"]): a for a in client.financial_accounts()}
+        workflows = {str(w["id"]): w for w in client.workflows()}
+        styles = {str(d["id"]): d for d in client.document_styles()}
+    except ConnectorError as exc:
+        report.add(ERROR, where, f"cannot read the administration's settings: {exc}")
+        return
+    paths = config.mapping_paths()
+    bad = 0
+    if not config.file.vat.oss:
+        for n, oss_rule in enumerate(config.mappings.tax):
+            if oss_rule.treatment == "oss":
+                report.add(
+                    WARNING,
+                    _place(paths["tax"], ("rule", n, "treatment")),
+                    "an OSS rule applies only with [vat] oss = true; until then orders it "
+                    "would book are parked",
+                )
+    for n, rule in enumerate(config.mappings.tax):
+        place = _place(paths["tax"], ("rule", n, "tax_rate_id"))
+        rate = rates.get(rule.tax_rate_id)
+        if rate is None:
+            report.add(
+                ERROR, place, f"tax_rate_id {rule.tax_rate_id} does not exist in the administration"
+            )
+        elif rate.tax_rate_type != "sales_invoice":
+            report.add(
+                ERROR,
+                place,
+                f"tax_rate_id {rule.tax_rate_id} is '{rate.name}', a "
+                f"{rate.tax_rate_type} rate; sales invoices need a sales_invoice rate",
+            )
+        elif not rate.active:
+            report.add(
+                ERROR,
+                place,
+                f"tax_rate_id {rule.tax_rate_id} ('{rate.name}') is inactive in Moneybird",
+            )
+        elif rule.percentage is not None and rule.percentage != rate.percentage:
+            report.add(
+                ERROR,
+                place,
+                f"the rule is for {rule.percentage:f}% but tax_rate_id "
+                f"{rule.tax_rate_id} ('{rate.name}') is {rate.percentage:f}%",
+            )
+        else:
+            continue
+        bad += 1
+    for n, ledger_rule in enumerate(config.mappings.ledger):
+        ledger = ledgers.get(ledger_rule.ledger_account_id)
+        if ledger is None:
+            place = _place(paths["ledger"], ("rule", n, "ledger_account_id"))
+            report.add(
+                ERROR,
+                place,
+                f"ledger_account_id {ledger_rule.ledger_account_id} does "
+                "not exist in the administration",
+            )
+            bad += 1
+    for n, payment_rule in enumerate(config.mappings.payment):
+        if payment_rule.financial_account_id not in accounts:
+            place = _place(paths["payment"], ("rule", n, "financial_account_id"))
+            report.add(
+                ERROR,
+                place,
+                f"financial_account_id {payment_rule.financial_account_id}"
+                " does not exist in the administration",
+            )
+            bad += 1
+    sync = config.sync
+    if sync.workflow_id and sync.workflow_id not in workflows:
+        report.add(
+            ERROR,
+            _place(config.path, ("sync", "workflow_id")),
+            f"workflow_id {sync.workflow_id} does not exist",
+        )
+        bad += 1
+    if sync.document_style_id and sync.document_style_id not in styles:
+        report.add(
+            ERROR,
+            _place(config.path, ("sync", "document_style_id")),
+            f"document_style_id {sync.document_style_id} does not exist",
+        )
+        bad += 1
+    # The ledger and tax rate that [gift_cards] and [refunds] may name (gift cards: 0%).
+    for section, zero in (("gift_cards", True), ("refunds", False)):
+        ids = getattr(config.file, section)
+        if ids.ledger_account_id and ids.ledger_account_id not in ledgers:
+            report.add(
+                ERROR,
+                _place(config.path, (section, "ledger_account_id")),
+                f"ledger_account_id {ids.ledger_account_id} does not exist",
+            )
+            bad += 1
+        named = rates.get(ids.tax_rate_id) if ids.tax_rate_id else None
+        fits = named is not None and named.usable_for_sales and (named.percentage == 0 or not zero)
+        if ids.tax_rate_id and not fits:
+            kind = "0% sales tax rate" if zero else "sales tax rate"
+            report.add(
+                ERROR,
+                _place(config.path, (section, "tax_rate_id")),
+                f"tax_rate_id {ids.tax_rate_id} is not an active {kind}",
+            )
+            bad += 1
+    if not bad:
+        report.add(
+            OK,
+            where,
+            "every tax rate, ledger account, financial account, workflow and "
+            "document style the tables name exists and fits",
+        )
+
+
+def check_shop(config: Config, shop: Shop, report: Report) -> None:
+    where = "shop"
+    try:
+        shop_rates = shop.tax_rates()
+    except AuthError as exc:
+        report.add(ERROR, where, str(exc))
+        return
+    except ConnectorError as exc:
+        report.add(ERROR, where, f"cannot reach the shop at {config.shop.url}: {exc}")
+        return
+    report.add(OK, where, f"the API keys work; {len(shop_rates)} tax rates in the shop")
+    for rate in shop_rates:
+        unmapped = _unmapped_for(config, rate)
+        if unmapped:
+            country = rate.get("country") or "any country"
+            name = rate.get("name", "")
+            label = f"shop tax rate {rate.get('id')} '{name}' ({country}, {_pct(rate)}%)"
+            report.add(
+                WARNING,
+                where,
+                f"{label}: no tax rule maps it for {unmapped}; orders using it will be parked",
+            )
+
+
+def _pct(rate: dict[str, Any]) -> str:
+    return f"{parse(rate.get('rate'), 'rate').normalize():f}"
+
+
+def _unmapped_for(config: Config, rate: dict[str, Any]) -> str:
+    percentage = Decimal(_pct(rate))
+    country = str(rate.get("country") or "")
+    missing = [
+        who
+        for who, business in (("consumers", False), ("businesses", True))
+        if config.mappings.tax_rate_for(str(rate.get("id")), percentage, country, business) is None
+    ]
+    return " or ".join(missing)

@@ -1,0 +1,368 @@
+"""`connector demo`: both sandboxes on 127.0.0.1, a seeded Dutch shop, two real passes."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from connector.admin.starter import INSTALLED
+from connector.config import load_config
+from connector.runtime import Runtime, build, setup_logging
+from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.seed import demo_orders, seed_moneybird, seed_shop
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.state import OrderState, Store
+
+
+def find_mappings() -> Path:
+    """The default tables: ./mappings when run from a checkout, the source tree's, or the
+    ones an install brought along (so the demo runs from any folder)."""
+    candidates = (
+        Path.cwd() / "mappings",
+        Path(__file__).resolve().parents[2] / "mappings",
+        INSTALLED / "mappings",
+    )  # the checkout's, then the installed copy (starter.INSTALLED)
+    for candidate in candidates:
+        if (candidate / "tax.toml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        "the default mapping tables were not found (neither ./mappings nor the installed "
+        f"copy in {INSTALLED / 'mappings'}); reinstall with `pip install .`"
+    )
+
+
+@dataclass
+class DemoShop:
+    sandbox: Any
+    platform: str
+    env: dict[str, str]
+
+    @property
+    def example_id(self) -> str:
+        """The shop's id of demo order 1003 (Shopify: #2003), for `connector preview`."""
+        return "5002003" if self.platform == "shopify" else "1003"
+
+    def totals(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Reference -> (order total, order VAT), read from the shop's own data."""
+        if self.platform == "shopify":
+            return {
+                f"SH-{o['name'].lstrip('#')}": (
+                    Decimal(o["totalPriceSet"]["shopMoney"]["amount"]),
+                    sum((Decimal(t["priceSet"]["shopMoney"]["amount"]) for t in o["taxLines"]),
+                        Decimal(0)),
+                )
+                for o in self.sandbox.orders.values()
+            }  # fmt: skip
+        return {
+            f"WC-{o['number']}": (Decimal(o["total"]), Decimal(o["total_tax"]))
+            for o in self.sandbox.orders.values()
+        }
+
+
+def demo_shop(platform: str, start: datetime, port: int = 0, host: str = "127.0.0.1") -> DemoShop:
+    if platform == "shopify":
+        from connector.sandbox.shopify import ShopifySandbox
+        from connector.sandbox.shopify_seed import seed_shopify, shopify_demo_orders
+
+        sandbox = ShopifySandbox(port=port, host=host)
+        seed_shopify(sandbox, shopify_demo_orders(start))
+        return DemoShop(sandbox, platform, {"SHOPIFY_ACCESS_TOKEN": sandbox.access_token})
+    woo = WooCommerceSandbox(port=port, host=host)
+    seed_shop(woo, demo_orders(start))
+    env = {
+        "WOOCOMMERCE_CONSUMER_KEY": woo.consumer_key,
+        "WOOCOMMERCE_CONSUMER_SECRET": woo.consumer_secret,
+    }
+    return DemoShop(woo, platform, env)
+
+
+def write_demo_config(
+    folder: Path, shop_url: str, mb: MoneybirdSandbox, mappings: Path, platform: str = "woocommerce"
+) -> Path:
+    path = folder / "config.toml"
+    path.write_text(
+        f"""[shop]
+platform = "{platform}"
+url = "{shop_url}"
+
+[moneybird]
+administration_id = "{mb.administration_id}"
+api_url = "{mb.api_url}"
+
+[state]
+path = "state.db"
+
+[sync]
+statuses = ["completed"]
+start = {(date.today() - timedelta(days=30)).isoformat()}  # the demo shop's orders are history
+
+[mappings]
+tax = "{mappings / "tax.toml"}"
+ledger = "{mappings / "ledger.toml"}"
+payment = "{mappings / "payment.toml"}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_demo(console: Console, keep: bool = False, platform: str = "woocommerce") -> int:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    try:
+        demo = demo_shop(platform, start)
+    except FileNotFoundError as exc:
+        console.print(f"The {platform} sandbox needs {exc.filename}: {exc.strerror}")
+        return 1
+    shop = demo.sandbox
+    folder = Path(tempfile.mkdtemp(prefix="connector-demo-"))
+    mb = MoneybirdSandbox()
+    seed_moneybird(mb)
+    contacts_before = len(mb.contacts)
+    mb.start()
+    shop.start()
+    try:
+        config_path = write_demo_config(folder, shop.url, mb, find_mappings(), platform)
+        env = {"MONEYBIRD_TOKEN": mb.token, **demo.env}
+        config = load_config(config_path, environ=env)
+        setup_logging(secrets=config.secrets.values())
+        logging.getLogger().setLevel(logging.WARNING)  # the tables below tell the story
+        runtime = build(config)
+        try:
+            console.rule("Pass 1: a fresh connector meets the demo shop")
+            first = runtime.engine().run_pass()
+            console.print(
+                f"{first.seen} orders seen, {first.booked} booked, {first.parked} parked, "
+                f"{first.unpaid} waiting for payment; {first.moneybird_requests} Moneybird requests"
+            )
+            _orders_table(console, runtime.store, mb)
+            _vat_table(console, mb)
+            exact = _exact(demo, mb)
+            console.print(
+                f"Invoices whose total and VAT equal the shop order's to the cent: "
+                f"{exact} of {len(mb.invoices)}"
+            )
+            created = len(mb.contacts) - contacts_before
+            known = len(mb.contacts)
+            console.print(
+                f"Contacts: {created} created, {known - created} already in Moneybird "
+                "(reused by email; Anna's two spellings of her address are one contact)."
+            )
+            parked = runtime.store.orders({OrderState.PARKED})
+            for record in parked:
+                # The reason is shop and table text: "[gift_cards] sale" is no markup.
+                reason = Text(f" order {record.number}: {record.park_reason}")
+                console.print(Text.assemble(("Parked", "yellow"), reason))
+            console.rule("Pass 2: the same shop again")
+            second = runtime.engine().run_pass()
+            console.print(
+                f"{second.booked} booked, {second.parked} parked; "
+                f"{second.moneybird_requests} Moneybird requests. Nothing is booked twice."
+            )
+            duplicates = [
+                r for r, n in Counter(i["reference"] for i in mb.invoices.values()).items() if n > 1
+            ]
+            all_paid = all(i["state"] == "paid" for i in mb.invoices.values())
+            console.print(
+                f"Moneybird holds {len(mb.invoices)} invoices, all paid: {all_paid}; "
+                f"duplicate references: {duplicates or 'none'}"
+            )
+            ok = not duplicates and all_paid and exact == len(mb.invoices)
+            console.rule("Pass 3: a customer sends the moka pot back")
+            ok = _refund_pass(console, demo, runtime, mb) and ok
+            console.print(f"Try: connector status --config {config_path}" if keep else "")
+            return 0 if ok else 1
+        finally:
+            runtime.close()
+    finally:
+        shop.stop()
+        mb.stop()
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _refund_pass(console: Console, demo: DemoShop, runtime: Runtime, mb: MoneybirdSandbox) -> bool:
+    """Refund one line in the shop; the next pass credits it, linked to the invoice."""
+    if demo.platform == "shopify":
+        demo.sandbox.refund(
+            "gid://shopify/Order/5002001",
+            items=[("gid://shopify/LineItem/200101", 1, "34.95", "6.07")],
+        )
+        reference = "SH-2001"
+    else:
+        demo.sandbox.refund(1001, items=[(10012, 1, "28.88", "6.07")], reason="Retour")
+        reference = "WC-1001"
+    report = runtime.engine().run_pass()
+    original = next(i for i in mb.invoices.values() if i["reference"] == reference)
+    credits = [
+        i for i in mb.invoices.values() if i.get("original_sales_invoice_id") == original["id"]
+    ]
+    for credit in credits:
+        vat = ", ".join(
+            f"{t['tax_amount']} VAT" for t in credit["tax_totals"] if Decimal(t["tax_amount"])
+        )
+        console.print(
+            f"{report.refunds_booked} refund booked: credit invoice {credit['invoice_id']} "
+            f"({credit['reference']}) credits invoice {original['invoice_id']}: "
+            f"{credit['total_price_incl_tax']} incl. {vat}, {credit['state']} "
+            f"(paid out {credit['payments'][0]['price'] if credit['payments'] else '-'})",
+            highlight=False,
+        )
+    return len(credits) == 1 and credits[0]["state"] == "paid"
+
+
+def _orders_table(console: Console, store: Store, mb: MoneybirdSandbox) -> None:
+    by_id = mb.invoices
+    table = Table(title="Orders -> Moneybird invoices")
+    for column in ("order", "customer", "shop total", "invoice", "invoice total", "VAT", "state"):
+        table.add_column(column, overflow="fold")
+    for record in store.orders():
+        invoice = by_id.get(record.invoice_id or "")
+        vat = ""
+        customer = ""
+        if invoice:
+            names = {r["id"]: r["name"] for r in mb.tax_rates}
+            vat = ", ".join(
+                f"{names[t['tax_rate_id']]} {t['tax_amount']}" for t in invoice["tax_totals"]
+            )
+            contact = invoice["contact"]
+            customer = (
+                contact.get("company_name") or f"{contact['firstname']} {contact['lastname']}"
+            )
+        table.add_row(
+            record.number,
+            customer,
+            record.total or "",
+            (invoice or {}).get("invoice_id") or "",
+            (invoice or {}).get("total_price_incl_tax", ""),
+            vat,
+            record.state,
+        )
+    console.print(table)
+
+
+def _vat_table(console: Console, mb: MoneybirdSandbox) -> None:
+    names = {r["id"]: r["name"] for r in mb.tax_rates}
+    net: dict[str, Decimal] = {}
+    vat: dict[str, Decimal] = {}
+    for invoice in mb.invoices.values():
+        for row in invoice["tax_totals"]:
+            key = row["tax_rate_id"]
+            net[key] = net.get(key, Decimal(0)) + Decimal(row["taxable_amount"])
+            vat[key] = vat.get(key, Decimal(0)) + Decimal(row["tax_amount"])
+    table = Table(title="Booked per VAT rate (from Moneybird)")
+    for column in ("rate", "net", "VAT", "gross"):
+        table.add_column(column, justify="right")
+    for key in net:
+        table.add_row(
+            names[key], f"{net[key]:.2f}", f"{vat[key]:.2f}", f"{net[key] + vat[key]:.2f}"
+        )
+    console.print(table)
+
+
+def _exact(demo: DemoShop, mb: MoneybirdSandbox) -> int:
+    """Count invoices equal to their shop order in total and in VAT, read from both sides."""
+    totals = demo.totals()
+    exact = 0
+    for invoice in mb.invoices.values():
+        vat = sum((Decimal(t["tax_amount"]) for t in invoice["tax_totals"]), Decimal(0))
+        if (Decimal(invoice["total_price_incl_tax"]), vat) == totals[invoice["reference"]]:
+            exact += 1
+    return exact
+
+
+# Docker's default bridge on Linux: the host as a container on that bridge sees it.
+DOCKER_BRIDGE = "172.17.0.1"
+
+
+def serve_sandbox(
+    console: Console, folder: Path, platform: str = "woocommerce", moneybird_port: int = 18080,
+    shop_port: int = 18081, wait: Callable[[], None] | None = None, host: str = "127.0.0.1",
+) -> int:  # fmt: skip
+    """`connector sandbox`: the demo shop and a Moneybird on `host` (127.0.0.1), a config for
+    them in `folder`, and what to type to try every command (the container included) against
+    them; until stopped."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    try:
+        demo = demo_shop(platform, start, shop_port, host)
+        mb = MoneybirdSandbox(port=moneybird_port, host=host)
+    except FileNotFoundError as exc:
+        console.print(f"The {platform} sandbox needs {exc.filename}: {exc.strerror}")
+        return 1
+    except OSError as exc:  # the address is not this machine's, or the port is taken
+        console.print(
+            f"Cannot listen on {host} (ports {moneybird_port} and {shop_port}): {exc.strerror}. "
+            "Choose another --host, --moneybird-port or --shop-port (0: any free port).",
+            highlight=False,
+        )
+        return 2
+    seed_moneybird(mb)
+    mb.start()
+    demo.sandbox.start()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tables = folder / "mappings"
+        if not tables.exists():
+            shutil.copytree(find_mappings(), tables)
+        path = write_demo_config(folder, demo.sandbox.url, mb, Path("mappings"), platform)
+        env = {"MONEYBIRD_TOKEN": mb.token, **demo.env}
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        flags = " ".join(f"-e {k}={v}" for k, v in env.items())
+        here = path.parent.resolve()
+        if host.startswith("127."):
+            container = (
+                "The container, on this machine's network:\n"
+                f"  docker run --rm --network host -v {here}:/config:ro {flags} \\\n"
+                "    -e CONNECTOR_HEALTH_PORT=8080 moneybird-connector\n"
+                f"(with --host {DOCKER_BRIDGE}, the sandbox prints the README's docker run)\n\n"
+            )
+        else:
+            container = (
+                "The container, as the README runs it:\n"
+                "  docker run -d --name connector -p 8080:8080 \\\n"
+                f"    -v {here}/config.toml:/config/config.toml:ro "
+                f"-v {here}/mappings:/config/mappings:ro \\\n"
+                f"    -v connector-data:/data {flags} \\\n"
+                "    moneybird-connector\n"
+                "  curl -s 127.0.0.1:8080/healthz\n\n"
+            )
+        console.print(
+            f"Sandbox {platform} shop at {demo.sandbox.url}, Moneybird at {mb.api_url}, with the "
+            f"demo orders. Config: {path}\n\n"
+            f"  export {exports}\n"
+            f"  connector config check --config {path}\n"
+            f"  connector preview {demo.example_id} --config {path}\n"
+            f"  connector sync --config {path}\n"
+            f"  connector status --config {path}\n\n"
+            f"{container}"
+            "Ctrl-C stops the sandbox (its shop and Moneybird live in memory only).",
+            highlight=False,
+        )
+        (wait or _until_stopped)()
+    finally:
+        demo.sandbox.stop()
+        mb.stop()
+    return 0
+
+
+def _until_stopped() -> None:
+    from connector import shutdown
+    from connector.errors import Interrupted
+
+    shutdown.install()
+    try:
+        while True:
+            shutdown.sleep(3600)
+    except Interrupted:
+        return  # Ctrl-C or SIGTERM: the sandbox's job is done

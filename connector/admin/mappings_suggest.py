@@ -1,0 +1,309 @@
+"""`connector mappings suggest`: proposed mapping tables from what Moneybird and the shop have.
+
+Existing tables are edited with tomlkit, so the admin's comments and layout stay as they are:
+rules are only appended (each with a comment saying why it was chosen), and an existing rule
+that names an unusable Moneybird id gets a comment on that line. Only active sales_invoice
+tax rates are ever proposed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.items import Table
+
+from connector.booking.mappings import Mappings
+from connector.booking.tax_rates import MoneybirdTaxRate, rates_from_response
+from connector.config import Config
+from connector.money import parse
+from connector.order import LineKind
+
+HEADERS = {
+    "tax": "# Tax table: shop tax -> Moneybird sales tax rate. First matching rule wins.\n"
+    "# Fields: shop_rate_id, percentage, country, customer (consumer/business/any) ->"
+    " tax_rate_id.\n",
+    "ledger": "# Ledger table: invoice line -> Moneybird ledger account. First matching rule"
+    " wins.\n# Fields: kind (product/shipping/fee/discount/any), sku (glob), tax_class ->"
+    " ledger_account_id.\n",
+    "payment": "# Payment-method table: shop payment method (glob) -> Moneybird financial"
+    " account. First match wins.\n",
+}
+LEDGER_WORDS = {
+    LineKind.PRODUCT: ("omzet", "verkoop", "verkopen", "revenue", "sales"),
+    LineKind.SHIPPING: ("verzend", "shipping", "porto"),
+    LineKind.FEE: ("toeslag", "overige opbrengst", "fee"),
+    LineKind.DISCOUNT: ("korting", "discount"),
+}
+PROVIDERS = ("mollie", "paypal", "stripe", "adyen", "klarna", "buckaroo", "multisafepay")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    table: str
+    path: Path
+    old: str
+    new: str
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+    def diff(self) -> str:
+        return "".join(
+            difflib.unified_diff(
+                self.old.splitlines(keepends=True),
+                self.new.splitlines(keepends=True),
+                fromfile=f"{self.path} (now)",
+                tofile=f"{self.path} (suggested)",
+            )
+        )
+
+
+def suggest(
+    config: Config,
+    mb_rates: list[dict[str, Any]],
+    ledgers: list[dict[str, Any]],
+    accounts: list[dict[str, Any]],
+    shop_rates: list[dict[str, Any]],
+    gateways: list[dict[str, Any]],
+    home_country: str = "NL",
+) -> list[Proposal]:
+    """Pure: everything read from the services is passed in."""
+    rates = rates_from_response(mb_rates)
+    paths = config.mapping_paths()
+    current = config.mappings
+    return [
+        _propose(
+            "tax",
+            paths["tax"],
+            _tax_rules(current, rates, shop_rates, home_country, config.shop.platform),
+            lambda doc: _flag_tax(doc, rates),
+        ),
+        _propose(
+            "ledger",
+            paths["ledger"],
+            _ledger_rules(current, ledgers),
+            lambda doc: _flag_ids(
+                doc, "ledger_account_id", {str(a["id"]) for a in ledgers}, "ledger account"
+            ),
+        ),
+        _propose(
+            "payment",
+            paths["payment"],
+            _payment_rules(current, accounts, gateways),
+            lambda doc: _flag_ids(
+                doc, "financial_account_id", {str(a["id"]) for a in accounts}, "financial account"
+            ),
+        ),
+    ]
+
+
+# --- tax ----------------------------------------------------------------------------------------
+
+
+def _tax_rules(
+    current: Mappings,
+    rates: dict[str, MoneybirdTaxRate],
+    shop_rates: list[dict[str, Any]],
+    home: str,
+    platform: str = "woocommerce",
+) -> list[tuple[str, dict[str, Any]]]:
+    usable = [r for r in rates.values() if r.usable_for_sales]
+    rules: list[tuple[str, dict[str, Any]]] = []
+    if platform == "shopify":
+        # Shopify's rates have no ids and cannot be listed: propose the administration's
+        # domestic sales rates by percentage, for deliveries in the home country.
+        for rate in sorted(usable, key=lambda r: -r.percentage):
+            pct = rate.percentage.normalize()
+            if rate.country or pct == 0 or current.tax_rate_for(f"{pct:f}", pct, home, False):
+                continue
+            why = f"Shopify {pct:f}% to {home} -> Moneybird '{rate.name}' (active sales rate)"
+            rules.append((why, {"percentage": f"{pct:f}", "country": home, "tax_rate_id": rate.id}))
+    for shop_rate in shop_rates:
+        rate_id = str(shop_rate.get("id"))
+        pct = parse(shop_rate.get("rate"), "rate").normalize()
+        country = str(shop_rate.get("country") or "").upper()
+        label = f"shop rate {rate_id} '{shop_rate.get('name', '')}' ({country or 'any'} {pct:f}%)"
+        foreign = bool(country) and country != home
+        # A foreign rate is for consumers (OSS); a business there buys at 0% (ICP).
+        if current.tax_rate_for(rate_id, pct, country, False) and (
+            foreign or current.tax_rate_for(rate_id, pct, country, True)
+        ):
+            continue
+        candidates = [
+            r
+            for r in usable
+            if r.percentage == pct and (r.country == country if foreign else not r.country)
+        ]
+        if not candidates:
+            where = f" for {country}" if foreign else ""
+            rules.append(
+                (
+                    f"NOT MAPPED: {label}: Moneybird has no active sales rate at {pct:f}%"
+                    f"{where}; create one, then run suggest again",
+                    {},
+                )
+            )
+            continue
+        chosen = candidates[0]
+        why = f"{label} -> Moneybird '{chosen.name}' (active sales rate"
+        why += (
+            f" for {country}; One-Stop Shop: applies only with [vat] oss = true)"
+            if foreign
+            else ")"
+        )
+        if len(candidates) > 1:
+            others = ", ".join(f"'{c.name}' {c.id}" for c in candidates[1:])
+            why += f"; REVIEW: also possible: {others}"
+        rule: dict[str, object] = {
+            "shop_rate_id": int(rate_id) if rate_id.isdigit() else rate_id,
+            "percentage": f"{pct:f}",
+        }
+        if foreign:
+            rule.update(country=country, customer="consumer", treatment="oss")
+        rules.append((why, {**rule, "tax_rate_id": chosen.id}))
+    if current.tax_rate_for(None, Decimal(0), home, False) is None:
+        zero = [r for r in usable if r.percentage == 0 and not r.country]
+        if zero:
+            why = f"lines without VAT (free shipping, untaxed items) -> Moneybird '{zero[0].name}'"
+            rules.append((why, {"percentage": "0", "country": home, "tax_rate_id": zero[0].id}))
+    return rules
+
+
+def _flag_tax(doc: Any, rates: dict[str, MoneybirdTaxRate]) -> None:
+    for rule in _rules(doc):
+        rate_id = str(rule.get("tax_rate_id", ""))
+        rate = rates.get(rate_id)
+        if rate is None:
+            problem = "does not exist in Moneybird"
+        elif rate.tax_rate_type != "sales_invoice":
+            problem = f"is '{rate.name}', a {rate.tax_rate_type} rate: use a sales rate"
+        elif not rate.active:
+            problem = f"'{rate.name}' is inactive in Moneybird"
+        else:
+            continue
+        rule["tax_rate_id"].comment(f"CHECK: {problem}")
+
+
+# --- ledger and payment -------------------------------------------------------------------------
+
+
+def _ledger_rules(
+    current: Mappings, ledgers: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
+    revenue = [a for a in ledgers if a.get("account_type") == "revenue"]
+    rules: list[tuple[str, dict[str, Any]]] = []
+    fallback = _by_words(revenue, LEDGER_WORDS[LineKind.PRODUCT]) or (
+        revenue[0] if revenue else None
+    )
+    for kind, words in LEDGER_WORDS.items():
+        if current.ledger_for(kind) is not None:
+            continue
+        account = _by_words(revenue, words)
+        if account is not None:
+            why = f"{kind.value} lines -> '{account['name']}' (revenue account named like it)"
+        elif fallback is not None:
+            account = fallback
+            why = f"{kind.value} lines -> '{account['name']}': no dedicated revenue account found"
+        else:
+            rules.append((f"NOT MAPPED: {kind.value} lines: no revenue ledger account found", {}))
+            continue
+        rules.append((why, {"kind": kind.value, "ledger_account_id": str(account["id"])}))
+    return rules
+
+
+def _by_words(accounts: list[dict[str, Any]], words: tuple[str, ...]) -> dict[str, Any] | None:
+    for word in words:
+        for account in accounts:
+            if word in str(account.get("name", "")).lower():
+                return account
+    return None
+
+
+def _payment_rules(
+    current: Mappings, accounts: list[dict[str, Any]], gateways: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
+    rules: list[tuple[str, dict[str, Any]]] = []
+    for gateway in gateways:
+        gid = str(gateway.get("id", ""))
+        if not gateway.get("enabled") or current.financial_account_for(gid) is not None:
+            continue
+        title = gateway.get("title") or gid
+        provider = next((p for p in PROVIDERS if p in gid.lower()), None)
+        if provider:
+            account = _by_words(accounts, (provider,))
+            method = f"{gid.split('_wc_gateway')[0]}_wc_gateway_*" if "_wc_gateway_" in gid else gid
+        elif gid == "bacs":
+            account = next((a for a in accounts if a.get("type") == "FinancialAccount"), None)
+            method = gid
+        else:
+            account, method = None, gid
+        if account is None:
+            rules.append(
+                (
+                    f"NOT MAPPED: payment method '{gid}' ({title}): no matching financial "
+                    "account; payments are registered without one",
+                    {},
+                )
+            )
+            continue
+        if any(m == method for _w, r in rules for m in [r.get("method")]):
+            continue
+        rules.append(
+            (
+                f"'{gid}' ({title}) -> '{account['name']}'",
+                {"method": method, "financial_account_id": str(account["id"])},
+            )
+        )
+    return rules
+
+
+def _flag_ids(doc: Any, key: str, known: set[str], what: str) -> None:
+    for rule in _rules(doc):
+        if key in rule and str(rule[key]) not in known:
+            rule[key].comment(f"CHECK: no such {what} in Moneybird")
+
+
+# --- documents ----------------------------------------------------------------------------------
+
+
+def _rules(doc: Any) -> list[Table]:
+    return list(doc.get("rule", []))
+
+
+def _propose(
+    table: str,
+    path: Path,
+    additions: list[tuple[str, dict[str, Any]]],
+    flag: Callable[[Any], None],
+) -> Proposal:
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    doc = tomlkit.parse(old) if old else tomlkit.document()
+    flag(doc)
+    text = tomlkit.dumps(doc) if old else HEADERS[table]
+    # A "not mapped" remark already in the file is not repeated on every run.
+    additions = [(why, fields) for why, fields in additions if fields or f"# {why}" not in old]
+    if additions:
+        block = tomlkit.document()
+        block.add(tomlkit.comment("--- suggested by `connector mappings suggest`: review ---"))
+        rules = tomlkit.aot()
+        for why, fields in additions:
+            if not fields:
+                block.add(tomlkit.comment(why))
+                continue
+            rule = tomlkit.table()
+            rule.add(tomlkit.comment(why))
+            for key, value in fields.items():
+                rule.add(key, value)
+            rules.append(rule)
+        if len(rules):
+            block.append("rule", rules)
+        text = text.rstrip("\n") + "\n\n" + tomlkit.dumps(block)
+    tomlkit.parse(text)  # what we propose must itself be valid TOML
+    return Proposal(table, path, old, text)

@@ -1,0 +1,261 @@
+"""The editable mapping tables: shop tax -> Moneybird tax rate, line kind -> ledger account,
+payment method -> financial account. First matching rule wins in every table."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connector.booking.vat_rules import in_region
+from connector.errors import ConfigError
+from connector.order import LineKind
+from connector.toml_lines import line_of
+
+Identifier = str
+
+
+def _id(value: object) -> str:
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ValueError(f"{value!r} is not a Moneybird id (digits only)")
+    return text
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = ""
+
+    def covers(self, other: Any) -> bool:
+        """Every order `other` (a rule of the same table) matches, this rule matches too."""
+        raise NotImplementedError
+
+
+class TaxRule(_Rule):
+    shop_rate_id: str | None = None
+    percentage: Decimal | None = None
+    country: str | None = None  # destination: ISO code, "EU" or "non-EU"
+    customer: Literal["any", "consumer", "business"] = "any"
+    # What kind of supply the rate is for; its conditions are checked on every order.
+    treatment: Literal["domestic", "oss", "icp", "export"] = "domestic"
+    tax_rate_id: Identifier
+
+    _norm_id = field_validator("tax_rate_id", mode="before")(_id)
+
+    @field_validator("shop_rate_id", mode="before")
+    @classmethod
+    def _shop_id(cls, value: object) -> str | None:
+        return None if value is None else str(value)
+
+    @field_validator("percentage", mode="before")
+    @classmethod
+    def _pct(cls, value: object) -> Decimal | None:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            value = repr(value)
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(f'{value!r} is not a percentage; write it like "21"') from None
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        value = value.strip().upper()
+        if value not in ("EU", "NON-EU") and not (len(value) == 2 and value.isalpha()):
+            raise ValueError(f'{value!r}: use an ISO country code like "DE", or "EU" or "non-EU"')
+        return value
+
+    def covers(self, other: TaxRule) -> bool:
+        """Every order `other` matches, this rule matches too."""
+        same = all(
+            getattr(self, f) is None or getattr(self, f) == getattr(other, f)
+            for f in ("shop_rate_id", "percentage")
+        )
+        region = self.country is None or (
+            other.country is not None
+            and (
+                self.country == other.country
+                or (
+                    other.country not in ("EU", "NON-EU") and in_region(self.country, other.country)
+                )
+            )
+        )
+        # A guarded rule can step aside for an order it does not fit: it shadows nothing.
+        guarded = self.treatment != "domestic"
+        return same and region and not guarded and self.customer in ("any", other.customer)
+
+    def matches(
+        self, rate_id: str | None, percentage: Decimal | None, country: str, business: bool
+    ) -> bool:
+        if self.shop_rate_id is not None and self.shop_rate_id != rate_id:
+            return False
+        if self.percentage is not None and (percentage is None or self.percentage != percentage):
+            return False
+        if self.country is not None and not in_region(self.country, country.upper()):
+            return False
+        if self.customer == "consumer" and business:
+            return False
+        return not (self.customer == "business" and not business)
+
+
+class LedgerRule(_Rule):
+    kind: Literal["product", "shipping", "fee", "discount", "any"] = "any"
+    sku: str | None = None  # glob pattern, e.g. "BOOK-*"
+    tax_class: str | None = None
+    ledger_account_id: Identifier
+
+    _norm_id = field_validator("ledger_account_id", mode="before")(_id)
+
+    def covers(self, other: LedgerRule) -> bool:
+        sku_covered = self.sku is None or (
+            other.sku is not None and fnmatch.fnmatchcase(other.sku, self.sku)
+        )
+        return (
+            self.kind in ("any", other.kind)
+            and sku_covered
+            and self.tax_class in (None, other.tax_class)
+        )
+
+    def matches(self, kind: LineKind, sku: str, tax_class: str) -> bool:
+        if self.kind != "any" and self.kind != kind.value:
+            return False
+        if self.sku is not None and not fnmatch.fnmatchcase(sku, self.sku):
+            return False
+        return self.tax_class is None or self.tax_class == tax_class
+
+
+class PaymentRule(_Rule):
+    method: str = "*"  # glob on the shop's payment method id, e.g. "mollie_*"
+    financial_account_id: Identifier
+
+    _norm_id = field_validator("financial_account_id", mode="before")(_id)
+
+    def covers(self, other: PaymentRule) -> bool:
+        return fnmatch.fnmatchcase(other.method, self.method)
+
+
+class _TaxTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: list[TaxRule] = Field(default_factory=list)
+
+
+class _LedgerTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: list[LedgerRule] = Field(default_factory=list)
+
+
+class _PaymentTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: list[PaymentRule] = Field(default_factory=list)
+
+
+_T = TypeVar("_T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Mappings:
+    tax: tuple[TaxRule, ...]
+    ledger: tuple[LedgerRule, ...]
+    payment: tuple[PaymentRule, ...] = ()
+
+    def tax_rate_for(
+        self, rate_id: str | None, percentage: Decimal | None, country: str, business: bool
+    ) -> TaxRule | None:
+        return next(
+            (r for r in self.tax if r.matches(rate_id, percentage, country, business)), None
+        )
+
+    def tax_rules_for(
+        self, rate_id: str | None, percentage: Decimal | None, country: str, business: bool
+    ) -> list[TaxRule]:
+        """Every matching rule, in order: a guarded rule an order does not fit steps aside."""
+        return [r for r in self.tax if r.matches(rate_id, percentage, country, business)]
+
+    def ledger_for(self, kind: LineKind, sku: str = "", tax_class: str = "") -> LedgerRule | None:
+        return next((r for r in self.ledger if r.matches(kind, sku, tax_class)), None)
+
+    def financial_account_for(self, method: str) -> str | None:
+        for rule in self.payment:
+            if fnmatch.fnmatchcase(method or "", rule.method):
+                return rule.financial_account_id
+        return None
+
+
+def unreachable(rules: Sequence[_Rule]) -> list[tuple[int, int]]:
+    """(later, earlier) index pairs where an earlier rule matches everything a later one would:
+    with first-match-wins, the later rule can never apply."""
+    found = []
+    for later in range(len(rules)):
+        for earlier in range(later):
+            if rules[earlier].covers(rules[later]):
+                found.append((later, earlier))
+                break
+    return found
+
+
+def read_toml(path: Path, not_found: str = "file not found") -> dict[str, Any]:
+    """A TOML file, or a ConfigError that says what is wrong with it (missing, unreadable, not
+    UTF-8, not TOML): never another exception, whatever is on disk."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {not_found}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} cannot be read); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def explain(path: Path, exc: ValidationError) -> ConfigError:
+    """Turn pydantic's report into one line per problem: file:line, key path, what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc)
+        line = line_of(text, loc)
+        place = f"{path}:{line}" if line else str(path)
+        problems.append(f"{place}: {where}: {err['msg']}")
+    return ConfigError("\n".join(problems))
+
+
+def load_mappings(
+    tax_path: Path, ledger_path: Path, payment_path: Path | None, optional: bool = False
+) -> Mappings:
+    """The three tables. `optional`: missing or empty tables are fine (for `mappings suggest`,
+    which writes them)."""
+    tax = _table(tax_path, _TaxTable, optional)
+    ledger = _table(ledger_path, _LedgerTable, optional)
+    payment = _table(payment_path, _PaymentTable, True) if payment_path else _PaymentTable()
+    if not optional and not tax.rule:
+        raise ConfigError(f"{tax_path}: no [[rule]] entries; every order would be parked")
+    if not optional and not ledger.rule:
+        raise ConfigError(f"{ledger_path}: no [[rule]] entries; every order would be parked")
+    return Mappings(tuple(tax.rule), tuple(ledger.rule), tuple(payment.rule))
+
+
+def _table(path: Path, model: type[_T], optional: bool) -> _T:
+    if optional and not path.exists():
+        return model()
+    try:
+        return model.model_validate(read_toml(path))
+    except ValidationError as exc:
+        raise explain(path, exc) from None

@@ -1,0 +1,1 @@
+"""Outside references booking may ask about: VIES (VAT numbers) and the ECB (rates)."""

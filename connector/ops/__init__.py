@@ -1,0 +1,1 @@
+"""Running it: the scheduler, configuration reloads, health, alerts and status."""

@@ -1,0 +1,1 @@
+"""Shopify: the GraphQL documents (queries), what to fetch (shop), pure reading (parse)."""

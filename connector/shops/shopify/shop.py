@@ -1,0 +1,345 @@
+"""Reading orders from Shopify through the GraphQL Admin API, with Shopify's `shopifyapp`.
+
+Incremental by `updated_at` on Shopify's own clock (the `Date` header), with the same overlap
+as WooCommerce. Throttling is cost-based: a THROTTLED answer says how many points the bucket
+lacks and how fast it refills, and the connector waits exactly that long.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from shopify_app import admin_graphql_request, exchange_using_client_credentials
+
+from connector import shutdown
+from connector.errors import AuthError, ShopError
+from connector.order import Order
+from connector.outage import FailureStreak
+from connector.shops import text as shop_text
+from connector.shops.shop import OrderSummary, Poll
+from connector.shops.shopify.parse import PAID_STATUSES, gid_number, order_from_shopify, paid_time
+from connector.shops.shopify.queries import (
+    ACCESS_SCOPES,
+    CHANGED_ORDERS,
+    MORE_LINE_ITEMS,
+    ONE_ORDER,
+    ORDER_REFUNDS,
+    ORDERS_COUNT,
+)
+
+log = logging.getLogger(__name__)
+MAX_THROTTLE_WAITS = 20
+
+
+class ShopifyShop:
+    name = "shopify"
+
+    def __init__(
+        self,
+        url: str,
+        api_version: str,
+        access_token: str = "",
+        client_id: str = "",
+        client_secret: str = "",
+        fulfillment: str = "any",
+        include_test_orders: bool = False,
+        vat_number_attribute: str = "vat_number",
+        vat_number_metafield: str = "",
+        invoice_currencies: tuple[str, ...] = ("EUR",),
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = shutdown.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        host = urlsplit(url).hostname or ""
+        on_shopify = host.endswith(".myshopify.com")
+        self.shop = host.removesuffix(".myshopify.com") if on_shopify else "shop"
+        self.api_version = api_version
+        self.fulfillment = fulfillment
+        self.include_test_orders = include_test_orders
+        self.vat_number_attribute = vat_number_attribute
+        self.invoice_currencies = invoice_currencies
+        namespace, _, key = vat_number_metafield.partition(".")
+        self._vat_field: dict[str, Any] = (
+            {"vatField": True, "vatNamespace": namespace, "vatKey": key} if key else {}
+        )
+        self._token = access_token
+        self._token_expires: datetime | None = None
+        self._client_id, self._client_secret = client_id, client_secret
+        self._sleep = sleep
+        # shopifyapp addresses https://<shop>.myshopify.com; any other base URL (a local
+        # sandbox) is reached by re-pointing those requests.
+        inner = transport or httpx.HTTPTransport()
+        self._http = httpx.Client(
+            timeout=timeout,
+            transport=inner if on_shopify else _Rebase(url, self.shop, inner),
+        )
+        self.requests = 0
+        self.streak = FailureStreak("Shopify", url)
+        self.scopes_checked = False
+        self.last_date: datetime | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def changed_orders(self, since: datetime | None) -> Poll:
+        """Orders updated after `since` (all when None), a page at a time, oldest change first.
+
+        Shopify's cursor is a key, not a position: it names the last order read (its
+        `updated_at` and id), and the next page starts after that key in the same sort. An
+        order that leaves the list while it is read therefore shifts nothing, and one that
+        changes moves behind the cursor with its new `updated_at`, where this read or the
+        next one finds it: no order can slip between pages, whatever happens to the list."""
+        query = None
+        if since is not None:
+            query = f"updated_at:>'{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        poll = Poll(pages=iter(()))
+
+        def pages() -> Iterator[list[dict[str, Any]]]:
+            for page in self._pages(query):
+                if poll.shop_time is None:  # Shopify's clock at the first answer
+                    poll.shop_time = self.last_date or datetime.now(UTC) - timedelta(hours=1)
+                yield [self._complete(node) for node in page]
+            poll.complete_until = poll.shop_time
+
+        poll.pages = pages()
+        return poll
+
+    def count_before(self, moment: datetime) -> int | None:
+        stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        paid = " OR ".join(f"financial_status:{s.lower()}" for s in sorted(PAID_STATUSES))
+        query = f"created_at:<'{stamp}' ({paid})"
+        if not self.include_test_orders:
+            query += " test:false"
+        found = self._query(ORDERS_COUNT, {"query": query}).get("ordersCount") or {}
+        count = found.get("count")
+        return int(count) if isinstance(count, int) and found.get("precision") == "EXACT" else None
+
+    def orders_between(
+        self, since: datetime, until: datetime | None
+    ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
+        """Orders created in [since, until), oldest first, a page at a time (no total known)."""
+        query = f"created_at:>='{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        if until is not None:
+            query += f" created_at:<'{until.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        for page in self._pages(query, {"sortKey": "CREATED_AT"}):
+            yield [self._complete(node) for node in page], None
+
+    def _pages(
+        self, query: str | None, sort: dict[str, str] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The orders a search finds, a page at a time, not yet completed; test orders never
+        reach the books unless asked for."""
+        if not self.scopes_checked:
+            self._check_scopes()
+        after = None
+        while True:
+            variables = {"after": after, "query": query, **(sort or {}), **self._vat_field}
+            connection = self._query(CHANGED_ORDERS, variables)["orders"]
+            yield [n for n in connection["nodes"] if self.include_test_orders or not n.get("test")]
+            if not connection["pageInfo"]["hasNextPage"]:
+                return
+            after = connection["pageInfo"]["endCursor"]
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        data = self._query(ONE_ORDER, {"id": f"gid://shopify/Order/{order_id}", **self._vat_field})
+        node = data.get("order")
+        return self._complete(node) if node else None
+
+    def summary(self, payload: dict[str, Any]) -> OrderSummary:
+        return OrderSummary(
+            order_id=gid_number(payload["id"]),
+            number=str(payload["name"]).lstrip("#"),
+            waiting=self._waiting(payload),
+            modified=str(payload.get("updatedAt") or ""),
+            refunds=tuple(gid_number(r["id"]) for r in payload.get("refunds") or []),
+            paid_at=paid_time(payload),
+        )
+
+    def _waiting(self, payload: dict[str, Any]) -> str | None:
+        status = payload.get("displayFinancialStatus")
+        if status not in PAID_STATUSES:
+            return f"not paid yet (Shopify says {status or 'no financial status'})"
+        if self.fulfillment == "fulfilled" and payload.get("displayFulfillmentStatus") != (
+            "FULFILLED"
+        ):
+            return 'waiting for fulfilment (shop.fulfillment = "fulfilled")'
+        return None
+
+    def unlisted(self, payload: dict[str, Any]) -> str | None:
+        if payload.get("test") and not self.include_test_orders:
+            return "a test order: never booked unless shop.include_test_orders = true"
+        return None
+
+    def to_order(self, payload: dict[str, Any]) -> Order:
+        return order_from_shopify(payload, self.vat_number_attribute, self.invoice_currencies)
+
+    def not_bookable(self, order: Order) -> str | None:
+        if order.status == "VOIDED" or order.status == "EXPIRED":
+            return f"the order's payment is {order.status.lower()} in Shopify; not booked"
+        return None
+
+    def tax_rates(self) -> list[dict[str, Any]]:
+        """Shopify has no list of tax rates to read (rates are known by percentage); this
+        checks the credentials and scopes and returns none."""
+        self._check_scopes()
+        return []
+
+    def payment_gateways(self) -> list[dict[str, Any]]:
+        return []
+
+    # --- transport -------------------------------------------------------------------------
+
+    def _complete(self, node: dict[str, Any]) -> dict[str, Any]:
+        """Fetch the rest of an order's lines when it has more than one page of them, and its
+        refunds when it has any; its text cleaned."""
+        lines = node["lineItems"]
+        while lines["pageInfo"]["hasNextPage"]:
+            more = self._query(
+                MORE_LINE_ITEMS, {"id": node["id"], "after": lines["pageInfo"]["endCursor"]}
+            )["order"]["lineItems"]
+            lines = {"pageInfo": more["pageInfo"], "nodes": lines["nodes"] + more["nodes"]}
+        node["lineItems"] = lines
+        if node.get("refunds"):  # in full, one more query, only for orders with refunds
+            node["refunds"] = self._query(ORDER_REFUNDS, {"id": node["id"]})["order"]["refunds"]
+        return shop_text.clean(node)
+
+    def _check_scopes(self) -> None:
+        self.scopes_checked = True
+        data = self._query(ACCESS_SCOPES, {})
+        scopes = {s["handle"] for s in data["currentAppInstallation"]["accessScopes"]}
+        if "read_orders" not in scopes:
+            raise AuthError("the Shopify app lacks the read_orders scope; add it and reinstall")
+        if "read_all_orders" not in scopes:
+            log.warning(
+                "the Shopify app lacks read_all_orders: only the last 60 days of orders are "
+                "visible, so older history cannot be imported"
+            )
+
+    def _query(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        renewed = False
+        for _attempt in range(MAX_THROTTLE_WAITS):
+            self.requests += 1
+            result = admin_graphql_request(
+                document,
+                shop=self.shop,
+                access_token=self._access_token(),
+                api_version=self.api_version,
+                variables=variables,
+                http_client=self._http,
+                max_retries=2,
+            )
+            self._remember_date(result.response.headers)
+            code = result.log.code
+            if result.ok or code in ("graphql_errors", "unauthorized", "http_error_403"):
+                self.streak.answered()
+            if result.ok:
+                return result.data or {}
+            if code == "unauthorized" and self._client_id and not renewed:
+                self._token, renewed = "", True  # short-lived token expired: exchange again
+                continue
+            if code in ("unauthorized", "http_error_403"):
+                raise AuthError(
+                    f"Shopify refused the access token ({result.log.detail}): check "
+                    "SHOPIFY_ACCESS_TOKEN or SHOPIFY_CLIENT_ID/SECRET and the app's scopes "
+                    "(read_orders, read_all_orders)"
+                )
+            if code == "graphql_errors":
+                body = _json(result.response.body)
+                wait = _throttle_wait(body)
+                if wait is not None:
+                    log.info("Shopify throttled the query; waiting %.1f s", wait)
+                    self._sleep(wait)
+                    continue
+                messages = "; ".join(e.get("message", "") for e in body.get("errors", []))
+                raise ShopError(f"Shopify refused the query: {messages or 'unknown error'}")
+            self.streak.failed(str(result.log.detail or code)[:120])
+            raise ShopError(f"Shopify request failed: {result.log.detail}")
+        raise ShopError("Shopify kept throttling; giving up for this pass")
+
+    def _access_token(self) -> str:
+        expiring = self._token_expires and self._token_expires - timedelta(
+            minutes=1
+        ) < datetime.now(UTC)
+        if self._token and not expiring:
+            return self._token
+        if not self._client_id:
+            return self._token
+        result = exchange_using_client_credentials(
+            self.shop,
+            {
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+                "old_client_secret": None,
+            },
+            http_client=self._http,
+        )
+        self.requests += 1
+        if not result.ok or result.access_token is None:
+            raise AuthError(
+                f"Shopify refused the client credentials ({result.log.detail}): check "
+                "SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET"
+            )
+        self._token = result.access_token.token
+        expires = result.access_token.expires
+        self._token_expires = (
+            datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None
+        )
+        return self._token
+
+    def _remember_date(self, headers: dict[str, Any]) -> None:
+        value = {k.lower(): v for k, v in (headers or {}).items()}.get("date")
+        try:
+            self.last_date = parsedate_to_datetime(value).astimezone(UTC) if value else None
+        except (TypeError, ValueError):
+            self.last_date = None
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _throttle_wait(body: dict[str, Any]) -> float | None:
+    """Seconds until the cost bucket holds the query, when Shopify said THROTTLED."""
+    codes = {(e.get("extensions") or {}).get("code") for e in body.get("errors", [])}
+    if "THROTTLED" not in codes:
+        return None
+    cost = (body.get("extensions") or {}).get("cost") or {}
+    status = cost.get("throttleStatus") or {}
+    requested = float(cost.get("requestedQueryCost") or 0)
+    available = float(status.get("currentlyAvailable") or 0)
+    restore = float(status.get("restoreRate") or 50) or 50.0
+    return max(0.1, math.ceil((requested - available) / restore * 10) / 10)
+
+
+class _Rebase(httpx.BaseTransport):
+    """Send https://<shop>.myshopify.com requests to the configured base URL instead."""
+
+    def __init__(self, base_url: str, shop: str, inner: httpx.BaseTransport) -> None:
+        self._base = httpx.URL(base_url)
+        self._host = f"{shop}.myshopify.com"
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == self._host:
+            request.url = request.url.copy_with(
+                scheme=self._base.scheme, host=self._base.host, port=self._base.port
+            )
+            request.headers["Host"] = request.url.netloc.decode()
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()

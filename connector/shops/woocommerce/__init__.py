@@ -1,0 +1,1 @@
+"""WooCommerce: what to fetch (shop) and its pure payload reading (parse)."""

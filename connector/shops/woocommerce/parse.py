@@ -1,0 +1,358 @@
+"""WooCommerce REST v3 order JSON -> the shop-neutral Order. Pure; no HTTP here.
+
+Line amounts in WooCommerce are excluding VAT whatever `prices_include_tax` says; coupons are
+already folded into line totals (`subtotal - total` is the discount); the VAT per rate the
+shop charged is `tax_lines[].tax_total + shipping_tax_total`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import html
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from connector.errors import OrderDataError
+from connector.money import ZERO, parse
+from connector.order import (
+    Address,
+    Customer,
+    LineKind,
+    Order,
+    OrderLine,
+    Payment,
+    Refund,
+    RefundLine,
+    ShopTaxRate,
+)
+from connector.shops import text as shop_text
+
+SHOP = "woocommerce"
+BASE_TOTAL_KEY = "_order_total_base_currency"  # the order total in the shop's base currency
+SHOP_CONVERSION = "euro amount as the shop's currency plugin converted the order total"
+GIFT_CARD_METHOD = "gift_card"  # the payment table's method for paying with a gift card
+# Names of negative, untaxed fee lines that gift-card plugins use for a card paid with
+# (`gift_cards.fee_names` replaces the list); matched without regard to case.
+GIFT_CARD_FEE_NAMES = ("*gift card*", "*giftcard*", "*cadeaubon*", "*cadeaukaart*")
+# Order meta keys the common EU VAT plugins store the customer's VAT number under, tried in
+# this order: WooCommerce EU VAT Number, Aelia EU VAT Assistant, Germanized, German Market,
+# YITH EU VAT. `shop.vat_number_meta_keys` replaces the list.
+VAT_NUMBER_KEYS = (
+    "_billing_vat_number",
+    "_vat_number",
+    "vat_number",
+    "_billing_eu_vat_number",
+    "_billing_vat_id",
+    "billing_vat",
+    "yweu_billing_vat",
+)
+
+
+def parse_gmt(value: str | None) -> datetime | None:
+    """WooCommerce `_gmt` fields are UTC without a zone suffix."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", ""))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def rate_ids_used(payload: dict[str, Any]) -> set[str]:
+    return {str(t["rate_id"]) for t in payload.get("tax_lines") or []}
+
+
+def percentages_listed(payload: dict[str, Any]) -> dict[str, Decimal]:
+    """Newer shops put `rate_percent` on each tax line; older ones need GET /taxes/{id}."""
+    found: dict[str, Decimal] = {}
+    for tax_line in payload.get("tax_lines") or []:
+        if tax_line.get("rate_percent") not in (None, ""):
+            found[str(tax_line["rate_id"])] = parse(tax_line["rate_percent"], "rate_percent")
+    return found
+
+
+def order_from_woocommerce(
+    payload: dict[str, Any],
+    percentages: dict[str, Decimal] | None = None,
+    refunds: list[dict[str, Any]] | None = None,
+    vat_number_keys: tuple[str, ...] = VAT_NUMBER_KEYS,
+    gift_card_fees: tuple[str, ...] = GIFT_CARD_FEE_NAMES,
+) -> Order:
+    """`refunds`: the order's refunds in full (`GET /orders/{id}/refunds`), when it has any."""
+    try:
+        order = _order(payload, percentages or {}, vat_number_keys, gift_card_fees)
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise OrderDataError(f"the shop's data for this order is unreadable: {exc}") from exc
+    if not refunds:
+        return order
+    parsed = sorted(
+        (refund_from_woocommerce(r) for r in refunds), key=lambda r: (r.created_at, r.refund_id)
+    )
+    return replace(order, refunds=tuple(parsed))
+
+
+def _order(
+    payload: dict[str, Any],
+    percentages: dict[str, Decimal],
+    vat_number_keys: tuple[str, ...],
+    gift_card_fees: tuple[str, ...],
+) -> Order:
+    known = {**percentages, **percentages_listed(payload)}
+    tax_rates: dict[str, ShopTaxRate] = {}
+    for tax_line in payload.get("tax_lines") or []:
+        rate_id = str(tax_line["rate_id"])
+        vat = parse(tax_line.get("tax_total"), "tax_total") + parse(
+            tax_line.get("shipping_tax_total"), "shipping_tax_total"
+        )
+        previous = tax_rates.get(rate_id)
+        if previous is not None:
+            vat += previous.vat_total
+        tax_rates[rate_id] = ShopTaxRate(
+            rate_id=rate_id,
+            percentage=known.get(rate_id),
+            label=str(tax_line.get("label") or tax_line.get("rate_code") or ""),
+            vat_total=vat,
+        )
+
+    lines: list[OrderLine] = []
+    for item in payload.get("line_items") or []:
+        line_rate, extra = _rates_of(item, tax_rates)
+        lines.append(
+            OrderLine(
+                kind=LineKind.PRODUCT,
+                description=_text(item.get("name")) or "Product",
+                quantity=parse(item.get("quantity"), "quantity"),
+                net=parse(item.get("total"), "total"),
+                tax=parse(item.get("total_tax"), "total_tax"),
+                rate_id=line_rate,
+                extra_rate_ids=extra,
+                net_before_discount=parse(item.get("subtotal"), "subtotal"),
+                tax_before_discount=parse(item.get("subtotal_tax"), "subtotal_tax"),
+                sku=str(item.get("sku") or ""),
+                tax_class=str(item.get("tax_class") or ""),
+                line_id=str(item.get("id") or ""),
+            )
+        )
+    for ship in payload.get("shipping_lines") or []:
+        lines.append(_charge(LineKind.SHIPPING, ship, "method_title", "Verzendkosten", tax_rates))
+    gift_cards = _gift_cards_used(payload)
+    for fee in payload.get("fee_lines") or []:
+        if _is_gift_card_fee(fee, gift_card_fees):
+            gift_cards.append(_gift_card_fee(payload, fee))
+            continue
+        lines.append(_charge(LineKind.FEE, fee, "name", "Toeslag", tax_rates))
+
+    modified = parse_gmt(payload.get("date_modified_gmt")) or parse_gmt(
+        payload.get("date_created_gmt")
+    )
+    if modified is None:
+        raise ValueError("no date_modified_gmt")
+    main = _main_payment(payload)
+    converted = main.amount_base is not None
+    # With gift cards the shop's total is what was left to pay after them: the invoice is for
+    # the whole, the gift cards and the rest each a payment.
+    payments = (*gift_cards, main) if gift_cards or converted else ()
+    total = main.amount + sum((g.amount for g in gift_cards), ZERO)
+    return Order(
+        shop=SHOP,
+        data_notes=shop_text.note(payload),
+        order_id=str(payload["id"]),
+        number=str(payload.get("number") or payload["id"]),
+        status=str(payload.get("status") or ""),
+        currency=str(payload.get("currency") or "").upper(),
+        prices_include_tax=bool(payload.get("prices_include_tax")),
+        total=total,
+        paid_at=parse_gmt(payload.get("date_paid_gmt")),
+        modified_at=modified,
+        customer=_customer(payload, vat_number_keys),
+        lines=tuple(lines),
+        tax_rates=tax_rates,
+        payment_method=str(payload.get("payment_method") or ""),
+        payment_method_title=str(payload.get("payment_method_title") or ""),
+        transaction_id=str(payload.get("transaction_id") or ""),
+        coupon_codes=tuple(str(c.get("code", "")) for c in payload.get("coupon_lines") or []),
+        payments=payments,
+        exchange_rate_note=SHOP_CONVERSION if converted else "",
+    )
+
+
+def _gift_cards_used(payload: dict[str, Any]) -> list[Payment]:
+    """Gift cards paid with, as WooCommerce Gift Cards lists them (`gift_cards`: id, code,
+    amount used); the order's total is already less their amounts."""
+    used = []
+    for card in payload.get("gift_cards") or []:
+        amount = parse(card.get("amount"), "gift card amount")
+        if amount != ZERO:
+            card_id = card.get("id") or card["code"]
+            used.append(
+                Payment(
+                    GIFT_CARD_METHOD, amount, f"woocommerce-{payload['id']}-gift-card-{card_id}"
+                )
+            )
+    return used
+
+
+def _is_gift_card_fee(fee: dict[str, Any], names: tuple[str, ...]) -> bool:
+    """A negative fee without VAT named like a gift card: a card paid with, not a discount."""
+    name = _text(fee.get("name")).lower()
+    return (
+        parse(fee.get("total"), "fee total") < ZERO
+        and parse(fee.get("total_tax"), "fee total_tax") == ZERO
+        and any(fnmatch.fnmatchcase(name, glob.lower()) for glob in names)
+    )
+
+
+def _gift_card_fee(payload: dict[str, Any], fee: dict[str, Any]) -> Payment:
+    return Payment(
+        method=GIFT_CARD_METHOD,
+        amount=-parse(fee.get("total"), "fee total"),
+        transaction_id=f"woocommerce-{payload['id']}-gift-card-fee-{fee.get('id')}",
+    )
+
+
+def _main_payment(payload: dict[str, Any]) -> Payment:
+    """What the order's payment method paid: the shop's total. In another currency, with its
+    euro amount where the multi-currency plugin kept the total in the shop's base currency
+    (Aelia Currency Switcher: `_order_total_base_currency`): the shop's own conversion."""
+    meta = {m.get("key"): m.get("value") for m in payload.get("meta_data") or []}
+    base = meta.get(BASE_TOTAL_KEY)
+    unconverted = base in (None, "") or str(payload.get("currency") or "").upper() == "EUR"
+    return Payment(
+        method=str(payload.get("payment_method") or ""),
+        amount=parse(payload.get("total"), "total"),
+        transaction_id=str(payload.get("transaction_id") or ""),
+        amount_base=None if unconverted else parse(base, BASE_TOTAL_KEY),
+    )
+
+
+def refund_from_woocommerce(payload: dict[str, Any]) -> Refund:
+    """One refund (`GET /orders/{id}/refunds` or the shop-wide `/refunds`). Its line amounts are
+    negative and excluding VAT; `_refunded_item_id` names the order line refunded. A refund
+    without lines is an amount-only refund."""
+    try:
+        return _refund(payload)
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        refund_id = payload.get("id") if isinstance(payload, dict) else None
+        raise OrderDataError(
+            f"the shop's data for refund {refund_id!r} is unreadable: {exc}"
+        ) from exc
+
+
+def _refund(payload: dict[str, Any]) -> Refund:
+    created = parse_gmt(payload.get("date_created_gmt"))
+    if created is None:
+        raise ValueError("no date_created_gmt")
+    lines: list[RefundLine] = []
+    groups = (
+        (LineKind.PRODUCT, "line_items", "name"),
+        (LineKind.SHIPPING, "shipping_lines", "method_title"),
+        (LineKind.FEE, "fee_lines", "name"),
+    )
+    for kind, key, name_key in groups:
+        for item in payload.get(key) or []:
+            refunded = next(
+                (
+                    str(m.get("value"))
+                    for m in item.get("meta_data") or []
+                    if m.get("key") == "_refunded_item_id"
+                ),
+                "",
+            )
+            net = -parse(item.get("total"), f"refund {key} total")
+            tax = -parse(item.get("total_tax"), f"refund {key} total_tax")
+            if not refunded:
+                raise ValueError(f"a refunded {kind.value} line does not say which line it refunds")
+            if net == ZERO and tax == ZERO:
+                continue
+            lines.append(
+                RefundLine(
+                    line_id=refunded,
+                    kind=kind,
+                    description=_text(item.get(name_key)) or kind.value,
+                    quantity=abs(parse(item.get("quantity", 1), "refund quantity")),
+                    net=net,
+                    tax=tax,
+                )
+            )
+    return Refund(
+        refund_id=str(payload["id"]),
+        created_at=created,
+        amount=parse(payload.get("amount"), "refund amount"),
+        reason=_text(payload.get("reason")),
+        lines=tuple(lines),
+    )
+
+
+def refund_ids(payload: dict[str, Any]) -> tuple[str, ...]:
+    """The refunds an order payload lists (`refunds: [{id, total, reason}]`)."""
+    return tuple(str(r["id"]) for r in payload.get("refunds") or [] if isinstance(r, dict))
+
+
+def _charge(
+    kind: LineKind,
+    data: dict[str, Any],
+    name_key: str,
+    fallback: str,
+    tax_rates: dict[str, ShopTaxRate],
+) -> OrderLine:
+    """A shipping or fee line: one unit at its total (fees may be negative)."""
+    rate_id, extra = _rates_of(data, tax_rates)
+    return OrderLine(
+        kind=kind,
+        description=_text(data.get(name_key)) or fallback,
+        quantity=Decimal(1),
+        net=parse(data.get("total"), f"{kind.value} total"),
+        tax=parse(data.get("total_tax"), f"{kind.value} total_tax"),
+        rate_id=rate_id,
+        extra_rate_ids=extra,
+        tax_class=str(data.get("tax_class") or ""),
+        line_id=str(data.get("id") or ""),
+    )
+
+
+def _rates_of(
+    line: dict[str, Any], tax_rates: dict[str, ShopTaxRate]
+) -> tuple[str | None, tuple[str, ...]]:
+    """The shop tax rate a line was taxed at; more than one charged rate is reported as extra."""
+    entries = [t for t in line.get("taxes") or [] if "id" in t]
+    charged = [str(t["id"]) for t in entries if parse(t.get("total"), "tax") != ZERO]
+    if charged:
+        return charged[0], tuple(charged[1:])
+    # A 0% shop rate still names its id; use it when the order lists that rate.
+    listed = [str(t["id"]) for t in entries if str(t["id"]) in tax_rates]
+    return (listed[0] if listed else None), ()
+
+
+def _text(value: object) -> str:
+    return html.unescape(str(value or "")).strip()
+
+
+def _address(data: dict[str, Any] | None) -> Address:
+    data = data or {}
+    return Address(
+        company=_text(data.get("company")),
+        first_name=_text(data.get("first_name")),
+        last_name=_text(data.get("last_name")),
+        address1=_text(data.get("address_1")),
+        address2=_text(data.get("address_2")),
+        postcode=_text(data.get("postcode")),
+        city=_text(data.get("city")),
+        country=_text(data.get("country")).upper(),
+    )
+
+
+def _customer(payload: dict[str, Any], vat_number_keys: tuple[str, ...]) -> Customer:
+    billing = payload.get("billing") or {}
+    shipping = _address(payload.get("shipping"))
+    meta = {
+        m.get("key"): m["value"].strip()
+        for m in payload.get("meta_data") or []
+        if isinstance(m.get("value"), str) and m["value"].strip()
+    }
+    vat_number = next((meta[key] for key in vat_number_keys if key in meta), "")
+    return Customer(
+        email=str(billing.get("email") or "").strip(),
+        billing=_address(billing),
+        shipping=shipping if (shipping.address1 or shipping.country) else None,
+        vat_number=vat_number,
+    )

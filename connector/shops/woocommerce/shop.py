@@ -1,0 +1,452 @@
+"""Reading orders from a WooCommerce shop (REST API v3) with the official `woocommerce` client.
+
+Incremental by modification time, on the shop's own clock (its `Date` header), with an overlap
+so nothing at a boundary is missed. Shops too old for `modified_after` are read in full and
+filtered here: slower, never lossy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from woocommerce import API
+
+from connector import shutdown
+from connector.errors import AuthError, ShopError
+from connector.money import parse
+from connector.order import Order
+from connector.outage import FailureStreak, cause_of
+from connector.shops import text as shop_text
+from connector.shops.shop import OrderSummary, Poll
+from connector.shops.woocommerce.parse import (
+    GIFT_CARD_FEE_NAMES,
+    VAT_NUMBER_KEYS,
+    order_from_woocommerce,
+    parse_gmt,
+    percentages_listed,
+    rate_ids_used,
+    refund_ids,
+)
+
+log = logging.getLogger(__name__)
+PER_PAGE = 100
+NOT_PAID = "not paid yet: the shop has no paid date for it"
+ATTEMPTS = 3
+MAX_RESTARTS = 3
+REFUNDED = "refunded"  # a fully refunded order leaves the booked statuses for this one
+
+
+class WooCommerceShop:
+    name = "woocommerce"
+
+    def __init__(
+        self,
+        url: str,
+        consumer_key: str,
+        consumer_secret: str,
+        statuses: list[str],
+        timeout: float = 30.0,
+        query_string_auth: bool = False,
+        sleep: Callable[[float], None] = shutdown.sleep,
+        vat_number_keys: tuple[str, ...] = VAT_NUMBER_KEYS,
+        gift_card_fees: tuple[str, ...] = GIFT_CARD_FEE_NAMES,
+    ) -> None:
+        self.api = API(
+            url=url,
+            consumer_key=consumer_key,
+            consumer_secret=consumer_secret,
+            version="wc/v3",
+            timeout=timeout,
+            query_string_auth=query_string_auth,
+            user_agent="moneybird-shop-connector",
+        )
+        self.statuses = statuses
+        self.vat_number_keys = vat_number_keys
+        self.gift_card_fees = gift_card_fees
+        # Read refunded orders too: a booked order refunded in full moves to this status.
+        self.read_statuses = list(dict.fromkeys([*statuses, REFUNDED]))
+        self._sleep = sleep
+        self._refunds: dict[str, list[dict[str, Any]]] = {}  # order id -> refunds read
+        self._shop_wide_refunds: bool | None = None
+        self._percentages: dict[str, Decimal | None] = {}
+        self._modified_after: bool | None = None
+        self.requests = 0
+        self.last_date: datetime | None = None  # the shop's clock at its last answer
+        self.streak = FailureStreak("the shop", url)
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def changed_orders(self, since: datetime | None) -> Poll:
+        """Every order in the read statuses modified after `since` (all when None), a page at
+        a time, oldest change first."""
+        poll = Poll(pages=iter(()))
+        poll.pages = self._changed_pages(poll, since)
+        return poll
+
+    def _changed_pages(self, poll: Poll, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
+        params: dict[str, Any] = {
+            "status": ",".join(self.read_statuses),  # one string: a list would repeat the key
+            "dates_are_gmt": "true",
+        }
+        by_modified = self.supports_modified_after()
+        filter_here = since is not None and not by_modified
+        key = ("date_modified_gmt", "modified_after") if by_modified else None
+        self._refunds.clear()
+        seen: set[str] = set()
+        start = None if filter_here else since
+        for page in self._stable_pages(poll, "orders", params, key, start):
+            fresh = []
+            for order in page:
+                order_id = _id_of(order)
+                if order_id and order_id in seen:
+                    continue  # read again after the list moved
+                if not order_id:  # not an order we can name: the engine reports it
+                    fresh.append(order)
+                    continue
+                seen.add(order_id)
+                modified = parse_gmt(order.get("date_modified_gmt"))
+                if filter_here and since is not None and (modified or since) <= since:
+                    continue
+                fresh.append(order)
+            yield fresh
+        if since is not None:
+            extra = self._orders_of_new_refunds(since, seen)
+            if extra:
+                yield extra
+
+    def _stable_pages(
+        self,
+        poll: Poll,
+        endpoint: str,
+        params: dict[str, Any],
+        key: tuple[str, str] | None,
+        start: datetime | None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """A list read so that no order can slip through, whatever the count headers say (a
+        proxy may strip them) and however the list moves while it is read.
+
+        The list is sorted by `key` (a `_gmt` field and the filter that starts after it; None:
+        by id) and read in pages that overlap by one order: each page must begin with the order
+        the previous one ended with. Orders only ever join at the end (a change stamps them
+        now), so if that order is not where it was, orders before it left or moved forward,
+        and the orders behind it shifted onto pages already read. The read then carries on
+        from that order's own stamp (one second back: the filter is strictly after, to the
+        second), never from a page number. It ends at a short page. `poll.complete_until` is
+        set to the shop's clock at the first answer when the whole list was read, or to the
+        last point up to which it provably was when the list kept moving."""
+        params = {**params, "per_page": PER_PAGE, "order": "asc"}
+        params["orderby"] = (
+            "modified" if key and key[0] == "date_modified_gmt" else ("date" if key else "id")
+        )
+        after, offset, last, moves = start, 0, None, 0
+        while True:
+            query = {**params, "offset": offset}
+            if key is not None and after is not None:
+                query[key[1]] = after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            response = self._get(endpoint, query)
+            if poll.shop_time is None:
+                poll.shop_time = _shop_clock(response)
+            batch = self._json(response, f"{endpoint} from {offset}")
+            if not isinstance(batch, list):
+                raise ShopError(f"{endpoint}: expected a list")
+            if poll.total is None:
+                poll.total = _header_int(response, "X-WP-Total")
+            if last is not None:
+                if not batch or _mark(batch[0], key) != last[0]:
+                    moves += 1
+                    if moves > MAX_RESTARTS:
+                        log.warning(
+                            "the shop's order list kept changing while it was read; the rest "
+                            "is read on the next pass"
+                        )
+                        poll.complete_until = after if key is not None else start
+                        return
+                    log.info("order list changed while paging; reading on from where it moved")
+                    if last[1] is not None:
+                        after = last[1] - timedelta(seconds=1)
+                    offset, last = 0, None
+                    continue
+                yield batch[1:]
+            else:
+                yield batch
+            if len(batch) < PER_PAGE:
+                poll.complete_until = poll.shop_time
+                return
+            stamp = parse_gmt(batch[-1].get(key[0])) if key is not None else None
+            last = (_mark(batch[-1], key), stamp)
+            offset += PER_PAGE - 1
+
+    def _orders_of_new_refunds(self, since: datetime, polled: set[str]) -> list[dict[str, Any]]:
+        """WooCommerce 9+ lists refunds shop-wide: refunds made since the last poll, whether or
+        not their order's modification date moved. Their orders are read when not polled."""
+        params = {
+            "after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "dates_are_gmt": "true",
+            "per_page": PER_PAGE,
+        }
+        if self._shop_wide_refunds is None:  # asked once, as for modified_after
+            probe = self._get("refunds", {**params, "per_page": 1, "page": 1})
+            self._shop_wide_refunds = probe.status_code not in (400, 404)  # rest_no_route
+            if not self._shop_wide_refunds:
+                log.info("shop has no shop-wide refunds list (WooCommerce < 9); refunds per order")
+        if not self._shop_wide_refunds:
+            return []
+        refunds = self._all_pages("refunds", params)
+        for refund in refunds:
+            parent = str(refund.get("parent_id") or "")
+            if parent:
+                self._refunds.setdefault(parent, []).append(refund)
+        extra = []
+        for parent in sorted(set(self._refunds) - polled):
+            payload = self.order(parent)
+            if payload is not None:
+                extra.append(payload)
+        return extra
+
+    def orders_between(
+        self, since: datetime, until: datetime | None
+    ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
+        """Orders created in [since, until), oldest first, a page at a time (with the total,
+        when the shop gives one), so a long history streams instead of filling memory."""
+        params: dict[str, Any] = {
+            "status": ",".join(self.read_statuses),
+            "dates_are_gmt": "true",
+        }
+        if until is not None:
+            params["before"] = until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        # `after` is strictly after, to the second: one second back includes `since` itself.
+        start = since - timedelta(seconds=1)
+        poll = Poll(pages=iter(()))
+        seen: set[str] = set()
+        by_created = ("date_created_gmt", "after")
+        for page in self._stable_pages(poll, "orders", params, by_created, start):
+            fresh = [o for o in page if not _id_of(o) or _id_of(o) not in seen]
+            seen.update(_id_of(o) for o in fresh)
+            yield fresh, poll.total
+
+    def count_before(self, moment: datetime) -> int | None:
+        params = {
+            "status": ",".join(self.statuses),
+            "before": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "dates_are_gmt": "true",
+            "per_page": 1,
+        }
+        response = self._get("orders", params)
+        if response.status_code >= 400:
+            return None
+        if not self._json(response, "orders before the start"):
+            return 0  # none at all, whatever the headers say
+        return _header_int(response, "X-WP-Total")  # None: some, how many is not said
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        response = self._get(f"orders/{order_id}", {})
+        if response.status_code == 404:
+            return None
+        return self._json(response, f"order {order_id}")
+
+    def summary(self, payload: dict[str, Any]) -> OrderSummary:
+        return OrderSummary(
+            order_id=str(payload["id"]),
+            number=str(payload.get("number") or payload["id"]),
+            # WooCommerce sets the paid date when the order is paid (also on completion).
+            waiting=None if payload.get("date_paid_gmt") else NOT_PAID,
+            modified=str(payload.get("date_modified_gmt") or ""),
+            refunds=refund_ids(payload),
+            paid_at=parse_gmt(payload.get("date_paid_gmt")),
+        )
+
+    def unlisted(self, payload: dict[str, Any]) -> str | None:
+        status = str(payload.get("status") or "")
+        if status not in self.read_statuses:
+            return (
+                f"its status '{status}' is not booked (sync.statuses: "
+                f"{', '.join(self.statuses)}); a pass does not read it"
+            )
+        return None
+
+    def not_bookable(self, order: Order) -> str | None:
+        if order.status not in self.statuses and not (order.status == REFUNDED and order.refunds):
+            return f"order status is now '{order.status}'; not booked"
+        return None
+
+    def to_order(self, payload: dict[str, Any]) -> Order:
+        """Parse, looking up tax percentages the order itself does not state."""
+        listed = percentages_listed(payload)
+        needed = rate_ids_used(payload) - set(listed)
+        percentages: dict[str, Decimal] = {}
+        for rate_id in needed:
+            pct = self.tax_percentage(rate_id)
+            if pct is not None:
+                percentages[rate_id] = pct
+        return order_from_woocommerce(
+            payload,
+            percentages,
+            self.refunds_of(payload),
+            self.vat_number_keys,
+            self.gift_card_fees,
+        )
+
+    def refunds_of(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """The order's refunds in full: one request, only for orders that have any."""
+        ids = refund_ids(payload)
+        if not ids:
+            return []
+        order_id = str(payload["id"])
+        known = self._refunds.get(order_id, [])
+        if {str(r["id"]) for r in known} >= set(ids):
+            return known
+        refunds = self._all_pages(f"orders/{order_id}/refunds", {"per_page": PER_PAGE})
+        self._refunds[order_id] = refunds
+        return refunds
+
+    def tax_percentage(self, rate_id: str) -> Decimal | None:
+        if rate_id not in self._percentages:
+            response = self._get(f"taxes/{rate_id}", {})
+            if response.status_code == 404:
+                self._percentages[rate_id] = None
+            else:
+                data = self._json(response, f"tax rate {rate_id}")
+                self._percentages[rate_id] = parse(data.get("rate"), "rate")
+        return self._percentages[rate_id]
+
+    def tax_rates(self) -> list[dict[str, Any]]:
+        """All tax rates configured in the shop (WooCommerce > Settings > Tax)."""
+        rates = self._all_pages("taxes", {"per_page": PER_PAGE})
+        return rates
+
+    def payment_gateways(self) -> list[dict[str, Any]]:
+        response = self._get("payment_gateways", {})
+        data = self._json(response, "payment gateways")
+        return data if isinstance(data, list) else []
+
+    def supports_modified_after(self) -> bool:
+        """`modified_after` arrived around WooCommerce 5.8; older shops ignore it silently."""
+        if self._modified_after is None:
+            try:
+                response = self._request("OPTIONS", "orders", {})
+                data = response.json() if response.status_code == 200 else {}
+            except (ShopError, ValueError):
+                data = {}
+            endpoints = data.get("endpoints") or [] if isinstance(data, dict) else []
+            self._modified_after = any(
+                "modified_after" in (ep.get("args") or {}) for ep in endpoints
+            )
+            if not self._modified_after:
+                log.warning("shop does not support modified_after; reading all orders each pass")
+        return self._modified_after
+
+    # --- paging and transport --------------------------------------------------------------
+
+    def _all_pages(self, endpoint: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """A short list (taxes, an order's refunds, recent refunds), read again if it moved."""
+        found: dict[str, dict[str, Any]] = {}
+        for _restart in range(MAX_RESTARTS + 1):
+            page, total, shifted = 1, None, False
+            while True:
+                response = self._get(endpoint, {**params, "page": page})
+                batch = self._json(response, f"{endpoint} page {page}")
+                if not isinstance(batch, list):
+                    raise ShopError(f"{endpoint}: expected a list")
+                for item in batch:
+                    found[str(item["id"])] = item
+                page_total = response.headers.get("X-WP-Total")
+                if total is None:
+                    total = page_total
+                elif page_total != total:
+                    shifted = True  # orders moved between pages while reading: read again
+                    break
+                if len(batch) < PER_PAGE:  # never the count headers alone: a proxy may strip them
+                    break
+                page += 1
+            if not shifted:
+                break
+            log.info("%s changed while paging; reading it again", endpoint)
+        return list(found.values())
+
+    def _get(self, endpoint: str, params: dict[str, Any]) -> requests.Response:
+        return self._request("GET", endpoint, params)
+
+    def _request(self, method: str, endpoint: str, params: dict[str, Any]) -> requests.Response:
+        for attempt in range(1, ATTEMPTS + 1):
+            self.requests += 1
+            try:
+                if method == "OPTIONS":
+                    response = self.api.options(endpoint, params=dict(params))
+                else:
+                    response = self.api.get(endpoint, params=dict(params))
+            except requests.RequestException as exc:
+                # The exception text holds the signed URL; report only its cause.
+                if attempt < ATTEMPTS:
+                    self._sleep(2.0**attempt)
+                    continue
+                self.streak.failed(cause_of(exc))
+                raise ShopError(
+                    f"shop at {self.streak.host} unreachable: {self.streak.cause}"
+                ) from None
+            if "Date" in response.headers:
+                self.last_date = _shop_clock(response)
+            if response.status_code >= 500 and attempt < ATTEMPTS:
+                self._sleep(2.0**attempt)
+                continue
+            if response.status_code >= 500:
+                self.streak.failed(f"it answered {response.status_code}")
+                raise ShopError(f"shop answered {response.status_code} for {endpoint}")
+            self.streak.answered()
+            if response.status_code in (401, 403):
+                raise AuthError(
+                    f"WooCommerce refused the API keys ({response.status_code}: "
+                    f"{_message(response)}). Check WOOCOMMERCE_CONSUMER_KEY/SECRET and that the "
+                    "key has read access; if a proxy strips the Authorization header, set "
+                    "shop.query_string_auth = true"
+                )
+            return response
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _json(response: requests.Response, what: str) -> Any:
+        if response.status_code >= 400:
+            raise ShopError(f"{what}: shop answered {response.status_code}: {_message(response)}")
+        try:
+            return shop_text.read(response.content)
+        except ValueError:
+            raise ShopError(f"{what}: shop's answer is not JSON (is shop.url right?)") from None
+
+
+def _shop_clock(response: requests.Response) -> datetime:
+    try:
+        return parsedate_to_datetime(response.headers["Date"]).astimezone(UTC)
+    except (KeyError, TypeError, ValueError):
+        # No usable Date header: our own clock, an hour back to cover any skew.
+        return datetime.now(UTC) - timedelta(hours=1)
+
+
+def _mark(order: Any, key: tuple[str, str] | None) -> tuple[str, str]:
+    """What identifies an order's place in a sorted list: its id and its sort stamp."""
+    if not isinstance(order, dict):
+        return repr(order)[:80], ""
+    return str(order.get("id")), str(order.get(key[0]) if key else "")
+
+
+def _id_of(order: Any) -> str:
+    """An element's id, or "" for one that has none (it is reported, not guessed at)."""
+    found = order.get("id") if isinstance(order, dict) else None
+    return str(found) if found not in (None, "") else ""
+
+
+def _header_int(response: requests.Response, name: str) -> int | None:
+    value = response.headers.get(name) or ""
+    return int(value) if value.isdigit() else None
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+        return shop_text.clean_text(str(data.get("message") or data.get("code") or ""))[:200]
+    except (ValueError, AttributeError):
+        return shop_text.clean_text(response.text[:100].strip())

@@ -1,0 +1,609 @@
+"""The sync engine: one pass polls the shop and moves each order through its states.
+
+    pending -> draft -> open -> paid        (parked / failed on the side)
+
+Before each Moneybird write the order's `intent` is committed; a pass that finds an intent
+left behind reads Moneybird first (find_by_reference, the invoice itself) and only writes
+what is not there yet. One order's trouble never stops the others; only an authentication
+failure ends the pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from connector import shutdown
+from connector.booking.book import Parked, book, planned_payments
+from connector.booking.credit import line_map, net_of_refunds
+from connector.booking.invoice import (
+    InvoiceDraft,
+)
+from connector.booking.payments import PaymentProblem, less
+from connector.booking.tax_rates import MoneybirdTaxRate
+from connector.config import Config
+from connector.errors import (
+    AuthError,
+    ConnectorError,
+    Interrupted,
+    Outcome,
+    Parking,
+    Retry,
+    StateError,
+    internal,
+    outcome,
+)
+from connector.lookups.ecb import EcbRates
+from connector.lookups.vat_numbers import VatNumberChecks
+from connector.lookups.vies import ViesClient
+from connector.money import BASE_CURRENCY, cents
+from connector.moneybird.client import MoneybirdClient
+from connector.order import Order, order_key
+from connector.redact import redact
+from connector.shops.shop import Poll, Shop
+from connector.state import (
+    Intent,
+    Meta,
+    OrderRecord,
+    OrderState,
+    PassLock,
+    Store,
+    from_text,
+    to_text,
+    utcnow,
+)
+from connector.sync.refunds import RefundFlow
+from connector.sync.report import PassReport
+from connector.sync.writes import InvoiceWriter
+
+log = logging.getLogger(__name__)
+CLOCK_STEP = timedelta(minutes=1)  # a shop clock this far behind what ours says has stepped back
+FIRST_START = (
+    "no pass has run yet: the first one books only orders paid from its own moment on (set "
+    "sync.start to book from an earlier day, or use `connector import`)"
+)
+PAYLOADS_KEPT = 500  # orders a poll keeps in memory for the pass; more are read again by id
+
+
+class PassBusy(ConnectorError):
+    pass
+
+
+@dataclass
+class Verdict:
+    """What a pass would do with an order: "book", "park", "skip" or "retry", and why."""
+
+    action: str
+    reason: str = ""
+    order: Order | None = None
+    draft: InvoiceDraft | None = None
+
+
+class SyncEngine:
+    def __init__(self, config: Config, store: Store, shop: Shop, client: MoneybirdClient) -> None:
+        self.config = config
+        self.store = store
+        self.shop = shop
+        self.client = client
+        self._start: datetime | None = None
+        self.writer = InvoiceWriter(config, store, client, shop.streak, self.start_point)
+        self.contacts = self.writer.contacts
+        self.settings = self.writer.settings
+        self.external = self.writer.external
+        self.refunds = RefundFlow(self.writer, shop, self.order_from, self.draft)
+        vat = config.file.vat
+        self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None
+        self.vies_waits = vat.vies_unavailable == "wait"
+        self.vat_numbers = (
+            VatNumberChecks(
+                store,
+                ViesClient(vat.vies_url, vat.vies_requester),
+                vat.shop_country,
+                vat.vies_cache_days,
+            )
+            if vat.vies_check
+            else None
+        )
+
+    def order_from(self, payload: dict[str, Any]) -> Order:
+        """The shop's order, with the rate source's euro rates for an order in another
+        currency ([sync] exchange_rates = "ecb"), where the shop gives no euro amounts."""
+        order = self.shop.to_order(payload)
+        ecb = self.ecb
+        if order.currency == BASE_CURRENCY or ecb is None:
+            return order
+        if order.currency not in self.settings.currencies:
+            return order  # parked for its currency anyway
+        # Without a shop payment list, the whole total is paid by one payment with no euro amount.
+        payments_need_rate = not order.payments or any(
+            p.amount_base is None for p in order.payments
+        )
+        if not payments_need_rate and all(r.amount_base is not None for r in order.refunds):
+            return order  # the shop converted everything itself
+        tz = self.settings.timezone
+
+        def rate_on(moment: datetime) -> tuple[Decimal, date]:
+            found = ecb.per_euro(order.currency, moment.astimezone(tz).date())
+            if found is None:
+                raise Parking(f"the ECB publishes no euro reference rate for {order.currency}")
+            return found
+
+        rate, day = rate_on(order.paid_at or order.modified_at)
+        refunds = tuple(
+            r if r.amount_base is not None else replace(
+                r, amount_base=cents(r.amount / rate_on(r.created_at)[0])
+            )
+            for r in order.refunds
+        )  # fmt: skip
+        note = order.exchange_rate_note
+        if payments_need_rate:
+            note = f"euro amounts at the ECB rate of {day}: {rate} {order.currency} per euro"
+        return replace(order, exchange_rate=rate, exchange_rate_note=note, refunds=refunds)
+
+    def draft(
+        self, order: Order, rates: dict[str, MoneybirdTaxRate] | None = None
+    ) -> InvoiceDraft | Parked:
+        """The pure booking, given VIES's answer about the VAT number when vat.vies_check.
+        `rates`: Moneybird's tax rates when already read (else read with the pass's set-up)."""
+        check = self.vat_numbers.check(order) if self.vat_numbers else None
+        return book(order, self.config.mappings, rates or self.rates(), self.settings, check)
+
+    def booking(self, order: Order) -> InvoiceDraft | Parked:
+        """The invoice a pass makes of this order (refunds netted on it in "net" mode), or why
+        it parks it. Raises Retry when an outside service should be asked again first."""
+        result = self.draft(order)
+        if isinstance(result, Parked) and result.later:
+            if self.vies_waits:
+                raise Retry(result.reason)  # nothing booked; the outside service is asked again
+            result = Parked(
+                f"{result.reason}; run `connector retry {order.number}` once VIES answers "
+                '(or set vat.vies_unavailable = "wait" to try again every pass)'
+            )
+        net = self.config.file.refunds.before_booking == "net" and order.refunds
+        if net and not isinstance(result, Parked):
+            result = net_of_refunds(result, order, self.rates(), self.settings)
+        return result
+
+    def verdict(self, payload: dict[str, Any]) -> Verdict:
+        """What a pass would do with this order as the shop has it now: book it (and as what
+        invoice), park it (and why), skip it (and why), or leave it to retry. Worked out the
+        way the pass does, in the same order, writing nothing."""
+        listed = self.shop.unlisted(payload)
+        if listed:
+            return Verdict("skip", listed)
+        summary = self.shop.summary(payload)
+        record = self.store.order(order_key(self.shop.name, summary.order_id))
+        if record is not None and record.state == OrderState.PAID:
+            return Verdict("skip", f"already booked as invoice {record.invoice_number}")
+        start = self._known_start()
+        if record is None and summary.paid_at is not None:
+            if start is None:
+                return Verdict("skip", FIRST_START)
+            if summary.paid_at < start:
+                tz = self.settings.timezone
+                return Verdict("skip", _before_start(summary.paid_at, start, tz))
+        if summary.waiting:
+            return Verdict("skip", f"waits: {summary.waiting}")
+        try:
+            order = self.order_from(payload)
+            reason = self.shop.not_bookable(order)
+            if reason:
+                return Verdict("park", reason, order)
+            if not order.is_paid:
+                return Verdict("skip", "waits: not paid yet: the shop has no paid date for it")
+            result = self.booking(order)
+            if isinstance(result, Parked):
+                return Verdict("park", redact(result.reason, self.config.secrets.values()), order)
+            self.writer.ensure_open_period(result.invoice_date, "the invoice", order.number)
+        except ConnectorError as exc:
+            fate = outcome(exc)
+            if fate is Outcome.STOP:
+                raise
+            return Verdict("park" if fate is Outcome.PARK else "retry", str(exc))
+        return Verdict("book", "", order, result)
+
+    def _known_start(self) -> datetime | None:
+        """The start point if one is set or recorded (None before the first pass)."""
+        if self._start is not None or self.config.sync.start is not None:
+            return self.start_point()
+        return from_text(self.store.get_meta(Meta.START))
+
+    # --- the pass --------------------------------------------------------------------------
+
+    def run_pass(self) -> PassReport:
+        lock = PassLock(self.store.path)
+        if not lock.acquire():
+            raise PassBusy("another pass is running on this state file")
+        try:
+            return self._pass()
+        finally:
+            lock.release()
+
+    def _pass(self) -> PassReport:
+        report = PassReport()
+        self.store.close_dead_runs()  # we hold the lock: any run still "running" has died
+        run = self.store.start_run()
+        requests_before = self.client.limiter.requests
+        try:
+            polled = self._poll(report)
+            for record in self.store.unfinished():
+                shutdown.check()  # a stop asked for ends the pass here, between orders
+                self._process(record, polled.get(record.key), report)
+            for key in self.store.orders_with_open_refunds():
+                shutdown.check()
+                self.refunds.process_order(key, polled.get(key), report)
+            run.outcome = "ok"
+            self.store.set_meta(Meta.AUTH_ERROR, "")
+        except AuthError as exc:
+            run.outcome, run.error, report.error = "error", str(exc), str(exc)
+            self.store.set_meta(Meta.AUTH_ERROR, str(exc))
+            raise
+        except Interrupted as exc:
+            run.outcome, run.error, report.error = "interrupted", str(exc), str(exc)
+            log.warning("pass %s at a safe point; the next pass carries on", exc)
+            raise
+        except ConnectorError as exc:
+            run.outcome, run.error, report.error = "error", str(exc), str(exc)
+            log.error("pass stopped: %s", exc)
+        except StateError:
+            run.outcome, run.error = "error", "the state file cannot be written"
+            raise
+        except Exception as exc:  # a bug: logged once with its traceback, the pass reported
+            run.outcome = "error"
+            run.error = report.error = internal(exc)
+            log.exception("pass stopped by an internal error")
+        finally:
+            report.moneybird_requests = self.client.limiter.requests - requests_before
+            run.finished_at = utcnow().isoformat()
+            run.seen, run.booked, run.parked, run.failed = (
+                report.seen,
+                report.booked,
+                report.parked,
+                report.failed,
+            )
+            run.requests = report.moneybird_requests
+            run.adopted = report.adopted
+            with contextlib.suppress(StateError):  # the state itself may be what failed
+                self.store.save(run)
+                self.store.set_meta(Meta.UNREADABLE, json.dumps(report.unreadable))
+        return report
+
+    def _poll(self, report: PassReport) -> dict[str, dict[str, Any]]:
+        """Record every changed order durably, page by page, then move the watermark only as
+        far as the read was complete. A shop clock that went back since the last poll widens
+        the read by as much, so orders stamped before the old watermark are still found."""
+        start = self.start_point()
+        watermark = from_text(self.store.get_meta(Meta.WATERMARK))
+        overlap = timedelta(minutes=self.config.sync.overlap_minutes)
+        earliest = start - overlap  # an order paid after the start was changed after it
+        since = earliest if watermark is None else max(earliest, watermark - overlap)
+        polled: dict[str, dict[str, Any]] = {}
+        ours = utcnow()
+        poll = self._read_changes(since, report, polled)
+        step = self._clock_step(poll.shop_time, ours)
+        if step is not None and watermark is not None:
+            wider = max(earliest, watermark - overlap - step)
+            log.warning(
+                "the shop's clock went back by about %d minutes since the last pass; "
+                "reading the orders changed since %s again",
+                step.total_seconds() // 60,
+                wider.isoformat(timespec="seconds"),
+            )
+            poll = self._read_changes(wider, report, polled)
+        if poll.shop_time is not None:
+            self.store.set_meta(Meta.SHOP_CLOCK, f"{to_text(poll.shop_time)}|{to_text(ours)}")
+        if poll.complete_until is not None:
+            self.store.set_meta(Meta.WATERMARK, to_text(poll.complete_until) or "")
+        return polled
+
+    def _read_changes(
+        self, since: datetime, report: PassReport, polled: dict[str, dict[str, Any]]
+    ) -> Poll:
+        """Stream one read of the changed orders into the state; the first orders' payloads
+        are kept for the pass (a bounded number: the rest are read again by id)."""
+        poll = self.shop.changed_orders(since)
+        for page in poll.pages:
+            shutdown.check()  # between pages: the watermark has not moved yet
+            for payload in page:
+                try:
+                    key = self.record_seen(payload, report)
+                except Exception as exc:  # one bad element never stops the others
+                    if outcome(exc) is Outcome.STOP:
+                        raise
+                    self._unreadable(payload, exc, report)
+                    continue
+                if key is not None and len(polled) < PAYLOADS_KEPT:
+                    polled[key] = payload
+        return poll
+
+    def _unreadable(self, payload: Any, exc: Exception, report: PassReport) -> None:
+        """An element of the shop's order list that cannot be read: parked when it names an
+        order, else kept for `status` and the alerts (the pass goes on with the others)."""
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        order_id = payload.get("id") if isinstance(payload, dict) else None
+        key = order_key(self.shop.name, order_id)
+        if order_id not in (None, "") and self.store.order(key) is None:
+            number = str(payload.get("number") or payload.get("name") or order_id)
+            record = OrderRecord(
+                key=key, shop=self.shop.name, order_id=str(order_id), number=number.lstrip("#")
+            )
+            reason = f"the shop's data for this order cannot be read ({what})"
+            self.writer.park(record, reason, report)
+            return
+        if order_id not in (None, ""):
+            log.warning("order %s: the shop's data cannot be read (%s)", order_id, what)
+            return
+        sample = redact(repr(payload)[:120], self.config.secrets.values())
+        report.unreadable.append(f"an element of the order list without an order id ({sample})")
+        log.error("the shop's order list holds an element that is not an order: %s", sample)
+
+    def _clock_step(self, shop_now: datetime | None, ours: datetime) -> timedelta | None:
+        """How far the shop's clock went back since the last poll, measured against ours."""
+        last = (self.store.get_meta(Meta.SHOP_CLOCK) or "").split("|")
+        if shop_now is None or len(last) != 2:
+            return None
+        shop_then, ours_then = from_text(last[0]), from_text(last[1])
+        if shop_then is None or ours_then is None:
+            return None
+        step = shop_then + (ours - ours_then) - shop_now
+        return step if step > CLOCK_STEP else None
+
+    def start_point(self) -> datetime:
+        """Orders paid before this moment are history: `import` books them, a pass never.
+        `sync.start` (a day in sync.timezone) or, unset, the first pass's moment; an import
+        moves it back to what it imported."""
+        if self._start is not None:
+            return self._start
+        recorded = from_text(self.store.get_meta(Meta.START))
+        configured = None
+        if self.config.sync.start is not None:
+            day = datetime.combine(self.config.sync.start, datetime.min.time())
+            configured = day.replace(tzinfo=self.settings.timezone).astimezone(UTC)
+        if configured is None and recorded is None:
+            recorded = utcnow().replace(microsecond=0)
+            self.store.set_meta(Meta.START, to_text(recorded) or "")
+            self._count_history(recorded)
+        self._start = min(m for m in (configured, recorded) if m is not None)
+        return self._start
+
+    def move_start(self, moment: datetime) -> None:
+        """An import books from `moment` on: the start point is never later than that."""
+        if moment < self.start_point():
+            self.store.set_meta(Meta.START, to_text(moment) or "")
+            self._start = moment
+            self._count_history(moment)  # what is left before the new start
+
+    def _count_history(self, start: datetime) -> None:
+        """At the first start: how many orders the shop had before it (one request), so
+        `status` can say what the scheduler leaves for `connector import`."""
+        try:
+            count = self.shop.count_before(start)
+        except ConnectorError as exc:
+            log.info("could not count the orders before the start: %s", exc)
+            count = None
+        # "?": the shop has orders from before but did not say how many (count headers gone).
+        self.store.set_meta(Meta.BEFORE_START_COUNT, "?" if count is None else str(count))
+        if count:
+            log.info(
+                "%d orders paid before the start (%s) are not booked by the scheduler; "
+                "book them with `connector import --since <date>`",
+                count,
+                start.date().isoformat(),
+            )
+
+    def record_seen(self, payload: dict[str, Any], report: PassReport) -> str | None:
+        """Record an order the shop listed, durably. Its key when it still needs work."""
+        summary = self.shop.summary(payload)
+        key = order_key(self.shop.name, summary.order_id)
+        report.seen += 1
+        record = self.store.order(key)
+        new_refunds = self.refunds.record(key, summary.number, summary.refunds)
+        if record is not None and record.state == OrderState.PAID:
+            return key if new_refunds else None
+        paid = summary.waiting is None
+        start = self.start_point()
+        if record is None and summary.paid_at is not None and summary.paid_at < start:
+            record = OrderRecord(
+                key=key,
+                shop=self.shop.name,
+                order_id=summary.order_id,
+                number=summary.number,
+                state=OrderState.BEFORE_START.value,
+                paid_at=to_text(summary.paid_at),
+                modified_at=summary.modified,
+                park_reason=_before_start(summary.paid_at, start, self.settings.timezone),
+            )
+            self.store.save(record)
+            report.before_start += 1
+            return None
+        if record is not None and record.state == OrderState.BEFORE_START:
+            paid_at = from_text(record.paid_at)
+            if paid_at is not None and paid_at < start:
+                return None
+            record.state = OrderState.PENDING.value  # the start moved back (an import)
+            record.park_reason = None
+        if record is None:
+            record = OrderRecord(
+                key=key,
+                shop=self.shop.name,
+                order_id=summary.order_id,
+                number=summary.number,
+                state=(OrderState.PENDING if paid else OrderState.UNPAID).value,
+            )
+        elif record.state == OrderState.UNPAID and paid:
+            record.state = OrderState.PENDING.value
+        elif record.state == OrderState.UNPAID:
+            report.unpaid += 1
+            return None
+        elif (
+            record.state == OrderState.PARKED
+            and record.invoice_id is None
+            and summary.modified != record.modified_at
+        ):
+            record.state = OrderState.PENDING.value  # changed in the shop: look again
+            record.park_reason = None
+        elif record.state == OrderState.PARKED:
+            return None
+        record.modified_at = summary.modified
+        record.paid_at = to_text(summary.paid_at) or record.paid_at
+        if record.state == OrderState.UNPAID:
+            record.park_reason = summary.waiting
+            report.unpaid += 1
+        self.store.save(record)
+        return key
+
+    def process(self, key: str, payload: dict[str, Any] | None, report: PassReport) -> None:
+        record = self.store.order(key)
+        if record is not None and record.state not in (OrderState.PAID, OrderState.PARKED):
+            self._process(record, payload, report)
+
+    # --- one order -------------------------------------------------------------------------
+
+    def _process(
+        self, record: OrderRecord, payload: dict[str, Any] | None, report: PassReport
+    ) -> None:
+        def work() -> None:
+            nonlocal payload
+            if payload is None:
+                payload = self.shop.order(record.order_id)
+                if payload is None:
+                    self.writer.park(record, "the order no longer exists in the shop", report)
+                    return
+            order = self.order_from(payload)
+            self._book(record, order, report, self.shop.summary(payload).waiting)
+
+        self.writer.guarded(record, report, work)
+
+    def _book(
+        self, record: OrderRecord, order: Order, report: PassReport, waiting: str | None = None
+    ) -> None:
+        invoice: dict[str, Any] | None = None
+        current: dict[str, Any] | None = None  # Moneybird's invoice as just read, payments and all
+        if record.invoice_id and (
+            record.intent == Intent.SEND_INVOICE or record.state != OrderState.OPEN
+        ):
+            # Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where
+            # the invoice stands. One deleted there, before it was numbered, is booked anew.
+            invoice = current = self.writer.read_invoice(record.invoice_id)
+            if invoice is None:
+                record.invoice_id = record.invoice_total = record.intent = None
+                record.state = OrderState.PENDING.value
+                self.store.save(record)
+            else:
+                self.writer.adopt(record, invoice)
+        if record.state == OrderState.OPEN:
+            # Finalized: the invoice stands whatever changed since; only the payment is left.
+            if order.paid_at is None:
+                raise Parking("the shop no longer has a paid date for a finalized invoice")
+            try:
+                plans = planned_payments(order, self.config.mappings, self.settings)
+            except PaymentProblem as problem:
+                raise Parking(str(problem)) from None
+            refunded = self.refunds.net_amount(record.key)  # refunds booked on the invoice
+            self.writer.pay(record, less(plans, refunded), current)
+            self._paid(record, report)
+            return
+        untouched = record.invoice_id is None and record.intent is None
+        reason = self.shop.not_bookable(order) if untouched else None
+        if reason:
+            self.writer.park(record, reason, report)
+            return
+        if untouched and (waiting or not order.is_paid):
+            record.state = OrderState.UNPAID.value
+            record.park_reason = waiting or "not paid yet: the shop has no paid date for it"
+            self.store.save(record)
+            report.unpaid += 1
+            return
+        result = self.booking(order)
+        net = self.config.file.refunds.before_booking == "net" and order.refunds
+        if isinstance(result, Parked):
+            if record.invoice_id or record.intent:
+                self.writer.discard_draft(record)
+            self.writer.park(record, result.reason, report)
+            return
+        draft = result
+        if net:
+            self.refunds.booked_net(record.key, order.refunds)
+        self.refunds.save_line_map(record.key, line_map(draft))
+        record.reference = draft.reference
+        record.total = str(order.total)
+        record.currency = order.currency
+        record.paid_at = to_text(order.paid_at)
+        record.notes = "; ".join(draft.notes) or None
+
+        if record.intent == Intent.DELETE_DRAFT:
+            self.writer.discard_draft(record)
+        adopted = False
+        if record.invoice_id is None and record.intent is None:
+            self.writer.fresh_documents()
+            existing = self.writer.known(draft.reference)
+            if existing is not None:
+                # Made by another install or before this state was restored: Moneybird's.
+                self.writer.adopt(record, existing)
+                invoice = current = existing
+                adopted = True
+        if record.invoice_id is None and record.intent == Intent.CREATE_INVOICE:
+            invoice = self.client.invoice_by_reference(draft.reference, draft.invoice_date)
+            if invoice is not None:
+                self.writer.adopt(record, invoice)
+        if record.invoice_id is None:
+            self.writer.ensure_open_period(draft.invoice_date, "the invoice", order.number)
+            invoice = self._create_invoice(record, order, draft)
+            # Created open (external): checked here instead of before finalizing.
+            check = self.writer.totals_agree
+            if self.external and not check(record, invoice, draft.shop_totals, report):
+                return
+        if record.state == OrderState.DRAFT and invoice is not None:
+            if not self.writer.totals_agree(record, invoice, draft.shop_totals, report):
+                return
+            current = self.writer.send(record)
+        if record.state != OrderState.OPEN:
+            raise Retry(f"invoice not finalized (state {record.state}); checked next pass")
+        self.writer.pay(record, draft.payments, current)
+        self._paid(record, report, adopted)
+
+    def _paid(self, record: OrderRecord, report: PassReport, adopted: bool = False) -> None:
+        record.state = OrderState.PAID.value
+        record.booked_at = utcnow().isoformat()
+        record.park_reason = record.last_error = None
+        if adopted:
+            record.notes = "; ".join(
+                filter(None, [record.notes, "found already in Moneybird, adopted"])
+            )
+        self.store.save(record)
+        self.refunds.wake(record.key)
+        if adopted:
+            report.adopted += 1
+            message = f"already in Moneybird as invoice {record.invoice_number}; adopted, paid"
+        else:
+            report.booked += 1
+            message = f"booked as invoice {record.invoice_number}, paid"
+        self.writer.decide(record, report, message)
+
+    def _create_invoice(
+        self, record: OrderRecord, order: Order, draft: InvoiceDraft
+    ) -> dict[str, Any]:
+        contact_id = self.contacts.resolve(order.customer)
+        record.contact_id = contact_id
+        source = self.shop.name.capitalize() if self.external else None
+        body = draft.request_body(contact_id, source)
+        return self.writer.create_invoice(record, body, draft.reference, draft.invoice_date)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def rates(self) -> dict[str, MoneybirdTaxRate]:
+        """Moneybird's tax rates, read with the pass's set-up (see InvoiceWriter.rates)."""
+        return self.writer.rates()
+
+
+def _before_start(paid_at: datetime, start: datetime, tz: Any) -> str:
+    paid_day = paid_at.astimezone(tz).date().isoformat()
+    return (
+        f"paid {paid_day}, before the start point {start.astimezone(tz).date().isoformat()}: "
+        f"the scheduler books no history; book it with `connector import --since {paid_day}`"
+    )

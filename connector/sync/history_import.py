@@ -1,0 +1,238 @@
+"""`connector import`: a shop's order history, oldest first, resumable, at the rate limit.
+
+The history streams page by page through the same engine as the scheduled sync (same state,
+same pass lock, so the two never run at once and never exceed the budget together). A dry run
+books nothing and writes what a bookkeeper checks first: per month and VAT rate the net, VAT
+and gross (credit invoices for refunds negative, in the month of the refund), the orders that
+would be parked and why, the contacts that would be created, and what each refund becomes.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from connector import shutdown
+from connector.booking.book import Parked
+from connector.booking.credit import CreditDraft, as_original, book_refund, line_map, net_of_refunds
+from connector.booking.invoice import InvoiceDraft, line_totals_by_rate
+from connector.booking.tax_rates import MoneybirdTaxRate, rates_from_response
+from connector.errors import ConnectorError, Interrupted
+from connector.money import ZERO, fmt
+from connector.order import Order, order_key
+from connector.state import Meta, OrderState, PassLock, to_text, utcnow
+from connector.sync.contacts import email_key, emails_of
+from connector.sync.engine import PassBusy, SyncEngine
+from connector.sync.report import PassReport
+
+Progress = Callable[[int, int | None, int], None]  # done, total (if known), Moneybird requests
+
+
+@dataclass
+class DryRun:
+    """Totals per (month, VAT rate), parked orders and new contacts; nothing else is kept, so
+    memory stays flat however long the history."""
+
+    totals: dict[tuple[str, str], list[Decimal]] = field(default_factory=dict)  # net, vat, gross
+    invoices: dict[tuple[str, str], int] = field(default_factory=dict)  # invoices with the rate
+    parked: list[tuple[str, str]] = field(default_factory=list)
+    new_contacts: dict[str, str] = field(default_factory=dict)  # email key -> name
+    orders: int = 0
+    already_booked: int = 0
+    refunds: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    # order, refund id, date, amount, what would happen
+
+    def add(self, draft: InvoiceDraft | CreditDraft, rate_names: dict[str, str]) -> None:
+        """An invoice, or a credit invoice (its amounts negative) in the month of the refund."""
+        month = draft.invoice_date.strftime("%Y-%m")
+        incl = draft.prices_are_incl_tax if isinstance(draft, InvoiceDraft) else True
+        vat_by_rate = (
+            draft.predicted.vat_by_rate
+            if isinstance(draft, InvoiceDraft)
+            else draft.expected.vat_by_rate
+        )
+        for rate_id, amount in line_totals_by_rate(draft.lines).items():
+            vat = vat_by_rate.get(rate_id, ZERO)
+            net, gross = (amount - vat, amount) if incl else (amount, amount + vat)
+            key = (month, rate_names.get(rate_id, rate_id))
+            row = self.totals.setdefault(key, [ZERO, ZERO, ZERO])
+            row[0] += net
+            row[1] += vat
+            row[2] += gross
+            self.invoices[key] = self.invoices.get(key, 0) + 1
+
+    def write(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        totals = folder / "totals_per_month_and_rate.csv"
+        with totals.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["month", "vat_rate", "invoice_lines_at_rate", "net", "vat", "gross"])
+            for (month, rate), (net, vat, gross) in sorted(self.totals.items()):
+                writer.writerow(
+                    [month, rate, self.invoices[(month, rate)], fmt(net), fmt(vat), fmt(gross)]
+                )
+        parked = folder / "parked_orders.csv"
+        with parked.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["order", "reason"])
+            writer.writerows(self.parked)
+        contacts = folder / "new_contacts.csv"
+        with contacts.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["email_or_key", "name"])
+            writer.writerows(sorted(self.new_contacts.items()))
+        refunds = folder / "refunds.csv"
+        with refunds.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["order", "refund", "date", "amount", "booked_as"])
+            writer.writerows(self.refunds)
+        return [totals, parked, contacts, refunds]
+
+    def add_refunds(
+        self,
+        engine: SyncEngine,
+        order: Order,
+        draft: InvoiceDraft,
+        rates: dict[str, MoneybirdTaxRate],
+        names: dict[str, str],
+    ) -> None:
+        """Each refund on an order the import books: a credit invoice (or, with
+        refunds.before_booking = "net", lines on the order's own invoice)."""
+        net = engine.config.file.refunds.before_booking == "net"
+        for refund in order.refunds:
+            when = refund.created_at.astimezone(engine.settings.timezone).date().isoformat()
+            row = (order.number, refund.refund_id, when, fmt(refund.amount))
+            if net:
+                self.refunds.append((*row, "lines on the order's invoice (net)"))
+                continue
+            credit = book_refund(
+                order,
+                refund,
+                as_original(draft),
+                line_map(draft),
+                rates,
+                engine.config.mappings,
+                engine.settings,
+            )
+            if isinstance(credit, Parked):
+                self.refunds.append((*row, f"parked: {credit.reason}"))
+            else:
+                self.add(credit, names)
+                self.refunds.append((*row, f"credit invoice {credit.reference}"))
+
+
+def run_import(
+    engine: SyncEngine,
+    since: datetime,
+    until: datetime | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> PassReport:
+    """Book the history. Interrupt it at any point; running it again carries on."""
+    lock = PassLock(engine.store.path)
+    if not lock.acquire():
+        raise PassBusy("a sync or import is running on this state file; try again after it")
+    report = PassReport()
+    requests_before = engine.client.limiter.requests
+    done = 0
+    engine.store.set_meta(Meta.IMPORT_HEARTBEAT, utcnow().isoformat())
+    engine.store.close_dead_runs()
+    run = engine.store.start_run()  # shown by `status` with the scheduled passes
+    run.outcome = "running"
+    # History from `since` on is booked here: the scheduler's start point moves back to it,
+    # and a first import also sets where the scheduler's reads begin, so they never re-read it.
+    engine.move_start(since)
+    first_read = engine.store.get_meta(Meta.WATERMARK) is None and until is None
+    try:
+        for page, total in engine.shop.orders_between(since, until):
+            if first_read:
+                first_read = False
+                shop_now = engine.shop.last_date or utcnow() - timedelta(hours=1)
+                engine.store.set_meta(Meta.WATERMARK, to_text(shop_now) or "")
+            for payload in page:
+                if limit is not None and done >= limit:
+                    run.outcome = "import"
+                    return report
+                shutdown.check()  # a stop asked for ends the import here, between orders
+                key = engine.record_seen(payload, report)
+                if key is not None:
+                    engine.process(key, payload, report)
+                    engine.refunds.process_order(key, payload, report)
+                done += 1
+                if done % 10 == 0:  # scheduled passes wait for the lock: tell health we are busy
+                    engine.store.set_meta(Meta.IMPORT_HEARTBEAT, utcnow().isoformat())
+                if progress:
+                    progress(done, total, engine.client.limiter.requests - requests_before)
+        run.outcome = "import"
+    except Interrupted as exc:
+        run.outcome, run.error = "interrupted", str(exc)
+        raise
+    finally:
+        if run.outcome == "running":  # ended by an error: recorded as such, not as running
+            run.outcome, run.error = "error", run.error or "the import stopped on an error"
+        report.moneybird_requests = engine.client.limiter.requests - requests_before
+        run.finished_at = utcnow().isoformat()
+        run.seen, run.booked, run.parked, run.failed = (
+            report.seen, report.booked, report.parked, report.failed,
+        )  # fmt: skip
+        run.requests = report.moneybird_requests
+        engine.store.save(run)
+        engine.store.set_meta(Meta.IMPORT_HEARTBEAT, "")
+        lock.release()
+    return report
+
+
+def dry_run(
+    engine: SyncEngine,
+    since: datetime,
+    until: datetime | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> DryRun:
+    """Everything the import would book, worked out without writing to Moneybird (it reads the
+    tax rates and the contact list) or to the state."""
+    client, store = engine.client, engine.store
+    rates = rates_from_response(client.tax_rates())
+    names = {r.id: r.name for r in rates.values()}
+    known: set[str] = set()
+    ids = [str(r["id"]) for r in client.contact_versions()]
+    for contact in client.contacts_by_ids(ids):
+        known |= emails_of(contact)
+    result = DryRun()
+    net = engine.config.file.refunds.before_booking == "net"
+    for page, total in engine.shop.orders_between(since, until):
+        for payload in page:
+            if limit is not None and result.orders >= limit:
+                return result
+            result.orders += 1
+            summary = engine.shop.summary(payload)
+            record = store.order(order_key(engine.shop.name, summary.order_id))
+            if record is not None and record.state == OrderState.PAID:
+                result.already_booked += 1
+            elif summary.waiting:
+                result.parked.append((summary.number, f"would wait: {summary.waiting}"))
+            else:
+                try:
+                    order = engine.order_from(payload)
+                    booked = engine.draft(order, rates)
+                    if not isinstance(booked, Parked) and order.refunds and net:
+                        booked = net_of_refunds(booked, order, rates, engine.settings)
+                except ConnectorError as exc:
+                    booked = Parked(str(exc))
+                if isinstance(booked, Parked):
+                    result.parked.append((summary.number, booked.reason))
+                else:
+                    result.add(booked, names)
+                    result.add_refunds(engine, order, booked, rates, names)
+                    key = email_key(order.customer)
+                    if key not in known and store.contact(key) is None:
+                        b = order.customer.billing
+                        name = b.company or f"{b.first_name} {b.last_name}".strip()
+                        result.new_contacts.setdefault(key, name)
+            if progress:
+                progress(result.orders, total, client.limiter.requests)
+    return result
