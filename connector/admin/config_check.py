@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connector.booking.mappings import unreachable
-from connector.booking.tax_rates import rates_from_response
+from connector.booking.mappings import TaxRule, unreachable
+from connector.booking.tax_rates import MoneybirdTaxRate, rates_from_response
 from connector.config import Config, load_config
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.money import parse
@@ -105,15 +105,58 @@ def _criteria(rule: Any) -> dict[str, Any]:
 
 
 def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> None:
+    """The token, the administration, and every id the tables and config name, in Moneybird."""
+    if not _administration(config, client, report):
+        return
+    try:
+        found = _Found(
+            rates=rates_from_response(client.tax_rates()),
+            ledgers={str(a["id"]): a for a in client.ledger_accounts()},
+            accounts={str(a["id"]): a for a in client.financial_accounts()},
+            workflows={str(w["id"]): w for w in client.workflows()},
+            styles={str(d["id"]): d for d in client.document_styles()},
+        )
+    except ConnectorError as exc:
+        report.add(ERROR, "Moneybird", f"cannot read the administration's settings: {exc}")
+        return
+    _warn_oss_rules(config, report)
+    bad = (
+        _check_tax_rules(config, found, report)
+        + _check_account_rules(config, found, report)
+        + _check_sync_ids(config, found, report)
+        + _check_section_ids(config, found, report)
+    )
+    if not bad:
+        report.add(
+            OK,
+            "Moneybird",
+            "every tax rate, ledger account, financial account, workflow and "
+            "document style the tables name exists and fits",
+        )
+
+
+@dataclass
+class _Found:
+    """What the administration has, by id."""
+
+    rates: dict[str, MoneybirdTaxRate]
+    ledgers: dict[str, dict[str, Any]]
+    accounts: dict[str, dict[str, Any]]
+    workflows: dict[str, dict[str, Any]]
+    styles: dict[str, dict[str, Any]]
+
+
+def _administration(config: Config, client: MoneybirdClient, report: Report) -> bool:
+    """The token works and reaches the configured administration."""
     where = "Moneybird"
     try:
         administrations = client.administrations()
     except AuthError as exc:
         report.add(ERROR, where, str(exc))
-        return
+        return False
     except ConnectorError as exc:
         report.add(ERROR, where, f"cannot reach Moneybird at {client.api_url}: {exc}")
-        return
+        return False
     admin_id = config.moneybird.administration_id
     names = {str(a.get("id")): a.get("name", "") for a in administrations}
     if admin_id not in names:
@@ -123,105 +166,110 @@ def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> 
             where,
             f"the token has no access to administration {admin_id}; it can reach: {listed}",
         )
-        return
+        return False
     report.add(OK, where, f"token works for administration {admin_id} ({names[admin_id]})")
-    try:
-        rates = rates_from_response(client.tax_rates())
-        ledgers = {str(a["id"]): a for a in client.ledger_accounts()}
-        accounts = {str(a["id"]): a for a in client.financial_accounts()}
-        workflows = {str(w["id"]): w for w in client.workflows()}
-        styles = {str(d["id"]): d for d in client.document_styles()}
-    except ConnectorError as exc:
-        report.add(ERROR, where, f"cannot read the administration's settings: {exc}")
+    return True
+
+
+def _warn_oss_rules(config: Config, report: Report) -> None:
+    if config.file.vat.oss:
         return
+    for n, oss_rule in enumerate(config.mappings.tax):
+        if oss_rule.treatment == "oss":
+            report.add(
+                WARNING,
+                _place(config.mapping_paths()["tax"], ("rule", n, "treatment")),
+                "an OSS rule applies only with [vat] oss = true; until then orders it "
+                "would book are parked",
+            )
+
+
+def _tax_rule_problem(rule: TaxRule, rate: MoneybirdTaxRate | None) -> str | None:
+    if rate is None:
+        return f"tax_rate_id {rule.tax_rate_id} does not exist in the administration"
+    if rate.tax_rate_type != "sales_invoice":
+        return (
+            f"tax_rate_id {rule.tax_rate_id} is '{rate.name}', a "
+            f"{rate.tax_rate_type} rate; sales invoices need a sales_invoice rate"
+        )
+    if not rate.active:
+        return f"tax_rate_id {rule.tax_rate_id} ('{rate.name}') is inactive in Moneybird"
+    if rule.percentage is not None and rule.percentage != rate.percentage:
+        return (
+            f"the rule is for {rule.percentage:f}% but tax_rate_id "
+            f"{rule.tax_rate_id} ('{rate.name}') is {rate.percentage:f}%"
+        )
+    return None
+
+
+def _check_tax_rules(config: Config, found: _Found, report: Report) -> int:
+    bad = 0
+    for n, rule in enumerate(config.mappings.tax):
+        problem = _tax_rule_problem(rule, found.rates.get(rule.tax_rate_id))
+        if problem:
+            report.add(ERROR, _place(config.mapping_paths()["tax"], ("rule", n, "tax_rate_id")),
+                       problem)  # fmt: skip
+            bad += 1
+    return bad
+
+
+def _check_account_rules(config: Config, found: _Found, report: Report) -> int:
     paths = config.mapping_paths()
     bad = 0
-    if not config.file.vat.oss:
-        for n, oss_rule in enumerate(config.mappings.tax):
-            if oss_rule.treatment == "oss":
-                report.add(
-                    WARNING,
-                    _place(paths["tax"], ("rule", n, "treatment")),
-                    "an OSS rule applies only with [vat] oss = true; until then orders it "
-                    "would book are parked",
-                )
-    for n, rule in enumerate(config.mappings.tax):
-        place = _place(paths["tax"], ("rule", n, "tax_rate_id"))
-        rate = rates.get(rule.tax_rate_id)
-        if rate is None:
-            report.add(
-                ERROR, place, f"tax_rate_id {rule.tax_rate_id} does not exist in the administration"
-            )
-        elif rate.tax_rate_type != "sales_invoice":
-            report.add(
-                ERROR,
-                place,
-                f"tax_rate_id {rule.tax_rate_id} is '{rate.name}', a "
-                f"{rate.tax_rate_type} rate; sales invoices need a sales_invoice rate",
-            )
-        elif not rate.active:
-            report.add(
-                ERROR,
-                place,
-                f"tax_rate_id {rule.tax_rate_id} ('{rate.name}') is inactive in Moneybird",
-            )
-        elif rule.percentage is not None and rule.percentage != rate.percentage:
-            report.add(
-                ERROR,
-                place,
-                f"the rule is for {rule.percentage:f}% but tax_rate_id "
-                f"{rule.tax_rate_id} ('{rate.name}') is {rate.percentage:f}%",
-            )
-        else:
-            continue
-        bad += 1
     for n, ledger_rule in enumerate(config.mappings.ledger):
-        ledger = ledgers.get(ledger_rule.ledger_account_id)
-        if ledger is None:
-            place = _place(paths["ledger"], ("rule", n, "ledger_account_id"))
+        if ledger_rule.ledger_account_id not in found.ledgers:
             report.add(
                 ERROR,
-                place,
+                _place(paths["ledger"], ("rule", n, "ledger_account_id")),
                 f"ledger_account_id {ledger_rule.ledger_account_id} does "
                 "not exist in the administration",
             )
             bad += 1
     for n, payment_rule in enumerate(config.mappings.payment):
-        if payment_rule.financial_account_id not in accounts:
-            place = _place(paths["payment"], ("rule", n, "financial_account_id"))
+        if payment_rule.financial_account_id not in found.accounts:
             report.add(
                 ERROR,
-                place,
+                _place(paths["payment"], ("rule", n, "financial_account_id")),
                 f"financial_account_id {payment_rule.financial_account_id}"
                 " does not exist in the administration",
             )
             bad += 1
+    return bad
+
+
+def _check_sync_ids(config: Config, found: _Found, report: Report) -> int:
     sync = config.sync
-    if sync.workflow_id and sync.workflow_id not in workflows:
+    bad = 0
+    if sync.workflow_id and sync.workflow_id not in found.workflows:
         report.add(
             ERROR,
             _place(config.path, ("sync", "workflow_id")),
             f"workflow_id {sync.workflow_id} does not exist",
         )
         bad += 1
-    if sync.document_style_id and sync.document_style_id not in styles:
+    if sync.document_style_id and sync.document_style_id not in found.styles:
         report.add(
             ERROR,
             _place(config.path, ("sync", "document_style_id")),
             f"document_style_id {sync.document_style_id} does not exist",
         )
         bad += 1
-    # The ledger and tax rate that [gift_cards] and [refunds] may name (gift cards: 0%).
+    return bad
+
+
+def _check_section_ids(config: Config, found: _Found, report: Report) -> int:
+    """The ledger and tax rate that [gift_cards] and [refunds] may name (gift cards: 0%)."""
+    bad = 0
     for section, zero in (("gift_cards", True), ("refunds", False)):
         ids = getattr(config.file, section)
-        if ids.ledger_account_id and ids.ledger_account_id not in ledgers:
+        if ids.ledger_account_id and ids.ledger_account_id not in found.ledgers:
             report.add(
                 ERROR,
                 _place(config.path, (section, "ledger_account_id")),
                 f"ledger_account_id {ids.ledger_account_id} does not exist",
             )
             bad += 1
-        named = rates.get(ids.tax_rate_id) if ids.tax_rate_id else None
+        named = found.rates.get(ids.tax_rate_id) if ids.tax_rate_id else None
         fits = named is not None and named.usable_for_sales and (named.percentage == 0 or not zero)
         if ids.tax_rate_id and not fits:
             kind = "0% sales tax rate" if zero else "sales tax rate"
@@ -231,13 +279,7 @@ def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> 
                 f"tax_rate_id {ids.tax_rate_id} is not an active {kind}",
             )
             bad += 1
-    if not bad:
-        report.add(
-            OK,
-            where,
-            "every tax rate, ledger account, financial account, workflow and "
-            "document style the tables name exists and fits",
-        )
+    return bad
 
 
 def check_shop(config: Config, shop: Shop, report: Report) -> None:

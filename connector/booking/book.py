@@ -10,6 +10,7 @@ import fnmatch
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -100,6 +101,18 @@ def book(
         return Parked("the order's amounts are too large or too precise to book; check it")
 
 
+@dataclass
+class _Basket:
+    """What is booked of an order: its lines, the Moneybird rate for each shop rate on them,
+    the VAT the shop charged per shop rate, and the gift cards sold as invoice lines."""
+
+    order: Order
+    lines: list[OrderLine]
+    rate_for: dict[str | None, MoneybirdTaxRate]
+    shop_vat: dict[str | None, Decimal]
+    gift_lines: list[InvoiceLine]
+
+
 def _book(
     order: Order,
     mappings: Mappings,
@@ -107,167 +120,35 @@ def _book(
     settings: BookingSettings,
     vat_check: VatCheck | None,
 ) -> InvoiceDraft:
-    if order.paid_at is None:
-        raise _Park("order is not paid (no paid date)")
-    if not order.currency:
-        raise _Park("the order names no currency; the shop's data is incomplete: check the order")
-    if order.currency not in settings.currencies:
-        raise _Park(
-            f"currency {order.currency} is not enabled: add it to sync.currencies (its payments "
-            "then need euro amounts: the shop's own conversion, or sync.exchange_rates = 'ecb')"
-        )
-    if order.total < ZERO:
-        raise _Park(f"order total {fmt(order.total)} is negative")
-    # "Free shipping" and zero fees carry nothing worth a 0.00 invoice line (nor a 0% rule).
-    order_lines = [
-        ln
-        for ln in order.lines
-        if not (ln.kind in (LineKind.SHIPPING, LineKind.FEE) and not ln.net and not ln.tax)
-    ]
-    if not order_lines:
-        raise _Park("order has no lines")
+    paid_at = _check_bookable(order, settings)
+    order_lines = _lines_to_book(order)
     gift = _gift_cards_sold(order_lines, settings)
     gift_lines, gift_value = _gift_cards(gift, rates, settings)
     order_lines = [ln for ln in order_lines if ln not in gift]
     invoice_total = _invoiced(order, settings)
-
-    country = (
-        order.customer.shipping.country
-        if order.customer.shipping and order.customer.shipping.country
-        else order.customer.billing.country
-    ) or ""
-    business = order.customer.is_business
-    tolerance = settings.rounding_tolerance
-
     # 1. Each shop tax rate used on the order -> one Moneybird sales tax rate.
-    mb_rate_for: dict[str | None, MoneybirdTaxRate] = {}
-    for line in order_lines:
-        if line.extra_rate_ids:
-            taxes = (line.rate_id, *line.extra_rate_ids)
-            rate_list = ", ".join(_rate_label(order, r) for r in taxes)
-            raise _Park(
-                f"line '{line.description}' carries more than one tax ({rate_list}), but one "
-                "Moneybird invoice line takes one tax rate: make one Moneybird sales tax rate "
-                "of their combined percentage and map the shop's rates to it, or book the order "
-                "by hand"
-            )
-        if line.rate_id in mb_rate_for:
-            continue
-        mb_rate_for[line.rate_id] = _map_rate(
-            order, line.rate_id, mappings, rates, country, business, settings, vat_check
-        )
-
-    # 2. Per shop rate: the VAT the shop charged, checked against its own lines.
-    shop_vat: dict[str | None, Decimal] = {}
-    for rate_id in mb_rate_for:
-        lines_tax = sum((ln.tax for ln in order_lines if ln.rate_id == rate_id), ZERO)
-        charged = order.tax_rates[rate_id].vat_total if rate_id is not None else ZERO
-        if abs(lines_tax - charged) > tolerance:
-            raise _Park(
-                f"shop VAT at {_rate_label(order, rate_id)} is {fmt(charged)} but its lines "
-                f"carry {fmt(lines_tax)}; the order does not add up"
-            )
-        shop_vat[rate_id] = charged
-
+    rate_for = _rates_for(order, order_lines, mappings, rates, settings, vat_check)
+    # 2. Per shop rate: the VAT the shop charged, checked against its own lines and the total.
+    shop_vat = _shop_vat(order, order_lines, rate_for, settings.rounding_tolerance)
     shop_net = sum((ln.net for ln in order_lines), ZERO) + (gift_value if gift_lines else ZERO)
-    computed_total = shop_net + sum(shop_vat.values(), ZERO)
-    if abs(computed_total - invoice_total) > tolerance:
-        raise _Park(
-            f"order total {fmt(invoice_total)} differs from its lines plus VAT "
-            f"{fmt(computed_total)} by more than the rounding tolerance {fmt(tolerance)}"
-        )
-
-    notes: list[str] = []
-    if settings.vies_check and vat_check is not None and vat_check.status == "valid":
-        proof = f", consultation {vat_check.consultation}" if vat_check.consultation else ""
-        notes.append(
-            f"VAT number {vat_check.number} valid in VIES on "
-            f"{vat_check.checked_at.astimezone(settings.timezone).date().isoformat()}{proof}"
-        )
+    _check_total(invoice_total, shop_net + sum(shop_vat.values(), ZERO), settings)
+    notes = _vies_note(settings, vat_check)
     if settings.shipping_vat == "split_by_goods_value":
         if not order.prices_include_tax:
             raise _Park(
                 "shipping_vat = 'split_by_goods_value' needs prices including VAT (the gross "
                 "the customer paid is split); this order's prices exclude VAT"
             )
-        order_lines, shop_vat, split_notes = split_shipping(order_lines, shop_vat, mb_rate_for)
+        order_lines, shop_vat, split_notes = split_shipping(order_lines, shop_vat, rate_for)
         notes.extend(split_notes)
-
+    basket = _Basket(order, order_lines, rate_for, shop_vat, gift_lines)
     # 3. Invoice lines, grouped per shop rate so rounding residue stays within its rate.
-    percentages = {r.id: r.percentage for r in mb_rate_for.values()}
-    expected_vat: dict[str, Decimal] = {}
-    for rate_id, mb_rate in mb_rate_for.items():
-        expected_vat[mb_rate.id] = expected_vat.get(mb_rate.id, ZERO) + shop_vat[rate_id]
-    for gift_line in gift_lines:
-        percentages[gift_line.tax_rate_id] = ZERO
-        expected_vat.setdefault(gift_line.tax_rate_id, ZERO)
-        notes.append(f"gift card sale {fmt(gift_line.price)} booked as a liability, no VAT")
-    if gift and not gift_lines:
-        notes.append(f"gift card sale {fmt(gift_value)} left off the invoice (gift_cards.sale)")
-    # Rates without VAT still show in Moneybird's tax totals as 0.00; compare like with like.
-    shop_totals = Totals(invoice_total, expected_vat)
-
-    def lines_on(incl: bool, absorb: bool) -> tuple[list[InvoiceLine], list[str]]:
-        """The invoice lines with prices incl. or excl. VAT; `absorb`: the rounding policy's
-        cent onto the largest line of its rate (prices incl. VAT)."""
-        built_lines: list[InvoiceLine] = []
-        residue_notes: list[str] = []
-        for rate_id, mb_rate in mb_rate_for.items():
-            group = [ln for ln in order_lines if ln.rate_id == rate_id]
-            built = _lines_for_group(group, mb_rate.id, mappings, incl, settings.discount_lines)
-            if incl and absorb:
-                # The gross at this rate must be the shop's net + the shop's VAT at this rate.
-                # Shops that round VAT on the subtotal leave a cent between that and the sum
-                # of line gross amounts; it goes onto the largest line of the same rate.
-                target = sum((ln.net for ln in group), ZERO) + shop_vat[rate_id]
-                residue = target - sum((ln.total for ln in built), ZERO)
-                if residue:
-                    built = _absorb(built, residue)
-                    residue_notes.append(
-                        f"{fmt(residue)} rounding residue at {_rate_label(order, rate_id)} added "
-                        "to the largest line of that rate"
-                    )
-            built_lines.extend(built)
-        return built_lines + gift_lines, residue_notes
-
-    # Moneybird rounds VAT once per rate over the rate's total, on the basis the invoice names.
-    # Book on the basis on which that reproduces the shop's total and VAT per rate exactly (the
-    # shop's own first); only when neither does, the rounding policy.
-    shop_basis = order.prices_include_tax
-    # Split shipping and refunds netted on the invoice work on gross amounts: the shop's basis.
-    fixed = (
-        settings.invoice_basis == "shop"
-        or settings.shipping_vat == "split_by_goods_value"
-        or (settings.refunds_net and bool(order.refunds))
+    percentages, shop_totals = _expected(basket, invoice_total)
+    notes.extend(_gift_notes(gift_lines, gift, gift_value))
+    incl, lines, predicted = _choose_basis(
+        basket, mappings, rates, settings, percentages, shop_totals, notes
     )
-    bases = [shop_basis] if fixed else [shop_basis, not shop_basis]
-    chosen: tuple[bool, list[InvoiceLine], Totals] | None = None
-    for incl in bases:
-        lines, _ = lines_on(incl, absorb=False)
-        predicted = predict(tuple(lines), percentages, incl)
-        if not differences(predicted, shop_totals):
-            chosen = (incl, lines, predicted)
-            break
-    if chosen is not None and chosen[0] != shop_basis:
-        mine = predict(tuple(lines_on(shop_basis, absorb=False)[0]), percentages, shop_basis)
-        off = describe_differences(differences(mine, shop_totals), rates)
-        notes.append(
-            f"booked with prices {'incl.' if chosen[0] else 'excl.'} VAT: on the shop's own "
-            f"basis Moneybird would compute {off}"
-        )
-    if chosen is None:  # the rounding policy, on the shop's own basis
-        lines, residue_notes = lines_on(shop_basis, absorb=True)
-        notes.extend(residue_notes)
-        chosen = (shop_basis, lines, predict(tuple(lines), percentages, shop_basis))
-        diffs = differences(chosen[2], shop_totals)
-        too_big = {k: v for k, v in diffs.items() if abs(v) > tolerance}
-        if too_big:
-            raise _Park("Moneybird would compute " + describe_differences(too_big, rates))
-        if diffs:
-            notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
-    incl, lines, predicted = chosen
-
-    paid_on = order.paid_at.astimezone(settings.timezone).date()
+    paid_on = paid_at.astimezone(settings.timezone).date()
     try:
         payments = planned_payments(order, mappings, settings)
     except PaymentProblem as problem:
@@ -289,6 +170,203 @@ def _book(
         document_style_id=settings.document_style_id,
         notes=tuple(notes),
     )
+
+
+def _check_bookable(order: Order, settings: BookingSettings) -> datetime:
+    """What makes an order unbookable before its lines are looked at; its paid moment."""
+    if order.paid_at is None:
+        raise _Park("order is not paid (no paid date)")
+    if not order.currency:
+        raise _Park("the order names no currency; the shop's data is incomplete: check the order")
+    if order.currency not in settings.currencies:
+        raise _Park(
+            f"currency {order.currency} is not enabled: add it to sync.currencies (its payments "
+            "then need euro amounts: the shop's own conversion, or sync.exchange_rates = 'ecb')"
+        )
+    if order.total < ZERO:
+        raise _Park(f"order total {fmt(order.total)} is negative")
+    return order.paid_at
+
+
+def _lines_to_book(order: Order) -> list[OrderLine]:
+    # "Free shipping" and zero fees carry nothing worth a 0.00 invoice line (nor a 0% rule).
+    order_lines = [
+        ln
+        for ln in order.lines
+        if not (ln.kind in (LineKind.SHIPPING, LineKind.FEE) and not ln.net and not ln.tax)
+    ]
+    if not order_lines:
+        raise _Park("order has no lines")
+    return order_lines
+
+
+def _rates_for(
+    order: Order,
+    order_lines: list[OrderLine],
+    mappings: Mappings,
+    rates: dict[str, MoneybirdTaxRate],
+    settings: BookingSettings,
+    vat_check: VatCheck | None,
+) -> dict[str | None, MoneybirdTaxRate]:
+    """The Moneybird sales tax rate for each shop rate on the lines, where the goods go."""
+    customer = order.customer
+    shipping = customer.shipping
+    country = shipping.country if shipping and shipping.country else customer.billing.country
+    rate_for: dict[str | None, MoneybirdTaxRate] = {}
+    for line in order_lines:
+        if line.extra_rate_ids:
+            taxes = (line.rate_id, *line.extra_rate_ids)
+            rate_list = ", ".join(_rate_label(order, r) for r in taxes)
+            raise _Park(
+                f"line '{line.description}' carries more than one tax ({rate_list}), but one "
+                "Moneybird invoice line takes one tax rate: make one Moneybird sales tax rate "
+                "of their combined percentage and map the shop's rates to it, or book the order "
+                "by hand"
+            )
+        if line.rate_id in rate_for:
+            continue
+        rate_for[line.rate_id] = _map_rate(
+            order, line.rate_id, mappings, rates, country or "", customer.is_business, settings,
+            vat_check,
+        )  # fmt: skip
+    return rate_for
+
+
+def _shop_vat(
+    order: Order,
+    order_lines: list[OrderLine],
+    rate_for: dict[str | None, MoneybirdTaxRate],
+    tolerance: Decimal,
+) -> dict[str | None, Decimal]:
+    """Per shop rate, the VAT the shop charged, checked against the tax its lines carry."""
+    shop_vat: dict[str | None, Decimal] = {}
+    for rate_id in rate_for:
+        lines_tax = sum((ln.tax for ln in order_lines if ln.rate_id == rate_id), ZERO)
+        charged = order.tax_rates[rate_id].vat_total if rate_id is not None else ZERO
+        if abs(lines_tax - charged) > tolerance:
+            raise _Park(
+                f"shop VAT at {_rate_label(order, rate_id)} is {fmt(charged)} but its lines "
+                f"carry {fmt(lines_tax)}; the order does not add up"
+            )
+        shop_vat[rate_id] = charged
+    return shop_vat
+
+
+def _check_total(
+    invoice_total: Decimal, computed_total: Decimal, settings: BookingSettings
+) -> None:
+    tolerance = settings.rounding_tolerance
+    if abs(computed_total - invoice_total) > tolerance:
+        raise _Park(
+            f"order total {fmt(invoice_total)} differs from its lines plus VAT "
+            f"{fmt(computed_total)} by more than the rounding tolerance {fmt(tolerance)}"
+        )
+
+
+def _vies_note(settings: BookingSettings, vat_check: VatCheck | None) -> list[str]:
+    if not (settings.vies_check and vat_check is not None and vat_check.status == "valid"):
+        return []
+    proof = f", consultation {vat_check.consultation}" if vat_check.consultation else ""
+    day = vat_check.checked_at.astimezone(settings.timezone).date().isoformat()
+    return [f"VAT number {vat_check.number} valid in VIES on {day}{proof}"]
+
+
+def _expected(basket: _Basket, invoice_total: Decimal) -> tuple[dict[str, Decimal], Totals]:
+    """Each Moneybird rate's percentage, and the totals the invoice must show: the shop's total
+    and, per Moneybird rate, the VAT the shop charged (0.00 for rates without VAT, as
+    Moneybird's tax totals show them: like with like)."""
+    percentages = {r.id: r.percentage for r in basket.rate_for.values()}
+    expected_vat: dict[str, Decimal] = {}
+    for rate_id, mb_rate in basket.rate_for.items():
+        expected_vat[mb_rate.id] = expected_vat.get(mb_rate.id, ZERO) + basket.shop_vat[rate_id]
+    for gift_line in basket.gift_lines:
+        percentages[gift_line.tax_rate_id] = ZERO
+        expected_vat.setdefault(gift_line.tax_rate_id, ZERO)
+    return percentages, Totals(invoice_total, expected_vat)
+
+
+def _gift_notes(
+    gift_lines: list[InvoiceLine], gift: list[OrderLine], gift_value: Decimal
+) -> list[str]:
+    notes = [f"gift card sale {fmt(g.price)} booked as a liability, no VAT" for g in gift_lines]
+    if gift and not gift_lines:
+        notes.append(f"gift card sale {fmt(gift_value)} left off the invoice (gift_cards.sale)")
+    return notes
+
+
+def _lines_on(
+    basket: _Basket, mappings: Mappings, settings: BookingSettings, incl: bool, absorb: bool
+) -> tuple[list[InvoiceLine], list[str]]:
+    """The invoice lines with prices incl. or excl. VAT; `absorb`: the rounding policy's cent
+    onto the largest line of its rate (prices incl. VAT)."""
+    built_lines: list[InvoiceLine] = []
+    residue_notes: list[str] = []
+    for rate_id, mb_rate in basket.rate_for.items():
+        group = [ln for ln in basket.lines if ln.rate_id == rate_id]
+        built = _lines_for_group(group, mb_rate.id, mappings, incl, settings.discount_lines)
+        if incl and absorb:
+            # The gross at this rate must be the shop's net + the shop's VAT at this rate.
+            # Shops that round VAT on the subtotal leave a cent between that and the sum of
+            # line gross amounts; it goes onto the largest line of the same rate.
+            target = sum((ln.net for ln in group), ZERO) + basket.shop_vat[rate_id]
+            residue = target - sum((ln.total for ln in built), ZERO)
+            if residue:
+                built = _absorb(built, residue)
+                residue_notes.append(
+                    f"{fmt(residue)} rounding residue at {_rate_label(basket.order, rate_id)} "
+                    "added to the largest line of that rate"
+                )
+        built_lines.extend(built)
+    return built_lines + basket.gift_lines, residue_notes
+
+
+def _choose_basis(
+    basket: _Basket,
+    mappings: Mappings,
+    rates: dict[str, MoneybirdTaxRate],
+    settings: BookingSettings,
+    percentages: dict[str, Decimal],
+    shop_totals: Totals,
+    notes: list[str],
+) -> tuple[bool, list[InvoiceLine], Totals]:
+    """Moneybird rounds VAT once per rate over the rate's total, on the basis the invoice names.
+    Book on the basis on which that reproduces the shop's total and VAT per rate exactly (the
+    shop's own first); only when neither does, the rounding policy. Notes what it did."""
+    order = basket.order
+    shop_basis = order.prices_include_tax
+    # Split shipping and refunds netted on the invoice work on gross amounts: the shop's basis.
+    fixed = (
+        settings.invoice_basis == "shop"
+        or settings.shipping_vat == "split_by_goods_value"
+        or (settings.refunds_net and bool(order.refunds))
+    )
+    for incl in [shop_basis] if fixed else [shop_basis, not shop_basis]:
+        lines, _ = _lines_on(basket, mappings, settings, incl, absorb=False)
+        predicted = predict(tuple(lines), percentages, incl)
+        if differences(predicted, shop_totals):
+            continue
+        if incl != shop_basis:
+            mine, _ = _lines_on(basket, mappings, settings, shop_basis, absorb=False)
+            off = describe_differences(
+                differences(predict(tuple(mine), percentages, shop_basis), shop_totals), rates
+            )
+            notes.append(
+                f"booked with prices {'incl.' if incl else 'excl.'} VAT: on the shop's own "
+                f"basis Moneybird would compute {off}"
+            )
+        return incl, lines, predicted
+    # The rounding policy, on the shop's own basis.
+    lines, residue_notes = _lines_on(basket, mappings, settings, shop_basis, absorb=True)
+    notes.extend(residue_notes)
+    predicted = predict(tuple(lines), percentages, shop_basis)
+    diffs = differences(predicted, shop_totals)
+    tolerance = settings.rounding_tolerance
+    too_big = {k: v for k, v in diffs.items() if abs(v) > tolerance}
+    if too_big:
+        raise _Park("Moneybird would compute " + describe_differences(too_big, rates))
+    if diffs:
+        notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
+    return shop_basis, lines, predicted
 
 
 def _gift_cards(

@@ -235,7 +235,9 @@ class MoneybirdClient:
 
     # --- transport -------------------------------------------------------------------------
 
-    def _request(
+    # One attempt per loop, read top to bottom by what came back; splitting it would hide the
+    # retry policy across functions.
+    def _request(  # noqa: C901
         self,
         method: str,
         path: str,

@@ -132,7 +132,14 @@ def _seconds(started: str | None, finished: str | None) -> float | None:
 
 
 def render(data: dict[str, Any], console: Console) -> None:
-    cfg = data["config"]
+    _render_config(data["config"], console)
+    _render_counts(data, console)
+    _render_history(data, console)
+    _render_attention(data, console)
+    _render_runs(data, console)
+
+
+def _render_config(cfg: dict[str, Any], console: Console) -> None:
     if cfg["hash_in_force"]:
         console.print(
             f"Configuration in force: {cfg['hash_in_force']} (loaded {cfg['loaded_at'][:19]} UTC)"
@@ -154,6 +161,9 @@ def render(data: dict[str, Any], console: Console) -> None:
     elif cfg.get("problem_on_disk"):
         console.print("[red]The configuration on disk does not load:[/red]", markup=True)
         console.print(cfg["problem_on_disk"], markup=False, highlight=False)
+
+
+def _render_counts(data: dict[str, Any], console: Console) -> None:
     counts = Table(title="Orders per state")
     counts.add_column("state")
     counts.add_column("orders", justify="right")
@@ -172,6 +182,9 @@ def render(data: dict[str, Any], console: Console) -> None:
             highlight=False,
         )
     console.print(f"Contacts known: {data['contacts_known']}")
+
+
+def _render_history(data: dict[str, Any], console: Console) -> None:
     history = data.get("history") or {}
     if history.get("what_to_do"):
         how_many, day = history["orders_before_start"], (history["start"] or "")[:10]
@@ -191,6 +204,9 @@ def render(data: dict[str, Any], console: Console) -> None:
             markup=False,
             highlight=False,
         )
+
+
+def _render_attention(data: dict[str, Any], console: Console) -> None:
     if data["attention"]:
         table = Table(title="Orders needing attention")
         for column in ("order", "state", "reason", "what to do"):
@@ -210,6 +226,9 @@ def render(data: dict[str, Any], console: Console) -> None:
                 row["what_to_do"],
             ))  # fmt: skip
         console.print(table)
+
+
+def _render_runs(data: dict[str, Any], console: Console) -> None:
     runs = Table(title="Last runs")
     for column in ("started (UTC)", "took", "outcome", "seen", "booked", "already there",
                    "parked", "retry", "requests"):  # fmt: skip

@@ -78,55 +78,9 @@ def trim(introspection: dict[str, Any], documents: Iterable[str]) -> dict[str, A
     full = introspection["data"]["__schema"]
     types = {t["name"]: t for t in full["types"]}
     used = _used_fields(introspection, documents)
-    query_root = full["queryType"]["name"]
-    used.setdefault(query_root, set())
-
-    kept: dict[str, set[str] | None] = {}  # type -> fields kept (None: the whole type)
-    pending = list(used)
-
-    def keep_whole(name: str) -> None:
-        if name not in kept:
-            kept[name] = None
-            pending.append(name)
-
-    while pending:
-        name = pending.pop()
-        kind = types[name]["kind"]
-        if kind in ("OBJECT", "INTERFACE"):
-            fields = kept.setdefault(name, set())
-            assert fields is not None
-            for interface in types[name].get("interfaces") or []:
-                # An object keeps what its kept interfaces select, as the spec demands.
-                fields |= used.get(interface["name"], set())
-            fields |= used.get(name, set())
-            if not fields:  # a union member nobody selects on still needs one field
-                fields.add(next(f["name"] for f in types[name]["fields"] if f["name"] == "id"))
-            for field in types[name]["fields"]:
-                if field["name"] in fields:
-                    target = _named(field["type"])
-                    if target not in kept:
-                        pending.append(target)
-                    for argument in field["args"]:
-                        keep_whole(_named(argument["type"]))
-            for member in types[name].get("possibleTypes") or []:
-                if member["name"] not in kept:
-                    pending.append(member["name"])
-        elif kind == "UNION":
-            kept[name] = None
-            for member in types[name]["possibleTypes"]:
-                if member["name"] not in kept:
-                    pending.append(member["name"])
-        elif kind == "INPUT_OBJECT":
-            kept[name] = None
-            for field in types[name]["inputFields"]:
-                keep_whole(_named(field["type"]))
-        else:  # scalars and enums, whole
-            kept[name] = None
-    for directive in full["directives"]:
-        if directive["name"] in _BUILT_IN_DIRECTIVES:
-            for argument in directive["args"]:
-                keep_whole(_named(argument["type"]))
-
+    used.setdefault(full["queryType"]["name"], set())
+    directives = [d for d in full["directives"] if d["name"] in _BUILT_IN_DIRECTIVES]
+    kept = _reachable(types, used, directives)
     out_types = []
     for name in sorted(kept):
         source = dict(types[name])
@@ -137,18 +91,59 @@ def trim(introspection: dict[str, Any], documents: Iterable[str]) -> dict[str, A
             if source.get(key):
                 source[key] = [t for t in source[key] if t["name"] in kept]
         out_types.append(source)
-    return {
-        "data": {
-            "__schema": {
-                "description": full.get("description"),
-                "queryType": full["queryType"],
-                "mutationType": None,
-                "subscriptionType": None,
-                "types": out_types,
-                "directives": [d for d in full["directives"] if d["name"] in _BUILT_IN_DIRECTIVES],
-            }
-        }
+    schema = {
+        "description": full.get("description"),
+        "queryType": full["queryType"],
+        "mutationType": None,
+        "subscriptionType": None,
+        "types": out_types,
+        "directives": directives,
     }
+    return {"data": {"__schema": schema}}
+
+
+def _reachable(
+    types: dict[str, Any], used: dict[str, set[str]], directives: list[dict[str, Any]]
+) -> dict[str, set[str] | None]:
+    """Type name -> the fields kept of it (None: the whole type), from the used fields on."""
+    kept: dict[str, set[str] | None] = {}
+    pending = list(used)
+    for directive in directives:
+        pending += [_named(argument["type"]) for argument in directive["args"]]
+    while pending:
+        name = pending.pop()
+        kind = types[name]["kind"]
+        if kind in ("OBJECT", "INTERFACE"):
+            pending += _keep_fields(types[name], used, kept)
+        elif kind == "UNION":
+            kept[name] = None
+            pending += [m["name"] for m in types[name]["possibleTypes"] if m["name"] not in kept]
+        elif name not in kept:  # input objects, scalars and enums: whole
+            kept[name] = None
+            for field in types[name].get("inputFields") or []:
+                pending.append(_named(field["type"]))
+    return kept
+
+
+def _keep_fields(
+    kind: dict[str, Any], used: dict[str, set[str]], kept: dict[str, set[str] | None]
+) -> list[str]:
+    """Keep an object's (or interface's) used fields; the type names they lead to."""
+    fields = kept.setdefault(kind["name"], set())
+    assert fields is not None
+    for interface in kind.get("interfaces") or []:
+        # An object keeps what its kept interfaces select, as the spec demands.
+        fields |= used.get(interface["name"], set())
+    fields |= used.get(kind["name"], set())
+    if not fields:  # a union member nobody selects on still needs one field
+        fields.add(next(f["name"] for f in kind["fields"] if f["name"] == "id"))
+    found = []
+    for field in kind["fields"]:
+        if field["name"] in fields:
+            found.append(_named(field["type"]))
+            found += [_named(argument["type"]) for argument in field["args"]]
+    found += [m["name"] for m in kind.get("possibleTypes") or []]
+    return [name for name in found if name not in kept]
 
 
 def write(introspection: dict[str, Any], path: Path) -> None:

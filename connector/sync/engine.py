@@ -482,60 +482,101 @@ class SyncEngine:
     def _book(
         self, record: OrderRecord, order: Order, report: PassReport, waiting: str | None = None
     ) -> None:
-        invoice: dict[str, Any] | None = None
-        current: dict[str, Any] | None = None  # Moneybird's invoice as just read, payments and all
-        if record.invoice_id and (
-            record.intent == Intent.SEND_INVOICE or record.state != OrderState.OPEN
-        ):
-            # Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where
-            # the invoice stands. One deleted there, before it was numbered, is booked anew.
-            invoice = current = self.writer.read_invoice(record.invoice_id)
-            if invoice is None:
-                record.invoice_id = record.invoice_total = record.intent = None
-                record.state = OrderState.PENDING.value
-                self.store.save(record)
-            else:
-                self.writer.adopt(record, invoice)
+        current = self._resume(record)  # Moneybird's invoice as just read, payments and all
         if record.state == OrderState.OPEN:
-            # Finalized: the invoice stands whatever changed since; only the payment is left.
-            if order.paid_at is None:
-                raise Parking("the shop no longer has a paid date for a finalized invoice")
-            try:
-                plans = planned_payments(order, self.config.mappings, self.settings)
-            except PaymentProblem as problem:
-                raise Parking(str(problem)) from None
-            refunded = self.refunds.net_amount(record.key)  # refunds booked on the invoice
-            self.writer.pay(record, less(plans, refunded), current)
-            self._paid(record, report)
+            self._pay_finalized(record, order, report, current)
             return
-        untouched = record.invoice_id is None and record.intent is None
-        reason = self.shop.not_bookable(order) if untouched else None
+        if self._not_yet(record, order, report, waiting):
+            return
+        draft = self._draft_for(record, order, report)
+        if draft is not None:
+            self._make_invoice(record, order, draft, report, current)
+
+    def _resume(self, record: OrderRecord) -> dict[str, Any] | None:
+        """Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where the
+        invoice stands. One deleted there, before it was numbered, is booked anew."""
+        if not record.invoice_id or (
+            record.intent != Intent.SEND_INVOICE and record.state == OrderState.OPEN
+        ):
+            return None
+        invoice = self.writer.read_invoice(record.invoice_id)
+        if invoice is None:
+            record.invoice_id = record.invoice_total = record.intent = None
+            record.state = OrderState.PENDING.value
+            self.store.save(record)
+        else:
+            self.writer.adopt(record, invoice)
+        return invoice
+
+    def _pay_finalized(
+        self,
+        record: OrderRecord,
+        order: Order,
+        report: PassReport,
+        current: dict[str, Any] | None,
+    ) -> None:
+        """Finalized: the invoice stands whatever changed since; only the payment is left."""
+        if order.paid_at is None:
+            raise Parking("the shop no longer has a paid date for a finalized invoice")
+        try:
+            plans = planned_payments(order, self.config.mappings, self.settings)
+        except PaymentProblem as problem:
+            raise Parking(str(problem)) from None
+        refunded = self.refunds.net_amount(record.key)  # refunds booked on the invoice
+        self.writer.pay(record, less(plans, refunded), current)
+        self._paid(record, report)
+
+    def _not_yet(
+        self, record: OrderRecord, order: Order, report: PassReport, waiting: str | None
+    ) -> bool:
+        """An order nothing was written for yet that the shop says not to book (parked), or
+        that waits for its payment (unpaid): True, and it is recorded so."""
+        if record.invoice_id is not None or record.intent is not None:
+            return False
+        reason = self.shop.not_bookable(order)
         if reason:
             self.writer.park(record, reason, report)
-            return
-        if untouched and (waiting or not order.is_paid):
+            return True
+        if waiting or not order.is_paid:
             record.state = OrderState.UNPAID.value
             record.park_reason = waiting or "not paid yet: the shop has no paid date for it"
             self.store.save(record)
             report.unpaid += 1
-            return
+            return True
+        return False
+
+    def _draft_for(
+        self, record: OrderRecord, order: Order, report: PassReport
+    ) -> InvoiceDraft | None:
+        """The invoice the order becomes, recorded on the order (with where its lines went, for
+        its refunds); None when it parks (our own draft, if any, deleted)."""
         result = self.booking(order)
-        net = self.config.file.refunds.before_booking == "net" and order.refunds
         if isinstance(result, Parked):
             if record.invoice_id or record.intent:
                 self.writer.discard_draft(record)
             self.writer.park(record, result.reason, report)
-            return
-        draft = result
-        if net:
+            return None
+        if self.config.file.refunds.before_booking == "net" and order.refunds:
             self.refunds.booked_net(record.key, order.refunds)
-        self.refunds.save_line_map(record.key, line_map(draft))
-        record.reference = draft.reference
+        self.refunds.save_line_map(record.key, line_map(result))
+        record.reference = result.reference
         record.total = str(order.total)
         record.currency = order.currency
         record.paid_at = to_text(order.paid_at)
-        record.notes = "; ".join(draft.notes) or None
+        record.notes = "; ".join(result.notes) or None
+        return result
 
+    def _make_invoice(
+        self,
+        record: OrderRecord,
+        order: Order,
+        draft: InvoiceDraft,
+        report: PassReport,
+        current: dict[str, Any] | None,
+    ) -> None:
+        """Adopt the invoice Moneybird already has for it, or create it; then check Moneybird's
+        totals, finalize and pay."""
+        invoice = current
         if record.intent == Intent.DELETE_DRAFT:
             self.writer.discard_draft(record)
         adopted = False
