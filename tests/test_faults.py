@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,13 @@ from connector.runtime import build
 from connector.sandbox.moneybird import Fault, MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from tests.conftest import secrets_env, write_config
+from tests.helpers import booked_exactly_once
 
 BOOKED = 8
 
 
 def no_duplicates_no_loss(mb: MoneybirdSandbox) -> None:
-    refs = Counter(i["reference"] for i in mb.invoices.values())
-    assert len(refs) == BOOKED and all(n == 1 for n in refs.values()), refs
-    for invoice in mb.invoices.values():
-        assert invoice["state"] == "paid" and len(invoice["payments"]) == 1, invoice["reference"]
-    emails = Counter(c["send_invoices_to_email"].lower() for c in mb.contacts.values())
-    assert all(n == 1 for n in emails.values())
+    booked_exactly_once(mb, BOOKED, paid=True, payments=1)
 
 
 @pytest.mark.parametrize(

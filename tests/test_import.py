@@ -15,6 +15,7 @@ from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.sync.history_import import dry_run, run_import
 from tests.conftest import secrets_env, write_config
+from tests.helpers import booked_exactly_once
 
 SINCE = datetime.now(UTC) - timedelta(days=10)
 
@@ -61,8 +62,7 @@ def test_import_books_oldest_first_and_resumes_after_an_interruption(
     ]
     rest = run_import(runtime.engine(), SINCE)
     assert rest.booked == 4 and rest.parked == 1
-    refs = Counter(i["reference"] for i in moneybird.invoices.values())
-    assert len(refs) == 8 and all(n == 1 for n in refs.values())
+    booked_exactly_once(moneybird, 8)
     # Known customers cost nothing; each invoice costs create, finalize, pay.
     again = run_import(runtime.engine(), SINCE)
     assert again.booked == 0 and again.moneybird_requests == 0

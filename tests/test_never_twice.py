@@ -5,7 +5,6 @@ documents, payments and contacts in the Moneybird sandbox."""
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import JEROEN, Item, Person, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from tests.conftest import secrets_env, write_config
+from tests.helpers import booked_exactly_once
 
 STATE_FILES = ("state.db", "state.db-wal", "state.db-shm")
 
@@ -37,13 +37,7 @@ def run_pass(folder: Path, shop: WooCommerceSandbox, mb: MoneybirdSandbox):  # t
 
 
 def exactly_once(mb: MoneybirdSandbox) -> dict[str, dict]:
-    """Every reference once, every invoice paid by exactly the payments the shop had, every
-    customer one contact."""
-    refs = Counter(i["reference"] for i in mb.invoices.values())
-    assert all(n == 1 for n in refs.values()), f"booked twice: {refs}"
-    emails = Counter(c["send_invoices_to_email"].lower() for c in mb.contacts.values())
-    assert all(n == 1 for n in emails.values()), f"contact twice: {emails}"
-    return {i["reference"]: i for i in mb.invoices.values()}
+    return booked_exactly_once(mb)
 
 
 def new_customer_order(order_id: int) -> dict:

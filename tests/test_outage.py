@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from connector.cli import app
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from tests.conftest import secrets_env, write_config
+from tests.helpers import booked_exactly_once
 
 BOOKED = 8
 
@@ -59,9 +59,7 @@ def test_moneybird_down_ends_the_pass_within_a_minute_and_the_next_books_all(
     path.write_text(path.read_text().replace(api, moneybird.api_url))
     code, output, _ = sync(path, env)
     assert code == 0, output
-    refs = Counter(i["reference"] for i in moneybird.invoices.values())
-    assert len(refs) == BOOKED and all(n == 1 for n in refs.values())
-    assert all(i["state"] == "paid" for i in moneybird.invoices.values())
+    booked_exactly_once(moneybird, BOOKED, paid=True)
 
 
 def test_moneybird_going_down_mid_pass_stops_it_after_three_failed_requests(

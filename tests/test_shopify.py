@@ -26,6 +26,7 @@ from connector.shops.shopify.parse import order_from_shopify
 from connector.shops.shopify.queries import ALL, ORDERS_PER_PAGE
 from connector.state import Meta, OrderState
 from tests.conftest import FIXTURES, HISTORY_START, ROOT, SHARED, require_contract
+from tests.helpers import booked_exactly_once
 
 SCHEMA = SHARED / "contracts" / "shopify" / "admin_2026-10.json.gz"
 D = Decimal
@@ -647,8 +648,7 @@ def test_orders_that_move_while_pages_are_read_lose_nothing(
 
     shopify.before_orders = busy_shop
     shopify_runtime.engine().run_pass()
-    refs = Counter(i["reference"] for i in moneybird.invoices.values())
-    assert all(n == 1 for n in refs.values())
+    refs = booked_exactly_once(moneybird)
     assert {f"SH-{3100 + n}" for n in range(14) if n != 10} <= set(refs)
 
 

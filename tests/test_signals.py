@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from connector.cli import app
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from tests.conftest import secrets_env, write_config
+from tests.helpers import booked_exactly_once
 
 BOOKED = 8
 
@@ -52,9 +52,7 @@ def finish_and_check(path: Path, shop: WooCommerceSandbox, mb: MoneybirdSandbox)
     mb._window.clear()  # the budget the killed pass used has refilled
     result = CliRunner().invoke(app, ["sync", "--config", str(path)], env=secrets_env(shop, mb))
     assert result.exit_code == 0, result.output
-    refs = Counter(i["reference"] for i in mb.invoices.values())
-    assert len(refs) == BOOKED and all(n == 1 for n in refs.values()), refs
-    assert all(i["state"] == "paid" and len(i["payments"]) == 1 for i in mb.invoices.values())
+    booked_exactly_once(mb, BOOKED, paid=True, payments=1)
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
