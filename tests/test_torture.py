@@ -189,7 +189,7 @@ def test_sixty_orders_survive_a_hundred_kills(
 
 
 def test_shopify_orders_survive_kills_too(tmp_path: Path, moneybird: MoneybirdSandbox) -> None:
-    from tests.test_shopify import SCHEMA, require_schema
+    from tests.test_shopify_queries import SCHEMA, require_schema
 
     require_schema()
     from connector.sandbox.shopify import ShopifySandbox

@@ -1,8 +1,7 @@
-"""Shopify as a source: parsing, booking, the GraphQL contract, and syncs against the sandbox."""
+"""Shopify against the sandboxes: syncs, paging, tokens, throttling, refunds, set-up."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -14,223 +13,16 @@ from typing import Any
 
 import pytest
 
-from connector.booking.book import BookingSettings, Parked, book
-from connector.booking.invoice import InvoiceDraft
-from connector.booking.mappings import LedgerRule, Mappings, TaxRule
-from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import load_config
 from connector.runtime import Runtime, build
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import MB_RATE_9, MB_RATE_21, Person
-from connector.shops.shopify.parse import order_from_shopify
-from connector.shops.shopify.queries import ALL, ORDERS_PER_PAGE
+from connector.shops.shopify.queries import ORDERS_PER_PAGE
 from connector.state import Meta, OrderState
-from tests.conftest import FIXTURES, HISTORY_START, ROOT, SHARED, require_contract
+from tests.conftest import HISTORY_START, ROOT
 from tests.helpers import booked_exactly_once
 
-SCHEMA = SHARED / "contracts" / "shopify" / "admin_2026-10.json.gz"
 D = Decimal
-R21, R9, R6, R0 = "21", "9", "6", "1"
-RATES = {
-    R0: MoneybirdTaxRate(R0, "0% btw", D("0.0"), "sales_invoice", True),
-    R21: MoneybirdTaxRate(R21, "21% btw", D("21.0"), "sales_invoice", True),
-    R9: MoneybirdTaxRate(R9, "9% btw", D("9.0"), "sales_invoice", True),
-    R6: MoneybirdTaxRate(R6, "State tax 6%", D("6.0"), "sales_invoice", True),
-}
-MAPPINGS = Mappings(
-    tax=(
-        TaxRule(percentage="21", country="NL", tax_rate_id=R21),
-        TaxRule(percentage="9", country="NL", tax_rate_id=R9),
-        TaxRule(percentage="6", country="US", tax_rate_id=R6),
-    ),
-    ledger=(
-        LedgerRule(kind="product", ledger_account_id="8000"),
-        LedgerRule(kind="shipping", ledger_account_id="8050"),
-        LedgerRule(kind="discount", ledger_account_id="8090"),
-    ),
-)
-
-
-def require_schema() -> None:
-    require_contract(SCHEMA, "Shopify Admin schema")
-
-
-# --- the GraphQL contract -----------------------------------------------------------------------
-
-
-def test_every_query_validates_against_the_2026_10_admin_schema() -> None:
-    require_schema()
-    from graphql import parse, validate
-
-    from connector.sandbox.shopify import load_schema, requested_cost
-
-    schema = load_schema(SCHEMA)
-    for name, document in ALL.items():
-        errors = validate(schema, parse(document))
-        assert errors == [], f"{name}: {[e.message for e in errors]}"
-        # Well under Shopify's 1,000-point cap for a single query.
-        assert requested_cost(schema, parse(document), {}) < 700, name
-    wrong = validate(schema, parse("query { orders(first: 1) { nodes { grandTotal } } }"))
-    assert wrong, "the validator must reject a field the schema does not have"
-
-
-def test_shipped_schema_is_the_full_one_cut_to_what_the_queries_use() -> None:
-    require_schema()
-    from graphql import build_client_schema, parse, validate
-
-    from connector.sandbox.shopify_schema import SHIPPED, read_introspection, trim
-
-    full = read_introspection(SCHEMA)
-    shipped = read_introspection(SHIPPED)
-    # Regenerate with `python -m connector.sandbox.shopify_schema <full schema>` if this fails.
-    assert shipped == json.loads(json.dumps(trim(full, ALL.values())))
-    # Whatever it keeps is Shopify's to the letter: a type's kind, a field's arguments, type
-    # and deprecation, an enum's values.
-    types = {t["name"]: t for t in full["data"]["__schema"]["types"]}
-    kept = shipped["data"]["__schema"]["types"]
-    for kept_type in kept:
-        original = types[kept_type["name"]]
-        assert kept_type["kind"] == original["kind"]
-        for key in ("inputFields", "enumValues"):
-            assert kept_type.get(key) == original.get(key), kept_type["name"]
-        for kept_field in kept_type.get("fields") or []:
-            assert kept_field in original["fields"], (kept_type["name"], kept_field["name"])
-    assert len(kept) < len(types) / 20
-    schema = build_client_schema(shipped["data"])
-    for name, document in ALL.items():
-        assert validate(schema, parse(document)) == [], name
-    # Cut, not loosened: a field Shopify has but the connector does not use is not there.
-    assert validate(schema, parse("query { shop { name } }"))
-    assert validate(schema, parse("query { orders(first: 1) { nodes { note } } }"))
-
-
-# --- parsing and booking, figures by hand -------------------------------------------------------
-
-
-def test_shopify_docs_example_parses_and_its_inconsistent_vat_parks_it() -> None:
-    # Shopify's REST example order 450789469, converted to the GraphQL shape. It is internally
-    # inconsistent: 6% State Tax of 3.98 per line on lines of 195.66/195.67 after discount.
-    payload = json.loads((FIXTURES / "shopify" / "order_450789469.graphql.json").read_text())
-    order = order_from_shopify(payload)
-    assert (order.number, order.currency, order.prices_include_tax) == ("1001", "USD", False)
-    assert order.total == D("598.94")
-    assert [
-        (ln.description, ln.quantity, ln.net, ln.tax, ln.rate_id) for ln in order.lines[:3]
-    ] == [
-        ("IPod Nano - 8gb", D(1), D("195.66"), D("3.98"), "6"),
-        ("IPod Nano - 8gb", D(1), D("195.67"), D("3.98"), "6"),
-        ("IPod Nano - 8gb", D(1), D("195.67"), D("3.98"), "6"),
-    ]
-    assert order.lines[3].description == "Free Shipping" and order.lines[3].net == D(0)
-    assert order.tax_rates["6"].vat_total == D("11.94")
-    # Partially refunded counts as paid; the paid moment is the successful capture.
-    assert order.paid_at == datetime(2005, 8, 5, 14, 22, 51, tzinfo=UTC)
-    assert order.transaction_id == "shopify-801038806" and order.payment_method == "bogus"
-    assert order.customer.email == "bob.norman@mail.example.com"
-    assert order.customer.billing.country == "US"
-    result = book(order, MAPPINGS, RATES, BookingSettings(currencies=("USD",)))
-    # 587.00 net x 6% = 35.22 VAT, not 11.94: 23.28 more, on the VAT and the total.
-    assert isinstance(result, Parked)
-    assert "a total 23.28 off the shop's" in result.reason
-    assert "VAT at 'State tax 6%' 23.28 off the shop's" in result.reason
-
-
-def money(amount: str) -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": "EUR"}}
-
-
-def tax(rate: float, amount: str) -> dict[str, Any]:
-    return {"title": f"BTW {rate:g}%", "ratePercentage": rate, "priceSet": money(amount)}
-
-
-def dutch_order(
-    incl: bool, lines: list[dict], shipping: list[dict], taxes: list[dict], total: str, **extra: Any
-) -> dict[str, Any]:
-    payload = {
-        "id": "gid://shopify/Order/77", "name": "#1077", "updatedAt": "2026-11-02T09:00:00Z",
-        "processedAt": "2026-11-02T08:59:00Z", "test": False, "cancelledAt": None,
-        "displayFinancialStatus": "PAID", "displayFulfillmentStatus": "UNFULFILLED",
-        "currencyCode": "EUR", "taxesIncluded": incl, "email": "Anna@Example.nl",
-        "customAttributes": [], "customer": {"email": "anna@example.nl", "firstName": "Anna", "lastName": "de Vries"},
-        "billingAddress": {"firstName": "Anna", "lastName": "de Vries", "company": None, "address1": "Prinsengracht 263",
-                           "address2": None, "zip": "1016 GV", "city": "Amsterdam", "countryCodeV2": "NL"},
-        "shippingAddress": None, "totalPriceSet": money(total), "taxLines": taxes,
-        "lineItems": {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": lines},
-        "shippingLines": {"nodes": shipping},
-        "transactions": [{"id": "gid://shopify/OrderTransaction/5", "kind": "SALE", "status": "SUCCESS",
-                          "gateway": "mollie", "processedAt": "2026-11-02T08:59:30Z", "amountSet": money(total)}],
-    }  # fmt: skip
-    payload.update(extra)
-    return payload
-
-
-def test_tax_inclusive_order_with_a_discount_books_exactly() -> None:
-    # 2 x 12.95 at 9%: 25.90, VAT round(25.90 x 9/109 = 2.1385) = 2.14
-    # 34.95 at 21% less 3.50 discount: 31.45, VAT round(31.45 x 21/121 = 5.4583) = 5.46
-    # shipping 4.95 at 21%: VAT round(0.8591) = 0.86; total 25.90 + 31.45 + 4.95 = 62.30
-    payload = dutch_order(
-        True,
-        [{"id": "l1", "title": "Koffiebonen", "sku": "KB", "quantity": 2, "isGiftCard": False,
-          "originalUnitPriceSet": money("12.95"), "discountAllocations": [], "taxLines": [tax(9.0, "2.14")]},
-         {"id": "l2", "title": "Moka pot", "sku": "MP", "quantity": 1, "isGiftCard": False,
-          "originalUnitPriceSet": money("34.95"),
-          "discountAllocations": [{"allocatedAmountSet": money("3.50")}], "taxLines": [tax(21.0, "5.46")]}],
-        [{"title": "PostNL", "discountedPriceSet": money("4.95"), "taxLines": [tax(21.0, "0.86")]}],
-        [tax(9.0, "2.14"), tax(21.0, "6.32")],
-        "62.30",
-    )  # fmt: skip
-    order = order_from_shopify(payload)
-    assert order.customer.email == "Anna@Example.nl"
-    draft = book(order, MAPPINGS, RATES, BookingSettings())
-    assert isinstance(draft, InvoiceDraft)
-    assert draft.reference == "WC-1077"  # the template is the config's; see the e2e test for SH-
-    assert [
-        (ln.description, f"{ln.amount:f}", f"{ln.price:.2f}", ln.tax_rate_id) for ln in draft.lines
-    ] == [
-        ("Koffiebonen", "2", "12.95", R9),
-        ("Moka pot", "1", "34.95", R21),
-        ("PostNL", "1", "4.95", R21),
-        ("Korting", "1", "-3.50", R21),
-    ]
-    # Moneybird: 21% on 36.40 gross = 6.3174 -> 6.32; 9% on 25.90 = 2.14.
-    assert draft.predicted.vat_by_rate == {R21: D("6.32"), R9: D("2.14")}
-    assert draft.predicted.total_incl_tax == D("62.30") == draft.shop_totals.total_incl_tax
-    assert draft.payments[0].transaction_identifier == "shopify-5"
-
-
-def test_tax_exclusive_business_order_books_exactly() -> None:
-    # 10 x 19.72 net at 9%: 197.20, VAT round(17.748) = 17.75, total 214.95.
-    payload = dutch_order(
-        False,
-        [{"id": "l1", "title": "Espresso blend 1kg", "sku": "EB", "quantity": 10, "isGiftCard": False,
-          "originalUnitPriceSet": money("19.72"), "discountAllocations": [], "taxLines": [tax(9.0, "17.75")]}],
-        [],
-        [tax(9.0, "17.75")],
-        "214.95",
-        customAttributes=[{"key": "VAT_number", "value": "NL853746333B01"}],
-    )  # fmt: skip
-    order = order_from_shopify(payload)
-    assert order.customer.vat_number == "NL853746333B01"
-    draft = book(order, MAPPINGS, RATES, BookingSettings())
-    assert isinstance(draft, InvoiceDraft)
-    assert draft.prices_are_incl_tax is False
-    assert [(f"{ln.amount:f}", f"{ln.price:.2f}") for ln in draft.lines] == [("10", "19.72")]
-    assert draft.predicted.total_incl_tax == D("214.95")
-    assert draft.predicted.vat_by_rate == {R9: D("17.75")}
-
-
-def test_gift_card_sale_parks() -> None:
-    payload = dutch_order(
-        True,
-        [{"id": "l1", "title": "Cadeaubon", "sku": "GIFT", "quantity": 1, "isGiftCard": True,
-          "originalUnitPriceSet": money("25.00"), "discountAllocations": [], "taxLines": []}],
-        [], [], "25.00",
-    )  # fmt: skip
-    result = book(order_from_shopify(payload), MAPPINGS, RATES, BookingSettings())
-    assert isinstance(result, Parked) and "gift card" in result.reason
-
-
-# --- against the sandbox ------------------------------------------------------------------------
 
 
 def shopify_config(
@@ -399,20 +191,6 @@ def test_throttling_waits_for_the_bucket_and_loses_nothing(
     assert len(waits) >= 3 and all(w >= 0.1 for w in waits)
 
 
-def test_throttle_wait_is_what_the_bucket_lacks_over_its_restore_rate() -> None:
-    from connector.shops.shopify.shop import _throttle_wait
-
-    def answer(requested: int, available: int, rate: float) -> dict[str, Any]:
-        status = {"maximumAvailable": 1000, "currentlyAvailable": available, "restoreRate": rate}
-        return {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
-                "extensions": {"cost": {"requestedQueryCost": requested, "throttleStatus": status}}}  # fmt: skip
-
-    assert _throttle_wait(answer(557, 57, 100)) == 5.0  # 500 points at 100 per second
-    assert _throttle_wait(answer(557, 500, 50)) == 1.2  # 57 / 50 = 1.14, rounded up
-    assert _throttle_wait(answer(10, 50, 100)) == 0.1  # enough already: a short pause
-    assert _throttle_wait({"errors": [{"message": "Field 'x' doesn't exist"}]}) is None
-
-
 def test_client_credentials_token_is_exchanged_and_renewed(
     tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
 ) -> None:
@@ -561,53 +339,6 @@ def test_shopify_refunds_become_linked_credit_invoices(
     }  # fmt: skip
 
 
-def gift_and_mug() -> dict[str, Any]:
-    """A 25.00 gift card (no VAT) and a mug 12.10 (10.00 + 2.10 at 21%): 37.10 paid."""
-    return dutch_order(
-        True,
-        [{"id": "gid://shopify/LineItem/1", "title": "Cadeaubon", "sku": "GIFT", "quantity": 1,
-          "isGiftCard": True, "originalUnitPriceSet": money("25.00"), "discountAllocations": [],
-          "taxLines": []},
-         {"id": "gid://shopify/LineItem/2", "title": "Mok", "sku": "MOK", "quantity": 1,
-          "isGiftCard": False, "originalUnitPriceSet": money("12.10"), "discountAllocations": [],
-          "taxLines": [tax(21.0, "2.10")]}],
-        [], [tax(21.0, "2.10")], "37.10",
-    )  # fmt: skip
-
-
-def test_gift_card_sale_as_a_liability_without_vat() -> None:
-    settings = BookingSettings(
-        gift_card_sale="liability", gift_card_ledger_account_id="1600", gift_card_tax_rate_id=R0
-    )
-    draft = book(order_from_shopify(gift_and_mug()), MAPPINGS, RATES, settings)
-    assert isinstance(draft, InvoiceDraft), getattr(draft, "reason", "")
-    assert sorted((ln.description, ln.price, ln.tax_rate_id, ln.ledger_account_id)
-                  for ln in draft.lines) == [
-        ("Cadeaubon", D("25.00"), R0, "1600"), ("Mok", D("12.10"), R21, "8000"),
-    ]  # fmt: skip
-    assert draft.predicted.vat_by_rate == {R21: D("2.10"), R0: D("0.00")}
-    assert draft.predicted.total_incl_tax == D("37.10") == draft.payments[0].amount
-
-
-def test_gift_card_sale_left_off_the_invoice() -> None:
-    draft = book(
-        order_from_shopify(gift_and_mug()), MAPPINGS, RATES, BookingSettings(gift_card_sale="skip")
-    )
-    assert isinstance(draft, InvoiceDraft), getattr(draft, "reason", "")
-    assert [ln.description for ln in draft.lines] == ["Mok"]
-    # The invoice and its payment are the mug only; the gift card is booked elsewhere.
-    assert draft.predicted.total_incl_tax == D("12.10") == draft.payments[0].amount
-    assert any("left off the invoice" in n for n in draft.notes)
-
-
-def test_gift_card_liability_needs_a_zero_rate() -> None:
-    settings = BookingSettings(
-        gift_card_sale="liability", gift_card_ledger_account_id="1600", gift_card_tax_rate_id=R21
-    )
-    result = book(order_from_shopify(gift_and_mug()), MAPPINGS, RATES, settings)
-    assert isinstance(result, Parked) and "is not an active 0% sales tax rate" in result.reason
-
-
 def test_history_pages_come_oldest_first_complete_and_without_test_orders(
     shopify_runtime: Runtime, shopify: Any
 ) -> None:
@@ -675,17 +406,3 @@ def test_a_first_start_on_shopify_books_no_history(
         assert history == str(len(paid))
     finally:
         runtime.close()
-
-
-def test_the_sandbox_gives_back_unused_query_cost_as_shopify_does(shopify: Any) -> None:
-    """Shopify takes the requested cost up front and refunds what the answer did not use:
-    a page of four small orders costs far less than four orders of a full page of lines."""
-    from connector.shops.shopify.queries import CHANGED_ORDERS
-
-    shopify.restore_rate = 0.0  # no refill over time: only the refund moves the bucket
-    shopify._available = shopify.bucket_size
-    answer = shopify._graphql(CHANGED_ORDERS, {"after": None, "query": None})
-    cost = answer["extensions"]["cost"]
-    assert cost["actualQueryCost"] < cost["requestedQueryCost"]
-    left = cost["throttleStatus"]["currentlyAvailable"]
-    assert left == int(shopify.bucket_size - cost["actualQueryCost"])

@@ -1,0 +1,92 @@
+"""Shopify's GraphQL contract: every query against the Admin schema, the schema the package ships, and the query cost and throttling as Shopify computes them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connector.shops.shopify.queries import ALL
+from tests.conftest import SHARED, require_contract
+
+SCHEMA = SHARED / "contracts" / "shopify" / "admin_2026-10.json.gz"
+
+
+def require_schema() -> None:
+    require_contract(SCHEMA, "Shopify Admin schema")
+
+
+# --- the GraphQL contract -----------------------------------------------------------------------
+
+
+def test_every_query_validates_against_the_2026_10_admin_schema() -> None:
+    require_schema()
+    from graphql import parse, validate
+
+    from connector.sandbox.shopify import load_schema, requested_cost
+
+    schema = load_schema(SCHEMA)
+    for name, document in ALL.items():
+        errors = validate(schema, parse(document))
+        assert errors == [], f"{name}: {[e.message for e in errors]}"
+        # Well under Shopify's 1,000-point cap for a single query.
+        assert requested_cost(schema, parse(document), {}) < 700, name
+    wrong = validate(schema, parse("query { orders(first: 1) { nodes { grandTotal } } }"))
+    assert wrong, "the validator must reject a field the schema does not have"
+
+
+def test_shipped_schema_is_the_full_one_cut_to_what_the_queries_use() -> None:
+    require_schema()
+    from graphql import build_client_schema, parse, validate
+
+    from connector.sandbox.shopify_schema import SHIPPED, read_introspection, trim
+
+    full = read_introspection(SCHEMA)
+    shipped = read_introspection(SHIPPED)
+    # Regenerate with `python -m connector.sandbox.shopify_schema <full schema>` if this fails.
+    assert shipped == json.loads(json.dumps(trim(full, ALL.values())))
+    # Whatever it keeps is Shopify's to the letter: a type's kind, a field's arguments, type
+    # and deprecation, an enum's values.
+    types = {t["name"]: t for t in full["data"]["__schema"]["types"]}
+    kept = shipped["data"]["__schema"]["types"]
+    for kept_type in kept:
+        original = types[kept_type["name"]]
+        assert kept_type["kind"] == original["kind"]
+        for key in ("inputFields", "enumValues"):
+            assert kept_type.get(key) == original.get(key), kept_type["name"]
+        for kept_field in kept_type.get("fields") or []:
+            assert kept_field in original["fields"], (kept_type["name"], kept_field["name"])
+    assert len(kept) < len(types) / 20
+    schema = build_client_schema(shipped["data"])
+    for name, document in ALL.items():
+        assert validate(schema, parse(document)) == [], name
+    # Cut, not loosened: a field Shopify has but the connector does not use is not there.
+    assert validate(schema, parse("query { shop { name } }"))
+    assert validate(schema, parse("query { orders(first: 1) { nodes { note } } }"))
+
+
+def test_throttle_wait_is_what_the_bucket_lacks_over_its_restore_rate() -> None:
+    from connector.shops.shopify.shop import _throttle_wait
+
+    def answer(requested: int, available: int, rate: float) -> dict[str, Any]:
+        status = {"maximumAvailable": 1000, "currentlyAvailable": available, "restoreRate": rate}
+        return {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                "extensions": {"cost": {"requestedQueryCost": requested, "throttleStatus": status}}}  # fmt: skip
+
+    assert _throttle_wait(answer(557, 57, 100)) == 5.0  # 500 points at 100 per second
+    assert _throttle_wait(answer(557, 500, 50)) == 1.2  # 57 / 50 = 1.14, rounded up
+    assert _throttle_wait(answer(10, 50, 100)) == 0.1  # enough already: a short pause
+    assert _throttle_wait({"errors": [{"message": "Field 'x' doesn't exist"}]}) is None
+
+
+def test_the_sandbox_gives_back_unused_query_cost_as_shopify_does(shopify: Any) -> None:
+    """Shopify takes the requested cost up front and refunds what the answer did not use:
+    a page of four small orders costs far less than four orders of a full page of lines."""
+    from connector.shops.shopify.queries import CHANGED_ORDERS
+
+    shopify.restore_rate = 0.0  # no refill over time: only the refund moves the bucket
+    shopify._available = shopify.bucket_size
+    answer = shopify._graphql(CHANGED_ORDERS, {"after": None, "query": None})
+    cost = answer["extensions"]["cost"]
+    assert cost["actualQueryCost"] < cost["requestedQueryCost"]
+    left = cost["throttleStatus"]["currentlyAvailable"]
+    assert left == int(shopify.bucket_size - cost["actualQueryCost"])
