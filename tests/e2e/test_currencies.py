@@ -243,7 +243,7 @@ def test_a_non_euro_shop_money_is_no_euro_amount() -> None:
 def test_shopify_order_in_the_customers_currency_with_shopifys_euro_amounts(
     tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
 ) -> None:
-    from tests.test_shopify_sync import shopify_config
+    from tests.e2e.test_shopify import shopify_config
 
     paid = datetime.now(UTC) - timedelta(hours=2)
     shopify.orders.clear()
@@ -283,7 +283,7 @@ def test_shopify_order_in_the_customers_currency_with_shopifys_euro_amounts(
 def test_shopify_order_in_dollars_books_in_euros_by_default(
     tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
 ) -> None:
-    from tests.test_shopify_sync import shopify_config
+    from tests.e2e.test_shopify import shopify_config
 
     shopify.orders.clear()
     shopify.put_order(dollar_order(2304, datetime.now(UTC) - timedelta(hours=2)))

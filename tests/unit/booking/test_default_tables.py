@@ -27,8 +27,8 @@ from connector.sandbox.seed import (
     MB_RATE_ICP,
 )
 from tests.conftest import ROOT
-from tests.test_booking import line, order, shipping, tax_line
-from tests.test_vat_rules import german_consumer, zero_rated
+from tests.unit.booking.test_book import line, order, shipping, tax_line
+from tests.unit.booking.test_vat_rules import german_consumer, zero_rated
 
 D = Decimal
 TABLES = load_mappings(

@@ -12,7 +12,7 @@ from connector.booking.invoice import InvoiceDraft
 from connector.booking.mappings import Mappings, TaxRule
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.booking.vat_rules import in_region, vat_number_country
-from tests.test_booking import LEDGER, R21, line, order, shipping, tax_line
+from tests.unit.booking.test_book import LEDGER, R21, line, order, shipping, tax_line
 
 D = Decimal
 ICP, EXPORT, ZERO_NL, DE_OSS = "2", "3", "1", "190"
@@ -150,8 +150,8 @@ def mixed_basket(incl: bool = True):  # type: ignore[no-untyped-def]
 
 
 def test_shipping_vat_split_by_the_value_of_the_goods() -> None:
-    from tests.test_booking import NL, R9
-    from tests.test_booking import RATES as NL_RATES
+    from tests.unit.booking.test_book import NL, R9
+    from tests.unit.booking.test_book import RATES as NL_RATES
 
     draft = book(mixed_basket(), NL, NL_RATES, BookingSettings(shipping_vat="split_by_goods_value"))
     assert isinstance(draft, InvoiceDraft)
@@ -171,8 +171,8 @@ def test_shipping_vat_split_by_the_value_of_the_goods() -> None:
 
 
 def test_split_shipping_vat_refuses_prices_excluding_vat() -> None:
-    from tests.test_booking import NL
-    from tests.test_booking import RATES as NL_RATES
+    from tests.unit.booking.test_book import NL
+    from tests.unit.booking.test_book import RATES as NL_RATES
 
     result = book(mixed_basket(incl=False), NL, NL_RATES,
                   BookingSettings(shipping_vat="split_by_goods_value"))  # fmt: skip
@@ -184,8 +184,8 @@ def test_refunded_split_shipping_goes_back_in_the_same_shares() -> None:
 
     from connector.booking.credit import CreditDraft, as_original, book_refund, line_map
     from connector.order import LineKind, Refund, RefundLine
-    from tests.test_booking import NL, R9
-    from tests.test_booking import RATES as NL_RATES
+    from tests.unit.booking.test_book import NL, R9
+    from tests.unit.booking.test_book import RATES as NL_RATES
 
     settings = BookingSettings(shipping_vat="split_by_goods_value")
     refund = Refund("5", datetime(2026, 10, 6, tzinfo=UTC), D("5.99"), lines=(

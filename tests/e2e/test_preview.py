@@ -75,7 +75,7 @@ def test_preview_and_a_pass_agree_on_every_shopify_demo_order(
     tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
 ) -> None:
     from connector.runtime import build
-    from tests.test_shopify_sync import shopify_config
+    from tests.e2e.test_shopify import shopify_config
 
     runtime = build(shopify_config(tmp_path, shopify, moneybird))
     runtime.shop._sleep = lambda _s: None  # type: ignore[attr-defined]

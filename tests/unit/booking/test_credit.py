@@ -17,7 +17,18 @@ from connector.errors import ConfigError
 from connector.money import split
 from connector.order import LineKind, Order, Refund, RefundLine
 from connector.shops.woocommerce.parse import refund_from_woocommerce
-from tests.test_booking import EUR, NL, R9, R21, RATES, fixture, line, order, shipping, tax_line
+from tests.unit.booking.test_book import (
+    EUR,
+    NL,
+    R9,
+    R21,
+    RATES,
+    fixture,
+    line,
+    order,
+    shipping,
+    tax_line,
+)
 
 D = Decimal
 WHEN = datetime(2026, 10, 20, 23, 30, tzinfo=UTC)  # 21 October in Amsterdam

@@ -19,7 +19,7 @@ from connector.sandbox.seed import MB_RATE_ICP, Item, Person, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState
 from tests.conftest import secrets_env, write_config
-from tests.test_vat_rules import ICP, RATES, TABLE, rate_of, zero_rated
+from tests.unit.booking.test_vat_rules import ICP, RATES, TABLE, rate_of, zero_rated
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 ON = BookingSettings(vies_check=True)

@@ -27,7 +27,7 @@ from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import Item, Person, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState, Store
-from tests.conftest import HISTORY_START, secrets_env, write_config
+from tests.conftest import HISTORY_START, ROOT, secrets_env, write_config
 
 SEED = int(os.environ.get("CRASH_SEED", "5"))
 KILLS = int(os.environ.get("TORTURE_KILLS", "120"))
@@ -189,7 +189,7 @@ def test_sixty_orders_survive_a_hundred_kills(
 
 
 def test_shopify_orders_survive_kills_too(tmp_path: Path, moneybird: MoneybirdSandbox) -> None:
-    from tests.test_shopify_queries import SCHEMA, require_schema
+    from tests.unit.shops.shopify.test_queries import SCHEMA, require_schema
 
     require_schema()
     from connector.sandbox.shopify import ShopifySandbox
@@ -214,8 +214,7 @@ def test_shopify_orders_survive_kills_too(tmp_path: Path, moneybird: MoneybirdSa
         f'administration_id = "{moneybird.administration_id}"\napi_url = "{moneybird.api_url}"\n'
         f'rate_limit = 1000000\n\n[state]\npath = "state.db"\n\n[sync]\n{HISTORY_START}\n\n[mappings]\n'
         + "".join(
-            f'{k} = "{Path(__file__).parents[1] / "mappings" / (k + ".toml")}"\n'
-            for k in ("tax", "ledger", "payment")
+            f'{k} = "{ROOT / "mappings" / (k + ".toml")}"\n' for k in ("tax", "ledger", "payment")
         )
     )
     env = {"MONEYBIRD_TOKEN": moneybird.token, "SHOPIFY_ACCESS_TOKEN": sandbox.access_token}

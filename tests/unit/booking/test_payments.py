@@ -20,8 +20,8 @@ from connector.sandbox.moneybird import Fault, MoneybirdSandbox
 from connector.sandbox.seed import ANNA, FIN_GIFT_CARDS, FIN_MOLLIE, FIN_PAYPAL
 from connector.sandbox.shopify_seed import MOKA, shopify_order
 from connector.shops.shopify.parse import order_from_shopify
-from tests.test_shopify_parse import MAPPINGS, R21, RATES, dutch_order, money, tax
-from tests.test_shopify_sync import shopify_config
+from tests.e2e.test_shopify import shopify_config
+from tests.unit.shops.shopify.test_parse import MAPPINGS, R21, RATES, dutch_order, money, tax
 
 D = Decimal
 TABLE = Mappings(

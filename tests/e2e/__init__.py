@@ -1,0 +1,1 @@
+"""Whole passes, imports and commands against the sandboxes (marked e2e)."""

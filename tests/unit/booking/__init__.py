@@ -1,0 +1,1 @@
+"""Pure booking, with figures worked out by hand."""

@@ -1,0 +1,1 @@
+"""VIES and the ECB, read from recorded answers."""

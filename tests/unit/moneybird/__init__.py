@@ -1,0 +1,1 @@
+"""The Moneybird client against the sandbox's answers."""

@@ -1,0 +1,1 @@
+"""Shop data read into orders."""

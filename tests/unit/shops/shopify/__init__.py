@@ -1,0 +1,1 @@
+"""Shopify's GraphQL contract and order reading."""
