@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from connector.booking.mappings import TaxRule, unreachable
-from connector.booking.tax_rates import MoneybirdTaxRate, rates_from_response
+from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import Config, load_config
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.money import parse
 from connector.moneybird.client import MoneybirdClient
+from connector.moneybird.documents import rates_from_response
 from connector.shops.shop import Shop
 from connector.toml_lines import line_of
 

@@ -19,9 +19,10 @@ import tomlkit
 from tomlkit.items import Table
 
 from connector.booking.mappings import Mappings
-from connector.booking.tax_rates import MoneybirdTaxRate, rates_from_response
+from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import Config
 from connector.money import parse
+from connector.moneybird.documents import rates_from_response
 from connector.order import LineKind
 
 HEADERS = {

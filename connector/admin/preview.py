@@ -8,10 +8,11 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.booking.book import Parked
-from connector.booking.credit import CreditDraft, as_original, book_refund, line_map
+from connector.booking.credit import CreditDraft, book_refund, line_map, original_from_draft
 from connector.booking.invoice import InvoiceDraft
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.money import fmt
+from connector.moneybird.documents import original_of
 from connector.order import Order, refund_key
 from connector.runtime import Runtime
 from connector.sync.refunds import recorded_line_map
@@ -24,9 +25,9 @@ def refund_previews(
     cfg = runtime.config
     settings = cfg.booking_settings()
     record = runtime.store.order(order.key)
-    original = as_original(draft)
+    original = original_from_draft(draft)
     if record is not None and record.invoice_id and record.invoice_number:
-        original = runtime.client.invoice(record.invoice_id)
+        original = original_of(runtime.client.invoice(record.invoice_id))
     # As the engine will: the lines where they were booked, else where they would be.
     booked = recorded_line_map(runtime.store, order.key)
     if booked is None:

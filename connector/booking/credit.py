@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from connector.booking.book import BookingSettings, Parked, describe_differences, reference_for
 from connector.booking.invoice import (
@@ -25,13 +24,12 @@ from connector.booking.invoice import (
     differences,
     line_totals_by_rate,
     predict,
-    totals_from_response,
     vat_in,
 )
 from connector.booking.mappings import Mappings
 from connector.booking.payments import PaymentProblem, less, payout_plans
 from connector.booking.tax_rates import MoneybirdTaxRate
-from connector.money import ZERO, fmt, parse, split
+from connector.money import ZERO, fmt, split
 from connector.order import LineKind, Order, Refund
 
 AMOUNT_ONLY_TEXT = "Terugbetaling"
@@ -78,32 +76,17 @@ class CreditDraft:
     payments: tuple[PaymentPlan, ...]  # negative: money going out, one per way paid back
     notes: tuple[str, ...] = field(default=())
 
-    def edit_body(self, duplicate: dict[str, Any]) -> dict[str, Any]:
-        """The PATCH turning Moneybird's duplicate into this credit invoice."""
-        invoice: dict[str, Any] = {
-            "reference": self.reference,
-            "invoice_date": self.invoice_date.isoformat(),
-        }
-        if not self.full:
-            # Keep only the zero-priced heading Moneybird adds ("Creditfactuur voor ...").
-            gone = [
-                {"id": str(d["id"]), "_destroy": True}
-                for d in duplicate.get("details") or []
-                if parse(d.get("price"), "price") != ZERO
-            ]
-            new = [
-                {
-                    "description": line.description,
-                    "amount": "-1",
-                    "price": fmt(line.price),
-                    "tax_rate_id": line.tax_rate_id,
-                    "ledger_account_id": line.ledger_account_id,
-                }
-                for line in self.lines
-            ]
-            invoice["prices_are_incl_tax"] = True
-            invoice["details_attributes"] = gone + new
-        return {"sales_invoice": invoice}
+
+@dataclass(frozen=True)
+class OriginalInvoice:
+    """The invoice a refund credits, as booking needs it: read from Moneybird
+    (moneybird/documents.py), or made from the draft before it exists (preview, dry run)."""
+
+    number: str
+    currency: str | None
+    totals: Totals  # total incl. VAT, and VAT per Moneybird rate
+    gross_by_rate: dict[str, Decimal]  # its amount per rate incl. VAT (rates with an amount)
+    ledgers: dict[str, dict[str, Decimal]]  # rate -> ledger -> its lines' amount there
 
 
 class _Park(Exception):
@@ -119,13 +102,13 @@ def refund_reference(order: Order, refund: Refund, settings: BookingSettings) ->
 def book_refund(
     order: Order,
     refund: Refund,
-    original: dict[str, Any],
+    original: OriginalInvoice,
     booked: LineMap,
     rates: dict[str, MoneybirdTaxRate],
     mappings: Mappings,
     settings: BookingSettings,
 ) -> CreditDraft | Parked:
-    """`original`: the credited invoice as Moneybird has it; `booked`: its line map."""
+    """`original`: the credited invoice; `booked`: its line map."""
     try:
         return _book_refund(order, refund, original, booked, rates, mappings, settings)
     except _Park as park:
@@ -137,17 +120,17 @@ def book_refund(
 def _book_refund(
     order: Order,
     refund: Refund,
-    original: dict[str, Any],
+    original: OriginalInvoice,
     booked: LineMap,
     rates: dict[str, MoneybirdTaxRate],
     mappings: Mappings,
     settings: BookingSettings,
 ) -> CreditDraft:
     tolerance = settings.rounding_tolerance
-    number = original.get("invoice_id") or "?"
+    number = original.number
     if refund.amount <= ZERO:
         raise _Park(f"refund amount {fmt(refund.amount)} is not positive")
-    invoiced_in = str(original.get("currency") or order.currency)
+    invoiced_in = original.currency or order.currency
     if invoiced_in != order.currency:
         raise _Park(
             f"the refund is read in {order.currency} but invoice {number} is in {invoiced_in} "
@@ -163,7 +146,7 @@ def _book_refund(
         (r.amount for r in order.refunds if r.refund_id != refund.refund_id), ZERO
     )
     if refund.amount == order.total and refunded_before == ZERO:
-        original_totals = totals_from_response(original)
+        original_totals = original.totals
         expected = Totals(
             -original_totals.total_incl_tax,
             {rate: -vat for rate, vat in original_totals.vat_by_rate.items()},
@@ -261,11 +244,11 @@ def refund_lines(
 def _amount_only(
     amount: Decimal,
     refund: Refund,
-    original: dict[str, Any],
+    original: OriginalInvoice,
     rates: dict[str, MoneybirdTaxRate],
     settings: BookingSettings,
 ) -> tuple[list[InvoiceLine], dict[str, Decimal]]:
-    return spread(amount, refund, _gross_by_rate(original), _ledgers(original), rates, settings)
+    return spread(amount, refund, original.gross_by_rate, original.ledgers, rates, settings)
 
 
 def spread(
@@ -402,31 +385,27 @@ def _net_of_refunds(
     )
 
 
-def as_original(draft: InvoiceDraft) -> dict[str, Any]:
-    """An invoice draft in the shape of Moneybird's invoice, to work out the credit for a
-    refund before the original exists (preview, dry run)."""
-    tax_totals = []
+def original_from_draft(draft: InvoiceDraft) -> OriginalInvoice:
+    """The invoice a draft will become, to work out the credit for a refund before the
+    original exists (preview, dry run)."""
+    gross: dict[str, Decimal] = {}
+    vat: dict[str, Decimal] = {}
     for rate_id, amount in line_totals_by_rate(draft.lines).items():
-        vat = draft.predicted.vat_by_rate.get(rate_id, ZERO)
-        net = amount - vat if draft.prices_are_incl_tax else amount
-        tax_totals.append(
-            {"tax_rate_id": rate_id, "taxable_amount": fmt(net), "tax_amount": fmt(vat)}
+        vat[rate_id] = draft.predicted.vat_by_rate.get(rate_id, ZERO)
+        gross[rate_id] = amount if draft.prices_are_incl_tax else amount + vat[rate_id]
+    ledgers: dict[str, dict[str, Decimal]] = {}
+    for line in draft.lines:
+        at_rate = ledgers.setdefault(line.tax_rate_id, {})
+        at_rate[line.ledger_account_id] = (
+            at_rate.get(line.ledger_account_id, ZERO) + line.amount * line.price
         )
-    return {
-        "invoice_id": draft.reference,
-        "currency": draft.currency,
-        "total_price_incl_tax": fmt(draft.predicted.total_incl_tax),
-        "tax_totals": tax_totals,
-        "details": [
-            {
-                "tax_rate_id": line.tax_rate_id,
-                "ledger_account_id": line.ledger_account_id,
-                "amount_decimal": fmt(line.amount),
-                "price": fmt(line.price),
-            }
-            for line in draft.lines
-        ],
-    }
+    return OriginalInvoice(
+        number=draft.reference,
+        currency=draft.currency,
+        totals=Totals(draft.predicted.total_incl_tax, vat),
+        gross_by_rate={rate: amount for rate, amount in gross.items() if amount != ZERO},
+        ledgers=ledgers,
+    )
 
 
 def _percentage(rates: dict[str, MoneybirdTaxRate], rate_id: str) -> Decimal:
@@ -434,27 +413,3 @@ def _percentage(rates: dict[str, MoneybirdTaxRate], rate_id: str) -> Decimal:
     if rate is None:
         raise _Park(f"tax rate {rate_id} of the original invoice no longer exists")
     return rate.percentage
-
-
-def _gross_by_rate(invoice: dict[str, Any]) -> dict[str, Decimal]:
-    gross: dict[str, Decimal] = {}
-    for row in invoice.get("tax_totals") or []:
-        rate_id = str(row["tax_rate_id"])
-        amount = parse(row.get("taxable_amount"), "taxable_amount") + parse(
-            row.get("tax_amount"), "tax_amount"
-        )
-        gross[rate_id] = gross.get(rate_id, ZERO) + amount
-    return {rate_id: amount for rate_id, amount in gross.items() if amount != ZERO}
-
-
-def _ledgers(invoice: dict[str, Any]) -> dict[str, dict[str, Decimal]]:
-    """The original's line amounts per tax rate and ledger: where refunded money came from."""
-    found: dict[str, dict[str, Decimal]] = {}
-    for detail in invoice.get("details") or []:
-        amount = parse(detail.get("amount_decimal") or "1", "amount") * parse(
-            detail.get("price"), "price"
-        )
-        at_rate = found.setdefault(str(detail.get("tax_rate_id")), {})
-        ledger = str(detail.get("ledger_account_id"))
-        at_rate[ledger] = at_rate.get(ledger, ZERO) + amount
-    return found

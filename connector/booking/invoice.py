@@ -1,4 +1,4 @@
-"""The invoice draft booking produces, its Moneybird request body, and Moneybird's arithmetic.
+"""The invoice draft booking produces, and Moneybird's arithmetic predicted on it.
 
 Moneybird computes VAT per tax rate over the summed line amounts (see `tax_totals` in its
 responses), so the prediction here does the same; the create response is checked against the
@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
-from connector.money import ZERO, cents, fmt, parse
+from connector.money import ZERO, cents
 from connector.order import LineKind
 
 HUNDRED = Decimal(100)
@@ -63,43 +62,6 @@ class InvoiceDraft:
     document_style_id: str | None = None
     notes: tuple[str, ...] = field(default=())  # rounding decisions, shown in preview/status
 
-    def request_body(
-        self, contact_id: str, external_source: str | None = None
-    ) -> dict[str, object]:
-        """The create body; with `external_source` (the shop's name) an external sales invoice,
-        whose legal original is the shop's own invoice."""
-        date_key = "date" if external_source else "invoice_date"
-        invoice: dict[str, object] = {
-            "contact_id": contact_id,
-            "reference": self.reference,
-            date_key: self.invoice_date.isoformat(),
-            "currency": self.currency,
-            "prices_are_incl_tax": self.prices_are_incl_tax,
-            "details_attributes": [
-                {
-                    "description": line.description,
-                    "amount": _amount(line.amount),
-                    "price": fmt(line.price),
-                    "tax_rate_id": line.tax_rate_id,
-                    "ledger_account_id": line.ledger_account_id,
-                }
-                for line in self.lines
-            ],
-        }
-        if external_source:
-            invoice["source"] = external_source
-            return {"external_sales_invoice": invoice}
-        if self.workflow_id:
-            invoice["workflow_id"] = self.workflow_id
-        if self.document_style_id:
-            invoice["document_style_id"] = self.document_style_id
-        return {"sales_invoice": invoice}
-
-
-def _amount(quantity: Decimal) -> str:
-    text = format(quantity.normalize(), "f")
-    return text
-
 
 def line_totals_by_rate(lines: tuple[InvoiceLine, ...]) -> dict[str, Decimal]:
     """The lines' amounts summed per tax rate, as Moneybird sums them before its VAT."""
@@ -136,12 +98,3 @@ def differences(actual: Totals, expected: Totals) -> dict[str, Decimal]:
         if delta:
             diffs[rate_id] = delta
     return diffs
-
-
-def totals_from_response(invoice: dict[str, Any]) -> Totals:
-    """Read Moneybird's own totals from a sales invoice response."""
-    vat: dict[str, Decimal] = {}
-    for row in invoice.get("tax_totals") or []:
-        rate_id = str(row["tax_rate_id"])
-        vat[rate_id] = vat.get(rate_id, ZERO) + parse(row["tax_amount"])
-    return Totals(parse(invoice.get("total_price_incl_tax"), "total_price_incl_tax"), vat)

@@ -43,6 +43,7 @@ from connector.lookups.vat_numbers import VatNumberChecks
 from connector.lookups.vies import ViesClient
 from connector.money import BASE_CURRENCY, cents
 from connector.moneybird.client import MoneybirdClient
+from connector.moneybird.documents import invoice_body
 from connector.order import Order, order_key
 from connector.redact import redact
 from connector.shops.shop import Poll, Shop
@@ -632,7 +633,7 @@ class SyncEngine:
         contact_id = self.contacts.resolve(order.customer)
         record.contact_id = contact_id
         source = self.shop.name.capitalize() if self.external else None
-        body = draft.request_body(contact_id, source)
+        body = invoice_body(draft, contact_id, source)
         return self.writer.create_invoice(record, body, draft.reference, draft.invoice_date)
 
     # --- helpers ---------------------------------------------------------------------------

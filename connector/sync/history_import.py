@@ -18,11 +18,18 @@ from pathlib import Path
 
 from connector import shutdown
 from connector.booking.book import Parked
-from connector.booking.credit import CreditDraft, as_original, book_refund, line_map, net_of_refunds
+from connector.booking.credit import (
+    CreditDraft,
+    book_refund,
+    line_map,
+    net_of_refunds,
+    original_from_draft,
+)
 from connector.booking.invoice import InvoiceDraft, line_totals_by_rate
-from connector.booking.tax_rates import MoneybirdTaxRate, rates_from_response
+from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.errors import ConnectorError, Interrupted
 from connector.money import ZERO, fmt
+from connector.moneybird.documents import rates_from_response
 from connector.order import Order, order_key
 from connector.state import Meta, OrderState, PassLock, to_text, utcnow
 from connector.sync.contacts import email_key, emails_of
@@ -112,7 +119,7 @@ class DryRun:
             credit = book_refund(
                 order,
                 refund,
-                as_original(draft),
+                original_from_draft(draft),
                 line_map(draft),
                 rates,
                 engine.config.mappings,

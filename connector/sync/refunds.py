@@ -25,6 +25,7 @@ from connector.booking.invoice import InvoiceDraft
 from connector.errors import Parking, Retry
 from connector.money import ZERO, parse
 from connector.moneybird.client import Rejected
+from connector.moneybird.documents import credit_edit_body, original_of
 from connector.order import Order, Refund, refund_key
 from connector.shops.shop import Shop
 from connector.state import (
@@ -194,7 +195,7 @@ class RefundFlow:
         credit = book_refund(
             order,
             refund,
-            original,
+            original_of(original),
             booked,
             self.writer.rates(),
             self.config.mappings,
@@ -330,7 +331,7 @@ class RefundFlow:
         try:
             updated = self.writer.write(
                 record, Intent.EDIT_CREDIT,
-                lambda: self.client.update_invoice(invoice_id, credit.edit_body(current)),
+                lambda: self.client.update_invoice(invoice_id, credit_edit_body(credit, current)),
                 applied, "credit edit", None,
             )  # fmt: skip
         except Rejected as exc:  # our own draft, refused as edited: deleted, not left behind

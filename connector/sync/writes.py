@@ -19,9 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 from connector.booking.book import describe_differences
-from connector.booking.invoice import PaymentPlan, Totals, differences, totals_from_response
+from connector.booking.invoice import PaymentPlan, Totals, differences
 from connector.booking.payments import less
-from connector.booking.tax_rates import MoneybirdTaxRate, rates_from_response
+from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import Config
 from connector.errors import (
     INTERNAL,
@@ -36,6 +36,7 @@ from connector.errors import (
 )
 from connector.money import ZERO, cents, fmt, parse
 from connector.moneybird.client import Ambiguous, MoneybirdClient, NotFound, Rejected, Unavailable
+from connector.moneybird.documents import rates_from_response, totals_of
 from connector.outage import FailureStreak
 from connector.redact import redact
 from connector.state import (
@@ -247,7 +248,7 @@ class InvoiceWriter:
     ) -> bool:
         """Moneybird's own totals against the shop's, before finalizing: beyond the tolerance
         the draft is deleted and the order (or refund) parked; within it, noted."""
-        diffs = differences(totals_from_response(invoice), expected)
+        diffs = differences(totals_of(invoice), expected)
         tolerance = self.settings.rounding_tolerance
         if any(abs(v) > tolerance for v in diffs.values()):
             reason = "Moneybird computed " + describe_differences(diffs, self.rates())

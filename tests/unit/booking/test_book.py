@@ -495,21 +495,6 @@ def test_invoice_date_is_the_paid_date_in_the_netherlands() -> None:
     assert str(draft.payments[0].payment_date) == "2026-04-01"
 
 
-def test_request_body_carries_amounts_as_decimal_strings() -> None:
-    draft = book(coupon_order(), NL, RATES, EUR)
-    assert isinstance(draft, InvoiceDraft)
-    body = draft.request_body("555")["sales_invoice"]
-    assert body["contact_id"] == "555"
-    assert body["prices_are_incl_tax"] is True
-    assert body["details_attributes"][3] == {
-        "description": "Korting",
-        "amount": "1",
-        "price": "-6.90",
-        "tax_rate_id": R21,
-        "ledger_account_id": "8090",
-    }
-
-
 def test_woocommerce_gift_cards_are_recognised_by_sku() -> None:
     # A gift card 25.00 (no VAT, sku GIFT-25) and a lamp 121.00 (100.00 + 21.00).
     o = order(

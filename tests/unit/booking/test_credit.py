@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from connector.booking.book import BookingSettings, Parked, book
-from connector.booking.credit import CreditDraft, as_original, book_refund, line_map
+from connector.booking.credit import CreditDraft, book_refund, line_map, original_from_draft
 from connector.booking.invoice import InvoiceDraft
 from connector.config import load_config
 from connector.errors import ConfigError
 from connector.money import split
+from connector.moneybird.documents import credit_edit_body
 from connector.order import LineKind, Order, Refund, RefundLine
 from connector.shops.woocommerce.parse import refund_from_woocommerce
 from tests.unit.booking.test_book import (
@@ -51,7 +52,7 @@ def credit_for(o: Order, refund: Refund, settings: BookingSettings = EUR):  # ty
     o = replace(o, refunds=(refund,))
     draft = book(o, NL, RATES, settings)
     assert isinstance(draft, InvoiceDraft)
-    return book_refund(o, refund, as_original(draft), line_map(draft), RATES, NL, settings)
+    return book_refund(o, refund, original_from_draft(draft), line_map(draft), RATES, NL, settings)
 
 
 def test_a_refunded_line_of_a_tax_exclusive_invoice_goes_back_gross_at_its_rate() -> None:
@@ -68,7 +69,8 @@ def test_a_refunded_line_of_a_tax_exclusive_invoice_goes_back_gross_at_its_rate(
     assert payout.amount == D("-121.00")
     assert str(payout.payment_date) == "2026-10-21"
     assert credit.reference == "WC-4242-R77"
-    body = credit.edit_body({"details": [{"id": "5", "price": "0.0"}, {"id": "6", "price": "9"}]})
+    duplicate = {"details": [{"id": "5", "price": "0.0"}, {"id": "6", "price": "9"}]}
+    body = credit_edit_body(credit, duplicate)
     details = body["sales_invoice"]["details_attributes"]
     assert details[0] == {"id": "6", "_destroy": True}  # the duplicated line; the heading stays
     assert details[1]["amount"] == "-1" and details[1]["price"] == "121.00"

@@ -17,6 +17,7 @@ from connector.booking.invoice import InvoiceDraft, Totals
 from connector.booking.mappings import LedgerRule, Mappings, TaxRule
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.errors import OrderDataError
+from connector.moneybird.documents import invoice_body
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import Item, Person, woo_order
 from connector.shops.woocommerce.parse import order_from_woocommerce
@@ -122,7 +123,7 @@ def moneybird_totals(draft: InvoiceDraft) -> Totals:
     import itertools
 
     mb._ids = itertools.count(1)
-    body = draft.request_body("1")["sales_invoice"]
+    body = invoice_body(draft, "1")["sales_invoice"]
     rows = [
         (
             d,

@@ -182,7 +182,7 @@ def test_split_shipping_vat_refuses_prices_excluding_vat() -> None:
 def test_refunded_split_shipping_goes_back_in_the_same_shares() -> None:
     from datetime import UTC, datetime
 
-    from connector.booking.credit import CreditDraft, as_original, book_refund, line_map
+    from connector.booking.credit import CreditDraft, book_refund, line_map, original_from_draft
     from connector.order import LineKind, Refund, RefundLine
     from tests.unit.booking.test_book import NL, R9
     from tests.unit.booking.test_book import RATES as NL_RATES
@@ -193,7 +193,9 @@ def test_refunded_split_shipping_goes_back_in_the_same_shares() -> None:
     o = replace(mixed_basket(), refunds=(refund,))
     draft = book(o, NL, NL_RATES, settings)
     assert isinstance(draft, InvoiceDraft)
-    credit = book_refund(o, refund, as_original(draft), line_map(draft), NL_RATES, NL, settings)
+    credit = book_refund(
+        o, refund, original_from_draft(draft), line_map(draft), NL_RATES, NL, settings
+    )
     assert isinstance(credit, CreditDraft)
     assert sorted((ln.total, ln.tax_rate_id) for ln in credit.lines) == [
         (D("-3.29"), R21), (D("-2.70"), R9)
