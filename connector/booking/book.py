@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from connector import invoice_texts
 from connector.booking.invoice import (
     InvoiceDraft,
     InvoiceLine,
@@ -585,7 +586,7 @@ def _lines_for_group(
         built.append(
             InvoiceLine(
                 kind=LineKind.DISCOUNT,
-                description="Korting",
+                description=invoice_texts.DISCOUNT,
                 amount=Decimal(1),
                 price=-discount_total,
                 tax_rate_id=tax_rate_id,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
+from connector import invoice_texts
 from connector.booking.book import BookingSettings, Parked, describe_differences, reference_for
 from connector.booking.invoice import (
     InvoiceDraft,
@@ -32,7 +33,7 @@ from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.money import ZERO, fmt, split
 from connector.order import LineKind, Order, Refund
 
-AMOUNT_ONLY_TEXT = "Terugbetaling"
+AMOUNT_ONLY_TEXT = invoice_texts.REFUND_WITHOUT_LINES
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,17 @@ Moneybird's JSON; this module is where it is written and read."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from connector import invoice_texts
 from connector.booking.credit import CreditDraft, OriginalInvoice
-from connector.booking.invoice import InvoiceDraft, Totals
+from connector.booking.invoice import InvoiceDraft, PaymentPlan, Totals
 from connector.booking.tax_rates import MoneybirdTaxRate
-from connector.money import ZERO, fmt, parse
+from connector.money import ZERO, cents, fmt, parse
+from connector.order import Customer
 
 Invoice = dict[str, Any]  # a sales invoice as Moneybird answers it
 
@@ -124,3 +128,183 @@ def rates_from_response(rows: list[dict[str, Any]]) -> dict[str, MoneybirdTaxRat
         )
         for row in rows
     }
+
+
+@dataclass(frozen=True)
+class BookedInvoice:
+    """A sales (or credit) invoice as Moneybird holds it: the fields the engine relies on.
+    `raw` is Moneybird's answer itself, for what only this module reads of it."""
+
+    id: str
+    number: str | None  # set once finalized
+    state: str  # draft, open, late, reminded, pending_payment, paid, ...
+    reference: str
+    contact_id: str | None
+    total: str | None  # total incl. VAT as Moneybird wrote it
+    total_unpaid: Decimal
+    credits: str | None  # the id of the invoice a credit invoice credits
+    created_at: str
+    payments: dict[str, str]  # transaction identifier -> payment id
+    has_payments: bool
+    settled_by_credit: Decimal  # paid by settling a credit invoice against it
+    raw: Invoice
+
+    @property
+    def is_draft(self) -> bool:
+        return self.state == "draft"
+
+    @property
+    def totals(self) -> Totals:
+        """Moneybird's own totals: the total incl. VAT and the VAT per rate."""
+        return totals_of(self.raw)
+
+
+def booked(invoice: Invoice) -> BookedInvoice:
+    payments = invoice.get("payments") or []
+    return BookedInvoice(
+        id=str(invoice["id"]),
+        number=invoice.get("invoice_id") or None,
+        state=str(invoice.get("state") or ""),
+        reference=str(invoice.get("reference") or ""),
+        contact_id=str(invoice["contact_id"]) if invoice.get("contact_id") else None,
+        total=str(invoice.get("total_price_incl_tax") or "") or None,
+        total_unpaid=parse(invoice.get("total_unpaid") or "0", "total_unpaid"),
+        credits=(
+            str(invoice["original_sales_invoice_id"])
+            if invoice.get("original_sales_invoice_id")
+            else None
+        ),
+        created_at=str(invoice.get("created_at") or ""),
+        payments={
+            str(p.get("transaction_identifier")): str(p["id"])
+            for p in payments
+            if p.get("transaction_identifier")
+        },
+        has_payments=bool(payments),
+        settled_by_credit=sum(
+            (
+                parse(p.get("price"), "payment price")
+                for p in payments
+                if p.get("manual_payment_action") == "invoices_settlement"
+            ),
+            ZERO,
+        ),
+        raw=invoice,
+    )
+
+
+def booked_or_none(invoice: Invoice | None) -> BookedInvoice | None:
+    return booked(invoice) if invoice is not None else None
+
+
+def payment_id(answer: dict[str, Any]) -> str:
+    """The id of the payment a create_payment answer describes."""
+    return str(answer["id"])
+
+
+def payment_body(plan: PaymentPlan) -> dict[str, Any]:
+    """A payment on a sales invoice, known in Moneybird by its transaction identifier."""
+    body: dict[str, Any] = {
+        "payment_date": plan.payment_date.isoformat(),
+        "price": fmt(plan.amount),
+        "transaction_identifier": plan.transaction_identifier,
+    }
+    if plan.financial_account_id:
+        body["financial_account_id"] = plan.financial_account_id
+    if plan.price_base is not None:
+        body["price_base"] = fmt(plan.price_base)
+    return body
+
+
+def rounding_body(first: PaymentPlan, leftover: Decimal, identifier: str) -> dict[str, Any]:
+    """What the payments leave of Moneybird's total, booked as a rounding difference (in the
+    base currency at the first payment's own ratio)."""
+    body: dict[str, Any] = {
+        "payment_date": first.payment_date.isoformat(),
+        "price": fmt(leftover),
+        "transaction_identifier": identifier,
+        "manual_payment_action": "rounding_error",
+    }
+    if first.price_base is not None and first.amount:
+        body["price_base"] = fmt(cents(leftover * first.price_base / first.amount))
+    return body
+
+
+def listed_ids(rows: list[dict[str, Any]]) -> list[str]:
+    """The ids in a listing of documents (ids and versions only)."""
+    return [str(row["id"]) for row in rows]
+
+
+# --- contacts ------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def is_email(text: str) -> bool:
+    return bool(_EMAIL.match(text))
+
+
+def contact_body(customer: Customer, customer_id: str) -> dict[str, Any]:
+    b = customer.billing
+    body: dict[str, Any] = {"customer_id": customer_id}
+    fields = {
+        "company_name": b.company,
+        "firstname": b.first_name,
+        "lastname": b.last_name,
+        "address1": b.address1,
+        "address2": b.address2,
+        "zipcode": b.postcode,
+        "city": b.city,
+    }
+    body.update({k: v for k, v in fields.items() if v})
+    if _COUNTRY.match(b.country):
+        body["country"] = b.country
+    email = normalise_email(customer.email)
+    if is_email(email):
+        body["send_invoices_to_email"] = email
+    if customer.vat_number:
+        body["tax_number"] = customer.vat_number
+    if not (b.company or b.first_name or b.last_name):
+        # Moneybird needs a company name or a person's name.
+        body["company_name"] = email if is_email(email) else invoice_texts.CONTACT_WITHOUT_NAME
+    return body
+
+
+# The contact fields an order decides; the email is the key and never changes here.
+BOOKED_FIELDS = (
+    "company_name", "firstname", "lastname", "address1", "address2", "zipcode", "city",
+    "country", "tax_number",
+)  # fmt: skip
+
+
+def booked_fields(body: dict[str, Any]) -> dict[str, str]:
+    return {k: str(body[k]) for k in BOOKED_FIELDS if body.get(k)}
+
+
+def emails_of(contact: dict[str, Any]) -> set[str]:
+    found = set()
+    for field in ("send_invoices_to_email", "email"):
+        for part in str(contact.get(field) or "").split(","):
+            email = normalise_email(part)
+            if is_email(email):
+                found.add(email)
+    return found
+
+
+def contact_versions(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """A listing of contacts (ids and versions only), by id."""
+    return {str(r["id"]): int(r.get("version") or 0) for r in rows}
+
+
+def contact_id_and_version(contact: dict[str, Any]) -> tuple[str, int | None]:
+    version = contact.get("version")
+    return str(contact["id"]), int(version) if version is not None else None
+
+
+def contact_customer_id(contact: dict[str, Any]) -> str | None:
+    return str(contact["customer_id"]) if contact.get("customer_id") else None

@@ -10,27 +10,29 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from typing import Any
 
 from connector.moneybird.client import Ambiguous, MoneybirdClient, NotFound, Rejected, Unavailable
+from connector.moneybird.documents import (
+    booked_fields,
+    contact_body,
+    contact_customer_id,
+    contact_id_and_version,
+    contact_versions,
+    emails_of,
+    is_email,
+    normalise_email,
+)
 from connector.order import Customer
 from connector.state import ContactFieldsRecord, ContactRecord, Store
 
 log = logging.getLogger(__name__)
 
-_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
 
 def email_key(customer: Customer) -> str:
     """The dedupe key: the email, or for orders without one, name + postcode + country."""
     email = normalise_email(customer.email)
-    if _EMAIL.match(email):
+    if is_email(email):
         return email
     b = customer.billing
     parts = [b.company, b.first_name, b.last_name, b.postcode.replace(" ", ""), b.country]
@@ -41,56 +43,9 @@ def customer_id_for(key: str) -> str:
     return "WEB-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12].upper()
 
 
-def contact_body(customer: Customer, customer_id: str) -> dict[str, Any]:
-    b = customer.billing
-    body: dict[str, Any] = {"customer_id": customer_id}
-    fields = {
-        "company_name": b.company,
-        "firstname": b.first_name,
-        "lastname": b.last_name,
-        "address1": b.address1,
-        "address2": b.address2,
-        "zipcode": b.postcode,
-        "city": b.city,
-    }
-    body.update({k: v for k, v in fields.items() if v})
-    if _COUNTRY.match(b.country):
-        body["country"] = b.country
-    email = normalise_email(customer.email)
-    if _EMAIL.match(email):
-        body["send_invoices_to_email"] = email
-    if customer.vat_number:
-        body["tax_number"] = customer.vat_number
-    if not (b.company or b.first_name or b.last_name):
-        # Moneybird needs a company name or a person's name.
-        body["company_name"] = email if _EMAIL.match(email) else "Webshop customer"
-    return body
-
-
-# The contact fields an order decides; the email is the key and never changes here.
-BOOKED_FIELDS = (
-    "company_name", "firstname", "lastname", "address1", "address2", "zipcode", "city",
-    "country", "tax_number",
-)  # fmt: skip
-
-
-def booked_fields(body: dict[str, Any]) -> dict[str, str]:
-    return {k: str(body[k]) for k in BOOKED_FIELDS if body.get(k)}
-
-
 def changed_fields(before: dict[str, str], now: dict[str, str]) -> dict[str, str]:
     """What an order changes: fields it gives that differ; a field it leaves empty is kept."""
     return {k: v for k, v in now.items() if before.get(k) != v}
-
-
-def emails_of(contact: dict[str, Any]) -> set[str]:
-    found = set()
-    for field in ("send_invoices_to_email", "email"):
-        for part in str(contact.get(field) or "").split(","):
-            email = normalise_email(part)
-            if _EMAIL.match(email):
-                found.add(email)
-    return found
 
 
 class ContactBook:
@@ -104,9 +59,7 @@ class ContactBook:
         request for all ids and versions, plus one per 100 new or changed contacts. The first
         time this learns every existing customer; later it is the exact-email look-up for all
         customers at once, so a new customer costs only the create."""
-        versions = {
-            str(r["id"]): int(r.get("version") or 0) for r in self.client.contact_versions()
-        }
+        versions = contact_versions(self.client.contact_versions())
         known = self.store.contact_versions()
         changed = [cid for cid, version in versions.items() if known.get(cid) != version]
         learned = 0
@@ -144,9 +97,9 @@ class ContactBook:
             if found:
                 return found
             raise
-        contact_id = str(created["id"])
-        if created.get("version") is not None:  # our own contact needs no re-read later
-            self.store.save_contact_versions({contact_id: int(created["version"])})
+        contact_id, version = contact_id_and_version(created)
+        if version is not None:  # our own contact needs no re-read later
+            self.store.save_contact_versions({contact_id: version})
         self._booked(key, booked_fields(contact_body(customer, customer_id)))
         self.store.save(
             ContactRecord(
@@ -164,21 +117,21 @@ class ContactBook:
                 contact = None
             if contact:
                 self._save(key, contact)
-                return str(contact["id"])
+                return contact_id_and_version(contact)[0]
         if key.startswith("noemail:"):
             return None
         for contact in self.client.search_contacts(key):
             if key in emails_of(contact):  # the search is fuzzy; only an exact match counts
                 self._save(key, contact)
-                return str(contact["id"])
+                return contact_id_and_version(contact)[0]
         return None
 
     def _save(self, key: str, contact: dict[str, Any]) -> None:
         self.store.save(
             ContactRecord(
                 email_key=key,
-                customer_id=str(contact.get("customer_id") or customer_id_for(key)),
-                contact_id=str(contact["id"]),
+                customer_id=contact_customer_id(contact) or customer_id_for(key),
+                contact_id=contact_id_and_version(contact)[0],
             )
         )
 

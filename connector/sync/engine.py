@@ -43,7 +43,7 @@ from connector.lookups.vat_numbers import VatNumberChecks
 from connector.lookups.vies import ViesClient
 from connector.money import BASE_CURRENCY, cents
 from connector.moneybird.client import MoneybirdClient
-from connector.moneybird.documents import invoice_body
+from connector.moneybird.documents import BookedInvoice, booked_or_none, invoice_body
 from connector.order import Order, order_key
 from connector.redact import redact
 from connector.shops.shop import Poll, Shop
@@ -493,7 +493,7 @@ class SyncEngine:
         if draft is not None:
             self._make_invoice(record, order, draft, report, current)
 
-    def _resume(self, record: OrderRecord) -> dict[str, Any] | None:
+    def _resume(self, record: OrderRecord) -> BookedInvoice | None:
         """Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where the
         invoice stands. One deleted there, before it was numbered, is booked anew."""
         if not record.invoice_id or (
@@ -514,7 +514,7 @@ class SyncEngine:
         record: OrderRecord,
         order: Order,
         report: PassReport,
-        current: dict[str, Any] | None,
+        current: BookedInvoice | None,
     ) -> None:
         """Finalized: the invoice stands whatever changed since; only the payment is left."""
         if order.paid_at is None:
@@ -573,7 +573,7 @@ class SyncEngine:
         order: Order,
         draft: InvoiceDraft,
         report: PassReport,
-        current: dict[str, Any] | None,
+        current: BookedInvoice | None,
     ) -> None:
         """Adopt the invoice Moneybird already has for it, or create it; then check Moneybird's
         totals, finalize and pay."""
@@ -590,7 +590,9 @@ class SyncEngine:
                 invoice = current = existing
                 adopted = True
         if record.invoice_id is None and record.intent == Intent.CREATE_INVOICE:
-            invoice = self.client.invoice_by_reference(draft.reference, draft.invoice_date)
+            invoice = booked_or_none(
+                self.client.invoice_by_reference(draft.reference, draft.invoice_date)
+            )
             if invoice is not None:
                 self.writer.adopt(record, invoice)
         if record.invoice_id is None:
@@ -629,7 +631,7 @@ class SyncEngine:
 
     def _create_invoice(
         self, record: OrderRecord, order: Order, draft: InvoiceDraft
-    ) -> dict[str, Any]:
+    ) -> BookedInvoice:
         contact_id = self.contacts.resolve(order.customer)
         record.contact_id = contact_id
         source = self.shop.name.capitalize() if self.external else None

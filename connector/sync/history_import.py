@@ -29,10 +29,10 @@ from connector.booking.invoice import InvoiceDraft, line_totals_by_rate
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.errors import ConnectorError, Interrupted
 from connector.money import ZERO, fmt
-from connector.moneybird.documents import rates_from_response
+from connector.moneybird.documents import contact_versions, emails_of, rates_from_response
 from connector.order import Order, order_key
 from connector.state import Meta, OrderState, PassLock, to_text, utcnow
-from connector.sync.contacts import email_key, emails_of
+from connector.sync.contacts import email_key
 from connector.sync.engine import PassBusy, SyncEngine
 from connector.sync.report import PassReport
 
@@ -206,7 +206,7 @@ def dry_run(
     rates = rates_from_response(client.tax_rates())
     names = {r.id: r.name for r in rates.values()}
     known: set[str] = set()
-    ids = [str(r["id"]) for r in client.contact_versions()]
+    ids = list(contact_versions(client.contact_versions()))
     for contact in client.contacts_by_ids(ids):
         known |= emails_of(contact)
     result = DryRun()

@@ -25,7 +25,7 @@ from connector.booking.invoice import InvoiceDraft
 from connector.errors import Parking, Retry
 from connector.money import ZERO, parse
 from connector.moneybird.client import Rejected
-from connector.moneybird.documents import credit_edit_body, original_of
+from connector.moneybird.documents import BookedInvoice, booked, credit_edit_body, original_of
 from connector.order import Order, Refund, refund_key
 from connector.shops.shop import Shop
 from connector.state import (
@@ -195,7 +195,7 @@ class RefundFlow:
         credit = book_refund(
             order,
             refund,
-            original_of(original),
+            original_of(original.raw),
             booked,
             self.writer.rates(),
             self.config.mappings,
@@ -209,7 +209,7 @@ class RefundFlow:
         record.notes = "; ".join(credit.notes) or None
         self.store.save(record)
 
-        current: dict[str, Any] | None = None
+        current: BookedInvoice | None = None
         adopted = False
         if record.invoice_id is None:
             current, adopted = self._find_credit(record, order_record, credit)
@@ -228,7 +228,7 @@ class RefundFlow:
             self.writer.ensure_open_period(credit.invoice_date, "the credit invoice", record.number)
             current = self._duplicate(record, order_record)
         if record.state == RefundState.DRAFT and current is not None:
-            if current.get("reference") != credit.reference:
+            if current.reference != credit.reference:
                 current = self._edit(record, current, credit)
             if not self.writer.totals_agree(
                 record, current, credit.expected, report, " for the credit invoice"
@@ -271,7 +271,7 @@ class RefundFlow:
 
     def _find_credit(
         self, record: RefundRecord, order_record: OrderRecord, credit: CreditDraft
-    ) -> tuple[dict[str, Any] | None, bool]:
+    ) -> tuple[BookedInvoice | None, bool]:
         """The credit invoice already in Moneybird, if any, and whether it was made elsewhere
         (another install, or before this state was restored) rather than by a lost answer."""
         if record.intent is None:
@@ -289,26 +289,26 @@ class RefundFlow:
 
     def _lost_duplicate(
         self, record: RefundRecord, order_record: OrderRecord
-    ) -> dict[str, Any] | None:
+    ) -> BookedInvoice | None:
         """The draft a duplicate_creditinvoice with a lost answer made, if it made one."""
         since = (from_text(record.intent_at) or utcnow()) - timedelta(minutes=5)
         stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
         drafts = [
             d
-            for d in self.client.draft_invoices(order_record.reference or "", stamp)
-            if str(d.get("original_sales_invoice_id")) == order_record.invoice_id
+            for d in map(booked, self.client.draft_invoices(order_record.reference or "", stamp))
+            if d.credits == order_record.invoice_id
         ]
-        drafts.sort(key=lambda d: str(d.get("created_at")))
+        drafts.sort(key=lambda d: d.created_at)
         for extra in drafts[1:]:  # a repeated lost attempt: ours, unnumbered, never booked
-            self.client.delete_invoice(str(extra["id"]))
+            self.client.delete_invoice(extra.id)
         return drafts[0] if drafts else None
 
-    def _duplicate(self, record: RefundRecord, order_record: OrderRecord) -> dict[str, Any]:
+    def _duplicate(self, record: RefundRecord, order_record: OrderRecord) -> BookedInvoice:
         record.intent_at = utcnow().isoformat()  # what a lost answer's draft is found by
         self.writer.count_create()
         credit = self.writer.write(
             record, Intent.DUPLICATE_CREDIT,
-            lambda: self.client.duplicate_credit_invoice(order_record.invoice_id or ""),
+            lambda: booked(self.client.duplicate_credit_invoice(order_record.invoice_id or "")),
             lambda: self._lost_duplicate(record, order_record),
             "credit", f"Moneybird refused to credit invoice {order_record.invoice_number}",
         )  # fmt: skip
@@ -318,20 +318,22 @@ class RefundFlow:
         return credit
 
     def _edit(
-        self, record: RefundRecord, current: dict[str, Any], credit: CreditDraft
-    ) -> dict[str, Any]:
+        self, record: RefundRecord, current: BookedInvoice, credit: CreditDraft
+    ) -> BookedInvoice:
         """Name the draft after the refund and give it the refunded lines (one PATCH, so the
         reference tells whether it was applied)."""
         invoice_id = record.invoice_id or ""
 
-        def applied() -> dict[str, Any] | None:
+        def applied() -> BookedInvoice | None:
             updated = self.writer.read_invoice(invoice_id)
-            return updated if updated and updated.get("reference") == credit.reference else None
+            return updated if updated and updated.reference == credit.reference else None
 
         try:
             updated = self.writer.write(
                 record, Intent.EDIT_CREDIT,
-                lambda: self.client.update_invoice(invoice_id, credit_edit_body(credit, current)),
+                lambda: booked(
+                    self.client.update_invoice(invoice_id, credit_edit_body(credit, current.raw))
+                ),
                 applied, "credit edit", None,
             )  # fmt: skip
         except Rejected as exc:  # our own draft, refused as edited: deleted, not left behind
@@ -344,47 +346,47 @@ class RefundFlow:
     def _pay_out(
         self,
         record: RefundRecord,
-        original: dict[str, Any],
+        original: BookedInvoice,
         credit: CreditDraft,
-        current: dict[str, Any] | None,
+        current: BookedInvoice | None,
     ) -> None:
         """The refund went out of the payment account; an original never paid in Moneybird is
         settled against its credit invoice instead."""
         if record.payment_id is None and record.intent != Intent.PAY:
             if record.intent == Intent.SETTLE_CREDIT or current is None:
                 current = self.writer.read_invoice(record.invoice_id or "")
-            if current is not None and current.get("state") == "paid":
+            if current is not None and current.state == "paid":
                 record.payment_id = record.payment_id or "settled"
                 record.intent = None
                 self.store.save(record)
                 return
-            unpaid = parse(original.get("total_unpaid") or "0", "total_unpaid")
-            never_paid = not original.get("payments")  # by the customer, as Moneybird knows
-            if original.get("state") in PAYABLE and unpaid > ZERO and never_paid:
+            unpaid = original.total_unpaid
+            never_paid = not original.has_payments  # by the customer, as Moneybird knows
+            if original.state in PAYABLE and unpaid > ZERO and never_paid:
                 self._settle(record, original, unpaid)
                 return
         self.writer.pay(record, credit.payments, current)
         self.store.save(record)
 
-    def _settle(self, record: RefundRecord, original: dict[str, Any], unpaid: Decimal) -> None:
+    def _settle(self, record: RefundRecord, original: BookedInvoice, unpaid: Decimal) -> None:
         credit_total = -parse(record.invoice_total or "0", "invoice_total")
         if credit_total > unpaid:
             raise Parking(
-                f"invoice {original.get('invoice_id')} is unpaid for {unpaid} only, less than "
+                f"invoice {original.number} is unpaid for {unpaid} only, less than "
                 f"the credit of {credit_total}; settle credit invoice {record.invoice_number} "
                 "by hand"
             )
         invoice_id = record.invoice_id or ""
 
-        def settled() -> dict[str, Any] | None:
+        def settled() -> BookedInvoice | None:
             after = self.writer.read_invoice(invoice_id)
-            return after if after and after.get("state") == "paid" else None
+            return after if after and after.state == "paid" else None
 
         self.writer.write(
             record, Intent.SETTLE_CREDIT, lambda: self.client.settle_credit_invoice(invoice_id),
             settled, "settlement", "Moneybird refused the settlement",
         )  # fmt: skip
-        record.payment_id = f"settled against {original.get('invoice_id')}"
+        record.payment_id = f"settled against {original.number}"
         record.intent = None
         self.store.save(record)
 

@@ -15,8 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from connector.booking.book import describe_differences
 from connector.booking.invoice import PaymentPlan, Totals, differences
@@ -34,9 +33,18 @@ from connector.errors import (
     internal,
     outcome,
 )
-from connector.money import ZERO, cents, fmt, parse
+from connector.money import ZERO, parse
 from connector.moneybird.client import Ambiguous, MoneybirdClient, NotFound, Rejected, Unavailable
-from connector.moneybird.documents import rates_from_response, totals_of
+from connector.moneybird.documents import (
+    BookedInvoice,
+    booked,
+    booked_or_none,
+    listed_ids,
+    payment_body,
+    payment_id,
+    rates_from_response,
+    rounding_body,
+)
 from connector.outage import FailureStreak
 from connector.redact import redact
 from connector.state import (
@@ -53,7 +61,7 @@ from connector.sync.report import Decision, PassReport
 
 log = logging.getLogger(__name__)
 InvoiceRecord = OrderRecord | RefundRecord  # both carry an invoice through send and pay
-Invoice = dict[str, Any]  # Moneybird's sales invoice as it answers
+T = TypeVar("T")
 LEARN_EVERY = 100  # documents made between two looks at what else Moneybird holds
 INTERNAL_ERROR_PASSES = 3  # the same internal error this often: parked, not retried forever
 
@@ -77,7 +85,7 @@ class InvoiceWriter:
         self._start_point = start_point
         self._rates: dict[str, MoneybirdTaxRate] | None = None
         self._locked_until: date | None = None  # Moneybird's closed books, read with the rates
-        self._learned: dict[str, Invoice] = {}
+        self._learned: dict[str, BookedInvoice] = {}
         self._creates = 0  # documents made since Moneybird was last read for new ones
 
     # --- an item's work and its outcome ----------------------------------------------------
@@ -165,11 +173,11 @@ class InvoiceWriter:
         self,
         record: InvoiceRecord,
         intent: Intent,
-        send: Callable[[], Invoice],
-        recheck: Callable[[], Invoice | None],
+        send: Callable[[], T],
+        recheck: Callable[[], T | None],
         what: str,
         refused: str | None,
-    ) -> Invoice:
+    ) -> T:
         """One write: the intent committed first; a lost answer resolved by `recheck` (a read
         of Moneybird returning what the write made, or None: left to the next pass); a refusal
         parks the item with `refused` and Moneybird's message (None: left to the caller)."""
@@ -191,12 +199,12 @@ class InvoiceWriter:
 
     def create_invoice(
         self, record: OrderRecord, body: dict[str, Any], reference: str, day: date
-    ) -> Invoice:
+    ) -> BookedInvoice:
         self._creates += 1
         invoice = self.write(
             record, Intent.CREATE_INVOICE,
-            lambda: self.client.create_invoice(body),
-            lambda: self.client.invoice_by_reference(reference, day),
+            lambda: booked(self.client.create_invoice(body)),
+            lambda: booked_or_none(self.client.invoice_by_reference(reference, day)),
             "invoice create", "Moneybird refused the invoice",
         )  # fmt: skip
         self.adopt(record, invoice)
@@ -207,48 +215,48 @@ class InvoiceWriter:
         `fresh_documents`."""
         self._creates += 1
 
-    def send(self, record: InvoiceRecord) -> Invoice:
+    def send(self, record: InvoiceRecord) -> BookedInvoice:
         invoice_id = record.invoice_id or ""
 
-        def finalized() -> Invoice | None:
+        def finalized() -> BookedInvoice | None:
             invoice = self.read_invoice(invoice_id)
-            return None if invoice is None or invoice.get("state") == "draft" else invoice
+            return None if invoice is None or invoice.is_draft else invoice
 
+        method = self.config.sync.delivery_method
         invoice = self.write(
             record, Intent.SEND_INVOICE,
-            lambda: self.client.send_invoice(invoice_id, self.config.sync.delivery_method),
+            lambda: booked(self.client.send_invoice(invoice_id, method)),
             finalized, "finalizing", None,
         )  # fmt: skip
         self.adopt(record, invoice)
         return invoice
 
-    def adopt(self, record: InvoiceRecord, invoice: Invoice) -> None:
+    def adopt(self, record: InvoiceRecord, invoice: BookedInvoice) -> None:
         """Take Moneybird's word for where this invoice stands."""
-        self.store.mark_seen({str(invoice["id"]): invoice.get("state") == "draft"})
-        record.invoice_id = str(invoice["id"])
-        if isinstance(record, OrderRecord) and invoice.get("contact_id"):
-            record.contact_id = str(invoice["contact_id"])  # whoever made it chose the contact
-        record.invoice_number = invoice.get("invoice_id") or record.invoice_number
-        record.invoice_total = str(invoice.get("total_price_incl_tax") or "") or None
-        mb_state = invoice.get("state")
-        record.state = (OrderState.DRAFT if mb_state == "draft" else OrderState.OPEN).value
+        self.store.mark_seen({invoice.id: invoice.is_draft})
+        record.invoice_id = invoice.id
+        if isinstance(record, OrderRecord) and invoice.contact_id:
+            record.contact_id = invoice.contact_id  # whoever made it chose the contact
+        record.invoice_number = invoice.number or record.invoice_number
+        record.invoice_total = invoice.total
+        record.state = (OrderState.DRAFT if invoice.is_draft else OrderState.OPEN).value
         if record.intent in (Intent.CREATE_INVOICE, Intent.SEND_INVOICE):
             record.intent = None
-        if mb_state == "paid":
+        if invoice.state == "paid":
             record.intent = Intent.PAY.value  # makes pay() read the payments instead of adding one
         self.store.save(record)
 
     def totals_agree(
         self,
         record: InvoiceRecord,
-        invoice: Invoice,
+        invoice: BookedInvoice,
         expected: Totals,
         report: PassReport,
         subject: str = "",
     ) -> bool:
         """Moneybird's own totals against the shop's, before finalizing: beyond the tolerance
         the draft is deleted and the order (or refund) parked; within it, noted."""
-        diffs = differences(totals_of(invoice), expected)
+        diffs = differences(invoice.totals, expected)
         tolerance = self.settings.rounding_tolerance
         if any(abs(v) > tolerance for v in diffs.values()):
             reason = "Moneybird computed " + describe_differences(diffs, self.rates())
@@ -264,14 +272,14 @@ class InvoiceWriter:
         """Delete our own draft (it has no invoice number yet, so nothing is lost)."""
         invoice_id = record.invoice_id
         if invoice_id is None and record.reference:
-            found = self.client.invoice_by_reference(record.reference)
-            invoice_id = str(found["id"]) if found else None
+            found = booked_or_none(self.client.invoice_by_reference(record.reference))
+            invoice_id = found.id if found else None
         if invoice_id is not None:
             invoice = self.read_invoice(invoice_id)
-            unpaid_external = self.external and invoice is not None and not invoice.get("payments")
-            if invoice is not None and invoice.get("state") != "draft" and not unpaid_external:
+            unpaid_external = self.external and invoice is not None and not invoice.has_payments
+            if invoice is not None and not invoice.is_draft and not unpaid_external:
                 raise Parking(
-                    f"invoice {invoice.get('invoice_id')} is already finalized in Moneybird "
+                    f"invoice {invoice.number} is already finalized in Moneybird "
                     "while the order no longer books cleanly; correct it by hand"
                 )
             record.intent = Intent.DELETE_DRAFT.value
@@ -289,7 +297,7 @@ class InvoiceWriter:
         self,
         record: InvoiceRecord,
         plans: tuple[PaymentPlan, ...],
-        current: Invoice | None = None,
+        current: BookedInvoice | None = None,
     ) -> None:
         """Register the payments, one per way of paying, each known in Moneybird by its
         transaction identifier. `current`: the invoice as just read from Moneybird, if any."""
@@ -299,14 +307,14 @@ class InvoiceWriter:
         invoice = current
         # Several payments: one may be in Moneybird from an earlier, interrupted attempt.
         if invoice is None and (record.intent or (len(plans) > 1 and not record.payment_id)):
-            invoice = self.client.invoice(invoice_id)
-        existing = _payments_by_identifier(invoice) if invoice else {}
-        if invoice is not None and invoice.get("state") == "draft":
+            invoice = booked(self.client.invoice(invoice_id))
+        existing = invoice.payments if invoice else {}
+        if invoice is not None and invoice.is_draft:
             raise Retry("invoice is still a draft in Moneybird")
         rounding_identifier = f"{plans[0].transaction_identifier}-rounding"
         if record.rounding_payment_id is None and rounding_identifier in existing:
             record.rounding_payment_id = existing[rounding_identifier]
-        if invoice is not None and invoice.get("state") == "paid":
+        if invoice is not None and invoice.state == "paid":
             ours = [existing[p.transaction_identifier] for p in plans
                     if p.transaction_identifier in existing]  # fmt: skip
             # Nothing left to pay: our payments made it, or Moneybird settled it otherwise.
@@ -314,7 +322,7 @@ class InvoiceWriter:
             record.intent = None
             return
         # A credit invoice settled against this (then unpaid) invoice already covers part.
-        due = less(plans, _settled_by_credit(invoice)) if invoice else plans
+        due = less(plans, invoice.settled_by_credit) if invoice else plans
         if record.payment_id is None:
             paid = [self._payment(record, invoice_id, plan, existing) for plan in due]
             record.payment_id = ",".join(p for p in paid if p) or None
@@ -331,15 +339,7 @@ class InvoiceWriter:
         if plan.amount == ZERO:
             return None
         self.ensure_open_period(plan.payment_date, "the payment", record.number)
-        body: dict[str, Any] = {
-            "payment_date": plan.payment_date.isoformat(),
-            "price": fmt(plan.amount),
-            "transaction_identifier": identifier,
-        }
-        if plan.financial_account_id:
-            body["financial_account_id"] = plan.financial_account_id
-        if plan.price_base is not None:
-            body["price_base"] = fmt(plan.price_base)
+        body = payment_body(plan)
         return self._write_payment(record, Intent.PAY, invoice_id, body, identifier)
 
     def _rounding(
@@ -355,15 +355,7 @@ class InvoiceWriter:
         leftover = parse(record.invoice_total) - amount if record.invoice_total else ZERO
         if leftover == ZERO or record.rounding_payment_id is not None:
             return
-        first = plans[0]
-        body = {
-            "payment_date": first.payment_date.isoformat(),
-            "price": fmt(leftover),
-            "transaction_identifier": identifier,
-            "manual_payment_action": "rounding_error",
-        }
-        if first.price_base is not None and first.amount:
-            body["price_base"] = fmt(cents(leftover * first.price_base / first.amount))
+        body = rounding_body(plans[0], leftover, identifier)
         record.rounding_payment_id = self._write_payment(
             record, Intent.PAY_ROUNDING, invoice_id, body, identifier
         )
@@ -376,20 +368,18 @@ class InvoiceWriter:
         body: dict[str, Any],
         identifier: str,
     ) -> str:
-        def registered() -> Invoice | None:
+        def registered() -> str | None:
             invoice = self.read_invoice(invoice_id)
-            found = _payments_by_identifier(invoice).get(identifier) if invoice else None
-            return {"id": found} if found else None
+            return invoice.payments.get(identifier) if invoice else None
 
-        payment = self.write(
-            record, intent, lambda: self.client.create_payment(invoice_id, body), registered,
-            "payment", "Moneybird refused the payment",
+        return self.write(
+            record, intent, lambda: payment_id(self.client.create_payment(invoice_id, body)),
+            registered, "payment", "Moneybird refused the payment",
         )  # fmt: skip
-        return str(payment["id"])
 
     # --- reads -----------------------------------------------------------------------------
 
-    def quietly(self, read: Callable[[], Invoice | None]) -> Invoice | None:
+    def quietly(self, read: Callable[[], T | None]) -> T | None:
         """A read right after an ambiguous write: if it fails too, the next pass decides
         (an authentication failure still stops the pass)."""
         try:
@@ -399,13 +389,13 @@ class InvoiceWriter:
         except ConnectorError:
             return None
 
-    def read_invoice(self, invoice_id: str) -> Invoice | None:
+    def read_invoice(self, invoice_id: str) -> BookedInvoice | None:
         try:
-            return self.client.invoice(invoice_id)
+            return booked(self.client.invoice(invoice_id))
         except NotFound:
             return None
 
-    def known(self, reference: str) -> Invoice | None:
+    def known(self, reference: str) -> BookedInvoice | None:
         """The document Moneybird holds under this reference, as learned (another install
         made it, or it was made before this state was restored), or None."""
         invoice_id = self.store.invoice_ref(reference)
@@ -441,20 +431,19 @@ class InvoiceWriter:
         first, last = self._scan_period()
         listed = self.client.invoice_versions(first, last)
         seen = self.store.seen_documents()
-        unread = [str(row["id"]) for row in listed if seen.get(str(row["id"]), True)]
-        listed_ids = {str(row["id"]) for row in listed}
+        ids = listed_ids(listed)
+        unread = [invoice_id for invoice_id in ids if seen.get(invoice_id, True)]
+        in_period = set(ids)
         refs: dict[str, str] = {}
         marks: dict[str, bool] = {}
-        for invoice in self.client.invoices_by_ids(unread):
-            invoice_id = str(invoice["id"])
-            draft = invoice.get("state") == "draft"
+        for invoice in map(booked, self.client.invoices_by_ids(unread)):
+            invoice_id, draft, reference = invoice.id, invoice.is_draft, invoice.reference
             marks[invoice_id] = draft
-            reference = str(invoice.get("reference") or "")
-            credit = bool(invoice.get("original_sales_invoice_id"))
+            credit = invoice.credits is not None
             if not reference or (credit and draft):
                 continue  # a credit draft still carries its original's reference
             earlier = self.store.invoice_ref(reference)
-            first_one = refs.get(reference) or (earlier if earlier in listed_ids else None)
+            first_one = refs.get(reference) or (earlier if earlier in in_period else None)
             if first_one and first_one != invoice_id:
                 log.warning(
                     "Moneybird holds more than one invoice with reference %s (%s and %s); "
@@ -513,22 +502,3 @@ class InvoiceWriter:
             self.rates()
         elif self._creates >= LEARN_EVERY:
             self.learn_documents()
-
-
-def _settled_by_credit(invoice: Invoice) -> Decimal:
-    return sum(
-        (
-            parse(p.get("price"), "payment price")
-            for p in invoice.get("payments") or []
-            if p.get("manual_payment_action") == "invoices_settlement"
-        ),
-        ZERO,
-    )
-
-
-def _payments_by_identifier(invoice: Invoice) -> dict[str, str]:
-    return {
-        str(p.get("transaction_identifier")): str(p["id"])
-        for p in invoice.get("payments") or []
-        if p.get("transaction_identifier")
-    }

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from connector import invoice_texts
 from connector.errors import OrderDataError
 from connector.money import BASE_CURRENCY, ZERO, parse
 from connector.order import (
@@ -143,7 +144,7 @@ def _order(payload: dict[str, Any], vat_attribute: str, side: str) -> Order:
         lines.append(
             OrderLine(
                 kind=LineKind.PRODUCT,
-                description=str(item.get("title") or "Product").strip(),
+                description=str(item.get("title") or invoice_texts.PRODUCT).strip(),
                 quantity=qty,
                 net=after - tax if incl else after,
                 tax=tax,
@@ -166,7 +167,7 @@ def _order(payload: dict[str, Any], vat_attribute: str, side: str) -> Order:
         lines.append(
             OrderLine(
                 kind=LineKind.SHIPPING,
-                description=str(ship.get("title") or "Verzendkosten"),
+                description=str(ship.get("title") or invoice_texts.SHIPPING),
                 quantity=Decimal(1),
                 net=price - tax if incl else price,
                 tax=tax,
@@ -222,7 +223,7 @@ def _refund(data: dict[str, Any], incl: bool, side: str) -> Refund:
             RefundLine(
                 line_id=gid_number(line["id"]),
                 kind=LineKind.PRODUCT,
-                description=str(line.get("title") or "Product"),
+                description=str(line.get("title") or invoice_texts.PRODUCT),
                 quantity=Decimal(int(item.get("quantity") or 0)),
                 net=subtotal - tax if incl else subtotal,
                 tax=tax,
@@ -235,7 +236,7 @@ def _refund(data: dict[str, Any], incl: bool, side: str) -> Refund:
             RefundLine(
                 line_id=gid_number((ship.get("shippingLine") or {})["id"]),
                 kind=LineKind.SHIPPING,
-                description="Verzendkosten",
+                description=invoice_texts.SHIPPING,
                 quantity=Decimal(1),
                 net=subtotal - tax if incl else subtotal,
                 tax=tax,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from connector import invoice_texts
 from connector.errors import OrderDataError
 from connector.money import ZERO, parse
 from connector.order import (
@@ -120,7 +121,7 @@ def _order(
         lines.append(
             OrderLine(
                 kind=LineKind.PRODUCT,
-                description=_text(item.get("name")) or "Product",
+                description=_text(item.get("name")) or invoice_texts.PRODUCT,
                 quantity=parse(item.get("quantity"), "quantity"),
                 net=parse(item.get("total"), "total"),
                 tax=parse(item.get("total_tax"), "total_tax"),
@@ -134,13 +135,15 @@ def _order(
             )
         )
     for ship in payload.get("shipping_lines") or []:
-        lines.append(_charge(LineKind.SHIPPING, ship, "method_title", "Verzendkosten", tax_rates))
+        lines.append(
+            _charge(LineKind.SHIPPING, ship, "method_title", invoice_texts.SHIPPING, tax_rates)
+        )
     gift_cards = _gift_cards_used(payload)
     for fee in payload.get("fee_lines") or []:
         if _is_gift_card_fee(fee, gift_card_fees):
             gift_cards.append(_gift_card_fee(payload, fee))
             continue
-        lines.append(_charge(LineKind.FEE, fee, "name", "Toeslag", tax_rates))
+        lines.append(_charge(LineKind.FEE, fee, "name", invoice_texts.FEE, tax_rates))
 
     modified = parse_gmt(payload.get("date_modified_gmt")) or parse_gmt(
         payload.get("date_created_gmt")
