@@ -24,14 +24,16 @@ from pydantic import (
     model_validator,
 )
 
-from connector.booking.book import BookingSettings
 from connector.booking.mappings import Mappings, explain, load_mappings, read_toml
-from connector.booking.payments import GIFT_CARD_METHODS
 from connector.booking.vat_rules import compact_vat_number, vat_number_country
+from connector.defaults import (
+    ECB_URL,
+    GIFT_CARD_FEE_NAMES,
+    GIFT_CARD_METHODS,
+    VAT_NUMBER_KEYS,
+    VIES_URL,
+)
 from connector.errors import ConfigError
-from connector.lookups.ecb import ECB_URL
-from connector.lookups.vies import VIES_URL
-from connector.shops.woocommerce.parse import GIFT_CARD_FEE_NAMES, VAT_NUMBER_KEYS
 
 
 def _http_url(value: str) -> str:
@@ -361,33 +363,6 @@ class Config:
             "ledger": _resolve(self.path, m.ledger),
             "payment": _resolve(self.path, m.payment),
         }
-
-    def booking_settings(self) -> BookingSettings:
-        s = self.file.sync
-        default = "SH-{number}" if self.shop.platform == "shopify" else "WC-{number}"
-        return BookingSettings(
-            reference_template=s.reference_template or default,
-            rounding_tolerance=s.rounding_tolerance,
-            discount_lines=s.discount_lines,
-            currencies=tuple(c.upper() for c in s.currencies),
-            timezone=ZoneInfo(s.timezone),
-            workflow_id=s.workflow_id or None,
-            document_style_id=s.document_style_id or None,
-            refund_amount_only=self.file.refunds.amount_only,
-            refunds_net=self.file.refunds.before_booking == "net",
-            invoice_basis=s.invoice_basis,
-            refund_ledger_account_id=self.file.refunds.ledger_account_id or None,
-            refund_tax_rate_id=self.file.refunds.tax_rate_id or None,
-            shop_country=self.file.vat.shop_country,
-            oss=self.file.vat.oss,
-            shipping_vat=self.file.vat.shipping_vat,
-            gift_card_sale=self.file.gift_cards.sale,
-            gift_card_ledger_account_id=self.file.gift_cards.ledger_account_id or None,
-            gift_card_tax_rate_id=self.file.gift_cards.tax_rate_id or None,
-            gift_card_skus=tuple(self.file.gift_cards.skus),
-            vies_check=self.file.vat.vies_check,
-            gift_card_methods=tuple(self.file.gift_cards.payment_methods),
-        )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from connector.moneybird.documents import original_of
 from connector.order import Order, refund_key
 from connector.runtime import Runtime
 from connector.sync.refunds import recorded_line_map
+from connector.sync.settings import booking_settings
 
 
 def refund_previews(
@@ -23,7 +24,7 @@ def refund_previews(
 ) -> list[tuple[str, CreditDraft | Parked | str]]:
     """Per refund: what it became, or the credit invoice it would become."""
     cfg = runtime.config
-    settings = cfg.booking_settings()
+    settings = booking_settings(cfg)
     record = runtime.store.order(order.key)
     original = original_from_draft(draft)
     if record is not None and record.invoice_id and record.invoice_number:

@@ -24,10 +24,11 @@ from connector.booking.invoice import (
     predict,
 )
 from connector.booking.mappings import Mappings, TaxRule
-from connector.booking.payments import GIFT_CARD_METHODS, PaymentProblem, payment_plans
+from connector.booking.payments import PaymentProblem, payment_plans
 from connector.booking.shipping_vat import split_shipping
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.booking.vat_rules import VIES_UNAVAILABLE, VatCheck, compact_vat_number, guard
+from connector.defaults import GIFT_CARD_METHODS
 from connector.money import ZERO, cents, fmt
 from connector.order import LineKind, Order, OrderLine
 

@@ -14,12 +14,12 @@ from decimal import Decimal
 
 from connector.booking.invoice import PaymentPlan
 from connector.booking.mappings import Mappings
+from connector.defaults import GIFT_CARD_METHODS
 from connector.errors import ConnectorError
 from connector.money import BASE_CURRENCY, ZERO, cents, fmt, split
 from connector.order import Order, Payment, Refund
 
 # The shop's name for paying with its own gift cards (Shopify's gateway).
-GIFT_CARD_METHODS = ("gift_card",)
 
 
 class PaymentProblem(ConnectorError):

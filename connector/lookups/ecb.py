@@ -14,9 +14,9 @@ from decimal import Decimal, InvalidOperation
 import httpx
 
 from connector import USER_AGENT
+from connector.defaults import ECB_URL
 from connector.errors import ConnectorError
 
-ECB_URL = "https://www.ecb.europa.eu/stats/eurofxref"
 RECENT = "eurofxref-hist-90d.xml"  # the last 90 days, small
 HISTORY = "eurofxref-hist.xml"  # since 1999, only for older orders (an import)
 

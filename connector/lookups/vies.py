@@ -13,8 +13,7 @@ import httpx
 
 from connector import USER_AGENT
 from connector.booking.vat_rules import VatCheck
-
-VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+from connector.defaults import VIES_URL
 
 
 class ViesClient:

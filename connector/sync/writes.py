@@ -58,6 +58,7 @@ from connector.state import (
 )
 from connector.sync.contacts import ContactBook
 from connector.sync.report import Decision, PassReport
+from connector.sync.settings import booking_settings
 
 log = logging.getLogger(__name__)
 InvoiceRecord = OrderRecord | RefundRecord  # both carry an invoice through send and pay
@@ -79,7 +80,7 @@ class InvoiceWriter:
         self.store = store
         self.client = client
         self.contacts = ContactBook(store, client)
-        self.settings = config.booking_settings()
+        self.settings = booking_settings(config)
         self.external = config.sync.document == "external_sales_invoice"
         self._streaks = (client.streak, shop_streak)
         self._start_point = start_point

@@ -168,6 +168,7 @@ def test_init_writes_a_starter_that_loads_and_never_overwrites(
     tmp_path: Path, shop: str, secrets: dict[str, str]
 ) -> None:
     from connector.config import load_config
+    from connector.sync.settings import booking_settings
 
     folder = tmp_path / "mine"
     result = runner.invoke(app, ["init", str(folder), "--shop", shop])
@@ -176,7 +177,7 @@ def test_init_writes_a_starter_that_loads_and_never_overwrites(
     config = load_config(folder / "config.toml", environ={"MONEYBIRD_TOKEN": "t", **secrets})
     assert config.shop.platform == shop
     expected = "SH-{number}" if shop == "shopify" else "WC-{number}"
-    assert config.booking_settings().reference_template == expected
+    assert booking_settings(config).reference_template == expected
     text = (folder / "config.toml").read_text()
     if shop == "shopify":  # its comments speak of Shopify, not of WooCommerce's statuses
         assert '# reference_template = "SH-{number}"' in text and "WC-" not in text

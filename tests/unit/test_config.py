@@ -11,6 +11,7 @@ from connector.booking.mappings import load_mappings
 from connector.config import load_config, read_secret
 from connector.errors import ConfigError
 from connector.order import LineKind
+from connector.sync.settings import booking_settings
 from tests.conftest import ROOT
 
 ENV = {
@@ -55,7 +56,7 @@ def test_defaults_and_resolved_paths(tmp_path: Path) -> None:
     assert config.shop.url == "https://shop.example.nl"
     assert config.state_path == tmp_path / "data" / "state.db"
     assert str(config.sync.rounding_tolerance) == "0.02"
-    assert config.booking_settings().reference_template == "WC-{number}"
+    assert booking_settings(config).reference_template == "WC-{number}"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from connector import invoice_texts
+from connector.defaults import GIFT_CARD_FEE_NAMES, VAT_NUMBER_KEYS
 from connector.errors import OrderDataError
 from connector.money import ZERO, parse
 from connector.order import (
@@ -34,23 +35,10 @@ SHOP = "woocommerce"
 BASE_TOTAL_KEY = "_order_total_base_currency"  # the order total in the shop's base currency
 SHOP_CONVERSION = "euro amount as the shop's currency plugin converted the order total"
 GIFT_CARD_METHOD = "gift_card"  # the payment table's method for paying with a gift card
+
+
 # Names of negative, untaxed fee lines that gift-card plugins use for a card paid with
 # (`gift_cards.fee_names` replaces the list); matched without regard to case.
-GIFT_CARD_FEE_NAMES = ("*gift card*", "*giftcard*", "*cadeaubon*", "*cadeaukaart*")
-# Order meta keys the common EU VAT plugins store the customer's VAT number under, tried in
-# this order: WooCommerce EU VAT Number, Aelia EU VAT Assistant, Germanized, German Market,
-# YITH EU VAT. `shop.vat_number_meta_keys` replaces the list.
-VAT_NUMBER_KEYS = (
-    "_billing_vat_number",
-    "_vat_number",
-    "vat_number",
-    "_billing_eu_vat_number",
-    "_billing_vat_id",
-    "billing_vat",
-    "yweu_billing_vat",
-)
-
-
 def parse_gmt(value: str | None) -> datetime | None:
     """WooCommerce `_gmt` fields are UTC without a zone suffix."""
     if not value:

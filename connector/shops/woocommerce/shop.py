@@ -18,6 +18,7 @@ import requests
 from woocommerce import API
 
 from connector import shutdown
+from connector.defaults import GIFT_CARD_FEE_NAMES, VAT_NUMBER_KEYS
 from connector.errors import AuthError, ShopError
 from connector.money import parse
 from connector.order import Order
@@ -25,8 +26,6 @@ from connector.outage import FailureStreak, cause_of
 from connector.shops import text as shop_text
 from connector.shops.shop import OrderSummary, Poll
 from connector.shops.woocommerce.parse import (
-    GIFT_CARD_FEE_NAMES,
-    VAT_NUMBER_KEYS,
     order_from_woocommerce,
     parse_gmt,
     percentages_listed,
