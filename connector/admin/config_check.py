@@ -239,22 +239,12 @@ def _check_account_rules(config: Config, found: _Found, report: Report) -> int:
 
 
 def _check_sync_ids(config: Config, found: _Found, report: Report) -> int:
-    sync = config.sync
     bad = 0
-    if sync.workflow_id and sync.workflow_id not in found.workflows:
-        report.add(
-            ERROR,
-            _place(config.path, ("sync", "workflow_id")),
-            f"workflow_id {sync.workflow_id} does not exist",
-        )
-        bad += 1
-    if sync.document_style_id and sync.document_style_id not in found.styles:
-        report.add(
-            ERROR,
-            _place(config.path, ("sync", "document_style_id")),
-            f"document_style_id {sync.document_style_id} does not exist",
-        )
-        bad += 1
+    for key, known in (("workflow_id", found.workflows), ("document_style_id", found.styles)):
+        named = getattr(config.sync, key)
+        if named and named not in known:
+            report.add(ERROR, _place(config.path, ("sync", key)), f"{key} {named} does not exist")
+            bad += 1
     return bad
 
 

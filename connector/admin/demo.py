@@ -52,7 +52,12 @@ class DemoShop:
     @property
     def example_id(self) -> str:
         """The shop's id of demo order 1003 (Shopify: #2003), for `connector preview`."""
-        return "5002003" if self.platform == "shopify" else "1003"
+        if self.platform != "shopify":
+            return "1003"
+        from connector.sandbox.shopify_seed import order_gid
+        from connector.shops.shopify.parse import gid_number
+
+        return gid_number(order_gid(2003))
 
     def totals(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Reference -> (order total, order VAT), read from the shop's own data."""
@@ -195,8 +200,10 @@ def run_demo(console: Console, keep: bool = False, platform: str = "woocommerce"
 def _refund_pass(console: Console, demo: DemoShop, runtime: Runtime, mb: MoneybirdSandbox) -> bool:
     """Refund one line in the shop; the next pass credits it, linked to the invoice."""
     if demo.platform == "shopify":
+        from connector.sandbox.shopify_seed import order_gid
+
         demo.sandbox.refund(
-            "gid://shopify/Order/5002001",
+            order_gid(2001),
             items=[("gid://shopify/LineItem/200101", 1, "34.95", "6.07")],
         )
         reference = "SH-2001"

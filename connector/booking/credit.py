@@ -33,8 +33,6 @@ from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.money import ZERO, fmt, split
 from connector.order import LineKind, Order, Refund
 
-AMOUNT_ONLY_TEXT = invoice_texts.REFUND_WITHOUT_LINES
-
 
 @dataclass(frozen=True)
 class BookedLine:
@@ -265,7 +263,9 @@ def spread(
     its ledgers (`ledgers`: rate -> ledger -> amount) in proportion, so a product refund goes
     back on the product ledgers, not on whichever single line was largest; or on the fixed
     ledger and rate."""
-    description = AMOUNT_ONLY_TEXT + (f": {refund.reason}" if refund.reason else "")
+    description = invoice_texts.REFUND_WITHOUT_LINES + (
+        f": {refund.reason}" if refund.reason else ""
+    )
     if settings.refund_amount_only == "fixed":
         rate = rates.get(settings.refund_tax_rate_id or "")
         if rate is None or not rate.usable_for_sales:

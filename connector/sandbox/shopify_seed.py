@@ -18,6 +18,11 @@ from connector.sandbox.shopify import ShopifySandbox
 C = Decimal("0.01")
 
 
+def order_gid(number: int) -> str:
+    """The Shopify id of the demo order named #number."""
+    return f"gid://shopify/Order/{5_000_000 + number}"
+
+
 def _r(value: Decimal) -> Decimal:
     return value.quantize(C, ROUND_HALF_UP)
 
@@ -127,7 +132,7 @@ def shopify_order(
     paid = status in ("PAID", "PARTIALLY_REFUNDED", "REFUNDED")
     stamp = processed.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "id": f"gid://shopify/Order/{5_000_000 + number}",
+        "id": order_gid(number),
         "name": f"#{number}",
         "createdAt": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "processedAt": stamp,

@@ -100,12 +100,11 @@ class InvoiceWriter:
             work()
             done = True
         except Exception as exc:
-            self.settle(record, exc, report)
-            done = outcome(exc) is Outcome.PARK
+            done = self.settle(record, exc, report) is Outcome.PARK
         self.stop_if_down()
         return done
 
-    def settle(self, record: InvoiceRecord, exc: Exception, report: PassReport) -> None:
+    def settle(self, record: InvoiceRecord, exc: Exception, report: PassReport) -> Outcome:
         """What `exc` means for this order or refund, recorded (or re-raised: the pass stops)."""
         fate = outcome(exc)
         if fate is Outcome.STOP:
@@ -117,6 +116,7 @@ class InvoiceWriter:
         else:  # one bad order must not stop the others
             log.error("unexpected error on order %s", record.number, exc_info=exc)
             self.fail(record, internal(exc), report)
+        return fate
 
     def stop_if_down(self) -> None:
         """Moneybird or the shop failed several requests in a row: stop the pass (one line
