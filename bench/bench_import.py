@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from connector.admin.demo import write_demo_config  # noqa: E402
 from connector.booking.book import BookingSettings, book  # noqa: E402
-from connector.booking.mappings import load_mappings  # noqa: E402
 from connector.config import load_config  # noqa: E402
+from connector.mapping_files import load_mappings  # noqa: E402
 from connector.moneybird.documents import rates_from_response  # noqa: E402
 from connector.runtime import build  # noqa: E402
 from connector.sandbox.http import Request, Response  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -138,6 +139,10 @@ def _load(
         raise typer.Exit(EXIT_CONFIG) from None
     as_json = log_json or config.file.logging.format == "json"
     setup_logging(verbose, config.secrets.values(), as_json=as_json)
+    from connector.admin.config_check import ignored_settings
+
+    for where, message in ignored_settings(config):
+        logging.getLogger(__name__).warning("%s: %s", where, message)
     return config
 
 

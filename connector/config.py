@@ -11,20 +11,21 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from connector.booking.mappings import Mappings, explain, load_mappings, read_toml
+from connector.booking.mappings import Mappings
 from connector.booking.vat_rules import compact_vat_number, vat_number_country
 from connector.defaults import (
     ECB_URL,
@@ -34,6 +35,8 @@ from connector.defaults import (
     VIES_URL,
 )
 from connector.errors import ConfigError
+from connector.mapping_files import load_mappings
+from connector.toml_files import explain, read_toml
 
 
 def _http_url(value: str) -> str:
@@ -46,15 +49,43 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ShopConfig(_Section):
-    platform: Literal["woocommerce", "shopify"]
+class _ShopSection(_Section):
+    """What every platform's [shop] has; each platform's section adds its own settings."""
+
     url: str
     timeout_seconds: float = Field(default=30, gt=0)
-    # WooCommerce
+    _ignored: tuple[str, ...] = PrivateAttr(default=())
+
+    _url = field_validator("url")(lambda value: _http_url(value))
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _set_aside_other_platforms_keys(cls, data: Any, handler: Any) -> Any:
+        # A file written when [shop] held both platforms' settings keeps loading: the other
+        # platform's keys are set aside (and reported by `config check`), a typo still is not.
+        foreign: tuple[str, ...] = ()
+        if isinstance(data, dict):
+            foreign = tuple(k for k in data if k in _SHOP_KEYS and k not in cls.model_fields)
+            data = {k: v for k, v in data.items() if k not in foreign}
+        section = handler(data)
+        section._ignored = foreign
+        return section
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """The other platform's settings found in this section, which this one ignores."""
+        return self._ignored
+
+
+class WooCommerceSection(_ShopSection):
+    platform: Literal["woocommerce"]
     query_string_auth: bool = False  # for proxies that strip the Authorization header
     # order meta keys holding the customer's VAT number, tried in order (EU VAT plugins)
     vat_number_meta_keys: list[str] = Field(default_factory=lambda: list(VAT_NUMBER_KEYS))
-    # Shopify
+
+
+class ShopifySection(_ShopSection):
+    platform: Literal["shopify"]
     api_version: str = "2026-10"
     fulfillment: Literal["any", "fulfilled"] = "any"  # which paid orders are booked
     include_test_orders: bool = False
@@ -78,7 +109,19 @@ class ShopConfig(_Section):
             raise ValueError("must look like 2026-10")
         return value
 
-    _url = field_validator("url")(lambda value: _http_url(value))
+
+ShopSection = WooCommerceSection | ShopifySection
+SHOP_SECTIONS: dict[str, type[_ShopSection]] = {
+    "woocommerce": WooCommerceSection,
+    "shopify": ShopifySection,
+}
+_SHOP_KEYS = frozenset(key for section in SHOP_SECTIONS.values() for key in section.model_fields)
+
+
+def platform_of_setting(key: str) -> str | None:
+    """Which platform's [shop] section has this setting, when only one does."""
+    owners = [name for name, section in SHOP_SECTIONS.items() if key in section.model_fields]
+    return owners[0] if len(owners) == 1 else None
 
 
 class MoneybirdConfig(_Section):
@@ -281,7 +324,7 @@ class MappingsConfig(_Section):
 
 
 class FileConfig(_Section):
-    shop: ShopConfig
+    shop: Annotated[ShopSection, Field(discriminator="platform")]
     moneybird: MoneybirdConfig
     state: StateConfig = Field(default_factory=StateConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
@@ -332,7 +375,7 @@ class Config:
         self.secrets = secrets
 
     @property
-    def shop(self) -> ShopConfig:
+    def shop(self) -> ShopSection:
         return self.file.shop
 
     @property
@@ -475,7 +518,7 @@ def load_config(
     try:
         data = FileConfig.model_validate(raw)
     except ValidationError as exc:
-        raise explain(path, exc) from None
+        raise explain(path, exc, {"shop": frozenset(SHOP_SECTIONS)}) from None
     m = data.mappings
     mappings = load_mappings(
         _resolve(path, m.tax),

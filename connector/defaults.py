@@ -20,4 +20,3 @@ GIFT_CARD_FEE_NAMES = ("*gift card*", "*giftcard*", "*cadeaubon*", "*cadeaukaart
 GIFT_CARD_METHODS = ("gift_card",)  # payment methods that are the shop's own gift cards
 ECB_URL = "https://www.ecb.europa.eu/stats/eurofxref"
 VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
-REFERENCE_TEMPLATES = {"woocommerce": "WC-{number}", "shopify": "SH-{number}"}

@@ -150,7 +150,7 @@ def exercise(runtime: Runtime, moneybird: MoneybirdSandbox) -> None:
     client.documents = "external_sales_invoices"
     external = client.create_invoice({"external_sales_invoice": {
         "contact_id": contact["id"], "reference": "WC-9", "date": "2026-11-01", "currency": "EUR",
-        "prices_are_incl_tax": True, "source": "Woocommerce",
+        "prices_are_incl_tax": True, "source": "WooCommerce",
         "details_attributes": [{"description": "Mok", "amount": "1", "price": "12.10",
                                 "tax_rate_id": moneybird.tax_rates[0]["id"],
                                 "ledger_account_id": moneybird.ledger_accounts[0]["id"]}]}})  # fmt: skip

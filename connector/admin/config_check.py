@@ -10,13 +10,14 @@ from typing import Any
 
 from connector.booking.mappings import TaxRule, unreachable
 from connector.booking.tax_rates import MoneybirdTaxRate
-from connector.config import Config, load_config
+from connector.config import Config, load_config, platform_of_setting
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.money import parse
 from connector.moneybird.client import MoneybirdClient
 from connector.moneybird.documents import rates_from_response
+from connector.shops.platforms import LABELS
 from connector.shops.shop import Shop
-from connector.toml_lines import line_of
+from connector.toml_files import line_of
 
 OK, WARNING, ERROR = "ok", "warning", "error"
 
@@ -53,6 +54,8 @@ def check(path: Path, environ: dict[str, str] | None = None, live: bool = True) 
             report.add(ERROR, "config", line)
         return report
     report.add(OK, "config", f"{config.path} and its mapping tables are valid")
+    for where, message in ignored_settings(config):
+        report.add(WARNING, where, message)
     check_rule_order(config, report)
     if live:
         from connector.runtime import build
@@ -76,6 +79,22 @@ def _place(path: Path, loc: tuple[str | int, ...]) -> str:
     except OSError:
         line = None
     return f"{path}:{line}" if line else str(path)
+
+
+def ignored_settings(config: Config) -> list[tuple[str, str]]:
+    """(file:line, message) for each other platform's setting in [shop]: accepted, not used."""
+    shop = config.shop
+    found = []
+    for key in shop.ignored:
+        owner = platform_of_setting(key) or "another platform"
+        found.append(
+            (
+                _place(config.path, ("shop", key)),
+                f"shop.{key} is a {LABELS.get(owner, owner)} setting; a {LABELS[shop.platform]} "
+                "shop ignores it. Remove it: a later release will refuse it.",
+            )
+        )
+    return found
 
 
 def check_rule_order(config: Config, report: Report) -> None:

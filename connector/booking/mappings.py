@@ -1,22 +1,19 @@
-"""The editable mapping tables: shop tax -> Moneybird tax rate, line kind -> ledger account,
-payment method -> financial account. First matching rule wins in every table."""
+"""The editable mapping tables' rules: shop tax -> Moneybird tax rate, line kind -> ledger
+account, payment method -> financial account. First matching rule wins in every table. Read
+from disk by connector/mapping_files.py."""
 
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from connector.booking.vat_rules import in_region
-from connector.errors import ConfigError
 from connector.order import LineKind
-from connector.toml_lines import line_of
 
 Identifier = str
 
@@ -144,24 +141,6 @@ class PaymentRule(_Rule):
         return fnmatch.fnmatchcase(other.method, self.method)
 
 
-class _TaxTable(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    rule: list[TaxRule] = Field(default_factory=list)
-
-
-class _LedgerTable(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    rule: list[LedgerRule] = Field(default_factory=list)
-
-
-class _PaymentTable(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    rule: list[PaymentRule] = Field(default_factory=list)
-
-
-_T = TypeVar("_T", bound=BaseModel)
-
-
 @dataclass(frozen=True)
 class Mappings:
     tax: tuple[TaxRule, ...]
@@ -201,61 +180,3 @@ def unreachable(rules: Sequence[_Rule]) -> list[tuple[int, int]]:
                 found.append((later, earlier))
                 break
     return found
-
-
-def read_toml(path: Path, not_found: str = "file not found") -> dict[str, Any]:
-    """A TOML file, or a ConfigError that says what is wrong with it (missing, unreadable, not
-    UTF-8, not TOML): never another exception, whatever is on disk."""
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: {not_found}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not UTF-8 text (byte {exc.start} cannot be read); save it as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
-
-
-def explain(path: Path, exc: ValidationError) -> ConfigError:
-    """Turn pydantic's report into one line per problem: file:line, key path, what is wrong."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        text = ""
-    problems = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        where = ".".join(str(p) for p in loc)
-        line = line_of(text, loc)
-        place = f"{path}:{line}" if line else str(path)
-        problems.append(f"{place}: {where}: {err['msg']}")
-    return ConfigError("\n".join(problems))
-
-
-def load_mappings(
-    tax_path: Path, ledger_path: Path, payment_path: Path | None, optional: bool = False
-) -> Mappings:
-    """The three tables. `optional`: missing or empty tables are fine (for `mappings suggest`,
-    which writes them)."""
-    tax = _table(tax_path, _TaxTable, optional)
-    ledger = _table(ledger_path, _LedgerTable, optional)
-    payment = _table(payment_path, _PaymentTable, True) if payment_path else _PaymentTable()
-    if not optional and not tax.rule:
-        raise ConfigError(f"{tax_path}: no [[rule]] entries; every order would be parked")
-    if not optional and not ledger.rule:
-        raise ConfigError(f"{ledger_path}: no [[rule]] entries; every order would be parked")
-    return Mappings(tuple(tax.rule), tuple(ledger.rule), tuple(payment.rule))
-
-
-def _table(path: Path, model: type[_T], optional: bool) -> _T:
-    if optional and not path.exists():
-        return model()
-    try:
-        return model.model_validate(read_toml(path))
-    except ValidationError as exc:
-        raise explain(path, exc) from None

@@ -41,7 +41,9 @@ class OrderSummary:
 
 
 class Shop(Protocol):
-    name: str
+    name: str  # the platform, as the configuration names it
+    label: str  # the platform, as people write it
+    reference_template: str  # the invoice reference when the configuration sets none
     last_date: datetime | None  # the shop's clock at its last answer
     streak: FailureStreak  # requests that failed in a row: an outage when long enough
 

@@ -634,7 +634,7 @@ class SyncEngine:
     ) -> BookedInvoice:
         contact_id = self.contacts.resolve(order.customer)
         record.contact_id = contact_id
-        source = self.shop.name.capitalize() if self.external else None
+        source = self.shop.label if self.external else None
         body = invoice_body(draft, contact_id, source)
         return self.writer.create_invoice(record, body, draft.reference, draft.invoice_date)
 

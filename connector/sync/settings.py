@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from connector.booking.book import BookingSettings
 from connector.config import Config
-from connector.defaults import REFERENCE_TEMPLATES
+from connector.shops.platforms import REFERENCE_TEMPLATES
 
 
 def booking_settings(config: Config) -> BookingSettings:

@@ -74,6 +74,29 @@ def test_configuration_error_exits_2_with_the_key(tmp_path: Path) -> None:
     assert "shop.platform" in result.output
 
 
+def test_a_setting_of_the_other_platform_is_named_and_booking_goes_on(
+    config_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """A WooCommerce config that still carries a Shopify key (from before [shop] was split by
+    platform) books as before, and says at its line which key it ignores."""
+    text = config_path.read_text()
+    config_path.write_text(
+        text.replace(
+            "timeout_seconds = 10\n", 'timeout_seconds = 10\nfulfillment = "fulfilled"\n', 1
+        )
+    )
+    result = runner.invoke(app, ["sync", "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    assert "8 booked, 1 parked" in result.output
+    assert len(moneybird.invoices) == 8
+    assert f"{config_path}:5: shop.fulfillment is a Shopify setting" in " ".join(
+        result.output.split()
+    )
+    check = runner.invoke(app, ["config", "check", "--offline", "--config", str(config_path)])
+    assert check.exit_code == 0, check.output
+    assert "shop.fulfillment is a Shopify setting" in " ".join(check.output.split())
+
+
 def test_wrong_token_exits_3(
     config_path: Path, monkeypatch: pytest.MonkeyPatch, moneybird: MoneybirdSandbox
 ) -> None:

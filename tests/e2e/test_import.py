@@ -130,7 +130,7 @@ def test_external_sales_invoices_cost_two_requests_and_never_double(
     refs = Counter(i["reference"] for i in external)
     assert len(refs) == 8 and all(n == 1 for n in refs.values()), refs
     assert all(i["state"] == "paid" and len(i["payments"]) == 1 for i in external)
-    assert all(i["source"] == "Woocommerce" for i in external)
+    assert all(i["source"] == "WooCommerce" for i in external)
     # 6 more orders: create + pay each; 1 per new contact (Fatima, Pieter, Lotte; Anna and
     # Jeroen are known by then); the ambiguous create settled by 1 list + 1 fetch; and this
     # run's own start: tax rates, the administration (its closed period), the contact list and

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from connector.booking.mappings import load_mappings
 from connector.config import load_config, read_secret
 from connector.errors import ConfigError
+from connector.mapping_files import load_mappings
 from connector.order import LineKind
 from connector.sync.settings import booking_settings
 from tests.conftest import ROOT
@@ -78,6 +78,79 @@ def test_invalid_values_name_the_key(tmp_path: Path, change: str, expected: str)
     assert expected in str(info.value)
     # file:line of the offending key (the [sync] table starts right after BASE)
     assert re.search(rf"{re.escape(str(tmp_path / 'config.toml'))}:(9|10): sync", str(info.value))
+
+
+SHOPIFY = BASE.replace('"woocommerce"', '"shopify"').replace("shop.example.nl", "x.myshopify.com")
+
+
+def shop_keys(base: str, keys: str) -> str:
+    """`base` with `keys` at the end of its [shop] section (from line 5 on)."""
+    head, tail = base.split("\n\n[moneybird]")
+    return f"{head}\n{keys}\n[moneybird]{tail}"
+
+
+SHOPIFY_ENV = {"MONEYBIRD_TOKEN": "mb-token-123", "SHOPIFY_ACCESS_TOKEN": "shpat_abc"}
+
+
+def test_the_shop_section_holds_only_its_platforms_settings(tmp_path: Path) -> None:
+    woo = load_config(
+        write(tmp_path, shop_keys(BASE, "query_string_auth = true\n")), environ=ENV
+    ).shop
+    assert woo.platform == "woocommerce" and woo.query_string_auth is True
+    assert not hasattr(woo, "fulfillment") and not hasattr(woo, "api_version")
+    shopify = load_config(
+        write(tmp_path, shop_keys(SHOPIFY, 'fulfillment = "fulfilled"\n')), environ=SHOPIFY_ENV
+    ).shop
+    assert shopify.platform == "shopify" and shopify.fulfillment == "fulfilled"
+    assert shopify.api_version == "2026-10"
+    assert not hasattr(shopify, "query_string_auth")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (BASE.replace("https://shop", "ftp://shop"), r":4: shop\.url: Value error, must start"),
+        (shop_keys(BASE, "urll = 1\n"), r":5: shop\.urll: Extra inputs"),
+        (
+            BASE.replace('"woocommerce"', '"magento"'),
+            r":3: shop\.platform: Input should be 'woocommerce' or 'shopify'",
+        ),
+        (BASE.replace('platform = "woocommerce"\n', ""), r":2: shop\.platform: Field required"),
+        (shop_keys(SHOPIFY, 'api_version = "latest"\n'), r":5: shop\.api_version: Value error"),
+        (shop_keys(SHOPIFY, 'vat_number_metafield = "vat"\n'), r":5: shop\.vat_number_metafield"),
+    ],
+)
+def test_shop_section_errors_name_the_key_as_it_is_written(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """The platform picks the section's shape; the message still names shop.<key> at its line
+    (pydantic's own location would read shop.woocommerce.url and miss the line)."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), environ=ENV | SHOPIFY_ENV)
+    assert re.search(re.escape(str(tmp_path / "config.toml")) + expected, str(info.value))
+
+
+def test_the_other_platforms_settings_load_with_a_warning_not_an_error(tmp_path: Path) -> None:
+    """A config file that loaded before [shop] was split by platform still loads after the
+    upgrade; `config check` names each key the platform ignores, at its line."""
+    from connector.admin.config_check import WARNING, check
+
+    path = write(
+        tmp_path, shop_keys(BASE, 'fulfillment = "fulfilled"\nvat_number_attribute = "btw"\n')
+    )
+    config = load_config(path, environ=ENV)
+    assert not hasattr(config.shop, "fulfillment")
+    assert config.shop.ignored == ("fulfillment", "vat_number_attribute")
+    report = check(path, environ=ENV, live=False)
+    assert not report.errors
+    warnings = [f for f in report.findings if f.level == WARNING]
+    assert [w.where for w in warnings] == [f"{path}:5", f"{path}:6"]
+    assert "shop.fulfillment is a Shopify setting" in warnings[0].message
+    assert "a WooCommerce shop ignores it" in warnings[0].message
+    shopify = write(tmp_path, shop_keys(SHOPIFY, "query_string_auth = true\n"))
+    assert load_config(shopify, environ=SHOPIFY_ENV).shop.ignored == ("query_string_auth",)
+    note = [f.message for f in check(shopify, environ=SHOPIFY_ENV, live=False).findings]
+    assert any("shop.query_string_auth is a WooCommerce setting" in m for m in note)
 
 
 def test_bad_administration_id_and_missing_section(tmp_path: Path) -> None:

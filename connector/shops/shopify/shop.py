@@ -41,6 +41,8 @@ MAX_THROTTLE_WAITS = 20
 
 class ShopifyShop:
     name = "shopify"
+    label = "Shopify"
+    reference_template = "SH-{number}"
 
     def __init__(
         self,
@@ -82,7 +84,7 @@ class ShopifyShop:
             transport=inner if on_shopify else _Rebase(url, self.shop, inner),
         )
         self.requests = 0
-        self.streak = FailureStreak("Shopify", url)
+        self.streak = FailureStreak(self.label, url)
         self.scopes_checked = False
         self.last_date: datetime | None = None
 

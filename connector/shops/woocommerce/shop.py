@@ -43,6 +43,8 @@ REFUNDED = "refunded"  # a fully refunded order leaves the booked statuses for t
 
 class WooCommerceShop:
     name = "woocommerce"
+    label = "WooCommerce"
+    reference_template = "WC-{number}"
 
     def __init__(
         self,

@@ -8,8 +8,8 @@ import pytest
 
 from connector.booking.book import BookingSettings, Parked, book
 from connector.booking.invoice import InvoiceDraft
-from connector.booking.mappings import load_mappings
 from connector.booking.tax_rates import MoneybirdTaxRate
+from connector.mapping_files import load_mappings
 from connector.sandbox.seed import (
     FIN_BANK,
     FIN_GIFT_CARDS,
