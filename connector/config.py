@@ -290,6 +290,16 @@ class GiftCardsConfig(_Section):
         return self
 
 
+class ReconcileConfig(_Section):
+    # `connector run` reconciles the previous month this many days after it ended (late
+    # payments and refunds booked first); while it disagrees, again once a day.
+    monthly: bool = True
+    days_after_month_end: int = Field(default=3, ge=0, le=27)
+    # Orders paid in the month are looked for among those created up to this many days before
+    # it (and among those the connector saw paid in it, whenever they were created).
+    lookback_days: int = Field(default=92, ge=0, le=3660)
+
+
 class HealthConfig(_Section):
     port: int = Field(default=0, ge=0, le=65535)  # 0: off; CONNECTOR_HEALTH_PORT overrides
     host: str = "127.0.0.1"  # CONNECTOR_HEALTH_HOST overrides (the container: 0.0.0.0)
@@ -332,6 +342,7 @@ class FileConfig(_Section):
     vat: VatConfig = Field(default_factory=VatConfig)
     gift_cards: GiftCardsConfig = Field(default_factory=GiftCardsConfig)
     mappings: MappingsConfig = Field(default_factory=MappingsConfig)
+    reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

@@ -7,6 +7,7 @@ moment leaves a record saying what may have happened and must be checked before 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -247,6 +248,18 @@ class AlertRecord(SQLModel, table=True):
     cleared: bool = False  # solved; the "resolved" message is still to be delivered
 
 
+class ReconciliationRecord(SQLModel, table=True):
+    """The last reconciliation of a month: its outcome, and each finding (kept for alerts,
+    which tell a finding once and its clearing once)."""
+
+    __tablename__ = "reconciliations"
+    month: str = Field(primary_key=True)  # "YYYY-MM"
+    reconciled_at: str
+    outcome: str  # agrees, differences, incomplete
+    summary: str
+    findings: str = "[]"  # JSON list of [key, message]
+
+
 class PassLock:
     """One pass at a time per state file, across processes (scheduler, manual sync)."""
 
@@ -385,6 +398,40 @@ class Store:
                 query = query.where(col(OrderRecord.state).in_([st.value for st in states]))
             return list(s.exec(query.order_by(OrderRecord.first_seen, OrderRecord.key)))
 
+    def orders_paid_between(self, start: str, end: str) -> list[OrderRecord]:
+        """Orders paid in [start, end) (UTC ISO text, as paid_at is kept)."""
+        with self.session() as s:
+            query = select(OrderRecord).where(
+                col(OrderRecord.paid_at) >= start, col(OrderRecord.paid_at) < end
+            )
+            return list(s.exec(query.order_by(OrderRecord.paid_at, OrderRecord.key)))
+
+    def refunds_made_between(self, start: str, end: str) -> list[RefundRecord]:
+        with self.session() as s:
+            query = select(RefundRecord).where(
+                col(RefundRecord.refunded_at) >= start, col(RefundRecord.refunded_at) < end
+            )
+            return list(s.exec(query.order_by(RefundRecord.refunded_at, RefundRecord.key)))
+
+    def known_documents(self) -> dict[str, tuple[str, str | None]]:
+        """Every document the connector booked, by its reference and by its id: the order's
+        number and when the order was paid (or the refund made)."""
+        found: dict[str, tuple[str, str | None]] = {}
+        with self.session() as s:
+            for order in s.exec(
+                select(OrderRecord).where(col(OrderRecord.invoice_id).is_not(None))
+            ):
+                for name in (order.reference, order.invoice_id):
+                    if name:
+                        found[name] = (order.number, order.paid_at)
+            for refund in s.exec(
+                select(RefundRecord).where(col(RefundRecord.invoice_id).is_not(None))
+            ):
+                for name in (refund.reference, refund.invoice_id):
+                    if name:
+                        found[name] = (refund.number, refund.refunded_at)
+        return found
+
     def unfinished(self) -> list[OrderRecord]:
         """Orders a pass must carry on with even if the shop does not list them again."""
         return self.orders(
@@ -492,6 +539,34 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         self.save(MetaRecord(key=key, value=value))
+
+    def save_reconciliation(
+        self,
+        month: str,
+        at: datetime,
+        outcome: str,
+        summary: str,
+        findings: list[tuple[str, str]],
+    ) -> None:
+        self.save(
+            ReconciliationRecord(
+                month=month,
+                reconciled_at=to_text(at) or "",
+                outcome=outcome,
+                summary=summary,
+                findings=json.dumps(findings),
+            )
+        )
+
+    def reconciliation(self, month: str) -> ReconciliationRecord | None:
+        with self.session() as s:
+            return s.get(ReconciliationRecord, month)
+
+    def reconciliations(self) -> list[ReconciliationRecord]:
+        """Every month reconciled, the most recently reconciled first."""
+        with self.session() as s:
+            query = select(ReconciliationRecord)
+            return list(s.exec(query.order_by(col(ReconciliationRecord.reconciled_at).desc())))
 
     def close_dead_runs(self) -> None:
         """Runs still marked running while the caller holds the pass lock: their process died

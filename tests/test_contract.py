@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from connector.runtime import Runtime
@@ -219,3 +221,38 @@ def test_credit_invoice_requests_satisfy_the_spec(
         assert any(p.endswith(suffix) for _m, p in sent)
     assert any(m == "PATCH" and re.search(r"sales_invoices/\d+\.json$", p) for m, p in sent)
     assert any(m == "GET" and p.endswith("/sales_invoices.json") for m, p in sent)
+
+
+def test_reconciliation_reads_only_and_its_requests_satisfy_the_spec(
+    openapi: Any, runtime: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    from openapi_schema_validator import OAS31Validator
+
+    from connector.sync.reconcile import Month, reconcile
+
+    runtime.engine().run_pass()
+    moneybird.received.clear()
+    moneybird.accepted.clear()
+    first = min(i["invoice_date"] for i in moneybird.invoices.values())
+    month = Month.of(date.fromisoformat(first))  # the demo orders' (first) month
+    result = reconcile(runtime.engine(), month)
+    assert result.error is None
+    for method, path, query, body in moneybird.received:
+        validate(openapi, method, path, query, body)
+    assert moneybird.accepted == [] or all(
+        p.endswith("/synchronization.json") for _m, p, _b in moneybird.accepted
+    )
+    # The sandbox's VAT report is shaped as the spec's answer (no field it does not declare).
+    _api, raw = openapi
+    operation = raw["paths"]["/{administration_id}/reports/tax{format}"]["get"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    answer = runtime.client.tax_report(month.first, month.last)
+    assert answer["tax_rates"]
+    OAS31Validator({**schema, "components": raw["components"]}).validate(answer)
+    # Like Moneybird, more than one month is refused.
+    base = f"{moneybird.api_url}/{moneybird.administration_id}/reports/tax.json"
+    headers = {"Authorization": f"Bearer {moneybird.token}"}
+    too_long = httpx.get(base, params={"period": "20261001..20261130"}, headers=headers)
+    assert too_long.status_code == 400
+    assert too_long.json() == {"error": "Period cannot exceed 1 month"}
+    assert httpx.get(base, params={"period": "202610"}, headers=headers).status_code == 200

@@ -148,6 +148,12 @@ class MoneybirdClient:
             for invoice in self._request("POST", path, json={"ids": batch}, read=True)
         ]
 
+    def tax_report(self, first: date, last: date) -> dict[str, Any]:
+        """Moneybird's VAT report for one whole month, per tax rate and return box, over the
+        whole administration."""
+        params = {"period": f"{first:%Y%m%d}..{last:%Y%m%d}"}
+        return self._request("GET", "reports/tax.json", params=params)
+
     def search_contacts(self, query: str) -> list[dict[str, Any]]:
         return self._request("GET", "contacts.json", params={"query": query, "per_page": 100})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -233,6 +234,89 @@ def rounding_body(first: PaymentPlan, leftover: Decimal, identifier: str) -> dic
 def listed_ids(rows: list[dict[str, Any]]) -> list[str]:
     """The ids in a listing of documents (ids and versions only)."""
     return [str(row["id"]) for row in rows]
+
+
+# --- reconciliation ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    """A sales (credit) or external sales invoice as reconciliation compares it with the shop."""
+
+    id: str
+    number: str | None
+    reference: str
+    state: str
+    day: date | None  # the document's date
+    currency: str
+    total: Decimal  # incl. VAT
+    unpaid: Decimal
+    vat: dict[str, Decimal]  # per tax rate
+    net: dict[str, Decimal]  # the taxable amount per tax rate
+    accounts: tuple[str, ...]  # the financial accounts its payments went to (ids)
+    raw: Invoice
+
+    @property
+    def is_draft(self) -> bool:
+        return self.state == "draft"
+
+    @property
+    def label(self) -> str:
+        """How a person finds it in Moneybird: its number, or the draft's id."""
+        return self.number or f"draft {self.id}"
+
+
+def document_of(invoice: Invoice) -> Document:
+    net: dict[str, Decimal] = {}
+    for row in invoice.get("tax_totals") or []:
+        rate_id = str(row["tax_rate_id"])
+        net[rate_id] = net.get(rate_id, ZERO) + parse(row.get("taxable_amount"), "taxable_amount")
+    day = invoice.get("invoice_date") or invoice.get("date")
+    payments = invoice.get("payments") or []
+    return Document(
+        id=str(invoice["id"]),
+        number=invoice.get("invoice_id") or None,
+        reference=str(invoice.get("reference") or ""),
+        state=str(invoice.get("state") or ""),
+        day=date.fromisoformat(str(day)[:10]) if day else None,
+        currency=str(invoice.get("currency") or ""),
+        total=parse(invoice.get("total_price_incl_tax"), "total_price_incl_tax"),
+        unpaid=parse(invoice.get("total_unpaid") or "0", "total_unpaid"),
+        vat=totals_of(invoice).vat_by_rate,
+        net=net,
+        accounts=tuple(
+            dict.fromkeys(
+                str(p["financial_account_id"]) for p in payments if p.get("financial_account_id")
+            )
+        ),
+        raw=invoice,
+    )
+
+
+@dataclass(frozen=True)
+class TaxReportRow:
+    """One line of Moneybird's VAT report: a tax rate's turnover and VAT in the period."""
+
+    tax_rate_id: str
+    name: str
+    box: str  # the VAT return box ("NL/1a")
+    amount: Decimal
+    tax: Decimal
+    type: str  # sales_invoice, purchase_invoice
+
+
+def tax_report_of(answer: dict[str, Any]) -> list[TaxReportRow]:
+    return [
+        TaxReportRow(
+            tax_rate_id=str(row.get("tax_rate_id")),
+            name=str(row.get("name") or ""),
+            box=str(row.get("report_reference") or ""),
+            amount=parse(row.get("amount") or "0", "amount"),
+            tax=parse(row.get("tax") or "0", "tax"),
+            type=str(row.get("type") or ""),
+        )
+        for row in answer.get("tax_rates") or []
+    ]
 
 
 # --- contacts ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlmodel import select
 
 from connector.config import Config
 from connector.errors import INTERNAL
+from connector.ops.reconciliation import open_findings
 from connector.ops.status import ADVICE, unreadable_elements
 from connector.redact import redact
 from connector.state import AlertRecord, Meta, OrderState, Store, from_text, utcnow
@@ -66,6 +67,8 @@ def open_problems(config: Config, store: Store, now: datetime | None = None) -> 
     runs = store.runs(1)
     if runs and runs[0].outcome == "error" and (runs[0].error or "").startswith(INTERNAL):
         problems.append(Problem("pass", f"The last pass failed: {runs[0].error}"))
+    # Each disagreement a reconciliation found, until a later one of its month no longer does.
+    problems.extend(Problem(key, message) for key, message in open_findings(store))
     stalled = _stalled(config, store, now)
     if stalled:
         problems.append(Problem("stalled", stalled))

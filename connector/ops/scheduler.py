@@ -1,4 +1,5 @@
-"""`connector run`: a pass at start, then every sync.interval_minutes, one pass at a time.
+"""`connector run`: a pass at start, then every sync.interval_minutes, one pass at a time;
+after a pass, the previous month's reconciliation when it is due.
 
 Each pass starts by picking up edited configuration (a broken edit keeps the last good one
 running), and ends with alerts. The health endpoint runs beside it when configured.
@@ -19,6 +20,7 @@ from connector.moneybird.rate_limit import RateLimiter
 from connector.ops.alerts import Alerter
 from connector.ops.config_watch import ConfigWatcher
 from connector.ops.health import HealthServer, health
+from connector.ops.reconciliation import monthly
 from connector.runtime import Runtime, build
 from connector.sync.report import PassReport
 
@@ -37,6 +39,8 @@ def one_pass(runtime: Runtime) -> PassReport | None:
         log.error("pass stopped, nothing booked half-way: %s", exc)
     except ConnectorError as exc:
         log.error("pass stopped: %s", exc)
+    if report is not None and not report.error:
+        monthly(runtime)  # when due; after the pass, so the two never share the request budget
     try:
         Alerter(runtime.config, runtime.store).after_pass()
     except Exception:

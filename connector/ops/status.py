@@ -76,6 +76,15 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
             }
             for r in attention
         ],
+        "reconciliations": [
+            {
+                "month": done.month,
+                "outcome": done.outcome,
+                "summary": done.summary,
+                "reconciled_at": done.reconciled_at,
+            }
+            for done in store.reconciliations()[:3]
+        ],
         "runs": [
             {
                 "started_at": run.started_at,
@@ -136,7 +145,20 @@ def render(data: dict[str, Any], console: Console) -> None:
     _render_counts(data, console)
     _render_history(data, console)
     _render_attention(data, console)
+    _render_reconciliations(data, console)
     _render_runs(data, console)
+
+
+def _render_reconciliations(data: dict[str, Any], console: Console) -> None:
+    for done in data.get("reconciliations", [])[:1]:
+        colour = {"agrees": "green", "differences": "red"}.get(done["outcome"], "yellow")
+        console.print(
+            f"Last reconciliation ({done['reconciled_at'][:16]} UTC): "
+            f"[{colour}]{done['outcome']}[/{colour}]",
+            markup=True,
+            highlight=False,
+        )
+        console.print(done["summary"], markup=False, highlight=False)
 
 
 def _render_config(cfg: dict[str, Any], console: Console) -> None:

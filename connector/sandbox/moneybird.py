@@ -8,6 +8,7 @@ injected: fail before or after applying a write, or drop the connection.
 
 from __future__ import annotations
 
+import copy as copy_module
 import itertools
 import re
 import threading
@@ -15,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
@@ -203,6 +204,8 @@ class MoneybirdSandbox(Served):
             if contact is None:
                 return Response(404, {"error": "Not found"})
             return Response(200, contact) if m == "GET" else self._update_contact(contact, body)
+        if path == "reports/tax" and m == "GET":
+            return self._tax_report(req.query.get("period") or "this_month")
         kind = path.split("/", 1)[0]
         if kind in ("sales_invoices", "external_sales_invoices"):
             return self._invoices_route(req, m, path, body, kind)
@@ -709,6 +712,69 @@ class MoneybirdSandbox(Served):
             payment["price_base"] = str(base)
         return Response(201, payment)
 
+    # --- the VAT report --------------------------------------------------------------------
+
+    def _tax_report(self, period: str) -> Response:
+        """Per tax rate, the turnover and VAT of the finalized documents dated in one whole
+        month, over the whole administration (Moneybird's `reports/tax`)."""
+        month = _report_month(period)
+        if isinstance(month, str):
+            return Response(400, {"error": month})
+        low, high = month
+        per_rate: dict[str, list[Decimal]] = {}
+        for invoice in [*self.invoices.values(), *self.external_invoices.values()]:
+            day = invoice.get("invoice_date") or invoice.get("date")
+            if invoice["state"] == "draft" or not day:
+                continue
+            if not low <= date.fromisoformat(str(day)[:10]) <= high:
+                continue
+            for row in invoice["tax_totals"]:
+                sums = per_rate.setdefault(row["tax_rate_id"], [Decimal(0), Decimal(0)])
+                sums[0] += Decimal(row["taxable_amount"])
+                sums[1] += Decimal(row["tax_amount"])
+        rows = []
+        for rate in self.tax_rates:
+            if rate["id"] not in per_rate:
+                continue
+            amount, tax = per_rate[rate["id"]]
+            rows.append({
+                "tax_rate_id": rate["id"], "name": rate["name"], "percentage": rate["percentage"],
+                "report_reference": rate.get("report_reference") or _return_box(rate),
+                "amount": f"{amount:f}",
+                "type": rate["tax_rate_type"], "tax": f"{tax:f}",
+            })  # fmt: skip
+        return Response(200, {"tax_rates": rows})
+
+    # --- a bookkeeper's hand in Moneybird (tests) ------------------------------------------
+
+    def edit_line(self, invoice_id: str, row: int, price: str) -> None:
+        """Change a line's price on a finalized invoice, as someone in Moneybird might."""
+        with self._lock:
+            invoice = self.invoices[invoice_id]
+            invoice["details"][row]["price"] = price
+            self._recompute(invoice)
+            if Decimal(invoice["total_unpaid"]) != 0 and invoice["state"] == "paid":
+                invoice["state"], invoice["paid_at"] = "open", None
+            invoice["version"] += 1
+            invoice["updated_at"] = _now()
+
+    def delete_document(self, invoice_id: str) -> None:
+        with self._lock:
+            self.invoices.pop(invoice_id, None) or self.external_invoices.pop(invoice_id, None)
+
+    def duplicate_document(self, invoice_id: str, reference: str | None = None) -> str:
+        """A copy of a finalized invoice under its own number: the same reference, or another."""
+        with self._lock:
+            original = self.invoices[invoice_id]
+            copy = copy_module.deepcopy(original)
+            year = str(original.get("invoice_date") or date.today().isoformat())[:4]
+            copy.update(id=self.new_id(), invoice_id=f"{year}-{next(self._numbers):04d}",
+                        created_at=_now(), updated_at=_now())  # fmt: skip
+            if reference is not None:
+                copy["reference"] = reference
+            self.invoices[copy["id"]] = copy
+            return str(copy["id"])
+
 
 def _in_period(rows: Any, filter_text: str | None) -> list[dict[str, Any]] | None:
     """The documents whose date falls in the filter's period (`this_year`, `prev_year` or
@@ -743,3 +809,51 @@ def _int(value: str | None, default: int) -> int:
         return int(value) if value not in (None, "") else default
     except ValueError:
         return -1
+
+
+def _report_month(period: str) -> tuple[date, date] | str:
+    """The one whole month a report period names (Moneybird's `period_month`), or why not."""
+    today = date.today().replace(day=1)
+    presets = {
+        "this_month": today,
+        "prev_month": (today - timedelta(days=1)).replace(day=1),
+        "next_month": (today + timedelta(days=32)).replace(day=1),
+    }
+    if period in presets:
+        first = presets[period]
+        return first, _month_end(first)
+    found = re.fullmatch(r"(\d{6}|\d{8})(?:\.\.(\d{6}|\d{8}))?", period)
+    if not found:
+        return "Period is invalid"
+    low, high = found.group(1), found.group(2) or found.group(1)
+    try:
+        if len(low) == 6 and len(high) == 6:
+            first = datetime.strptime(low, "%Y%m").date()
+            if high != low:
+                return "Period cannot exceed 1 month"
+            return first, _month_end(first)
+        start = datetime.strptime(low, "%Y%m%d").date()
+        end = datetime.strptime(high, "%Y%m%d").date()
+    except ValueError:
+        return "Period is invalid"
+    if len(low) != len(high) or start.day != 1 or end != _month_end(start):
+        return "Period cannot exceed 1 month" if end > _month_end(start) else "Period is invalid"
+    return start, end
+
+
+def _month_end(first: date) -> date:
+    return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def _return_box(rate: dict[str, Any]) -> str:
+    """The Dutch VAT return box a sales or purchase rate reports in (1a high, 1b low...)."""
+    if rate["tax_rate_type"] != "sales_invoice":
+        return "NL/5b"
+    name, pct = str(rate["name"]).lower(), Decimal(str(rate["percentage"]))
+    if "icp" in name or "intracommunautair" in name:
+        return "NL/3b"
+    if "export" in name:
+        return "NL/3a"
+    if rate.get("country"):
+        return f"{rate['country']}/OSS"
+    return {Decimal(21): "NL/1a", Decimal(9): "NL/1b"}.get(pct, "NL/1e")

@@ -181,7 +181,7 @@ class SyncEngine:
         record = self.store.order(order_key(self.shop.name, summary.order_id))
         if record is not None and record.state == OrderState.PAID:
             return Verdict("skip", f"already booked as invoice {record.invoice_number}")
-        start = self._known_start()
+        start = self.known_start()
         if record is None and summary.paid_at is not None:
             if start is None:
                 return Verdict("skip", FIRST_START)
@@ -208,7 +208,7 @@ class SyncEngine:
             return Verdict("park" if fate is Outcome.PARK else "retry", str(exc))
         return Verdict("book", "", order, result)
 
-    def _known_start(self) -> datetime | None:
+    def known_start(self) -> datetime | None:
         """The start point if one is set or recorded (None before the first pass)."""
         if self._start is not None or self.config.sync.start is not None:
             return self.start_point()

@@ -1,0 +1,782 @@
+"""Reconciliation: does Moneybird hold, for one month, exactly what the shop sold and paid back?
+
+Three sources, read only. The shop: every order paid, and every refund made, in the month (in
+sync.timezone) that the connector's rules say belongs in the books. Moneybird: the documents
+dated in the month carrying the connector's references, read in bulk, and its VAT report. The
+state: what the connector believes it booked, which finds a document dated outside the month.
+Nothing is written to Moneybird; the pass lock keeps it from sharing the budget with a pass.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from connector.booking.book import Parked, reference_for
+from connector.booking.credit import book_refund, line_map, refund_reference
+from connector.booking.invoice import InvoiceDraft
+from connector.booking.tax_rates import MoneybirdTaxRate
+from connector.errors import ConnectorError, StateError
+from connector.money import ZERO
+from connector.moneybird.documents import (
+    Document,
+    document_of,
+    original_of,
+    tax_report_of,
+)
+from connector.order import Order, Refund, refund_key
+from connector.state import (
+    OrderRecord,
+    OrderState,
+    PassLock,
+    RefundRecord,
+    RefundState,
+    from_text,
+    to_text,
+)
+from connector.sync.engine import SyncEngine
+from connector.sync.refunds import recorded_line_map
+
+AGREES, DIFFERENCES, INCOMPLETE = "agrees", "differences", "incomplete"
+FINDINGS = ("missing", "duplicates", "unknown", "differences")
+
+
+@dataclass(frozen=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        found = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+        if not found or not 1 <= int(found.group(2)) <= 12:
+            raise ValueError(f"{text!r} is not a month; give it as YYYY-MM, like 2026-10")
+        return cls(int(found.group(1)), int(found.group(2)))
+
+    @classmethod
+    def of(cls, day: date) -> Month:
+        return cls(day.year, day.month)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def first(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def last(self) -> date:
+        return self.next().first - timedelta(days=1)
+
+    def next(self) -> Month:
+        return Month(self.year + self.month // 12, self.month % 12 + 1)
+
+    def previous(self) -> Month:
+        return Month(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
+
+    def bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        """The month as a span of moments, [start, end), in UTC."""
+        start = datetime(self.year, self.month, 1, tzinfo=tz)
+        following = self.next()
+        end = datetime(following.year, following.month, 1, tzinfo=tz)
+        return start.astimezone(UTC), end.astimezone(UTC)
+
+
+@dataclass
+class Expected:
+    """An order paid, or a refund made, in the month: what its document must show."""
+
+    kind: str  # "invoice" or "credit"
+    order: str  # the shop's order number
+    key: str  # the state's key of the order or refund
+    reference: str
+    day: date  # paid (or refunded) on, in sync.timezone
+    currency: str
+    total: Decimal  # incl. VAT, as the document must have it (a credit invoice: negative)
+    vat: dict[str, Decimal] | None  # per Moneybird tax rate; None when it cannot be worked out
+    record: OrderRecord | RefundRecord | None
+    order_of: Order | None = None
+    refund: Refund | None = None
+    note: str = ""  # why the VAT per rate could not be worked out
+
+    @property
+    def state(self) -> str | None:
+        return self.record.state if self.record is not None else None
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # missing, duplicates, unknown, differences
+    order: str | None
+    reference: str
+    documents: tuple[str, ...]  # Moneybird's numbers (or ids of drafts)
+    what: str
+    advice: str
+    shop: dict[str, str] = field(default_factory=dict)
+    moneybird: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Stable across runs: one alert per finding, cleared when it is gone."""
+        return f"{self.kind}:{self.reference}"
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "order": self.order,
+            "reference": self.reference,
+            "documents": list(self.documents),
+            "what": self.what,
+            "advice": self.advice,
+        }
+        if self.shop or self.moneybird:
+            found["shop"], found["moneybird"] = self.shop, self.moneybird
+        return found
+
+
+@dataclass(frozen=True)
+class Known:
+    """Not in Moneybird, and known not to be: parked for a person, or left by the rules."""
+
+    order: str
+    reference: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class VatRow:
+    tax_rate_id: str
+    name: str
+    percentage: str
+    box: str  # the VAT return box, from Moneybird's report
+    shop: Decimal
+    documents: Decimal
+    report: Decimal | None  # Moneybird's report for the whole administration
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tax_rate_id": self.tax_rate_id,
+            "name": self.name,
+            "percentage": self.percentage,
+            "box": self.box,
+            "shop": str(self.shop),
+            "documents": str(self.documents),
+            "report": None if self.report is None else str(self.report),
+            "agrees": self.shop == self.documents,
+        }
+
+
+@dataclass(frozen=True)
+class Row:
+    """One order or refund (or a document of ours no order explains): the bookkeeper's list."""
+
+    order: str
+    kind: str
+    day: date | None
+    document: str
+    net: dict[str, Decimal]
+    vat: dict[str, Decimal]
+    total: Decimal | None
+    accounts: tuple[str, ...]
+    status: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "order": self.order or None,
+            "kind": self.kind,
+            "date": self.day.isoformat() if self.day else None,
+            "document": self.document or None,
+            "net": {rate: str(amount) for rate, amount in self.net.items()},
+            "vat": {rate: str(amount) for rate, amount in self.vat.items()},
+            "total": None if self.total is None else str(self.total),
+            "payment_accounts": list(self.accounts),
+            "status": self.status,
+        }
+
+
+@dataclass
+class Reconciliation:
+    month: Month
+    timezone: str
+    orders: int = 0
+    refunds: int = 0
+    documents: int = 0
+    missing: list[Finding] = field(default_factory=list)
+    duplicates: list[Finding] = field(default_factory=list)
+    unknown: list[Finding] = field(default_factory=list)
+    differences: list[Finding] = field(default_factory=list)
+    parked: list[Known] = field(default_factory=list)
+    not_booked: list[Known] = field(default_factory=list)  # by the rules: before start, waits
+    vat: list[VatRow] = field(default_factory=list)
+    vat_note: str = ""
+    rows: list[Row] = field(default_factory=list)
+    rate_names: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+    error: str | None = None
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [*self.missing, *self.duplicates, *self.unknown, *self.differences]
+
+    @property
+    def outcome(self) -> str:
+        if self.error:
+            return INCOMPLETE
+        return DIFFERENCES if self.findings else AGREES
+
+    def summary(self) -> str:
+        if self.error:
+            return f"{self.month}: could not complete: {self.error}"
+        counts = ", ".join(f"{len(getattr(self, k))} {k}" for k in FINDINGS)
+        known = ""
+        if self.parked or self.not_booked:
+            known = f"; known, not booked: {len(self.parked)} parked, "
+            known += f"{len(self.not_booked)} left by the rules"
+        verdict = "Moneybird agrees with the shop" if not self.findings else counts
+        return (
+            f"{self.month}: {_count(self.orders, 'order')} and "
+            f"{_count(self.refunds, 'refund')} in the shop, "
+            f"{_count(self.documents, 'document')} in Moneybird: {verdict}{known}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "month": str(self.month),
+            "timezone": self.timezone,
+            "outcome": self.outcome,
+            "summary": self.summary(),
+            "counts": {
+                "orders": self.orders,
+                "refunds": self.refunds,
+                "documents": self.documents,
+            },
+            "orders": [row.as_dict() for row in self.rows],
+            **{kind: [f.as_dict() for f in getattr(self, kind)] for kind in FINDINGS},
+            "parked": [k.__dict__ for k in self.parked],
+            "not_booked": [k.__dict__ for k in self.not_booked],
+            "vat": [row.as_dict() for row in self.vat],
+            "vat_note": self.vat_note,
+            "moneybird_requests": self.requests,
+            "error": self.error,
+        }
+
+    def csv_rows(self) -> list[list[str]]:
+        """A header and one row per order or refund, net and VAT per rate in columns."""
+        rates = sorted({r for row in self.rows for r in (*row.net, *row.vat)})
+        names = [self.rate_names.get(r, r) for r in rates]
+        header = ["order", "kind", "date", "document", *[f"net {n}" for n in names]]
+        header += [f"VAT {n}" for n in names] + ["total", "payment account", "status"]
+        table = [header]
+        for row in self.rows:
+            table.append(
+                [
+                    row.order,
+                    row.kind,
+                    row.day.isoformat() if row.day else "",
+                    row.document,
+                    *[_text(row.net.get(r)) for r in rates],
+                    *[_text(row.vat.get(r)) for r in rates],
+                    _text(row.total),
+                    "; ".join(row.accounts),
+                    row.status,
+                ]
+            )
+        return table
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")
+
+
+def _text(amount: Decimal | None) -> str:
+    return "" if amount is None else f"{amount:.2f}"
+
+
+class Busy(ConnectorError):
+    """A pass (or an import) holds the state: reconciliation waits for its turn."""
+
+
+def reconcile(engine: SyncEngine, month: Month, lookback_days: int = 92) -> Reconciliation:
+    """Compare the month in the shop with Moneybird, reading only; holds the pass lock."""
+    lock = PassLock(engine.store.path)
+    if not lock.acquire():
+        raise Busy("a pass or an import is running; reconcile when it is done")
+    try:
+        return _Reconciler(engine, month, lookback_days).run()
+    finally:
+        lock.release()
+
+
+class _Reconciler:
+    def __init__(self, engine: SyncEngine, month: Month, lookback_days: int) -> None:
+        self.engine = engine
+        self.shop = engine.shop
+        self.store = engine.store
+        self.client = engine.client
+        self.settings = engine.settings
+        self.tz = engine.settings.timezone
+        self.month = month
+        self.start, self.end = month.bounds(self.tz)
+        self.lookback = timedelta(days=lookback_days)
+        self.result = Reconciliation(month, str(self.tz))
+        self.rates: dict[str, MoneybirdTaxRate] = {}
+        self.accounts: dict[str, str] = {}  # financial account id -> its name
+        self.unexplained: list[Document] = []  # documents of ours no order of the month has
+        self.known_start = engine.known_start()
+
+    def run(self) -> Reconciliation:
+        before = self.client.limiter.requests
+        try:
+            self.rates = self.engine.rates()
+            self.result.rate_names = {r: rate.name for r, rate in self.rates.items()}
+            self.accounts = {
+                str(a.get("id")): str(a.get("name") or a.get("identifier") or a.get("id"))
+                for a in self.client.financial_accounts()
+            }
+            expected = self._expected()
+            documents = self._documents()
+            by_reference = self._by_reference(documents, expected)
+            self._credits_figures(expected, by_reference)
+            self._compare(expected, by_reference)
+            self._unknown(documents, expected)
+            self._vat(expected, by_reference)
+        except (ConnectorError, StateError) as exc:
+            self.result.error = str(exc)
+        finally:
+            self.result.requests = self.client.limiter.requests - before
+        return self.result
+
+    # --- the shop --------------------------------------------------------------------------
+
+    def _in_month(self, moment: datetime | None) -> bool:
+        return moment is not None and self.start <= moment < self.end
+
+    def _payloads(self) -> dict[str, dict[str, Any]]:
+        """The shop's orders that may have been paid or refunded in the month: those created
+        in it or in the lookback before it, and those the state saw paid or refunded in it."""
+        found: dict[str, dict[str, Any]] = {}
+        for page, _total in self.shop.orders_between(self.start - self.lookback, self.end):
+            for payload in page:
+                found[self.shop.summary(payload).order_id] = payload
+        start, end = to_text(self.start) or "", to_text(self.end) or ""
+        wanted = {r.order_id for r in self.store.orders_paid_between(start, end)}
+        for refund in self.store.refunds_made_between(start, end):
+            record = self.store.order(refund.order_key)
+            if record is not None:
+                wanted.add(record.order_id)
+        for order_id in sorted(wanted - set(found)):
+            again = self.shop.order(order_id)
+            if again is not None:
+                found[order_id] = again
+        return found
+
+    def _expected(self) -> list[Expected]:
+        expected: list[Expected] = []
+        for payload in self._payloads().values():
+            if self.shop.unlisted(payload):
+                continue  # not in a booked status: never booked, nothing to compare
+            summary = self.shop.summary(payload)
+            try:
+                order = self.engine.order_from(payload)
+            except ConnectorError as exc:
+                if self._in_month(summary.paid_at):
+                    self.result.orders += 1
+                    self.result.parked.append(
+                        Known(summary.number, "", f"the shop's data cannot be read: {exc}")
+                    )
+                continue
+            if self._in_month(order.paid_at) and not self.shop.not_bookable(order):
+                self.result.orders += 1
+                item = self._invoice(order, summary.waiting)
+                if item is not None:
+                    expected.append(item)
+            for refund in order.refunds:
+                if self._in_month(refund.created_at):
+                    item = self._credit(order, refund)
+                    if item is not None:
+                        self.result.refunds += 1
+                        expected.append(item)
+        return expected
+
+    def _invoice(self, order: Order, waiting: str | None) -> Expected | None:
+        record = self.store.order(order.key)
+        reference = reference_for(order, self.settings.reference_template)
+        if waiting:
+            self.result.not_booked.append(Known(order.number, reference, f"waits: {waiting}"))
+            return None
+        total, vat, note = order.total, None, ""
+        try:
+            draft = self.engine.booking(order)
+        except ConnectorError as exc:
+            draft, note = None, str(exc)
+        if isinstance(draft, InvoiceDraft):
+            reference, total = draft.reference, draft.shop_totals.total_incl_tax
+            vat = dict(draft.shop_totals.vat_by_rate)
+        elif isinstance(draft, Parked):
+            note = draft.reason
+        return Expected(
+            "invoice",
+            order.number,
+            order.key,
+            reference,
+            order.paid_at.astimezone(self.tz).date() if order.paid_at else self.month.first,
+            order.currency,
+            total,
+            vat,
+            record,
+            order_of=order,
+            note=note,
+        )
+
+    def _credit(self, order: Order, refund: Refund) -> Expected | None:
+        record = self.store.refund(refund_key(order.key, refund.refund_id))
+        if record is not None and record.state == RefundState.NET:
+            return None  # booked on the order's own invoice
+        return Expected(
+            "credit",
+            order.number,
+            refund_key(order.key, refund.refund_id),
+            refund_reference(order, refund, self.settings),
+            refund.created_at.astimezone(self.tz).date(),
+            order.currency,
+            -refund.amount,
+            None,
+            record,
+            order_of=order,
+            refund=refund,
+        )
+
+    # --- Moneybird -------------------------------------------------------------------------
+
+    def _documents(self) -> list[Document]:
+        """The month's documents carrying the connector's references: two requests plus one
+        per hundred documents."""
+        ids = [
+            str(row["id"])
+            for row in self.client.invoice_versions(self.month.first, self.month.last)
+        ]
+        documents = [document_of(invoice) for invoice in self.client.invoices_by_ids(ids)]
+        ours = [d for d in documents if self._pattern.fullmatch(d.reference)]
+        self.result.documents = len(ours)
+        return ours
+
+    @property
+    def _pattern(self) -> re.Pattern[str]:
+        template = self.settings.reference_template
+        parts = re.split(r"\{(?:number|id|shop)\}", template)
+        body = "[A-Za-z0-9._~-]+?"
+        return re.compile(body.join(re.escape(p) for p in parts) + r"(?:-R[A-Za-z0-9-]+)?")
+
+    def _by_reference(
+        self, documents: list[Document], expected: list[Expected]
+    ) -> dict[str, list[Document]]:
+        """Each reference's documents: those of the month, then for an item with none there,
+        the document the state recorded for it, or one found by its reference (a document
+        dated outside the month: a closed period, a date changed by hand)."""
+        found: dict[str, list[Document]] = {}
+        for document in documents:
+            found.setdefault(document.reference, []).append(document)
+        lacking = [e for e in expected if e.reference not in found]
+        recorded = {
+            e.record.invoice_id: e for e in lacking if e.record is not None and e.record.invoice_id
+        }
+        for invoice in self._read(list(recorded)):
+            document = document_of(invoice)
+            item = recorded[document.id]
+            found.setdefault(item.reference, []).append(document)
+        for item in lacking:
+            if item.reference in found or not self._worth_looking_up(item):
+                continue
+            by_reference = self.client.invoice_by_reference(item.reference, item.day)
+            if by_reference is not None:
+                found[item.reference] = [document_of(by_reference)]
+        return found
+
+    def _read(self, ids: list[str]) -> list[dict[str, Any]]:
+        return self.client.invoices_by_ids(ids) if ids else []
+
+    def _worth_looking_up(self, item: Expected) -> bool:
+        """Not for what is known not to be booked (one request each)."""
+        return item.state not in (OrderState.PARKED, OrderState.BEFORE_START, RefundState.WAITING)
+
+    def _credits_figures(self, expected: list[Expected], found: dict[str, list[Document]]) -> None:
+        """A credit invoice's VAT per rate, as the refund booking works it out from the invoice
+        it credits (read here when it is not among the month's documents)."""
+        invoices = {e.key: e for e in expected if e.kind == "invoice"}
+        credits = [e for e in expected if e.kind == "credit" and e.order_of is not None]
+        originals: dict[str, Document] = {}
+        wanted: set[str] = set()
+        for item in credits:
+            assert item.order_of is not None
+            record = self.store.order(item.order_of.key)
+            mine = invoices.get(item.order_of.key)
+            docs = found.get(mine.reference, []) if mine else []
+            if len(docs) == 1:
+                originals[item.key] = docs[0]
+            elif record is not None and record.invoice_id:
+                wanted.add(record.invoice_id)
+        read = (
+            {d.id: d for d in map(document_of, self.client.invoices_by_ids(sorted(wanted)))}
+            if wanted
+            else {}
+        )
+        for item in credits:
+            assert item.order_of is not None and item.refund is not None
+            original = originals.get(item.key)
+            if original is None:
+                record = self.store.order(item.order_of.key)
+                original = read.get(record.invoice_id or "") if record else None
+            if original is None:
+                item.note = "the invoice it credits is not in Moneybird"
+                continue
+            booked = recorded_line_map(self.store, item.order_of.key)
+            if booked is None:
+                draft = self.engine.draft(item.order_of, self.rates)
+                booked = {} if isinstance(draft, Parked) else line_map(draft)
+            credit = book_refund(
+                item.order_of,
+                item.refund,
+                original_of(original.raw),
+                booked,
+                self.rates,
+                self.engine.config.mappings,
+                self.settings,
+            )
+            if isinstance(credit, Parked):
+                item.note = credit.reason
+                continue
+            item.reference = credit.reference
+            item.total = credit.expected.total_incl_tax
+            item.vat = dict(credit.expected.vat_by_rate)
+
+    # --- comparing -------------------------------------------------------------------------
+
+    def _compare(self, expected: list[Expected], found: dict[str, list[Document]]) -> None:
+        for item in sorted(expected, key=lambda e: (e.day, e.order, e.kind)):
+            documents = found.get(item.reference, [])
+            if not documents:
+                self._absent(item)
+            elif len(documents) > 1:
+                numbers = tuple(d.label for d in documents)
+                self.result.duplicates.append(
+                    Finding(
+                        "duplicates",
+                        item.order,
+                        item.reference,
+                        numbers,
+                        f"{len(documents)} documents for one {_what(item)}: {', '.join(numbers)}",
+                        "keep one; credit the others in Moneybird (a finalized invoice cannot be "
+                        "deleted)",
+                    )
+                )
+                self._row(item, documents[0], "duplicate")
+            else:
+                self._check(item, documents[0])
+
+    def _absent(self, item: Expected) -> None:
+        state = item.state
+        record = item.record
+        if state in (OrderState.PARKED, RefundState.PARKED):
+            reason = record.park_reason if record is not None else ""
+            self.result.parked.append(Known(item.order, item.reference, reason or "parked"))
+            self._row(item, None, f"parked: {reason}")
+            return
+        if state == RefundState.WAITING:
+            self.result.parked.append(
+                Known(item.order, item.reference, "refund of an order that is not booked")
+            )
+            self._row(item, None, "waits for its order")
+            return
+        before_start = (
+            self.known_start is not None
+            and item.kind == "invoice"
+            and (state in (None, OrderState.BEFORE_START))
+            and item.day < self.known_start.astimezone(self.tz).date()
+        )
+        if before_start:
+            reason = "paid before the start point: history, booked only by `connector import`"
+            self.result.not_booked.append(Known(item.order, item.reference, reason))
+            self._row(item, None, "not booked: before the start point")
+            return
+        if (
+            record is not None
+            and record.invoice_id
+            and state in (OrderState.PAID, RefundState.PAID)
+        ):
+            what = f"booked as {record.invoice_number or record.invoice_id}, no longer in Moneybird"
+            advice = "deleted in Moneybird? `connector retry` books it again"
+        elif record is None:
+            what = "the connector has not seen it"
+            advice = "run `connector sync`; if it stays missing, `connector preview` shows why"
+        else:
+            error = f": {record.last_error}" if record.last_error else ""
+            what = f"not booked yet (state {state}{error})"
+            advice = "`connector status` shows why; the next pass tries again"
+        self.result.missing.append(
+            Finding(
+                "missing",
+                item.order,
+                item.reference,
+                (),
+                f"{_what(item)} {what}",
+                advice,
+                shop=_figures(item.total, item.vat, self.result.rate_names),
+            )
+        )
+        self._row(item, None, "missing")
+
+    def _check(self, item: Expected, document: Document) -> None:
+        problems: list[str] = []
+        if document.is_draft:
+            problems.append("still a draft in Moneybird (not finalized)")
+        if document.currency and document.currency != item.currency:
+            problems.append(
+                f"currency {document.currency} in Moneybird, {item.currency} in the shop"
+            )
+        if document.total != item.total:
+            problems.append(f"total {document.total} in Moneybird, {item.total} in the shop")
+        if item.vat is not None:
+            for rate in sorted(set(item.vat) | set(document.vat)):
+                ours, theirs = item.vat.get(rate, ZERO), document.vat.get(rate, ZERO)
+                if ours != theirs:
+                    name = self.result.rate_names.get(rate, rate)
+                    problems.append(f"VAT at {name} {theirs} in Moneybird, {ours} in the shop")
+        if not document.is_draft and document.unpaid > ZERO:
+            problems.append(
+                f"{document.unpaid} unpaid in Moneybird (state {document.state}); "
+                "the shop has it paid"
+            )
+        elif not document.is_draft and document.unpaid < ZERO:
+            problems.append(f"{-document.unpaid} more paid in Moneybird than its total")
+        if not problems:
+            self._row(item, document, "agrees")
+            return
+        self.result.differences.append(
+            Finding(
+                "differences",
+                item.order,
+                item.reference,
+                (document.label,),
+                "; ".join(problems),
+                "compare the document with the order; credit and re-book it, or correct it in "
+                "Moneybird, whichever is right",
+                shop=_figures(item.total, item.vat, self.result.rate_names),
+                moneybird=_figures(document.total, document.vat, self.result.rate_names),
+            )
+        )
+        self._row(item, document, "differs: " + "; ".join(problems))
+
+    def _unknown(self, documents: list[Document], expected: list[Expected]) -> None:
+        references = {e.reference for e in expected}
+        recorded = self.store.known_documents()
+        for document in documents:
+            if document.reference in references:
+                continue
+            owner = recorded.get(document.reference) or recorded.get(document.id)
+            if owner is not None and not self._in_month(from_text(owner[1])):
+                continue  # booked for an order paid in another month, dated in this one
+            self.unexplained.append(document)
+            what = "carries the connector's reference, but no order or refund of the month has it"
+            if owner is not None:
+                what += f" (the connector booked it for order {owner[0]})"
+            self.result.unknown.append(
+                Finding(
+                    "unknown",
+                    owner[0] if owner is not None else None,
+                    document.reference,
+                    (document.label,),
+                    what,
+                    "find its order in the shop; if it has none (a test, an order deleted), "
+                    "credit the document",
+                    moneybird=_figures(document.total, document.vat, self.result.rate_names),
+                )
+            )
+            self.result.rows.append(
+                Row(owner[0] if owner else "", "unknown", document.day, document.label,
+                    document.net, document.vat, document.total, self._account_names(document),
+                    "unknown")
+            )  # fmt: skip
+
+    def _row(self, item: Expected, document: Document | None, status: str) -> None:
+        self.result.rows.append(
+            Row(
+                item.order,
+                item.kind,
+                item.day,
+                document.label if document else "",
+                document.net if document else {},
+                document.vat if document else {},
+                document.total if document else None,
+                self._account_names(document),
+                status,
+            )
+        )
+
+    def _account_names(self, document: Document | None) -> tuple[str, ...]:
+        return tuple(self.accounts.get(a, a) for a in document.accounts) if document else ()
+
+    def _vat(self, expected: list[Expected], found: dict[str, list[Document]]) -> None:
+        """VAT per rate: the shop's, the connector's documents', and Moneybird's report."""
+        shop: dict[str, Decimal] = {}
+        documents: dict[str, Decimal] = {}
+        unworked = 0
+        for item in expected:
+            if item.currency != "EUR":
+                continue
+            if item.vat is None:
+                unworked += 1
+            for rate, amount in (item.vat or {}).items():
+                shop[rate] = shop.get(rate, ZERO) + amount
+        # Every document of the connector's the comparison met: duplicates and unknown ones
+        # count, as they count in Moneybird's books.
+        met = {d.id: d for item in expected for d in found.get(item.reference, [])}
+        met |= {d.id: d for d in self.unexplained}
+        for document in met.values():
+            if document.currency not in ("EUR", ""):
+                continue
+            for rate, amount in document.vat.items():
+                documents[rate] = documents.get(rate, ZERO) + amount
+        report = tax_report_of(self.client.tax_report(self.month.first, self.month.last))
+        reported = {row.tax_rate_id: row for row in report if row.tax_rate_id in self.rates}
+        sales = {r for r, rate in self.rates.items() if rate.tax_rate_type == "sales_invoice"}
+        for rate in sorted((set(shop) | set(documents) | set(reported)) & (sales | set(shop))):
+            row = reported.get(rate)
+            known = self.rates.get(rate)
+            self.result.vat.append(
+                VatRow(
+                    rate,
+                    known.name if known else rate,
+                    f"{known.percentage}" if known else "",
+                    row.box if row else "",
+                    shop.get(rate, ZERO),
+                    documents.get(rate, ZERO),
+                    row.tax if row else ZERO,
+                )
+            )
+        notes = [
+            "Moneybird's report covers the whole administration: where it is higher than the "
+            "connector's documents, the difference is VAT on documents the connector did not "
+            "make (other sales, manual invoices)."
+        ]
+        if unworked:
+            notes.append(
+                f"Left out of the shop's column: {_count(unworked, 'order or refund')} "
+                "without VAT per rate (parked, or not workable now)."
+            )
+        self.result.vat_note = " ".join(notes)
+
+
+def _what(item: Expected) -> str:
+    return "refund" if item.kind == "credit" else "order"
+
+
+def _figures(
+    total: Decimal | None, vat: dict[str, Decimal] | None, names: dict[str, str]
+) -> dict[str, str]:
+    figures = {"total": "" if total is None else str(total)}
+    for rate, amount in sorted((vat or {}).items()):
+        figures[f"VAT {names.get(rate, rate)}"] = str(amount)
+    return figures
