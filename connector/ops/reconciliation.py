@@ -25,9 +25,7 @@ log = logging.getLogger(__name__)
 RECHECK = timedelta(days=1)  # a month that disagrees is looked at again this often
 
 
-def run_and_record(
-    runtime: Runtime, month: Month, now: datetime | None = None
-) -> Reconciliation:
+def run_and_record(runtime: Runtime, month: Month, now: datetime | None = None) -> Reconciliation:
     """Reconcile the month and keep the outcome (raises Busy while a pass runs)."""
     result = reconcile(runtime.engine(), month, runtime.config.file.reconcile.lookback_days)
     record(runtime.store, result, now or utcnow())

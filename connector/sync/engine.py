@@ -154,10 +154,13 @@ class SyncEngine:
         check = self.vat_numbers.check(order) if self.vat_numbers else None
         return book(order, self.config.mappings, rates or self.rates(), self.settings, check)
 
-    def booking(self, order: Order) -> InvoiceDraft | Parked:
+    def booking(
+        self, order: Order, rates: dict[str, MoneybirdTaxRate] | None = None
+    ) -> InvoiceDraft | Parked:
         """The invoice a pass makes of this order (refunds netted on it in "net" mode), or why
-        it parks it. Raises Retry when an outside service should be asked again first."""
-        result = self.draft(order)
+        it parks it. Raises Retry when an outside service should be asked again first.
+        `rates`: Moneybird's tax rates when already read (else read with the pass's set-up)."""
+        result = self.draft(order, rates)
         if isinstance(result, Parked) and result.later:
             if self.vies_waits:
                 raise Retry(result.reason)  # nothing booked; the outside service is asked again
@@ -167,7 +170,7 @@ class SyncEngine:
             )
         net = self.config.file.refunds.before_booking == "net" and order.refunds
         if net and not isinstance(result, Parked):
-            result = net_of_refunds(result, order, self.rates(), self.settings)
+            result = net_of_refunds(result, order, rates or self.rates(), self.settings)
         return result
 
     def verdict(self, payload: dict[str, Any]) -> Verdict:

@@ -330,7 +330,7 @@ class _Reconciler:
     def run(self) -> Reconciliation:
         before = self.client.limiter.requests
         try:
-            self.rates = self.engine.rates()
+            self.rates = self.engine.writer.rates_for_reading()  # no pass set-up: no writes
             self.result.rate_names = {r: rate.name for r, rate in self.rates.items()}
             self.accounts = {
                 str(a.get("id")): str(a.get("name") or a.get("identifier") or a.get("id"))
@@ -409,7 +409,7 @@ class _Reconciler:
             return None
         total, vat, note = order.total, None, ""
         try:
-            draft = self.engine.booking(order)
+            draft = self.engine.booking(order, self.rates)
         except ConnectorError as exc:
             draft, note = None, str(exc)
         if isinstance(draft, InvoiceDraft):

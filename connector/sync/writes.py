@@ -85,6 +85,7 @@ class InvoiceWriter:
         self._streaks = (client.streak, shop_streak)
         self._start_point = start_point
         self._rates: dict[str, MoneybirdTaxRate] | None = None
+        self._set_up = False  # the pass's set-up is done (closed books, contacts, documents)
         self._locked_until: date | None = None  # Moneybird's closed books, read with the rates
         self._learned: dict[str, BookedInvoice] = {}
         self._creates = 0  # documents made since Moneybird was last read for new ones
@@ -407,6 +408,18 @@ class InvoiceWriter:
     def rates(self) -> dict[str, MoneybirdTaxRate]:
         """Moneybird's tax rates, and the pass's set-up with them. Moneybird unavailable here
         stops the pass at once: no order could be booked."""
+        if not self._set_up:
+            rates = self.rates_for_reading()
+            self._locked_until = self.client.locked_until()
+            self.contacts.refresh()
+            self.learn_documents()
+            self._set_up = True
+            return rates
+        return self.rates_for_reading()
+
+    def rates_for_reading(self) -> dict[str, MoneybirdTaxRate]:
+        """Moneybird's tax rates alone, for work that writes nothing (reconciliation): a write
+        still gets the whole set-up first, through rates()."""
         if self._rates is None:
             try:
                 listed = self.client.tax_rates()
@@ -418,9 +431,6 @@ class InvoiceWriter:
                     "carries on"
                 ) from None
             self._rates = rates_from_response(listed)
-            self._locked_until = self.client.locked_until()
-            self.contacts.refresh()
-            self.learn_documents()
         return self._rates
 
     def learn_documents(self) -> None:
@@ -499,7 +509,7 @@ class InvoiceWriter:
     def fresh_documents(self) -> None:
         """Right before a document is made: learn again after every LEARN_EVERY made, so a
         long pass or an import does not go on from an old picture of Moneybird."""
-        if self._rates is None:
+        if not self._set_up:
             self.rates()
         elif self._creates >= LEARN_EVERY:
             self.learn_documents()
