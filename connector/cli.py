@@ -521,7 +521,8 @@ def reconcile(
     """Compare a month in the shop with Moneybird, to the order and the cent (reads only).
 
     Exit 0: they agree; 5: differences found; 1: it could not complete."""
-    from connector.ops.reconciliation import render, run_and_record, write_csv
+    from connector.admin.reconcile_report import render, write_csv
+    from connector.ops.reconciliation import run_and_record
     from connector.state import utcnow
     from connector.sync.reconcile import Busy, Month
 

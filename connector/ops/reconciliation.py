@@ -1,5 +1,5 @@
-"""Reconciliation in operation: run on demand or monthly, recorded for `status` and the alerts,
-and shown to people (a table, JSON, a CSV for the bookkeeper).
+"""Reconciliation in operation: run on demand or monthly, and recorded for `status` and the
+alerts (admin/reconcile_report.py shows it to people).
 
 `connector run` reconciles the previous month once, [reconcile] days_after_month_end days after
 it ended; while that month disagrees it is reconciled again once a day, so a correction made in
@@ -8,18 +8,13 @@ Moneybird clears its alert.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from datetime import datetime, timedelta
-from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
 
 from connector.runtime import Runtime
 from connector.state import Store, from_text, utcnow
-from connector.sync.reconcile import AGREES, FINDINGS, Month, Reconciliation, reconcile
+from connector.sync.reconcile import AGREES, Month, Reconciliation, reconcile
 
 log = logging.getLogger(__name__)
 RECHECK = timedelta(days=1)  # a month that disagrees is looked at again this often
@@ -89,55 +84,3 @@ def monthly(runtime: Runtime, now: datetime | None = None) -> Reconciliation | N
     except Exception:  # the schedule goes on; the next tick tries again
         log.exception("reconciliation failed")
         return None
-
-
-# --- showing it -----------------------------------------------------------------------------
-
-
-def render(result: Reconciliation, console: Console) -> None:
-    console.print(result.summary(), highlight=False)
-    if result.error:
-        return
-    titles = {
-        "missing": "Missing in Moneybird",
-        "duplicates": "More than one document",
-        "unknown": "Documents no order explains",
-        "differences": "Documents that differ from the shop",
-    }
-    for kind in FINDINGS:
-        findings = getattr(result, kind)
-        if not findings:
-            continue
-        table = Table(title=titles[kind], title_justify="left", show_lines=True)
-        for column in ("order", "document", "what", "what to do"):
-            table.add_column(column, overflow="fold")
-        for f in findings:
-            table.add_row(f.order or "", ", ".join(f.documents), f.what, f.advice)
-        console.print(table)
-    known = [("parked", k) for k in result.parked] + [("not booked", k) for k in result.not_booked]
-    if known:
-        table = Table(title="Known, not in Moneybird", title_justify="left")
-        for column in ("order", "", "why"):
-            table.add_column(column, overflow="fold")
-        for label, k in known:
-            table.add_row(k.order, label, k.reason)
-        console.print(table)
-    if result.vat:
-        table = Table(title="VAT per rate", title_justify="left")
-        for column in ("tax rate", "box", "shop", "connector's documents", "Moneybird report"):
-            table.add_column(column, justify="left" if column in ("tax rate", "box") else "right")
-        for row in result.vat:
-            mark = "" if row.shop == row.documents else " ≠"
-            report = "" if row.report is None else f"{row.report:.2f}"
-            table.add_row(
-                row.name, row.box, f"{row.shop:.2f}", f"{row.documents:.2f}{mark}", report
-            )
-        console.print(table)
-        console.print(result.vat_note, highlight=False)
-    console.print(f"{result.requests} Moneybird requests", highlight=False)
-
-
-def write_csv(result: Reconciliation, path: Path) -> None:
-    """One row per order (and refund) for the bookkeeper; opens in a spreadsheet."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(result.csv_rows())

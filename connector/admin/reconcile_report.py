@@ -1,0 +1,60 @@
+"""A reconciliation shown to people: tables on the terminal, a CSV for the bookkeeper."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from connector.sync.reconcile import FINDINGS, Reconciliation
+
+
+def render(result: Reconciliation, console: Console) -> None:
+    console.print(result.summary(), highlight=False)
+    if result.error:
+        return
+    titles = {
+        "missing": "Missing in Moneybird",
+        "duplicates": "More than one document",
+        "unknown": "Documents no order explains",
+        "differences": "Documents that differ from the shop",
+    }
+    for kind in FINDINGS:
+        findings = getattr(result, kind)
+        if not findings:
+            continue
+        table = Table(title=titles[kind], title_justify="left", show_lines=True)
+        for column in ("order", "document", "what", "what to do"):
+            table.add_column(column, overflow="fold")
+        for f in findings:
+            table.add_row(f.order or "", ", ".join(f.documents), f.what, f.advice)
+        console.print(table)
+    known = [("parked", k) for k in result.parked] + [("not booked", k) for k in result.not_booked]
+    if known:
+        table = Table(title="Known, not in Moneybird", title_justify="left")
+        for column in ("order", "", "why"):
+            table.add_column(column, overflow="fold")
+        for label, k in known:
+            table.add_row(k.order, label, k.reason)
+        console.print(table)
+    if result.vat:
+        table = Table(title="VAT per rate", title_justify="left")
+        for column in ("tax rate", "box", "shop", "connector's documents", "Moneybird report"):
+            table.add_column(column, justify="left" if column in ("tax rate", "box") else "right")
+        for row in result.vat:
+            mark = "" if row.shop == row.documents else " ≠"
+            report = "" if row.report is None else f"{row.report:.2f}"
+            table.add_row(
+                row.name, row.box, f"{row.shop:.2f}", f"{row.documents:.2f}{mark}", report
+            )
+        console.print(table)
+        console.print(result.vat_note, highlight=False)
+    console.print(f"{result.requests} Moneybird requests", highlight=False)
+
+
+def write_csv(result: Reconciliation, path: Path) -> None:
+    """One row per order (and refund) for the bookkeeper; opens in a spreadsheet."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(result.csv_rows())
