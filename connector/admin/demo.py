@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from connector.admin.reconcile_report import render
 from connector.admin.starter import INSTALLED
 from connector.config import load_config
 from connector.runtime import Runtime, build, setup_logging
@@ -24,6 +25,7 @@ from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import demo_orders, seed_moneybird, seed_shop
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState, Store
+from connector.sync.reconcile import Month, reconcile
 
 
 def find_mappings() -> Path:
@@ -186,6 +188,8 @@ def run_demo(console: Console, keep: bool = False, platform: str = "woocommerce"
             ok = not duplicates and all_paid and exact == len(mb.invoices)
             console.rule("Pass 3: a customer sends the moka pot back")
             ok = _refund_pass(console, demo, runtime, mb) and ok
+            console.rule("The bookkeeper's monthly check: Moneybird against the shop")
+            ok = _reconcile_pass(console, demo, runtime, mb) and ok
             console.print(f"Try: connector status --config {config_path}" if keep else "")
             return 0 if ok else 1
         finally:
@@ -227,6 +231,38 @@ def _refund_pass(console: Console, demo: DemoShop, runtime: Runtime, mb: Moneybi
             highlight=False,
         )
     return len(credits) == 1 and credits[0]["state"] == "paid"
+
+
+def _reconcile_pass(
+    console: Console, demo: DemoShop, runtime: Runtime, mb: MoneybirdSandbox
+) -> bool:
+    """Reconcile the demo's month; then, after someone deletes one invoice and edits another
+    in Moneybird, again: exactly those two orders are named, with what differs."""
+    prefix = "SH-" if demo.platform == "shopify" else "WC-"
+    months = sorted(
+        {Month.of(date.fromisoformat(i["invoice_date"])) for i in mb.invoices.values()}, key=str
+    )
+    clean = [reconcile(runtime.engine(), month) for month in months]
+    for result in clean:
+        render(result, console)
+    deleted, edited = (f"{prefix}2002", f"{prefix}2003") if demo.platform == "shopify" else (
+        f"{prefix}1003", f"{prefix}1005")  # fmt: skip
+    by_reference = {i["reference"]: i for i in mb.invoices.values()}
+    mb.delete_document(by_reference[deleted]["id"])
+    mb.edit_line(by_reference[edited]["id"], 0, "1.00")
+    console.print(
+        f"Someone deletes invoice {by_reference[deleted]['invoice_id']} ({deleted}) in Moneybird "
+        f"and changes a line of {by_reference[edited]['invoice_id']} ({edited}) to 1.00. Again:",
+        highlight=False,
+    )
+    named = []
+    for month in months:
+        after = reconcile(runtime.engine(), month)
+        render(after, console)
+        named += [f.reference for f in after.findings]
+    return all(not r.findings and not r.error for r in clean) and sorted(named) == sorted(
+        [deleted, edited]
+    )
 
 
 def _orders_table(console: Console, store: Store, mb: MoneybirdSandbox) -> None:

@@ -230,7 +230,11 @@ class Reconciliation:
     def summary(self) -> str:
         if self.error:
             return f"{self.month}: could not complete: {self.error}"
-        counts = ", ".join(f"{len(getattr(self, k))} {k}" for k in FINDINGS)
+        labels = {"missing": "missing", "duplicates": "duplicated", "unknown": "unknown",
+                  "differences": "differing"}  # fmt: skip
+        counts = "Moneybird disagrees: " + ", ".join(
+            f"{len(getattr(self, k))} {labels[k]}" for k in FINDINGS if getattr(self, k)
+        )
         known = ""
         if self.parked or self.not_booked:
             known = f"; known, not booked: {len(self.parked)} parked, "

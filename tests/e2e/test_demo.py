@@ -19,6 +19,11 @@ def test_demo_books_every_mappable_order_and_parks_the_unmapped_one() -> None:
     assert "Contacts: 4 created, 1 already in Moneybird" in text
     assert "0 booked, 0 parked; 0 Moneybird requests" in text
     assert "duplicate references: none" in text
+    # The month reconciled: it agrees; after an invoice is deleted and another edited in
+    # Moneybird, exactly those two orders are named (run_demo returns 1 otherwise).
+    assert "Moneybird agrees with the shop" in text
+    assert "order booked as 2026-0003, no longer in Moneybird" in text
+    assert "total 11.38 in Moneybird, 70.33 in the shop" in text  # 1005: its 59.95 line at 1.00
 
 
 def test_shopify_demo_books_exactly_and_parks_what_it_must() -> None:
