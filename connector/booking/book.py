@@ -82,7 +82,12 @@ class _Park(Exception):
 
 def reference_for(order: Order, template: str) -> str:
     """The invoice reference: the template filled in, made URL-safe (it is used in a path)."""
-    raw = template.format(number=order.number, id=order.order_id, shop=order.shop)
+    return reference_of(template, order.number, order.order_id, order.shop)
+
+
+def reference_of(template: str, number: str, order_id: str, shop: str) -> str:
+    """The same, from the order's number, id and shop alone (an order that cannot be read)."""
+    raw = template.format(number=number, id=order_id, shop=shop)
     return _UNSAFE.sub("-", raw).strip("-")
 
 

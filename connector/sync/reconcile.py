@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connector.booking.book import Parked, reference_for
-from connector.booking.credit import book_refund, line_map, refund_reference
+from connector.booking.book import Parked, reference_for, reference_of
+from connector.booking.credit import CreditDraft, book_refund, line_map, refund_reference
 from connector.booking.invoice import InvoiceDraft
 from connector.booking.tax_rates import MoneybirdTaxRate
-from connector.errors import ConnectorError, StateError
+from connector.errors import ConnectorError, StateError, internal
 from connector.money import ZERO
 from connector.moneybird.documents import (
     Document,
@@ -349,6 +349,8 @@ class _Reconciler:
             self._vat(expected, by_reference)
         except (ConnectorError, StateError) as exc:
             self.result.error = str(exc)
+        except Exception as exc:  # reported as incomplete, never as agreeing
+            self.result.error = internal(exc)
         finally:
             self.result.requests = self.client.limiter.requests - before
         return self.result
@@ -385,11 +387,23 @@ class _Reconciler:
             summary = self.shop.summary(payload)
             try:
                 order = self.engine.order_from(payload)
-            except ConnectorError as exc:
+            except Exception as exc:  # one poisoned order is reported, the month goes on
                 if self._in_month(summary.paid_at):
                     self.result.orders += 1
+                    why = str(exc) if isinstance(exc, ConnectorError) else internal(exc)
+                    reference = reference_of(
+                        self.settings.reference_template,
+                        summary.number,
+                        summary.order_id,
+                        self.shop.name,
+                    )
                     self.result.parked.append(
-                        Known(summary.number, "", f"the shop's data cannot be read: {exc}")
+                        Known(
+                            summary.number,
+                            reference,
+                            f"the shop's data cannot be read, so its document (if any) cannot "
+                            f"be compared: {why}",
+                        )
                     )
                 continue
             if self._in_month(order.paid_at) and not self.shop.not_bookable(order):
@@ -414,8 +428,9 @@ class _Reconciler:
         total, vat, note = order.total, None, ""
         try:
             draft = self.engine.booking(order, self.rates)
-        except ConnectorError as exc:
-            draft, note = None, str(exc)
+        except Exception as exc:  # compared on its total alone, and said why
+            draft = None
+            note = str(exc) if isinstance(exc, ConnectorError) else internal(exc)
         if isinstance(draft, InvoiceDraft):
             reference, total = draft.reference, draft.shop_totals.total_incl_tax
             vat = dict(draft.shop_totals.vat_by_rate)
@@ -536,25 +551,35 @@ class _Reconciler:
             if original is None:
                 item.note = "the invoice it credits is not in Moneybird"
                 continue
-            booked = recorded_line_map(self.store, item.order_of.key)
-            if booked is None:
-                draft = self.engine.draft(item.order_of, self.rates)
-                booked = {} if isinstance(draft, Parked) else line_map(draft)
-            credit = book_refund(
-                item.order_of,
-                item.refund,
-                original_of(original.raw),
-                booked,
-                self.rates,
-                self.engine.config.mappings,
-                self.settings,
-            )
+            try:
+                credit = self._credit_draft(item.order_of, item.refund, original)
+            except Exception as exc:  # one refund's trouble leaves its VAT per rate unknown
+                item.note = str(exc) if isinstance(exc, ConnectorError) else internal(exc)
+                continue
             if isinstance(credit, Parked):
                 item.note = credit.reason
                 continue
             item.reference = credit.reference
             item.total = credit.expected.total_incl_tax
             item.vat = dict(credit.expected.vat_by_rate)
+
+    def _credit_draft(
+        self, order: Order, refund: Refund, original: Document
+    ) -> CreditDraft | Parked:
+        """The credit invoice the refund booking makes of this refund, on its original."""
+        booked = recorded_line_map(self.store, order.key)
+        if booked is None:
+            draft = self.engine.draft(order, self.rates)
+            booked = {} if isinstance(draft, Parked) else line_map(draft)
+        return book_refund(
+            order,
+            refund,
+            original_of(original.raw),
+            booked,
+            self.rates,
+            self.engine.config.mappings,
+            self.settings,
+        )
 
     # --- comparing -------------------------------------------------------------------------
 
@@ -674,7 +699,8 @@ class _Reconciler:
         self._row(item, document, "differs: " + "; ".join(problems))
 
     def _unknown(self, documents: list[Document], expected: list[Expected]) -> None:
-        references = {e.reference for e in expected}
+        # The documents of orders known not to compare (unreadable in the shop) are no strangers.
+        references = {e.reference for e in expected} | {k.reference for k in self.result.parked}
         recorded = self.store.known_documents()
         for document in documents:
             if document.reference in references:

@@ -191,6 +191,19 @@ def test_bad_month_and_a_pass_in_progress(booked: Path) -> None:
     assert busy.exit_code == 1 and "a pass or an import is running" in busy.output
 
 
+def test_one_unreadable_order_is_listed_and_the_month_still_compared(
+    booked: Path, october: WooCommerceSandbox
+) -> None:
+    october.orders[1004]["line_items"] = [{"id": "x", "total": "not money"}]  # poisoned
+    code, report = reconcile(booked)
+    assert report["error"] is None
+    parked = {p["order"]: p["reason"] for p in report["parked"]}
+    assert parked["1004"].startswith("the shop's data cannot be read")
+    # Its invoice is known to be its own, not a stranger; the other eight compare as before.
+    assert report["unknown"] == [] and report["missing"] == [] and report["differences"] == []
+    assert code == 0
+
+
 def test_moneybird_down_is_incomplete_not_agreeing(
     booked: Path, moneybird: MoneybirdSandbox
 ) -> None:
