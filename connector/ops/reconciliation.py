@@ -2,8 +2,8 @@
 alerts (admin/reconcile_report.py shows it to people).
 
 `connector run` reconciles the previous month once, [reconcile] days_after_month_end days after
-it ended; while that month disagrees it is reconciled again once a day, so a correction made in
-Moneybird clears its alert.
+it ended; while a month disagrees (that one, or one reconciled by hand) it is reconciled again
+once a day, so a correction made in Moneybird clears its alert.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from connector.runtime import Runtime
 from connector.state import Store, from_text, utcnow
-from connector.sync.reconcile import AGREES, Month, Reconciliation, reconcile
+from connector.sync.reconcile import AGREES, Busy, Month, Reconciliation, reconcile
 
 log = logging.getLogger(__name__)
 RECHECK = timedelta(days=1)  # a month that disagrees is looked at again this often
@@ -53,34 +53,36 @@ def open_findings(store: Store) -> list[tuple[str, str]]:
     return found
 
 
-def due(store: Store, runtime: Runtime, now: datetime | None = None) -> Month | None:
-    """The month `connector run` should reconcile now, if any."""
+def due(store: Store, runtime: Runtime, now: datetime | None = None) -> list[Month]:
+    """The months `connector run` should reconcile now: the previous one once it is due and
+    not yet done, and every month whose last reconciliation disagreed, once a day."""
     settings = runtime.config.file.reconcile
     if not settings.monthly:
-        return None
+        return []
     now = now or utcnow()
     today = now.astimezone(runtime.engine().settings.timezone).date()
-    month = Month.of(today).previous()
-    if today < month.next().first + timedelta(days=settings.days_after_month_end):
-        return None
-    done = store.reconciliation(str(month))
-    if done is None:
-        return month
-    if done.outcome == AGREES:
-        return None
-    last = from_text(done.reconciled_at)
-    return month if last is None or now - last >= RECHECK else None
+    months = []
+    previous = Month.of(today).previous()
+    ready = today >= previous.next().first + timedelta(days=settings.days_after_month_end)
+    if ready and store.reconciliation(str(previous)) is None:
+        months.append(previous)
+    for done in store.reconciliations():
+        last = from_text(done.reconciled_at)
+        if done.outcome != AGREES and (last is None or now - last >= RECHECK):
+            months.append(Month.parse(done.month))
+    return sorted(set(months), key=str)
 
 
-def monthly(runtime: Runtime, now: datetime | None = None) -> Reconciliation | None:
-    """After a pass: the previous month's reconciliation, when it is due. Never raises."""
+def monthly(runtime: Runtime, now: datetime | None = None) -> list[Reconciliation]:
+    """After a pass: the reconciliations that are due. Never raises."""
+    results = []
     try:
-        month = due(runtime.store, runtime, now)
-        if month is None:
-            return None
-        result = run_and_record(runtime, month, now)
-        log.info("reconciliation: %s", result.summary())
-        return result
+        for month in due(runtime.store, runtime, now):
+            result = run_and_record(runtime, month, now)
+            log.info("reconciliation: %s", result.summary())
+            results.append(result)
+    except Busy as exc:  # a `connector sync` or import by hand: after the next pass, then
+        log.info("reconciliation waits: %s", exc)
     except Exception:  # the schedule goes on; the next tick tries again
         log.exception("reconciliation failed")
-        return None
+    return results

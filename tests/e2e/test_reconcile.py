@@ -236,30 +236,35 @@ def test_the_monthly_reconciliation_runs_once_and_alerts_once(
     hook = Hook()
     try:
         early = datetime(2026, 11, 3, 10, tzinfo=UTC)  # [reconcile] days_after_month_end = 3
-        assert monthly(runtime, early) is None
+        assert monthly(runtime, early) == []
         deleted = invoice_id(moneybird, "WC-1003")
         kept = moneybird.invoices[deleted]
         moneybird.delete_document(deleted)
         due = datetime(2026, 11, 4, 10, tzinfo=UTC)
-        first = monthly(runtime, due)
-        assert first is not None and [m.order for m in first.missing] == ["1003"]
+        [first] = monthly(runtime, due)
+        assert str(first.month) == "2026-10" and [m.order for m in first.missing] == ["1003"]
         alerter = Alerter(runtime.config, runtime.store, transport=hook.transport())
         alerter.after_pass(due)
-        assert monthly(runtime, due + timedelta(hours=2)) is None  # once, not every pass
+        assert monthly(runtime, due + timedelta(hours=2)) == []  # once, not every pass
         alerter.after_pass(due + timedelta(hours=2))
         told = [p for post in hook.posted for p in post["problems"]]
         reconciled = [p for p in told if "Reconciliation of 2026-10" in p["message"]]
         assert len(reconciled) == 1 and "order 1003" in reconciled[0]["message"]
         # Put right in Moneybird; the next day's look clears it, and says so once.
         moneybird.invoices[deleted] = kept
-        again = monthly(runtime, due + timedelta(days=1, minutes=1))
-        assert again is not None and again.outcome == "agrees"
+        [again] = monthly(runtime, due + timedelta(days=1, minutes=1))
+        assert again.outcome == "agrees"
         alerter.after_pass(due + timedelta(days=1, minutes=2))
         cleared = [p for post in hook.posted for p in post["resolved"]]
         assert [p["message"] for p in cleared if "2026-10" in p["message"]] == [
             reconciled[0]["message"]
         ]
-        assert monthly(runtime, due + timedelta(days=5)) is None  # agreed: done with October
+        assert monthly(runtime, due + timedelta(days=5)) == []  # agreed: done with October
+        # A month reconciled by hand that disagreed is looked at again too, once a day: here
+        # September, which has no orders at all, and so now agrees.
+        runtime.store.save_reconciliation("2026-09", due, "differences", "by hand", [])
+        assert [str(r.month) for r in monthly(runtime, due + timedelta(days=6))] == ["2026-09"]
+        assert monthly(runtime, due + timedelta(days=8)) == []
         status = runner.invoke(app, ["status", "--config", str(booked)], terminal_width=200)
         assert "Last reconciliation" in status.output and "agrees" in status.output
     finally:
