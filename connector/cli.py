@@ -495,12 +495,75 @@ def run(
     from connector.ops.scheduler import run_forever
 
     cfg = _load(config, verbose, log_json)
+    beside = None
+    if cfg.file.dashboard.enabled:
+        from functools import partial
+
+        from connector.dashboard.server import beside_the_scheduler
+
+        beside = partial(beside_the_scheduler, token=_dashboard_token())
     try:
-        signum = run_forever(cfg)
+        signum = run_forever(cfg, beside)
     except StateError as exc:  # the state cannot be opened at start: nothing ran
         _state_problem(exc)
     if signum is not None:
         raise typer.Exit(128 + signum)
+
+
+def _dashboard_token() -> str | None:
+    from connector.dashboard.server import dashboard_token
+
+    try:
+        return dashboard_token()
+    except ConfigError as exc:
+        _config_error(exc)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+@app.command()
+def dashboard(
+    config: ConfigOption = DEFAULT_CONFIG,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: [dashboard] host).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: [dashboard] port).")] = None,
+) -> None:
+    """Serve the web dashboard until stopped. Reading needs no secret; Retry needs
+    DASHBOARD_TOKEN. With the connector's secrets in the environment, an order's page also
+    shows the shop's order and Moneybird's invoice beside each other."""
+    from connector.dashboard.app import Source, create_app
+    from connector.dashboard.live import Live
+    from connector.dashboard.server import DashboardServer
+
+    try:
+        cfg = load_config(config)
+        live: Live | None = Live(lambda: cfg)
+    except ConfigError as exc:
+        if "not set:" not in str(exc):
+            _config_error(exc)
+            raise typer.Exit(EXIT_CONFIG) from None
+        cfg = load_config(config, require_secrets=False)  # the state's pages need no secret
+        live = None
+    setup_logging(False, cfg.secrets.values())
+    token = _dashboard_token()
+    store = _open_state(_state_settings(config))
+    app_ = create_app(Source(lambda: cfg, lambda: store, live, token))
+    try:
+        server = DashboardServer(app_, host or cfg.dashboard_host, port or cfg.dashboard_port)
+    except OSError as exc:
+        err.print(f"The dashboard cannot listen there: {exc.strerror or exc}", highlight=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+    mode = "Retry enabled" if token else "read-only: set DASHBOARD_TOKEN to enable Retry"
+    shops = "" if live else "; without the secrets, order pages show the state alone"
+    console.print(f"Dashboard on {server.url} ({mode}{shops}). Ctrl-C stops it.", highlight=False)
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if live is not None:
+            live.close()
+        store.close()
 
 
 EXIT_DIFFERENCES = 5

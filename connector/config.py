@@ -305,6 +305,13 @@ class HealthConfig(_Section):
     host: str = "127.0.0.1"  # CONNECTOR_HEALTH_HOST overrides (the container: 0.0.0.0)
 
 
+class DashboardConfig(_Section):
+    # The web dashboard beside `connector run` (`connector dashboard` serves it alone).
+    enabled: bool = False
+    port: int = Field(default=8081, ge=1, le=65535)  # CONNECTOR_DASHBOARD_PORT overrides
+    host: str = "127.0.0.1"  # CONNECTOR_DASHBOARD_HOST overrides (the container: 0.0.0.0)
+
+
 class AlertsConfig(_Section):
     webhook_url: str = ""  # JSON POST on each new problem and each recovery
     email_to: list[str] = Field(default_factory=list)
@@ -344,6 +351,7 @@ class FileConfig(_Section):
     mappings: MappingsConfig = Field(default_factory=MappingsConfig)
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
@@ -405,6 +413,15 @@ class Config:
     @property
     def health_host(self) -> str:
         return os.environ.get("CONNECTOR_HEALTH_HOST", "").strip() or self.file.health.host
+
+    @property
+    def dashboard_port(self) -> int:
+        override = os.environ.get("CONNECTOR_DASHBOARD_PORT", "").strip()
+        return int(override) if override.isdigit() else self.file.dashboard.port
+
+    @property
+    def dashboard_host(self) -> str:
+        return os.environ.get("CONNECTOR_DASHBOARD_HOST", "").strip() or self.file.dashboard.host
 
     @property
     def state_path(self) -> Path:

@@ -63,6 +63,7 @@ class Meta(StrEnum):
     CONFIG_LOADED_AT = "config_loaded_at"
     CONFIG_PATH = "config_path"
     CONFIG_ERROR = "config_error"  # an edit that did not load, kept from taking effect
+    CONFIG_CHECK = "config_check"  # the last `config check`: when, and each finding (JSON)
 
 
 DONE = {OrderState.PAID}
@@ -258,6 +259,7 @@ class ReconciliationRecord(SQLModel, table=True):
     outcome: str  # agrees, differences, incomplete
     summary: str
     findings: str = "[]"  # JSON list of [key, message]
+    report: str = "{}"  # JSON: the whole reconciliation, and its CSV rows, for the dashboard
 
 
 class PassLock:
@@ -547,6 +549,7 @@ class Store:
         outcome: str,
         summary: str,
         findings: list[tuple[str, str]],
+        report: dict[str, Any] | None = None,
     ) -> None:
         self.save(
             ReconciliationRecord(
@@ -555,6 +558,7 @@ class Store:
                 outcome=outcome,
                 summary=summary,
                 findings=json.dumps(findings),
+                report=json.dumps(report or {}),
             )
         )
 

@@ -3,6 +3,7 @@ the live Moneybird administration and shop."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -11,12 +12,13 @@ from typing import Any
 from connector.booking.mappings import TaxRule, unreachable
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import Config, load_config, platform_of_setting
-from connector.errors import AuthError, ConfigError, ConnectorError
+from connector.errors import AuthError, ConfigError, ConnectorError, StateError
 from connector.money import parse
 from connector.moneybird.client import MoneybirdClient
 from connector.moneybird.documents import rates_from_response
 from connector.shops.platforms import LABELS
 from connector.shops.shop import Shop
+from connector.state import Meta, Store, utcnow
 from connector.toml_files import line_of
 
 OK, WARNING, ERROR = "ok", "warning", "error"
@@ -68,9 +70,30 @@ def check(path: Path, environ: dict[str, str] | None = None, live: bool = True) 
         try:
             check_moneybird(config, runtime.client, report)
             check_shop(config, runtime.shop, report)
+            record_verdict(runtime.store, report, live)
         finally:
             runtime.close()
+    elif config.state_path.exists():
+        try:
+            store = Store(config.state_path)
+        except StateError:
+            return report  # the verdict is printed; there is nowhere to keep it
+        try:
+            record_verdict(store, report, live)
+        finally:
+            store.close()
     return report
+
+
+def record_verdict(store: Store, report: Report, live: bool) -> None:
+    """The verdict, kept for the dashboard's configuration page."""
+    verdict = {
+        "at": utcnow().isoformat(),
+        "live": live,
+        "ok": report.ok,
+        "findings": [[f.level, f.where, f.message] for f in report.findings],
+    }
+    store.set_meta(Meta.CONFIG_CHECK, json.dumps(verdict))
 
 
 def _place(path: Path, loc: tuple[str | int, ...]) -> str:

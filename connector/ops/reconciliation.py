@@ -34,10 +34,15 @@ def record(store: Store, result: Reconciliation, now: datetime) -> None:
         (f"reconcile:{result.month}:{f.key}", _message(result.month, f.order, f.what, f.advice))
         for f in result.findings
     ]
+    previous = store.reconciliation(str(result.month))
     if result.error:
-        previous = store.reconciliation(str(result.month))
         findings = [tuple(pair) for pair in json.loads(previous.findings)] if previous else []
-    store.save_reconciliation(str(result.month), now, result.outcome, result.summary(), findings)
+    report = {**result.as_dict(), "csv": result.csv_rows()} if not result.error else None
+    if result.error and previous is not None:
+        report = json.loads(previous.report)  # the last complete picture stays on show
+    store.save_reconciliation(
+        str(result.month), now, result.outcome, result.summary(), findings, report
+    )
 
 
 def _message(month: Month, order: str | None, what: str, advice: str) -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -48,7 +50,18 @@ def one_pass(runtime: Runtime) -> PassReport | None:
     return report
 
 
-def run_forever(config: Config) -> int | None:
+class Beside(Protocol):
+    """A server that runs beside the scheduler (the dashboard), started and stopped with it."""
+
+    def stop(self) -> None: ...
+
+
+# Given the runtime in force (it changes when an edit is reloaded) and the process's request
+# budget, starts a server beside the scheduler.
+BesideFactory = Callable[[Callable[[], Runtime], RateLimiter], Beside]
+
+
+def run_forever(config: Config, beside: BesideFactory | None = None) -> int | None:
     """Until SIGTERM or SIGINT; the signal's number when one stopped it."""
     scheduler = BlockingScheduler(timezone=UTC)
     watcher = ConfigWatcher(config.path, config)
@@ -114,6 +127,7 @@ def run_forever(config: Config) -> int | None:
         log.info("signal %d: stopping the current pass at a safe point, then exiting", signum)
         scheduler.shutdown(wait=False)
 
+    extra = beside(lambda: state["runtime"], limiter) if beside is not None else None
     shutdown.install(stop)
     log.info("syncing every %s minutes", config.sync.interval_minutes)
     try:
@@ -124,5 +138,7 @@ def run_forever(config: Config) -> int | None:
     finally:
         if server:
             server.stop()
+        if extra is not None:
+            extra.stop()
         state["runtime"].close()
     return shutdown.requested()

@@ -44,6 +44,12 @@ class ShopifyShop:
     label = "Shopify"
     reference_template = "SH-{number}"
 
+    @staticmethod
+    def admin_order_url(base_url: str, order_id: str) -> str:
+        """Where a person opens the order in the shop's admin."""
+        host = urlsplit(base_url).hostname or ""
+        return f"https://{host}/admin/orders/{order_id}"
+
     def __init__(
         self,
         url: str,

@@ -46,6 +46,11 @@ class WooCommerceShop:
     label = "WooCommerce"
     reference_template = "WC-{number}"
 
+    @staticmethod
+    def admin_order_url(base_url: str, order_id: str) -> str:
+        """Where a person opens the order in the shop's admin."""
+        return f"{base_url.rstrip('/')}/wp-admin/post.php?post={order_id}&action=edit"
+
     def __init__(
         self,
         url: str,

@@ -1,0 +1,337 @@
+"""What each page shows, gathered from the state (and, for one order, from the shop and
+Moneybird when the secrets are at hand). Plain data for the templates; no HTML here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from connector.booking.invoice import InvoiceDraft
+from connector.config import Config
+from connector.dashboard.charts import Bars, bars
+from connector.dashboard.live import Live
+from connector.errors import ConnectorError, internal
+from connector.money import ZERO, parse
+from connector.ops.health import health
+from connector.ops.status import collect
+from connector.shops.platforms import ADMIN_ORDER_URLS
+from connector.state import OrderRecord, OrderState, RefundRecord, Store, from_text, utcnow
+
+
+def overview(store: Store, interval_minutes: float, days: int = 30) -> dict[str, Any]:
+    ok, reason = health(store, interval_minutes)
+    data = collect(store, runs=10)
+    today = utcnow().date()
+    first = today - timedelta(days=days - 1)
+    booked: dict[date, int] = {}
+    parked: dict[date, int] = {}
+    for record in store.orders():
+        when = from_text(record.booked_at)
+        if record.state == OrderState.PAID and when is not None and when.date() >= first:
+            booked[when.date()] = booked.get(when.date(), 0) + 1
+        changed = from_text(record.updated_at)
+        if record.state == OrderState.PARKED and changed is not None and changed.date() >= first:
+            parked[changed.date()] = parked.get(changed.date(), 0) + 1
+    labels = [first + timedelta(days=n) for n in range(days)]
+    chart = bars(
+        [d.strftime("%d %b") for d in labels],
+        {
+            "booked": [booked.get(d, 0) for d in labels],
+            "parked": [parked.get(d, 0) for d in labels],
+        },
+        colours=("#2e7d5b", "#c0392b"),
+    )
+    recent = sorted(store.orders(), key=lambda r: r.updated_at, reverse=True)[:25]
+    return {
+        "healthy": ok,
+        "health_reason": reason,
+        "runs": data["runs"],
+        "counts": data["counts"],
+        "refund_counts": data["refund_counts"],
+        "history": data["history"],
+        "chart": chart,
+        "recent": [_order_row(r) for r in recent],
+        "reconciliation": (data.get("reconciliations") or [None])[0],
+    }
+
+
+def _order_row(record: OrderRecord) -> dict[str, Any]:
+    return {
+        "key": record.key,
+        "number": record.number,
+        "state": record.state,
+        "invoice": record.invoice_number,
+        "total": record.total,
+        "paid_at": (record.paid_at or "")[:16].replace("T", " "),
+        "reason": record.park_reason or record.last_error,
+    }
+
+
+def attention(store: Store) -> dict[str, Any]:
+    data = collect(store)
+    return {"orders": data["attention"], "refunds": data["refunds_attention"]}
+
+
+# --- one order ------------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    """One side of the order page: the shop's order, or Moneybird's documents."""
+
+    lines: list[dict[str, str]] = field(default_factory=list)
+    vat: dict[str, Decimal] = field(default_factory=dict)  # per Moneybird tax rate's name
+    total: Decimal | None = None
+    payments: list[dict[str, str]] = field(default_factory=list)
+    link: str | None = None
+    problem: str | None = None
+
+
+def order_page(store: Store, config: Config, key: str, live: Live | None) -> dict[str, Any] | None:
+    record = store.order(key)
+    if record is None:
+        return None
+    refunds = store.refunds(order_key=key)
+    page: dict[str, Any] = {
+        "record": _order_row(record),
+        "refunds": [_refund_row(r) for r in refunds],
+        "shop_link": ADMIN_ORDER_URLS[config.shop.platform](config.shop.url, record.order_id),
+        "shop": Side(),
+        "documents": [],
+        "live": False,
+    }
+    if live is None:
+        page["note"] = (
+            "The shop's and Moneybird's side need the connector's secrets (MONEYBIRD_TOKEN and "
+            "the shop's keys) in this process's environment; the state's record is shown."
+        )
+        return page
+    page["live"] = True
+    try:
+        rates = live.rates()
+        accounts = live.accounts()
+    except Exception as exc:  # Moneybird cannot be read now: the state's record still shows
+        page["live"] = False
+        page["note"] = f"Moneybird cannot be read now: {_said(exc)}"
+        return page
+    names = {rate_id: rate.name for rate_id, rate in rates.items()}
+    page["shop"] = _shop_side(live.engine, record, rates, names)
+    ids = [(record.invoice_id, "invoice")] + [(r.invoice_id, "credit invoice") for r in refunds]
+    for invoice_id, kind in ids:
+        if invoice_id:
+            page["documents"].append(
+                _document_side(live, config, invoice_id, kind, names, accounts)
+            )
+    # The invoice and its credit invoices together hold what the shop kept.
+    together: dict[str, Decimal] = {}
+    for document in page["documents"]:
+        for name, amount in document.vat.items():
+            together[name] = together.get(name, ZERO) + amount
+    page["vat_rows"] = _vat_rows(page["shop"].vat, together)
+    return page
+
+
+def _vat_rows(shop: dict[str, Decimal], documents: dict[str, Decimal]) -> list[dict[str, Any]]:
+    return [
+        {
+            "rate": name,
+            "shop": shop.get(name, ZERO),
+            "moneybird": documents.get(name, ZERO),
+            "agrees": shop.get(name, ZERO) == documents.get(name, ZERO),
+        }
+        for name in sorted(set(shop) | set(documents))
+    ]
+
+
+def _shop_side(engine: Any, record: OrderRecord, rates: Any, names: dict[str, str]) -> Side:
+    side = Side()
+    try:
+        payload = engine.shop.order(record.order_id)
+        if payload is None:
+            side.problem = "the shop no longer has this order"
+            return side
+        order = engine.order_from(payload)
+        for line in order.lines:
+            side.lines.append(
+                {
+                    "description": line.description,
+                    "quantity": f"{line.quantity:f}",
+                    "net": f"{line.net:.2f}",
+                    "tax": f"{line.tax:.2f}",
+                }
+            )
+        side.total = order.total
+        draft = engine.booking(order, rates)
+        if isinstance(draft, InvoiceDraft):
+            # With the refunds: what the invoice and its credit invoices together must hold.
+            side.vat = {names.get(r, r): v for r, v in draft.shop_totals.vat_by_rate.items()}
+            for refund in order.refunds:
+                side.payments.append(
+                    {"date": refund.created_at.date().isoformat(), "amount": f"-{refund.amount}",
+                     "account": "refunded"}
+                )  # fmt: skip
+        else:
+            side.problem = f"booking would park it: {draft.reason}"
+        paid_on = order.paid_at.date().isoformat() if order.paid_at else ""
+        ways = [(p.method, p.amount) for p in order.payments] or [
+            (order.payment_method_title or order.payment_method, order.total)
+        ]
+        for method, amount in ways:
+            side.payments.insert(0, {"date": paid_on, "amount": str(amount), "account": method})
+    except Exception as exc:  # the page still shows the state and Moneybird's side
+        side.problem = _said(exc)
+    return side
+
+
+def _document_side(
+    live: Live,
+    config: Config,
+    invoice_id: str,
+    kind: str,
+    names: dict[str, str],
+    accounts: dict[str, str],
+) -> Side:
+    side = Side(link=_moneybird_link(config, invoice_id))
+    try:
+        invoice = live.client.invoice(invoice_id)
+    except Exception as exc:
+        side.problem = _said(exc)
+        return side
+    side.lines = [
+        {
+            "description": str(d.get("description") or ""),
+            "quantity": str(d.get("amount_decimal") or d.get("amount") or ""),
+            "price": str(d.get("price") or ""),
+            "rate": names.get(str(d.get("tax_rate_id")), str(d.get("tax_rate_id"))),
+        }
+        for d in invoice.get("details") or []
+    ]
+    for row in invoice.get("tax_totals") or []:
+        name = names.get(str(row["tax_rate_id"]), str(row["tax_rate_id"]))
+        side.vat[name] = side.vat.get(name, ZERO) + parse(row["tax_amount"], "tax_amount")
+    side.total = parse(invoice.get("total_price_incl_tax"), "total_price_incl_tax")
+    side.payments = [
+        {
+            "date": str(p.get("payment_date") or ""),
+            "amount": str(p.get("price") or ""),
+            "account": accounts.get(str(p.get("financial_account_id")), "")
+            or str(p.get("manual_payment_action") or ""),
+        }
+        for p in invoice.get("payments") or []
+    ]
+    side.lines.insert(0, {"kind": kind, "number": str(invoice.get("invoice_id") or "draft")})
+    return side
+
+
+def _said(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, ConnectorError) else internal(exc)
+
+
+def _moneybird_link(config: Config, invoice_id: str) -> str | None:
+    """The invoice in Moneybird's web app (none for a sandbox, which has no web app)."""
+    api = config.moneybird.api_url
+    if not api.startswith("https://moneybird.com/"):
+        return None
+    path = (
+        "external_sales_invoices" if config.sync.document != "sales_invoice" else "sales_invoices"
+    )
+    return f"https://moneybird.com/{config.moneybird.administration_id}/{path}/{invoice_id}"
+
+
+def _refund_row(record: RefundRecord) -> dict[str, Any]:
+    return {
+        "refund": record.refund_id,
+        "state": record.state,
+        "amount": record.amount,
+        "invoice": record.invoice_number,
+        "reason": record.park_reason or record.last_error,
+    }
+
+
+# --- months ---------------------------------------------------------------------------------
+
+
+def months(store: Store) -> list[dict[str, Any]]:
+    return [
+        {
+            "month": done.month,
+            "outcome": done.outcome,
+            "summary": done.summary,
+            "reconciled_at": done.reconciled_at[:16].replace("T", " "),
+        }
+        for done in sorted(store.reconciliations(), key=lambda d: d.month, reverse=True)
+    ]
+
+
+def month_page(store: Store, month: str) -> dict[str, Any] | None:
+    done = store.reconciliation(month)
+    if done is None:
+        return None
+    report = json.loads(done.report or "{}")
+    vat = report.get("vat") or []
+    chart: Bars | None = None
+    if vat:
+        chart = bars(
+            [row["name"] for row in vat],
+            {
+                "shop": [Decimal(row["shop"]) for row in vat],
+                "documents": [Decimal(row["documents"]) for row in vat],
+                "report": [Decimal(row["report"] or "0") for row in vat],
+            },
+        )
+    return {
+        "month": done.month,
+        "outcome": done.outcome,
+        "summary": done.summary,
+        "reconciled_at": done.reconciled_at[:16].replace("T", " "),
+        "report": report,
+        "chart": chart,
+        "has_csv": bool(report.get("csv")),
+    }
+
+
+def month_csv(store: Store, month: str) -> list[list[str]] | None:
+    done = store.reconciliation(month)
+    if done is None:
+        return None
+    rows = json.loads(done.report or "{}").get("csv")
+    return rows if isinstance(rows, list) else None
+
+
+# --- configuration --------------------------------------------------------------------------
+
+
+def configuration(store: Store, config: Config) -> dict[str, Any]:
+    data = collect(store, config_path=config.path)["config"]
+    verdict = json.loads(store.get_meta("config_check") or "null")
+    tables = {
+        "tax": [_rule(r) for r in config.mappings.tax],
+        "ledger": [_rule(r) for r in config.mappings.ledger],
+        "payment": [_rule(r) for r in config.mappings.payment],
+    }
+    return {
+        "config": data,
+        "platform": config.shop.platform,
+        "shop_url": config.shop.url,
+        "administration": config.moneybird.administration_id,
+        "paths": {name: str(path) for name, path in config.mapping_paths().items()},
+        "tables": tables,
+        "verdict": verdict,
+    }
+
+
+def _rule(rule: Any) -> dict[str, str]:
+    """A rule's keys and values as text, the unset ones left out."""
+    return {
+        key: (", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value))
+        for key, value in rule.model_dump().items()
+        if value not in (None, "", [], ())
+    }
+
+
+def since(text: str | None) -> str:
+    moment = from_text(text)
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
