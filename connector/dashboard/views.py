@@ -125,12 +125,19 @@ def order_page(store: Store, config: Config, key: str, live: Live | None) -> dic
             page["documents"].append(
                 _document_side(live, config, invoice_id, kind, names, accounts)
             )
-    # The invoice and its credit invoices together hold what the shop kept.
-    together: dict[str, Decimal] = {}
-    for document in page["documents"]:
-        for name, amount in document.vat.items():
-            together[name] = together.get(name, ZERO) + amount
-    page["vat_rows"] = _vat_rows(page["shop"].vat, together)
+    # The order against its invoice; each refund against its credit invoice by amount.
+    invoice = page["documents"][0] if record.invoice_id and page["documents"] else None
+    page["vat_rows"] = _vat_rows(page["shop"].vat, invoice.vat if invoice else {})
+    credits = page["documents"][1:] if invoice else page["documents"]
+    page["refund_rows"] = [
+        {
+            "refund": refund.refund_id,
+            "shop": -parse(refund.amount, "amount") if refund.amount else None,
+            "moneybird": credit.total,
+            "agrees": refund.amount is not None and credit.total == -parse(refund.amount, "amount"),
+        }
+        for refund, credit in zip([r for r in refunds if r.invoice_id], credits, strict=False)
+    ]
     return page
 
 
@@ -166,7 +173,7 @@ def _shop_side(engine: Any, record: OrderRecord, rates: Any, names: dict[str, st
         side.total = order.total
         draft = engine.booking(order, rates)
         if isinstance(draft, InvoiceDraft):
-            # With the refunds: what the invoice and its credit invoices together must hold.
+            # What the invoice must hold (refunds netted on it when they are booked so).
             side.vat = {names.get(r, r): v for r, v in draft.shop_totals.vat_by_rate.items()}
             for refund in order.refunds:
                 side.payments.append(

@@ -121,3 +121,81 @@ def test_a_second_install_logs_what_it_adopted_apart_from_what_it_booked(
         "pass done: 9 orders seen, 0 booked, 8 already in Moneybird (adopted), 1 parked"
     )
     assert len(moneybird.invoices) == 8
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_run_serves_the_dashboard_beside_the_scheduler_when_enabled(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    config = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    config.write_text(config.read_text() + "\n[dashboard]\nenabled = true\n")
+    port = free_port()
+    env = {**os.environ, **secrets_env(shop, moneybird), "CONNECTOR_DASHBOARD_PORT": str(port)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "connector", "run", "--config", str(config)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline, page = time.monotonic() + 30, ""
+        while time.monotonic() < deadline and not ("1006" in page and "Healthy" in page):
+            time.sleep(0.2)  # listening, and the first pass finished
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    page = response.read().decode()
+            except OSError:
+                continue
+        # The pass's orders, on the page served by the same process.
+        assert "Healthy" in page and "1006" in page and "no tax rule maps shop rate 3" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/orders/woocommerce:1003") as r:
+            order = r.read().decode()
+        assert "invoice 2026-0003" in order and "differs" not in order
+        child.send_signal(signal.SIGTERM)
+        output, _ = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 143, output
+    assert f"dashboard on http://127.0.0.1:{port}/" in output
+
+
+def test_dashboard_command_without_secrets_shows_the_state_and_refuses_a_taken_port(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    config = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    runner = CliRunner(env=secrets_env(shop, moneybird))
+    assert runner.invoke(app, ["sync", "--config", str(config)]).exit_code == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = CliRunner().invoke(
+            app, ["dashboard", "--config", str(config), "--port", str(taken.getsockname()[1])]
+        )
+    assert busy.exit_code == 2 and "cannot listen there" in busy.output
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONEYBIRD", "WOO"))}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "connector", "dashboard", "--config", str(config),
+         "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline, page = time.monotonic() + 20, ""
+        while time.monotonic() < deadline and not page:
+            try:
+                url = f"http://127.0.0.1:{port}/orders/woocommerce:1003"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    page = response.read().decode()
+            except OSError:
+                time.sleep(0.2)
+        assert "Order 1003" in page and "need the connector&#39;s secrets" in page
+        child.send_signal(signal.SIGINT)
+        output, _ = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert "read-only: set DASHBOARD_TOKEN to enable Retry" in output
