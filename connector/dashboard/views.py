@@ -18,7 +18,7 @@ from connector.money import ZERO, parse
 from connector.ops.health import health
 from connector.ops.status import collect
 from connector.shops.platforms import ADMIN_ORDER_URLS
-from connector.state import OrderRecord, OrderState, RefundRecord, Store, from_text, utcnow
+from connector.state import Meta, OrderRecord, OrderState, RefundRecord, Store, from_text, utcnow
 
 
 def overview(store: Store, interval_minutes: float, days: int = 30) -> dict[str, Any]:
@@ -313,7 +313,7 @@ def month_csv(store: Store, month: str) -> list[list[str]] | None:
 
 def configuration(store: Store, config: Config) -> dict[str, Any]:
     data = collect(store, config_path=config.path)["config"]
-    verdict = json.loads(store.get_meta("config_check") or "null")
+    verdict = json.loads(store.get_meta(Meta.CONFIG_CHECK) or "null")
     tables = {
         "tax": [_rule(r) for r in config.mappings.tax],
         "ledger": [_rule(r) for r in config.mappings.ledger],
