@@ -136,6 +136,7 @@ class Order:
     coupon_codes: tuple[str, ...] = ()
     refunds: tuple[Refund, ...] = ()  # as far as the shop's payload tells
     data_notes: tuple[str, ...] = ()  # what was mended in the shop's data, for the notes
+    invoice_requested: bool = False  # the customer asked for an invoice of their own
 
     def line(self, line_id: str) -> OrderLine | None:
         return next((ln for ln in self.lines if line_id and ln.line_id == line_id), None)
