@@ -9,6 +9,7 @@ refund (-6.07). Order 1006 is parked: its German 19% rate is not mapped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -67,6 +68,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(30)
+    driver.implicitly_wait(5)  # an element not there yet is waited for, a little
     yield driver
     driver.quit()
 
@@ -115,6 +117,26 @@ def text_of(driver: Any, css: str) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, css).text)
 
 
+def shows(driver: Any, css: str, expected: str) -> str:
+    """The element's text once it says `expected` (a form's answer is a new page: the old one
+    may still be there for a moment); its last text if it never does, for the assertion."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    seen = [""]
+
+    def says(d: Any) -> bool:
+        try:
+            seen[0] = text_of(d, css)
+        except (StaleElementReferenceException, WebDriverException):
+            return False
+        return expected in seen[0]
+
+    with contextlib.suppress(WebDriverException):  # timed out: the assertion shows the text
+        WebDriverWait(driver, 10).until(says)
+    return seen[0]
+
+
 def test_every_page_shows_the_month_as_it_landed_in_moneybird(
     browser: Any, october_books: Path, tmp_path: Path
 ) -> None:
@@ -161,7 +183,7 @@ def test_every_page_shows_the_month_as_it_landed_in_moneybird(
         browser.get(base + "months")
         assert "2026-10" in text_of(browser, "#months") and "agrees" in text_of(browser, "#months")
         browser.find_element(By.LINK_TEXT, "2026-10").click()
-        vat_month = text_of(browser, "#vat tbody")
+        vat_month = shows(browser, "#vat tbody", "9% btw")
         assert "9% btw NL/1b 33.05 33.05 33.05 equal" in vat_month
         assert "21% btw NL/1a 26.44 26.44 26.44 equal" in vat_month
         assert len(browser.find_elements(By.CSS_SELECTOR, "figure.chart rect")) >= 6
@@ -197,7 +219,7 @@ def test_retry_needs_the_token_and_a_form_from_the_dashboard(
         browser.get(server.url + "attention")
         assert "DASHBOARD_TOKEN" in text_of(browser, "main .note")
         browser.find_element(By.XPATH, "//button[text()='Retry']").click()
-        assert "read-only: set DASHBOARD_TOKEN" in text_of(browser, "#error")
+        assert "read-only: set DASHBOARD_TOKEN" in shows(browser, "#error", "read-only")
         assert store.order("woocommerce:1006").state == OrderState.PARKED  # type: ignore[union-attr]
     finally:
         server.stop()
@@ -207,16 +229,16 @@ def test_retry_needs_the_token_and_a_form_from_the_dashboard(
     try:
         browser.get(server.url + "attention")
         browser.find_element(By.XPATH, "//button[text()='Retry']").click()
-        assert "sign in with the dashboard's token first" in text_of(browser, "#error")
+        assert "sign in with the dashboard's token first" in shows(browser, "#error", "sign in")
         browser.get(server.url + "attention")
         browser.find_element(By.NAME, "token").send_keys("not-the-token")
         browser.find_element(By.XPATH, "//button[text()='Sign in to retry']").click()
-        assert "not the dashboard's token" in text_of(browser, ".flash")
+        assert "not the dashboard's token" in shows(browser, ".flash", "not the")
         browser.find_element(By.NAME, "token").send_keys(TOKEN)
         browser.find_element(By.XPATH, "//button[text()='Sign in to retry']").click()
-        assert "Signed in" in text_of(browser, ".flash")
+        assert "Signed in" in shows(browser, ".flash", "Signed in")
         browser.find_element(By.XPATH, "//button[text()='Retry']").click()
-        assert "Order 1006: queued for the next pass" in text_of(browser, ".flash")
+        assert "Order 1006: queued for the next pass" in shows(browser, ".flash", "queued")
         assert store.order("woocommerce:1006").state == OrderState.PENDING  # type: ignore[union-attr]
         # A form from elsewhere (no CSRF token of this session) changes nothing.
         forged = httpx.post(server.url + "retry", data={"order": "1006"})
