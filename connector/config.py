@@ -169,6 +169,9 @@ class SyncConfig(_Section):
     # "external_sales_invoice" for shops whose own invoices are the legal ones (the shop numbers
     # them): 2 requests per order instead of 3, no Moneybird numbering or sending.
     document: Literal["sales_invoice", "external_sales_invoice"] = "sales_invoice"
+    # "summary": consumer orders paid on one day become one external sales invoice for the day
+    # ([summary]); orders that need an invoice of their own are still booked one by one.
+    mode: Literal["per_order", "summary"] = "per_order"
     workflow_id: str = ""
     document_style_id: str = ""
 
@@ -290,6 +293,17 @@ class GiftCardsConfig(_Section):
         return self
 
 
+class SummaryConfig(_Section):
+    # sync.mode = "summary": the day's document is made once this many days have passed since
+    # the day (late refunds and edits land in it), on this contact (made when it is missing).
+    settle_days: int = Field(default=2, ge=0, le=31)
+    contact_name: str = Field(default="Webshop klanten", min_length=1)
+    contact_id: str = ""  # an existing Moneybird contact instead
+    description: str = Field(default="Webshopverkopen", min_length=1)  # + the day, on each line
+
+    _contact = field_validator("contact_id", mode="before")(lambda value: str(value).strip())
+
+
 class ReconcileConfig(_Section):
     # `connector run` reconciles the previous month this many days after it ended (late
     # payments and refunds booked first); while it disagrees, again once a day.
@@ -350,6 +364,7 @@ class FileConfig(_Section):
     gift_cards: GiftCardsConfig = Field(default_factory=GiftCardsConfig)
     mappings: MappingsConfig = Field(default_factory=MappingsConfig)
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
+    summary: SummaryConfig = Field(default_factory=SummaryConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)

@@ -33,6 +33,7 @@ class OrderState(StrEnum):
     PARKED = "parked"  # needs a person; see park_reason
     FAILED = "failed"  # a passing error; retried on the next pass
     BEFORE_START = "before_start"  # paid before the start point: history, for `import` only
+    IN_DAY = "in_day"  # paid; waits in its day's summary document (sync.mode = "summary")
 
 
 class Intent(StrEnum):
@@ -106,6 +107,48 @@ class OrderRecord(SQLModel, table=True):
     attempts: int = 0
     modified_at: str | None = None  # shop's modification time, UTC ISO
     first_seen: str = Field(default_factory=lambda: utcnow().isoformat())
+    updated_at: str = Field(default_factory=lambda: utcnow().isoformat())
+    booked_at: str | None = None
+    day: str | None = None  # summary mode: the day (YYYY-MM-DD) whose document books it
+    day_share: str | None = None  # its part of that day (booking.day.DayShare, JSON)
+
+
+class DayState(StrEnum):
+    CLOSED = "closed"  # the day has settled: its orders are fixed, its document still to make
+    OPEN = "open"  # the document exists in Moneybird; payments still to register
+    PAID = "paid"  # done: every order in it is booked
+    FAILED = "failed"  # a passing error; retried on the next pass
+    PARKED = "parked"  # needs a person
+
+
+class DayRecord(SQLModel, table=True):
+    """One document of a day's summary (sync.mode = "summary"): made when the day has settled,
+    with the orders it books fixed then (a day takes more than one document only when one
+    cannot reproduce the orders' VAT to the cent). Field names match OrderRecord's where the
+    write steps are shared (intent, invoice, payments)."""
+
+    __tablename__ = "days"
+    key: str = Field(primary_key=True)  # "<shop>:<YYYY-MM-DD>:<part>"
+    shop: str
+    day: str = Field(index=True)  # YYYY-MM-DD in sync.timezone
+    part: int = 1
+    order_keys: str = "[]"  # JSON: the orders this document books
+    number: str = ""  # the document's reference, for people and logs
+    state: str = DayState.CLOSED.value
+    intent: str | None = None
+    reference: str | None = None
+    contact_id: str | None = None
+    invoice_id: str | None = None
+    invoice_number: str | None = None
+    invoice_total: str | None = None
+    payment_id: str | None = None
+    rounding_payment_id: str | None = None
+    orders: int = 0
+    total: str | None = None
+    park_reason: str | None = None
+    last_error: str | None = None
+    notes: str | None = None
+    attempts: int = 0
     updated_at: str = Field(default_factory=lambda: utcnow().isoformat())
     booked_at: str | None = None
 
@@ -353,7 +396,7 @@ class Store:
         """Commit one record now: callers rely on it being on disk before the next request.
         No secret is ever stored: every text is scrubbed of them on the way in (a shop's
         error page may echo the request, keys and all)."""
-        if isinstance(record, (OrderRecord, ContactRecord, RefundRecord)):
+        if isinstance(record, (OrderRecord, ContactRecord, RefundRecord, DayRecord)):
             record.updated_at = utcnow().isoformat()
         for name, value in list(record.__dict__.items()):
             if isinstance(value, str) and not name.startswith("_"):
@@ -399,6 +442,39 @@ class Store:
             if states:
                 query = query.where(col(OrderRecord.state).in_([st.value for st in states]))
             return list(s.exec(query.order_by(OrderRecord.first_seen, OrderRecord.key)))
+
+    # --- summary days ----------------------------------------------------------------------
+
+    def day(self, key: str) -> DayRecord | None:
+        with self.session() as s:
+            return s.get(DayRecord, key)
+
+    def days(self, states: set[DayState] | None = None) -> list[DayRecord]:
+        with self.session() as s:
+            query = select(DayRecord)
+            if states:
+                query = query.where(col(DayRecord.state).in_([st.value for st in states]))
+            return list(s.exec(query.order_by(DayRecord.day, DayRecord.key)))
+
+    def orders_in_day(self, shop: str, day: str) -> list[OrderRecord]:
+        """The orders waiting for this day's documents (or booked by them)."""
+        with self.session() as s:
+            query = select(OrderRecord).where(OrderRecord.shop == shop, OrderRecord.day == day)
+            return list(s.exec(query.order_by(OrderRecord.key)))
+
+    def waiting_days(self, shop: str) -> list[str]:
+        """The days with orders waiting in them, oldest first."""
+        with self.session() as s:
+            query = select(OrderRecord.day).where(
+                OrderRecord.shop == shop, OrderRecord.state == OrderState.IN_DAY.value
+            )
+            return sorted({day for day in s.exec(query.distinct()) if day})
+
+    def day_closed(self, shop: str, day: str) -> bool:
+        """The day's documents are fixed: an order seen now joins a later day."""
+        with self.session() as s:
+            query = select(DayRecord).where(DayRecord.shop == shop, DayRecord.day == day)
+            return s.exec(query).first() is not None
 
     def orders_paid_between(self, start: str, end: str) -> list[OrderRecord]:
         """Orders paid in [start, end) (UTC ISO text, as paid_at is kept)."""

@@ -216,6 +216,47 @@ def day_draft(
     )
 
 
+def exact_groups(
+    shares: list[DayShare], rates: dict[str, MoneybirdTaxRate]
+) -> list[list[DayShare]]:
+    """The day's orders in as few groups as it takes for each group's document to be exact:
+    Moneybird rounds VAT once per rate over a document, the shop once per order, so one
+    document for the whole day can be a cent or two off the orders' sum. An order goes into
+    the first group that stays exact on a basis with it; one that is exact nowhere (it was not
+    exact on its own invoice either) keeps to the first group, where the rounding policy
+    settles it."""
+    groups: list[list[DayShare]] = []
+    for share in sorted(shares, key=lambda s: s.reference):
+        for group in groups:
+            if _exact_somewhere([*group, share], rates):
+                group.append(share)
+                break
+        else:
+            if groups and not _exact_somewhere([share], rates):
+                groups[0].append(share)
+            else:
+                groups.append([share])
+    return groups
+
+
+def _exact_somewhere(shares: list[DayShare], rates: dict[str, MoneybirdTaxRate]) -> bool:
+    vat: dict[str, Decimal] = {}
+    gross: dict[Slot, Decimal] = {}
+    net: dict[Slot, Decimal] = {}
+    for share in shares:
+        for rate, amount in share.vat.items():
+            vat[rate] = vat.get(rate, ZERO) + amount
+        for slot, amount in share.gross.items():
+            gross[slot] = gross.get(slot, ZERO) + amount
+        for slot, amount in share.net.items():
+            net[slot] = net.get(slot, ZERO) + amount
+    wanted = {r: v for r, v in vat.items() if v}
+    return any(
+        _predict(amounts, rates, incl).vat_by_rate == wanted
+        for incl, amounts in ((True, gross), (False, net))
+    )
+
+
 def _predict(
     amounts: dict[Slot, Decimal], rates: dict[str, MoneybirdTaxRate], incl: bool
 ) -> Totals:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -77,6 +78,13 @@ class MoneybirdClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def for_documents(self, documents: str) -> MoneybirdClient:
+        """The same connection and request budget, for the other kind of document (a summary
+        day's external sales invoice beside per-order sales invoices)."""
+        sibling = copy.copy(self)
+        sibling.documents = documents
+        return sibling
 
     # --- endpoints -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from connector import invoice_texts
 from connector.booking.credit import CreditDraft, OriginalInvoice
+from connector.booking.day import DayDraft
 from connector.booking.invoice import InvoiceDraft, PaymentPlan, Totals
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.money import ZERO, cents, fmt, parse
@@ -51,6 +52,30 @@ def invoice_body(
     if draft.document_style_id:
         invoice["document_style_id"] = draft.document_style_id
     return {"sales_invoice": invoice}
+
+
+def day_body(draft: DayDraft, contact_id: str, source: str) -> dict[str, Any]:
+    """A summary day's external sales invoice: the shop's own documents are the originals."""
+    return {
+        "external_sales_invoice": {
+            "contact_id": contact_id,
+            "reference": draft.reference,
+            "date": draft.day.isoformat(),
+            "currency": "EUR",
+            "prices_are_incl_tax": draft.prices_are_incl_tax,
+            "source": source,
+            "details_attributes": [
+                {
+                    "description": line.description,
+                    "amount": format(line.amount.normalize(), "f"),
+                    "price": fmt(line.price),
+                    "tax_rate_id": line.tax_rate_id,
+                    "ledger_account_id": line.ledger_account_id,
+                }
+                for line in draft.lines
+            ],
+        }
+    }
 
 
 def credit_edit_body(credit: CreditDraft, duplicate: Invoice) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 from connector import shutdown
 from connector.booking.book import Parked, book, planned_payments
 from connector.booking.credit import line_map, net_of_refunds
+from connector.booking.day import individual_reason
 from connector.booking.invoice import (
     InvoiceDraft,
 )
@@ -58,6 +59,7 @@ from connector.state import (
     to_text,
     utcnow,
 )
+from connector.sync.days import DayFlow
 from connector.sync.refunds import RefundFlow
 from connector.sync.report import PassReport
 from connector.sync.writes import InvoiceWriter
@@ -97,6 +99,8 @@ class SyncEngine:
         self.settings = self.writer.settings
         self.external = self.writer.external
         self.refunds = RefundFlow(self.writer, shop, self.order_from, self.draft)
+        summary = config.sync.mode == "summary"
+        self.days = DayFlow(self.writer, shop.name, shop.label) if summary else None
         vat = config.file.vat
         self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None
         self.vies_waits = vat.vies_unavailable == "wait"
@@ -241,6 +245,8 @@ class SyncEngine:
             for key in self.store.orders_with_open_refunds():
                 shutdown.check()
                 self.refunds.process_order(key, polled.get(key), report)
+            if self.days is not None:
+                self.days.book_settled(report)
             run.outcome = "ok"
             self.store.set_meta(Meta.AUTH_ERROR, "")
         except AuthError as exc:
@@ -453,6 +459,10 @@ class SyncEngine:
             record.park_reason = None
         elif record.state == OrderState.PARKED:
             return None
+        elif record.state == OrderState.IN_DAY:
+            if summary.modified == record.modified_at or not self._day_open(record):
+                return None  # unchanged, or its day's document is made: it stands
+            record.state = OrderState.PENDING.value  # changed before its day settled: again
         record.modified_at = summary.modified
         record.paid_at = to_text(summary.paid_at) or record.paid_at
         if record.state == OrderState.UNPAID:
@@ -493,8 +503,17 @@ class SyncEngine:
         if self._not_yet(record, order, report, waiting):
             return
         draft = self._draft_for(record, order, report)
-        if draft is not None:
-            self._make_invoice(record, order, draft, report, current)
+        if draft is None:
+            return
+        joins = self.days is not None and record.invoice_id is None and record.intent is None
+        if joins and self.days is not None and individual_reason(order) is None:
+            self.days.join(record, order, draft, report)
+            return
+        self._make_invoice(record, order, draft, report, current)
+
+    def _day_open(self, record: OrderRecord) -> bool:
+        """The order's day still takes changes: its documents are not fixed yet."""
+        return self.days is None or self.days.open_day(record)
 
     def _resume(self, record: OrderRecord) -> BookedInvoice | None:
         """Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where the

@@ -183,11 +183,9 @@ class RefundFlow:
             raise Parking("the shop no longer lists this refund")
         record.amount = str(refund.amount)
         record.refunded_at = to_text(refund.created_at)
-        if self.writer.external:
-            raise Parking(
-                "refunds on external sales invoices are not booked automatically; "
-                "book the credit in Moneybird by hand"
-            )
+        reason = self._not_creditable(order_record)
+        if reason:
+            raise Parking(reason)
         original = self.writer.read_invoice(order_record.invoice_id or "")
         if original is None:
             raise Parking(f"invoice {order_record.invoice_number} no longer exists in Moneybird")
@@ -260,6 +258,21 @@ class RefundFlow:
         )
 
     # --- steps -----------------------------------------------------------------------------
+
+    def _not_creditable(self, order_record: OrderRecord) -> str | None:
+        """Why the order's document takes no credit invoice from the connector, if it does not."""
+        if self.writer.external:
+            return (
+                "refunds on external sales invoices are not booked automatically; "
+                "book the credit in Moneybird by hand"
+            )
+        if order_record.day:
+            return (
+                f"the order is booked in the day's document {order_record.invoice_number}; "
+                "refunds of orders in a day are not booked automatically yet: book the refund "
+                "in Moneybird by hand"
+            )
+        return None
 
     def _line_map(self, order_record: OrderRecord, order: Order) -> LineMap:
         recorded = recorded_line_map(self.store, order_record.key)

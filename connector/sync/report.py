@@ -26,6 +26,7 @@ class PassReport:
     refunds_waiting: int = 0
     adopted: int = 0  # found already in Moneybird (another install, a restored state)
     before_start: int = 0  # paid before the start point: left for `connector import`
+    in_days: int = 0  # summary mode: orders that joined their day's document
     unreadable: list[str] = field(default_factory=list)  # list elements that name no order
     moneybird_requests: int = 0
     decisions: list[Decision] = field(default_factory=list)

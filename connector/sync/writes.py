@@ -48,6 +48,7 @@ from connector.moneybird.documents import (
 from connector.outage import FailureStreak
 from connector.redact import redact
 from connector.state import (
+    DayRecord,
     Intent,
     OrderRecord,
     OrderState,
@@ -173,7 +174,7 @@ class InvoiceWriter:
 
     def write(
         self,
-        record: InvoiceRecord,
+        record: InvoiceRecord | DayRecord,
         intent: Intent,
         send: Callable[[], T],
         recheck: Callable[[], T | None],

@@ -1,0 +1,234 @@
+"""Summary booking's days (sync.mode = "summary"): a consumer order joins the document of the
+day it was paid on; once the day has settled ([summary] settle_days), the day's document is
+made in Moneybird as an external sales invoice and paid per financial account, and every order
+in it is booked by it.
+
+The same guarantees as an order's invoice: the intent is committed before each write, a lost
+answer is settled by reading Moneybird (the day's reference, e.g. WC-2026-11-29), and a
+document already there is adopted, never made twice. A day whose document exists takes no
+more orders: one paid on it but seen later joins the day it is seen, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from connector.booking.day import DayDraft, DayShare, day_draft, exact_groups, share_of
+from connector.booking.invoice import InvoiceDraft
+from connector.errors import ConnectorError, Outcome, internal, outcome
+from connector.money import ZERO, cents, fmt, parse
+from connector.moneybird.client import MoneybirdClient
+from connector.moneybird.documents import (
+    BookedInvoice,
+    booked,
+    booked_or_none,
+    day_body,
+    payment_body,
+    payment_id,
+    rounding_body,
+)
+from connector.order import Address, Customer, Order
+from connector.state import DayRecord, DayState, Intent, OrderRecord, OrderState, utcnow
+from connector.sync.report import PassReport
+from connector.sync.writes import InvoiceWriter
+
+log = logging.getLogger(__name__)
+
+
+class DayFlow:
+    def __init__(self, writer: InvoiceWriter, shop_name: str, shop_label: str) -> None:
+        self.writer = writer
+        self.store = writer.store
+        self.config = writer.config
+        self.settings = writer.settings
+        self.summary = writer.config.file.summary
+        self.shop = shop_name
+        self.label = shop_label
+        # The day's document is an external sales invoice, whatever the orders' own are.
+        self.client: MoneybirdClient = writer.client.for_documents("external_sales_invoices")
+
+    def reference(self, day: date) -> str:
+        """WC-2026-11-29: the template's prefix, then the day (one shop, one document a day)."""
+        prefix = self.settings.reference_template.split("{", 1)[0]
+        return f"{prefix}{day.isoformat()}"
+
+    # --- an order joins its day --------------------------------------------------------------
+
+    def join(
+        self, record: OrderRecord, order: Order, draft: InvoiceDraft, report: PassReport
+    ) -> None:
+        assert order.paid_at is not None
+        day = order.paid_at.astimezone(self.settings.timezone).date()
+        note = None
+        if self.store.day_closed(self.shop, day.isoformat()):
+            # Its day's documents are fixed and never edited: the day it is seen books it.
+            seen = utcnow().astimezone(self.settings.timezone).date()
+            note = f"paid on {day}, whose documents were made already: booked with {seen}"
+            day = seen
+        self.writer.ensure_open_period(day, "the day's document", order.number)
+        record.day = day.isoformat()
+        record.day_share = share_of(draft, day).to_json()
+        record.state = OrderState.IN_DAY.value
+        record.notes = "; ".join(filter(None, [record.notes, note])) or None
+        self.store.save(record)
+        report.in_days += 1
+        self.writer.decide(record, report, f"joins the day's document {self.reference(day)}")
+
+    def open_day(self, record: OrderRecord) -> bool:
+        """The order's day still takes changes: its documents are not fixed yet."""
+        return record.day is None or not self.store.day_closed(self.shop, record.day)
+
+    # --- a settled day becomes its documents ----------------------------------------------------
+
+    def book_settled(self, report: PassReport, now: datetime | None = None) -> None:
+        """Every day that has settled: its orders fixed into as few documents as keep each
+        exact, then each document made and paid (resumed where a pass left it)."""
+        today = (now or utcnow()).astimezone(self.settings.timezone).date()
+        last = (today - timedelta(days=self.summary.settle_days + 1)).isoformat()
+        for day in self.store.waiting_days(self.shop):
+            if day <= last and not self.store.day_closed(self.shop, day):
+                self._close(day)
+        waiting = {DayState.CLOSED, DayState.OPEN, DayState.FAILED}
+        for record in self.store.days(waiting):
+            if record.shop != self.shop:
+                continue
+            try:
+                self._book(record, report)
+            except Exception as exc:
+                fate = outcome(exc)
+                if fate is Outcome.STOP:
+                    raise
+                self._settle(record, exc, fate)
+            self.writer.stop_if_down()
+
+    def _close(self, day: str) -> None:
+        """Fix which orders each of the day's documents books, before anything is written:
+        a pass that resumes finds the same documents, whatever arrives meanwhile."""
+        orders = [
+            o for o in self.store.orders_in_day(self.shop, day) if o.state == OrderState.IN_DAY
+        ]
+        shares = {o.key: DayShare.from_json(o.day_share or "") for o in orders if o.day_share}
+        groups = exact_groups(list(shares.values()), self.writer.rates())
+        base = self.reference(date.fromisoformat(day))
+        for part, group in enumerate(groups, start=1):
+            reference = base if part == 1 else f"{base}-{part}"
+            self.store.save(
+                DayRecord(key=f"{self.shop}:{day}:{part}", shop=self.shop, day=day, part=part,
+                          order_keys=json.dumps([s.order_key for s in group]),
+                          number=reference, reference=reference, orders=len(group))
+            )  # fmt: skip
+
+    def _settle(self, record: DayRecord, exc: Exception, fate: Outcome) -> None:
+        """A document's trouble is its own: parked for a person, or retried next pass."""
+        message = str(exc) if isinstance(exc, ConnectorError) else internal(exc)
+        if fate is Outcome.PARK:
+            record.state, record.park_reason = DayState.PARKED.value, message
+        else:
+            record.attempts += 1
+            record.last_error = message
+            if record.state == DayState.CLOSED:
+                record.state = DayState.FAILED.value
+        self.store.save(record)
+        log.warning("day %s: %s", record.number, message)
+
+    def _book(self, record: DayRecord, report: PassReport) -> None:
+        keys = json.loads(record.order_keys)
+        orders = [o for o in map(self.store.order, keys) if o is not None and o.day_share]
+        shares = [DayShare.from_json(o.day_share or "") for o in orders]
+        day = date.fromisoformat(record.day)
+        description = f"{self.summary.description} {day:%d-%m-%Y}"
+        draft = day_draft(record.reference or "", day, shares, self.writer.rates(), description)
+        record.total = str(draft.shop_totals.total_incl_tax)
+        record.notes = "; ".join(draft.notes) or None
+        invoice = self._document(record, draft)
+        self._pay(record, draft, invoice)
+        record.state = DayState.PAID.value
+        record.booked_at = utcnow().isoformat()
+        record.last_error = record.park_reason = None
+        self.store.save(record)
+        for order in orders:
+            if order.state != OrderState.IN_DAY:
+                continue
+            order.state = OrderState.PAID.value
+            order.invoice_id, order.invoice_number = record.invoice_id, record.invoice_number
+            order.booked_at = record.booked_at
+            order.last_error = order.park_reason = None
+            self.store.save(order)
+            report.booked += 1
+            self.writer.decide(order, report, f"booked in the day's document {record.number}")
+
+    def _document(self, record: DayRecord, draft: DayDraft) -> BookedInvoice:
+        """The day's document: the one Moneybird has (after a lost answer, or made by another
+        install), else made now."""
+        if record.invoice_id is not None:
+            invoice = booked(self.client.invoice(record.invoice_id))
+        else:
+            invoice = self._find(draft) or self._create(record, draft)
+        record.intent = None
+        record.invoice_id = invoice.id
+        record.invoice_number = invoice.number or draft.reference
+        record.invoice_total = invoice.total
+        record.contact_id = invoice.contact_id
+        record.state = DayState.OPEN.value
+        self.store.save(record)
+        return invoice
+
+    def _find(self, draft: DayDraft) -> BookedInvoice | None:
+        return booked_or_none(self.client.invoice_by_reference(draft.reference, draft.day))
+
+    def _create(self, record: DayRecord, draft: DayDraft) -> BookedInvoice:
+        self.writer.ensure_open_period(draft.day, "the day's document", record.number)
+        body = day_body(draft, self._contact(), self.label)
+        return self.writer.write(
+            record, Intent.CREATE_INVOICE,
+            lambda: booked(self.client.create_invoice(body)), lambda: self._find(draft),
+            "day document create", "Moneybird refused the day's document",
+        )  # fmt: skip
+
+    def _contact(self) -> str:
+        if self.summary.contact_id:
+            return self.summary.contact_id
+        country = self.config.file.vat.shop_country
+        who = Customer("", Address(company=self.summary.contact_name, country=country))
+        return self.writer.contacts.resolve(who)
+
+    def _pay(self, record: DayRecord, draft: DayDraft, invoice: BookedInvoice) -> None:
+        """One payment per financial account, each known by its transaction identifier; what
+        Moneybird's total differs from the orders' by (its rounding), one rounding payment."""
+        existing = invoice.payments
+        done = []
+        for plan in draft.payments:
+            identifier = plan.transaction_identifier
+            if identifier not in existing:
+                body = payment_body(plan)
+                existing[identifier] = self._write_payment(record, Intent.PAY, body, identifier)
+            done.append(existing[identifier])
+        paid = sum((p.amount for p in draft.payments), ZERO)
+        leftover = cents(parse(invoice.total) - paid) if invoice.total else ZERO
+        rounding = f"{draft.reference}-rounding"
+        if leftover != ZERO and rounding not in existing and draft.payments:
+            body = rounding_body(draft.payments[0], leftover, rounding)
+            record.rounding_payment_id = self._write_payment(
+                record, Intent.PAY_ROUNDING, body, rounding
+            )
+            note = f"Moneybird's total differs by {fmt(leftover)}: a rounding payment"
+            record.notes = "; ".join(filter(None, [record.notes, note]))
+        record.payment_id = ",".join(done) or None
+        record.intent = None
+        self.store.save(record)
+
+    def _write_payment(
+        self, record: DayRecord, intent: Intent, body: dict[str, Any], identifier: str
+    ) -> str:
+        invoice_id = record.invoice_id or ""
+
+        def registered() -> str | None:
+            return booked(self.client.invoice(invoice_id)).payments.get(identifier)
+
+        return self.writer.write(
+            record, intent, lambda: payment_id(self.client.create_payment(invoice_id, body)),
+            registered, "day payment", "Moneybird refused the day's payment",
+        )  # fmt: skip

@@ -1,0 +1,125 @@
+"""Summary booking (sync.mode = "summary"): October's consumer orders become one external sales
+invoice per day in the sandbox Moneybird; the business customer's orders keep invoices of
+their own; each day is made once, also when Moneybird's answers are lost.
+
+Hand-worked from the demo data (days in Europe/Amsterdam, orders paid two minutes after they
+were placed; see test_reconcile.py for each order's figures):
+- 5 October: 1001 (66.84: 9% 2.14, 21% 7.11) and 1003 (68.04: 21% 11.81), both by iDEAL
+  (Mollie). On one document Moneybird would compute 21% over 40.94 + 68.04 = 108.98 incl.
+  (18.91; 90.06 excl. gives 18.91 too) against the orders' 18.92: so two documents, each
+  exact. 1002 is Bakkerij Bakker's, with a VAT number: an invoice of its own.
+- 6 October: 1004 (16.46: 21% 2.86, PayPal), 1005 (70.33: 9% 0.90, 21% 10.30, Mollie), 1007
+  (32.85: 9% 2.51, 21% 0.43, Mollie): 119.64, 9% 3.41, 21% 13.59; Mollie 103.18, PayPal
+  16.46. 1006 is parked (its German rate is not mapped).
+- 7 October: 1009 (36.29: 9% 3.00, Mollie); 1010 is Bakkerij Bakker's again: its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.config import load_config
+from connector.runtime import Runtime, build
+from connector.sandbox.moneybird import Fault, MoneybirdSandbox
+from connector.sandbox.seed import (
+    FIN_MOLLIE,
+    FIN_PAYPAL,
+    MB_RATE_9,
+    MB_RATE_21,
+    demo_orders,
+    seed_shop,
+)
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.state import DayState, OrderState
+from tests.conftest import secrets_env, write_config
+
+D = Decimal
+DAYS = {
+    "WC-2026-10-05": (D("66.84"), {MB_RATE_9: D("2.14"), MB_RATE_21: D("7.11")},
+                      {FIN_MOLLIE: D("66.84")}, ["1001"]),
+    "WC-2026-10-05-2": (D("68.04"), {MB_RATE_21: D("11.81")}, {FIN_MOLLIE: D("68.04")}, ["1003"]),
+    "WC-2026-10-06": (D("119.64"), {MB_RATE_9: D("3.41"), MB_RATE_21: D("13.59")},
+                      {FIN_MOLLIE: D("103.18"), FIN_PAYPAL: D("16.46")}, ["1004", "1005", "1007"]),
+    "WC-2026-10-07": (D("36.29"), {MB_RATE_9: D("3.00")}, {FIN_MOLLIE: D("36.29")}, ["1009"]),
+}  # fmt: skip
+
+
+@pytest.fixture
+def summary(
+    tmp_path: Path, moneybird: MoneybirdSandbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Runtime]:
+    woo = WooCommerceSandbox()
+    seed_shop(woo, demo_orders(datetime(2026, 10, 5, 9, tzinfo=UTC)))
+    woo.start()
+    for name, value in secrets_env(woo, moneybird).items():
+        monkeypatch.setenv(name, value)
+    path = write_config(
+        tmp_path, woo.url, moneybird.api_url, moneybird.administration_id,
+        extra='mode = "summary"\n',
+    )  # fmt: skip
+    runtime = build(load_config(path))
+    runtime.client._sleep = lambda _s: None
+    yield runtime
+    runtime.close()
+    woo.stop()
+
+
+def days_in(mb: MoneybirdSandbox) -> dict[str, dict[str, Any]]:
+    return {i["reference"]: i for i in mb.external_invoices.values()}
+
+
+def assert_days_exact(mb: MoneybirdSandbox) -> None:
+    days = days_in(mb)
+    assert set(days) == set(DAYS)
+    for reference, (total, vat, paid, orders) in DAYS.items():
+        document = days[reference]
+        assert D(document["total_price_incl_tax"]) == total, reference
+        assert {t["tax_rate_id"]: D(t["tax_amount"]) for t in document["tax_totals"]
+                if D(t["tax_amount"])} == vat, reference  # fmt: skip
+        by_account: dict[str, Decimal] = {}
+        for payment in document["payments"]:
+            account = payment["financial_account_id"]
+            by_account[account] = by_account.get(account, D(0)) + D(payment["price"])
+        assert by_account == paid, reference
+        assert document["state"] == "paid", reference
+        listed = " ".join(d["description"] for d in document["details"])
+        assert all(f"WC-{number} " in listed for number in orders), reference
+
+
+def test_consumer_orders_become_one_document_a_day_and_business_ones_their_own(
+    summary: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    report = summary.engine().run_pass()
+    assert_days_exact(moneybird)
+    # Bakkerij Bakker's two orders: sales invoices of their own, as in per-order mode.
+    assert sorted(i["reference"] for i in moneybird.invoices.values()) == ["WC-1002", "WC-1010"]
+    store = summary.store
+    assert store.order("woocommerce:1003").invoice_number == "WC-2026-10-05-2"  # type: ignore[union-attr]
+    assert store.order("woocommerce:1006").state == OrderState.PARKED  # type: ignore[union-attr]
+    assert {d.number: d.state for d in store.days()} == {
+        reference: DayState.PAID for reference in DAYS
+    }
+    assert report.booked == 8 and report.in_days == 6
+    # The next pass finds nothing to do, and asks Moneybird nothing.
+    again = summary.engine().run_pass()
+    assert again.booked == 0 and again.moneybird_requests == 0
+    assert len(moneybird.external_invoices) == 4
+
+
+def test_a_lost_answer_makes_no_second_day(summary: Runtime, moneybird: MoneybirdSandbox) -> None:
+    # The second day's document is made but its answer is lost; a payment's answer too.
+    moneybird.faults.append(Fault("POST", r"^external_sales_invoices$", "after_drop", skip=1))
+    moneybird.faults.append(
+        Fault("POST", r"external_sales_invoices/\d+/payments", "after_500", skip=2)
+    )
+    summary.engine().run_pass()
+    assert moneybird.faults == []  # both happened
+    summary.engine().run_pass()
+    assert_days_exact(moneybird)  # each day once, each payment once
+    assert all(d.state == DayState.PAID for d in summary.store.days())
