@@ -23,6 +23,7 @@ from connector.redact import scrub
 from connector.runtime import Runtime, build, setup_logging
 
 if TYPE_CHECKING:
+    from connector.order import Order
     from connector.state import Store
     from connector.sync.history_import import DryRun
 
@@ -275,6 +276,13 @@ def import_history(
         "import-report"
     ),
     config: ConfigOption = DEFAULT_CONFIG,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="per_order or summary: how the history is booked (default: sync.mode). "
+            "summary: consumer orders as one document a day."
+        ),
+    ] = None,
 ) -> None:
     """Import the shop's order history, oldest first. Resumable: run it again to carry on."""
     from datetime import UTC, datetime
@@ -283,6 +291,11 @@ def import_history(
     from connector.sync.history_import import run_import
 
     cfg = _load(config)
+    if mode is not None:
+        if mode not in ("per_order", "summary"):
+            err.print("--mode is per_order or summary")
+            raise typer.Exit(EXIT_CONFIG)
+        cfg.file.sync.mode = "summary" if mode == "summary" else "per_order"
     try:
         start = datetime.fromisoformat(since).replace(tzinfo=UTC)
         end = datetime.fromisoformat(until).replace(tzinfo=UTC) if until else None
@@ -738,6 +751,8 @@ def preview(
             print_credit(console, number, refund_id, credit, rates)
         return
     result = verdict.draft
+    if cfg.file.sync.mode == "summary" and verdict.order is not None:
+        _summary_preview(cfg, verdict.order, number)
     console.print(f"A pass would book order {number} as this invoice:", highlight=False)
     incl = "incl." if result.prices_are_incl_tax else "excl."
     table = Table(title=f"Invoice for order {number}, reference {result.reference}")
@@ -769,6 +784,25 @@ def preview(
         console.print(f"Note: {note}", highlight=False)
     for refund_id, credit in credits:
         print_credit(console, number, refund_id, credit, rates)
+
+
+def _summary_preview(cfg: Config, order: Order, number: str) -> None:
+    """Summary mode: the day the order joins, or why it keeps an invoice of its own."""
+    from zoneinfo import ZoneInfo
+
+    from connector.booking.day import individual_reason
+
+    alone = individual_reason(order)
+    if alone is not None:
+        console.print(f"Summary mode keeps it on its own: {alone}.", highlight=False)
+        return
+    tz = ZoneInfo(cfg.sync.timezone)
+    day = order.paid_at.astimezone(tz).date() if order.paid_at else None
+    console.print(
+        f"Summary mode: order {number} would join the day's document of {day}, made "
+        f"{cfg.file.summary.settle_days} days after it; its part of that day:",
+        highlight=False,
+    )
 
 
 def _account_names(runtime: Runtime) -> dict[str, str]:

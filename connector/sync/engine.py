@@ -99,8 +99,11 @@ class SyncEngine:
         self.settings = self.writer.settings
         self.external = self.writer.external
         self.refunds = RefundFlow(self.writer, shop, self.order_from, self.draft)
-        summary = config.sync.mode == "summary"
+        # Summary mode, or days left waiting by one (an import in summary mode, a mode changed
+        # back): their documents are still made.
+        summary = config.sync.mode == "summary" or bool(store.waiting_days(shop.name))
         self.days = DayFlow(self.writer, shop.name, shop.label) if summary else None
+        self.summary = config.sync.mode == "summary"
         vat = config.file.vat
         self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None
         self.vies_waits = vat.vies_unavailable == "wait"
@@ -505,7 +508,7 @@ class SyncEngine:
         draft = self._draft_for(record, order, report)
         if draft is None:
             return
-        joins = self.days is not None and record.invoice_id is None and record.intent is None
+        joins = self.summary and record.invoice_id is None and record.intent is None
         if joins and self.days is not None and individual_reason(order) is None:
             self.days.join(record, order, draft, report)
             return

@@ -25,6 +25,7 @@ from connector.money import ZERO
 from connector.moneybird.documents import (
     Document,
     document_of,
+    listed_ids,
     original_of,
     tax_report_of,
 )
@@ -340,7 +341,7 @@ class _Reconciler:
                 str(a.get("id")): str(a.get("name") or a.get("identifier") or a.get("id"))
                 for a in self.client.financial_accounts()
             }
-            expected = self._expected()
+            expected = self._days(self._expected())
             documents = self._documents()
             by_reference = self._by_reference(documents, expected)
             self._credits_figures(expected, by_reference)
@@ -419,6 +420,45 @@ class _Reconciler:
                         expected.append(item)
         return expected
 
+    def _days(self, expected: list[Expected]) -> list[Expected]:
+        """Summary mode: the orders a day's document booked are compared as that document, by
+        their sum; an order still waiting in its day is known, not missing."""
+        days: dict[str, list[Expected]] = {}
+        kept = []
+        for item in expected:
+            record = item.record
+            if item.kind != "invoice" or not isinstance(record, OrderRecord) or not record.day:
+                kept.append(item)
+            elif record.state == OrderState.IN_DAY:
+                why = f"waits in its day's document ({record.day}), made once the day has settled"
+                self.result.not_booked.append(Known(item.order, item.reference, why))
+            elif record.invoice_number:
+                days.setdefault(record.invoice_number, []).append(item)
+            else:
+                kept.append(item)
+        for reference, items in days.items():
+            vat: dict[str, Decimal] | None = {}
+            for item in items:
+                if item.vat is None or vat is None:
+                    vat = None
+                    continue
+                for rate, amount in item.vat.items():
+                    vat[rate] = vat.get(rate, ZERO) + amount
+            kept.append(
+                Expected(
+                    "day",
+                    ", ".join(sorted(i.order for i in items)),
+                    f"day:{reference}",
+                    reference,
+                    min(i.day for i in items),
+                    "EUR",
+                    sum((i.total for i in items), ZERO),
+                    vat,
+                    None,
+                )
+            )
+        return kept
+
     def _invoice(self, order: Order, waiting: str | None) -> Expected | None:
         record = self.store.order(order.key)
         reference = reference_for(order, self.settings.reference_template)
@@ -473,11 +513,13 @@ class _Reconciler:
     def _documents(self) -> list[Document]:
         """The month's documents carrying the connector's references: two requests plus one
         per hundred documents."""
-        ids = [
-            str(row["id"])
-            for row in self.client.invoice_versions(self.month.first, self.month.last)
-        ]
-        documents = [document_of(invoice) for invoice in self.client.invoices_by_ids(ids)]
+        clients = [self.client]
+        if self.engine.days is not None and self.client.documents != "external_sales_invoices":
+            clients.append(self.engine.days.client)  # summary days: external sales invoices
+        documents = []
+        for client in clients:
+            ids = listed_ids(client.invoice_versions(self.month.first, self.month.last))
+            documents += [document_of(invoice) for invoice in client.invoices_by_ids(ids)]
         ours = [d for d in documents if self._pattern.fullmatch(d.reference)]
         self.result.documents = len(ours)
         return ours
@@ -637,6 +679,9 @@ class _Reconciler:
         ):
             what = f"booked as {record.invoice_number or record.invoice_id}, no longer in Moneybird"
             advice = "deleted in Moneybird? `connector retry` books it again"
+        elif item.kind == "day":
+            what = "is not in Moneybird"
+            advice = "deleted in Moneybird? make it again by hand from the orders listed"
         elif record is None:
             what = "the connector has not seen it"
             advice = "run `connector sync`; if it stays missing, `connector preview` shows why"
@@ -800,7 +845,7 @@ class _Reconciler:
 
 
 def _what(item: Expected) -> str:
-    return "refund" if item.kind == "credit" else "order"
+    return {"credit": "refund", "day": "the day's document for orders"}.get(item.kind, "order")
 
 
 def _figures(

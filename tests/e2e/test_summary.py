@@ -123,3 +123,71 @@ def test_a_lost_answer_makes_no_second_day(summary: Runtime, moneybird: Moneybir
     summary.engine().run_pass()
     assert_days_exact(moneybird)  # each day once, each payment once
     assert all(d.state == DayState.PAID for d in summary.store.days())
+
+
+def test_history_imported_in_summary_mode_is_booked_as_days(
+    tmp_path: Path, moneybird: MoneybirdSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    woo = WooCommerceSandbox()
+    seed_shop(woo, demo_orders(datetime(2026, 10, 5, 9, tzinfo=UTC)))
+    woo.start()
+    try:
+        env = secrets_env(woo, moneybird)
+        # A per-order configuration: the import alone is asked for days.
+        path = write_config(tmp_path, woo.url, moneybird.api_url, moneybird.administration_id,
+                            history_start="")  # fmt: skip
+        runner = CliRunner(env=env)
+        result = runner.invoke(
+            app, ["import", "--since", "2026-10-01", "--mode", "summary", "--config", str(path)]
+        )
+        assert result.exit_code == 0, result.output
+        assert_days_exact(moneybird)
+        assert sorted(i["reference"] for i in moneybird.invoices.values()) == ["WC-1002", "WC-1010"]
+        # A scheduled pass afterwards (per-order mode) books nothing again.
+        assert runner.invoke(app, ["sync", "--config", str(path)]).exit_code == 0
+        assert len(moneybird.external_invoices) == 4 and len(moneybird.invoices) == 2
+        assert_days_exact(moneybird)
+    finally:
+        woo.stop()
+
+
+def test_reconciliation_compares_a_day_by_its_orders_sum(
+    summary: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.sync.reconcile import Month, reconcile
+
+    summary.engine().run_pass()
+    result = reconcile(summary.engine(), Month(2026, 10))
+    assert result.error is None and not result.findings, result.summary()
+    assert result.documents == 6  # four days' documents, Bakkerij Bakker's two invoices
+    # A day's document deleted in Moneybird: that day is missing, with its orders and sum.
+    day6 = next(
+        i for i in moneybird.external_invoices.values() if i["reference"] == "WC-2026-10-06"
+    )
+    moneybird.external_invoices.pop(day6["id"])
+    again = reconcile(summary.engine(), Month(2026, 10))
+    [missing] = again.missing
+    assert missing.reference == "WC-2026-10-06" and missing.order == "1004, 1005, 1007"
+    assert missing.shop["total"] == "119.64"
+
+
+def test_preview_says_which_day_an_order_joins_and_status_counts_them(
+    summary: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    config = str(summary.config.path)
+    runner = CliRunner()
+    joins = runner.invoke(app, ["preview", "1005", "--config", config], terminal_width=200)
+    assert "would join the day's document of 2026-10-06" in joins.output, joins.output
+    alone = runner.invoke(app, ["preview", "1002", "--config", config], terminal_width=200)
+    assert "Summary mode keeps it on its own: a business customer" in alone.output
+    summary.engine().run_pass()
+    status = runner.invoke(app, ["status", "--config", config, "--json"])
+    assert '"paid": 8' in status.output
