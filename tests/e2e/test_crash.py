@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from connector.sandbox.http import DropConnection
@@ -108,3 +109,78 @@ def _start(config: Path, env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_killed_sync_in_summary_mode_makes_each_day_once(
+    tmp_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """Summary mode: SIGKILLs while the days' documents and payments are written; in the end
+    every day is booked once, every consumer order is in exactly one day, every business order
+    on its own invoice, and the days add up to the orders the shop has."""
+    rng = random.Random(SEED + 1)
+    shop = WooCommerceSandbox()
+    start = datetime(2026, 10, 12, 7, tzinfo=UTC)
+    people = [ANNA, FATIMA, PIETER, LOTTE, JEROEN]
+    ways = [("mollie_wc_gateway_ideal", "iDEAL", "tr_x"), ("paypal", "PayPal", "PP-x")]
+    totals: dict[str, str] = {}
+    for n in range(40):
+        items = [Item("Koffiebonen Ethiopië 500g", "KB-ETH-500", 1 + n % 3, "12.95", 2),
+                 Item("Moka pot 6 kops", "MP-6", 1, "34.95", 1)][: 1 + n % 2]  # fmt: skip
+        when = start + timedelta(hours=7 * n)  # about three a day, over twelve days
+        order = woo_order(4000 + n, people[n % 5], items, "4.95", when, payment=ways[n % 2])
+        shop.put_order(order, modified=when)
+        totals[str(4000 + n)] = order["total"]
+    shop.start()
+    try:
+        moneybird.rate_limit = 100_000
+        config = write_config(
+            tmp_path, shop.url, moneybird.api_url, moneybird.administration_id,
+            extra='mode = "summary"\n', mb_extra="rate_limit = 100000",
+        )  # fmt: skip
+        env = {**os.environ, **secrets_env(shop, moneybird)}
+        plan: dict[str, object] = {"writes": 0}
+
+        def hook(method: str, path: str, applied: bool) -> None:
+            if "external_sales_invoices" not in path or plan.get("done"):
+                return
+            if not applied:
+                plan["writes"] = int(plan["writes"]) + 1  # type: ignore[call-overload]
+            if plan["writes"] == plan["kill_at"] and applied == plan["after"]:
+                child = plan["child"]
+                assert isinstance(child, subprocess.Popen)
+                os.kill(child.pid, signal.SIGKILL)
+                plan["kills"] = int(plan.get("kills", 0)) + 1  # type: ignore[call-overload]
+                raise DropConnection
+
+        moneybird.write_hook = hook
+        for _round in range(8):
+            plan.update(writes=0, kill_at=rng.randint(1, 5), after=rng.random() < 0.6)
+            child = _start(config, env)
+            plan["child"] = child
+            child.wait(timeout=120)
+        plan["done"] = True
+        final = _start(config, env)
+        _out, err = final.communicate(timeout=120)
+        assert final.returncode == 0, f"seed {SEED}: {err}"
+        assert int(plan.get("kills", 0)) >= 4, "the kills did not land"  # type: ignore[call-overload]
+    finally:
+        shop.stop()
+
+    days = list(moneybird.external_invoices.values())
+    references = [d["reference"] for d in days]
+    assert len(references) == len(set(references)), "a day booked twice"
+    listed: list[str] = []
+    for document in days:
+        assert document["state"] == "paid", document["reference"]
+        identifiers = [p["transaction_identifier"] for p in document["payments"]]
+        assert len(identifiers) == len(set(identifiers)), "a payment registered twice"
+        for detail in document["details"]:
+            if detail["description"].startswith("Orders: "):
+                listed += [e.split()[0] for e in detail["description"][8:].split(", ")]
+    business = {str(4000 + n) for n in range(40) if n % 5 == 4}  # Jeroen's: their own invoices
+    assert sorted(listed) == sorted(f"WC-{n}" for n in totals if n not in business)
+    assert sorted(i["reference"] for i in moneybird.invoices.values()) == sorted(
+        f"WC-{n}" for n in business
+    )
+    in_days = sum(Decimal(d["total_price_incl_tax"]) for d in days)
+    assert in_days == sum(Decimal(t) for n, t in totals.items() if n not in business)
