@@ -122,10 +122,10 @@ class DayState(StrEnum):
 
 
 class DayRecord(SQLModel, table=True):
-    """One document of a day's summary (sync.mode = "summary"): made when the day has settled,
-    with the orders it books fixed then (a day takes more than one document only when one
-    cannot reproduce the orders' VAT to the cent). Field names match OrderRecord's where the
-    write steps are shared (intent, invoice, payments)."""
+    """A day's summary document (sync.mode = "summary"): made when the day has settled, with
+    the orders it books fixed then. `part` leaves room for a day in more than one document.
+    Field names match OrderRecord's where the write steps are shared (intent, invoice,
+    payments)."""
 
     __tablename__ = "days"
     key: str = Field(primary_key=True)  # "<shop>:<YYYY-MM-DD>:<part>"

@@ -16,7 +16,7 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from connector.booking.day import DayDraft, DayShare, day_draft, exact_groups, share_of
+from connector.booking.day import DayDraft, DayShare, day_draft, share_of
 from connector.booking.invoice import InvoiceDraft
 from connector.errors import ConnectorError, Outcome, internal, outcome
 from connector.money import ZERO, cents, fmt, parse
@@ -84,8 +84,8 @@ class DayFlow:
     # --- a settled day becomes its documents ----------------------------------------------------
 
     def book_settled(self, report: PassReport, now: datetime | None = None) -> None:
-        """Every day that has settled: its orders fixed into as few documents as keep each
-        exact, then each document made and paid (resumed where a pass left it)."""
+        """Every day that has settled: its orders fixed, then its document made and paid
+        (resumed where a pass left it)."""
         today = (now or utcnow()).astimezone(self.settings.timezone).date()
         last = (today - timedelta(days=self.summary.settle_days + 1)).isoformat()
         for day in self.store.waiting_days(self.shop):
@@ -105,21 +105,18 @@ class DayFlow:
             self.writer.stop_if_down()
 
     def _close(self, day: str) -> None:
-        """Fix which orders each of the day's documents books, before anything is written:
-        a pass that resumes finds the same documents, whatever arrives meanwhile."""
-        orders = [
-            o for o in self.store.orders_in_day(self.shop, day) if o.state == OrderState.IN_DAY
-        ]
-        shares = {o.key: DayShare.from_json(o.day_share or "") for o in orders if o.day_share}
-        groups = exact_groups(list(shares.values()), self.writer.rates())
-        base = self.reference(date.fromisoformat(day))
-        for part, group in enumerate(groups, start=1):
-            reference = base if part == 1 else f"{base}-{part}"
-            self.store.save(
-                DayRecord(key=f"{self.shop}:{day}:{part}", shop=self.shop, day=day, part=part,
-                          order_keys=json.dumps([s.order_key for s in group]),
-                          number=reference, reference=reference, orders=len(group))
-            )  # fmt: skip
+        """Fix the orders the day's document books, before anything is written: a pass that
+        resumes finds the same document, whatever arrives meanwhile."""
+        keys = [
+            o.key for o in self.store.orders_in_day(self.shop, day)
+            if o.state == OrderState.IN_DAY and o.day_share
+        ]  # fmt: skip
+        reference = self.reference(date.fromisoformat(day))
+        self.store.save(
+            DayRecord(key=f"{self.shop}:{day}:1", shop=self.shop, day=day, part=1,
+                      order_keys=json.dumps(keys), number=reference, reference=reference,
+                      orders=len(keys))
+        )  # fmt: skip
 
     def _settle(self, record: DayRecord, exc: Exception, fate: Outcome) -> None:
         """A document's trouble is its own: parked for a person, or retried next pass."""

@@ -712,11 +712,17 @@ class _Reconciler:
             )
         if document.total != item.total:
             problems.append(f"total {document.total} in Moneybird, {item.total} in the shop")
+        rounded: list[str] = []
         if item.vat is not None:
+            # A day's document: Moneybird rounds VAT once over the day, the shop once per
+            # order; up to half a cent per order of difference is that rounding, not an error.
+            slack = Decimal("0.005") * len(item.order.split(", ")) if item.kind == "day" else ZERO
             for rate in sorted(set(item.vat) | set(document.vat)):
                 ours, theirs = item.vat.get(rate, ZERO), document.vat.get(rate, ZERO)
-                if ours != theirs:
-                    name = self.result.rate_names.get(rate, rate)
+                name = self.result.rate_names.get(rate, rate)
+                if ours != theirs and abs(ours - theirs) <= slack:
+                    rounded.append(f"{name} {theirs - ours:+}")
+                elif ours != theirs:
                     problems.append(f"VAT at {name} {theirs} in Moneybird, {ours} in the shop")
         if not document.is_draft and document.unpaid > ZERO:
             problems.append(
@@ -726,7 +732,10 @@ class _Reconciler:
         elif not document.is_draft and document.unpaid < ZERO:
             problems.append(f"{-document.unpaid} more paid in Moneybird than its total")
         if not problems:
-            self._row(item, document, "agrees")
+            status = "agrees" + (
+                f" (VAT rounded over the day: {', '.join(rounded)})" if rounded else ""
+            )
+            self._row(item, document, status)
             return
         self.result.differences.append(
             Finding(

@@ -164,18 +164,3 @@ def test_a_long_day_lists_its_orders_on_several_lines() -> None:
     assert listings[1].description.startswith("Orders: WC-0040 1.21")
     # 45 x 1.21 = 54.45 incl., 9.45 VAT: exact on both bases, incl. taken.
     assert day.exact and day.shop_totals.vat_by_rate == {R21: D("9.45")}
-
-
-def test_a_day_takes_a_second_document_only_when_one_cannot_be_exact() -> None:
-    from connector.booking.day import exact_groups
-
-    # 40.94 incl. at 21% (7.11 VAT, as the shop rounded it) and 68.04 (11.81): 18.92 together,
-    # but Moneybird's 21% over 108.98 incl. is 18.91 (over 90.06 excl. too): two documents.
-    first = share_of(draft("G", [(PRODUCTS, R21, "40.94")], {R21: "7.11"}, [(IDEAL, "40.94")]), DAY)
-    second = share_of(
-        draft("H", [(PRODUCTS, R21, "68.04")], {R21: "11.81"}, [(IDEAL, "68.04")]), DAY
-    )
-    groups = exact_groups([second, first], RATES)
-    assert [[s.reference for s in g] for g in groups] == [["WC-G"], ["WC-H"]]
-    # The hand-worked day at the top fits one document: 42.35 incl. gives 7.35 as the orders.
-    assert [len(g) for g in exact_groups(the_day(), RATES)] == [3]
