@@ -26,6 +26,7 @@ from connector.moneybird.documents import (
     booked,
     booked_or_none,
     day_body,
+    listed_ids,
     payment_body,
     payment_id,
     rounding_body,
@@ -49,6 +50,7 @@ class DayFlow:
         self.label = shop_label
         # The day's document is an external sales invoice, whatever the orders' own are.
         self.client: MoneybirdClient = writer.client.for_documents("external_sales_invoices")
+        self._there: dict[str, BookedInvoice] = {}  # the due days' documents Moneybird has
 
     def reference(self, day: date) -> str:
         """WC-2026-11-29: the template's prefix, then the day (one shop, one document a day)."""
@@ -92,9 +94,9 @@ class DayFlow:
             if day <= last and not self.store.day_closed(self.shop, day):
                 self._close(day)
         waiting = {DayState.CLOSED, DayState.OPEN, DayState.FAILED}
-        for record in self.store.days(waiting):
-            if record.shop != self.shop:
-                continue
+        due = [r for r in self.store.days(waiting) if r.shop == self.shop]
+        self._there = self._in_moneybird([r for r in due if r.invoice_id is None])
+        for record in due:
             try:
                 self._book(record, report)
             except Exception as exc:
@@ -103,6 +105,18 @@ class DayFlow:
                     raise
                 self._settle(record, exc, fate)
             self.writer.stop_if_down()
+
+    def _in_moneybird(self, days: list[DayRecord]) -> dict[str, BookedInvoice]:
+        """The external sales invoices Moneybird has around these days, by reference, read
+        once for them all (one request, plus one per hundred documents): a day made by another
+        install, or before this state was restored, is adopted instead of made again."""
+        if not days:
+            return {}
+        first = min(date.fromisoformat(r.day) for r in days) - timedelta(days=1)
+        last = max(date.fromisoformat(r.day) for r in days) + timedelta(days=1)
+        ids = listed_ids(self.client.invoice_versions(first, last))
+        found = [booked(invoice) for invoice in self.client.invoices_by_ids(ids)] if ids else []
+        return {invoice.reference: invoice for invoice in found}
 
     def _close(self, day: str) -> None:
         """Fix the orders the day's document books, before anything is written: a pass that
@@ -162,8 +176,10 @@ class DayFlow:
         install), else made now."""
         if record.invoice_id is not None:
             invoice = booked(self.client.invoice(record.invoice_id))
-        else:
+        elif record.intent is not None:  # a write whose answer was lost: Moneybird says
             invoice = self._find(draft) or self._create(record, draft)
+        else:
+            invoice = self._there.get(draft.reference) or self._create(record, draft)
         record.intent = None
         record.invoice_id = invoice.id
         record.invoice_number = invoice.number or draft.reference

@@ -714,9 +714,10 @@ class _Reconciler:
             problems.append(f"total {document.total} in Moneybird, {item.total} in the shop")
         rounded: list[str] = []
         if item.vat is not None:
-            # A day's document: Moneybird rounds VAT once over the day, the shop once per
-            # order; up to half a cent per order of difference is that rounding, not an error.
-            slack = Decimal("0.005") * len(item.order.split(", ")) if item.kind == "day" else ZERO
+            # A day's document: Moneybird rounds VAT once over the day, the shop per order
+            # (per line and on shipping): up to a cent an order of difference is that
+            # rounding, not an error.
+            slack = Decimal("0.01") * len(item.order.split(", ")) if item.kind == "day" else ZERO
             for rate in sorted(set(item.vat) | set(document.vat)):
                 ours, theirs = item.vat.get(rate, ZERO), document.vat.get(rate, ZERO)
                 name = self.result.rate_names.get(rate, rate)
