@@ -196,3 +196,50 @@ def test_preview_says_which_day_an_order_joins_and_status_counts_them(
     summary.engine().run_pass()
     status = runner.invoke(app, ["status", "--config", config, "--json"])
     assert '"paid": 8' in status.output
+
+
+def test_a_day_waits_to_settle_and_takes_edits_until_then(
+    tmp_path: Path, moneybird: MoneybirdSandbox, shop: WooCommerceSandbox
+) -> None:
+    """The demo orders of the last three days: with [summary] settle_days = 5 a pass books no
+    day yet; an order edited meanwhile joins with its new amounts; once settled, the days
+    are made, with the edit in them."""
+    import copy
+    from datetime import timedelta
+
+    from connector.sync.report import PassReport
+
+    env = secrets_env(shop, moneybird)
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id,
+                        extra='mode = "summary"\n\n[summary]\nsettle_days = 5\n')  # fmt: skip
+    runtime = build(load_config(path, environ=env))
+    try:
+        first = runtime.engine().run_pass()
+        assert first.in_days == 6 and first.booked == 2  # Bakkerij Bakker's two, on their own
+        assert moneybird.external_invoices == {}
+        assert runtime.store.order("woocommerce:1004").state == OrderState.IN_DAY  # type: ignore[union-attr]
+        # 1004 (3 x 3.49 filters + 5.99 shipping = 16.46) gets a fourth pack of filters.
+        edited = copy.deepcopy(shop.orders[1004])
+        edited["line_items"][0]["quantity"] = 4
+        for key, value in (("subtotal", "11.54"), ("total", "11.54"), ("subtotal_tax", "2.42"),
+                           ("total_tax", "2.42")):  # fmt: skip
+            edited["line_items"][0][key] = value
+        edited["line_items"][0]["taxes"] = [{"id": 1, "total": "2.42", "subtotal": "2.42"}]
+        edited["tax_lines"][0]["tax_total"] = "2.42"
+        edited["total"], edited["total_tax"], edited["cart_tax"] = "19.95", "3.46", "2.42"
+        shop.put_order(edited, modified=datetime.now(UTC))
+        runtime.engine().run_pass()
+        assert moneybird.external_invoices == {}
+        later = runtime.engine()
+        assert later.days is not None
+        later.days.book_settled(PassReport(), now=datetime.now(UTC) + timedelta(days=6))
+        documents = list(moneybird.external_invoices.values())
+        assert len(documents) >= 2
+        with_1004 = [d for d in documents if any("WC-1004 19.95" in x["description"]
+                                                  for x in d["details"])]  # fmt: skip
+        assert len(with_1004) == 1
+        assert sum(D(d["total_price_incl_tax"]) for d in documents) == (
+            D("66.84") + D("68.04") + D("19.95") + D("70.33") + D("32.85") + D("36.29")
+        )
+    finally:
+        runtime.close()
