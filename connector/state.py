@@ -162,6 +162,7 @@ class RefundState(StrEnum):
     PARKED = "parked"
     FAILED = "failed"
     NET = "net"  # booked on the order's own invoice (refunds.before_booking = "net")
+    IN_DAY = "in_day"  # summary mode: waits in the document of the day it was paid out
 
 
 # Refunds a pass carries on with (the others are done, or wait for a person or their order).
@@ -195,6 +196,8 @@ class RefundRecord(SQLModel, table=True):
     first_seen: str = Field(default_factory=lambda: utcnow().isoformat())
     updated_at: str = Field(default_factory=lambda: utcnow().isoformat())
     booked_at: str | None = None
+    day: str | None = None  # summary mode: the day (YYYY-MM-DD) whose document books it
+    day_share: str | None = None  # its (negative) part of that day (booking.day.DayShare)
 
 
 class BookedLinesRecord(SQLModel, table=True):
@@ -463,12 +466,24 @@ class Store:
             return list(s.exec(query.order_by(OrderRecord.key)))
 
     def waiting_days(self, shop: str) -> list[str]:
-        """The days with orders waiting in them, oldest first."""
+        """The days with orders or refunds waiting in them, oldest first."""
         with self.session() as s:
-            query = select(OrderRecord.day).where(
+            orders = select(OrderRecord.day).where(
                 OrderRecord.shop == shop, OrderRecord.state == OrderState.IN_DAY.value
             )
-            return sorted({day for day in s.exec(query.distinct()) if day})
+            refunds = select(RefundRecord.day).where(
+                col(RefundRecord.order_key).startswith(f"{shop}:"),
+                RefundRecord.state == RefundState.IN_DAY.value,
+            )
+            days = set(s.exec(orders.distinct())) | set(s.exec(refunds.distinct()))
+            return sorted(day for day in days if day)
+
+    def refunds_in_day(self, shop: str, day: str) -> list[RefundRecord]:
+        with self.session() as s:
+            query = select(RefundRecord).where(
+                col(RefundRecord.order_key).startswith(f"{shop}:"), RefundRecord.day == day
+            )
+            return list(s.exec(query.order_by(RefundRecord.key)))
 
     def day_closed(self, shop: str, day: str) -> bool:
         """The day's documents are fixed: an order seen now joins a later day."""

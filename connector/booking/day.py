@@ -19,6 +19,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from connector.booking.credit import CreditDraft, OriginalInvoice
 from connector.booking.invoice import HUNDRED, InvoiceDraft, InvoiceLine, PaymentPlan, Totals
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.booking.vat_rules import EU
@@ -132,6 +133,48 @@ def _spread(total: Decimal, weights: dict[Slot, Decimal]) -> dict[Slot, Decimal]
     largest = max(weights, key=lambda s: abs(weights[s]))
     shares[largest] += total - sum(shares.values(), ZERO)
     return shares
+
+
+def original_of_share(share: DayShare) -> OriginalInvoice:
+    """An order's part of its day, as the refund booking takes the invoice it credits."""
+    gross_by_rate: dict[str, Decimal] = {}
+    ledgers: dict[str, dict[str, Decimal]] = {}
+    for (ledger, rate), amount in share.gross.items():
+        gross_by_rate[rate] = gross_by_rate.get(rate, ZERO) + amount
+        ledgers.setdefault(rate, {})[ledger] = amount
+    return OriginalInvoice(
+        number=share.reference,
+        currency="EUR",
+        totals=Totals(share.total, dict(share.vat)),
+        gross_by_rate={rate: amount for rate, amount in gross_by_rate.items() if amount},
+        ledgers=ledgers,
+    )
+
+
+def refund_share(credit: CreditDraft, key: str, order: DayShare, day: date) -> DayShare:
+    """A refund's part of the day it is paid out on: negative lines and negative payments.
+    A refund of everything takes back the order's whole part."""
+    payments: dict[str, Decimal] = {}
+    for plan in credit.payments:
+        account = plan.financial_account_id or ""
+        payments[account] = payments.get(account, ZERO) + plan.amount
+    if credit.full:
+        return DayShare(
+            order_key=key,
+            reference=credit.reference,
+            day=day,
+            total=-order.total,
+            gross={slot: -amount for slot, amount in order.gross.items()},
+            net={slot: -amount for slot, amount in order.net.items()},
+            vat={rate: -amount for rate, amount in order.vat.items()},
+            payments=payments,
+        )
+    as_invoice = InvoiceDraft(
+        order_key=key, reference=credit.reference, invoice_date=day, currency="EUR",
+        prices_are_incl_tax=True, lines=credit.lines, shop_totals=credit.expected,
+        predicted=credit.expected, payments=credit.payments,
+    )  # fmt: skip
+    return share_of(as_invoice, day)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,18 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from connector.booking.day import DayDraft, DayShare, day_draft, share_of
+from connector.booking.book import Parked
+from connector.booking.credit import book_refund
+from connector.booking.day import (
+    DayDraft,
+    DayShare,
+    day_draft,
+    original_of_share,
+    refund_share,
+    share_of,
+)
 from connector.booking.invoice import InvoiceDraft
-from connector.errors import ConnectorError, Outcome, internal, outcome
+from connector.errors import ConnectorError, Outcome, Parking, internal, outcome
 from connector.money import ZERO, cents, fmt, parse
 from connector.moneybird.client import MoneybirdClient
 from connector.moneybird.documents import (
@@ -32,7 +41,18 @@ from connector.moneybird.documents import (
     rounding_body,
 )
 from connector.order import Address, Customer, Order
-from connector.state import DayRecord, DayState, Intent, OrderRecord, OrderState, utcnow
+from connector.state import (
+    DayRecord,
+    DayState,
+    Intent,
+    OrderRecord,
+    OrderState,
+    RefundRecord,
+    RefundState,
+    to_text,
+    utcnow,
+)
+from connector.sync.refunds import recorded_line_map
 from connector.sync.report import PassReport
 from connector.sync.writes import InvoiceWriter
 
@@ -77,6 +97,39 @@ class DayFlow:
         record.notes = "; ".join(filter(None, [record.notes, note])) or None
         self.store.save(record)
         report.in_days += 1
+        self.writer.decide(record, report, f"joins the day's document {self.reference(day)}")
+
+    def join_refund(
+        self, order_record: OrderRecord, order: Order, record: RefundRecord, report: PassReport
+    ) -> None:
+        """A refund of an order in a day: negative lines (and payments) in the document of the
+        day it was paid out on, worked out from the order's part of its own day."""
+        refund = next((r for r in order.refunds if r.refund_id == record.refund_id), None)
+        if refund is None:
+            raise Parking("the shop no longer lists this refund")
+        share = DayShare.from_json(order_record.day_share or "")
+        booked = recorded_line_map(self.store, order_record.key) or {}
+        credit = book_refund(
+            order, refund, original_of_share(share), booked, self.writer.rates(),
+            self.config.mappings, self.settings,
+        )  # fmt: skip
+        if isinstance(credit, Parked):
+            raise Parking(credit.reason)
+        day = refund.created_at.astimezone(self.settings.timezone).date()
+        note = None
+        if self.store.day_closed(self.shop, day.isoformat()):
+            seen = utcnow().astimezone(self.settings.timezone).date()
+            note = f"paid out on {day}, whose documents were made already: booked with {seen}"
+            day = seen
+        self.writer.ensure_open_period(day, "the day's document", record.number)
+        record.amount = str(refund.amount)
+        record.refunded_at = to_text(refund.created_at)
+        record.reference = credit.reference
+        record.day = day.isoformat()
+        record.day_share = refund_share(credit, record.key, share, day).to_json()
+        record.state = RefundState.IN_DAY.value
+        record.notes = "; ".join(filter(None, [*credit.notes, note])) or None
+        self.store.save(record)
         self.writer.decide(record, report, f"joins the day's document {self.reference(day)}")
 
     def open_day(self, record: OrderRecord) -> bool:
@@ -125,6 +178,10 @@ class DayFlow:
             o.key for o in self.store.orders_in_day(self.shop, day)
             if o.state == OrderState.IN_DAY and o.day_share
         ]  # fmt: skip
+        keys += [
+            r.key for r in self.store.refunds_in_day(self.shop, day)
+            if r.state == RefundState.IN_DAY and r.day_share
+        ]  # fmt: skip
         reference = self.reference(date.fromisoformat(day))
         self.store.save(
             DayRecord(key=f"{self.shop}:{day}:1", shop=self.shop, day=day, part=1,
@@ -147,8 +204,13 @@ class DayFlow:
 
     def _book(self, record: DayRecord, report: PassReport) -> None:
         keys = json.loads(record.order_keys)
-        orders = [o for o in map(self.store.order, keys) if o is not None and o.day_share]
-        shares = [DayShare.from_json(o.day_share or "") for o in orders]
+        # A refund's key is its order's key and more: the refunds are looked up apart.
+        items: list[OrderRecord | RefundRecord] = [
+            found for key in keys
+            if (found := self.store.order(key) or self.store.refund(key)) is not None
+            and found.day_share
+        ]  # fmt: skip
+        shares = [DayShare.from_json(item.day_share or "") for item in items]
         day = date.fromisoformat(record.day)
         description = f"{self.summary.description} {day:%d-%m-%Y}"
         draft = day_draft(record.reference or "", day, shares, self.writer.rates(), description)
@@ -160,16 +222,19 @@ class DayFlow:
         record.booked_at = utcnow().isoformat()
         record.last_error = record.park_reason = None
         self.store.save(record)
-        for order in orders:
-            if order.state != OrderState.IN_DAY:
+        for item in items:
+            if item.state != OrderState.IN_DAY:  # the same word for orders and refunds
                 continue
-            order.state = OrderState.PAID.value
-            order.invoice_id, order.invoice_number = record.invoice_id, record.invoice_number
-            order.booked_at = record.booked_at
-            order.last_error = order.park_reason = None
-            self.store.save(order)
-            report.booked += 1
-            self.writer.decide(order, report, f"booked in the day's document {record.number}")
+            item.state = OrderState.PAID.value
+            item.invoice_id, item.invoice_number = record.invoice_id, record.invoice_number
+            item.booked_at = record.booked_at
+            item.last_error = item.park_reason = None
+            self.store.save(item)
+            if isinstance(item, RefundRecord):
+                report.refunds_booked += 1
+            else:
+                report.booked += 1
+            self.writer.decide(item, report, f"booked in the day's document {record.number}")
 
     def _document(self, record: DayRecord, draft: DayDraft) -> BookedInvoice:
         """The day's document: the one Moneybird has (after a lost answer, or made by another

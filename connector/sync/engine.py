@@ -99,10 +99,10 @@ class SyncEngine:
         self.settings = self.writer.settings
         self.external = self.writer.external
         self.refunds = RefundFlow(self.writer, shop, self.order_from, self.draft)
-        # Summary mode, or days left waiting by one (an import in summary mode, a mode changed
-        # back): their documents are still made.
-        summary = config.sync.mode == "summary" or bool(store.waiting_days(shop.name))
-        self.days = DayFlow(self.writer, shop.name, shop.label) if summary else None
+        # Days are booked whatever the mode is now (an import in summary mode, a mode changed
+        # back); orders join them in summary mode only.
+        self.days: DayFlow | None = DayFlow(self.writer, shop.name, shop.label)
+        self.refunds.join_day = self.days.join_refund
         self.summary = config.sync.mode == "summary"
         vat = config.file.vat
         self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None

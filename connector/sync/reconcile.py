@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from connector.booking.book import Parked, reference_for, reference_of
 from connector.booking.credit import CreditDraft, book_refund, line_map, refund_reference
+from connector.booking.day import DayShare
 from connector.booking.invoice import InvoiceDraft
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.errors import ConnectorError, StateError, internal
@@ -427,9 +428,13 @@ class _Reconciler:
         kept = []
         for item in expected:
             record = item.record
-            if item.kind != "invoice" or not isinstance(record, OrderRecord) or not record.day:
+            if record is None or not record.day:
                 kept.append(item)
-            elif record.state == OrderState.IN_DAY:
+                continue
+            if isinstance(record, RefundRecord) and record.day_share:
+                # A refund in a day: the VAT its booking took back, from the shop's refund.
+                item.vat = DayShare.from_json(record.day_share).vat
+            if record.state == OrderState.IN_DAY:
                 why = f"waits in its day's document ({record.day}), made once the day has settled"
                 self.result.not_booked.append(Known(item.order, item.reference, why))
             elif record.invoice_number:

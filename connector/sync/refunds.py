@@ -77,6 +77,8 @@ class RefundFlow:
         self.store = writer.store
         self.client = writer.client
         self.config = writer.config
+        # Summary mode: a refund of an order booked in a day joins the day it is paid out on.
+        self.join_day: Callable[[OrderRecord, Order, RefundRecord, PassReport], None] | None = None
 
     # --- recording -------------------------------------------------------------------------
 
@@ -139,17 +141,12 @@ class RefundFlow:
             for refund in refunds:
                 self._wait(refund, "the order is unknown here", report)
             return
+        if order_record.day and order_record.day_share and self.join_day is not None:
+            self._to_days(order_record, payload, refunds, report)
+            return
         if not self._original_booked(order_record):
-            if order_record.state in (
-                OrderState.UNPAID,
-                OrderState.PARKED,
-                OrderState.FAILED,
-                OrderState.BEFORE_START,
-            ):
-                why = order_record.park_reason or order_record.last_error or order_record.state
-                for refund in refunds:
-                    self._wait(refund, f"order {order_record.number} is not booked: {why}", report)
-            return  # still on its way: the refund follows once the invoice is final
+            self._until_booked(order_record, refunds, report)
+            return
         try:
             if payload is None:
                 payload = self.shop.order(order_record.order_id)
@@ -169,6 +166,45 @@ class RefundFlow:
 
             if not self.writer.guarded(refund, report, work):
                 break  # in sequence: a later refund never overtakes an unresolved one
+
+    def _until_booked(
+        self, order_record: OrderRecord, refunds: list[RefundRecord], report: PassReport
+    ) -> None:
+        """The order has no final invoice: its refunds wait, said so when a person must act."""
+        if order_record.state in (
+            OrderState.UNPAID,
+            OrderState.PARKED,
+            OrderState.FAILED,
+            OrderState.BEFORE_START,
+        ):
+            why = order_record.park_reason or order_record.last_error or order_record.state
+            for refund in refunds:
+                self._wait(refund, f"order {order_record.number} is not booked: {why}", report)
+        # else still on its way: the refund follows once the invoice is final
+
+    def _to_days(
+        self,
+        order_record: OrderRecord,
+        payload: dict[str, Any] | None,
+        refunds: list[RefundRecord],
+        report: PassReport,
+    ) -> None:
+        """Refunds of an order in a day: each joins the day it is paid out on."""
+        join = self.join_day
+        assert join is not None
+        try:
+            payload = payload or self.shop.order(order_record.order_id)
+            if payload is None:
+                raise Parking("the order no longer exists in the shop")
+            order = self.order_from(payload)
+        except Exception as exc:
+            for refund in refunds:
+                self.writer.settle(refund, exc, report)
+            return
+        for refund in refunds:
+            work = lambda r=refund: join(order_record, order, r, report)  # noqa: E731
+            if not self.writer.guarded(refund, report, work):
+                break
 
     def _original_booked(self, order_record: OrderRecord) -> bool:
         return bool(order_record.invoice_id and order_record.invoice_number) and (

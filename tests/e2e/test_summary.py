@@ -51,23 +51,31 @@ DAYS = {
 
 
 @pytest.fixture
-def summary(
-    tmp_path: Path, moneybird: MoneybirdSandbox, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Runtime]:
+def october() -> Iterator[WooCommerceSandbox]:
     woo = WooCommerceSandbox()
     seed_shop(woo, demo_orders(datetime(2026, 10, 5, 9, tzinfo=UTC)))
     woo.start()
-    for name, value in secrets_env(woo, moneybird).items():
+    yield woo
+    woo.stop()
+
+
+@pytest.fixture
+def summary(
+    tmp_path: Path,
+    moneybird: MoneybirdSandbox,
+    october: WooCommerceSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Runtime]:
+    for name, value in secrets_env(october, moneybird).items():
         monkeypatch.setenv(name, value)
     path = write_config(
-        tmp_path, woo.url, moneybird.api_url, moneybird.administration_id,
+        tmp_path, october.url, moneybird.api_url, moneybird.administration_id,
         extra='mode = "summary"\n',
     )  # fmt: skip
     runtime = build(load_config(path))
     runtime.client._sleep = lambda _s: None
     yield runtime
     runtime.close()
-    woo.stop()
 
 
 def days_in(mb: MoneybirdSandbox) -> dict[str, dict[str, Any]]:
@@ -243,3 +251,38 @@ def test_a_day_waits_to_settle_and_takes_edits_until_then(
         )
     finally:
         runtime.close()
+
+
+def test_refunds_are_negative_lines_on_the_day_they_are_paid_out(
+    summary: Runtime, moneybird: MoneybirdSandbox, october: WooCommerceSandbox
+) -> None:
+    """The moka pot of 1001 comes back on 20 October (34.95 incl., 6.07 VAT at 21%, paid back
+    by iDEAL); 1004 is refunded in full on 21 October (16.46, 2.86 VAT at 21%, by PayPal)."""
+    from connector.sync.reconcile import Month, reconcile
+
+    summary.engine().run_pass()
+    october.refund(1001, items=[(10012, 1, "28.88", "6.07")],
+                   when=datetime(2026, 10, 20, 12, tzinfo=UTC))  # fmt: skip
+    october.refund(1004, "16.46", when=datetime(2026, 10, 21, 12, tzinfo=UTC))
+    summary.engine().run_pass()
+    days = days_in(moneybird)
+    moka = days["WC-2026-10-20"]
+    assert D(moka["total_price_incl_tax"]) == D("-34.95")
+    assert {t["tax_rate_id"]: D(t["tax_amount"]) for t in moka["tax_totals"]
+            if D(t["tax_amount"])} == {MB_RATE_21: D("-6.07")}  # fmt: skip
+    assert [(p["financial_account_id"], D(p["price"])) for p in moka["payments"]] == [
+        (FIN_MOLLIE, D("-34.95"))
+    ]
+    full = days["WC-2026-10-21"]
+    assert D(full["total_price_incl_tax"]) == D("-16.46")
+    assert {t["tax_rate_id"]: D(t["tax_amount"]) for t in full["tax_totals"]
+            if D(t["tax_amount"])} == {MB_RATE_21: D("-2.86")}  # fmt: skip
+    assert [(p["financial_account_id"], D(p["price"])) for p in full["payments"]] == [
+        (FIN_PAYPAL, D("-16.46"))
+    ]
+    assert moka["state"] == full["state"] == "paid"
+    # The earlier days stand as they were; reconciliation counts the refunds in their days.
+    assert D(days["WC-2026-10-05"]["total_price_incl_tax"]) == D("134.88")
+    result = reconcile(summary.engine(), Month(2026, 10))
+    assert result.error is None and not result.findings, result.summary()
+    assert result.refunds == 2
