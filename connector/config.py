@@ -300,6 +300,9 @@ class SummaryConfig(_Section):
     contact_name: str = Field(default="Webshop klanten", min_length=1)
     contact_id: str = ""  # an existing Moneybird contact instead
     description: str = Field(default="Webshopverkopen", min_length=1)  # + the day, on each line
+    # Where a customer asks for an invoice of their own (then booked on its own): WooCommerce
+    # order meta keys, Shopify note attributes; any value but empty, 0 or no counts.
+    invoice_request_keys: list[str] = Field(default_factory=list)
 
     _contact = field_validator("contact_id", mode="before")(lambda value: str(value).strip())
 

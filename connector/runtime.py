@@ -49,6 +49,7 @@ def build_shop(config: Config) -> Shop:
             include_test_orders=c.include_test_orders,
             vat_number_attribute=c.vat_number_attribute,
             vat_number_metafield=c.vat_number_metafield,
+            invoice_request_keys=tuple(config.file.summary.invoice_request_keys),
             invoice_currencies=tuple(x.upper() for x in config.sync.currencies),
             timeout=c.timeout_seconds,
         )
@@ -61,6 +62,7 @@ def build_shop(config: Config) -> Shop:
         query_string_auth=c.query_string_auth,
         vat_number_keys=tuple(c.vat_number_meta_keys),
         gift_card_fees=tuple(config.file.gift_cards.fee_names),
+        invoice_request_keys=tuple(config.file.summary.invoice_request_keys),
     )
 
 

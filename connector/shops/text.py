@@ -73,3 +73,12 @@ def _walk(value: Any, where: str, places: list[str], lossy: bool) -> Any:
 
 def _join(where: str, key: Any) -> str:
     return f"{where}.{key}" if where else str(key)
+
+
+_NO = {"", "0", "no", "nee", "false", "off", "n"}
+
+
+def asks(values: dict[str, str], keys: tuple[str, ...]) -> bool:
+    """Whether any of `keys` is set to something other than a no (a checkbox's "1", "yes",
+    "on"; a filled-in field): the customer asked, for instance for an invoice."""
+    return any(str(values.get(key, "")).strip().lower() not in _NO for key in keys)

@@ -286,3 +286,24 @@ def test_refunds_are_negative_lines_on_the_day_they_are_paid_out(
     result = reconcile(summary.engine(), Month(2026, 10))
     assert result.error is None and not result.findings, result.summary()
     assert result.refunds == 2
+
+
+def test_a_customer_who_asks_for_an_invoice_gets_one_of_their_own(
+    tmp_path: Path, moneybird: MoneybirdSandbox, october: WooCommerceSandbox
+) -> None:
+    # 1009, the only consumer order of 7 October, ticked "I want an invoice" at checkout.
+    october.orders[1009]["meta_data"].append({"id": 9, "key": "_factuur", "value": "yes"})
+    october.orders[1007]["meta_data"].append({"id": 8, "key": "_factuur", "value": "no"})
+    path = write_config(
+        tmp_path, october.url, moneybird.api_url, moneybird.administration_id,
+        extra='mode = "summary"\n\n[summary]\ninvoice_request_keys = ["_factuur"]\n',
+    )  # fmt: skip
+    runtime = build(load_config(path, environ=secrets_env(october, moneybird)))
+    try:
+        runtime.engine().run_pass()
+    finally:
+        runtime.close()
+    assert sorted(i["reference"] for i in moneybird.invoices.values()) == [
+        "WC-1002", "WC-1009", "WC-1010"
+    ]  # fmt: skip
+    assert sorted(days_in(moneybird)) == ["WC-2026-10-05", "WC-2026-10-06"]  # 1007 said no

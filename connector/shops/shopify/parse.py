@@ -13,6 +13,7 @@ cart-level shipping discounts taken off, so they are not subtracted again.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -64,13 +65,21 @@ def order_from_shopify(
     payload: dict[str, Any],
     vat_number_attribute: str = "vat_number",
     invoice_currencies: Collection[str] = (),
+    invoice_request_keys: tuple[str, ...] = (),
 ) -> Order:
     """`invoice_currencies`: the currencies invoices may be in; an order the customer paid in
-    one of them (other than the shop's) is read in that currency."""
+    one of them (other than the shop's) is read in that currency. `invoice_request_keys`: the
+    note attributes by which a customer asks for an invoice."""
     try:
-        return _order(payload, vat_number_attribute, _side(payload, invoice_currencies))
+        order = _order(payload, vat_number_attribute, _side(payload, invoice_currencies))
+        attributes = {
+            str(a.get("key")): str(a.get("value")) for a in payload.get("customAttributes") or []
+        }
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise OrderDataError(f"the shop's data for this order is unreadable: {exc!r}") from exc
+    if shop_text.asks(attributes, invoice_request_keys):
+        order = replace(order, invoice_requested=True)
+    return order
 
 
 def _side(payload: dict[str, Any], invoice_currencies: Collection[str]) -> str:

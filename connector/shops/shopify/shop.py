@@ -60,6 +60,7 @@ class ShopifyShop:
         fulfillment: str = "any",
         include_test_orders: bool = False,
         vat_number_attribute: str = "vat_number",
+        invoice_request_keys: tuple[str, ...] = (),
         vat_number_metafield: str = "",
         invoice_currencies: tuple[str, ...] = ("EUR",),
         timeout: float = 30.0,
@@ -73,6 +74,7 @@ class ShopifyShop:
         self.fulfillment = fulfillment
         self.include_test_orders = include_test_orders
         self.vat_number_attribute = vat_number_attribute
+        self.invoice_request_keys = invoice_request_keys
         self.invoice_currencies = invoice_currencies
         namespace, _, key = vat_number_metafield.partition(".")
         self._vat_field: dict[str, Any] = (
@@ -189,7 +191,12 @@ class ShopifyShop:
         return None
 
     def to_order(self, payload: dict[str, Any]) -> Order:
-        return order_from_shopify(payload, self.vat_number_attribute, self.invoice_currencies)
+        return order_from_shopify(
+            payload,
+            self.vat_number_attribute,
+            self.invoice_currencies,
+            self.invoice_request_keys,
+        )
 
     def not_bookable(self, order: Order) -> str | None:
         if order.status == "VOIDED" or order.status == "EXPIRED":

@@ -66,12 +66,17 @@ def order_from_woocommerce(
     refunds: list[dict[str, Any]] | None = None,
     vat_number_keys: tuple[str, ...] = VAT_NUMBER_KEYS,
     gift_card_fees: tuple[str, ...] = GIFT_CARD_FEE_NAMES,
+    invoice_request_keys: tuple[str, ...] = (),
 ) -> Order:
-    """`refunds`: the order's refunds in full (`GET /orders/{id}/refunds`), when it has any."""
+    """`refunds`: the order's refunds in full (`GET /orders/{id}/refunds`), when it has any.
+    `invoice_request_keys`: order meta keys by which a customer asks for an invoice."""
     try:
         order = _order(payload, percentages or {}, vat_number_keys, gift_card_fees)
+        meta = {str(m.get("key")): str(m.get("value")) for m in payload.get("meta_data") or []}
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise OrderDataError(f"the shop's data for this order is unreadable: {exc}") from exc
+    if shop_text.asks(meta, invoice_request_keys):
+        order = replace(order, invoice_requested=True)
     if not refunds:
         return order
     parsed = sorted(

@@ -61,6 +61,7 @@ class WooCommerceShop:
         query_string_auth: bool = False,
         sleep: Callable[[float], None] = shutdown.sleep,
         vat_number_keys: tuple[str, ...] = VAT_NUMBER_KEYS,
+        invoice_request_keys: tuple[str, ...] = (),
         gift_card_fees: tuple[str, ...] = GIFT_CARD_FEE_NAMES,
     ) -> None:
         self.api = API(
@@ -74,6 +75,7 @@ class WooCommerceShop:
         )
         self.statuses = statuses
         self.vat_number_keys = vat_number_keys
+        self.invoice_request_keys = invoice_request_keys
         self.gift_card_fees = gift_card_fees
         # Read refunded orders too: a booked order refunded in full moves to this status.
         self.read_statuses = list(dict.fromkeys([*statuses, REFUNDED]))
@@ -296,6 +298,7 @@ class WooCommerceShop:
             self.refunds_of(payload),
             self.vat_number_keys,
             self.gift_card_fees,
+            self.invoice_request_keys,
         )
 
     def refunds_of(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
