@@ -491,6 +491,20 @@ class Store:
             query = select(DayRecord).where(DayRecord.shop == shop, DayRecord.day == day)
             return s.exec(query).first() is not None
 
+    def orders_by_keys(self, keys: list[str]) -> dict[str, OrderRecord]:
+        """Many orders in one query (a page of them), by key; those not here are left out."""
+        with self.session() as s:
+            found = s.exec(select(OrderRecord).where(col(OrderRecord.key).in_(keys)))
+            return {record.key: record for record in found}
+
+    def contacts_known(self, email_keys: list[str]) -> set[str]:
+        """Which of these customers the state has a contact for, in one query."""
+        with self.session() as s:
+            query = select(ContactRecord.email_key).where(
+                col(ContactRecord.email_key).in_(email_keys)
+            )
+            return set(s.exec(query))
+
     def orders_paid_between(self, start: str, end: str) -> list[OrderRecord]:
         """Orders paid in [start, end) (UTC ISO text, as paid_at is kept)."""
         with self.session() as s:
