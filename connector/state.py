@@ -65,6 +65,7 @@ class Meta(StrEnum):
     CONFIG_PATH = "config_path"
     CONFIG_ERROR = "config_error"  # an edit that did not load, kept from taking effect
     CONFIG_CHECK = "config_check"  # the last `config check`: when, and each finding (JSON)
+    SHOP_CAPABILITIES = "shop_capabilities"  # what the shop supports, and when found (JSON)
 
 
 DONE = {OrderState.PAID}

@@ -47,6 +47,14 @@ class Shop(Protocol):
     last_date: datetime | None  # the shop's clock at its last answer
     streak: FailureStreak  # requests that failed in a row: an outage when long enough
 
+    def capabilities(self) -> dict[str, bool]:
+        """What the shop was found to support (kept in the state, so a run need not ask)."""
+        ...
+
+    def know(self, capabilities: dict[str, bool]) -> None:
+        """What an earlier run found."""
+        ...
+
     def changed_orders(self, since: datetime | None) -> Poll: ...
 
     def count_before(self, moment: datetime) -> int | None:

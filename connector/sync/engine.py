@@ -71,6 +71,7 @@ FIRST_START = (
     "sync.start to book from an earlier day, or use `connector import`)"
 )
 PAYLOADS_KEPT = 500  # orders a poll keeps in memory for the pass; more are read again by id
+CAPABILITIES_KEPT = timedelta(days=1)  # what the shop supports is asked again after this
 
 
 class PassBusy(ConnectorError):
@@ -104,6 +105,7 @@ class SyncEngine:
         self.days: DayFlow | None = DayFlow(self.writer, shop.name, shop.label)
         self.refunds.join_day = self.days.join_refund
         self.summary = config.sync.mode == "summary"
+        shop.know(self._known_capabilities())
         vat = config.file.vat
         self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None
         self.vies_waits = vat.vies_unavailable == "wait"
@@ -117,6 +119,29 @@ class SyncEngine:
             if vat.vies_check
             else None
         )
+
+    def _known_capabilities(self) -> dict[str, bool]:
+        """What the shop was found to support by a run in the last day: not asked again (a
+        shop upgraded since is asked again within a day)."""
+        try:
+            kept = json.loads(self.store.get_meta(Meta.SHOP_CAPABILITIES) or "{}")
+            at = from_text(kept.get("at"))
+        except (ValueError, AttributeError):
+            return {}
+        if at is None or utcnow() - at > CAPABILITIES_KEPT or kept.get("url") != self._shop_url:
+            return {}
+        found = kept.get("found")
+        return {str(k): bool(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    def _remember_capabilities(self) -> None:
+        found = self.shop.capabilities()
+        if found and found != self._known_capabilities():
+            kept = {"at": utcnow().isoformat(), "url": self._shop_url, "found": found}
+            self.store.set_meta(Meta.SHOP_CAPABILITIES, json.dumps(kept))
+
+    @property
+    def _shop_url(self) -> str:
+        return self.config.shop.url
 
     def order_from(self, payload: dict[str, Any]) -> Order:
         """The shop's order, with the rate source's euro rates for an order in another
@@ -242,6 +267,7 @@ class SyncEngine:
         requests_before = self.client.limiter.requests
         try:
             polled = self._poll(report)
+            self._remember_capabilities()
             for record in self.store.unfinished():
                 shutdown.check()  # a stop asked for ends the pass here, between orders
                 self._process(record, polled.get(record.key), report)

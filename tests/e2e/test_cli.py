@@ -209,3 +209,19 @@ def test_init_writes_a_starter_that_loads_and_never_overwrites(
     again = runner.invoke(app, ["init", str(folder), "--shop", shop])
     assert again.exit_code == 1 and "already there" in again.output
     assert (folder / "mappings" / "tax.toml").read_text() == "# mine\n"  # untouched
+
+
+def test_an_idle_sync_asks_the_shop_two_things_and_the_capabilities_are_remembered(
+    config_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    """What the shop supports (modified_after, the shop-wide refunds list) is found once and
+    kept in the state: an idle `connector sync` after that reads the changed orders and the
+    recent refunds, nothing else (it used to probe both again: four requests)."""
+    assert runner.invoke(app, ["sync", "--config", str(config_path)]).exit_code == 0
+    first = [(m, p.rsplit("/", 1)[-1]) for m, p, _q in shop.requests]
+    assert ("OPTIONS", "orders") in first  # found out once
+    shop.requests.clear()
+    assert runner.invoke(app, ["sync", "--config", str(config_path)]).exit_code == 0
+    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _q in shop.requests] == [
+        ("GET", "orders"), ("GET", "refunds")
+    ]  # fmt: skip

@@ -185,6 +185,14 @@ class ShopifyShop:
             return 'waiting for fulfilment (shop.fulfillment = "fulfilled")'
         return None
 
+    def capabilities(self) -> dict[str, bool]:
+        """What this shop was found to allow, for the state to keep between runs."""
+        return {"scopes": True} if self.scopes_checked else {}
+
+    def know(self, capabilities: dict[str, bool]) -> None:
+        if capabilities.get("scopes"):
+            self.scopes_checked = True
+
     def unlisted(self, payload: dict[str, Any]) -> str | None:
         if payload.get("test") and not self.include_test_orders:
             return "a test order: never booked unless shop.include_test_orders = true"

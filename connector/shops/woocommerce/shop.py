@@ -198,14 +198,15 @@ class WooCommerceShop:
             "dates_are_gmt": "true",
             "per_page": PER_PAGE,
         }
-        if self._shop_wide_refunds is None:  # asked once, as for modified_after
-            probe = self._get("refunds", {**params, "per_page": 1, "page": 1})
-            self._shop_wide_refunds = probe.status_code not in (400, 404)  # rest_no_route
+        first = None
+        if self._shop_wide_refunds is None:  # asked once: the list's first page is the probe
+            first = self._get("refunds", {**params, "page": 1})
+            self._shop_wide_refunds = first.status_code not in (400, 404)  # rest_no_route
             if not self._shop_wide_refunds:
                 log.info("shop has no shop-wide refunds list (WooCommerce < 9); refunds per order")
         if not self._shop_wide_refunds:
             return []
-        refunds = self._all_pages("refunds", params)
+        refunds = self._all_pages("refunds", params, first)
         for refund in refunds:
             parent = str(refund.get("parent_id") or "")
             if parent:
@@ -334,6 +335,18 @@ class WooCommerceShop:
         data = self._json(response, "payment gateways")
         return data if isinstance(data, list) else []
 
+    def capabilities(self) -> dict[str, bool]:
+        """What this shop was found to support, for the state to keep between runs."""
+        found = {"modified_after": self._modified_after, "refunds": self._shop_wide_refunds}
+        return {name: value for name, value in found.items() if value is not None}
+
+    def know(self, capabilities: dict[str, bool]) -> None:
+        """What an earlier run found: asked again only when it is not known."""
+        if self._modified_after is None and "modified_after" in capabilities:
+            self._modified_after = bool(capabilities["modified_after"])
+        if self._shop_wide_refunds is None and "refunds" in capabilities:
+            self._shop_wide_refunds = bool(capabilities["refunds"])
+
     def supports_modified_after(self) -> bool:
         """`modified_after` arrived around WooCommerce 5.8; older shops ignore it silently."""
         if self._modified_after is None:
@@ -352,13 +365,19 @@ class WooCommerceShop:
 
     # --- paging and transport --------------------------------------------------------------
 
-    def _all_pages(self, endpoint: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """A short list (taxes, an order's refunds, recent refunds), read again if it moved."""
+    def _all_pages(
+        self, endpoint: str, params: dict[str, Any], first: requests.Response | None = None
+    ) -> list[dict[str, Any]]:
+        """A short list (taxes, an order's refunds, recent refunds), read again if it moved.
+        `first`: its first page, when already read."""
         found: dict[str, dict[str, Any]] = {}
         for _restart in range(MAX_RESTARTS + 1):
             page, total, shifted = 1, None, False
             while True:
-                response = self._get(endpoint, {**params, "page": page})
+                if page == 1 and first is not None:
+                    response, first = first, None
+                else:
+                    response = self._get(endpoint, {**params, "page": page})
                 batch = self._json(response, f"{endpoint} page {page}")
                 if not isinstance(batch, list):
                     raise ShopError(f"{endpoint}: expected a list")
