@@ -119,11 +119,24 @@ def order_page(store: Store, config: Config, key: str, live: Live | None) -> dic
         return page
     names = {rate_id: rate.name for rate_id, rate in rates.items()}
     page["shop"] = _shop_side(live.engine, record, rates, names)
+    if record.day:  # summary mode: booked in its day's document, compared as a whole monthly
+        page["note"] = (
+            f"Booked in the day's document {record.invoice_number or '(not made yet)'} with the "
+            "other orders of that day; the Months page compares each day with its orders."
+        )
+        day_client = live.client.for_documents("external_sales_invoices")
+        if record.invoice_id:
+            page["documents"].append(
+                _document_side(day_client, config, record.invoice_id, "day's document", names,
+                               accounts)
+            )  # fmt: skip
+        page["vat_rows"], page["refund_rows"] = [], []
+        return page
     ids = [(record.invoice_id, "invoice")] + [(r.invoice_id, "credit invoice") for r in refunds]
     for invoice_id, kind in ids:
         if invoice_id:
             page["documents"].append(
-                _document_side(live, config, invoice_id, kind, names, accounts)
+                _document_side(live.client, config, invoice_id, kind, names, accounts)
             )
     # The order against its invoice; each refund against its credit invoice by amount.
     invoice = page["documents"][0] if record.invoice_id and page["documents"] else None
@@ -194,16 +207,17 @@ def _shop_side(engine: Any, record: OrderRecord, rates: Any, names: dict[str, st
 
 
 def _document_side(
-    live: Live,
+    client: Any,
     config: Config,
     invoice_id: str,
     kind: str,
     names: dict[str, str],
     accounts: dict[str, str],
 ) -> Side:
-    side = Side(link=_moneybird_link(config, invoice_id))
+    external = getattr(client, "documents", "") == "external_sales_invoices"
+    side = Side(link=_moneybird_link(config, invoice_id, external))
     try:
-        invoice = live.client.invoice(invoice_id)
+        invoice = client.invoice(invoice_id)
     except Exception as exc:
         side.problem = _said(exc)
         return side
@@ -237,14 +251,12 @@ def _said(exc: Exception) -> str:
     return str(exc) if isinstance(exc, ConnectorError) else internal(exc)
 
 
-def _moneybird_link(config: Config, invoice_id: str) -> str | None:
+def _moneybird_link(config: Config, invoice_id: str, external: bool) -> str | None:
     """The invoice in Moneybird's web app (none for a sandbox, which has no web app)."""
     api = config.moneybird.api_url
     if not api.startswith("https://moneybird.com/"):
         return None
-    path = (
-        "external_sales_invoices" if config.sync.document != "sales_invoice" else "sales_invoices"
-    )
+    path = "external_sales_invoices" if external else "sales_invoices"
     return f"https://moneybird.com/{config.moneybird.administration_id}/{path}/{invoice_id}"
 
 

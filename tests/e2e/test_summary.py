@@ -307,3 +307,21 @@ def test_a_customer_who_asks_for_an_invoice_gets_one_of_their_own(
         "WC-1002", "WC-1009", "WC-1010"
     ]  # fmt: skip
     assert sorted(days_in(moneybird)) == ["WC-2026-10-05", "WC-2026-10-06"]  # 1007 said no
+
+
+def test_the_dashboard_shows_an_order_in_its_days_document(
+    summary: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.dashboard.app import Source, create_app
+    from connector.dashboard.live import Live
+
+    summary.engine().run_pass()
+    config = summary.config
+    live = Live(lambda: config)
+    app = create_app(Source(lambda: config, lambda: summary.store, live, None))
+    try:
+        page = app.test_client().get("/orders/woocommerce:1003").get_data(as_text=True)
+    finally:
+        live.close()
+    assert "Booked in the day&#39;s document WC-2026-10-05" in page
+    assert "Orders: WC-1001 66.84, WC-1003 68.04" in page  # the day's document itself
