@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -94,6 +95,10 @@ class ShopifyShop:
         self.requests = 0
         self.streak = FailureStreak(self.label, url)
         self.scopes_checked = False
+        self.pace = True  # wait for the bucket before a query it would not hold
+        self._ready_at = 0.0
+        self.points = 0.0  # the query cost Shopify reported, summed (for the figures)
+        self.throttled = 0  # answers that came back THROTTLED
         self.last_date: datetime | None = None
 
     def close(self) -> None:
@@ -251,6 +256,9 @@ class ShopifyShop:
     def _query(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         renewed = False
         for _attempt in range(MAX_THROTTLE_WAITS):
+            wait = self._ready_at - time.monotonic()
+            if wait > 0:  # the bucket would not hold the next query yet: let it fill first
+                self._sleep(wait)
             self.requests += 1
             result = admin_graphql_request(
                 document,
@@ -266,6 +274,7 @@ class ShopifyShop:
             if result.ok or code in ("graphql_errors", "unauthorized", "http_error_403"):
                 self.streak.answered()
             if result.ok:
+                self._pace(_json(result.response.body))
                 return result.data or {}
             if code == "unauthorized" and self._client_id and not renewed:
                 self._token, renewed = "", True  # short-lived token expired: exchange again
@@ -278,16 +287,36 @@ class ShopifyShop:
                 )
             if code == "graphql_errors":
                 body = _json(result.response.body)
-                wait = _throttle_wait(body)
-                if wait is not None:
-                    log.info("Shopify throttled the query; waiting %.1f s", wait)
-                    self._sleep(wait)
+                throttled = _throttle_wait(body)
+                if throttled is not None:
+                    self.throttled += 1
+                    log.info("Shopify throttled the query; waiting %.1f s", throttled)
+                    self._sleep(throttled)
                     continue
                 messages = "; ".join(e.get("message", "") for e in body.get("errors", []))
                 raise ShopError(f"Shopify refused the query: {messages or 'unknown error'}")
             self.streak.failed(str(result.log.detail or code)[:120])
             raise ShopError(f"Shopify request failed: {result.log.detail}")
         raise ShopError("Shopify kept throttling; giving up for this pass")
+
+    def _pace(self, body: dict[str, Any]) -> None:
+        """From a successful answer's cost: what the query really cost (logged, summed), and
+        when the bucket will hold another like it, so the next one is not THROTTLED."""
+        cost = (body.get("extensions") or {}).get("cost") or {}
+        status = cost.get("throttleStatus") or {}
+        try:
+            requested = float(cost.get("requestedQueryCost") or 0)
+            actual = float(cost.get("actualQueryCost") or 0)
+            available = float(status.get("currentlyAvailable") or 0)
+            restore = float(status.get("restoreRate") or 0)
+        except (TypeError, ValueError):
+            return
+        self.points += actual
+        log.debug(
+            "Shopify query cost %g (requested %g); %g points left", actual, requested, available
+        )
+        if self.pace and restore > 0 and available < requested:
+            self._ready_at = time.monotonic() + (requested - available) / restore
 
     def _access_token(self) -> str:
         expiring = self._token_expires and self._token_expires - timedelta(
