@@ -13,7 +13,7 @@ from typing import Any
 from connector import invoice_texts
 from connector.booking.credit import CreditDraft, OriginalInvoice
 from connector.booking.day import DayDraft
-from connector.booking.invoice import InvoiceDraft, PaymentPlan, Totals
+from connector.booking.invoice import InvoiceDraft, InvoiceLine, PaymentPlan, Totals
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.money import ZERO, cents, fmt, parse
 from connector.order import Customer
@@ -33,16 +33,7 @@ def invoice_body(
         date_key: draft.invoice_date.isoformat(),
         "currency": draft.currency,
         "prices_are_incl_tax": draft.prices_are_incl_tax,
-        "details_attributes": [
-            {
-                "description": line.description,
-                "amount": format(line.amount.normalize(), "f"),
-                "price": fmt(line.price),
-                "tax_rate_id": line.tax_rate_id,
-                "ledger_account_id": line.ledger_account_id,
-            }
-            for line in draft.lines
-        ],
+        "details_attributes": details(draft.lines),
     }
     if external_source:
         invoice["source"] = external_source
@@ -52,6 +43,20 @@ def invoice_body(
     if draft.document_style_id:
         invoice["document_style_id"] = draft.document_style_id
     return {"sales_invoice": invoice}
+
+
+def details(lines: tuple[InvoiceLine, ...]) -> list[dict[str, str]]:
+    """Booking's lines as Moneybird's detail rows."""
+    return [
+        {
+            "description": line.description,
+            "amount": format(line.amount.normalize(), "f"),
+            "price": fmt(line.price),
+            "tax_rate_id": line.tax_rate_id,
+            "ledger_account_id": line.ledger_account_id,
+        }
+        for line in lines
+    ]
 
 
 def day_body(draft: DayDraft, contact_id: str, source: str) -> dict[str, Any]:
@@ -64,16 +69,7 @@ def day_body(draft: DayDraft, contact_id: str, source: str) -> dict[str, Any]:
             "currency": "EUR",
             "prices_are_incl_tax": draft.prices_are_incl_tax,
             "source": source,
-            "details_attributes": [
-                {
-                    "description": line.description,
-                    "amount": format(line.amount.normalize(), "f"),
-                    "price": fmt(line.price),
-                    "tax_rate_id": line.tax_rate_id,
-                    "ledger_account_id": line.ledger_account_id,
-                }
-                for line in draft.lines
-            ],
+            "details_attributes": details(draft.lines),
         }
     }
 
