@@ -258,7 +258,7 @@ class ShopifyShop:
         for _attempt in range(MAX_THROTTLE_WAITS):
             wait = self._ready_at - time.monotonic()
             if wait > 0:  # the bucket would not hold the next query yet: let it fill first
-                self._sleep(wait)
+                self._sleep(max(0.1, math.ceil(wait * 10) / 10))
             self.requests += 1
             result = admin_graphql_request(
                 document,
@@ -316,7 +316,9 @@ class ShopifyShop:
             "Shopify query cost %g (requested %g); %g points left", actual, requested, available
         )
         if self.pace and restore > 0 and available < requested:
-            self._ready_at = time.monotonic() + (requested - available) / restore
+            # In tenths of a second, as a THROTTLED answer's wait: no busy little sleeps.
+            wait = max(0.1, math.ceil((requested - available) / restore * 10) / 10)
+            self._ready_at = time.monotonic() + wait
 
     def _access_token(self) -> str:
         expiring = self._token_expires and self._token_expires - timedelta(
