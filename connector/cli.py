@@ -792,7 +792,7 @@ def _summary_preview(cfg: Config, order: Order, number: str) -> None:
 
     from connector.booking.day import individual_reason
 
-    alone = individual_reason(order)
+    alone = individual_reason(order, cfg.mappings)
     if alone is not None:
         console.print(f"Summary mode keeps it on its own: {alone}.", highlight=False)
         return

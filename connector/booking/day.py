@@ -21,6 +21,7 @@ from typing import Any
 
 from connector.booking.credit import CreditDraft, OriginalInvoice
 from connector.booking.invoice import HUNDRED, InvoiceDraft, InvoiceLine, PaymentPlan, Totals
+from connector.booking.mappings import Mappings
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.booking.vat_rules import EU
 from connector.money import ZERO, cents
@@ -30,10 +31,11 @@ Slot = tuple[str, str]  # (ledger account id, tax rate id): one line of the day'
 ORDERS_PER_LINE = 40  # the order list is written on zero lines, this many orders each
 
 
-def individual_reason(order: Order) -> str | None:
+def individual_reason(order: Order, mappings: Mappings | None = None) -> str | None:
     """Why this order keeps an invoice of its own even in summary mode, or None when it joins
     its day. The day is for consumers at home and in the EU; everything a customer or the tax
-    return needs to see on its own stays individual."""
+    return needs to see on its own stays individual, and so does what the ledger table says
+    (a rule with `individual = true`)."""
     if order.customer.is_business:
         return "a business customer with a VAT number: the ICP listing needs its own invoice"
     shipping = order.customer.shipping
@@ -44,6 +46,10 @@ def individual_reason(order: Order) -> str | None:
         return f"in {order.currency}: its own invoice, with its VAT in euros"
     if order.invoice_requested:
         return "the customer asked for an invoice"
+    for line in order.lines:
+        rule = mappings.ledger_for(line.kind, line.sku, line.tax_class) if mappings else None
+        if rule is not None and rule.individual:
+            return f"the ledger table books {line.description!r} on an invoice of its own"
     return None
 
 

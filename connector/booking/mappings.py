@@ -110,6 +110,8 @@ class LedgerRule(_Rule):
     sku: str | None = None  # glob pattern, e.g. "BOOK-*"
     tax_class: str | None = None
     ledger_account_id: Identifier
+    # sync.mode = "summary": an order with such a line keeps an invoice of its own
+    individual: bool = False
 
     _norm_id = field_validator("ledger_account_id", mode="before")(_id)
 

@@ -535,7 +535,8 @@ class SyncEngine:
         if draft is None:
             return
         joins = self.summary and record.invoice_id is None and record.intent is None
-        if joins and self.days is not None and individual_reason(order) is None:
+        alone = individual_reason(order, self.config.mappings)
+        if joins and self.days is not None and alone is None:
             self.days.join(record, order, draft, report)
             return
         self._make_invoice(record, order, draft, report, current)

@@ -164,3 +164,29 @@ def test_a_long_day_lists_its_orders_on_several_lines() -> None:
     assert listings[1].description.startswith("Orders: WC-0040 1.21")
     # 45 x 1.21 = 54.45 incl., 9.45 VAT: exact on both bases, incl. taken.
     assert day.exact and day.shop_totals.vat_by_rate == {R21: D("9.45")}
+
+
+def test_the_ledger_table_can_keep_an_order_on_its_own() -> None:
+    from dataclasses import replace
+
+    from connector.booking.mappings import LedgerRule, Mappings
+    from connector.order import OrderLine
+
+    tables = Mappings(
+        tax=(),
+        ledger=(
+            LedgerRule(kind="product", sku="SUB-*", ledger_account_id="8100", individual=True),
+            LedgerRule(kind="any", ledger_account_id="8000"),
+        ),
+    )
+    line = OrderLine(LineKind.PRODUCT, "Koffie-abonnement", D(1), D(10), D("0.90"), "2",
+                     sku="SUB-12")  # fmt: skip
+    order = Order(
+        shop="woocommerce", order_id="1", number="1", status="completed", currency="EUR",
+        prices_include_tax=True, total=D("10.90"), paid_at=datetime(2026, 11, 29, tzinfo=UTC),
+        modified_at=datetime(2026, 11, 29, tzinfo=UTC),
+        customer=Customer("a@example.nl", Address(country="NL")), lines=(line,),
+    )  # fmt: skip
+    assert "ledger table books 'Koffie-abonnement'" in (individual_reason(order, tables) or "")
+    beans = replace(line, sku="KB-1", description="Koffiebonen")
+    assert individual_reason(replace(order, lines=(beans,)), tables) is None
