@@ -347,7 +347,7 @@ def _rule(rule: Any) -> dict[str, str]:
     return {
         key: (", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value))
         for key, value in rule.model_dump().items()
-        if value not in (None, "", [], ())
+        if value not in (None, "", [], (), False)
     }
 
 
