@@ -347,7 +347,8 @@ def _rule(rule: Any) -> dict[str, str]:
     return {
         key: (", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value))
         for key, value in rule.model_dump().items()
-        if value not in (None, "", [], (), False)
+        # A switch left off is unset too; a 0 (a 0% rate) is a value: compared by identity.
+        if value is not None and value is not False and value not in ("", [], ())
     }
 
 
