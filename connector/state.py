@@ -466,16 +466,15 @@ class Store:
             query = select(OrderRecord).where(OrderRecord.shop == shop, OrderRecord.day == day)
             return list(s.exec(query.order_by(OrderRecord.key)))
 
-    def waiting_days(self, shop: str) -> list[str]:
-        """The days with orders or refunds waiting in them, oldest first."""
+    def waiting_days(self, shop: str | None = None) -> list[str]:
+        """The days with orders or refunds waiting in them (of one shop, or all), oldest
+        first."""
         with self.session() as s:
-            orders = select(OrderRecord.day).where(
-                OrderRecord.shop == shop, OrderRecord.state == OrderState.IN_DAY.value
-            )
-            refunds = select(RefundRecord.day).where(
-                col(RefundRecord.order_key).startswith(f"{shop}:"),
-                RefundRecord.state == RefundState.IN_DAY.value,
-            )
+            orders = select(OrderRecord.day).where(OrderRecord.state == OrderState.IN_DAY.value)
+            refunds = select(RefundRecord.day).where(RefundRecord.state == RefundState.IN_DAY.value)
+            if shop is not None:
+                orders = orders.where(OrderRecord.shop == shop)
+                refunds = refunds.where(col(RefundRecord.order_key).startswith(f"{shop}:"))
             days = set(s.exec(orders.distinct())) | set(s.exec(refunds.distinct()))
             return sorted(day for day in days if day)
 

@@ -13,6 +13,7 @@ from rich.text import Text
 from connector.config import fingerprint
 from connector.state import (
     WAITING,
+    DayState,
     Meta,
     OrderState,
     RefundState,
@@ -65,6 +66,7 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
             for r in store.refunds({RefundState.PARKED, RefundState.FAILED, RefundState.WAITING})
         ],
         "contacts_known": store.contact_count(),
+        "days": _days(store),
         "attention": [
             {
                 "order": r.number,
@@ -101,6 +103,25 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
             }
             for run in store.runs(runs)
         ],
+    }
+
+
+def _days(store: Store) -> dict[str, Any]:
+    """Summary mode: the days booked, those whose documents are being made (or retried, or
+    parked), and the days orders wait in until they settle."""
+    records = store.days()
+    shops = {record.shop for record in records} | {
+        o.shop for o in store.orders({OrderState.IN_DAY})
+    }
+    waiting = sorted({day for shop in shops for day in store.waiting_days(shop)})
+    return {
+        "booked": sum(record.state == DayState.PAID for record in records),
+        "open": [
+            {"day": r.day, "state": r.state, "reason": r.park_reason or r.last_error}
+            for r in records
+            if r.state != DayState.PAID
+        ],
+        "waiting": waiting,
     }
 
 
@@ -204,6 +225,16 @@ def _render_counts(data: dict[str, Any], console: Console) -> None:
             highlight=False,
         )
     console.print(f"Contacts known: {data['contacts_known']}")
+    days = data.get("days") or {}
+    if days.get("booked") or days.get("waiting") or days.get("open"):
+        waiting = ", ".join(days["waiting"][:5]) + (" ..." if len(days["waiting"]) > 5 else "")
+        console.print(
+            f"Summary days: {days['booked']} booked"
+            + (f", {len(days['open'])} being made or retried" if days["open"] else "")
+            + (f"; orders waiting in {len(days['waiting'])} day(s) to settle: {waiting}"
+               if days["waiting"] else ""),
+            highlight=False,
+        )  # fmt: skip
 
 
 def _render_history(data: dict[str, Any], console: Console) -> None:

@@ -204,6 +204,9 @@ def test_preview_says_which_day_an_order_joins_and_status_counts_them(
     summary.engine().run_pass()
     status = runner.invoke(app, ["status", "--config", config, "--json"])
     assert '"paid": 8' in status.output
+    assert '"booked": 3' in status.output  # the three days
+    table = runner.invoke(app, ["status", "--config", config], terminal_width=200)
+    assert "Summary days: 3 booked" in table.output
 
 
 def test_a_day_waits_to_settle_and_takes_edits_until_then(
