@@ -16,7 +16,7 @@ from connector.dashboard.live import Live
 from connector.errors import ConnectorError, internal
 from connector.money import ZERO, parse
 from connector.ops.health import health
-from connector.ops.status import collect
+from connector.ops.status import collect, config_status
 from connector.shops.platforms import ADMIN_ORDER_URLS
 from connector.state import Meta, OrderRecord, OrderState, RefundRecord, Store, from_text, utcnow
 
@@ -28,7 +28,8 @@ def overview(store: Store, interval_minutes: float, days: int = 30) -> dict[str,
     first = today - timedelta(days=days - 1)
     booked: dict[date, int] = {}
     parked: dict[date, int] = {}
-    for record in store.orders():
+    records = store.orders()  # read once: for the chart and the recent orders
+    for record in records:
         when = from_text(record.booked_at)
         if record.state == OrderState.PAID and when is not None and when.date() >= first:
             booked[when.date()] = booked.get(when.date(), 0) + 1
@@ -44,7 +45,7 @@ def overview(store: Store, interval_minutes: float, days: int = 30) -> dict[str,
         },
         colours=("#2e7d5b", "#c0392b"),
     )
-    recent = sorted(store.orders(), key=lambda r: r.updated_at, reverse=True)[:25]
+    recent = sorted(records, key=lambda r: r.updated_at, reverse=True)[:25]
     return {
         "healthy": ok,
         "health_reason": reason,
@@ -324,7 +325,7 @@ def month_csv(store: Store, month: str) -> list[list[str]] | None:
 
 
 def configuration(store: Store, config: Config) -> dict[str, Any]:
-    data = collect(store, config_path=config.path)["config"]
+    data = config_status(store, config.path)
     verdict = json.loads(store.get_meta(Meta.CONFIG_CHECK) or "null")
     tables = {
         "tax": [_rule(r) for r in config.mappings.tax],

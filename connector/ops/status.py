@@ -36,20 +36,23 @@ REFUND_ADVICE = {
 }
 
 
+def config_status(store: Store, config_path: Path | None = None) -> dict[str, Any]:
+    """The configuration in force (as the running connector recorded it) against the files."""
+    return {
+        "path": store.get_meta(Meta.CONFIG_PATH) or (str(config_path) if config_path else None),
+        "hash_in_force": store.get_meta(Meta.CONFIG_HASH),
+        "loaded_at": store.get_meta(Meta.CONFIG_LOADED_AT),
+        "hash_on_disk": fingerprint(config_path) if config_path else None,
+        "edit_not_applied": store.get_meta(Meta.CONFIG_ERROR) or None,
+    }
+
+
 def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dict[str, Any]:
     attention = store.orders({OrderState.PARKED, OrderState.FAILED, OrderState.UNPAID})
     # Orders half-way in Moneybird whose last step failed: resumed automatically, but shown.
     attention += [r for r in store.orders({OrderState.DRAFT, OrderState.OPEN}) if r.last_error]
-    in_force = store.get_meta(Meta.CONFIG_HASH)
-    on_disk = fingerprint(config_path) if config_path else None
     return {
-        "config": {
-            "path": store.get_meta(Meta.CONFIG_PATH) or (str(config_path) if config_path else None),
-            "hash_in_force": in_force,
-            "loaded_at": store.get_meta(Meta.CONFIG_LOADED_AT),
-            "hash_on_disk": on_disk,
-            "edit_not_applied": store.get_meta(Meta.CONFIG_ERROR) or None,
-        },
+        "config": config_status(store, config_path),
         "counts": store.counts(),
         "unreadable": unreadable_elements(store),
         "history": _history(store),

@@ -102,7 +102,7 @@ class SyncEngine:
         self.refunds = RefundFlow(self.writer, shop, self.order_from, self.draft)
         # Days are booked whatever the mode is now (an import in summary mode, a mode changed
         # back); orders join them in summary mode only.
-        self.days: DayFlow | None = DayFlow(self.writer, shop.name, shop.label)
+        self.days = DayFlow(self.writer, shop.name, shop.label)
         self.refunds.join_day = self.days.join_refund
         self.summary = config.sync.mode == "summary"
         shop.know(self._known_capabilities())
@@ -274,8 +274,7 @@ class SyncEngine:
             for key in self.store.orders_with_open_refunds():
                 shutdown.check()
                 self.refunds.process_order(key, polled.get(key), report)
-            if self.days is not None:
-                self.days.book_settled(report)
+            self.days.book_settled(report)
             run.outcome = "ok"
             self.store.set_meta(Meta.AUTH_ERROR, "")
         except AuthError as exc:
@@ -535,15 +534,14 @@ class SyncEngine:
         if draft is None:
             return
         joins = self.summary and record.invoice_id is None and record.intent is None
-        alone = individual_reason(order, self.config.mappings)
-        if joins and self.days is not None and alone is None:
+        if joins and individual_reason(order, self.config.mappings) is None:
             self.days.join(record, order, draft, report)
             return
         self._make_invoice(record, order, draft, report, current)
 
     def _day_open(self, record: OrderRecord) -> bool:
         """The order's day still takes changes: its documents are not fixed yet."""
-        return self.days is None or self.days.open_day(record)
+        return self.days.open_day(record)
 
     def _resume(self, record: OrderRecord) -> BookedInvoice | None:
         """Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where the

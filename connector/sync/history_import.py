@@ -174,10 +174,9 @@ def run_import(
                     engine.store.set_meta(Meta.IMPORT_HEARTBEAT, utcnow().isoformat())
                 if progress:
                     progress(done, total, engine.client.limiter.requests - requests_before)
-        if engine.days is not None:
-            # Summary mode: every day of the history has settled; its documents now, once
-            # all its orders have joined (pages come by creation, not by payment).
-            engine.days.book_settled(report)
+        # Summary mode: every day of the history has settled; its documents now, once all
+        # its orders have joined (pages come by creation, not by payment).
+        engine.days.book_settled(report)
         run.outcome = "import"
     except Interrupted as exc:
         run.outcome, run.error = "interrupted", str(exc)

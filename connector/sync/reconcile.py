@@ -103,7 +103,6 @@ class Expected:
     record: OrderRecord | RefundRecord | None
     order_of: Order | None = None
     refund: Refund | None = None
-    note: str = ""  # why the VAT per rate could not be worked out
 
     @property
     def state(self) -> str | None:
@@ -470,17 +469,14 @@ class _Reconciler:
         if waiting:
             self.result.not_booked.append(Known(order.number, reference, f"waits: {waiting}"))
             return None
-        total, vat, note = order.total, None, ""
+        total, vat = order.total, None
         try:
-            draft = self.engine.booking(order, self.rates)
-        except Exception as exc:  # compared on its total alone, and said why
+            draft: InvoiceDraft | Parked | None = self.engine.booking(order, self.rates)
+        except Exception:  # compared on its total alone (the VAT note counts such orders)
             draft = None
-            note = str(exc) if isinstance(exc, ConnectorError) else internal(exc)
         if isinstance(draft, InvoiceDraft):
             reference, total = draft.reference, draft.shop_totals.total_incl_tax
             vat = dict(draft.shop_totals.vat_by_rate)
-        elif isinstance(draft, Parked):
-            note = draft.reason
         return Expected(
             "invoice",
             order.number,
@@ -492,7 +488,6 @@ class _Reconciler:
             vat,
             record,
             order_of=order,
-            note=note,
         )
 
     def _credit(self, order: Order, refund: Refund) -> Expected | None:
@@ -519,8 +514,10 @@ class _Reconciler:
         """The month's documents carrying the connector's references: two requests plus one
         per hundred documents."""
         clients = [self.client]
-        if self.engine.days is not None and self.client.documents != "external_sales_invoices":
-            clients.append(self.engine.days.client)  # summary days: external sales invoices
+        # Summary days are external sales invoices: read them too where there are any.
+        days = self.engine.summary or bool(self.store.days())
+        if days and self.client.documents != "external_sales_invoices":
+            clients.append(self.engine.days.client)
         documents = []
         for client in clients:
             ids = listed_ids(client.invoice_versions(self.month.first, self.month.last))
@@ -595,16 +592,13 @@ class _Reconciler:
             if original is None:
                 record = self.store.order(item.order_of.key)
                 original = read.get(record.invoice_id or "") if record else None
-            if original is None:
-                item.note = "the invoice it credits is not in Moneybird"
+            if original is None:  # compared on its total alone
                 continue
             try:
                 credit = self._credit_draft(item.order_of, item.refund, original)
-            except Exception as exc:  # one refund's trouble leaves its VAT per rate unknown
-                item.note = str(exc) if isinstance(exc, ConnectorError) else internal(exc)
+            except Exception:  # one refund's trouble leaves its VAT per rate unknown
                 continue
             if isinstance(credit, Parked):
-                item.note = credit.reason
                 continue
             item.reference = credit.reference
             item.total = credit.expected.total_incl_tax

@@ -242,7 +242,6 @@ def test_a_day_waits_to_settle_and_takes_edits_until_then(
         runtime.engine().run_pass()
         assert moneybird.external_invoices == {}
         later = runtime.engine()
-        assert later.days is not None
         later.days.book_settled(PassReport(), now=datetime.now(UTC) + timedelta(days=6))
         documents = list(moneybird.external_invoices.values())
         assert len(documents) >= 2
