@@ -327,3 +327,24 @@ def test_the_dashboard_shows_an_order_in_its_days_document(
         live.close()
     assert "Booked in the day&#39;s document WC-2026-10-05" in page
     assert "Orders: WC-1001 66.84, WC-1003 68.04" in page  # the day's document itself
+
+
+def test_a_second_state_file_adopts_the_days_instead_of_making_them_again(
+    tmp_path: Path, moneybird: MoneybirdSandbox, october: WooCommerceSandbox
+) -> None:
+    """The state is a cache of Moneybird: a second install (or a state restored from before
+    the days were made) finds each day's document by its reference and books nothing twice."""
+    env = secrets_env(october, moneybird)
+    for install in ("first", "second"):
+        folder = tmp_path / install
+        folder.mkdir()
+        path = write_config(folder, october.url, moneybird.api_url, moneybird.administration_id,
+                            extra='mode = "summary"\n')  # fmt: skip
+        runtime = build(load_config(path, environ=env))
+        try:
+            runtime.engine().run_pass()
+        finally:
+            runtime.close()
+    assert len(moneybird.external_invoices) == 3  # no day made twice
+    assert_days_exact(moneybird)  # and each paid once
+    assert sorted(i["reference"] for i in moneybird.invoices.values()) == ["WC-1002", "WC-1010"]
