@@ -35,12 +35,16 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    TypeInfo,
+    TypeInfoVisitor,
     VariableNode,
+    Visitor,
     build_client_schema,
     execute_sync,
     get_named_type,
     parse,
     validate,
+    visit,
 )
 from graphql.error import GraphQLError
 
@@ -83,10 +87,19 @@ class ShopifySandbox(Served):
     # Test hook, called before each page of orders is answered: the list may change between
     # two pages as it does in a busy shop.
     before_orders: Callable[[], None] | None = None
+    # Bulk operations: how many status reads say RUNNING before COMPLETED; a user error code
+    # to refuse the next ones with (e.g. OPERATION_IN_PROGRESS); an errorCode to fail them
+    # with (e.g. TIMEOUT). Their results are served at /bulk/<n>.jsonl.
+    bulk_polls: int = 1
+    bulk_refuse: str = ""
+    bulk_fail: str = ""
+    bulk_operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bulk_downloads: int = 0
 
     def __post_init__(self) -> None:
         self.schema = load_schema(self.schema_path)
         self._lock = threading.RLock()
+        self._in_bulk = False  # a bulk query reads every connection whole
         self._available = self.bucket_size
         self._refilled = time.monotonic()
         self.server = LocalServer(self.handle, port=self.port, host=self.host)
@@ -187,6 +200,13 @@ class ShopifySandbox(Served):
     def _handle(self, req: Request) -> Response:
         if req.path == "/admin/oauth/access_token" and req.method == "POST":
             return self._token(req.json() or {})
+        result = re.fullmatch(r"/bulk/([0-9]+)\.jsonl", req.path)
+        if result and req.method == "GET":  # a signed storage URL: no token asked
+            operation = self.bulk_operations.get(f"gid://shopify/BulkOperation/{result[1]}")
+            if operation is None or operation["status"] != "COMPLETED":
+                return Response(404, {"errors": "Not Found"})
+            self.bulk_downloads += 1
+            return Response(200, raw=operation["jsonl"].encode(), content_type="application/jsonl")
         found = re.fullmatch(r"/admin/api/([0-9]{4}-[0-9]{2}|unstable)/graphql\.json", req.path)
         if not found or req.method != "POST":
             return Response(404, {"errors": "Not Found"})
@@ -303,7 +323,67 @@ class ShopifySandbox(Served):
             "ordersCount": self._orders_count,
             "order": lambda _info, id: self._wrap(self.orders.get(id)),
             "currentAppInstallation": {"accessScopes": [{"handle": s} for s in self.scopes]},
+            "bulkOperationRunQuery": self._bulk_run,
+            "bulkOperation": lambda _info, id: self._bulk_status(id),
+            "bulkOperationCancel": self._bulk_cancel,
         }
+
+    # --- bulk operations -------------------------------------------------------------------
+
+    def _bulk_run(self, _info: Any, query: str, groupObjects: bool = False) -> dict[str, Any]:
+        """Validate the query as Shopify does, run it whole, and keep its JSONL."""
+        if self.bulk_refuse:
+            return {"bulkOperation": None, "userErrors": [
+                {"field": ["query"], "message": "A bulk query operation for this app and shop "
+                 "is already in progress.", "code": self.bulk_refuse}]}  # fmt: skip
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return _bulk_error(f"Invalid bulk query: {exc.message}")
+        problems = [e.message for e in validate(self.schema, document)]
+        problems += bulk_query_problems(self.schema, document)
+        if problems:
+            return _bulk_error("Invalid bulk query: " + "; ".join(problems))
+        self._in_bulk = True
+        try:
+            result = execute_sync(self.schema, document, root_value=self._root())
+        finally:
+            self._in_bulk = False
+        roots, rows = _bulk_rows(result.data or {}, groupObjects)
+        number = str(len(self.bulk_operations) + 1)
+        gid = f"gid://shopify/BulkOperation/{number}"
+        self.bulk_operations[gid] = {
+            "id": gid, "query": query, "status": "CREATED", "polls": self.bulk_polls,
+            "jsonl": "".join(json.dumps(row) + "\n" for row in rows),
+            "objectCount": str(len(rows)), "rootObjectCount": str(roots),
+            "url": f"{self.url}/bulk/{number}.jsonl" if rows else None,
+        }  # fmt: skip
+        return {"bulkOperation": self._bulk_status(gid, read=False), "userErrors": []}
+
+    def _bulk_status(self, gid: str, read: bool = True) -> dict[str, Any] | None:
+        operation = self.bulk_operations.get(gid)
+        if operation is None:
+            return None
+        if read and operation["status"] in ("CREATED", "RUNNING"):
+            if operation["polls"] > 0:
+                operation["polls"] -= 1
+                operation["status"] = "RUNNING"
+            else:
+                operation["status"] = "FAILED" if self.bulk_fail else "COMPLETED"
+        done = operation["status"] == "COMPLETED"
+        return {
+            "id": gid, "status": operation["status"], "query": operation["query"],
+            "errorCode": self.bulk_fail if operation["status"] == "FAILED" else None,
+            "objectCount": operation["objectCount"] if done else "0",
+            "rootObjectCount": operation["rootObjectCount"] if done else "0",
+            "url": operation["url"] if done else None, "partialDataUrl": None,
+        }  # fmt: skip
+
+    def _bulk_cancel(self, _info: Any, id: str) -> dict[str, Any]:
+        operation = self.bulk_operations.get(id)
+        if operation is not None and operation["status"] in ("CREATED", "RUNNING"):
+            operation["status"] = "CANCELED"
+        return {"bulkOperation": self._bulk_status(id, read=False), "userErrors": []}
 
     def _orders(
         self,
@@ -331,6 +411,8 @@ class ShopifySandbox(Served):
                     or (not strict and moment == limit)
                 ]
         rows = _created_in(rows, query)
+        if "test:false" in (query or ""):
+            rows = [o for o in rows if not o.get("test")]
         key = {"UPDATED_AT": "updatedAt", "CREATED_AT": "createdAt"}.get(sortKey or "", "id")
         rows.sort(key=lambda o: (o[key], o["id"]), reverse=reverse)
         # Shopify's cursor is a key (the last order's sort value and id), not a position: the
@@ -339,7 +421,7 @@ class ShopifySandbox(Served):
             last = tuple(json.loads(base64.b64decode(after)))
             placed = [((o[key], o["id"]), o) for o in rows]
             rows = [o for k, o in placed if (k < last if reverse else k > last)]
-        page = rows[: first or 50]
+        page = rows if self._in_bulk else rows[: first or 50]
         cursor = (
             base64.b64encode(json.dumps([page[-1][key], page[-1]["id"]]).encode()).decode()
             if page
@@ -377,7 +459,7 @@ class ShopifySandbox(Served):
         def line_items(
             _info: Any, first: int | None = None, after: str | None = None, **_rest: Any
         ) -> dict[str, Any]:
-            return _connection(lines, first, after)
+            return _connection(lines, len(lines) if self._in_bulk else first, after)
 
         shipping = order["shippingLines"]
         customer = order.get("customer")
@@ -393,7 +475,7 @@ class ShopifySandbox(Served):
             "refunds": order.get("refunds") or [],
             "lineItems": line_items,
             "shippingLines": lambda _i, first=None, after=None, **_r: _connection(
-                shipping, first, after
+                shipping, len(shipping) if self._in_bulk else first, after
             ),
         }
 
@@ -461,6 +543,74 @@ def _connection(
             "startCursor": None,
         },
     }
+
+
+def bulk_query_problems(schema: GraphQLSchema, document: Any) -> list[str]:
+    """Shopify's documented limits on a bulk query: at least one connection, at most five,
+    nested at most two deep, no top-level `node` or `nodes`."""
+    problems: list[str] = []
+    info = TypeInfo(schema)
+    depth = {"now": 0, "most": 0, "count": 0}
+
+    class Connections(Visitor):
+        def enter_field(self, node: FieldNode, *_args: Any) -> None:
+            field = info.get_field_def()
+            if info.get_parent_type() is schema.query_type and node.name.value in ("node", "nodes"):
+                problems.append(f"the top-level {node.name.value} field can't be used")
+            if field is not None and get_named_type(field.type).name.endswith("Connection"):
+                depth["count"] += 1
+                depth["now"] += 1
+                depth["most"] = max(depth["most"], depth["now"])
+
+        def leave_field(self, node: FieldNode, *_args: Any) -> None:
+            field = info.get_field_def()
+            if field is not None and get_named_type(field.type).name.endswith("Connection"):
+                depth["now"] -= 1
+
+    visit(document, TypeInfoVisitor(info, Connections()))
+    if depth["count"] == 0:
+        problems.append("Bulk queries must contain at least 1 connection.")
+    if depth["count"] > 5:
+        problems.append("Bulk queries cannot contain more than 5 connections.")
+    if depth["most"] > 2:
+        problems.append("Bulk queries cannot contain connections with a nesting depth over 2.")
+    return problems
+
+
+def _bulk_error(message: str) -> dict[str, Any]:
+    error = {"field": ["query"], "message": message, "code": "INVALID"}
+    return {"bulkOperation": None, "userErrors": [error]}
+
+
+def _bulk_rows(data: dict[str, Any], grouped: bool) -> tuple[int, list[dict[str, Any]]]:
+    """The JSONL lines of a bulk answer: each node of a connection its own line without its
+    nested connections, whose nodes follow with `__parentId`; grouped, each below its parent,
+    otherwise after all the parents (Shopify promises no order then)."""
+
+    def split(node: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        row: dict[str, Any] = {}
+        below: list[dict[str, Any]] = []
+        for key, value in node.items():
+            if isinstance(value, dict) and ("edges" in value or "nodes" in value):
+                children = [e["node"] for e in value.get("edges") or []]
+                for child in children + list(value.get("nodes") or []):
+                    child_row, deeper = split(child)
+                    below += [{**child_row, "__parentId": node["id"]}, *deeper]
+            else:
+                row[key] = value
+        return row, below
+
+    top = next(iter(data.values()), None) or {}
+    nodes = [e["node"] for e in top.get("edges") or []] + list(top.get("nodes") or [])
+    parents: list[dict[str, Any]] = []
+    children: list[dict[str, Any]] = []
+    grouped_rows: list[dict[str, Any]] = []
+    for node in nodes:
+        row, below = split(node)
+        parents.append(row)
+        children += below
+        grouped_rows += [row, *below]
+    return len(nodes), grouped_rows if grouped else parents + children
 
 
 _REQUESTED = object()  # price by what the query asks for, not by what it returned

@@ -79,6 +79,9 @@ def trim(introspection: dict[str, Any], documents: Iterable[str]) -> dict[str, A
     types = {t["name"]: t for t in full["types"]}
     used = _used_fields(introspection, documents)
     used.setdefault(full["queryType"]["name"], set())
+    mutation = full.get("mutationType")
+    if mutation and mutation["name"] not in used:
+        mutation = None  # no document writes: the cut schema has no mutations
     directives = [d for d in full["directives"] if d["name"] in _BUILT_IN_DIRECTIVES]
     kept = _reachable(types, used, directives)
     out_types = []
@@ -94,7 +97,7 @@ def trim(introspection: dict[str, Any], documents: Iterable[str]) -> dict[str, A
     schema = {
         "description": full.get("description"),
         "queryType": full["queryType"],
-        "mutationType": None,
+        "mutationType": mutation,
         "subscriptionType": None,
         "types": out_types,
         "directives": directives,

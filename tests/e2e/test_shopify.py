@@ -339,18 +339,112 @@ def test_shopify_refunds_become_linked_credit_invoices(
     }  # fmt: skip
 
 
+DEMO_PAID = ["#2001", "#2002", "#2003", "#2004", "#2006", "#2007", "#2008", "#2009"]
+
+
+def history(runtime: Runtime) -> list[list[dict[str, Any]]]:
+    since = datetime.now(UTC) - timedelta(days=30)
+    return [page for page, _total in runtime.shop.orders_between(since, None)]
+
+
+def operations(shopify: Any) -> Counter[str]:
+    """The GraphQL operations the sandbox answered, by name (the word after query/mutation)."""
+    names = Counter[str]()
+    for query, _variables in shopify.queries:
+        found = query.strip().split("(")[0].split("{")[0].split()
+        names[found[1] if len(found) > 1 else found[0]] += 1
+    return names
+
+
 def test_history_pages_come_oldest_first_complete_and_without_test_orders(
     shopify_runtime: Runtime, shopify: Any
 ) -> None:
-    # The demo orders are created 2001 first; 2005 is a test order; 2009 has 12 lines, more
-    # than one page of lines holds.
-    since = datetime.now(UTC) - timedelta(days=30)
-    pages = [page for page, _total in shopify_runtime.shop.orders_between(since, None)]
-    numbers = [o["name"] for page in pages for o in page]
-    assert numbers == ["#2001", "#2002", "#2003", "#2004", "#2006", "#2007", "#2008", "#2009"]
+    # Paging (Shopify could not run a bulk operation): the demo orders are created 2001
+    # first; 2005 is a test order; 2009 has 12 lines, more than one page of lines holds.
+    shopify_runtime.shop.bulk = False  # type: ignore[attr-defined]
+    pages = history(shopify_runtime)
+    assert [o["name"] for page in pages for o in page] == DEMO_PAID
     assert all(len(page) <= ORDERS_PER_PAGE for page in pages)
     [wafels] = [o for page in pages for o in page if o["name"] == "#2009"]
     assert len(wafels["lineItems"]["nodes"]) == 12
+    assert operations(shopify)["MoreLineItems"] == 1
+
+
+def test_history_comes_from_one_bulk_operation_streamed_whole(
+    shopify_runtime: Runtime, shopify: Any
+) -> None:
+    """One bulk operation instead of a query per 4 orders: started, polled while Shopify runs
+    it, its JSONL read once. Orders as paging gives them, every line there, refunds in full."""
+    shopify.refund("gid://shopify/Order/5002002", items=[("gid://shopify/LineItem/200200", 1,
+                   "12.95", "1.07")], note="Kapot")  # fmt: skip
+    shopify.bulk_polls = 3
+    waits: list[float] = []
+    shopify_runtime.shop._sleep = waits.append  # type: ignore[attr-defined]
+    pages = history(shopify_runtime)
+    orders = [o for page in pages for o in page]
+    assert [o["name"] for o in orders] == DEMO_PAID
+    asked = operations(shopify)
+    assert asked["BulkOrders"] == 1 and asked["BulkStatus"] == 4 and shopify.bulk_downloads == 1
+    assert asked["ChangedOrders"] == 0 and asked["MoreLineItems"] == 0
+    assert asked["OrderRefunds"] == 1  # only the refunded order reads its refunds
+    assert waits == [1.0, 2.0, 4.0]  # polled while it ran, each wait longer
+    [operation] = shopify.bulk_operations.values()
+    assert "test:false" in operation["query"]  # Shopify leaves test orders out itself
+    by_name = {o["name"]: o for o in orders}
+    assert len(by_name["#2009"]["lineItems"]["nodes"]) == 12
+    assert by_name["#2009"]["lineItems"]["pageInfo"]["hasNextPage"] is False
+    assert len(by_name["#2001"]["shippingLines"]["nodes"]) == 1
+    [refund] = by_name["#2002"]["refunds"]
+    assert refund["note"] == "Kapot" and refund["refundLineItems"]["nodes"]
+    # The same orders, field for field, as paging reads them (bar Shopify's cursors).
+    shopify_runtime.shop.bulk = False  # type: ignore[attr-defined]
+    paged = {o["name"]: o for page in history(shopify_runtime) for o in page}
+    for name, order in by_name.items():
+        for one in (order, paged[name]):
+            one["lineItems"]["pageInfo"] = None
+        assert order == paged[name], name
+
+
+@pytest.mark.parametrize("trouble", ["in progress", "failed", "too slow"])
+def test_history_reads_by_pages_when_shopify_cannot_run_a_bulk_operation(
+    shopify_runtime: Runtime, shopify: Any, trouble: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    if trouble == "in progress":  # another app's or process's operation is running
+        shopify.bulk_refuse = "OPERATION_IN_PROGRESS"
+    elif trouble == "failed":
+        shopify.bulk_fail = "TIMEOUT"
+    else:
+        shopify.bulk_polls = 100
+        shopify_runtime.shop.bulk_wait_limit = 20  # type: ignore[attr-defined]
+    with caplog.at_level(logging.WARNING):
+        pages = history(shopify_runtime)
+    assert [o["name"] for page in pages for o in page] == DEMO_PAID
+    assert operations(shopify)["ChangedOrders"] == 3  # 8 orders, 4 a page
+    assert shopify.bulk_downloads == 0
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "reading by pages instead" in said
+    expected = {"in progress": "OPERATION_IN_PROGRESS", "failed": "ended FAILED (TIMEOUT)",
+                "too slow": "took over 20 s; cancelled"}[trouble]  # fmt: skip
+    assert expected in said
+    if trouble == "too slow":  # not left running on Shopify's side
+        assert [o["status"] for o in shopify.bulk_operations.values()] == ["CANCELED"]
+
+
+def test_a_shopify_history_import_reads_it_in_bulk_and_books_each_order_once(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.sync.history_import import run_import
+
+    runtime = build(shopify_config(tmp_path, shopify, moneybird, history_start=""))
+    runtime.shop._sleep = lambda _s: None  # type: ignore[attr-defined]
+    try:
+        run_import(runtime.engine(), datetime.now(UTC) - timedelta(days=30))
+        run_import(runtime.engine(), datetime.now(UTC) - timedelta(days=30))  # again: no-op
+    finally:
+        runtime.close()
+    refs = booked_exactly_once(moneybird)
+    assert set(refs) == {"SH-2001", "SH-2002", "SH-2003", "SH-2008", "SH-2009"}
+    assert operations(shopify)["BulkOrders"] == 2 and operations(shopify)["ChangedOrders"] == 0
 
 
 def test_orders_that_move_while_pages_are_read_lose_nothing(

@@ -8,6 +8,8 @@ customer's (presentment) money: which one is booked depends on the configured cu
 
 from __future__ import annotations
 
+import json
+
 ORDERS_PER_PAGE = 4
 LINES_PER_PAGE = 10
 
@@ -36,14 +38,17 @@ fragment Line on LineItem {{
 }}
 """
 
-ORDER_FIELDS = f"""
+
+def order_fields(vat_field: str, lines: str, shipping: str) -> str:
+    """The order fragment, its two connections as a paged query or a bulk operation has them."""
+    return f"""
 fragment OrderFields on Order {{
   id name updatedAt processedAt test cancelledAt
   displayFinancialStatus displayFulfillmentStatus
   currencyCode presentmentCurrencyCode taxesIncluded email
   customAttributes {{ key value }}
-  customer {{ email firstName lastName {_VAT_FIELD} }}
-  {_VAT_FIELD}
+  customer {{ email firstName lastName {vat_field} }}
+  {vat_field}
   purchasingEntity {{
     ... on PurchasingCompany {{ location {{ taxSettings {{ taxRegistrationId }} }} }}
   }}
@@ -51,19 +56,24 @@ fragment OrderFields on Order {{
   shippingAddress {{ ...Address }}
   totalPriceSet {{ {_MONEY} }}
   taxLines {{ {_TAX_LINES} }}
-  lineItems(first: {LINES_PER_PAGE}) {{
-    pageInfo {{ hasNextPage endCursor }}
-    nodes {{ ...Line }}
-  }}
-  shippingLines(first: 3) {{
-    nodes {{ id title discountedPriceSet {{ {_MONEY} }} taxLines {{ {_TAX_LINES} }} }}
-  }}
+  {lines}
+  {shipping}
   refunds {{ id }}
   transactions(first: 10) {{
     id kind status gateway processedAt amountSet {{ {_MONEY} }}
   }}
 }}
 """
+
+
+_SHIPPING_LINE = f"id title discountedPriceSet {{ {_MONEY} }} taxLines {{ {_TAX_LINES} }}"
+ORDER_FIELDS = order_fields(
+    _VAT_FIELD,
+    f"lineItems(first: {LINES_PER_PAGE}) {{ pageInfo {{ hasNextPage endCursor }} "
+    "nodes { ...Line } }",
+    f"shippingLines(first: 3) {{ nodes {{ {_SHIPPING_LINE} }} }}",
+)
+
 FRAGMENTS = ORDER_FIELDS + LINE + ADDRESS
 
 CHANGED_ORDERS = (
@@ -149,10 +159,66 @@ query AccessScopes {
 }
 """
 
+
+def bulk_orders(search: str, vat_metafield: tuple[str, str] | None) -> str:
+    """A bulk operation's query for the orders a search finds, oldest first, every line.
+
+    A bulk query takes no variables, so the search and the VAT metafield are written into it;
+    its connections take no page size (Shopify reads them whole) and carry edges, each node
+    becoming its own JSONL line under its order's id (`__parentId`)."""
+    vat_field = ""
+    if vat_metafield is not None:
+        namespace, key = (json.dumps(part) for part in vat_metafield)
+        vat_field = f"vatNumberField: metafield(namespace: {namespace}, key: {key}) {{ value }}"
+    fields = order_fields(
+        vat_field,
+        "lineItems { edges { node { ...Line } } }",
+        f"shippingLines {{ edges {{ node {{ {_SHIPPING_LINE} }} }} }}",
+    )
+    return (
+        f"""
+query {{
+  orders(query: {json.dumps(search)}, sortKey: CREATED_AT) {{
+    edges {{ node {{ ...OrderFields }} }}
+  }}
+}}
+"""
+        + fields
+        + LINE
+        + ADDRESS
+    )
+
+
+BULK_RUN = """
+mutation BulkOrders($query: String!) {
+  bulkOperationRunQuery(query: $query, groupObjects: true) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
+BULK_STATUS = """
+query BulkStatus($id: ID!) {
+  bulkOperation(id: $id) { id status errorCode objectCount rootObjectCount url }
+}
+"""
+
+BULK_CANCEL = """
+mutation BulkCancel($id: ID!) {
+  bulkOperationCancel(id: $id) { bulkOperation { id status } userErrors { field message } }
+}
+"""
+
 ALL = {
     "ChangedOrders": CHANGED_ORDERS,
     "OneOrder": ONE_ORDER,
     "MoreLineItems": MORE_LINE_ITEMS,
     "OrderRefunds": ORDER_REFUNDS,
     "AccessScopes": ACCESS_SCOPES,
+    "BulkOrders": BULK_RUN,
+    "BulkStatus": BULK_STATUS,
+    "BulkCancel": BULK_CANCEL,
+    # What a bulk operation runs, with a VAT metafield (the fields of both shapes).
+    "BulkOrdersQuery": bulk_orders("created_at:>='2026-01-01T00:00:00Z'", ("custom", "vat")),
 }

@@ -90,3 +90,45 @@ def test_the_sandbox_gives_back_unused_query_cost_as_shopify_does(shopify: Any) 
     assert cost["actualQueryCost"] < cost["requestedQueryCost"]
     left = cost["throttleStatus"]["currentlyAvailable"]
     assert left == int(shopify.bucket_size - cost["actualQueryCost"])
+
+
+def test_the_bulk_query_keeps_shopifys_bulk_limits() -> None:
+    require_schema()
+    from graphql import parse
+
+    from connector.sandbox.shopify import bulk_query_problems, load_schema
+    from connector.shops.shopify.queries import bulk_orders
+
+    schema = load_schema(SCHEMA)
+    for vat in (None, ("custom", 'vat "nr"')):
+        document = bulk_orders("created_at:>='2026-01-01T00:00:00Z' test:false", vat)
+        assert bulk_query_problems(schema, parse(document)) == []
+    # The checks themselves: connections three deep, and none at all, are refused.
+    deep = "{ orders { edges { node { lineItems { edges { node { id } } } } } } }"
+    assert bulk_query_problems(schema, parse(deep)) == []
+    deeper = ("{ customers { edges { node { orders { edges { node { lineItems { edges { node "
+              "{ id } } } } } } } } } }")  # fmt: skip
+    assert any("nesting depth" in p for p in bulk_query_problems(schema, parse(deeper)))
+    flat = '{ order(id: "gid://shopify/Order/1") { id } }'
+    assert any("at least 1 connection" in p for p in bulk_query_problems(schema, parse(flat)))
+
+
+def test_bulk_lines_become_orders_with_their_lines_below_them() -> None:
+    import pytest
+
+    from connector.errors import ShopError
+    from connector.shops.shopify.bulk import orders_from_lines
+
+    a, b = "gid://shopify/Order/1", "gid://shopify/Order/2"
+    line = {"id": "gid://shopify/LineItem/11", "quantity": 2}
+    ship = {"id": "gid://shopify/ShippingLine/12", "discountedPriceSet": {}}
+    grouped = [{"id": a}, {**line, "__parentId": a}, {**ship, "__parentId": a}, {"id": b}, {}]
+    orders = list(orders_from_lines(json.dumps(row) if row else "" for row in grouped))
+    assert [o["id"] for o in orders] == [a, b]
+    assert orders[0]["lineItems"]["nodes"] == [line]
+    assert orders[0]["shippingLines"]["nodes"] == [ship]
+    assert orders[1]["lineItems"]["nodes"] == [] and orders[1]["shippingLines"]["nodes"] == []
+    # Ungrouped output (a child after another order) cannot be streamed: said, not guessed.
+    ungrouped = [{"id": a}, {"id": b}, {**line, "__parentId": a}]
+    with pytest.raises(ShopError, match="away from its order"):
+        list(orders_from_lines(json.dumps(row) for row in ungrouped))
