@@ -112,6 +112,9 @@ class OrderRecord(SQLModel, table=True):
     booked_at: str | None = None
     day: str | None = None  # summary mode: the day (YYYY-MM-DD) whose document books it
     day_share: str | None = None  # its part of that day (booking.day.DayShare, JSON)
+    # Summary mode: the shop's modified stamp of a change seen after its day's document was
+    # made; kept until the change is compared (and booked as a correction if amounts moved).
+    changed: str | None = None
 
 
 class DayState(StrEnum):
@@ -199,6 +202,31 @@ class RefundRecord(SQLModel, table=True):
     booked_at: str | None = None
     day: str | None = None  # summary mode: the day (YYYY-MM-DD) whose document books it
     day_share: str | None = None  # its (negative) part of that day (booking.day.DayShare)
+
+
+class CorrectionRecord(SQLModel, table=True):
+    """Summary mode: an order changed in the shop after its day's document was made. The
+    difference is booked in the document of the day the change was seen (a closed day is never
+    edited); `state` takes OrderState's words (in_day, paid, parked)."""
+
+    __tablename__ = "corrections"
+    key: str = Field(primary_key=True)  # "<order key>:C<n>"
+    order_key: str = Field(index=True)
+    number: str = ""  # the order's number, for people
+    reference: str = ""  # e.g. WC-1001-C1, listed on the day's document
+    state: str = OrderState.IN_DAY.value
+    amount: str | None = None  # what the change adds to the order's total (negative: less)
+    seen_at: str = Field(default_factory=lambda: utcnow().isoformat())
+    day: str | None = Field(default=None, index=True)  # the day whose document books it
+    day_share: str | None = None  # the difference as a part of that day (booking.day.DayShare)
+    invoice_id: str | None = None  # the day's document
+    invoice_number: str | None = None
+    park_reason: str | None = None
+    last_error: str | None = None
+    notes: str | None = None
+    first_seen: str = Field(default_factory=lambda: utcnow().isoformat())
+    updated_at: str = Field(default_factory=lambda: utcnow().isoformat())
+    booked_at: str | None = None
 
 
 class BookedLinesRecord(SQLModel, table=True):
@@ -400,7 +428,9 @@ class Store:
         """Commit one record now: callers rely on it being on disk before the next request.
         No secret is ever stored: every text is scrubbed of them on the way in (a shop's
         error page may echo the request, keys and all)."""
-        if isinstance(record, (OrderRecord, ContactRecord, RefundRecord, DayRecord)):
+        if isinstance(
+            record, (OrderRecord, ContactRecord, RefundRecord, DayRecord, CorrectionRecord)
+        ):
             record.updated_at = utcnow().isoformat()
         for name, value in list(record.__dict__.items()):
             if isinstance(value, str) and not name.startswith("_"):
@@ -472,11 +502,34 @@ class Store:
         with self.session() as s:
             orders = select(OrderRecord.day).where(OrderRecord.state == OrderState.IN_DAY.value)
             refunds = select(RefundRecord.day).where(RefundRecord.state == RefundState.IN_DAY.value)
+            changes = select(CorrectionRecord.day).where(
+                CorrectionRecord.state == OrderState.IN_DAY.value
+            )
             if shop is not None:
                 orders = orders.where(OrderRecord.shop == shop)
                 refunds = refunds.where(col(RefundRecord.order_key).startswith(f"{shop}:"))
+                changes = changes.where(col(CorrectionRecord.order_key).startswith(f"{shop}:"))
             days = set(s.exec(orders.distinct())) | set(s.exec(refunds.distinct()))
+            days |= set(s.exec(changes.distinct()))
             return sorted(day for day in days if day)
+
+    def corrections(
+        self, order_key: str | None = None, shop: str | None = None, day: str | None = None
+    ) -> list[CorrectionRecord]:
+        """Corrections of one order, or those in one day of a shop, oldest first."""
+        with self.session() as s:
+            query = select(CorrectionRecord)
+            if order_key is not None:
+                query = query.where(CorrectionRecord.order_key == order_key)
+            if shop is not None:
+                query = query.where(col(CorrectionRecord.order_key).startswith(f"{shop}:"))
+            if day is not None:
+                query = query.where(CorrectionRecord.day == day)
+            return list(s.exec(query.order_by(CorrectionRecord.seen_at, CorrectionRecord.key)))
+
+    def correction(self, key: str) -> CorrectionRecord | None:
+        with self.session() as s:
+            return s.get(CorrectionRecord, key)
 
     def refunds_in_day(self, shop: str, day: str) -> list[RefundRecord]:
         with self.session() as s:
@@ -538,6 +591,12 @@ class Store:
                     if name:
                         found[name] = (refund.number, refund.refunded_at)
         return found
+
+    def changed_after_day(self) -> list[OrderRecord]:
+        """Orders changed in the shop after their day's document was made, not compared yet."""
+        with self.session() as s:
+            query = select(OrderRecord).where(col(OrderRecord.changed).is_not(None))
+            return list(s.exec(query.order_by(OrderRecord.key)))
 
     def unfinished(self) -> list[OrderRecord]:
         """Orders a pass must carry on with even if the shop does not list them again."""

@@ -183,6 +183,52 @@ def refund_share(credit: CreditDraft, key: str, order: DayShare, day: date) -> D
     return share_of(as_invoice, day)
 
 
+def _summed(*parts: tuple[Decimal, dict[Any, Decimal]]) -> dict[Any, Decimal]:
+    """Amounts by key, each part weighted by its sign; keys that come to zero left out."""
+    out: dict[Any, Decimal] = {}
+    for sign, amounts in parts:
+        for key, amount in amounts.items():
+            out[key] = out.get(key, ZERO) + sign * amount
+    return {key: amount for key, amount in out.items() if amount}
+
+
+def booked_share(share: DayShare, corrections: list[DayShare]) -> DayShare:
+    """What an order's days have booked of it: its own part and every correction since."""
+    parts = [share, *corrections]
+    return DayShare(
+        order_key=share.order_key,
+        reference=share.reference,
+        day=share.day,
+        total=sum((p.total for p in parts), ZERO),
+        gross=_summed(*((Decimal(1), p.gross) for p in parts)),
+        net=_summed(*((Decimal(1), p.net) for p in parts)),
+        vat=_summed(*((Decimal(1), p.vat) for p in parts)),
+        payments=_summed(*((Decimal(1), p.payments) for p in parts)),
+    )
+
+
+def correction_share(
+    now: DayShare, booked: DayShare, key: str, reference: str, day: date
+) -> DayShare | None:
+    """The difference between an order as the shop has it now and what its days booked, as a
+    part of the day the change is seen; None when nothing the books show has changed (a note,
+    a status, a refund: refunds are booked on their own)."""
+    one, minus = Decimal(1), Decimal(-1)
+    share = DayShare(
+        order_key=key,
+        reference=reference,
+        day=day,
+        total=now.total - booked.total,
+        gross=_summed((one, now.gross), (minus, booked.gross)),
+        net=_summed((one, now.net), (minus, booked.net)),
+        vat=_summed((one, now.vat), (minus, booked.vat)),
+        payments=_summed((one, now.payments), (minus, booked.payments)),
+    )
+    if not (share.total or share.gross or share.net or share.vat or share.payments):
+        return None
+    return share
+
+
 @dataclass(frozen=True)
 class DayDraft:
     """The day's document, and the proof that it equals its orders."""

@@ -125,6 +125,22 @@ def _days(store: Store) -> dict[str, Any]:
             if r.state != DayState.PAID
         ],
         "waiting": waiting,
+        "corrections": _corrections(store),
+    }
+
+
+def _corrections(store: Store) -> dict[str, Any]:
+    """Orders changed after their day's document was made: the changes booked, waiting in a
+    day, and those parked for a person (the order's day stands; the reconciliation shows it)."""
+    found = store.corrections()
+    return {
+        "booked": sum(c.state == OrderState.PAID for c in found),
+        "waiting": sum(c.state == OrderState.IN_DAY for c in found),
+        "parked": [
+            {"order": c.number, "reason": c.park_reason}
+            for c in found
+            if c.state == OrderState.PARKED
+        ],
     }
 
 
@@ -238,6 +254,15 @@ def _render_counts(data: dict[str, Any], console: Console) -> None:
                if days["waiting"] else ""),
             highlight=False,
         )  # fmt: skip
+    changes = days.get("corrections") or {}
+    if changes.get("booked") or changes.get("waiting") or changes.get("parked"):
+        console.print(
+            f"Changes after a day's document: {changes['booked']} booked as corrections, "
+            f"{changes['waiting']} waiting in their day, {len(changes['parked'])} parked",
+            highlight=False,
+        )
+        for parked in changes["parked"]:
+            console.print(f"  order {parked['order']}: {parked['reason']}", highlight=False)
 
 
 def _render_history(data: dict[str, Any], console: Console) -> None:

@@ -21,6 +21,8 @@ from connector.booking.credit import book_refund
 from connector.booking.day import (
     DayDraft,
     DayShare,
+    booked_share,
+    correction_share,
     day_draft,
     original_of_share,
     refund_share,
@@ -42,6 +44,7 @@ from connector.moneybird.documents import (
 )
 from connector.order import Address, Customer, Order
 from connector.state import (
+    CorrectionRecord,
     DayRecord,
     DayState,
     Intent,
@@ -53,7 +56,7 @@ from connector.state import (
     utcnow,
 )
 from connector.sync.refunds import recorded_line_map
-from connector.sync.report import PassReport
+from connector.sync.report import Decision, PassReport
 from connector.sync.writes import InvoiceWriter
 
 log = logging.getLogger(__name__)
@@ -107,7 +110,8 @@ class DayFlow:
         refund = next((r for r in order.refunds if r.refund_id == record.refund_id), None)
         if refund is None:
             raise Parking("the shop no longer lists this refund")
-        share = DayShare.from_json(order_record.day_share or "")
+        # What the order's days booked of it: its own part and any correction since.
+        share = self.booked_of(order_record)
         booked = recorded_line_map(self.store, order_record.key) or {}
         credit = book_refund(
             order, refund, original_of_share(share), booked, self.writer.rates(),
@@ -131,6 +135,74 @@ class DayFlow:
         record.notes = "; ".join(filter(None, [*credit.notes, note])) or None
         self.store.save(record)
         self.writer.decide(record, report, f"joins the day's document {self.reference(day)}")
+
+    def booked_of(self, record: OrderRecord) -> DayShare:
+        """The order as its days have booked it: its own part, plus each correction since."""
+        corrections = [
+            DayShare.from_json(c.day_share) for c in self.store.corrections(order_key=record.key)
+            if c.day_share and c.state != OrderState.PARKED
+        ]  # fmt: skip
+        return booked_share(DayShare.from_json(record.day_share or ""), corrections)
+
+    def correct(
+        self,
+        record: OrderRecord,
+        draft: InvoiceDraft | Parked,
+        modified: str,
+        report: PassReport,
+    ) -> None:
+        """An order changed in the shop after its day's document was made: what changed in its
+        amounts, VAT or payments is booked in the document of the day the change is seen (a
+        closed day is never edited), and said. A change that cannot be booked exactly is
+        parked as a correction for a person; the order's own booking stands."""
+        seen = utcnow().astimezone(self.settings.timezone).date()
+        earlier = self.store.corrections(order_key=record.key)
+        n = len(earlier) + 1
+        was = f"after its day's document {record.invoice_number or record.day} was made"
+        reason = None
+        if isinstance(draft, Parked):
+            delta, reason = None, f"changed in the shop {was}, and cannot be booked: {draft.reason}"
+        else:
+            before = self.booked_of(record)
+            delta = correction_share(share_of(draft, seen), before, f"{record.key}:C{n}",
+                                     f"{before.reference}-C{n}", seen)  # fmt: skip
+            if delta is not None and sum(delta.payments.values(), ZERO) != delta.total:
+                paid = sum(delta.payments.values(), ZERO)
+                reason = (
+                    f"changed in the shop {was}: its total moved by {fmt(delta.total)} but its "
+                    f"payments by {fmt(paid)}; book the difference by hand"
+                )
+        if reason is not None:
+            amount = str(delta.total) if delta is not None else None
+            if not any(c.park_reason == reason and c.amount == amount for c in earlier):
+                correction = CorrectionRecord(
+                    key=f"{record.key}:C{n}", order_key=record.key, number=record.number,
+                    reference=delta.reference if delta else "", amount=amount,
+                    state=OrderState.PARKED.value, park_reason=reason,
+                )  # fmt: skip
+                self.store.save(correction)
+                self._decide(correction, report, f"a correction parked: {reason}")
+        elif delta is not None:
+            self.writer.ensure_open_period(seen, "the day's document", record.number)
+            note = f"changed in the shop {was}: {fmt(delta.total)} booked with {seen}"
+            correction = CorrectionRecord(
+                key=delta.order_key, order_key=record.key, number=record.number,
+                reference=delta.reference, amount=str(delta.total), day=seen.isoformat(),
+                day_share=delta.to_json(), notes=note,
+            )  # fmt: skip
+            self.store.save(correction)
+            report.in_days += 1
+            self._decide(correction, report, f"{note}, in {self.reference(seen)}")
+        record.modified_at = modified  # only now: a crash before this looks again
+        record.changed = None
+        self.store.save(record)
+
+    def _decide(self, correction: CorrectionRecord, report: PassReport, message: str) -> None:
+        log.info("order %s: %s", correction.number, message,
+                 extra={"order": correction.number, "decision": correction.state})  # fmt: skip
+        report.decisions.append(
+            Decision(correction.key, correction.number, correction.state, message)
+        )
 
     def open_day(self, record: OrderRecord) -> bool:
         """The order's day still takes changes: its documents are not fixed yet."""
@@ -182,6 +254,10 @@ class DayFlow:
             r.key for r in self.store.refunds_in_day(self.shop, day)
             if r.state == RefundState.IN_DAY and r.day_share
         ]  # fmt: skip
+        keys += [
+            c.key for c in self.store.corrections(shop=self.shop, day=day)
+            if c.state == OrderState.IN_DAY and c.day_share
+        ]  # fmt: skip
         reference = self.reference(date.fromisoformat(day))
         self.store.save(
             DayRecord(key=f"{self.shop}:{day}:1", shop=self.shop, day=day, part=1,
@@ -205,10 +281,9 @@ class DayFlow:
     def _book(self, record: DayRecord, report: PassReport) -> None:
         keys = json.loads(record.order_keys)
         # A refund's key is its order's key and more: the refunds are looked up apart.
-        items: list[OrderRecord | RefundRecord] = [
+        items: list[OrderRecord | RefundRecord | CorrectionRecord] = [
             found for key in keys
-            if (found := self.store.order(key) or self.store.refund(key)) is not None
-            and found.day_share
+            if (found := self._item(key)) is not None and found.day_share
         ]  # fmt: skip
         shares = [DayShare.from_json(item.day_share or "") for item in items]
         day = date.fromisoformat(record.day)
@@ -230,11 +305,20 @@ class DayFlow:
             item.booked_at = record.booked_at
             item.last_error = item.park_reason = None
             self.store.save(item)
+            message = f"booked in the day's document {record.number}"
+            if isinstance(item, CorrectionRecord):
+                self._decide(item, report, f"correction {item.reference} {message}")
+                continue
             if isinstance(item, RefundRecord):
                 report.refunds_booked += 1
             else:
                 report.booked += 1
-            self.writer.decide(item, report, f"booked in the day's document {record.number}")
+            self.writer.decide(item, report, message)
+
+    def _item(self, key: str) -> OrderRecord | RefundRecord | CorrectionRecord | None:
+        """An order, refund or correction a day books, by its key (a refund's and a
+        correction's keys are their order's key and more: each is looked up apart)."""
+        return self.store.order(key) or self.store.refund(key) or self.store.correction(key)
 
     def _document(self, record: DayRecord, draft: DayDraft) -> BookedInvoice:
         """The day's document: the one Moneybird has (after a lost answer, or made by another

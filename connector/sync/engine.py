@@ -34,6 +34,7 @@ from connector.errors import (
     Interrupted,
     Outcome,
     Parking,
+    ParksItem,
     Retry,
     StateError,
     internal,
@@ -54,6 +55,7 @@ from connector.state import (
     OrderRecord,
     OrderState,
     PassLock,
+    RefundState,
     Store,
     from_text,
     to_text,
@@ -274,6 +276,9 @@ class SyncEngine:
             for key in self.store.orders_with_open_refunds():
                 shutdown.check()
                 self.refunds.process_order(key, polled.get(key), report)
+            for record in self.store.changed_after_day():
+                shutdown.check()
+                self._correct(record, polled.get(record.key), report)
             self.days.book_settled(report)
             run.outcome = "ok"
             self.store.set_meta(Meta.AUTH_ERROR, "")
@@ -442,6 +447,8 @@ class SyncEngine:
         record = self.store.order(key)
         new_refunds = self.refunds.record(key, summary.number, summary.refunds)
         if record is not None and record.state == OrderState.PAID:
+            if record.day and summary.modified != record.modified_at:
+                return self._changed_after_day(record, summary.modified)
             return key if new_refunds else None
         paid = summary.waiting is None
         start = self.start_point()
@@ -488,8 +495,10 @@ class SyncEngine:
         elif record.state == OrderState.PARKED:
             return None
         elif record.state == OrderState.IN_DAY:
-            if summary.modified == record.modified_at or not self._day_open(record):
-                return None  # unchanged, or its day's document is made: it stands
+            if summary.modified == record.modified_at:
+                return None  # unchanged
+            if not self._day_open(record):
+                return self._changed_after_day(record, summary.modified)
             record.state = OrderState.PENDING.value  # changed before its day settled: again
         record.modified_at = summary.modified
         record.paid_at = to_text(summary.paid_at) or record.paid_at
@@ -499,10 +508,55 @@ class SyncEngine:
         self.store.save(record)
         return key
 
+    def _changed_after_day(self, record: OrderRecord, modified: str) -> str:
+        """Kept durably: the pass compares it (a correction, if its amounts moved)."""
+        if record.changed != modified:
+            record.changed = modified
+            self.store.save(record)
+        return record.key
+
     def process(self, key: str, payload: dict[str, Any] | None, report: PassReport) -> None:
         record = self.store.order(key)
-        if record is not None and record.state not in (OrderState.PAID, OrderState.PARKED):
+        if record is None:
+            return
+        in_day = record.state in (OrderState.IN_DAY, OrderState.PAID) and record.day_share
+        if in_day and not self._day_open(record):
+            self._correct(record, payload, report)
+        elif record.state not in (OrderState.PAID, OrderState.PARKED):
             self._process(record, payload, report)
+
+    def _correct(
+        self, record: OrderRecord, payload: dict[str, Any] | None, report: PassReport
+    ) -> None:
+        """An order whose day's document is made, changed in the shop: its draft as booked
+        then (the refunds netted on it then, none since: those are booked on their own days)
+        against what its days hold. Trouble reading it is said and looked at again next pass;
+        the order's booking stands either way."""
+        try:
+            payload = payload or self.shop.order(record.order_id)
+            if payload is None:  # gone from the shop: the reconciliation names it
+                log.warning("order %s changed after its day's document and is gone from the "
+                            "shop; its day stands", record.number)  # fmt: skip
+                record.changed = None
+                self.store.save(record)
+                return
+            order = self.order_from(payload)
+            netted = {r.refund_id for r in self.store.refunds(order_key=record.key)
+                      if r.state == RefundState.NET}  # fmt: skip
+            as_booked = replace(order, refunds=tuple(
+                r for r in order.refunds if r.refund_id in netted))  # fmt: skip
+            try:
+                draft: InvoiceDraft | Parked = self.booking(as_booked)
+            except ParksItem as exc:
+                draft = Parked(str(exc))
+            self.days.correct(record, draft, record.changed or self.shop.summary(payload).modified,
+                              report)  # fmt: skip
+        except Exception as exc:
+            if outcome(exc) is Outcome.STOP:
+                raise
+            why = str(exc) if isinstance(exc, ConnectorError) else internal(exc)
+            log.warning("order %s changed after its day's document; not looked at yet: %s",
+                        record.number, why)  # fmt: skip
 
     # --- one order -------------------------------------------------------------------------
 

@@ -430,6 +430,8 @@ class _Reconciler:
             if record is None or not record.day:
                 kept.append(item)
                 continue
+            if isinstance(record, OrderRecord):
+                self._less_corrections(item)
             if isinstance(record, RefundRecord) and record.day_share:
                 # A refund in a day: the VAT its booking took back, from the shop's refund.
                 item.vat = DayShare.from_json(record.day_share).vat
@@ -440,6 +442,7 @@ class _Reconciler:
                 days.setdefault(record.invoice_number, []).append(item)
             else:
                 kept.append(item)
+        self._corrections(days)
         for reference, items in days.items():
             vat: dict[str, Decimal] | None = {}
             for item in items:
@@ -462,6 +465,38 @@ class _Reconciler:
                 )
             )
         return kept
+
+    def _less_corrections(self, item: Expected) -> None:
+        """An order changed after its day's document was made: that document holds the order
+        as it was, the documents of the days its changes were seen hold the rest. A parked
+        change is held by none, so its day shows the difference."""
+        for correction in self.store.corrections(order_key=item.key):
+            if correction.state == OrderState.PARKED or not correction.day_share:
+                continue
+            share = DayShare.from_json(correction.day_share)
+            item.total -= share.total
+            if item.vat is not None:
+                for rate, amount in share.vat.items():
+                    item.vat[rate] = item.vat.get(rate, ZERO) - amount
+                item.vat = {rate: amount for rate, amount in item.vat.items() if amount}
+
+    def _corrections(self, days: dict[str, list[Expected]]) -> None:
+        """The corrections booked in the month's days, each compared as part of its day."""
+        for correction in self.store.corrections(shop=self.shop.name):
+            if not correction.day or not correction.day_share:
+                continue
+            day = date.fromisoformat(correction.day)
+            if not self.month.first <= day <= self.month.last:
+                continue
+            share = DayShare.from_json(correction.day_share)
+            item = Expected("correction", correction.number, correction.key,
+                            correction.reference, day, "EUR", share.total, dict(share.vat),
+                            None)  # fmt: skip
+            if correction.state == OrderState.IN_DAY:
+                why = f"a change waits in its day's document ({day}), made once it has settled"
+                self.result.not_booked.append(Known(item.order, item.reference, why))
+            elif correction.invoice_number:
+                days.setdefault(correction.invoice_number, []).append(item)
 
     def _invoice(self, order: Order, waiting: str | None) -> Expected | None:
         record = self.store.order(order.key)

@@ -18,7 +18,7 @@ were placed; see test_reconcile.py for each order's figures):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from connector.sandbox.seed import (
     seed_shop,
 )
 from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.booking.day import DayShare
 from connector.state import DayState, OrderState
 from tests.conftest import secrets_env, write_config
 
@@ -253,6 +254,123 @@ def test_a_day_waits_to_settle_and_takes_edits_until_then(
         )
     finally:
         runtime.close()
+
+
+def edit_1004_to_four_filters(shop: WooCommerceSandbox) -> None:
+    """1004 (3 x 3.49 filters + 5.99 shipping = 16.46, 2.86 VAT at 21%) gets a fourth pack:
+    19.95, 3.46 VAT; paid by PayPal as before."""
+    import copy
+
+    edited = copy.deepcopy(shop.orders[1004])
+    line = edited["line_items"][0]
+    line["quantity"] = 4
+    line["subtotal"] = line["total"] = "11.54"
+    line["subtotal_tax"] = line["total_tax"] = "2.42"
+    line["taxes"] = [{"id": 1, "total": "2.42", "subtotal": "2.42"}]
+    edited["tax_lines"][0]["tax_total"] = "2.42"
+    edited["total"], edited["total_tax"], edited["cart_tax"] = "19.95", "3.46", "2.42"
+    shop.put_order(edited, modified=datetime.now(UTC))
+
+
+def test_an_order_changed_after_its_day_is_booked_as_a_correction_on_the_day_seen(
+    summary: Runtime, moneybird: MoneybirdSandbox, october: WooCommerceSandbox
+) -> None:
+    """1004's day (6 October) is made; then the shop adds a fourth pack of filters to it. The
+    6 October document stands as it was; the difference (3.49, of which 0.60 VAT at 21%,
+    paid by PayPal) is booked in the document of the day it was seen, and said."""
+    from datetime import timedelta
+
+    from connector.sync.reconcile import Month, reconcile
+    from connector.sync.report import PassReport
+
+    summary.engine().run_pass()
+    edit_1004_to_four_filters(october)
+    seen = datetime.now(summary.engine().settings.timezone).date()
+    report = summary.engine().run_pass()
+    said = [d.message for d in report.decisions if d.number == "1004"]
+    assert said and "changed in the shop after its day's document" in said[0], said
+    assert "3.49 booked with" in said[0]
+    [correction] = summary.store.corrections(order_key="woocommerce:1004")
+    assert correction.state == OrderState.IN_DAY and correction.day == seen.isoformat()
+    assert correction.reference == "WC-1004-C1"
+    # Nothing written yet (the day settles first), nothing closed edited, nothing twice.
+    assert_days_exact(moneybird)
+    again = summary.engine().run_pass()
+    assert again.moneybird_requests == 0 and len(summary.store.corrections()) == 1
+    summary.engine().days.book_settled(PassReport(), now=datetime.now(UTC) + timedelta(days=3))
+    days = days_in(moneybird)
+    assert_days_exact_but(days, f"WC-{seen.isoformat()}")
+    fix = days[f"WC-{seen.isoformat()}"]
+    assert D(fix["total_price_incl_tax"]) == D("3.49")
+    # Moneybird rounds 21% of 3.49 incl. to 0.61, a cent over the orders' 0.60: said in the
+    # day's notes, as on any day; the total is what was paid.
+    assert {t["tax_rate_id"]: D(t["tax_amount"]) for t in fix["tax_totals"]} == {
+        MB_RATE_21: D("0.61")
+    }
+    assert [(p["financial_account_id"], D(p["price"])) for p in fix["payments"]] == [
+        (FIN_PAYPAL, D("3.49"))
+    ]
+    assert fix["state"] == "paid"
+    assert any("WC-1004-C1 3.49" in d["description"] for d in fix["details"])
+    assert summary.store.correction(correction.key).state == OrderState.PAID  # type: ignore[union-attr]
+    # The bookkeeper's months: October (the order as its day booked it) and this one (the
+    # change in its day) both agree with the shop, which has 1004 at 19.95 now.
+    for month in (Month(2026, 10), Month.of(seen)):
+        result = reconcile(summary.engine(), month)
+        assert result.error is None and not result.findings, result.summary()
+    # Refunded in full later: all of it goes back, the change included.
+    october.refund(1004, "19.95", when=datetime.now(UTC))
+    summary.engine().run_pass()
+    [refund] = summary.store.refunds(order_key="woocommerce:1004")
+    assert D(refund.amount or "0") == D("19.95")
+    assert DayShare.from_json(refund.day_share or "").total == D("-19.95")
+
+
+def assert_days_exact_but(days: dict[str, dict[str, Any]], extra: str) -> None:
+    """October's three days as they were booked, and one more."""
+    assert set(days) == {*DAYS, extra}
+    for reference, (total, _vat, _paid, _orders) in DAYS.items():
+        assert D(days[reference]["total_price_incl_tax"]) == total, reference
+
+
+def test_a_change_that_cannot_be_booked_exactly_is_parked_for_a_person(
+    summary: Runtime, moneybird: MoneybirdSandbox, october: WooCommerceSandbox
+) -> None:
+    """After its day, 1007's first line goes up 5.00 and to a VAT rate the tax table does not
+    map: the change cannot be booked, so it is parked as a correction (once, however often it
+    is seen), the day stands, and the month's reconciliation shows 1007's day 5.00 short."""
+    import copy
+
+    from connector.sync.reconcile import Month, reconcile
+
+    summary.engine().run_pass()
+    edited = copy.deepcopy(october.orders[1007])
+    line = edited["line_items"][0]
+    line["tax_class"] = "nergens"
+    line["taxes"] = [{"id": 99, "total": "0.00", "subtotal": "0.00"}]
+    line["total"] = line["subtotal"] = f"{D(line['total']) + D('5.00'):.2f}"
+    edited["total"] = f"{D(edited['total']) + D('5.00'):.2f}"  # 32.85 + 5.00
+    october.put_order(edited, modified=datetime.now(UTC))
+    summary.engine().run_pass()
+    october.put_order(copy.deepcopy(edited), modified=datetime.now(UTC) + timedelta(seconds=5))
+    summary.engine().run_pass()
+    [correction] = summary.store.corrections(order_key="woocommerce:1007")
+    assert correction.state == OrderState.PARKED
+    assert "cannot be booked" in (correction.park_reason or "")
+    assert_days_exact(moneybird)
+    result = reconcile(summary.engine(), Month(2026, 10))
+    assert [f.reference for f in result.findings] == ["WC-2026-10-06"], result.summary()
+    assert result.findings[0].kind == "differences"
+    assert result.findings[0].shop["total"] == "124.64"  # 119.64 + 5.00
+    assert result.findings[0].moneybird["total"] == "119.64"
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    config = str(summary.config.path)
+    status = CliRunner().invoke(app, ["status", "--config", config], terminal_width=200)
+    assert "0 booked as corrections, 0 waiting in their day, 1 parked" in status.output
+    assert "order 1007: changed in the shop after its day's document" in status.output
 
 
 def test_refunds_are_negative_lines_on_the_day_they_are_paid_out(

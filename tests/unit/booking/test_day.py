@@ -190,3 +190,29 @@ def test_the_ledger_table_can_keep_an_order_on_its_own() -> None:
     assert "ledger table books 'Koffie-abonnement'" in (individual_reason(order, tables) or "")
     beans = replace(line, sku="KB-1", description="Koffiebonen")
     assert individual_reason(replace(order, lines=(beans,)), tables) is None
+
+
+def test_a_change_after_the_day_is_the_difference_and_nothing_when_amounts_stand() -> None:
+    """Order B (10.90 at 9% + 6.05 shipping at 21%, iDEAL) later has its shipping dropped and
+    a second 10.90 product added, paid 4.85 more by iDEAL: 21.80 at 9% (VAT 1.80). The change:
+    +10.90 at 9% (+0.90 VAT), -6.05 shipping at 21% (-1.05 VAT), +4.85 in all."""
+    from connector.booking.day import booked_share, correction_share
+
+    b = the_day()[1]
+    now = share_of(
+        draft("B", [(LOW, R9, "21.80")], {R9: "1.80"}, [(IDEAL, "21.80")]), date(2026, 12, 3)
+    )
+    change = correction_share(now, b, "B:C1", "WC-B-C1", date(2026, 12, 3))
+    assert change is not None
+    assert change.total == D("4.85") and change.reference == "WC-B-C1"
+    assert change.gross == {(LOW, R9): D("10.90"), (SHIPPING, R21): D("-6.05")}
+    assert change.net == {(LOW, R9): D("10.00"), (SHIPPING, R21): D("-5.00")}
+    assert change.vat == {R9: D("0.90"), R21: D("-1.05")}
+    assert change.payments == {IDEAL: D("4.85")}
+    # The order and its change together are the order as it is now; seen again, no change.
+    both = booked_share(b, [change])
+    assert (both.total, both.gross, both.vat) == (D("21.80"), {(LOW, R9): D("21.80")},
+                                                  {R9: D("1.80")})  # fmt: skip
+    assert correction_share(now, both, "B:C2", "WC-B-C2", DAY) is None
+    # A note or a status changed: nothing the books show moved.
+    assert correction_share(b, b, "B:C1", "WC-B-C1", DAY) is None
