@@ -39,7 +39,6 @@ from connector.moneybird.documents import (
     day_body,
     listed_ids,
     payment_body,
-    payment_id,
     rounding_body,
 )
 from connector.order import Address, Customer, Order
@@ -386,11 +385,4 @@ class DayFlow:
         self, record: DayRecord, intent: Intent, body: dict[str, Any], identifier: str
     ) -> str:
         invoice_id = record.invoice_id or ""
-
-        def registered() -> str | None:
-            return booked(self.client.invoice(invoice_id)).payments.get(identifier)
-
-        return self.writer.write(
-            record, intent, lambda: payment_id(self.client.create_payment(invoice_id, body)),
-            registered, "day payment", "Moneybird refused the day's payment",
-        )  # fmt: skip
+        return self.writer.write_payment(record, intent, invoice_id, body, identifier, self.client)

@@ -343,7 +343,7 @@ class InvoiceWriter:
             return None
         self.ensure_open_period(plan.payment_date, "the payment", record.number)
         body = payment_body(plan)
-        return self._write_payment(record, Intent.PAY, invoice_id, body, identifier)
+        return self.write_payment(record, Intent.PAY, invoice_id, body, identifier)
 
     def _rounding(
         self,
@@ -359,24 +359,33 @@ class InvoiceWriter:
         if leftover == ZERO or record.rounding_payment_id is not None:
             return
         body = rounding_body(plans[0], leftover, identifier)
-        record.rounding_payment_id = self._write_payment(
+        record.rounding_payment_id = self.write_payment(
             record, Intent.PAY_ROUNDING, invoice_id, body, identifier
         )
 
-    def _write_payment(
+    def write_payment(
         self,
-        record: InvoiceRecord,
+        record: InvoiceRecord | DayRecord,
         intent: Intent,
         invoice_id: str,
         body: dict[str, Any],
         identifier: str,
+        client: MoneybirdClient | None = None,
     ) -> str:
+        """One payment on a document (of `client`'s kind: a day's document is an external
+        sales invoice), its lost answer settled by Moneybird's list of the document's
+        payments, by transaction identifier."""
+        to = client or self.client
+
         def registered() -> str | None:
-            invoice = self.read_invoice(invoice_id)
-            return invoice.payments.get(identifier) if invoice else None
+            try:
+                invoice = booked(to.invoice(invoice_id))
+            except NotFound:
+                return None
+            return invoice.payments.get(identifier)
 
         return self.write(
-            record, intent, lambda: payment_id(self.client.create_payment(invoice_id, body)),
+            record, intent, lambda: payment_id(to.create_payment(invoice_id, body)),
             registered, "payment", "Moneybird refused the payment",
         )  # fmt: skip
 
