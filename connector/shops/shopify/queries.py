@@ -69,9 +69,9 @@ fragment OrderFields on Order {{
 _SHIPPING_LINE = f"id title discountedPriceSet {{ {_MONEY} }} taxLines {{ {_TAX_LINES} }}"
 ORDER_FIELDS = order_fields(
     _VAT_FIELD,
-    f"lineItems(first: {LINES_PER_PAGE}) {{ pageInfo {{ hasNextPage endCursor }} "
-    "nodes { ...Line } }",
-    f"shippingLines(first: 3) {{ nodes {{ {_SHIPPING_LINE} }} }}",
+    f"lineItems(first: {LINES_PER_PAGE}) {{\n    pageInfo {{ hasNextPage endCursor }}\n"
+    "    nodes { ...Line }\n  }",
+    f"shippingLines(first: 3) {{\n    nodes {{ {_SHIPPING_LINE} }}\n  }}",
 )
 
 FRAGMENTS = ORDER_FIELDS + LINE + ADDRESS
