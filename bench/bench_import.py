@@ -25,12 +25,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.sandboxes import sandboxes  # noqa: E402
 from connector.admin.demo import write_demo_config  # noqa: E402
 from connector.booking.book import BookingSettings, book  # noqa: E402
-from connector.config import load_config  # noqa: E402
 from connector.mapping_files import load_mappings  # noqa: E402
 from connector.moneybird.documents import rates_from_response  # noqa: E402
-from connector.runtime import build  # noqa: E402
 from connector.sandbox.http import Request, Response  # noqa: E402
 from connector.sandbox.moneybird import MoneybirdSandbox  # noqa: E402
 from connector.sandbox.seed import Item, Person, seed_moneybird, seed_shop, woo_order  # noqa: E402
@@ -80,38 +79,18 @@ def utilisation(times: list[float]) -> float:
 
 def import_run(count: int, known: bool, document: str = "sales_invoice") -> dict[str, float]:
     start = datetime.now(UTC) - timedelta(days=30)
-    mb = MoneybirdSandbox(rate_limit=LIMIT, rate_window=WINDOW)
-    seed_moneybird(mb)
-    if known:
-        for n in range(20):
+
+    def known_contacts(mb: MoneybirdSandbox) -> None:
+        for n in range(20 if known else 0):
             p = person(n, True)
             mb.add_contact(firstname=p.first, lastname=p.last, send_invoices_to_email=p.email)
-    shop = WooCommerceSandbox()
-    seed_shop(shop, orders(count, 20000 if known else 30000, known, start))
-    mb.start()
-    shop.start()
-    folder = Path(tempfile.mkdtemp(prefix="bench-"))
-    try:
-        path = write_demo_config(folder, shop.url, mb, ROOT / "mappings")
-        text = path.read_text().replace(
-            f'api_url = "{mb.api_url}"',
-            f'api_url = "{mb.api_url}"\nrate_limit = {LIMIT}\nrate_window_seconds = {WINDOW}',
-        )
-        text = text.replace("[sync]\n", f'[sync]\ndocument = "{document}"\n')
-        path.write_text(text)
-        env = {
-            "MONEYBIRD_TOKEN": mb.token,
-            "WOOCOMMERCE_CONSUMER_KEY": shop.consumer_key,
-            "WOOCOMMERCE_CONSUMER_SECRET": shop.consumer_secret,
-        }
-        runtime = build(load_config(path, environ=env))
+
+    payloads = orders(count, 20000 if known else 30000, known, start)
+    with sandboxes(payloads, LIMIT, WINDOW, sync=f'document = "{document}"\n',
+                   moneybird=known_contacts) as (runtime, mb, _shop):  # fmt: skip
         t0 = time.monotonic()
         report = run_import(runtime.engine(), start - timedelta(days=1))
         elapsed = time.monotonic() - t0
-        runtime.close()
-    finally:
-        shop.stop()
-        mb.stop()
     times = sorted(t for t, *_ in mb.requests)
     statuses = [s for *_, s in mb.requests]
     return {

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,12 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_import import orders  # noqa: E402
-from connector.admin.demo import write_demo_config  # noqa: E402
-from connector.config import load_config  # noqa: E402
-from connector.runtime import build  # noqa: E402
-from connector.sandbox.moneybird import MoneybirdSandbox  # noqa: E402
-from connector.sandbox.seed import seed_moneybird, seed_shop  # noqa: E402
-from connector.sandbox.woocommerce import WooCommerceSandbox  # noqa: E402
+from bench.sandboxes import sandboxes  # noqa: E402
 from connector.sync.history_import import run_import  # noqa: E402
 from connector.sync.reconcile import Month, reconcile  # noqa: E402
 
@@ -42,35 +36,17 @@ def run(count: int) -> dict[str, float]:
         moment = start + timedelta(minutes=n * step)
         for key in ("date_created_gmt", "date_modified_gmt", "date_paid_gmt", "date_completed_gmt"):
             payload[key] = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    mb = MoneybirdSandbox(rate_limit=1_000_000, rate_window=1.0)
-    seed_moneybird(mb)
-    shop = WooCommerceSandbox()
-    seed_shop(shop, payloads)
-    mb.start()
-    shop.start()
-    folder = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
-    try:
-        path = write_demo_config(folder, shop.url, mb, ROOT / "mappings")
-        text = path.read_text().replace(
-            f'api_url = "{mb.api_url}"',
-            f'api_url = "{mb.api_url}"\nrate_limit = 1000000\nrate_window_seconds = 1',
-        )
-        path.write_text(text.replace("start = ", "start = 2026-08-01 # ", 1))
-        env = {
-            "MONEYBIRD_TOKEN": mb.token,
-            "WOOCOMMERCE_CONSUMER_KEY": shop.consumer_key,
-            "WOOCOMMERCE_CONSUMER_SECRET": shop.consumer_secret,
-        }
-        runtime = build(load_config(path, environ=env))
+    with sandboxes(
+        payloads,
+        1_000_000,
+        1.0,
+        edit=lambda text: text.replace("start = ", "start = 2026-08-01 # ", 1),
+    ) as (runtime, mb, _shop):
         report = run_import(runtime.engine(), start - timedelta(days=1))
         mb.requests.clear()
         t0 = time.monotonic()
         result = reconcile(runtime.engine(), MONTH)
         elapsed = time.monotonic() - t0
-        runtime.close()
-    finally:
-        shop.stop()
-        mb.stop()
     return {
         "booked": report.booked,
         "orders": result.orders,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,12 +26,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connector.admin.demo import write_demo_config  # noqa: E402
-from connector.config import load_config  # noqa: E402
-from connector.runtime import build  # noqa: E402
+from bench.sandboxes import sandboxes  # noqa: E402
 from connector.sandbox.moneybird import MoneybirdSandbox  # noqa: E402
-from connector.sandbox.seed import Item, Person, seed_moneybird, seed_shop, woo_order  # noqa: E402
-from connector.sandbox.woocommerce import WooCommerceSandbox  # noqa: E402
+from connector.sandbox.seed import Item, Person, woo_order  # noqa: E402
 from connector.sync.history_import import run_import  # noqa: E402
 
 LIMIT, WINDOW, REAL_WINDOW = 150, 3.0, 300.0
@@ -66,33 +62,10 @@ def year(count: int, business_share: float) -> list[dict[str, Any]]:
 
 
 def run(orders: list[dict[str, Any]], mode: str) -> dict[str, Any]:
-    mb = MoneybirdSandbox(rate_limit=LIMIT, rate_window=WINDOW)
-    seed_moneybird(mb)
-    shop = WooCommerceSandbox()
-    seed_shop(shop, orders)
-    mb.start()
-    shop.start()
-    folder = Path(tempfile.mkdtemp(prefix="bench-summary-"))
-    try:
-        path = write_demo_config(folder, shop.url, mb, ROOT / "mappings")
-        text = path.read_text().replace(
-            f'api_url = "{mb.api_url}"',
-            f'api_url = "{mb.api_url}"\nrate_limit = {LIMIT}\nrate_window_seconds = {WINDOW}',
-        )
-        path.write_text(text.replace("[sync]\n", f'[sync]\nmode = "{mode}"\n'))
-        env = {
-            "MONEYBIRD_TOKEN": mb.token,
-            "WOOCOMMERCE_CONSUMER_KEY": shop.consumer_key,
-            "WOOCOMMERCE_CONSUMER_SECRET": shop.consumer_secret,
-        }
-        runtime = build(load_config(path, environ=env))
+    with sandboxes(orders, LIMIT, WINDOW, sync=f'mode = "{mode}"\n') as (runtime, mb, _shop):
         t0 = time.monotonic()
         report = run_import(runtime.engine(), FIRST - timedelta(days=1))
         elapsed = time.monotonic() - t0
-        runtime.close()
-    finally:
-        shop.stop()
-        mb.stop()
     return {
         "booked": report.booked,
         "requests": report.moneybird_requests,
