@@ -18,7 +18,16 @@ from connector.money import ZERO, parse
 from connector.ops.health import health
 from connector.ops.status import collect, config_status
 from connector.shops.platforms import ADMIN_ORDER_URLS
-from connector.state import Meta, OrderRecord, OrderState, RefundRecord, Store, from_text, utcnow
+from connector.state import (
+    CorrectionRecord,
+    Meta,
+    OrderRecord,
+    OrderState,
+    RefundRecord,
+    Store,
+    from_text,
+    utcnow,
+)
 
 
 def overview(store: Store, interval_minutes: float, days: int = 30) -> dict[str, Any]:
@@ -99,6 +108,8 @@ def order_page(store: Store, config: Config, key: str, live: Live | None) -> dic
     page: dict[str, Any] = {
         "record": _order_row(record),
         "refunds": [_refund_row(r) for r in refunds],
+        # Summary mode: changes after its day's document, booked on the day they were seen.
+        "corrections": [_correction_row(c) for c in store.corrections(order_key=key)],
         "shop_link": ADMIN_ORDER_URLS[config.shop.platform](config.shop.url, record.order_id),
         "shop": Side(),
         "documents": [],
@@ -259,6 +270,19 @@ def _moneybird_link(config: Config, invoice_id: str, external: bool) -> str | No
         return None
     path = "external_sales_invoices" if external else "sales_invoices"
     return f"https://moneybird.com/{config.moneybird.administration_id}/{path}/{invoice_id}"
+
+
+def _correction_row(correction: CorrectionRecord) -> dict[str, Any]:
+    """Summary mode: a change after the order's day's document, booked on the day it was
+    seen (or parked, with why)."""
+    day = f"the day {correction.day}" if correction.day else ""
+    return {
+        "reference": correction.reference,
+        "amount": parse(correction.amount, "amount") if correction.amount else None,
+        "state": correction.state,
+        "document": correction.invoice_number or day,
+        "reason": correction.park_reason or correction.notes or "",
+    }
 
 
 def _refund_row(record: RefundRecord) -> dict[str, Any]:

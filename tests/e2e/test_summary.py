@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from connector.booking.day import DayShare
 from connector.config import load_config
 from connector.runtime import Runtime, build
 from connector.sandbox.moneybird import Fault, MoneybirdSandbox
@@ -37,7 +38,6 @@ from connector.sandbox.seed import (
     seed_shop,
 )
 from connector.sandbox.woocommerce import WooCommerceSandbox
-from connector.booking.day import DayShare
 from connector.state import DayState, OrderState
 from tests.conftest import secrets_env, write_config
 
@@ -313,6 +313,14 @@ def test_an_order_changed_after_its_day_is_booked_as_a_correction_on_the_day_see
     assert fix["state"] == "paid"
     assert any("WC-1004-C1 3.49" in d["description"] for d in fix["details"])
     assert summary.store.correction(correction.key).state == OrderState.PAID  # type: ignore[union-attr]
+    # The order's page on the dashboard names the change and the document that booked it.
+    from connector.dashboard.app import Source, create_app
+
+    app = create_app(Source(lambda: summary.config, lambda: summary.store, None, None))
+    page = app.test_client().get("/orders/woocommerce:1004").get_data(as_text=True)
+    assert "Changed after its day's document" in page
+    row = page[page.index('id="corrections"') :]
+    assert "WC-1004-C1" in row and "3.49" in row and f"WC-{seen.isoformat()}" in row
     # The bookkeeper's months: October (the order as its day booked it) and this one (the
     # change in its day) both agree with the shop, which has 1004 at 19.95 now.
     for month in (Month(2026, 10), Month.of(seen)):
