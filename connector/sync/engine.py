@@ -549,6 +549,9 @@ class SyncEngine:
                 draft: InvoiceDraft | Parked = self.booking(as_booked)
             except ParksItem as exc:
                 draft = Parked(str(exc))
+            alone = individual_reason(order, self.config.mappings)
+            if alone is not None:  # e.g. an invoice asked for after the day: not ours to guess
+                draft = Parked(f"it now needs an invoice of its own ({alone})")
             self.days.correct(record, draft, record.changed or self.shop.summary(payload).modified,
                               report)  # fmt: skip
         except Exception as exc:

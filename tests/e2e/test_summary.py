@@ -381,6 +381,36 @@ def test_a_change_that_cannot_be_booked_exactly_is_parked_for_a_person(
     assert "order 1007: changed in the shop after its day's document" in status.output
 
 
+def test_an_invoice_asked_for_after_the_day_is_parked_not_guessed(
+    tmp_path: Path, moneybird: MoneybirdSandbox, october: WooCommerceSandbox
+) -> None:
+    """1007 is in 6 October's document; then its customer asks for an invoice of their own.
+    The day stands, and the order is named for a person (credit it out of the day and invoice
+    it, or tell the customer no): nothing is booked by guess."""
+    import copy
+
+    path = write_config(
+        tmp_path, october.url, moneybird.api_url, moneybird.administration_id,
+        extra='mode = "summary"\n\n[summary]\ninvoice_request_keys = ["_factuur"]\n',
+    )  # fmt: skip
+    runtime = build(load_config(path, environ=secrets_env(october, moneybird)))
+    try:
+        runtime.engine().run_pass()
+        edited = copy.deepcopy(october.orders[1007])
+        edited["meta_data"].append({"id": 8, "key": "_factuur", "value": "yes"})
+        october.put_order(edited, modified=datetime.now(UTC))
+        runtime.engine().run_pass()
+        [correction] = runtime.store.corrections(order_key="woocommerce:1007")
+        assert correction.state == OrderState.PARKED
+        assert "now needs an invoice of its own (the customer asked for an invoice)" in (
+            correction.park_reason or ""
+        )
+        assert_days_exact(moneybird)
+        assert sorted(i["reference"] for i in moneybird.invoices.values()) == ["WC-1002", "WC-1010"]
+    finally:
+        runtime.close()
+
+
 def test_refunds_are_negative_lines_on_the_day_they_are_paid_out(
     summary: Runtime, moneybird: MoneybirdSandbox, october: WooCommerceSandbox
 ) -> None:
