@@ -841,12 +841,12 @@ class _Reconciler:
         """VAT per rate: the shop's, the connector's documents', and Moneybird's report."""
         shop: dict[str, Decimal] = {}
         documents: dict[str, Decimal] = {}
-        unworked = 0
+        unworked: list[str] = []
         for item in expected:
             if item.currency != "EUR":
                 continue
             if item.vat is None:
-                unworked += 1
+                unworked.append(item.order)
             for rate, amount in (item.vat or {}).items():
                 shop[rate] = shop.get(rate, ZERO) + amount
         # Every document of the connector's the comparison met: duplicates and unknown ones
@@ -881,9 +881,12 @@ class _Reconciler:
             "make (other sales, manual invoices)."
         ]
         if unworked:
+            named = ", ".join(sorted(set(unworked))[:10]) + (", ..." if len(set(unworked)) > 10
+                                                             else "")  # fmt: skip
+            things = "order or refund" if len(unworked) == 1 else "orders or refunds"
             notes.append(
-                f"Left out of the shop's column: {_count(unworked, 'order or refund')} "
-                "without VAT per rate (parked, or not workable now)."
+                f"Left out of the shop's column: {len(unworked)} {things} without VAT per rate "
+                f"(parked, or not workable now): {named}."
             )
         self.result.vat_note = " ".join(notes)
 
