@@ -55,7 +55,7 @@ from connector.state import (
     utcnow,
 )
 from connector.sync.refunds import recorded_line_map
-from connector.sync.report import Decision, PassReport
+from connector.sync.report import PassReport
 from connector.sync.writes import InvoiceWriter
 
 log = logging.getLogger(__name__)
@@ -85,13 +85,7 @@ class DayFlow:
         self, record: OrderRecord, order: Order, draft: InvoiceDraft, report: PassReport
     ) -> None:
         assert order.paid_at is not None
-        day = order.paid_at.astimezone(self.settings.timezone).date()
-        note = None
-        if self.store.day_closed(self.shop, day.isoformat()):
-            # Its day's documents are fixed and never edited: the day it is seen books it.
-            seen = utcnow().astimezone(self.settings.timezone).date()
-            note = f"paid on {day}, whose documents were made already: booked with {seen}"
-            day = seen
+        day, note = self._open_day(order.paid_at, "paid")
         self.writer.ensure_open_period(day, "the day's document", order.number)
         record.day = day.isoformat()
         record.day_share = share_of(draft, day).to_json()
@@ -118,12 +112,7 @@ class DayFlow:
         )  # fmt: skip
         if isinstance(credit, Parked):
             raise Parking(credit.reason)
-        day = refund.created_at.astimezone(self.settings.timezone).date()
-        note = None
-        if self.store.day_closed(self.shop, day.isoformat()):
-            seen = utcnow().astimezone(self.settings.timezone).date()
-            note = f"paid out on {day}, whose documents were made already: booked with {seen}"
-            day = seen
+        day, note = self._open_day(refund.created_at, "paid out")
         self.writer.ensure_open_period(day, "the day's document", record.number)
         record.amount = str(refund.amount)
         record.refunded_at = to_text(refund.created_at)
@@ -134,6 +123,18 @@ class DayFlow:
         record.notes = "; ".join(filter(None, [*credit.notes, note])) or None
         self.store.save(record)
         self.writer.decide(record, report, f"joins the day's document {self.reference(day)}")
+
+    def _today(self) -> date:
+        return utcnow().astimezone(self.settings.timezone).date()
+
+    def _open_day(self, moment: datetime, what: str) -> tuple[date, str | None]:
+        """The day of `moment`, or, when its documents are made already (they are never
+        edited), the day it is seen, with a note saying so."""
+        day = moment.astimezone(self.settings.timezone).date()
+        if not self.store.day_closed(self.shop, day.isoformat()):
+            return day, None
+        seen = self._today()
+        return seen, f"{what} on {day}, whose documents were made already: booked with {seen}"
 
     def booked_of(self, record: OrderRecord) -> DayShare:
         """The order as its days have booked it: its own part, plus each correction since."""
@@ -154,7 +155,7 @@ class DayFlow:
         amounts, VAT or payments is booked in the document of the day the change is seen (a
         closed day is never edited), and said. A change that cannot be booked exactly is
         parked as a correction for a person; the order's own booking stands."""
-        seen = utcnow().astimezone(self.settings.timezone).date()
+        seen = self._today()
         earlier = self.store.corrections(order_key=record.key)
         n = len(earlier) + 1
         was = f"after its day's document {record.invoice_number or record.day} was made"
@@ -165,8 +166,8 @@ class DayFlow:
             before = self.booked_of(record)
             delta = correction_share(share_of(draft, seen), before, f"{record.key}:C{n}",
                                      f"{before.reference}-C{n}", seen)  # fmt: skip
-            if delta is not None and sum(delta.payments.values(), ZERO) != delta.total:
-                paid = sum(delta.payments.values(), ZERO)
+            paid = sum(delta.payments.values(), ZERO) if delta is not None else ZERO
+            if delta is not None and paid != delta.total:
                 reason = (
                     f"changed in the shop {was}: its total moved by {fmt(delta.total)} but its "
                     f"payments by {fmt(paid)}; book the difference by hand"
@@ -180,7 +181,7 @@ class DayFlow:
                     state=OrderState.PARKED.value, park_reason=reason,
                 )  # fmt: skip
                 self.store.save(correction)
-                self._decide(correction, report, f"a correction parked: {reason}")
+                self.writer.decide(correction, report, f"a correction parked: {reason}")
         elif delta is not None:
             self.writer.ensure_open_period(seen, "the day's document", record.number)
             note = f"changed in the shop {was}: {fmt(delta.total)} booked with {seen}"
@@ -191,17 +192,10 @@ class DayFlow:
             )  # fmt: skip
             self.store.save(correction)
             report.in_days += 1
-            self._decide(correction, report, f"{note}, in {self.reference(seen)}")
+            self.writer.decide(correction, report, f"{note}, in {self.reference(seen)}")
         record.modified_at = modified  # only now: a crash before this looks again
         record.changed = None
         self.store.save(record)
-
-    def _decide(self, correction: CorrectionRecord, report: PassReport, message: str) -> None:
-        log.info("order %s: %s", correction.number, message,
-                 extra={"order": correction.number, "decision": correction.state})  # fmt: skip
-        report.decisions.append(
-            Decision(correction.key, correction.number, correction.state, message)
-        )
 
     def open_day(self, record: OrderRecord) -> bool:
         """The order's day still takes changes: its documents are not fixed yet."""
@@ -306,7 +300,7 @@ class DayFlow:
             self.store.save(item)
             message = f"booked in the day's document {record.number}"
             if isinstance(item, CorrectionRecord):
-                self._decide(item, report, f"correction {item.reference} {message}")
+                self.writer.decide(item, report, f"correction {item.reference} {message}")
                 continue
             if isinstance(item, RefundRecord):
                 report.refunds_booked += 1

@@ -101,11 +101,12 @@ class SyncEngine:
         self.contacts = self.writer.contacts
         self.settings = self.writer.settings
         self.external = self.writer.external
-        self.refunds = RefundFlow(self.writer, shop, self.order_from, self.draft)
         # Days are booked whatever the mode is now (an import in summary mode, a mode changed
         # back); orders join them in summary mode only.
         self.days = DayFlow(self.writer, shop.name, shop.label)
-        self.refunds.join_day = self.days.join_refund
+        self.refunds = RefundFlow(
+            self.writer, shop, self.order_from, self.draft, self.days.join_refund
+        )
         self.summary = config.sync.mode == "summary"
         shop.know(self._known_capabilities())
         vat = config.file.vat
@@ -497,7 +498,7 @@ class SyncEngine:
         elif record.state == OrderState.IN_DAY:
             if summary.modified == record.modified_at:
                 return None  # unchanged
-            if not self._day_open(record):
+            if not self.days.open_day(record):
                 return self._changed_after_day(record, summary.modified)
             record.state = OrderState.PENDING.value  # changed before its day settled: again
         record.modified_at = summary.modified
@@ -519,8 +520,7 @@ class SyncEngine:
         record = self.store.order(key)
         if record is None:
             return
-        in_day = record.state in (OrderState.IN_DAY, OrderState.PAID) and record.day_share
-        if in_day and not self._day_open(record):
+        if record.changed is not None:  # changed after its day's document (record_seen)
             self._correct(record, payload, report)
         elif record.state not in (OrderState.PAID, OrderState.PARKED):
             self._process(record, payload, report)
@@ -595,10 +595,6 @@ class SyncEngine:
             self.days.join(record, order, draft, report)
             return
         self._make_invoice(record, order, draft, report, current)
-
-    def _day_open(self, record: OrderRecord) -> bool:
-        """The order's day still takes changes: its documents are not fixed yet."""
-        return self.days.open_day(record)
 
     def _resume(self, record: OrderRecord) -> BookedInvoice | None:
         """Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where the

@@ -69,6 +69,7 @@ class RefundFlow:
         shop: Shop,
         order_from: Callable[[dict[str, Any]], Order],
         draft: Callable[[Order], InvoiceDraft | Parked],
+        join_day: Callable[[OrderRecord, Order, RefundRecord, PassReport], None],
     ) -> None:
         self.writer = writer
         self.shop = shop
@@ -78,7 +79,7 @@ class RefundFlow:
         self.client = writer.client
         self.config = writer.config
         # Summary mode: a refund of an order booked in a day joins the day it is paid out on.
-        self.join_day: Callable[[OrderRecord, Order, RefundRecord, PassReport], None] | None = None
+        self.join_day = join_day
 
     # --- recording -------------------------------------------------------------------------
 
@@ -141,7 +142,7 @@ class RefundFlow:
             for refund in refunds:
                 self._wait(refund, "the order is unknown here", report)
             return
-        if order_record.day and order_record.day_share and self.join_day is not None:
+        if order_record.day and order_record.day_share:
             self._to_days(order_record, payload, refunds, report)
             return
         if not self._original_booked(order_record):
@@ -190,8 +191,6 @@ class RefundFlow:
         report: PassReport,
     ) -> None:
         """Refunds of an order in a day: each joins the day it is paid out on."""
-        join = self.join_day
-        assert join is not None
         try:
             payload = payload or self.shop.order(order_record.order_id)
             if payload is None:
@@ -202,7 +201,7 @@ class RefundFlow:
                 self.writer.settle(refund, exc, report)
             return
         for refund in refunds:
-            work = lambda r=refund: join(order_record, order, r, report)  # noqa: E731
+            work = lambda r=refund: self.join_day(order_record, order, r, report)  # noqa: E731
             if not self.writer.guarded(refund, report, work):
                 break
 
@@ -219,9 +218,11 @@ class RefundFlow:
             raise Parking("the shop no longer lists this refund")
         record.amount = str(refund.amount)
         record.refunded_at = to_text(refund.created_at)
-        reason = self._not_creditable(order_record)
-        if reason:
-            raise Parking(reason)
+        if self.writer.external:
+            raise Parking(
+                "refunds on external sales invoices are not booked automatically; "
+                "book the credit in Moneybird by hand"
+            )
         original = self.writer.read_invoice(order_record.invoice_id or "")
         if original is None:
             raise Parking(f"invoice {order_record.invoice_number} no longer exists in Moneybird")
@@ -294,21 +295,6 @@ class RefundFlow:
         )
 
     # --- steps -----------------------------------------------------------------------------
-
-    def _not_creditable(self, order_record: OrderRecord) -> str | None:
-        """Why the order's document takes no credit invoice from the connector, if it does not."""
-        if self.writer.external:
-            return (
-                "refunds on external sales invoices are not booked automatically; "
-                "book the credit in Moneybird by hand"
-            )
-        if order_record.day:
-            return (
-                f"the order is booked in the day's document {order_record.invoice_number}; "
-                "refunds of orders in a day are not booked automatically yet: book the refund "
-                "in Moneybird by hand"
-            )
-        return None
 
     def _line_map(self, order_record: OrderRecord, order: Order) -> LineMap:
         recorded = recorded_line_map(self.store, order_record.key)

@@ -48,6 +48,7 @@ from connector.moneybird.documents import (
 from connector.outage import FailureStreak
 from connector.redact import redact
 from connector.state import (
+    CorrectionRecord,
     DayRecord,
     Intent,
     OrderRecord,
@@ -161,7 +162,9 @@ class InvoiceWriter:
         report.failed += 1
         self.decide(fresh, report, f"will retry: {error}")
 
-    def decide(self, record: InvoiceRecord, report: PassReport, message: str) -> None:
+    def decide(
+        self, record: InvoiceRecord | CorrectionRecord, report: PassReport, message: str
+    ) -> None:
         # One line per decision; with JSON logs the fields come out as keys too.
         extra = {"order": record.number, "decision": record.state, "invoice": record.invoice_number}
         if isinstance(record, RefundRecord):
