@@ -32,6 +32,7 @@ from connector.moneybird.documents import (
 )
 from connector.order import Order, Refund, refund_key
 from connector.state import (
+    CorrectionRecord,
     OrderRecord,
     OrderState,
     PassLock,
@@ -425,13 +426,18 @@ class _Reconciler:
         their sum; an order still waiting in its day is known, not missing."""
         days: dict[str, list[Expected]] = {}
         kept = []
+        # Every correction of the shop's orders, read once (the state has few of them).
+        every = self.store.corrections(shop=self.shop.name)
+        corrections: dict[str, list[CorrectionRecord]] = {}
+        for correction in every:
+            corrections.setdefault(correction.order_key, []).append(correction)
         for item in expected:
             record = item.record
             if record is None or not record.day:
                 kept.append(item)
                 continue
             if isinstance(record, OrderRecord):
-                self._less_corrections(item)
+                self._less_corrections(item, corrections.get(item.key, []))
             if isinstance(record, RefundRecord) and record.day_share:
                 # A refund in a day: the VAT its booking took back, from the shop's refund.
                 item.vat = DayShare.from_json(record.day_share).vat
@@ -442,7 +448,7 @@ class _Reconciler:
                 days.setdefault(record.invoice_number, []).append(item)
             else:
                 kept.append(item)
-        self._corrections(days)
+        self._corrections(days, every)
         for reference, items in days.items():
             vat: dict[str, Decimal] | None = {}
             for item in items:
@@ -466,11 +472,11 @@ class _Reconciler:
             )
         return kept
 
-    def _less_corrections(self, item: Expected) -> None:
+    def _less_corrections(self, item: Expected, corrections: list[CorrectionRecord]) -> None:
         """An order changed after its day's document was made: that document holds the order
         as it was, the documents of the days its changes were seen hold the rest. A parked
         change is held by none, so its day shows the difference."""
-        for correction in self.store.corrections(order_key=item.key):
+        for correction in corrections:
             if correction.state == OrderState.PARKED or not correction.day_share:
                 continue
             share = DayShare.from_json(correction.day_share)
@@ -480,9 +486,11 @@ class _Reconciler:
                     item.vat[rate] = item.vat.get(rate, ZERO) - amount
                 item.vat = {rate: amount for rate, amount in item.vat.items() if amount}
 
-    def _corrections(self, days: dict[str, list[Expected]]) -> None:
+    def _corrections(
+        self, days: dict[str, list[Expected]], corrections: list[CorrectionRecord]
+    ) -> None:
         """The corrections booked in the month's days, each compared as part of its day."""
-        for correction in self.store.corrections(shop=self.shop.name):
+        for correction in corrections:
             if not correction.day or not correction.day_share:
                 continue
             day = date.fromisoformat(correction.day)
