@@ -60,6 +60,15 @@ def october() -> Iterator[WooCommerceSandbox]:
     woo.stop()
 
 
+def summary_runtime(
+    folder: Path, shop: WooCommerceSandbox, mb: MoneybirdSandbox, section: str = ""
+) -> Runtime:
+    """A runtime in summary mode against these sandboxes; `section`: [summary] settings."""
+    extra = 'mode = "summary"\n' + (f"\n[summary]\n{section}\n" if section else "")
+    path = write_config(folder, shop.url, mb.api_url, mb.administration_id, extra=extra)
+    return build(load_config(path, environ=secrets_env(shop, mb)))
+
+
 @pytest.fixture
 def summary(
     tmp_path: Path,
@@ -67,13 +76,10 @@ def summary(
     october: WooCommerceSandbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Runtime]:
+    # In the environment too: the tests that run the command line on this config need them.
     for name, value in secrets_env(october, moneybird).items():
         monkeypatch.setenv(name, value)
-    path = write_config(
-        tmp_path, october.url, moneybird.api_url, moneybird.administration_id,
-        extra='mode = "summary"\n',
-    )  # fmt: skip
-    runtime = build(load_config(path))
+    runtime = summary_runtime(tmp_path, october, moneybird)
     runtime.client._sleep = lambda _s: None
     yield runtime
     runtime.close()
@@ -221,10 +227,7 @@ def test_a_day_waits_to_settle_and_takes_edits_until_then(
 
     from connector.sync.report import PassReport
 
-    env = secrets_env(shop, moneybird)
-    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id,
-                        extra='mode = "summary"\n\n[summary]\nsettle_days = 5\n')  # fmt: skip
-    runtime = build(load_config(path, environ=env))
+    runtime = summary_runtime(tmp_path, shop, moneybird, "settle_days = 5")
     try:
         first = runtime.engine().run_pass()
         assert first.in_days == 6 and first.booked == 2  # Bakkerij Bakker's two, on their own
@@ -389,11 +392,7 @@ def test_an_invoice_asked_for_after_the_day_is_parked_not_guessed(
     it, or tell the customer no): nothing is booked by guess."""
     import copy
 
-    path = write_config(
-        tmp_path, october.url, moneybird.api_url, moneybird.administration_id,
-        extra='mode = "summary"\n\n[summary]\ninvoice_request_keys = ["_factuur"]\n',
-    )  # fmt: skip
-    runtime = build(load_config(path, environ=secrets_env(october, moneybird)))
+    runtime = summary_runtime(tmp_path, october, moneybird, 'invoice_request_keys = ["_factuur"]')
     try:
         runtime.engine().run_pass()
         edited = copy.deepcopy(october.orders[1007])
@@ -452,11 +451,7 @@ def test_a_customer_who_asks_for_an_invoice_gets_one_of_their_own(
     # 1009, the only consumer order of 7 October, ticked "I want an invoice" at checkout.
     october.orders[1009]["meta_data"].append({"id": 9, "key": "_factuur", "value": "yes"})
     october.orders[1007]["meta_data"].append({"id": 8, "key": "_factuur", "value": "no"})
-    path = write_config(
-        tmp_path, october.url, moneybird.api_url, moneybird.administration_id,
-        extra='mode = "summary"\n\n[summary]\ninvoice_request_keys = ["_factuur"]\n',
-    )  # fmt: skip
-    runtime = build(load_config(path, environ=secrets_env(october, moneybird)))
+    runtime = summary_runtime(tmp_path, october, moneybird, 'invoice_request_keys = ["_factuur"]')
     try:
         runtime.engine().run_pass()
     finally:
@@ -490,13 +485,10 @@ def test_a_second_state_file_adopts_the_days_instead_of_making_them_again(
 ) -> None:
     """The state is a cache of Moneybird: a second install (or a state restored from before
     the days were made) finds each day's document by its reference and books nothing twice."""
-    env = secrets_env(october, moneybird)
     for install in ("first", "second"):
         folder = tmp_path / install
         folder.mkdir()
-        path = write_config(folder, october.url, moneybird.api_url, moneybird.administration_id,
-                            extra='mode = "summary"\n')  # fmt: skip
-        runtime = build(load_config(path, environ=env))
+        runtime = summary_runtime(folder, october, moneybird)
         try:
             runtime.engine().run_pass()
         finally:
