@@ -170,6 +170,16 @@ class BookedInvoice:
     has_payments: bool
     settled_by_credit: Decimal  # paid by settling a credit invoice against it
     raw: Invoice
+    invoice_date: str = ""  # as Moneybird dates it (YYYY-MM-DD)
+    contact_email: str = ""  # the contact's address for invoices, as Moneybird has it
+    contact_name: str = ""  # the company, else the person
+
+    @property
+    def described(self) -> str:
+        """How a person finds it in Moneybird: number, total, customer and date."""
+        parts = [self.number or "a draft", self.total or "?", self.contact_name or "no contact",
+                 self.invoice_date or "no date"]  # fmt: skip
+        return ", ".join(parts)
 
     @property
     def is_draft(self) -> bool:
@@ -183,6 +193,9 @@ class BookedInvoice:
 
 def booked(invoice: Invoice) -> BookedInvoice:
     payments = invoice.get("payments") or []
+    contact: dict[str, Any] = invoice.get("contact") or {}
+    if not isinstance(contact, dict):
+        contact = {}
     return BookedInvoice(
         id=str(invoice["id"]),
         number=invoice.get("invoice_id") or None,
@@ -212,6 +225,12 @@ def booked(invoice: Invoice) -> BookedInvoice:
             ZERO,
         ),
         raw=invoice,
+        invoice_date=str(invoice.get("invoice_date") or invoice.get("date") or "")[:10],
+        contact_email=str(contact.get("send_invoices_to_email") or contact.get("email") or ""),
+        contact_name=str(
+            contact.get("company_name")
+            or " ".join(str(contact.get(k) or "") for k in ("firstname", "lastname")).strip()
+        ),
     )
 
 

@@ -21,6 +21,9 @@ class Poll:
     shop_time: datetime | None = None  # the shop's clock at the first answer
     complete_until: datetime | None = None  # every order modified up to here was read
     total: int | None = None  # how many the shop said it lists, when it says
+    # Why the read stopped short of the list's end (it kept moving without progress), or None:
+    # `complete_until` is then only the point up to which it provably was read.
+    incomplete: str | None = None
 
     @property
     def orders(self) -> list[dict[str, Any]]:
@@ -69,6 +72,11 @@ class Shop(Protocol):
     def order(self, order_id: str) -> dict[str, Any] | None: ...
 
     def summary(self, payload: dict[str, Any]) -> OrderSummary: ...
+
+    def identify(self, payload: Any) -> tuple[str, str] | None:
+        """The id and number of a listed element however broken the rest of it is, or None
+        when it names no order (then it is reported, not guessed at)."""
+        ...
 
     def unlisted(self, payload: dict[str, Any]) -> str | None:
         """Why the shop's order list a pass reads would not list this order, or None."""

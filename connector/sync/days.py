@@ -319,9 +319,10 @@ class DayFlow:
         if record.invoice_id is not None:
             invoice = booked(self.client.invoice(record.invoice_id))
         elif record.intent is not None:  # a write whose answer was lost: Moneybird says
-            invoice = self._find(draft) or self._create(record, draft)
+            invoice = self._this_day(self._find(draft), draft) or self._create(record, draft)
         else:
-            invoice = self._there.get(draft.reference) or self._create(record, draft)
+            there = self._there.get(draft.reference)
+            invoice = self._this_day(there, draft) or self._create(record, draft)
         record.intent = None
         record.invoice_id = invoice.id
         record.invoice_number = invoice.number or draft.reference
@@ -331,6 +332,24 @@ class DayFlow:
         self.store.save(record)
         return invoice
 
+    def _this_day(self, found: BookedInvoice | None, draft: DayDraft) -> BookedInvoice | None:
+        """A document found under the day's reference, taken only when it is this day's: the
+        same date and the same total. Another (a second shop with the same prefix) parks the
+        day naming both, and nothing is written on it."""
+        if found is None:
+            return None
+        total = parse(found.total, "total") if found.total else None
+        expected = draft.shop_totals.total_incl_tax
+        tolerance = self.settings.rounding_tolerance
+        agrees = total is not None and abs(total - expected) <= tolerance
+        if found.invoice_date == draft.day.isoformat() and agrees:
+            return found
+        raise Parking(
+            f"Moneybird already holds {found.reference} ({found.described}), which is not "
+            f"this day's document ({expected}, {draft.day.isoformat()}): two shops share the "
+            "reference prefix — give this shop its own `sync.reference_template`"
+        )
+
     def _find(self, draft: DayDraft) -> BookedInvoice | None:
         return booked_or_none(self.client.invoice_by_reference(draft.reference, draft.day))
 
@@ -339,7 +358,8 @@ class DayFlow:
         body = day_body(draft, self._contact(), self.label)
         return self.writer.write(
             record, Intent.CREATE_INVOICE,
-            lambda: booked(self.client.create_invoice(body)), lambda: self._find(draft),
+            lambda: booked(self.client.create_invoice(body)),
+            lambda: self._this_day(self._find(draft), draft),
             "day document create", "Moneybird refused the day's document",
         )  # fmt: skip
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from connector import shutdown
-from connector.booking.book import Parked, book, planned_payments
+from connector.booking.book import Parked, book, planned_payments, reference_for
 from connector.booking.credit import line_map, net_of_refunds
 from connector.booking.day import individual_reason
 from connector.booking.invoice import (
@@ -32,6 +32,7 @@ from connector.errors import (
     AuthError,
     ConnectorError,
     Interrupted,
+    OrderDataError,
     Outcome,
     Parking,
     ParksItem,
@@ -48,6 +49,7 @@ from connector.moneybird.client import MoneybirdClient
 from connector.moneybird.documents import BookedInvoice, booked_or_none, invoice_body
 from connector.order import Order, order_key
 from connector.redact import redact
+from connector.shops.checks import field_error
 from connector.shops.shop import Poll, Shop
 from connector.state import (
     Intent,
@@ -61,6 +63,7 @@ from connector.state import (
     to_text,
     utcnow,
 )
+from connector.sync.adoption import not_this_sale
 from connector.sync.days import DayFlow
 from connector.sync.refunds import RefundFlow
 from connector.sync.report import PassReport
@@ -215,7 +218,11 @@ class SyncEngine:
         listed = self.shop.unlisted(payload)
         if listed:
             return Verdict("skip", listed)
-        summary = self.shop.summary(payload)
+        try:
+            summary = self.shop.summary(payload)
+        except Exception as exc:  # what the pass parks the order with (_unreadable)
+            what = str(exc) if isinstance(exc, OrderDataError) else field_error(exc)
+            return Verdict("park", f"the shop's data for this order cannot be read: {what}")
         record = self.store.order(order_key(self.shop.name, summary.order_id))
         if record is not None and record.state == OrderState.PAID:
             return Verdict("skip", f"already booked as invoice {record.invoice_number}")
@@ -343,6 +350,8 @@ class SyncEngine:
             self.store.set_meta(Meta.SHOP_CLOCK, f"{to_text(poll.shop_time)}|{to_text(ours)}")
         if poll.complete_until is not None:
             self.store.set_meta(Meta.WATERMARK, to_text(poll.complete_until) or "")
+        # Said by `status` until a pass reads the list to its end.
+        self.store.set_meta(Meta.READ_INCOMPLETE, poll.incomplete or "")
         return polled
 
     def _read_changes(
@@ -366,25 +375,35 @@ class SyncEngine:
         return poll
 
     def _unreadable(self, payload: Any, exc: Exception, report: PassReport) -> None:
-        """An element of the shop's order list that cannot be read: parked when it names an
-        order, else kept for `status` and the alerts (the pass goes on with the others)."""
-        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        order_id = payload.get("id") if isinstance(payload, dict) else None
-        key = order_key(self.shop.name, order_id)
-        if order_id not in (None, "") and self.store.order(key) is None:
-            number = str(payload.get("number") or payload.get("name") or order_id)
-            record = OrderRecord(
-                key=key, shop=self.shop.name, order_id=str(order_id), number=number.lstrip("#")
-            )
-            reason = f"the shop's data for this order cannot be read ({what})"
-            self.writer.park(record, reason, report)
+        """An element of the shop's order list that cannot be read: its order parked (one
+        nothing was written for yet; a booked one stands, said in the log), else kept for
+        `status` and the alerts. The pass goes on with the others either way."""
+        what = str(exc) if isinstance(exc, OrderDataError) else field_error(exc)
+        named = self.shop.identify(payload)
+        if named is None:
+            sample = redact(repr(payload)[:120], self.config.secrets.values())
+            report.unreadable.append(f"an element of the order list without an order id ({sample})")
+            log.error("the shop's order list holds an element that is not an order: %s", sample)
             return
-        if order_id not in (None, ""):
-            log.warning("order %s: the shop's data cannot be read (%s)", order_id, what)
+        order_id, number = named
+        record = self.store.order(order_key(self.shop.name, order_id))
+        modified = str(payload.get("date_modified_gmt") or payload.get("updatedAt") or "")
+        if record is not None and (
+            record.invoice_id or record.intent or record.day or record.state == OrderState.PAID
+        ):
+            log.warning("order %s: the shop's data cannot be read (%s)", record.number, what)
             return
-        sample = redact(repr(payload)[:120], self.config.secrets.values())
-        report.unreadable.append(f"an element of the order list without an order id ({sample})")
-        log.error("the shop's order list holds an element that is not an order: %s", sample)
+        if (
+            record is not None
+            and record.state == OrderState.PARKED
+            and record.modified_at == modified
+        ):
+            return  # parked for it already, and not changed since
+        if record is None:
+            record = OrderRecord(key=order_key(self.shop.name, order_id), shop=self.shop.name,
+                                 order_id=order_id, number=number)  # fmt: skip
+        record.modified_at = modified
+        self.writer.park(record, f"the shop's data for this order cannot be read: {what}", report)
 
     def _clock_step(self, shop_now: datetime | None, ours: datetime) -> timedelta | None:
         """How far the shop's clock went back since the last poll, measured against ours."""
@@ -400,7 +419,8 @@ class SyncEngine:
     def start_point(self) -> datetime:
         """Orders paid before this moment are history: `import` books them, a pass never.
         `sync.start` (a day in sync.timezone) or, unset, the first pass's moment; an import
-        moves it back to what it imported."""
+        moves it back to what it imported. A state an earlier version wrote without one keeps
+        that version's start: where its books begin, never the upgrade's moment."""
         if self._start is not None:
             return self._start
         recorded = from_text(self.store.get_meta(Meta.START))
@@ -409,9 +429,16 @@ class SyncEngine:
             day = datetime.combine(self.config.sync.start, datetime.min.time())
             configured = day.replace(tzinfo=self.settings.timezone).astimezone(UTC)
         if configured is None and recorded is None:
-            recorded = utcnow().replace(microsecond=0)
+            earlier = self.store.start_of_earlier_version()
+            recorded = earlier or utcnow().replace(microsecond=0)
             self.store.set_meta(Meta.START, to_text(recorded) or "")
-            self._count_history(recorded)
+            if earlier is None:  # a new state's first pass
+                self._count_history(recorded)
+            else:
+                # No history counted: that version read the shop from its beginning, so the
+                # orders before its first one are none it left for `import`.
+                log.info("a state from an earlier version starts where its books begin: %s",
+                         to_text(recorded))  # fmt: skip
         self._start = min(m for m in (configured, recorded) if m is not None)
         return self._start
 
@@ -587,14 +614,66 @@ class SyncEngine:
             return
         if self._not_yet(record, order, report, waiting):
             return
-        draft = self._draft_for(record, order, report)
+        result = self.booking(order)
+        existing = None
+        if record.invoice_id is None and record.intent is None:
+            existing = self._found(order, result)
+            if existing is not None and isinstance(result, Parked) and not existing.is_draft:
+                # Booked already (another install, a restored state): whatever the tables
+                # say now, it is adopted, never parked for a person to book again.
+                self._adopt_booked(record, order, existing, report)
+                return
+        draft = self._draft_for(record, order, report, result)
         if draft is None:
             return
-        joins = self.summary and record.invoice_id is None and record.intent is None
-        if joins and individual_reason(order, self.config.mappings) is None:
+        joins = self.summary and existing is None and record.invoice_id is None
+        if (
+            joins
+            and record.intent is None
+            and individual_reason(order, self.config.mappings) is None
+        ):
             self.days.join(record, order, draft, report)
             return
-        self._make_invoice(record, order, draft, report, current)
+        self._make_invoice(record, order, draft, report, current, existing)
+
+    def _found(self, order: Order, result: InvoiceDraft | Parked) -> BookedInvoice | None:
+        """The invoice Moneybird holds under the order's reference, made by another install or
+        before this state was restored, when it is this sale; Parking naming both when a
+        document there carries the reference but is another sale."""
+        self.writer.fresh_documents()
+        if isinstance(result, InvoiceDraft):
+            reference, drafted = result.reference, result.shop_totals.total_incl_tax
+        else:
+            reference, drafted = reference_for(order, self.settings.reference_template), None
+        existing = self.writer.known(reference)
+        if existing is None:
+            return None
+        self._is_this_sale(order, existing, drafted)
+        return existing
+
+    def _is_this_sale(
+        self, order: Order, invoice: BookedInvoice, drafted: Decimal | None = None
+    ) -> None:
+        totals = () if drafted is None else (drafted,)
+        tolerance = self.settings.rounding_tolerance
+        why = not_this_sale(order, invoice, self.store, tolerance, totals)
+        if why is not None:
+            raise Parking(why)
+
+    def _adopt_booked(
+        self, record: OrderRecord, order: Order, invoice: BookedInvoice, report: PassReport
+    ) -> None:
+        """Take a finalized invoice of this sale that Moneybird has, then pay what is left."""
+        record.reference = invoice.reference
+        record.total = str(order.total)
+        record.currency = order.currency
+        record.paid_at = to_text(order.paid_at)
+        if self.config.file.refunds.before_booking == "net" and order.refunds:
+            refunded = sum((r.amount for r in order.refunds), Decimal(0))
+            if invoice.total is not None and Decimal(invoice.total) == order.total - refunded:
+                self.refunds.booked_net(record.key, order.refunds)  # netted on it then
+        self.writer.adopt(record, invoice)
+        self._pay_finalized(record, order, report, invoice, adopted=True)
 
     def _resume(self, record: OrderRecord) -> BookedInvoice | None:
         """Resuming (a lost finalize answer, a draft, a retried order): Moneybird says where the
@@ -618,6 +697,7 @@ class SyncEngine:
         order: Order,
         report: PassReport,
         current: BookedInvoice | None,
+        adopted: bool = False,
     ) -> None:
         """Finalized: the invoice stands whatever changed since; only the payment is left."""
         if order.paid_at is None:
@@ -628,7 +708,7 @@ class SyncEngine:
             raise Parking(str(problem)) from None
         refunded = self.refunds.net_amount(record.key)  # refunds booked on the invoice
         self.writer.pay(record, less(plans, refunded), current)
-        self._paid(record, report)
+        self._paid(record, report, adopted)
 
     def _not_yet(
         self, record: OrderRecord, order: Order, report: PassReport, waiting: str | None
@@ -650,11 +730,10 @@ class SyncEngine:
         return False
 
     def _draft_for(
-        self, record: OrderRecord, order: Order, report: PassReport
+        self, record: OrderRecord, order: Order, report: PassReport, result: InvoiceDraft | Parked
     ) -> InvoiceDraft | None:
-        """The invoice the order becomes, recorded on the order (with where its lines went, for
-        its refunds); None when it parks (our own draft, if any, deleted)."""
-        result = self.booking(order)
+        """The invoice the order becomes (`result`), recorded on the order (with where its
+        lines went, for its refunds); None when it parks (our own draft, if any, deleted)."""
         if isinstance(result, Parked):
             if record.invoice_id or record.intent:
                 self.writer.discard_draft(record)
@@ -677,26 +756,25 @@ class SyncEngine:
         draft: InvoiceDraft,
         report: PassReport,
         current: BookedInvoice | None,
+        existing: BookedInvoice | None = None,
     ) -> None:
-        """Adopt the invoice Moneybird already has for it, or create it; then check Moneybird's
-        totals, finalize and pay."""
+        """Adopt the invoice of this sale Moneybird already has (`existing`, or the one a lost
+        create made), or create it; then check Moneybird's totals, finalize and pay."""
         invoice = current
         if record.intent == Intent.DELETE_DRAFT:
             self.writer.discard_draft(record)
         adopted = False
-        if record.invoice_id is None and record.intent is None:
-            self.writer.fresh_documents()
-            existing = self.writer.known(draft.reference)
-            if existing is not None:
-                # Made by another install or before this state was restored: Moneybird's.
-                self.writer.adopt(record, existing)
-                invoice = current = existing
-                adopted = True
+        if existing is not None and record.invoice_id is None and record.intent is None:
+            # Made by another install or before this state was restored: Moneybird's.
+            self.writer.adopt(record, existing)
+            invoice = current = existing
+            adopted = True
         if record.invoice_id is None and record.intent == Intent.CREATE_INVOICE:
             invoice = booked_or_none(
                 self.client.invoice_by_reference(draft.reference, draft.invoice_date)
             )
             if invoice is not None:
+                self._is_this_sale(order, invoice, draft.shop_totals.total_incl_tax)
                 self.writer.adopt(record, invoice)
         if record.invoice_id is None:
             self.writer.ensure_open_period(draft.invoice_date, "the invoice", order.number)

@@ -313,6 +313,15 @@ class RefundFlow:
             self.writer.fresh_documents()
         # Credited by another install, or before this state was restored.
         found = self.writer.known(credit.reference)
+        if found is not None and found.credits != order_record.invoice_id:
+            # Another sale's credit under the same reference (a second shop, a numbering
+            # that started over): not this refund's, and nothing is written on it.
+            raise Parking(
+                f"Moneybird already holds {found.reference} ({found.described}), which does "
+                f"not credit this order's invoice {order_record.invoice_number}: two shops, or "
+                "a numbering that started over, share references — give this shop its own "
+                "`sync.reference_template`"
+            )
         elsewhere = found is not None
         if found is None and record.intent == Intent.DUPLICATE_CREDIT:
             found = self._lost_duplicate(record, order_record)

@@ -32,6 +32,7 @@ from connector.order import (
     RefundLine,
     ShopTaxRate,
 )
+from connector.shops import checks
 from connector.shops import text as shop_text
 
 SHOP = "shopify"
@@ -47,11 +48,15 @@ def gid_number(gid: str) -> str:
     return str(gid).rsplit("/", 1)[-1]
 
 
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
+def read_time(value: str) -> datetime:
+    """Shopify's ISO 8601 DateTime (ValueError if not a date)."""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_time(value: object, field: str) -> datetime | None:
+    """A plausible date or None; else OrderDataError naming the field and value."""
+    return checks.moment(value, field, read_time)
 
 
 def rate_key(percentage: object) -> str:
@@ -75,8 +80,17 @@ def order_from_shopify(
         attributes = {
             str(a.get("key")): str(a.get("value")) for a in payload.get("customAttributes") or []
         }
-    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
-        raise OrderDataError(f"the shop's data for this order is unreadable: {exc!r}") from exc
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        ArithmeticError,
+        OrderDataError,
+    ) as exc:
+        raise OrderDataError(
+            f"the shop's data for this order is unreadable: {checks.field_error(exc)}"
+        ) from exc
     if shop_text.asks(attributes, invoice_request_keys):
         order = replace(order, invoice_requested=True)
     return order
@@ -189,8 +203,9 @@ def _order(payload: dict[str, Any], vat_attribute: str, side: str) -> Order:
     status = str(payload.get("displayFinancialStatus") or "")
     payment = _payment(payload)
     paid_at = paid_time(payload)
-    modified = parse_time(payload["updatedAt"])
-    assert modified is not None
+    modified = parse_time(payload["updatedAt"], "updatedAt")
+    if modified is None:
+        raise OrderDataError("the order has no updatedAt")
     return Order(
         shop=SHOP,
         data_notes=shop_text.note(payload),
@@ -251,7 +266,7 @@ def _refund(data: dict[str, Any], incl: bool, side: str) -> Refund:
                 tax=tax,
             )
         )
-    created = parse_time(data.get("createdAt"))
+    created = parse_time(data.get("createdAt"), "refund createdAt")
     if created is None:
         raise ValueError("refund without createdAt")
     return Refund(
@@ -296,8 +311,9 @@ def paid_time(payload: dict[str, Any]) -> datetime | None:
     if payload.get("displayFinancialStatus") not in PAID_STATUSES:
         return None
     payment = _payment(payload)
-    return parse_time(payment.get("processedAt") if payment else None) or parse_time(
-        payload.get("processedAt")
+    paid = payment.get("processedAt") if payment else None
+    return parse_time(paid, "payment processedAt") or parse_time(
+        payload.get("processedAt"), "processedAt"
     )
 
 

@@ -25,9 +25,16 @@ from connector.errors import AuthError, ShopError
 from connector.order import Order
 from connector.outage import FailureStreak
 from connector.shops import text as shop_text
+from connector.shops.checks import check_order
 from connector.shops.shop import OrderSummary, Poll
 from connector.shops.shopify import bulk
-from connector.shops.shopify.parse import PAID_STATUSES, gid_number, order_from_shopify, paid_time
+from connector.shops.shopify.parse import (
+    PAID_STATUSES,
+    gid_number,
+    order_from_shopify,
+    paid_time,
+    parse_time,
+)
 from connector.shops.shopify.queries import (
     ACCESS_SCOPES,
     CHANGED_ORDERS,
@@ -213,6 +220,8 @@ class ShopifyShop:
         return self._complete(node) if node else None
 
     def summary(self, payload: dict[str, Any]) -> OrderSummary:
+        """Strict: a date that is not one, or could not be this order's, parks the order."""
+        parse_time(payload.get("updatedAt"), "updatedAt")
         return OrderSummary(
             order_id=gid_number(payload["id"]),
             number=str(payload["name"]).lstrip("#"),
@@ -221,6 +230,13 @@ class ShopifyShop:
             refunds=tuple(gid_number(r["id"]) for r in payload.get("refunds") or []),
             paid_at=paid_time(payload),
         )
+
+    def identify(self, payload: Any) -> tuple[str, str] | None:
+        gid = payload.get("id") if isinstance(payload, dict) else None
+        if not isinstance(gid, str) or not gid_number(gid):
+            return None
+        order_id = gid_number(gid)
+        return order_id, str(payload.get("name") or order_id).lstrip("#")[:60]
 
     def _waiting(self, payload: dict[str, Any]) -> str | None:
         status = payload.get("displayFinancialStatus")
@@ -246,12 +262,13 @@ class ShopifyShop:
         return None
 
     def to_order(self, payload: dict[str, Any]) -> Order:
-        return order_from_shopify(
+        order = order_from_shopify(
             payload,
             self.vat_number_attribute,
             self.invoice_currencies,
             self.invoice_request_keys,
         )
+        return check_order(order)
 
     def not_bookable(self, order: Order) -> str | None:
         if order.status == "VOIDED" or order.status == "EXPIRED":

@@ -29,6 +29,7 @@ from connector.order import (
     RefundLine,
     ShopTaxRate,
 )
+from connector.shops import checks
 from connector.shops import text as shop_text
 
 SHOP = "woocommerce"
@@ -39,25 +40,50 @@ GIFT_CARD_METHOD = "gift_card"  # the payment table's method for paying with a g
 
 # Names of negative, untaxed fee lines that gift-card plugins use for a card paid with
 # (`gift_cards.fee_names` replaces the list); matched without regard to case.
-def parse_gmt(value: str | None) -> datetime | None:
-    """WooCommerce `_gmt` fields are UTC without a zone suffix."""
-    if not value:
-        return None
+def read_gmt(value: str) -> datetime:
+    """WooCommerce `_gmt` fields are UTC without a zone suffix (ValueError if not a date)."""
     parsed = datetime.fromisoformat(value.replace("Z", ""))
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def parse_gmt(payload: dict[str, Any], field: str) -> datetime | None:
+    """The order's (or refund's) `field`, a plausible date or None; else OrderDataError."""
+    return checks.moment(payload.get(field), field, read_gmt)
+
+
+def gmt_stamp(value: object) -> datetime | None:
+    """A `_gmt` date for reading the list by: None when it is not a plausible date."""
+    return checks.stamp(value, read_gmt)
+
+
+def rate_id(tax_line: dict[str, Any]) -> str:
+    """A tax line's rate id; a tax line without one cannot be tied to a rate."""
+    found = tax_line.get("rate_id")
+    if found in (None, "") or isinstance(found, dict | list | bool):
+        raise OrderDataError(f"a tax line has no usable rate_id ({checks.shown(found)})")
+    return str(found)
+
+
 def rate_ids_used(payload: dict[str, Any]) -> set[str]:
-    return {str(t["rate_id"]) for t in payload.get("tax_lines") or []}
+    return {rate_id(t) for t in _dicts(payload.get("tax_lines"), "tax_lines")}
 
 
 def percentages_listed(payload: dict[str, Any]) -> dict[str, Decimal]:
     """Newer shops put `rate_percent` on each tax line; older ones need GET /taxes/{id}."""
     found: dict[str, Decimal] = {}
-    for tax_line in payload.get("tax_lines") or []:
+    for tax_line in _dicts(payload.get("tax_lines"), "tax_lines"):
         if tax_line.get("rate_percent") not in (None, ""):
-            found[str(tax_line["rate_id"])] = parse(tax_line["rate_percent"], "rate_percent")
+            found[rate_id(tax_line)] = parse(tax_line["rate_percent"], "rate_percent")
     return found
+
+
+def _dicts(value: object, field: str) -> list[dict[str, Any]]:
+    """A list of objects, as a field of the order holds them (none when absent)."""
+    if value in (None, "", []):
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise OrderDataError(f"{field} is not a list of objects ({checks.shown(value)})")
+    return value
 
 
 def order_from_woocommerce(
@@ -73,8 +99,17 @@ def order_from_woocommerce(
     try:
         order = _order(payload, percentages or {}, vat_number_keys, gift_card_fees)
         meta = {str(m.get("key")): str(m.get("value")) for m in payload.get("meta_data") or []}
-    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
-        raise OrderDataError(f"the shop's data for this order is unreadable: {exc}") from exc
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        ArithmeticError,
+        OrderDataError,
+    ) as exc:
+        raise OrderDataError(
+            f"the shop's data for this order is unreadable: {checks.field_error(exc)}"
+        ) from exc
     if shop_text.asks(meta, invoice_request_keys):
         order = replace(order, invoice_requested=True)
     if not refunds:
@@ -93,17 +128,17 @@ def _order(
 ) -> Order:
     known = {**percentages, **percentages_listed(payload)}
     tax_rates: dict[str, ShopTaxRate] = {}
-    for tax_line in payload.get("tax_lines") or []:
-        rate_id = str(tax_line["rate_id"])
+    for tax_line in _dicts(payload.get("tax_lines"), "tax_lines"):
+        rate = rate_id(tax_line)
         vat = parse(tax_line.get("tax_total"), "tax_total") + parse(
             tax_line.get("shipping_tax_total"), "shipping_tax_total"
         )
-        previous = tax_rates.get(rate_id)
+        previous = tax_rates.get(rate)
         if previous is not None:
             vat += previous.vat_total
-        tax_rates[rate_id] = ShopTaxRate(
-            rate_id=rate_id,
-            percentage=known.get(rate_id),
+        tax_rates[rate] = ShopTaxRate(
+            rate_id=rate,
+            percentage=known.get(rate),
             label=str(tax_line.get("label") or tax_line.get("rate_code") or ""),
             vat_total=vat,
         )
@@ -138,9 +173,7 @@ def _order(
             continue
         lines.append(_charge(LineKind.FEE, fee, "name", invoice_texts.FEE, tax_rates))
 
-    modified = parse_gmt(payload.get("date_modified_gmt")) or parse_gmt(
-        payload.get("date_created_gmt")
-    )
+    modified = parse_gmt(payload, "date_modified_gmt") or parse_gmt(payload, "date_created_gmt")
     if modified is None:
         raise ValueError("no date_modified_gmt")
     main = _main_payment(payload)
@@ -158,7 +191,7 @@ def _order(
         currency=str(payload.get("currency") or "").upper(),
         prices_include_tax=bool(payload.get("prices_include_tax")),
         total=total,
-        paid_at=parse_gmt(payload.get("date_paid_gmt")),
+        paid_at=parse_gmt(payload, "date_paid_gmt"),
         modified_at=modified,
         customer=_customer(payload, vat_number_keys),
         lines=tuple(lines),
@@ -235,7 +268,7 @@ def refund_from_woocommerce(payload: dict[str, Any]) -> Refund:
 
 
 def _refund(payload: dict[str, Any]) -> Refund:
-    created = parse_gmt(payload.get("date_created_gmt"))
+    created = parse_gmt(payload, "date_created_gmt")
     if created is None:
         raise ValueError("no date_created_gmt")
     lines: list[RefundLine] = []

@@ -19,13 +19,15 @@ from woocommerce import API
 
 from connector import shutdown
 from connector.defaults import GIFT_CARD_FEE_NAMES, VAT_NUMBER_KEYS
-from connector.errors import AuthError, ShopError
+from connector.errors import AuthError, OrderDataError, ShopError
 from connector.money import parse
 from connector.order import Order
 from connector.outage import FailureStreak, cause_of
 from connector.shops import text as shop_text
+from connector.shops.checks import check_order, field_error
 from connector.shops.shop import OrderSummary, Poll
 from connector.shops.woocommerce.parse import (
+    gmt_stamp,
     order_from_woocommerce,
     parse_gmt,
     percentages_listed,
@@ -118,7 +120,7 @@ class WooCommerceShop:
                     fresh.append(order)
                     continue
                 seen.add(order_id)
-                modified = parse_gmt(order.get("date_modified_gmt"))
+                modified = gmt_stamp(order.get("date_modified_gmt"))
                 if filter_here and since is not None and (modified or since) <= since:
                     continue
                 fresh.append(order)
@@ -146,13 +148,18 @@ class WooCommerceShop:
         and the orders behind it shifted onto pages already read. The read then carries on
         from that order's own stamp (one second back: the filter is strictly after, to the
         second), never from a page number. It ends at a short page. `poll.complete_until` is
-        set to the shop's clock at the first answer when the whole list was read, or to the
-        last point up to which it provably was when the list kept moving."""
+        set to the shop's clock at the first answer when the whole list was read.
+
+        It carries on as often as the list moves while each restart moves that point forward
+        (a shop that ignores `offset` moves on every page, but forward). Only when MAX_RESTARTS
+        restarts in a row get no further does it stop, never to spin: `poll.incomplete` then
+        says why, and `poll.complete_until` is the point up to which it provably was read."""
         params = {**params, "per_page": PER_PAGE, "order": "asc"}
         params["orderby"] = (
             "modified" if key and key[0] == "date_modified_gmt" else ("date" if key else "id")
         )
-        after, offset, last, moves = start, 0, None, 0
+        after, offset, last, stuck = start, 0, None, 0
+        head: tuple[str, str] | None = None  # the first order of this restart's first page
         while True:
             query = {**params, "offset": offset}
             if key is not None and after is not None:
@@ -167,26 +174,43 @@ class WooCommerceShop:
                 poll.total = _header_int(response, "X-WP-Total")
             if last is not None:
                 if not batch or _mark(batch[0], key) != last[0]:
-                    moves += 1
-                    if moves > MAX_RESTARTS:
-                        log.warning(
-                            "the shop's order list kept changing while it was read; the rest "
-                            "is read on the next pass"
+                    resume = last[1] - timedelta(seconds=1) if last[1] is not None else after
+                    forward = resume is not None and (after is None or resume > after)
+                    stuck = 0 if forward else stuck + 1
+                    # The same first page again, further on: the offset was not applied.
+                    same = bool(batch) and _mark(batch[0], key) == head
+                    if stuck > MAX_RESTARTS:
+                        where = ""
+                        if key is not None and after is not None:
+                            what = "created" if key[0] == "date_created_gmt" else "changed"
+                            at = after.astimezone(UTC)
+                            where = f" than the orders {what} after {at:%Y-%m-%d %H:%M:%S} UTC"
+                        poll.incomplete = (
+                            f"the shop's order list kept moving while it was read: {stuck} "
+                            f"times in a row it got no further{where}"
                         )
+                        if same:
+                            poll.incomplete += (
+                                " (the shop answered the same page whatever the `offset`: a "
+                                "plugin or cache in front of it may ignore that parameter)"
+                            )
+                        log.warning("%s; the read stops there", poll.incomplete)
                         poll.complete_until = after if key is not None else start
                         return
-                    log.info("order list changed while paging; reading on from where it moved")
-                    if last[1] is not None:
-                        after = last[1] - timedelta(seconds=1)
-                    offset, last = 0, None
+                    log.info(
+                        "order list changed while paging%s; reading on from where it moved",
+                        " (or the shop ignores `offset`)" if same else "",
+                    )
+                    after, offset, last = resume, 0, None
                     continue
                 yield batch[1:]
             else:
+                head = _mark(batch[0], key) if batch else None
                 yield batch
             if len(batch) < PER_PAGE:
                 poll.complete_until = poll.shop_time
                 return
-            stamp = parse_gmt(batch[-1].get(key[0])) if key is not None else None
+            stamp = gmt_stamp(batch[-1].get(key[0])) if key is not None else None
             last = (_mark(batch[-1], key), stamp)
             offset += PER_PAGE - 1
 
@@ -222,7 +246,9 @@ class WooCommerceShop:
         self, since: datetime, until: datetime | None
     ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
         """Orders created in [since, until), oldest first, a page at a time (with the total,
-        when the shop gives one), so a long history streams instead of filling memory."""
+        when the shop gives one), so a long history streams instead of filling memory. A read
+        that cannot reach the end of the range raises ShopError after its last page: there is
+        no next pass to carry on, so it is never taken for the whole range."""
         params: dict[str, Any] = {
             "status": ",".join(self.read_statuses),
             "dates_are_gmt": "true",
@@ -238,6 +264,8 @@ class WooCommerceShop:
             fresh = [o for o in page if not _id_of(o) or _id_of(o) not in seen]
             seen.update(_id_of(o) for o in fresh)
             yield fresh, poll.total
+        if poll.incomplete:
+            raise ShopError(poll.incomplete)
 
     def count_before(self, moment: datetime) -> int | None:
         params = {
@@ -260,6 +288,8 @@ class WooCommerceShop:
         return self._json(response, f"order {order_id}")
 
     def summary(self, payload: dict[str, Any]) -> OrderSummary:
+        """Strict: a date that is not one, or could not be this order's, parks the order."""
+        parse_gmt(payload, "date_modified_gmt")
         return OrderSummary(
             order_id=str(payload["id"]),
             number=str(payload.get("number") or payload["id"]),
@@ -267,8 +297,14 @@ class WooCommerceShop:
             waiting=None if payload.get("date_paid_gmt") else NOT_PAID,
             modified=str(payload.get("date_modified_gmt") or ""),
             refunds=refund_ids(payload),
-            paid_at=parse_gmt(payload.get("date_paid_gmt")),
+            paid_at=parse_gmt(payload, "date_paid_gmt"),
         )
+
+    def identify(self, payload: Any) -> tuple[str, str] | None:
+        order_id = _id_of(payload)
+        if not order_id or isinstance(payload.get("id"), dict | list | bool):
+            return None
+        return order_id, str(payload.get("number") or order_id)[:60]
 
     def unlisted(self, payload: dict[str, Any]) -> str | None:
         status = str(payload.get("status") or "")
@@ -285,15 +321,20 @@ class WooCommerceShop:
         return None
 
     def to_order(self, payload: dict[str, Any]) -> Order:
-        """Parse, looking up tax percentages the order itself does not state."""
-        listed = percentages_listed(payload)
-        needed = rate_ids_used(payload) - set(listed)
+        """Parse, looking up tax percentages the order itself does not state; checked."""
+        try:
+            listed = percentages_listed(payload)
+            needed = rate_ids_used(payload) - set(listed)
+        except (KeyError, TypeError, ValueError, AttributeError, OrderDataError) as exc:
+            raise OrderDataError(
+                f"the shop's data for this order is unreadable: {field_error(exc)}"
+            ) from exc
         percentages: dict[str, Decimal] = {}
         for rate_id in needed:
             pct = self.tax_percentage(rate_id)
             if pct is not None:
                 percentages[rate_id] = pct
-        return order_from_woocommerce(
+        order = order_from_woocommerce(
             payload,
             percentages,
             self.refunds_of(payload),
@@ -301,6 +342,7 @@ class WooCommerceShop:
             self.gift_card_fees,
             self.invoice_request_keys,
         )
+        return check_order(order)
 
     def refunds_of(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
         """The order's refunds in full: one request, only for orders that have any."""

@@ -1,0 +1,140 @@
+"""One bad order never holds up the shop: a value that does not parse or could not be a sale
+parks its own order on the first pass, named with the field and its value, and every other
+order is booked on that same pass. Judged by what landed in the sandbox Moneybird."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.ops.health import health
+from connector.runtime import Runtime
+from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.seed import ANNA, JEROEN, Item, woo_order
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.state import OrderRecord, OrderState
+from tests.conftest import secrets_env
+from tests.helpers import booked_exactly_once
+
+DEMO_BOOKED = {f"WC-{n}" for n in (1001, 1002, 1003, 1004, 1005, 1007, 1009, 1010)}
+GOOD = DEMO_BOOKED | {"WC-1011", "WC-1012"}
+
+
+def _add(shop: WooCommerceSandbox, order_id: int) -> dict[str, Any]:
+    """A good order (21.50 of espresso, paid an hour ago), as the shop has it."""
+    paid = datetime.now(UTC) - timedelta(hours=1)
+    order = woo_order(order_id, ANNA, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)],
+                      "0", paid)  # fmt: skip
+    shop.put_order(order)
+    return shop.orders[order_id]
+
+
+def _reason(runtime: Runtime, order_id: int) -> str:
+    record = runtime.store.order(f"woocommerce:{order_id}")
+    assert record is not None and record.state == OrderState.PARKED, record
+    return record.park_reason or ""
+
+
+@pytest.mark.parametrize("modified", ["2021-1008T13:54:36", "garbage", "2026-13-01T00:00:00"])
+def test_a_nonsense_date_and_a_far_future_paid_date_park_only_their_own_orders(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox, modified: str
+) -> None:
+    for order_id in (1011, 1012):
+        _add(shop, order_id)
+    _add(shop, 1013)["date_modified_gmt"] = modified  # verbatim from a real integration's data
+    _add(shop, 1014)["date_paid_gmt"] = "9999-12-31T23:59:59"
+    report = runtime.engine().run_pass()
+    assert report.error is None
+    assert set(booked_exactly_once(moneybird, paid=True)) == GOOD  # on the first pass
+    assert f"date_modified_gmt '{modified}' is not a date" in _reason(runtime, 1013)
+    paid = _reason(runtime, 1014)
+    assert "date_paid_gmt '9999-12-31T23:59:59' cannot be this order's" in paid
+    assert "internal error" not in paid
+    ok, why = health(runtime.store, runtime.config.sync.interval_minutes)
+    assert ok, why
+    env = secrets_env(shop, moneybird)
+    config = str(runtime.config.path)
+    status = CliRunner().invoke(app, ["status", "--config", config], env=env)
+    assert "1013" in status.output and "1014" in status.output
+    assert "No orders need attention" not in status.output
+    # preview says what the pass did, in the same words
+    preview = CliRunner().invoke(app, ["preview", "1014", "--config", config], env=env)
+    assert "9999-12-31T23:59:59" in preview.output and "park" in preview.output.lower()
+    # A second pass writes nothing and parks nothing again.
+    writes = len(moneybird.accepted)
+    again = runtime.engine().run_pass()
+    assert again.parked == 0 and again.error is None
+    assert [a for a in moneybird.accepted[writes:] if "synchronization" not in a[1]] == []
+    # The shop corrects the date: the order is looked at again and booked.
+    _add(shop, 1013)
+    runtime.engine().run_pass()
+    assert "WC-1013" in booked_exactly_once(moneybird, paid=True)
+
+
+def test_a_far_future_date_an_older_state_kept_never_holds_up_the_others(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    """A state written before dates were checked may hold a paid date of 9999: the documents
+    scan that serves every order ignores it."""
+    runtime.store.save(
+        OrderRecord(key="woocommerce:999", shop="woocommerce", order_id="999", number="999",
+                    state=OrderState.PENDING.value, paid_at="9999-12-31T23:59:59+00:00",
+                    first_seen="2999-01-01T00:00:00+00:00")  # looked at after the others
+    )  # fmt: skip
+    report = runtime.engine().run_pass()
+    assert report.error is None
+    assert set(booked_exactly_once(moneybird, paid=True)) == DEMO_BOOKED
+
+
+def _loose(payload: dict[str, Any], change: str) -> None:
+    line = payload["line_items"][0]
+    if change == "no rate_id":
+        del payload["tax_lines"][0]["rate_id"]
+    elif change in ("0", "-1"):
+        line["quantity"] = int(change)
+    elif change == "9 decimals":
+        line["total"] = line["subtotal"] = "19.724770642"
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ("no rate_id", "rate_id"),
+        ("0", "quantity 0 with a total of 19.72"),
+        ("-1", "quantity -1 with a total of 19.72"),
+        ("9 decimals", "total 19.724770642 has more decimals"),
+    ],
+)
+def test_loose_shop_values_park_their_order_on_the_first_pass_naming_the_field(
+    runtime: Runtime,
+    shop: WooCommerceSandbox,
+    moneybird: MoneybirdSandbox,
+    change: str,
+    named: str,
+) -> None:
+    _loose(_add(shop, 1013), change)
+    report = runtime.engine().run_pass()
+    assert report.error is None
+    assert set(booked_exactly_once(moneybird, paid=True)) == DEMO_BOOKED
+    reason = _reason(runtime, 1013)
+    assert named in reason and "internal error" not in reason
+    assert not any(d.get("description") == "Korting" for i in moneybird.invoices.values()
+                   for d in i["details"] if i["reference"] == "WC-1013")  # fmt: skip
+
+
+def test_preview_of_an_order_with_a_nonsense_date_says_the_pass_parks_it(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox, tmp_path: Path
+) -> None:
+    _add(shop, 1013)["date_modified_gmt"] = "garbage"
+    env = secrets_env(shop, moneybird)
+    config = str(runtime.config.path)
+    preview = CliRunner().invoke(app, ["preview", "1013", "--config", config], env=env)
+    assert "date_modified_gmt 'garbage' is not a date" in preview.output
+    runtime.engine().run_pass()
+    assert "date_modified_gmt 'garbage' is not a date" in _reason(runtime, 1013)
+    assert JEROEN.email  # the other customers' orders: booked above by the pass
