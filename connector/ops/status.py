@@ -29,6 +29,10 @@ ADVICE = {
     OrderState.UNPAID.value: "booked once the shop records the payment",
 }
 
+# The meta key where the engine keeps why the last pass's read of the order list stopped
+# short (the shop's Poll.incomplete; "" when it read to the end). To become
+READ_INCOMPLETE = Meta.READ_INCOMPLETE
+
 REFUND_ADVICE = {
     RefundState.PARKED.value: "fix the cause, then `connector retry` with the order number",
     RefundState.FAILED.value: "retried automatically on the next pass",
@@ -55,6 +59,7 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
         "config": config_status(store, config_path),
         "counts": store.counts(),
         "unreadable": unreadable_elements(store),
+        "read_incomplete": store.get_meta(READ_INCOMPLETE) or None,
         "history": _history(store),
         "refund_counts": store.refund_counts(),
         "refunds_attention": [
@@ -276,6 +281,15 @@ def _render_history(data: dict[str, Any], console: Console) -> None:
             else f"{how_many} orders paid before the start ({day}) are not booked by the scheduler"
         )
         console.print(f"{said}: {history['what_to_do']}", highlight=False)
+    if data.get("read_incomplete"):
+        note = "[red]The last pass did not read the shop's whole order list:[/red] "
+        console.print(note, end="", markup=True)
+        console.print(
+            f"{data['read_incomplete']}. The next pass carries on from where it stopped; if "
+            "every pass says this, check the shop (or a plugin changing its order list).",
+            markup=False,
+            highlight=False,
+        )
     for element in data.get("unreadable") or []:
         note = "[red]The shop listed something that is not an order:[/red] "
         console.print(note, end="", markup=True)

@@ -52,6 +52,9 @@ class WooCommerceSandbox(Served):
     # Test hook, called with the order list's query before each answer: the list may change
     # between two pages as it does in a busy shop.
     before_list: Callable[[dict[str, str]], None] | None = None
+    # A shop (or a plugin, or a cache in front of it) that pages the order list by `page`
+    # alone and ignores `offset`: every request without a page number gets the first page.
+    ignores_offset: bool = False
     # A misconfigured proxy's error page for the order list that echoes the request, query
     # string (and so, with query-string auth, the keys) and all.
     echo_error_status: int | None = None
@@ -235,7 +238,8 @@ class WooCommerceSandbox(Served):
         total = len(rows)
         pages = max(1, -(-total // per_page))
         # As WP_Query: an offset, when given, wins over the page number.
-        first = _int(q["offset"]) if "offset" in q else (page - 1) * per_page
+        honoured = "offset" in q and not self.ignores_offset
+        first = _int(q["offset"]) if honoured else (page - 1) * per_page
         if first < 0:
             return _error(400, "rest_invalid_param", "Invalid parameter(s): offset")
         chunk = rows[first : first + per_page]

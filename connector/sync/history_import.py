@@ -10,11 +10,12 @@ would be parked and why, the contacts that would be created, and what each refun
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from connector import shutdown
 from connector.booking.book import Parked
@@ -27,7 +28,7 @@ from connector.booking.credit import (
 )
 from connector.booking.invoice import InvoiceDraft, line_totals_by_rate
 from connector.booking.tax_rates import MoneybirdTaxRate
-from connector.errors import ConnectorError, Interrupted
+from connector.errors import ConnectorError, Interrupted, ShopError
 from connector.money import ZERO, fmt
 from connector.moneybird.documents import contact_versions, emails_of, rates_from_response
 from connector.order import Order, order_key
@@ -37,6 +38,42 @@ from connector.sync.engine import PassBusy, SyncEngine
 from connector.sync.report import PassReport
 
 Progress = Callable[[int, int | None, int], None]  # done, total (if known), Moneybird requests
+AGAIN = "run the same command again to carry on: the orders already booked are skipped"
+
+
+@dataclass
+class Reading:
+    """The shop's orders in the range, a page at a time, and why the read stopped short of the
+    range's end, if it did: an import has no next pass to read the rest, so it says so."""
+
+    pages: Iterator[tuple[list[dict[str, Any]], int | None]]
+    total: int | None = None  # how many the shop said the range holds, when it says
+    read: int = 0  # orders read
+    answered: bool = False  # a page was read: an error after it leaves the range half read
+    stopped: str | None = None  # the shop's reason, when the range was not read to its end
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        try:
+            for page, total in self.pages:
+                self.total = total if total is not None else self.total
+                self.read += len(page)
+                self.answered = True
+                yield page
+        except ShopError as exc:
+            if not self.answered:
+                raise  # nothing read: the error is all there is to say
+            self.stopped = str(exc)  # the pages read stand; what is left is said
+
+    def left(self) -> str | None:
+        """Why the range was not read to its end and how much of it is left, or None."""
+        if self.stopped is None:
+            return None
+        how_many = "the rest of the range was not read"
+        if self.total is not None and self.total > self.read:
+            how_many = (
+                f"{self.total - self.read} of the {self.total} orders in the range were not read"
+            )
+        return f"{self.stopped}; {how_many}"
 
 
 @dataclass
@@ -50,6 +87,7 @@ class DryRun:
     new_contacts: dict[str, str] = field(default_factory=dict)  # email key -> name
     orders: int = 0
     already_booked: int = 0
+    left: str | None = None  # what of the range was not read, when the shop's read stopped short
     refunds: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     # order, refund id, date, amount, what would happen
 
@@ -139,7 +177,10 @@ def run_import(
     limit: int | None = None,
     progress: Progress | None = None,
 ) -> PassReport:
-    """Book the history. Interrupt it at any point; running it again carries on."""
+    """Book the history. Interrupt it at any point; running it again carries on. When the
+    shop's list could not be read to the range's end, the report's `error` says how much is
+    left and the run is recorded as such: the orders read are booked, nothing is passed over
+    silently."""
     lock = PassLock(engine.store.path)
     if not lock.acquire():
         raise PassBusy("a sync or import is running on this state file; try again after it")
@@ -154,8 +195,9 @@ def run_import(
     # and a first import also sets where the scheduler's reads begin, so they never re-read it.
     engine.move_start(since)
     first_read = engine.store.get_meta(Meta.WATERMARK) is None and until is None
+    reading = Reading(engine.shop.orders_between(since, until))
     try:
-        for page, total in engine.shop.orders_between(since, until):
+        for page in reading:
             if first_read:
                 first_read = False
                 shop_now = engine.shop.last_date or utcnow() - timedelta(hours=1)
@@ -173,7 +215,13 @@ def run_import(
                 if done % 10 == 0:  # scheduled passes wait for the lock: tell health we are busy
                     engine.store.set_meta(Meta.IMPORT_HEARTBEAT, utcnow().isoformat())
                 if progress:
-                    progress(done, total, engine.client.limiter.requests - requests_before)
+                    progress(done, reading.total, engine.client.limiter.requests - requests_before)
+        left = reading.left()
+        if left is not None:
+            # Said and recorded; the days are not booked: the orders not read may belong to them.
+            report.error = f"{left}; {AGAIN}"
+            run.outcome, run.error = "error", f"the import stopped short: {report.error}"
+            return report
         # Summary mode: every day of the history has settled; its documents now, once all
         # its orders have joined (pages come by creation, not by payment).
         engine.days.book_settled(report)
@@ -214,7 +262,8 @@ def dry_run(
         known |= emails_of(contact)
     result = DryRun()
     net = engine.config.file.refunds.before_booking == "net"
-    for page, total in engine.shop.orders_between(since, until):
+    reading = Reading(engine.shop.orders_between(since, until))
+    for page in reading:
         # The state is asked once a page, not twice an order (it was most of the run's time).
         summaries = [engine.shop.summary(payload) for payload in page]
         keys = [order_key(engine.shop.name, summary.order_id) for summary in summaries]
@@ -248,11 +297,12 @@ def dry_run(
                         name = b.company or f"{b.first_name} {b.last_name}".strip()
                         customers.append((email, name))
             if progress:
-                progress(result.orders, total, client.limiter.requests)
+                progress(result.orders, reading.total, client.limiter.requests)
         here = store.contacts_known([email for email, _name in customers])
         for email, name in customers:
             if email not in here:
                 result.new_contacts.setdefault(email, name)
         if limit is not None and result.orders >= limit:
             return result
+    result.left = reading.left()
     return result

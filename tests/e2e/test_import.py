@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from connector.cli import app
 from connector.runtime import Runtime
 from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.seed import JEROEN, Item, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.state import Store
 from connector.sync.history_import import dry_run, run_import
 from tests.conftest import secrets_env, write_config
 from tests.helpers import booked_exactly_once
@@ -163,3 +165,75 @@ def test_refunds_in_the_history_are_in_the_dry_run_and_booked_by_the_import(
     run_import(runtime.engine(), SINCE)
     credits = [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
     assert [(c["reference"], c["state"]) for c in credits] == [(f"WC-1001-R{refund['id']}", "paid")]
+
+
+def history(shop: WooCommerceSandbox, count: int, first: datetime, apart: timedelta) -> None:
+    """`count` paid orders from Jeroen (a known contact), created `apart` from each other (0:
+    all in one second), oldest first."""
+    for n in range(count):
+        created = first + n * apart
+        order = woo_order(7000 + n, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)],
+                          "0", created)  # fmt: skip
+        shop.put_order(order, modified=created)
+
+
+def fast_import(tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox) -> Path:
+    """A config whose Moneybird budget never makes the command wait."""
+    moneybird.rate_limit = 100_000
+    return write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id,
+                        mb_extra="rate_limit = 100000")  # fmt: skip
+
+
+def test_an_import_over_a_shop_that_ignores_offset_books_the_whole_range(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    """The shop pages by `page` alone, so to the connector its list moves on every page: the
+    import carries on from the last provable point each time, for as long as that moves on."""
+    history(shop, 600, SINCE + timedelta(days=1), timedelta(minutes=1))
+    shop.ignores_offset = True
+    path = fast_import(tmp_path, shop, moneybird)
+    runner = CliRunner(env=secrets_env(shop, moneybird))
+    result = runner.invoke(
+        app, ["import", "--since", SINCE.date().isoformat(), "--config", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "609 orders read, 608 booked" in result.output  # with the demo's 9 (one parked)
+    booked = booked_exactly_once(moneybird, 600 + 8, paid=True)
+    assert {f"WC-{7000 + n}" for n in range(600)} <= set(booked)
+
+
+def test_an_import_that_gets_no_further_exits_1_saying_what_is_left_and_carries_on_when_run_again(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    """150 orders in one second and a shop that ignores `offset`: no restart gets past the
+    first 100. Nothing is left behind silently: exit 1, how many are left, run it again."""
+    history(shop, 150, SINCE + timedelta(days=1), timedelta(0))
+    shop.ignores_offset = True
+    path = fast_import(tmp_path, shop, moneybird)
+    runner = CliRunner(env=secrets_env(shop, moneybird))
+    since = SINCE.date().isoformat()
+    dry = runner.invoke(app, ["import", "--since", since, "--dry-run", "--report",
+                              str(tmp_path / "report"), "--config", str(path)])  # fmt: skip
+    assert dry.exit_code == 1, dry.output
+    assert "59 of the 159 orders in the range were not read" in " ".join(dry.output.split())
+    first = runner.invoke(app, ["import", "--since", since, "--config", str(path)])
+    assert first.exit_code == 1, first.output
+    assert "100 orders read, 100 booked" in first.output
+    said = " ".join(first.output.split())  # as one line, however the terminal wrapped it
+    assert "Import stopped short: the shop's order list kept moving" in said
+    assert "59 of the 159 orders in the range were not read" in said
+    assert "run the same command again to carry on" in said
+    assert len(booked_exactly_once(moneybird, 100)) == 100
+    store = Store(tmp_path / "state.db")  # recorded too: `status` lists the run with the reason
+    try:
+        run = store.runs(1)[0]
+    finally:
+        store.close()
+    assert run.outcome == "error" and "59 of the 159 orders" in (run.error or "")
+    # The shop (or the plugin in front of it) mended: the same command books the rest, once.
+    shop.ignores_offset = False
+    again = runner.invoke(app, ["import", "--since", since, "--config", str(path)])
+    assert again.exit_code == 0, again.output
+    assert "58 booked, 1 parked" in again.output  # the 100 already booked are skipped
+    booked = booked_exactly_once(moneybird, 150 + 8, paid=True)
+    assert {f"WC-{7000 + n}" for n in range(150)} <= set(booked)
