@@ -6,9 +6,12 @@ moment leaves a record saying what may have happened and must be checked before 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,6 +23,7 @@ from sqlalchemy import event, func
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
+from connector import __version__
 from connector.errors import StateError
 from connector.redact import scrub
 
@@ -66,6 +70,11 @@ class Meta(StrEnum):
     CONFIG_ERROR = "config_error"  # an edit that did not load, kept from taking effect
     CONFIG_CHECK = "config_check"  # the last `config check`: when, and each finding (JSON)
     SHOP_CAPABILITIES = "shop_capabilities"  # what the shop supports, and when found (JSON)
+    # Why the last pass's read of the order list stopped short ("" when it read to the end).
+    READ_INCOMPLETE = "read_incomplete"
+    # The release that last opened the file, upgrading its format (absent: written before
+    # releases were numbered, 0.1.0), so a later upgrade can tell what it is reading.
+    VERSION = "version"
 
 
 DONE = {OrderState.PAID}
@@ -338,14 +347,20 @@ class ReconciliationRecord(SQLModel, table=True):
 
 
 class PassLock:
-    """One pass at a time per state file, across processes (scheduler, manual sync)."""
+    """One pass at a time per state file, across processes (scheduler, manual sync); also
+    held while a new state's tables are made, so two first passes never make them twice."""
 
     def __init__(self, state_path: Path) -> None:
+        self.state_path = state_path
         self.path = state_path.with_suffix(state_path.suffix + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> bool:
-        self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as exc:
+            what = f"cannot open the pass lock {self.path}"
+            raise state_error(what, exc, self.state_path) from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -360,6 +375,15 @@ class PassLock:
             os.close(self._fd)
             self._fd = None
 
+    def wait(self, seconds: float) -> bool:
+        """Acquire, waiting up to `seconds` for whoever holds it; False if it stayed held."""
+        deadline = time.monotonic() + seconds
+        while not self.acquire():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
 
 class Store:
     def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
@@ -367,22 +391,47 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StateError(f"cannot create state folder {path.parent}: {exc.strerror}") from None
+            raise state_error(f"cannot create state folder {path.parent}", exc, path) from None
         self.engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_timeout})
         event.listen(self.engine, "connect", _pragmas(busy_timeout))
         try:
-            SQLModel.metadata.create_all(self.engine)
-            self._add_new_columns()
+            self._make_tables(busy_timeout)
         except DatabaseError as exc:
             self.engine.dispose()
-            raise StateError(
-                f"the state file {path} cannot be used ({_reason(exc)}). If it is damaged, "
-                "move it aside: the connector then starts a new one and learns from Moneybird "
-                "which orders are already booked, so nothing is booked twice"
-            ) from None
+            raise state_error(f"the state file {path} cannot be used", exc, path) from None
+        except StateError:
+            self.engine.dispose()
+            raise
+        self._record_version()
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _make_tables(self, wait: float) -> None:
+        """Make the tables and columns missing, holding the pass lock: two first passes on a
+        new state would otherwise both find no tables and both make them (the second failing
+        on "table already exists"). A state that has them all takes no lock, so `status`
+        opens it beside a running pass. A lock held longer than `wait` is held by a pass (an
+        older version's, with a newer `status` beside it): the columns are added without it."""
+        if self._tables_complete():
+            return
+        lock = PassLock(self.path)
+        held = lock.wait(wait)
+        try:
+            SQLModel.metadata.create_all(self.engine)
+            self._add_new_columns()
+        finally:
+            if held:
+                lock.release()
+
+    def _tables_complete(self) -> bool:
+        with self.engine.connect() as connection:
+            for table in SQLModel.metadata.sorted_tables:
+                rows = connection.exec_driver_sql(f'PRAGMA table_info("{table.name}")')
+                present = {row[1] for row in rows}
+                if any(column.name not in present for column in table.columns):
+                    return False
+        return True
 
     def _add_new_columns(self) -> None:
         """A state file from an earlier version lacks columns added since: add them (each
@@ -402,21 +451,54 @@ class Store:
                         f"DEFAULT {literal}"
                     )
 
+    def _record_version(self) -> None:
+        """Say which release the file is now in the format of; written only when it changes.
+        A file that cannot be written (a copy opened read-only) is still read."""
+        if self.get_meta(Meta.VERSION) != __version__:
+            with contextlib.suppress(DatabaseError, StateError), self.session() as s:
+                s.merge(MetaRecord(key=Meta.VERSION, value=__version__))
+                s.commit()
+
+    def start_of_earlier_version(self) -> datetime | None:
+        """Where the books of a state without a start point begin: the earlier of its
+        watermark and the first paid date it recorded (history aside); None for a new state.
+
+        Versions before start points (up to 12db893, 2026-11-22) booked every paid order they
+        listed, and their first pass listed the whole shop: their books begin at their first
+        order, and what was paid after their last pass is still due. The upgrade's moment
+        would make those orders history. An earlier start than needed books nothing twice and
+        reads no more of the shop: an order already recorded is never judged by the start, and
+        the poll reads from the watermark."""
+        with self.session() as s:
+            query = select(func.min(OrderRecord.paid_at)).where(
+                col(OrderRecord.paid_at).is_not(None),
+                OrderRecord.state != OrderState.BEFORE_START.value,
+            )
+            first_paid = from_text(s.exec(query).one())
+        found = [m for m in (first_paid, from_text(self.get_meta(Meta.WATERMARK))) if m]
+        return min(found, default=None)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield session
+        """A session; whatever the database says goes wrong in it (a damaged page read, a
+        write refused) is a StateError saying what to do, never a traceback."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                yield session
+        except DatabaseError as exc:
+            what = f"the state file {self.path} cannot be used"
+            raise state_error(what, exc, self.path) from None
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
         """A committed write, or StateError: with the state locked, full or read-only,
         nothing may be written to Moneybird either."""
         try:
-            with self.session() as s:
+            with Session(self.engine, expire_on_commit=False) as s:
                 yield s
                 s.commit()
         except DatabaseError as exc:
-            raise StateError(f"cannot write the state file {self.path}: {_reason(exc)}") from None
+            raise state_error(f"cannot write the state file {self.path}", exc, self.path) from None
 
     # --- orders ----------------------------------------------------------------------------
 
@@ -749,19 +831,20 @@ class Store:
         """When no pass holds the lock, runs still marked running have died: say so (for
         `status` and `health`, which run beside the passes)."""
         lock = PassLock(self.path)
-        if lock.acquire():
-            try:
-                self.close_dead_runs()
-            finally:
-                lock.release()
+        try:
+            if lock.acquire():
+                try:
+                    self.close_dead_runs()
+                finally:
+                    lock.release()
+        except StateError:
+            pass  # they only read: a state that cannot be written is shown as it stands
 
     def start_run(self) -> RunRecord:
         run = RunRecord(started_at=utcnow().isoformat())
-        with self.session() as s:
+        with self._writing() as s:
             s.add(run)
-            s.commit()
-            s.refresh(run)
-        return run
+        return run  # the insert gave it its id
 
     def runs(self, limit: int = 10) -> list[RunRecord]:
         with self.session() as s:
@@ -769,8 +852,67 @@ class Store:
             return list(s.exec(query))
 
 
-def _reason(exc: DatabaseError) -> str:
-    return str(getattr(exc, "orig", exc)).strip() or type(exc).__name__
+# SQLite's primary result codes (https://sqlite.org/rescode.html) for each kind of trouble, and
+# the words its messages use, for an error that carries no code.
+_FULL = ({13}, ("disk is full",))
+_NOT_WRITABLE = ({3, 8, 14, 23}, ("readonly", "read-only", "permission denied", "unable to open"))
+_DAMAGED = ({11, 26}, ("malformed", "not a database", "corrupt"))
+_IN_USE = ({5, 6}, ("locked", "busy"))
+_ERRNO = {
+    errno.ENOSPC: _FULL, errno.EDQUOT: _FULL,
+    errno.EACCES: _NOT_WRITABLE, errno.EPERM: _NOT_WRITABLE, errno.EROFS: _NOT_WRITABLE,
+    # the state folder cannot be made: a file is where it or a folder above it would be
+    errno.EEXIST: _NOT_WRITABLE, errno.ENOTDIR: _NOT_WRITABLE,
+}  # fmt: skip
+
+
+def state_error(what: str, exc: BaseException, path: Path) -> StateError:
+    """One line: what failed on the state file at `path`, why (SQLite's or the system's
+    words), and the fix for that kind of trouble. A full disk, a file or folder that may not
+    be written, and a damaged file each have their own: telling someone whose file is
+    damaged to make its folder writable sends them the wrong way."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(cause, OSError) and cause.strerror:
+        reason = cause.strerror
+    else:
+        reason = str(cause).strip() or type(cause).__name__
+    return StateError(f"{what} ({reason}). Fix: {_fix(cause, reason, path)}")
+
+
+def _fix(cause: BaseException, reason: str, path: Path) -> str:
+    code = getattr(cause, "sqlite_errorcode", None)
+    by_errno = _ERRNO.get(cause.errno or 0) if isinstance(cause, OSError) else None
+
+    def kind(codes: set[int], words: tuple[str, ...]) -> bool:
+        if by_errno is not None:
+            return by_errno == (codes, words)
+        if isinstance(code, int):
+            return code & 0xFF in codes  # an extended code's low byte is its primary one
+        return any(word in reason.lower() for word in words)
+
+    if kind(*_FULL):
+        return (
+            f"free space on the disk that holds {path.parent} (or set [state] path to a disk "
+            "with room), then run it again"
+        )
+    if kind(*_DAMAGED):
+        return (
+            "move it aside (with its -wal and -shm files), or restore it from a backup. Moved "
+            "aside, the connector starts a new one and learns from Moneybird which orders are "
+            "already booked, so nothing is booked twice"
+        )
+    if kind(*_IN_USE):
+        return (
+            "another program holds the state file (a backup tool, a database browser): close "
+            "it, then run it again"
+        )
+    if kind(*_NOT_WRITABLE):
+        return (
+            f"make {path.parent} and the state files in it writable for the user the connector "
+            "runs as (in the container, mount a volume at /data), or set [state] path to a "
+            "folder that is"
+        )
+    return f"check the disk that holds {path.parent} (the system log says more), then run it again"
 
 
 def _pragmas(busy_timeout: float) -> Any:
