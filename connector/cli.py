@@ -17,7 +17,14 @@ from connector import shutdown
 from connector.admin.preview import print_credit, refund_previews
 from connector.booking.book import Parked
 from connector.config import Config, StateSettings, load_config, state_settings
-from connector.errors import AuthError, ConfigError, ConnectorError, Interrupted
+from connector.errors import (
+    AdministrationError,
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    Interrupted,
+    StateError,
+)
 from connector.money import fmt
 from connector.redact import scrub
 from connector.runtime import Runtime, build, setup_logging
@@ -70,21 +77,25 @@ DEFAULT_CONFIG = Path("config.toml")
 
 
 def _exit_for(exc: ConnectorError, prefix: str = "") -> NoReturn:
-    """Say what went wrong and exit: 3 for authentication, 1 for anything else."""
+    """Say what went wrong and exit: 2 for a wrong administration (a configuration error),
+    3 for authentication, 1 for anything else."""
+    if isinstance(exc, AdministrationError):  # it says what it is, and the fix
+        text = str(exc)
+        err.print(scrub(text[:1].upper() + text[1:]), highlight=False)
+        raise typer.Exit(EXIT_CONFIG) from None
     err.print(scrub(f"{prefix}{exc}"), highlight=False)
     raise typer.Exit(EXIT_AUTH if isinstance(exc, AuthError) else EXIT_FAILED) from None
 
 
 def _open_state(settings: StateSettings) -> Store:
     """The state named by the files on disk, or one clear line saying why it cannot be read."""
-    from connector.errors import StateError
     from connector.state import Store
 
     try:
         return Store(settings.state_path)
     except StateError as exc:
         err.print(
-            f"{exc}\n(config.toml on disk names this state file; a `connector run` started "
+            f"{exc} (config.toml on disk names this state file; a `connector run` started "
             "with an earlier configuration keeps using its own)",
             highlight=False,
         )
@@ -92,19 +103,14 @@ def _open_state(settings: StateSettings) -> Store:
 
 
 def _state_problem(exc: Exception) -> NoReturn:
-    """The state cannot be opened: one line with the fix, exit 2 (nothing ran)."""
-    err.print(
-        f"{exc}. Fix: make that folder writable for this user (in the container, mount a "
-        "volume at /data), or set [state] path to a folder that is",
-        highlight=False,
-    )
+    """The state cannot be opened: one line with the fix for its kind of trouble (the
+    StateError says it), exit 2 (nothing ran)."""
+    err.print(str(exc), highlight=False)
     raise typer.Exit(EXIT_CONFIG) from None
 
 
 def _build(cfg: Config) -> Runtime:
     """The runtime, or one line saying why its state cannot be used and how to fix it."""
-    from connector.errors import StateError
-
     try:
         return build(cfg)
     except StateError as exc:
@@ -236,10 +242,14 @@ def sync(
 
     cfg = _load(config, verbose, log_json)
     runtime = _build(cfg)
-    ConfigWatcher(cfg.path, cfg).record(runtime.store)
     shutdown.install()
     try:
-        report = runtime.engine().run_pass()
+        # Inside: a state that cannot be written (a full disk) is one line, not a traceback.
+        ConfigWatcher(cfg.path, cfg).record(runtime.store)
+        try:
+            report = runtime.engine().run_pass()
+        finally:
+            Alerter(runtime.config, runtime.store).after_pass()
     except Interrupted as exc:
         err.print(f"Pass {exc}: the order in hand was finished or left recorded for the next pass")
         raise typer.Exit(exc.exit_code) from None
@@ -248,10 +258,7 @@ def sync(
     except ConnectorError as exc:
         _exit_for(exc, "Pass stopped: ")
     finally:
-        try:
-            Alerter(runtime.config, runtime.store).after_pass()
-        finally:
-            runtime.close()
+        runtime.close()
     console.print(report.summary(), highlight=False)
     if report.before_start:
         console.print(
@@ -324,8 +331,16 @@ def import_history(
     # After the bar is gone: the summary is the last thing on the screen.
     if dry_run:
         _print_dry_run(result, files)
+        left = result.left and (
+            f"{result.left}; the report covers only the orders read: run the dry run again "
+            "for the whole range"
+        )
     else:
         console.print(outcome.summary("read"), highlight=False)
+        left = outcome.error
+    if left:  # exit 0 only when every order in the range was read
+        err.print(scrub(f"Import stopped short: {left}"), highlight=False)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _progress(
@@ -504,7 +519,6 @@ def run(
     log_json: LogJsonOption = False,
 ) -> None:
     """Sync now and then every sync.interval_minutes until stopped (SIGTERM/Ctrl-C)."""
-    from connector.errors import StateError
     from connector.ops.scheduler import run_forever
 
     cfg = _load(config, verbose, log_json)
@@ -651,6 +665,8 @@ def status(
     try:
         store.settle_dead_runs()
         data = collect(store, config_path=settings.config_path)
+    except StateError as exc:  # a damaged page met while reading
+        _exit_for(exc)
     finally:
         store.close()
     data["config"]["problem_on_disk"] = settings.problem
@@ -670,6 +686,8 @@ def health(config: ConfigOption = DEFAULT_CONFIG) -> None:
     try:
         store.settle_dead_runs()
         ok, message = check(store, settings.interval_minutes)
+    except StateError as exc:  # a damaged page met while reading
+        _exit_for(exc)
     finally:
         store.close()
     console.print(message, highlight=False)
@@ -682,12 +700,12 @@ def retry(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Put parked or failed orders, and their refunds, back in line for the next pass."""
-    from connector.state import Store
-
-    store = Store(_state_settings(config).state_path)
+    store = _open_state(_state_settings(config))
     try:
         chosen = store.requeue(order)
         refunds = store.requeue_refunds(order)
+    except StateError as exc:  # read-only, full or damaged: one line with its fix
+        _exit_for(exc, "Not queued: ")
     finally:
         store.close()
     if order is not None and not chosen and not refunds:

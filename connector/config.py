@@ -474,6 +474,8 @@ def state_settings(path: Path, environ: dict[str, str] | None = None) -> StateSe
     try:
         raw = _read_toml(path)
     except ConfigError as exc:  # still find the state the running connector uses
+        if not path.exists():
+            raise  # no configuration here at all: no state to find, and none to make
         raw, problem = _lenient_toml(path), str(exc)
     try:
         config = load_config(path, environ, require_secrets=False)

@@ -4,7 +4,9 @@ by what happens to the order (or refund) whose work raised them:
     ConnectorError
     ├── StopsPass        the pass stops at once; nothing more is written; the next pass resumes
     │   ├── AuthError       a service refused our credentials
-    │   ├── StateError      the state file cannot be written
+    │   │   └── AdministrationError  the token cannot reach the configured administration
+    │   │                            (also a ConfigError: the id is wrong, exit 2)
+    │   ├── StateError      the state file cannot be used (full, read-only, damaged, ...)
     │   ├── ServiceDown     Moneybird or the shop failed several requests in a row
     │   └── Interrupted     SIGTERM / SIGINT: stopped at a safe point
     ├── ParksItem        the order or refund is parked with the message; a person decides
@@ -45,6 +47,23 @@ class ConfigError(ConnectorError):
 
 class AuthError(StopsPass):
     """A service rejected our credentials; nothing further can be done this pass."""
+
+
+CONFIGURATION = "configuration error"  # how an AdministrationError's message starts, recorded
+
+
+class AdministrationError(AuthError, ConfigError):
+    """The token works but cannot reach moneybird.administration_id: a configuration error.
+    An AuthError so that a pass handles it as one (it stops at the first request, is recorded
+    for health and the alerts, and clears once a pass gets through); the command line exits
+    2 for it, as for any configuration error."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"{CONFIGURATION}: {problem}. Fix: set moneybird.administration_id in config.toml "
+            "to the administration meant (or use a token of a user who has access to it), "
+            "then run `connector config check`"
+        )
 
 
 class StateError(StopsPass):

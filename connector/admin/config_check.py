@@ -14,7 +14,7 @@ from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import Config, load_config, platform_of_setting
 from connector.errors import AuthError, ConfigError, ConnectorError, StateError
 from connector.money import parse
-from connector.moneybird.client import MoneybirdClient
+from connector.moneybird.client import MoneybirdClient, no_access
 from connector.moneybird.documents import rates_from_response
 from connector.shops.platforms import LABELS
 from connector.shops.shop import Shop
@@ -201,16 +201,12 @@ def _administration(config: Config, client: MoneybirdClient, report: Report) -> 
         report.add(ERROR, where, f"cannot reach Moneybird at {client.api_url}: {exc}")
         return False
     admin_id = config.moneybird.administration_id
-    names = {str(a.get("id")): a.get("name", "") for a in administrations}
-    if admin_id not in names:
-        listed = ", ".join(f"{i} ({n})" for i, n in names.items()) or "none"
-        report.add(
-            ERROR,
-            where,
-            f"the token has no access to administration {admin_id}; it can reach: {listed}",
-        )
+    problem = no_access(admin_id, administrations)  # the words a pass stops with, too
+    if problem:
+        report.add(ERROR, where, problem)
         return False
-    report.add(OK, where, f"token works for administration {admin_id} ({names[admin_id]})")
+    name = next(a.get("name", "") for a in administrations if str(a.get("id")) == admin_id)
+    report.add(OK, where, f"token works for administration {admin_id} ({name})")
     return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -12,7 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from connector import USER_AGENT, shutdown
-from connector.errors import AuthError, ConnectorError
+from connector.errors import AdministrationError, AuthError, ConnectorError
 from connector.moneybird.rate_limit import RateLimiter, retry_after_epoch
 from connector.outage import FailureStreak, cause_of
 
@@ -21,6 +22,8 @@ RETRY_SECONDS = 20.0  # no read is tried again once this long has gone by since 
 DAY = timedelta(days=1)
 ALL_TIME = date(2000, 1, 1)  # before any webshop order this connector books
 MAX_429_WAITS = 6
+# A path naming one record (an id, a reference, a customer id): its 404 may mean the record.
+_ONE_RECORD = re.compile(r"/\d+[/.]|/(find_by_reference|customer_id)/")
 
 
 class MoneybirdError(ConnectorError):
@@ -90,6 +93,17 @@ class MoneybirdClient:
 
     def administrations(self) -> list[dict[str, Any]]:
         return self._request("GET", f"{self.api_url}/administrations.json")
+
+    def unreachable(self) -> AdministrationError | None:
+        """After a 403, or a 404 where only the administration itself can be missing: whether
+        the token cannot reach the administration at all (one more request, only then). None
+        when it can, or when that cannot be told: the answer already had stands."""
+        try:
+            listed = self.administrations()
+        except ConnectorError:
+            return None
+        problem = no_access(self.administration_id, listed)
+        return AdministrationError(problem) if problem else None
 
     def locked_until(self) -> date | None:
         """The last day of the administration's closed books (`period_locked_until`), if any:
@@ -307,6 +321,13 @@ class MoneybirdClient:
                 self.limiter.block_until(until)
                 attempt -= 1  # a 429 was not processed; it does not use up a retry
                 continue
+            # A wrong administration id answers 404 (or 403) to everything under it: said as
+            # the configuration error it is, not as "not found" on every order.
+            own = not path.startswith(("http://", "https://"))
+            if own and (status == 403 or (status == 404 and not _ONE_RECORD.search(path))):
+                wrong = self.unreachable()
+                if wrong is not None:
+                    raise wrong
             if status in (401, 403):
                 raise AuthError(
                     f"Moneybird refused the token ({status}): check MONEYBIRD_TOKEN, its scopes "
@@ -327,6 +348,16 @@ class MoneybirdClient:
 
     def _backoff(self, attempt: int) -> None:
         self._sleep(min(2.0 ** (attempt - 1), 30.0))
+
+
+def no_access(administration_id: str, administrations: list[dict[str, Any]]) -> str | None:
+    """Why the token cannot use the administration (naming those it can reach), or None when
+    it is among them: `config check`'s finding, and a pass's stop."""
+    names = {str(a.get("id")): a.get("name", "") for a in administrations}
+    if administration_id in names:
+        return None
+    listed = ", ".join(f"{i} ({n})" for i, n in names.items()) or "none"
+    return f"the token has no access to administration {administration_id}; it can reach: {listed}"
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -1,10 +1,10 @@
 """Alerts: tell a person once when something needs them, and once when it has cleared.
 
 After every pass the open problems are worked out from the state (parked orders, orders that
-keep failing, authentication failing, no successful pass for a while) and compared with those
-already announced. New ones and cleared ones go out together in one message per pass, by
-webhook (JSON POST) and/or email. A message that could not be delivered is tried again after
-the next pass.
+keep failing, authentication failing or a wrong administration, no successful pass for a
+while) and compared with those already announced. New ones and cleared ones go out together
+in one message per pass, by webhook (JSON POST) and/or email. A message that could not be
+delivered is tried again after the next pass.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import httpx
 from sqlmodel import select
 
 from connector.config import Config
-from connector.errors import INTERNAL
+from connector.errors import CONFIGURATION, INTERNAL
 from connector.ops.reconciliation import open_findings
 from connector.ops.status import ADVICE, unreadable_elements
 from connector.redact import redact
@@ -40,7 +40,9 @@ def open_problems(config: Config, store: Store, now: datetime | None = None) -> 
     now = now or utcnow()
     problems = []
     auth = store.get_meta(Meta.AUTH_ERROR)
-    if auth:
+    if auth and auth.startswith(CONFIGURATION):  # a wrong administration id, recorded alike
+        problems.append(Problem("administration", f"Nothing is booked: {auth}"))
+    elif auth:
         problems.append(Problem("auth", f"Authentication fails, nothing is booked: {auth}"))
     for record in store.orders({OrderState.PARKED}):
         problems.append(

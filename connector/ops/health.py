@@ -10,19 +10,23 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from connector.errors import CONFIGURATION
 from connector.state import Meta, Store, from_text, utcnow
 
 log = logging.getLogger(__name__)
 
 
 def health(store: Store, interval_minutes: float, now: datetime | None = None) -> tuple[bool, str]:
-    """Healthy when the last pass *succeeded* within two intervals and authentication works.
+    """Healthy when the last pass *succeeded* within two intervals and authentication works
+    (and reaches the configured administration).
     A pass that failed, a pass stuck for longer than two intervals, or a scheduler that has
     not run one for that long is unhealthy, with the reason."""
     now = now or utcnow()
     limit = timedelta(minutes=2 * interval_minutes)
     auth_error = store.get_meta(Meta.AUTH_ERROR)
-    if auth_error:
+    if auth_error:  # a wrong administration is recorded here too, and says so itself
+        if auth_error.startswith(CONFIGURATION):
+            return False, auth_error
         return False, f"authentication fails: {auth_error}"
     beat = from_text(store.get_meta(Meta.IMPORT_HEARTBEAT))
     if beat is not None and now - beat <= limit:

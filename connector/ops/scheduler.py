@@ -17,7 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from connector import shutdown
 from connector.config import Config
-from connector.errors import AuthError, ConnectorError
+from connector.errors import AuthError, ConnectorError, StateError
 from connector.moneybird.rate_limit import RateLimiter
 from connector.ops.alerts import Alerter
 from connector.ops.config_watch import ConfigWatcher
@@ -45,6 +45,8 @@ def one_pass(runtime: Runtime) -> PassReport | None:
         monthly(runtime)  # when due; after the pass, so the two never share the request budget
     try:
         Alerter(runtime.config, runtime.store).after_pass()
+    except StateError as exc:  # one line with its fix (the pass has said it too, likely)
+        log.error("alerts not recorded: %s", exc)
     except Exception:
         log.exception("alerting failed")
     return report
@@ -80,6 +82,8 @@ def run_forever(config: Config, beside: BesideFactory | None = None) -> int | No
                 runtime = reload(runtime)
             watcher.record(runtime.store)
             one_pass(runtime)
+        except StateError as exc:  # a full disk, say: one line with its fix, every tick
+            log.error("pass not started: %s", exc)
         except Exception:  # the schedule goes on whatever one tick met
             log.exception("scheduled pass failed")
         finally:

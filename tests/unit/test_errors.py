@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector.errors import (
+    AdministrationError,
     AuthError,
     ConfigError,
     ConnectorError,
@@ -23,6 +24,7 @@ from connector.moneybird.client import Ambiguous, NotFound, Rejected, Unavailabl
 
 @pytest.mark.parametrize(("exc", "fate"), [
     (AuthError("401"), Outcome.STOP),
+    (AdministrationError("no access to administration 9"), Outcome.STOP),  # a ConfigError too
     (StateError("disk full"), Outcome.STOP),
     (ServiceDown("Moneybird down"), Outcome.STOP),
     (Interrupted(15), Outcome.STOP),

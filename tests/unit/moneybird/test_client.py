@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from connector.errors import AuthError
+from connector.errors import AdministrationError, AuthError, Outcome, outcome
 from connector.moneybird.client import Ambiguous, MoneybirdClient, NotFound, Rejected, Unavailable
 from connector.moneybird.rate_limit import RateLimiter, retry_after_epoch
 
@@ -149,6 +149,58 @@ def test_error_mapping_and_no_token_in_messages() -> None:
     assert "secret-token" not in str(info.value)
     with pytest.raises(NotFound):
         client_for(lambda r: httpx.Response(404, json={})).invoice("5")
+
+
+@pytest.mark.parametrize("status", [404, 403])
+def test_an_administration_the_token_cannot_reach_is_a_configuration_error(status: int) -> None:
+    """A wrong administration id answers 404 (or 403) to everything under it: the pass stops
+    with config check's sentence instead of failing every order on "not found"."""
+    asked = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path == "/api/v2/administrations.json":
+            return httpx.Response(200, json=[{"id": 555, "name": "Bakkerij BV"}])
+        return httpx.Response(status, json={"error": "Not found"})
+
+    with pytest.raises(AdministrationError) as info:
+        client_for(handler).tax_rates()
+    message = str(info.value)
+    assert message.startswith(
+        "configuration error: the token has no access to administration 123; "
+        "it can reach: 555 (Bakkerij BV)"
+    )
+    assert "moneybird.administration_id" in message
+    assert outcome(info.value) is Outcome.STOP
+    assert asked == ["/api/v2/123/tax_rates.json", "/api/v2/administrations.json"]  # no retries
+
+
+def test_a_404_on_a_reachable_administration_stays_what_it_was() -> None:
+    """Where the administration is there, a 404 still means the record (asked about only where
+    nothing but the administration can be missing), and a 403 still a token's scope."""
+    asked = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path == "/api/v2/administrations.json":
+            return httpx.Response(200, json=[{"id": 123, "name": "Webwinkel BV"}])
+        if request.url.path.endswith("tax_rates.json"):
+            return httpx.Response(403, json={"error": "scope"})
+        return httpx.Response(404, json={"error": "Not found"})
+
+    client = client_for(handler)
+    assert client.invoice_by_reference("WC-1") is None
+    with pytest.raises(NotFound):
+        client.invoice("5")
+    assert asked == [
+        "/api/v2/123/sales_invoices/find_by_reference/WC-1.json",
+        "/api/v2/123/sales_invoices/5.json",
+    ]  # a record's 404: not a question about the administration
+    with pytest.raises(NotFound):
+        client.ledger_accounts()
+    with pytest.raises(AuthError) as info:
+        client.tax_rates()
+    assert not isinstance(info.value, AdministrationError)
 
 
 def test_reference_is_escaped_in_the_path() -> None:
