@@ -472,6 +472,7 @@ class Store:
         with self.session() as s:
             query = select(func.min(OrderRecord.paid_at)).where(
                 col(OrderRecord.paid_at).is_not(None),
+                col(OrderRecord.paid_at) >= "2000",  # no shop's order is older; junk never
                 OrderRecord.state != OrderState.BEFORE_START.value,
             )
             first_paid = from_text(s.exec(query).one())

@@ -274,11 +274,12 @@ def _render_history(data: dict[str, Any], console: Console) -> None:
     history = data.get("history") or {}
     if history.get("what_to_do"):
         how_many, day = history["orders_before_start"], (history["start"] or "")[:10]
+        start = f"the start ({day})" if day else "the start point (sync.start)"
         said = (
-            f"Orders paid before the start ({day}) are not booked by the scheduler (the shop "
-            "did not say how many)"
+            f"Orders paid before {start} are not booked by the scheduler (the shop did not "
+            "say how many)"
             if how_many is None
-            else f"{how_many} orders paid before the start ({day}) are not booked by the scheduler"
+            else f"{how_many} orders paid before {start} are not booked by the scheduler"
         )
         console.print(f"{said}: {history['what_to_do']}", highlight=False)
     if data.get("read_incomplete"):

@@ -257,7 +257,9 @@ class SyncEngine:
         """The start point if one is set or recorded (None before the first pass)."""
         if self._start is not None or self.config.sync.start is not None:
             return self.start_point()
-        return from_text(self.store.get_meta(Meta.START))
+        # A state an earlier version wrote has a start before its first pass here.
+        recorded = from_text(self.store.get_meta(Meta.START))
+        return recorded or self.store.start_of_earlier_version()
 
     # --- the pass --------------------------------------------------------------------------
 
