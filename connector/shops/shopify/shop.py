@@ -21,7 +21,7 @@ import httpx
 from shopify_app import admin_graphql_request, exchange_using_client_credentials
 
 from connector import shutdown
-from connector.errors import AuthError, ShopError
+from connector.errors import AuthError, OrderDataError, ShopError
 from connector.order import Order
 from connector.outage import FailureStreak
 from connector.shops import text as shop_text
@@ -221,10 +221,13 @@ class ShopifyShop:
 
     def summary(self, payload: dict[str, Any]) -> OrderSummary:
         """Strict: a date that is not one, or could not be this order's, parks the order."""
+        named = self.identify(payload)
+        if named is None:
+            raise OrderDataError(f"the element has no order id ({payload.get('id')!r:.60})")
         parse_time(payload.get("updatedAt"), "updatedAt")
         return OrderSummary(
-            order_id=gid_number(payload["id"]),
-            number=str(payload["name"]).lstrip("#"),
+            order_id=named[0],
+            number=named[1],
             waiting=self._waiting(payload),
             modified=str(payload.get("updatedAt") or ""),
             refunds=tuple(gid_number(r["id"]) for r in payload.get("refunds") or []),
@@ -233,7 +236,9 @@ class ShopifyShop:
 
     def identify(self, payload: Any) -> tuple[str, str] | None:
         gid = payload.get("id") if isinstance(payload, dict) else None
-        if not isinstance(gid, str) or not gid_number(gid):
+        if not isinstance(gid, str) or not gid.startswith("gid://shopify/Order/"):
+            return None
+        if not gid_number(gid).isdigit():
             return None
         order_id = gid_number(gid)
         return order_id, str(payload.get("name") or order_id).lstrip("#")[:60]

@@ -23,6 +23,7 @@ from connector.errors import AuthError, OrderDataError, ShopError
 from connector.money import parse
 from connector.order import Order
 from connector.outage import FailureStreak, cause_of
+from connector.shops import checks
 from connector.shops import text as shop_text
 from connector.shops.checks import check_order, field_error
 from connector.shops.shop import OrderSummary, Poll
@@ -289,10 +290,13 @@ class WooCommerceShop:
 
     def summary(self, payload: dict[str, Any]) -> OrderSummary:
         """Strict: a date that is not one, or could not be this order's, parks the order."""
+        named = self.identify(payload)
+        if named is None:
+            raise OrderDataError(f"the element has no order id ({checks.shown(payload.get('id'))})")
         parse_gmt(payload, "date_modified_gmt")
         return OrderSummary(
-            order_id=str(payload["id"]),
-            number=str(payload.get("number") or payload["id"]),
+            order_id=named[0],
+            number=named[1],
             # WooCommerce sets the paid date when the order is paid (also on completion).
             waiting=None if payload.get("date_paid_gmt") else NOT_PAID,
             modified=str(payload.get("date_modified_gmt") or ""),
@@ -302,7 +306,10 @@ class WooCommerceShop:
 
     def identify(self, payload: Any) -> tuple[str, str] | None:
         order_id = _id_of(payload)
-        if not order_id or isinstance(payload.get("id"), dict | list | bool):
+        # WooCommerce's ids are positive whole numbers: anything else names no order.
+        if not isinstance(payload, dict) or isinstance(payload.get("id"), bool):
+            return None
+        if not order_id.isascii() or not order_id.isdigit() or int(order_id) == 0:
             return None
         return order_id, str(payload.get("number") or order_id)[:60]
 
