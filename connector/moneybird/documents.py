@@ -173,6 +173,7 @@ class BookedInvoice:
     invoice_date: str = ""  # as Moneybird dates it (YYYY-MM-DD)
     contact_email: str = ""  # the contact's address for invoices, as Moneybird has it
     contact_name: str = ""  # the company, else the person
+    contact_customer_id: str = ""  # the contact's customer_id (the connector's WEB-…)
 
     @property
     def described(self) -> str:
@@ -227,6 +228,7 @@ def booked(invoice: Invoice) -> BookedInvoice:
         raw=invoice,
         invoice_date=str(invoice.get("invoice_date") or invoice.get("date") or "")[:10],
         contact_email=str(contact.get("send_invoices_to_email") or contact.get("email") or ""),
+        contact_customer_id=str(contact.get("customer_id") or ""),
         contact_name=str(
             contact.get("company_name")
             or " ".join(str(contact.get(k) or "") for k in ("firstname", "lastname")).strip()

@@ -63,7 +63,7 @@ from connector.state import (
     to_text,
     utcnow,
 )
-from connector.sync.adoption import not_this_sale
+from connector.sync.adoption import booked_totals, not_this_sale
 from connector.sync.days import DayFlow
 from connector.sync.refunds import RefundFlow
 from connector.sync.report import PassReport
@@ -220,9 +220,8 @@ class SyncEngine:
             return Verdict("skip", listed)
         try:
             summary = self.shop.summary(payload)
-        except Exception as exc:  # what the pass parks the order with (_unreadable)
-            what = str(exc) if isinstance(exc, OrderDataError) else field_error(exc)
-            return Verdict("park", f"the shop's data for this order cannot be read: {what}")
+        except Exception as exc:  # what the pass parks the order with (unreadable)
+            return Verdict("park", self.unreadable_reason(exc))
         record = self.store.order(order_key(self.shop.name, summary.order_id))
         if record is not None and record.state == OrderState.PAID:
             return Verdict("skip", f"already booked as invoice {record.invoice_number}")
@@ -243,6 +242,15 @@ class SyncEngine:
             if not order.is_paid:
                 return Verdict("skip", "waits: not paid yet: the shop has no paid date for it")
             result = self.booking(order)
+            fresh = record is None or (record.invoice_id is None and record.intent is None)
+            existing = self._found(order, result, look_up=True) if fresh else None
+            if existing is not None and not existing.is_draft:
+                number = existing.number or existing.reference
+                adopts = (
+                    f"already booked in Moneybird as invoice {number} (by another install, or "
+                    "before this state was restored): a pass adopts it"
+                )
+                return Verdict("skip", adopts, order)
             if isinstance(result, Parked):
                 return Verdict("park", redact(result.reason, self.config.secrets.values()), order)
             self.writer.ensure_open_period(result.invoice_date, "the invoice", order.number)
@@ -370,13 +378,19 @@ class SyncEngine:
                 except Exception as exc:  # one bad element never stops the others
                     if outcome(exc) is Outcome.STOP:
                         raise
-                    self._unreadable(payload, exc, report)
+                    self.unreadable(payload, exc, report)
                     continue
                 if key is not None and len(polled) < PAYLOADS_KEPT:
                     polled[key] = payload
         return poll
 
-    def _unreadable(self, payload: Any, exc: Exception, report: PassReport) -> None:
+    @staticmethod
+    def unreadable_reason(exc: Exception) -> str:
+        """Why an order whose data cannot be read is parked (what verdict and a pass say)."""
+        what = str(exc) if isinstance(exc, OrderDataError) else field_error(exc)
+        return f"the shop's data for this order cannot be read: {what}"
+
+    def unreadable(self, payload: Any, exc: Exception, report: PassReport) -> None:
         """An element of the shop's order list that cannot be read: its order parked (one
         nothing was written for yet; a booked one stands, said in the log), else kept for
         `status` and the alerts. The pass goes on with the others either way."""
@@ -405,7 +419,7 @@ class SyncEngine:
             record = OrderRecord(key=order_key(self.shop.name, order_id), shop=self.shop.name,
                                  order_id=order_id, number=number)  # fmt: skip
         record.modified_at = modified
-        self.writer.park(record, f"the shop's data for this order cannot be read: {what}", report)
+        self.writer.park(record, self.unreadable_reason(exc), report)
 
     def _clock_step(self, shop_now: datetime | None, ours: datetime) -> timedelta | None:
         """How far the shop's clock went back since the last poll, measured against ours."""
@@ -620,10 +634,10 @@ class SyncEngine:
         existing = None
         if record.invoice_id is None and record.intent is None:
             existing = self._found(order, result)
-            if existing is not None and isinstance(result, Parked) and not existing.is_draft:
-                # Booked already (another install, a restored state): whatever the tables
-                # say now, it is adopted, never parked for a person to book again.
-                self._adopt_booked(record, order, existing, report)
+            if existing is not None and not existing.is_draft:
+                # Booked already (another install, a restored state): it stands as it is,
+                # whatever the tables say now, never parked for a person to book again.
+                self._adopt_booked(record, order, existing, report, result)
                 return
         draft = self._draft_for(record, order, report, result)
         if draft is None:
@@ -638,16 +652,23 @@ class SyncEngine:
             return
         self._make_invoice(record, order, draft, report, current, existing)
 
-    def _found(self, order: Order, result: InvoiceDraft | Parked) -> BookedInvoice | None:
+    def _found(
+        self, order: Order, result: InvoiceDraft | Parked, look_up: bool = False
+    ) -> BookedInvoice | None:
         """The invoice Moneybird holds under the order's reference, made by another install or
         before this state was restored, when it is this sale; Parking naming both when a
-        document there carries the reference but is another sale."""
+        document there carries the reference but is another sale. `look_up`: asked of
+        Moneybird by reference when the state has not learned it (an order a pass has not
+        recorded yet, whose days the pass's scan of Moneybird did not cover)."""
         self.writer.fresh_documents()
         if isinstance(result, InvoiceDraft):
             reference, drafted = result.reference, result.shop_totals.total_incl_tax
         else:
             reference, drafted = reference_for(order, self.settings.reference_template), None
         existing = self.writer.known(reference)
+        if existing is None and look_up:
+            day = order.paid_at.astimezone(self.settings.timezone).date() if order.paid_at else None
+            existing = booked_or_none(self.client.invoice_by_reference(reference, day))
         if existing is None:
             return None
         self._is_this_sale(order, existing, drafted)
@@ -656,24 +677,36 @@ class SyncEngine:
     def _is_this_sale(
         self, order: Order, invoice: BookedInvoice, drafted: Decimal | None = None
     ) -> None:
-        totals = () if drafted is None else (drafted,)
-        tolerance = self.settings.rounding_tolerance
-        why = not_this_sale(order, invoice, self.store, tolerance, totals)
+        tolerance, tz = self.settings.rounding_tolerance, self.settings.timezone
+        why = not_this_sale(order, invoice, self.store, tolerance, tz, drafted)
         if why is not None:
             raise Parking(why)
 
     def _adopt_booked(
-        self, record: OrderRecord, order: Order, invoice: BookedInvoice, report: PassReport
+        self,
+        record: OrderRecord,
+        order: Order,
+        invoice: BookedInvoice,
+        report: PassReport,
+        result: InvoiceDraft | Parked,
     ) -> None:
-        """Take a finalized invoice of this sale that Moneybird has, then pay what is left."""
+        """Take a finalized invoice of this sale that Moneybird has, then pay what is left
+        (the refunds netted on it are those its total shows, not today's)."""
+        if isinstance(result, InvoiceDraft):
+            self.refunds.save_line_map(record.key, line_map(result))  # for its credits
         record.reference = invoice.reference
         record.total = str(order.total)
         record.currency = order.currency
         record.paid_at = to_text(order.paid_at)
         if self.config.file.refunds.before_booking == "net" and order.refunds:
-            refunded = sum((r.amount for r in order.refunds), Decimal(0))
-            if invoice.total is not None and Decimal(invoice.total) == order.total - refunded:
-                self.refunds.booked_net(record.key, order.refunds)  # netted on it then
+            # The refunds netted on it when it was made: the first ones, up to its total.
+            earliest = sorted(order.refunds, key=lambda r: (r.created_at, r.refund_id))
+            totals = booked_totals(order)
+            tolerance = self.settings.rounding_tolerance
+            netted = next((n for n, total in enumerate(totals) if invoice.total is not None
+                           and abs(Decimal(invoice.total) - total) <= tolerance), 0)  # fmt: skip
+            if netted:
+                self.refunds.booked_net(record.key, tuple(earliest[:netted]))
         self.writer.adopt(record, invoice)
         self._pay_finalized(record, order, report, invoice, adopted=True)
 
@@ -776,7 +809,8 @@ class SyncEngine:
                 self.client.invoice_by_reference(draft.reference, draft.invoice_date)
             )
             if invoice is not None:
-                self._is_this_sale(order, invoice, draft.shop_totals.total_incl_tax)
+                if invoice.contact_id != record.contact_id:  # not on the contact we sent
+                    self._is_this_sale(order, invoice, draft.shop_totals.total_incl_tax)
                 self.writer.adopt(record, invoice)
         if record.invoice_id is None:
             self.writer.ensure_open_period(draft.invoice_date, "the invoice", order.number)

@@ -28,10 +28,11 @@ from connector.booking.credit import (
 )
 from connector.booking.invoice import InvoiceDraft, line_totals_by_rate
 from connector.booking.tax_rates import MoneybirdTaxRate
-from connector.errors import ConnectorError, Interrupted, ShopError
+from connector.errors import ConnectorError, Interrupted, Outcome, ShopError, outcome
 from connector.money import ZERO, fmt
 from connector.moneybird.documents import contact_versions, emails_of, rates_from_response
 from connector.order import Order, order_key
+from connector.shops.shop import OrderSummary
 from connector.state import Meta, OrderState, PassLock, to_text, utcnow
 from connector.sync.contacts import email_key
 from connector.sync.engine import PassBusy, SyncEngine
@@ -207,7 +208,13 @@ def run_import(
                     run.outcome = "import"
                     return report
                 shutdown.check()  # a stop asked for ends the import here, between orders
-                key = engine.record_seen(payload, report)
+                try:
+                    key = engine.record_seen(payload, report)
+                except Exception as exc:  # one bad order parks alone, as in a pass
+                    if outcome(exc) is Outcome.STOP:
+                        raise
+                    engine.unreadable(payload, exc, report)
+                    key = None
                 if key is not None:
                     engine.process(key, payload, report)
                     engine.refunds.process_order(key, payload, report)
@@ -265,30 +272,30 @@ def dry_run(
     reading = Reading(engine.shop.orders_between(since, until))
     for page in reading:
         # The state is asked once a page, not twice an order (it was most of the run's time).
-        summaries = [engine.shop.summary(payload) for payload in page]
-        keys = [order_key(engine.shop.name, summary.order_id) for summary in summaries]
+        summaries = [_summary(engine, payload) for payload in page]
+        keys = [
+            order_key(engine.shop.name, s.order_id) for s in summaries if not isinstance(s, str)
+        ]
         records = store.orders_by_keys(keys)
         customers: list[tuple[str, str]] = []
-        for payload, summary, key in zip(page, summaries, keys, strict=True):
+        for payload, summary in zip(page, summaries, strict=True):
             if limit is not None and result.orders >= limit:
                 break
             result.orders += 1
-            record = records.get(key)
+            if isinstance(summary, str):  # a pass parks it: said, and the rest goes on
+                named = engine.shop.identify(payload)
+                result.parked.append((named[1] if named else "?", summary))
+                continue
+            record = records.get(order_key(engine.shop.name, summary.order_id))
             if record is not None and record.state == OrderState.PAID:
                 result.already_booked += 1
             elif summary.waiting:
                 result.parked.append((summary.number, f"would wait: {summary.waiting}"))
             else:
-                try:
-                    order = engine.order_from(payload)
-                    booked = engine.draft(order, rates)
-                    if not isinstance(booked, Parked) and order.refunds and net:
-                        booked = net_of_refunds(booked, order, rates, engine.settings)
-                except ConnectorError as exc:
-                    booked = Parked(str(exc))
+                order, booked = _would_book(engine, payload, rates, net)
                 if isinstance(booked, Parked):
                     result.parked.append((summary.number, booked.reason))
-                else:
+                elif order is not None:
                     result.add(booked, names)
                     result.add_refunds(engine, order, booked, rates, names)
                     email = email_key(order.customer)
@@ -306,3 +313,28 @@ def dry_run(
             return result
     result.left = reading.left()
     return result
+
+
+def _would_book(
+    engine: SyncEngine, payload: dict[str, Any], rates: dict[str, MoneybirdTaxRate], net: bool
+) -> tuple[Order | None, InvoiceDraft | Parked]:
+    """The order (None when it cannot be read) and the invoice an import would make of it,
+    or why it would park it."""
+    try:
+        order = engine.order_from(payload)
+        booked = engine.draft(order, rates)
+        if not isinstance(booked, Parked) and order.refunds and net:
+            booked = net_of_refunds(booked, order, rates, engine.settings)
+    except ConnectorError as exc:
+        return None, Parked(str(exc))
+    return order, booked
+
+
+def _summary(engine: SyncEngine, payload: dict[str, Any]) -> OrderSummary | str:
+    """The order's summary, or why a pass parks it (its data cannot be read)."""
+    try:
+        return engine.shop.summary(payload)
+    except Exception as exc:
+        if outcome(exc) is Outcome.STOP:
+            raise
+        return engine.unreadable_reason(exc)

@@ -21,7 +21,7 @@ from connector.booking.credit import CreditDraft, book_refund, line_map, refund_
 from connector.booking.day import DayShare
 from connector.booking.invoice import InvoiceDraft
 from connector.booking.tax_rates import MoneybirdTaxRate
-from connector.errors import ConnectorError, StateError, internal
+from connector.errors import ConnectorError, Outcome, StateError, internal, outcome
 from connector.money import ZERO
 from connector.moneybird.documents import (
     Document,
@@ -368,7 +368,9 @@ class _Reconciler:
         found: dict[str, dict[str, Any]] = {}
         for page, _total in self.shop.orders_between(self.start - self.lookback, self.end):
             for payload in page:
-                found[self.shop.summary(payload).order_id] = payload
+                named = self.shop.identify(payload)
+                if named is not None:
+                    found[named[0]] = payload
         start, end = to_text(self.start) or "", to_text(self.end) or ""
         wanted = {r.order_id for r in self.store.orders_paid_between(start, end)}
         for refund in self.store.refunds_made_between(start, end):
@@ -381,12 +383,30 @@ class _Reconciler:
                 found[order_id] = again
         return found
 
+    def _unreadable(self, payload: dict[str, Any], exc: Exception) -> None:
+        """An order whose very dates cannot be read: whether it belongs in the month cannot
+        be said either, so it is listed as known (a pass parks it with the same reason)."""
+        named = self.shop.identify(payload)
+        if named is None:
+            return
+        order_id, number = named
+        template = self.settings.reference_template
+        reference = reference_of(template, number, order_id, self.shop.name)
+        why = self.engine.unreadable_reason(exc)
+        self.result.parked.append(Known(number, reference, f"{why}; it is not compared"))
+
     def _expected(self) -> list[Expected]:
         expected: list[Expected] = []
         for payload in self._payloads().values():
             if self.shop.unlisted(payload):
                 continue  # not in a booked status: never booked, nothing to compare
-            summary = self.shop.summary(payload)
+            try:
+                summary = self.shop.summary(payload)
+            except Exception as exc:  # its dates cannot be read: listed, the month goes on
+                if outcome(exc) is Outcome.STOP:
+                    raise
+                self._unreadable(payload, exc)
+                continue
             try:
                 order = self.engine.order_from(payload)
             except Exception as exc:  # one poisoned order is reported, the month goes on

@@ -122,7 +122,9 @@ class WooCommerceShop:
                     continue
                 seen.add(order_id)
                 modified = gmt_stamp(order.get("date_modified_gmt"))
-                if filter_here and since is not None and (modified or since) <= since:
+                # An order without a stamp that is a date is passed on, never dropped: the
+                # engine parks it (or, recorded already, leaves it as it stands).
+                if filter_here and since is not None and modified is not None and modified <= since:
                     continue
                 fresh.append(order)
             yield fresh
