@@ -7,7 +7,8 @@ watermark) ever sees it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -68,6 +69,22 @@ def stamp(value: object, read: Callable[[str], datetime]) -> datetime | None:
         return moment(value, "date", read)
     except OrderDataError:
         return None
+
+
+# What reading a shop's payload raises when a value is not what it should be.
+PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, OrderDataError)
+
+
+@contextmanager
+def reading(what: str = "this order") -> Iterator[None]:
+    """Any value of the payload that is not what it should be parks the order it belongs to,
+    named: never an internal error."""
+    try:
+        yield
+    except PARSE_ERRORS as exc:
+        raise OrderDataError(
+            f"the shop's data for {what} is unreadable: {field_error(exc)}"
+        ) from exc
 
 
 def field_error(exc: Exception) -> str:

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from tests.conftest import secrets_env, write_config
+
 HERE = Path(__file__).parent
 
 
@@ -14,3 +18,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def config_path(
+    tmp_path: Path,
+    shop: WooCommerceSandbox,
+    moneybird: MoneybirdSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    """A config.toml for the sandboxes, their secrets in the environment (as a CLI user has)."""
+    for name, value in secrets_env(shop, moneybird).items():
+        monkeypatch.setenv(name, value)
+    return write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)

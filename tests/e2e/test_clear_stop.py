@@ -26,9 +26,7 @@ from connector.ops.alerts import open_problems
 from connector.ops.health import HealthServer, health
 from connector.runtime import Runtime, setup_logging
 from connector.sandbox.moneybird import MoneybirdSandbox
-from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Meta, Store
-from tests.conftest import secrets_env, write_config
 
 runner = CliRunner()
 WRONG = "987654321"
@@ -42,18 +40,6 @@ def one_line(result: Result) -> str:
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
     return lines[0]
-
-
-@pytest.fixture
-def config_path(
-    tmp_path: Path,
-    shop: WooCommerceSandbox,
-    moneybird: MoneybirdSandbox,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    for name, value in secrets_env(shop, moneybird).items():
-        monkeypatch.setenv(name, value)
-    return write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
 
 
 # --- a wrong administration ---------------------------------------------------------------------

@@ -11,21 +11,8 @@ from typer.testing import CliRunner
 from connector.cli import app
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
-from tests.conftest import secrets_env, write_config
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def config_path(
-    tmp_path: Path,
-    shop: WooCommerceSandbox,
-    moneybird: MoneybirdSandbox,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    for name, value in secrets_env(shop, moneybird).items():
-        monkeypatch.setenv(name, value)
-    return write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
 
 
 def test_sync_then_status_and_json(config_path: Path, moneybird: MoneybirdSandbox) -> None:

@@ -75,22 +75,11 @@ def order_from_shopify(
     """`invoice_currencies`: the currencies invoices may be in; an order the customer paid in
     one of them (other than the shop's) is read in that currency. `invoice_request_keys`: the
     note attributes by which a customer asks for an invoice."""
-    try:
+    with checks.reading():
         order = _order(payload, vat_number_attribute, _side(payload, invoice_currencies))
         attributes = {
             str(a.get("key")): str(a.get("value")) for a in payload.get("customAttributes") or []
         }
-    except (
-        KeyError,
-        TypeError,
-        ValueError,
-        AttributeError,
-        ArithmeticError,
-        OrderDataError,
-    ) as exc:
-        raise OrderDataError(
-            f"the shop's data for this order is unreadable: {checks.field_error(exc)}"
-        ) from exc
     if shop_text.asks(attributes, invoice_request_keys):
         order = replace(order, invoice_requested=True)
     return order

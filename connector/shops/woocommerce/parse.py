@@ -96,20 +96,9 @@ def order_from_woocommerce(
 ) -> Order:
     """`refunds`: the order's refunds in full (`GET /orders/{id}/refunds`), when it has any.
     `invoice_request_keys`: order meta keys by which a customer asks for an invoice."""
-    try:
+    with checks.reading():
         order = _order(payload, percentages or {}, vat_number_keys, gift_card_fees)
         meta = {str(m.get("key")): str(m.get("value")) for m in payload.get("meta_data") or []}
-    except (
-        KeyError,
-        TypeError,
-        ValueError,
-        AttributeError,
-        ArithmeticError,
-        OrderDataError,
-    ) as exc:
-        raise OrderDataError(
-            f"the shop's data for this order is unreadable: {checks.field_error(exc)}"
-        ) from exc
     if shop_text.asks(meta, invoice_request_keys):
         order = replace(order, invoice_requested=True)
     if not refunds:
@@ -258,13 +247,9 @@ def refund_from_woocommerce(payload: dict[str, Any]) -> Refund:
     """One refund (`GET /orders/{id}/refunds` or the shop-wide `/refunds`). Its line amounts are
     negative and excluding VAT; `_refunded_item_id` names the order line refunded. A refund
     without lines is an amount-only refund."""
-    try:
+    refund_id = payload.get("id") if isinstance(payload, dict) else None
+    with checks.reading(f"refund {refund_id!r}"):
         return _refund(payload)
-    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
-        refund_id = payload.get("id") if isinstance(payload, dict) else None
-        raise OrderDataError(
-            f"the shop's data for refund {refund_id!r} is unreadable: {exc}"
-        ) from exc
 
 
 def _refund(payload: dict[str, Any]) -> Refund:

@@ -25,7 +25,7 @@ from connector.order import Order
 from connector.outage import FailureStreak, cause_of
 from connector.shops import checks
 from connector.shops import text as shop_text
-from connector.shops.checks import check_order, field_error
+from connector.shops.checks import check_order
 from connector.shops.shop import OrderSummary, Poll
 from connector.shops.woocommerce.parse import (
     gmt_stamp,
@@ -331,13 +331,9 @@ class WooCommerceShop:
 
     def to_order(self, payload: dict[str, Any]) -> Order:
         """Parse, looking up tax percentages the order itself does not state; checked."""
-        try:
+        with checks.reading():
             listed = percentages_listed(payload)
             needed = rate_ids_used(payload) - set(listed)
-        except (KeyError, TypeError, ValueError, AttributeError, OrderDataError) as exc:
-            raise OrderDataError(
-                f"the shop's data for this order is unreadable: {field_error(exc)}"
-            ) from exc
         percentages: dict[str, Decimal] = {}
         for rate_id in needed:
             pct = self.tax_percentage(rate_id)
