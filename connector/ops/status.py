@@ -22,7 +22,9 @@ from connector.state import (
 )
 
 ADVICE = {
-    OrderState.PARKED.value: "fix the cause (often a mapping table), then `connector retry`",
+    OrderState.PARKED.value: (
+        "fix what the reason names (a mapping table, the shop's data), then `connector retry`"
+    ),
     OrderState.FAILED.value: "retried automatically on the next pass",
     OrderState.DRAFT.value: "resumed on the next pass after checking Moneybird",
     OrderState.OPEN.value: "payment registered on the next pass after checking Moneybird",

@@ -402,6 +402,7 @@ class SyncEngine:
             log.error("the shop's order list holds an element that is not an order: %s", sample)
             return
         order_id, number = named
+        report.seen += 1
         record = self.store.order(order_key(self.shop.name, order_id))
         modified = str(payload.get("date_modified_gmt") or payload.get("updatedAt") or "")
         if record is not None and (

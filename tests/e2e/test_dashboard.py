@@ -163,7 +163,7 @@ def test_every_page_shows_the_month_as_it_landed_in_moneybird(
         browser.get(base + "attention")
         row = text_of(browser, "#attention-orders tbody tr")
         assert row.startswith("1006 parked no tax rule maps shop rate 3 'MwSt' (19%)")
-        assert "fix the cause (often a mapping table)" in row
+        assert "fix what the reason names (a mapping table" in row
         shot(browser, "attention")
 
         # Every booked order beside its invoice: the same VAT per rate, the same total.
