@@ -194,3 +194,27 @@ def test_reconcile_lists_the_bad_order_and_compares_the_month(
     assert result.error is None, result.error
     [known] = [k for k in result.parked if k.order == "998"]
     assert "9999-12-31T23:59:59" in known.reason
+
+
+def test_a_pass_that_left_the_order_list_half_read_says_so_in_status(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    """A shop that ignores `offset`, with a page and a half of orders changed in one second: no
+    read gets past them. The pass books what it read and status says the rest is not read."""
+    shop.ignores_offset = True
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    for n in range(150):  # awaiting a bank transfer: read and recorded, nothing to book yet
+        order = woo_order(5000 + n, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 1, "21.50", 2)],
+                          "0", moment, paid=False)  # fmt: skip
+        shop.put_order(order, modified=moment)
+    report = runtime.engine().run_pass()
+    assert report.error is None
+    env = secrets_env(shop, moneybird)
+    status = CliRunner().invoke(app, ["status", "--config", str(runtime.config.path)], env=env)
+    assert "The last pass did not read the shop's whole order list" in status.output
+    shop.ignores_offset = False  # the shop is mended: the next pass reads it whole
+    runtime.engine().run_pass()
+    status = CliRunner().invoke(app, ["status", "--config", str(runtime.config.path)], env=env)
+    assert "did not read the shop's whole order list" not in status.output
+    assert set(booked_exactly_once(moneybird, paid=True)) == DEMO_BOOKED
+    assert len(runtime.store.orders({OrderState.UNPAID})) == 150  # every one of them read
