@@ -10,7 +10,9 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +27,10 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from connector import __version__
 from connector.errors import StateError
+from connector.private_files import FILE_MODE, private_folder
 from connector.redact import scrub
+
+log = logging.getLogger(__name__)
 
 
 class OrderState(StrEnum):
@@ -389,9 +394,10 @@ class Store:
     def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(path.parent)
         except OSError as exc:
             raise state_error(f"cannot create state folder {path.parent}", exc, path) from None
+        _keep_private(path)
         self.engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_timeout})
         event.listen(self.engine, "connect", _pragmas(busy_timeout))
         try:
@@ -418,8 +424,11 @@ class Store:
         lock = PassLock(self.path)
         held = lock.wait(wait)
         try:
-            SQLModel.metadata.create_all(self.engine)
-            self._add_new_columns()
+            # Made meanwhile by whoever held the lock: nothing to write (a write here could
+            # meet that process's next write and be refused at once).
+            if not self._tables_complete():
+                SQLModel.metadata.create_all(self.engine)
+                self._add_new_columns()
         finally:
             if held:
                 lock.release()
@@ -865,6 +874,42 @@ _ERRNO = {
     # the state folder cannot be made: a file is where it or a folder above it would be
     errno.EEXIST: _NOT_WRITABLE, errno.ENOTDIR: _NOT_WRITABLE,
 }  # fmt: skip
+
+
+SIBLINGS = ("-wal", "-shm", "-journal", ".lock")  # SQLite's files beside it, and the pass lock
+
+
+def _keep_private(path: Path) -> None:
+    """The state holds customers' names and addresses: readable by its owner alone. A new
+    file is made 0600 before SQLite opens it (SQLite gives its -wal, -shm and -journal the
+    file's own mode); a looser one, made by an earlier version or copied in, is tightened."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise state_error(f"cannot create the state file {path}", exc, path) from None
+    else:
+        try:
+            os.fchmod(fd, FILE_MODE)  # whatever the umask
+        finally:
+            os.close(fd)
+        return
+    for each in (path, *(path.with_name(path.name + s) for s in SIBLINGS)):
+        try:
+            mode = stat.S_IMODE(each.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(each, mode & 0o700)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # another user's file: said, and it is still used
+            log.warning("%s is readable by others and cannot be made private: %s", each, exc)
+            continue
+        if mode & 0o077:
+            log.warning(
+                "%s was readable by others (%04o); it is now private to its owner (%04o)",
+                each, mode, mode & 0o700,
+            )  # fmt: skip
 
 
 def state_error(what: str, exc: BaseException, path: Path) -> StateError:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from connector.private_files import write_csv as write_private_csv
 from connector.sync.reconcile import FINDINGS, Reconciliation
 
 
@@ -55,6 +55,6 @@ def render(result: Reconciliation, console: Console) -> None:
 
 
 def write_csv(result: Reconciliation, path: Path) -> None:
-    """One row per order (and refund) for the bookkeeper; opens in a spreadsheet."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(result.csv_rows())
+    """One row per order (and refund) for the bookkeeper; opens in a spreadsheet, readable by
+    its owner alone, no cell run as a formula."""
+    write_private_csv(path, result.csv_rows())

@@ -9,7 +9,6 @@ would be parked and why, the contacts that would be created, and what each refun
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from connector.errors import ConnectorError, Interrupted, Outcome, ShopError, ou
 from connector.money import ZERO, fmt
 from connector.moneybird.documents import contact_versions, emails_of, rates_from_response
 from connector.order import Order, order_key
+from connector.private_files import private_folder, write_csv
 from connector.shops.shop import OrderSummary
 from connector.state import Meta, OrderState, PassLock, to_text, utcnow
 from connector.sync.contacts import email_key
@@ -112,30 +112,26 @@ class DryRun:
             self.invoices[key] = self.invoices.get(key, 0) + 1
 
     def write(self, folder: Path) -> list[Path]:
-        folder.mkdir(parents=True, exist_ok=True)
+        """The four reports, readable by their owner alone (they name customers), with the
+        shop's text written so that a spreadsheet never runs it as a formula."""
+        private_folder(folder)
         totals = folder / "totals_per_month_and_rate.csv"
-        with totals.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["month", "vat_rate", "invoice_lines_at_rate", "net", "vat", "gross"])
-            for (month, rate), (net, vat, gross) in sorted(self.totals.items()):
-                writer.writerow(
+        write_csv(
+            totals,
+            [
+                ["month", "vat_rate", "invoice_lines_at_rate", "net", "vat", "gross"],
+                *(
                     [month, rate, self.invoices[(month, rate)], fmt(net), fmt(vat), fmt(gross)]
-                )
+                    for (month, rate), (net, vat, gross) in sorted(self.totals.items())
+                ),
+            ],
+        )
         parked = folder / "parked_orders.csv"
-        with parked.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["order", "reason"])
-            writer.writerows(self.parked)
+        write_csv(parked, [["order", "reason"], *self.parked])
         contacts = folder / "new_contacts.csv"
-        with contacts.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["email_or_key", "name"])
-            writer.writerows(sorted(self.new_contacts.items()))
+        write_csv(contacts, [["email_or_key", "name"], *sorted(self.new_contacts.items())])
         refunds = folder / "refunds.csv"
-        with refunds.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["order", "refund", "date", "amount", "booked_as"])
-            writer.writerows(self.refunds)
+        write_csv(refunds, [["order", "refund", "date", "amount", "booked_as"], *self.refunds])
         return [totals, parked, contacts, refunds]
 
     def add_refunds(

@@ -25,6 +25,7 @@ from connector.errors import ConnectorError, Outcome, StateError, internal, outc
 from connector.money import ZERO
 from connector.moneybird.documents import (
     Document,
+    booked,
     document_of,
     listed_ids,
     original_of,
@@ -41,6 +42,7 @@ from connector.state import (
     from_text,
     to_text,
 )
+from connector.sync.adoption import not_this_sale
 from connector.sync.engine import SyncEngine
 from connector.sync.refunds import recorded_line_map
 
@@ -693,23 +695,85 @@ class _Reconciler:
             if not documents:
                 self._absent(item)
             elif len(documents) > 1:
-                numbers = tuple(d.label for d in documents)
-                self.result.duplicates.append(
-                    Finding(
-                        "duplicates",
-                        item.order,
-                        item.reference,
-                        numbers,
-                        f"{len(documents)} documents for one {_what(item)}: {', '.join(numbers)}",
-                        "keep one; credit the others in Moneybird (a finalized invoice cannot be "
-                        "deleted)",
-                    )
-                )
-                self._row(item, documents[0], "duplicate")
+                self._duplicates(item, documents)
+            elif not self._is_its_sale(item, documents[0]):
+                self._absent(item, shared=documents[0])
             else:
                 self._check(item, documents[0])
 
-    def _absent(self, item: Expected) -> None:
+    def _is_its_sale(self, item: Expected, document: Document) -> bool:
+        """The document is the item's own: the one the state recorded for it, or (an invoice)
+        the same sale by the rule the engine adopts by (total, customer, date). A reference
+        alone proves nothing: a second shop, or a numbering that started over, reuses it."""
+        record = item.record
+        if record is not None and record.invoice_id == document.id:
+            return True
+        if item.kind != "invoice" or item.order_of is None:
+            return True  # no rule tells a credit's or a day's document from another's
+        return self._is_same_sale(item, document)
+
+    def _is_same_sale(self, item: Expected, document: Document) -> bool:
+        """An invoice the same sale as the item's order, by adoption's rule."""
+        if item.kind != "invoice" or item.order_of is None:
+            return False
+        try:
+            invoice = booked(document.raw)
+        except Exception:  # unreadable: not known to be this sale, so never to be credited
+            return False
+        tolerance = self.settings.rounding_tolerance
+        return not_this_sale(item.order_of, invoice, self.store, tolerance, self.tz,
+                             item.total) is None  # fmt: skip
+
+    def _duplicates(self, item: Expected, documents: list[Document]) -> None:
+        """More than one document under the item's reference: which is its own, which are
+        copies of the same sale (credited), and which are other sales sharing the reference
+        (never credited: they are real sales)."""
+        record = item.record
+        same = {d.id for d in documents if self._is_same_sale(item, d)}
+        own = [d for d in documents if d.id in same or self._is_its_sale(item, d)]
+        others = [d for d in documents if d not in own]
+        recorded = [d for d in own if record is not None and d.id == record.invoice_id]
+        ranked = recorded + own
+        kept: Document | None = ranked[0] if ranked else None
+        copies = [d for d in own if d is not kept]
+        what = [f"{len(documents)} documents under {item.reference}"]
+        advice = []
+        if kept is not None:
+            why = "its total, customer and date match" if kept.id in same else "booked for it"
+            what.append(f"{_described(kept)} is this {_what(item)}'s ({why})")
+        else:
+            what.append(f"none is this {_what(item)} ({_sale(item)})")
+        if copies:
+            what.append(f"{_labels(copies)} {_be(copies)} the same sale again")
+            advice.append(
+                f"keep {kept.label if kept else ''}; credit {_labels(copies)} in Moneybird (the "
+                "same sale booked twice; a finalized invoice cannot be deleted)"
+            )
+        if others:
+            what.append(
+                f"{', '.join(_described(d) for d in others)} {_be(others)} another sale: "
+                "the reference is shared"
+            )
+            advice.append(
+                f"do not credit {_labels(others)}: a real sale under the same reference (a "
+                "second shop, or a numbering that started over); give this shop its own "
+                "`sync.reference_template` to keep their references apart"
+                + ("" if kept else f", then `connector retry {item.order}`")
+            )
+        self.result.duplicates.append(
+            Finding(
+                "duplicates",
+                item.order,
+                item.reference,
+                tuple(d.label for d in documents),
+                "; ".join(what),
+                "; ".join(advice),
+            )
+        )
+        self._row(item, kept or documents[0], "duplicate" if copies else "reference shared")
+
+    def _absent(self, item: Expected, shared: Document | None = None) -> None:
+        """Not in Moneybird; `shared`: the document under its reference is another sale."""
         state = item.state
         record = item.record
         if state in (OrderState.PARKED, RefundState.PARKED):
@@ -751,6 +815,13 @@ class _Reconciler:
             error = f": {record.last_error}" if record.last_error else ""
             what = f"not booked yet (state {state}{error})"
             advice = "`connector status` shows why; the next pass tries again"
+        if shared is not None:
+            what += f"; {_described(shared)} under its reference is another sale"
+            advice = (
+                f"do not credit {shared.label}: a real sale under the same reference (a second "
+                "shop, or a numbering that started over); give this shop its own "
+                f"`sync.reference_template`, then `connector retry {item.order}`"
+            )
         self.result.missing.append(
             Finding(
                 "missing",
@@ -917,6 +988,34 @@ class _Reconciler:
                 f"(parked, or not workable now): {named}."
             )
         self.result.vat_note = " ".join(notes)
+
+
+def _described(document: Document) -> str:
+    """The document as a person finds it: number, total, customer and date."""
+    day = document.day.isoformat() if document.day else "no date"
+    try:
+        who = booked(document.raw).contact_name or "no contact"
+    except Exception:  # its contact unreadable: the number, total and date still find it
+        who = "contact unreadable"
+    return f"{document.label} ({document.total}, {who}, {day})"
+
+
+def _sale(item: Expected) -> str:
+    """The order as its own document would show it: total, customer and day."""
+    who = ""
+    if item.order_of is not None:
+        billing = item.order_of.customer.billing
+        person = f"{billing.first_name} {billing.last_name}".strip()
+        who = billing.company.strip() or person or item.order_of.customer.email
+    return ", ".join(p for p in (str(item.total), who, item.day.isoformat()) if p)
+
+
+def _labels(documents: list[Document]) -> str:
+    return ", ".join(d.label for d in documents)
+
+
+def _be(documents: list[Document]) -> str:
+    return "is" if len(documents) == 1 else "are"
 
 
 def _what(item: Expected) -> str:

@@ -158,8 +158,9 @@ def test_an_import_parks_the_bad_order_and_books_the_rest(
     since = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
     env = secrets_env(shop, moneybird)
     config = str(runtime.config.path)
-    dry = CliRunner().invoke(app, ["import", "--since", since, "--dry-run", "--config", config],
-                             env=env)  # fmt: skip
+    report = str(runtime.config.path.parent / "import-report")
+    dry = CliRunner().invoke(app, ["import", "--since", since, "--dry-run", "--report", report,
+                                   "--config", config], env=env)  # fmt: skip
     assert dry.exit_code == 0, dry.output
     result = CliRunner().invoke(app, ["import", "--since", since, "--config", config], env=env)
     assert result.exit_code == 0, result.output

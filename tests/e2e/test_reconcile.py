@@ -269,3 +269,66 @@ def test_the_monthly_reconciliation_runs_once_and_alerts_once(
         assert "Last reconciliation" in status.output and "agrees" in status.output
     finally:
         runtime.close()
+
+
+def test_a_true_duplicate_names_the_document_of_the_sale_and_credits_the_copy(
+    booked: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """Issue 28 item 5 (a): the same sale twice under one reference."""
+    ours = invoice_id(moneybird, "WC-1009")
+    copy = moneybird.invoices[moneybird.duplicate_document(ours)]["invoice_id"]
+    _code, report = reconcile(booked)
+    [duplicate] = report["duplicates"]
+    assert duplicate["order"] == "1009" and duplicate["documents"] == ["2026-0007", copy]
+    # The one the order matches, as a person finds it: number, total, customer, date.
+    assert (
+        "2026-0007 (36.29, Fatima El Amrani, 2026-10-07) is this order's (its total, "
+        "customer and date match)" in duplicate["what"]
+    )
+    assert f"{copy} is the same sale again" in duplicate["what"]
+    assert duplicate["advice"].startswith(f"keep 2026-0007; credit {copy} in Moneybird")
+    assert "do not credit" not in duplicate["advice"]
+
+
+def test_a_reference_shared_with_another_shops_sale_is_never_advised_to_be_credited(
+    booked: Path, moneybird: MoneybirdSandbox, tmp_path: Path
+) -> None:
+    """Issue 28 item 5 (b): a second shop with the same numbering booked its own order 1009
+    (another customer, another total) into the same administration, as versions before the
+    same-sale check did: that is a real sale, not a copy of ours."""
+    from connector.sandbox.seed import Item, Person, woo_order
+
+    other_shop = Person("Vorige", "Webshop", "boekhouding@vorige-webshop.example", "Kade 2",
+                        "1011 AA", "Amsterdam", company="Vorige Webshop BV")  # fmt: skip
+    other = WooCommerceSandbox()
+    seed_shop(other, [woo_order(1009, other_shop, [Item("Thee", "TH", 1, "10.00", 2)], "0",
+                                datetime(2026, 10, 6, 15, tzinfo=UTC))])  # fmt: skip
+    other.start()
+    try:
+        folder = tmp_path / "other"
+        folder.mkdir()
+        # Its own template here only to get past today's check; the reference is then made ours.
+        path = write_config(folder, other.url, moneybird.api_url, moneybird.administration_id,
+                            'reference_template = "X-{number}"')  # fmt: skip
+        theirs = build(load_config(path, environ=secrets_env(other, moneybird)))
+        theirs.engine().run_pass()
+        theirs.close()
+    finally:
+        other.stop()
+    theirs_id = invoice_id(moneybird, "X-1009")
+    moneybird.invoices[theirs_id]["reference"] = "WC-1009"
+    number = moneybird.invoices[theirs_id]["invoice_id"]
+    _code, report = reconcile(booked)
+    [shared] = report["duplicates"]
+    assert shared["order"] == "1009" and set(shared["documents"]) == {"2026-0007", number}
+    assert "2026-0007 (36.29, Fatima El Amrani, 2026-10-07) is this order's" in shared["what"]
+    assert (
+        f"{number} (10.00, Vorige Webshop BV, 2026-10-06) is another sale: the reference "
+        "is shared" in shared["what"]
+    )
+    advice = shared["advice"]
+    assert advice.startswith(f"do not credit {number}: a real sale"), advice
+    assert "keep 2026-0007" not in advice and "; credit" not in advice
+    assert "`sync.reference_template`" in advice
+    row = next(r for r in report["orders"] if r["order"] == "1009")
+    assert (row["document"], row["status"]) == ("2026-0007", "reference shared")
