@@ -327,6 +327,9 @@ class DashboardConfig(_Section):
     enabled: bool = False
     port: int = Field(default=8081, ge=1, le=65535)  # CONNECTOR_DASHBOARD_PORT overrides
     host: str = "127.0.0.1"  # CONNECTOR_DASHBOARD_HOST overrides (the container: 0.0.0.0)
+    # The names it answers to besides the loopback ones ("books.example.nl", or with a port,
+    # "books.example.nl:8081"); any other Host header gets 400 (DNS rebinding).
+    hosts: list[str] = Field(default_factory=list)
 
 
 class AlertsConfig(_Section):
@@ -387,7 +390,9 @@ class Secrets(BaseModel):
     smtp_password: SecretStr = EMPTY
 
     def values(self) -> list[str]:
-        return [
+        """Every secret, and each key:secret pair as HTTP Basic auth sends it (base64 of the
+        pair is not made of the two halves' own encodings): redaction is given all of them."""
+        single = [
             value.get_secret_value()
             for value in (
                 self.moneybird_token,
@@ -400,6 +405,15 @@ class Secrets(BaseModel):
             )
             if value.get_secret_value()
         ]
+        pairs = [
+            f"{user.get_secret_value()}:{password.get_secret_value()}"
+            for user, password in (
+                (self.woocommerce_key, self.woocommerce_secret),
+                (self.shopify_client_id, self.shopify_client_secret),
+            )
+            if user.get_secret_value() and password.get_secret_value()
+        ]
+        return single + pairs
 
 
 class Config:

@@ -12,6 +12,7 @@ import re
 from urllib.parse import urlsplit
 
 from connector.errors import ServiceDown
+from connector.redact import scrub
 
 REQUESTS_IN_A_ROW = 3  # failed requests in a row that make an outage
 
@@ -25,7 +26,7 @@ class FailureStreak:
 
     def failed(self, cause: str) -> None:
         self.count += 1
-        self.cause = cause
+        self.cause = scrub(cause)  # shown in the stop message, the state and the alerts
 
     def answered(self) -> None:
         self.count = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +27,8 @@ def private_folder(folder: Path) -> list[Path]:
     """Make `folder` and any missing parent 0700; returns those it made (an existing folder
     is the owner's choice and left as it is)."""
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file is where the folder would be", str(folder))
     for path in reversed(missing):
         with contextlib.suppress(FileExistsError):  # made meanwhile by another process
             path.mkdir(mode=FOLDER_MODE)

@@ -16,6 +16,7 @@ from connector import USER_AGENT, shutdown
 from connector.errors import AdministrationError, AuthError, ConnectorError
 from connector.moneybird.rate_limit import RateLimiter, retry_after_epoch
 from connector.outage import FailureStreak, cause_of
+from connector.redact import excerpt, remember, scrub
 
 GET_ATTEMPTS = 4
 RETRY_SECONDS = 20.0  # no read is tried again once this long has gone by since its first try
@@ -68,6 +69,7 @@ class MoneybirdClient:
         self.limiter = limiter or RateLimiter()
         self._sleep = sleep
         self.streak = FailureStreak("Moneybird", self.api_url)
+        remember([token])  # an error page may echo the Authorization header
         self._http = httpx.Client(
             base_url=f"{api_url.rstrip('/')}/{administration_id}/",
             headers={
@@ -361,17 +363,18 @@ def no_access(administration_id: str, administrations: list[dict[str, Any]]) -> 
 
 
 def _error_text(response: httpx.Response) -> str:
-    """Moneybird's validation message, or a short excerpt of a non-JSON body."""
+    """Moneybird's validation message, or a short excerpt of a non-JSON body: scrubbed of the
+    secrets whole before anything is cut (a proxy's page may echo the request)."""
     try:
         data = response.json()
     except ValueError:
-        return response.text[:200].strip() or "(empty body)"
+        return excerpt(response.text, 200).strip() or "(empty body)"
     if isinstance(data, dict) and "error" in data:
         error = data["error"]
         if isinstance(error, dict):
-            return "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in error.items())
-        return str(error)
-    return str(data)[:300]
+            return scrub("; ".join(f"{k} {', '.join(map(str, v))}" for k, v in error.items()))
+        return scrub(str(error))
+    return excerpt(str(data), 300)
 
 
 def period(first: date, last: date) -> str:

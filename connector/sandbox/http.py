@@ -6,13 +6,14 @@ container reaches it; tests always use 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 
 @dataclass
@@ -43,22 +44,46 @@ class DropConnection(Exception):
     pass
 
 
+# Headers that carry credentials: an echo page quotes them first, as a debugging proxy might.
+CREDENTIAL_HEADERS = ("authorization", "x-shopify-access-token")
+
+
+def echo_page(req: Request, lead: str = "") -> str:
+    """The whole request as an error page quotes it (test hook): credential headers first,
+    then the request line with its query, every other header, and the body. `lead` shifts
+    it, so that a test can make an excerpt's cut fall inside a secret."""
+    first = [f"{k}: {v}" for k, v in req.headers.items() if k in CREDENTIAL_HEADERS]
+    query = urlencode(sorted(req.query_pairs, key=lambda kv: "consumer" not in kv[0]))
+    line = f"{req.method} {req.url}{'?' + query if query else ''}"
+    rest = [f"{k}: {v}" for k, v in req.headers.items() if k not in CREDENTIAL_HEADERS]
+    return "\n".join([lead + " ".join(first), line, *rest, "", req.body.decode("utf-8", "replace")])
+
+
 Handler = Callable[[Request], Response]
 
 
 class LocalServer:
     """Serves `handler` on 127.0.0.1 on a free port; start() and stop() are explicit."""
 
-    def __init__(self, handler: Handler, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,  # tests: HTTPS with a throwaway certificate
+    ) -> None:
         self.handler = handler
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self.scheme = "https" if tls else "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self.scheme}://{host!s}:{port}"
 
     def start(self) -> LocalServer:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -103,7 +128,7 @@ class LocalServer:
                     query_pairs=pairs,
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
-                    url=f"http://{host}{parts.path}",
+                    url=f"{outer.scheme}://{host}{parts.path}",
                 )
                 try:
                     response = outer.handler(request)

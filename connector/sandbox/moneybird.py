@@ -21,7 +21,14 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
 
-from connector.sandbox.http import DropConnection, LocalServer, Request, Response, Served
+from connector.sandbox.http import (
+    DropConnection,
+    LocalServer,
+    Request,
+    Response,
+    Served,
+    echo_page,
+)
 
 INVOICE_KEYS = {
     "contact_id", "contact_person_id", "original_estimate_id", "document_style_id",
@@ -92,6 +99,12 @@ class MoneybirdSandbox(Served):
     faults: list[Fault] = field(default_factory=list)
     period_locked_until: str | None = None  # the bookkeeper closed the books up to this day
     down_status: int | None = None  # an outage: every request answered with this (e.g. 503)
+    # Test hook: every write answered with an error page that quotes the request, as an HTML
+    # page ("text") or as JSON under the key `echo_as` ("error": Moneybird's shape); `echo_lead`
+    # comes first.
+    echo_error_status: int | None = None
+    echo_as: str = "text"
+    echo_lead: str = ""
     accepted: list[tuple[str, str, Any]] = field(default_factory=list)  # method, path, body
     requests: list[tuple[float, str, str, int]] = field(default_factory=list)
     # every authorised request: method, path, query pairs, body
@@ -130,7 +143,16 @@ class MoneybirdSandbox(Served):
             self.requests.append((time.time(), req.method, req.path, response.status))
             return response
 
+    def _echo(self, req: Request, status: int) -> Response:
+        """A gateway's error page quoting the request, Authorization header and all."""
+        page = echo_page(req, self.echo_lead)
+        if self.echo_as == "text":
+            return Response(status, raw=page.encode(), content_type="text/html")
+        return Response(status, {self.echo_as: page})
+
     def _handle(self, req: Request) -> Response:
+        if self.echo_error_status is not None and req.method == "POST":
+            return self._echo(req, self.echo_error_status)
         if self.down_status is not None:
             return Response(self.down_status, raw=b"<html>Service Unavailable</html>",
                             content_type="text/html")  # fmt: skip

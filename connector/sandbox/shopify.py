@@ -49,7 +49,7 @@ from graphql import (
 from graphql.error import GraphQLError
 
 from connector.money import cents
-from connector.sandbox.http import LocalServer, Request, Response, Served
+from connector.sandbox.http import LocalServer, Request, Response, Served, echo_page
 from connector.sandbox.shopify_schema import SHIPPED, read_introspection
 
 # The part of Shopify's Admin schema the connector uses, shipped with the package; the tests
@@ -84,6 +84,9 @@ class ShopifySandbox(Served):
     queries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     issued_tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry epoch
     token_lifetime: int = 86399
+    # Test hook: every GraphQL query answered with an error quoting the request, token and all.
+    echo_errors: bool = False
+    echo_lead: str = ""
     # Test hook, called before each page of orders is answered: the list may change between
     # two pages as it does in a busy shop.
     before_orders: Callable[[], None] | None = None
@@ -211,6 +214,9 @@ class ShopifySandbox(Served):
         if not found or req.method != "POST":
             return Response(404, {"errors": "Not Found"})
         token = req.headers.get("x-shopify-access-token", "")
+        if self.echo_errors:
+            # A GraphQL error whose message quotes the request, token header and all.
+            return Response(200, {"errors": [{"message": echo_page(req, self.echo_lead)}]})
         valid = token == self.access_token or self.issued_tokens.get(token, 0) > time.time()
         if not valid:
             message = "[API] Invalid API key or access token (unrecognized login or wrong password)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hmac
 import itertools
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from woocommerce.oauth import OAuth
 
-from connector.sandbox.http import LocalServer, Request, Response, Served
+from connector.sandbox.http import LocalServer, Request, Response, Served, echo_page
 
 PREFIX = "/wp-json/wc/v3/"
 
@@ -56,13 +57,17 @@ class WooCommerceSandbox(Served):
     # alone and ignores `offset`: every request without a page number gets the first page.
     ignores_offset: bool = False
     # A misconfigured proxy's error page for the order list that echoes the request, query
-    # string (and so, with query-string auth, the keys) and all.
+    # string (and so, with query-string auth, the keys), headers, body and all: as text, or
+    # with `echo_json` as WooCommerce's error JSON whose message quotes it; `echo_lead` first.
     echo_error_status: int | None = None
+    echo_json: bool = False
+    echo_lead: str = ""
+    tls: ssl.SSLContext | None = None  # tests: serve HTTPS (so the client sends Basic auth)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self._refund_ids = itertools.count(9001)
-        self.server = LocalServer(self.handle, port=self.port, host=self.host)
+        self.server = LocalServer(self.handle, port=self.port, host=self.host, tls=self.tls)
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset
@@ -146,9 +151,7 @@ class WooCommerceSandbox(Served):
             if route == "orders" and req.method == "OPTIONS":
                 return Response(200, self._schema())
             if route == "orders" and req.method == "GET" and self.echo_error_status:
-                keys_first = sorted(req.query_pairs, key=lambda kv: "consumer" not in kv[0])
-                page = f"Bad gateway for ?{urlencode(keys_first)} ({req.url})"
-                return Response(self.echo_error_status, raw=page.encode(), content_type="text/html")
+                return self._echo(req, self.echo_error_status)
             if route == "orders" and req.method == "GET":
                 return self._list(req)
             if route.startswith("orders/") and route.endswith("/refunds") and req.method == "GET":
@@ -176,6 +179,12 @@ class WooCommerceSandbox(Served):
             return _error(
                 404, "rest_no_route", "No route was found matching the URL and request method."
             )
+
+    def _echo(self, req: Request, status: int) -> Response:
+        page = echo_page(req, f"{self.echo_lead}Bad gateway for ")
+        if self.echo_json:
+            return _error(status, "proxy_error", page)
+        return Response(status, raw=page.encode(), content_type="text/html")
 
     def _authorised(self, req: Request) -> bool:
         auth = req.headers.get("authorization", "")

@@ -24,6 +24,7 @@ from connector import shutdown
 from connector.errors import AuthError, OrderDataError, ShopError
 from connector.order import Order
 from connector.outage import FailureStreak
+from connector.redact import excerpt, remember, scrub
 from connector.shops import text as shop_text
 from connector.shops.checks import check_order
 from connector.shops.shop import OrderSummary, Poll
@@ -92,6 +93,8 @@ class ShopifyShop:
         self._vat_field: dict[str, Any] = (
             {"vatField": True, "vatNamespace": namespace, "vatKey": key} if key else {}
         )
+        pair = f"{client_id}:{client_secret}" if client_id and client_secret else ""
+        remember([access_token, client_id, client_secret, pair])  # an error page may echo them
         self._token = access_token
         self._token_expires: datetime | None = None
         self._client_id, self._client_secret = client_id, client_secret
@@ -194,7 +197,7 @@ class ShopifyShop:
                         yield page, result.orders
                         page = []
         except httpx.HTTPError as exc:
-            raise ShopError(f"Shopify's bulk result could not be read: {exc}") from exc
+            raise ShopError(f"Shopify's bulk result could not be read: {scrub(str(exc))}") from exc
         if page:
             yield page, result.orders
 
@@ -358,9 +361,10 @@ class ShopifyShop:
                     self._sleep(throttled)
                     continue
                 messages = "; ".join(e.get("message", "") for e in body.get("errors", []))
-                raise ShopError(f"Shopify refused the query: {messages or 'unknown error'}")
-            self.streak.failed(str(result.log.detail or code)[:120])
-            raise ShopError(f"Shopify request failed: {result.log.detail}")
+                # Shopify's messages may quote the request, token and all.
+                raise ShopError(f"Shopify refused the query: {scrub(messages) or 'unknown error'}")
+            self.streak.failed(excerpt(str(result.log.detail or code), 120))
+            raise ShopError(f"Shopify request failed: {scrub(str(result.log.detail))}")
         raise ShopError("Shopify kept throttling; giving up for this pass")
 
     def _pace(self, body: dict[str, Any]) -> None:
@@ -408,6 +412,8 @@ class ShopifyShop:
                 "SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET"
             )
         self._token = result.access_token.token
+        # A credential of its own from this moment (valid for a day): redacted like the rest.
+        remember([self._token])
         expires = result.access_token.expires
         self._token_expires = (
             datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None

@@ -23,6 +23,7 @@ from connector.errors import AuthError, OrderDataError, ShopError
 from connector.money import parse
 from connector.order import Order
 from connector.outage import FailureStreak, cause_of
+from connector.redact import excerpt, remember
 from connector.shops import checks
 from connector.shops import text as shop_text
 from connector.shops.checks import check_order
@@ -67,6 +68,8 @@ class WooCommerceShop:
         invoice_request_keys: tuple[str, ...] = (),
         gift_card_fees: tuple[str, ...] = GIFT_CARD_FEE_NAMES,
     ) -> None:
+        # Known to redaction from now on, Basic pair included: an error page may echo them.
+        remember([consumer_key, consumer_secret, f"{consumer_key}:{consumer_secret}"])
         self.api = API(
             url=url,
             consumer_key=consumer_key,
@@ -522,6 +525,9 @@ def _header_int(response: requests.Response, name: str) -> int | None:
 def _message(response: requests.Response) -> str:
     try:
         data = response.json()
-        return shop_text.clean_text(str(data.get("message") or data.get("code") or ""))[:200]
+        # Scrubbed whole, then cut: a secret cut in two would not be found in its parts.
+        return excerpt(
+            shop_text.clean_text(str(data.get("message") or data.get("code") or "")), 200
+        )
     except (ValueError, AttributeError):
-        return shop_text.clean_text(response.text[:100].strip())
+        return shop_text.clean_text(excerpt(response.text, 100).strip())
