@@ -397,7 +397,9 @@ class SyncEngine:
         what = str(exc) if isinstance(exc, OrderDataError) else field_error(exc)
         named = self.shop.identify(payload)
         if named is None:
-            sample = redact(repr(payload)[:120], self.config.secrets.values())
+            sample = redact(repr(payload)[:4096], self.config.secrets.values())[
+                :120
+            ]  # whole, then cut
             report.unreadable.append(f"an element of the order list without an order id ({sample})")
             log.error("the shop's order list holds an element that is not an order: %s", sample)
             return
