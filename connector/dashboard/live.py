@@ -1,6 +1,11 @@
-"""The shop and Moneybird as the order page reads them: one runtime of the dashboard's own
-(beside `connector run`, sharing its request budget), built when first needed, with Moneybird's
-tax rates and accounts kept a few minutes so that browsing costs about one request a page."""
+"""The shop and Moneybird as the order page reads them: one runtime of the dashboard's own,
+built when first needed, with Moneybird's tax rates and accounts kept a few minutes so that
+browsing costs about one request a page.
+
+Reading never holds up booking: these reads have a small share of Moneybird's budget of their
+own (`Share`: at most SHARE requests in any rate window), which refuses rather than waits when
+it is used up, and while a pass runs (the state says so) it refuses outright: passes come first.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,78 @@ from typing import Any
 
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import Config
-from connector.moneybird.rate_limit import RateLimiter
+from connector.errors import ConnectorError
+from connector.moneybird.rate_limit import ARRIVAL_MARGIN, RateLimiter
 from connector.runtime import Runtime, build
+from connector.state import Store, from_text, utcnow
 from connector.sync.engine import SyncEngine
 
 KEEP_SECONDS = 600.0
+SHARE = 15  # Moneybird requests in any rate window, at most (of its 150 per 5 minutes)
+PAUSED = "live comparison paused: the books' request budget is kept for booking"
+
+
+class Paused(ConnectorError):
+    """The dashboard's share is used up, or a pass is running: the page shows the state."""
+
+    def __init__(self) -> None:
+        super().__init__(PAUSED)
+
+
+def _refuse(_seconds: float) -> None:
+    raise Paused
+
+
+class Share(RateLimiter):
+    """The dashboard's part of Moneybird's budget: the same sliding window and the same
+    respect for Moneybird's headers as the passes' pacing, but where that would wait, this
+    refuses (a reader is shown the state instead of holding a thread and the budget)."""
+
+    def __init__(
+        self,
+        busy: Callable[[], bool] = lambda: False,
+        limit: int = SHARE,
+        window_seconds: float = 300.0,
+    ) -> None:
+        super().__init__(limit, window_seconds, sleep=_refuse)
+        self._busy = busy
+
+    def acquire(self) -> None:
+        if self._busy():
+            raise Paused
+        super().acquire()
+
+    def paused(self) -> bool:
+        """Would a request now be refused? (A page asks once, before reading anything; another
+        reader may take the last request meanwhile: `acquire` is what holds the line.)"""
+        if self._busy():
+            return True
+        with self._lock:
+            now = self._clock()
+            sent = sum(1 for t in self._sent if t > now - self.window - ARRIVAL_MARGIN)
+            return sent >= self.limit or self._blocked_until > now
+
+
+def pass_running(store: Store, interval_minutes: float) -> bool:
+    """A pass (of this process or another) is running, as the state says; one marked running
+    for longer than two intervals is stuck or dead, and holds nothing up."""
+    for run in store.runs(3):
+        started = from_text(run.started_at)
+        recent = (
+            started is not None and (utcnow() - started).total_seconds() < 120 * interval_minutes
+        )
+        if run.outcome == "running" and recent:
+            return True
+    return False
 
 
 class Live:
     """Only made when the configuration comes with its secrets."""
 
-    def __init__(self, config: Callable[[], Config], limiter: RateLimiter | None = None) -> None:
+    def __init__(self, config: Callable[[], Config], share: Share | None = None) -> None:
         self._config = config
-        self._limiter = limiter
+        self.share = share or Share(self._busy)
+        self._limiter = self.share
         self._lock = threading.Lock()
         self._built: tuple[Config, float, Runtime, SyncEngine] | None = None
         self._accounts: dict[str, str] | None = None
@@ -41,6 +105,17 @@ class Live:
                 built = (config, time.monotonic(), runtime, runtime.engine())
                 self._built, self._accounts = built, None
             return built[2], built[3]
+
+    def _busy(self) -> bool:
+        """A pass is running, as the state of the dashboard's own runtime says (none built
+        yet: nothing read yet either)."""
+        built = self._built
+        if built is None:
+            return False
+        return pass_running(built[2].store, built[0].sync.interval_minutes)
+
+    def paused(self) -> bool:
+        return self.share.paused()
 
     @property
     def engine(self) -> SyncEngine:

@@ -12,7 +12,7 @@ from typing import Any
 from connector.booking.invoice import InvoiceDraft
 from connector.config import Config
 from connector.dashboard.charts import Bars, bars
-from connector.dashboard.live import Live
+from connector.dashboard.live import PAUSED, Live, Paused
 from connector.errors import ConnectorError, internal
 from connector.money import ZERO, parse
 from connector.ops.health import health
@@ -121,10 +121,17 @@ def order_page(store: Store, config: Config, key: str, live: Live | None) -> dic
             "the shop's keys) in this process's environment; the state's record is shown."
         )
         return page
+    if live.paused():  # the books' budget is booking's: the state's record alone, at once
+        page["note"] = PAUSED
+        return page
     page["live"] = True
     try:
         rates = live.rates()
         accounts = live.accounts()
+    except Paused:
+        page["live"] = False
+        page["note"] = PAUSED
+        return page
     except Exception as exc:  # Moneybird cannot be read now: the state's record still shows
         page["live"] = False
         page["note"] = f"Moneybird cannot be read now: {_said(exc)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import threading
@@ -78,8 +79,19 @@ class _BoundedServer(ThreadingHTTPServer):
             self._slots.release()
 
 
+def _loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
 class HealthServer:
-    """GET /healthz: 200 when healthy, 503 when not; JSON either way."""
+    """GET /healthz: 200 when healthy, 503 when not; JSON either way. The reason (which can
+    carry a service's own words) only to this computer; anyone else learns up or down."""
 
     def __init__(self, host: str, port: int, check: Callable[[], tuple[bool, str]]) -> None:
         self._server = _BoundedServer((host, port), _handler(check))
@@ -114,7 +126,10 @@ def _handler(check: Callable[[], tuple[bool, str]]) -> type[BaseHTTPRequestHandl
                 ok, message = check()
             except Exception as exc:  # a broken check is itself unhealthy
                 ok, message = False, f"health check failed: {type(exc).__name__}"
-            body = json.dumps({"status": "ok" if ok else "unhealthy", "detail": message}).encode()
+            answer = {"status": "ok" if ok else "unhealthy"}
+            if _loopback(str(self.client_address[0])):
+                answer["detail"] = message
+            body = json.dumps(answer).encode()
             self.send_response(200 if ok else 503)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
