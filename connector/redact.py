@@ -39,11 +39,15 @@ class SecretFilter(logging.Filter):
         for name, value in list(record.__dict__.items()):
             if name not in _RECORD_FIELDS and isinstance(value, str):
                 setattr(record, name, redact(value, self.secrets))
-        if record.exc_info and not record.exc_text:
-            # Tracebacks are formatted later by the handler; format and scrub them now.
-            record.exc_text = redact(
-                "".join(traceback.format_exception(*record.exc_info)).rstrip(), self.secrets
-            )
+        if record.exc_info:
+            # Tracebacks are formatted later by the handler; format and scrub them now, and
+            # drop the live exception: a formatter that formats it again (JSON logs do) would
+            # write it unscrubbed.
+            text = record.exc_text or "".join(traceback.format_exception(*record.exc_info))
+            record.exc_text = redact(text.rstrip(), self.secrets)
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secrets)
         return True
 
 

@@ -344,8 +344,14 @@ def sign_in() -> BaseResponse:
     token = _source().token
     given = request.form.get("token", "")
     target = request.form.get("next", "")
-    # Only a page of this dashboard: never "//elsewhere" or a full address.
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # Only a page of this dashboard: never "//elsewhere", a full address, or one that a browser
+    # reads as such once it drops tabs and line breaks ("/\t/elsewhere").
+    if (
+        not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target)
+    ):
         target = url_for("attention")
     if token is not None and hmac.compare_digest(
         given.encode("utf-8", "surrogatepass"), token.encode()

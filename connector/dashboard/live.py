@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from connector.booking.tax_rates import MoneybirdTaxRate
@@ -19,7 +20,7 @@ from connector.config import Config
 from connector.errors import ConnectorError
 from connector.moneybird.rate_limit import ARRIVAL_MARGIN, RateLimiter
 from connector.runtime import Runtime, build
-from connector.state import Store, from_text, utcnow
+from connector.state import Meta, Store, from_text, utcnow
 from connector.sync.engine import SyncEngine
 
 KEEP_SECONDS = 600.0
@@ -36,6 +37,9 @@ class Paused(ConnectorError):
 
 def _refuse(_seconds: float) -> None:
     raise Paused
+
+
+IMPORT_BEAT = timedelta(minutes=2)  # an import beats every 10 orders while it books
 
 
 class Share(RateLimiter):
@@ -69,16 +73,15 @@ class Share(RateLimiter):
 
 
 def pass_running(store: Store, interval_minutes: float) -> bool:
-    """A pass (of this process or another) is running, as the state says; one marked running
-    for longer than two intervals is stuck or dead, and holds nothing up."""
-    for run in store.runs(3):
-        started = from_text(run.started_at)
-        recent = (
-            started is not None and (utcnow() - started).total_seconds() < 120 * interval_minutes
-        )
-        if run.outcome == "running" and recent:
-            return True
-    return False
+    """A pass or an import (of this process or another) is running, however long it takes: a
+    run marked running, or an import's heartbeat of the last two minutes. A run left marked
+    running by a process that died is settled by the next pass (and by `status`), which
+    then frees the live comparison. `interval_minutes` is kept for callers; the age of a run
+    says nothing (a backlog or a history import runs long, and needs the budget most)."""
+    beat = from_text(store.get_meta(Meta.IMPORT_HEARTBEAT))
+    if beat is not None and utcnow() - beat < IMPORT_BEAT:
+        return True
+    return any(run.outcome == "running" for run in store.runs(3))
 
 
 class Live:

@@ -22,7 +22,7 @@ from connector.booking.day import DayShare
 from connector.booking.invoice import InvoiceDraft
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.errors import ConnectorError, Outcome, StateError, internal, outcome
-from connector.money import ZERO
+from connector.money import ZERO, parse
 from connector.moneybird.documents import (
     Document,
     booked,
@@ -709,8 +709,28 @@ class _Reconciler:
         if record is not None and record.invoice_id == document.id:
             return True
         if item.kind != "invoice" or item.order_of is None:
-            return True  # no rule tells a credit's or a day's document from another's
+            return self._same_figures(item, document)
         return self._is_same_sale(item, document)
+
+    def _same_figures(self, item: Expected, document: Document) -> bool:
+        """A credit's or a day's document: its own only when its total (sign and all) and its
+        date are the item's, and a credit credits the order's own invoice. Anything not
+        proven so is never advised to be credited."""
+        try:
+            found = booked(document.raw)
+            total = parse(found.total, "total") if found.total else None
+        except Exception:  # unreadable: not known to be this item's
+            return False
+        if total is None or abs(total - item.total) > self.settings.rounding_tolerance:
+            return False
+        dated = found.invoice_date
+        if dated and abs(date.fromisoformat(dated) - item.day) > timedelta(days=1):
+            return False
+        if isinstance(item.record, RefundRecord):
+            order = self.store.order(item.record.order_key)
+            if order is not None and order.invoice_id and found.credits != order.invoice_id:
+                return False
+        return True
 
     def _is_same_sale(self, item: Expected, document: Document) -> bool:
         """An invoice the same sale as the item's order, by adoption's rule."""

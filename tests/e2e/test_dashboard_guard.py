@@ -326,3 +326,39 @@ def test_the_downloaded_reconciliation_shows_a_formula_as_text(
         assert "'=HYPERLINK" in text and ",-5.00" in text
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example/", "/\n/evil.example", "//evil.example"])
+def test_sign_in_sends_back_only_to_a_page_of_the_dashboard(
+    october_books: Path, target: str
+) -> None:
+    """A browser drops tabs and line breaks from an address: "/\\t/evil" would be "//evil"."""
+    with served(october_books, TOKEN) as (server, _store), httpx.Client() as client:
+        form = csrf_of(client.get(server.url + "attention").text)
+        answer = client.post(server.url + "sign-in",
+                             data={"csrf": form, "token": TOKEN, "next": target})  # fmt: skip
+        assert answer.status_code == 302 and answer.headers["location"].endswith("/attention")
+
+
+def test_the_live_comparison_waits_for_a_pass_or_an_import_however_long_it_takes(
+    tmp_path: Path,
+) -> None:
+    from datetime import timedelta
+
+    from connector.dashboard.live import pass_running
+    from connector.state import Meta, utcnow
+
+    store = Store(tmp_path / "state.db")
+    try:
+        assert not pass_running(store, 5)
+        run = store.start_run()
+        run.started_at = (utcnow() - timedelta(minutes=40)).isoformat()  # a backlog, 8 intervals
+        store.save(run)
+        assert pass_running(store, 5)
+        run.outcome = "ok"
+        store.save(run)
+        assert not pass_running(store, 5)
+        store.set_meta(Meta.IMPORT_HEARTBEAT, utcnow().isoformat())  # an import books
+        assert pass_running(store, 5)
+    finally:
+        store.close()

@@ -332,3 +332,18 @@ def test_a_reference_shared_with_another_shops_sale_is_never_advised_to_be_credi
     assert "`sync.reference_template`" in advice
     row = next(r for r in report["orders"] if r["order"] == "1009")
     assert (row["document"], row["status"]) == ("2026-0007", "reference shared")
+
+
+def test_a_real_sale_under_a_refunds_reference_is_never_advised_to_be_credited(
+    booked: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """Another sale (1003's copy: another customer, another total) given a credit invoice's
+    reference: the credit's own document is named, the other is 'do not credit'."""
+    credit_ref = next(i["reference"] for i in moneybird.invoices.values() if "-R" in i["reference"])
+    other = moneybird.duplicate_document(invoice_id(moneybird, "WC-1003"))
+    moneybird.invoices[other]["reference"] = credit_ref
+    number = moneybird.invoices[other]["invoice_id"]
+    _code, report = reconcile(booked)
+    [found] = [d for d in report["duplicates"] if d["reference"] == credit_ref]
+    assert f"do not credit {number}" in found["advice"]
+    assert f"credit {number}" not in found["advice"].replace("do not credit", "")

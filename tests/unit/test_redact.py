@@ -119,3 +119,27 @@ def test_a_credential_obtained_at_run_time_is_redacted_everywhere(
 def test_a_word_like_sandbox_secret_leaves_ordinary_words_alone() -> None:
     text = "Moneybird refused it; sandbox-moneybird-token"
     assert redact(text, ["sandbox-moneybird-token"]) == "Moneybird refused it; ***"
+
+
+def test_a_traceback_in_a_json_log_is_scrubbed_too() -> None:
+    """JSON logs format the live exception again: it must not reach them unscrubbed."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    secret = "mb_SuperSecretToken_1234567890abcdef"
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter("%(levelname)s %(message)s"))
+    handler.addFilter(SecretFilter([secret]))
+    log = logging.getLogger("connector.test-json-traceback")
+    log.addHandler(handler)
+    try:
+        try:
+            raise RuntimeError(f"boom with token {secret}")
+        except RuntimeError:
+            log.exception("a pass failed")
+        log.error("where", stack_info=True, extra={"note": secret})
+    finally:
+        log.removeHandler(handler)
+    written = out.getvalue()
+    assert "boom with token" in written and secret[:8] not in written
+    assert secret[-8:] not in written
