@@ -20,6 +20,7 @@ from connector.dashboard.app import Source, create_app, serving
 from connector.dashboard.live import Live
 from connector.errors import ConfigError
 from connector.moneybird.rate_limit import RateLimiter
+from connector.redact import remember
 from connector.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ def dashboard_token(environ: dict[str, str] | None = None) -> str | None:
         if "is not set" in str(exc):
             return None
         raise  # a _FILE that cannot be read: said as clearly as any other secret
+    if token is not None:
+        remember([token])  # never in a log or page, in any form
     if token is not None and len(token) < MIN_TOKEN:
         raise ConfigError(
             f"DASHBOARD_TOKEN is {len(token)} characters; it needs at least {MIN_TOKEN} "

@@ -927,8 +927,10 @@ class _Reconciler:
                     document.reference,
                     (document.label,),
                     what,
-                    "find its order in the shop; if it has none (a test, an order deleted), "
-                    "credit the document",
+                    "find its order in the shop; if it is another shop's sale (or from before a "
+                    "numbering started over), it is a real sale: leave it, and give this shop "
+                    "its own `sync.reference_template`; only a document of no sale at all (a "
+                    "test, an order deleted) is credited",
                     moneybird=_figures(document.total, document.vat, self.result.rate_names),
                 )
             )
