@@ -133,3 +133,12 @@ def shopify() -> Iterator[Any]:
     sandbox.start()
     yield sandbox
     sandbox.stop()
+
+
+@pytest.fixture(autouse=True)
+def _secrets_of_this_test_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redaction remembers every secret a process used; each test starts with none, so one
+    test's (a token like "bad") never blanks another's text."""
+    from connector import redact as redaction
+
+    monkeypatch.setattr(redaction, "_KNOWN", [])
