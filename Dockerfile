@@ -44,8 +44,9 @@ VOLUME ["/data"]
 # /healthz answers 200 when the last pass succeeded within two sync intervals and authentication
 # works; it listens on all interfaces in the container, so `-p 8080:8080` reaches it.
 EXPOSE 8080
-# The dashboard, when config.toml has [dashboard] enabled = true: `-p 8081:8081` publishes it
-# (Retry with -e DASHBOARD_TOKEN).
+# The dashboard, when config.toml has [dashboard] enabled = true: `-p 8081:8081` publishes it.
+# Off loopback every page needs sign-in: give it -e DASHBOARD_TOKEN (16 characters or more) and
+# the name you reach it by in [dashboard] hosts.
 EXPOSE 8081
 HEALTHCHECK --interval=1m --timeout=10s --start-period=2m --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=8).status == 200 else 1)"]
