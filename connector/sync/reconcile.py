@@ -708,9 +708,15 @@ class _Reconciler:
         record = item.record
         if record is not None and record.invoice_id == document.id:
             return True
+        if item.kind == "day" and document.id in self._day_documents():
+            return True  # the day's document this state made (or adopted)
         if item.kind != "invoice" or item.order_of is None:
             return self._same_figures(item, document)
         return self._is_same_sale(item, document)
+
+    def _day_documents(self) -> set[str]:
+        """The ids of the day documents the state records as made or adopted."""
+        return {d.invoice_id for d in self.store.days() if d.invoice_id}
 
     def _same_figures(self, item: Expected, document: Document) -> bool:
         """A credit's or a day's document: its own only when its total (sign and all) and its
