@@ -40,6 +40,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from connector.config import Config
 from connector.dashboard import views
 from connector.dashboard.live import Live
+from connector.ops.health import is_loopback
 from connector.private_files import as_text
 from connector.state import Store
 
@@ -160,19 +161,6 @@ def serving(app: Flask, host: str, port: int) -> None:
     """The address the app is served on: loopback keeps reading open; its port is the one
     the Host header must name."""
     app.config["DASHBOARD_ADDRESS"] = (host, port)
-
-
-def is_loopback(host: str) -> bool:
-    name = host.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
 
 
 def _source() -> Source:

@@ -79,9 +79,14 @@ class _BoundedServer(ThreadingHTTPServer):
             self._slots.release()
 
 
-def _loopback(address: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """An address (or "localhost", or "[::1]") of this computer alone; an IPv4 address mapped
+    into IPv6 counts as itself."""
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(name)
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -127,7 +132,7 @@ def _handler(check: Callable[[], tuple[bool, str]]) -> type[BaseHTTPRequestHandl
             except Exception as exc:  # a broken check is itself unhealthy
                 ok, message = False, f"health check failed: {type(exc).__name__}"
             answer = {"status": "ok" if ok else "unhealthy"}
-            if _loopback(str(self.client_address[0])):
+            if is_loopback(str(self.client_address[0])):
                 answer["detail"] = message
             body = json.dumps(answer).encode()
             self.send_response(200 if ok else 503)
