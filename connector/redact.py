@@ -69,11 +69,12 @@ def scrub(text: str) -> str:
     return redact(text, _KNOWN)
 
 
-def excerpt(text: str, limit: int) -> str:
-    """At most `limit` characters of an upstream text, scrubbed whole before it is cut: cut
-    first, a secret split at the cut would no longer be found. (A margin past the limit is
-    enough to find any secret that reaches into it; a huge error page is not scanned whole.)"""
-    return scrub(text[: limit + 4096])[:limit]
+def excerpt(text: str, limit: int, secrets: list[str] | None = None) -> str:
+    """At most `limit` characters of an upstream text, scrubbed whole (of `secrets` too)
+    before it is cut: cut first, a secret split at the cut would no longer be found. (A margin
+    past the limit is enough to find any secret that reaches into it; a huge error page is not
+    scanned whole.)"""
+    return redact(text[: limit + 4096], secrets or [])[:limit]
 
 
 def redact(text: str, secrets: list[str]) -> str:

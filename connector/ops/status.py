@@ -285,23 +285,25 @@ def _render_history(data: dict[str, Any], console: Console) -> None:
         )
         console.print(f"{said}: {history['what_to_do']}", highlight=False)
     if data.get("read_incomplete"):
-        note = "[red]The last pass did not read the shop's whole order list:[/red] "
-        console.print(note, end="", markup=True)
-        console.print(
+        _warn(
+            console,
+            "The last pass did not read the shop's whole order list:",
             f"{data['read_incomplete']}. The next pass carries on from where it stopped; if "
             "every pass says this, check the shop (or a plugin changing its order list).",
-            markup=False,
-            highlight=False,
         )
     for element in data.get("unreadable") or []:
-        note = "[red]The shop listed something that is not an order:[/red] "
-        console.print(note, end="", markup=True)
-        console.print(
+        _warn(
+            console,
+            "The shop listed something that is not an order:",
             f"{element}; the other orders were booked. Check the shop (or a plugin changing its "
             "order list).",
-            markup=False,
-            highlight=False,
         )
+
+
+def _warn(console: Console, label: str, text: str) -> None:
+    """A red label, then the shop's own words as they are (never read as markup)."""
+    console.print(f"[red]{label}[/red] ", end="", markup=True)
+    console.print(text, markup=False, highlight=False)
 
 
 def _render_attention(data: dict[str, Any], console: Console) -> None:

@@ -47,9 +47,13 @@ def moment(
     return found
 
 
+def is_plausible(found: datetime, now: datetime | None = None) -> bool:
+    """A moment an order of now can have: from 2000 to the end of tomorrow."""
+    return EARLIEST <= found <= latest_plausible(now)
+
+
 def plausible(found: datetime, field: str, value: object, now: datetime | None = None) -> None:
-    latest = latest_plausible(now)
-    if not EARLIEST <= found <= latest:
+    if not is_plausible(found, now):
         raise OrderDataError(
             f"{field} {shown(value)} cannot be this order's (before 2000 or after tomorrow); "
             "correct it in the shop, then `connector retry`"

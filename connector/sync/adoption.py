@@ -17,7 +17,7 @@ from itertools import accumulate
 
 from connector.money import ZERO, parse
 from connector.moneybird.documents import BookedInvoice, normalise_email
-from connector.order import Order
+from connector.order import Order, Refund
 from connector.state import Store
 from connector.sync.contacts import customer_id_for, email_key
 
@@ -25,11 +25,22 @@ DAY_MARGIN = timedelta(days=1)
 CLOCK_MARGIN = timedelta(hours=2)  # a shop's clock (or its time zone setting) may be off
 
 
+def _oldest_first(order: Order) -> list[Refund]:
+    return sorted(order.refunds, key=lambda r: (r.created_at, r.refund_id))
+
+
 def booked_totals(order: Order) -> list[Decimal]:
     """What the order's invoice may total: the order, less each run of its refunds from the
     first on (refunds made before it was booked are netted on it in "net" mode)."""
-    refunds = sorted(order.refunds, key=lambda r: (r.created_at, r.refund_id))
-    return [order.total - taken for taken in accumulate((r.amount for r in refunds), initial=ZERO)]
+    amounts = (r.amount for r in _oldest_first(order))
+    return [order.total - taken for taken in accumulate(amounts, initial=ZERO)]
+
+
+def refunds_netted(order: Order, total: Decimal, tolerance: Decimal) -> tuple[Refund, ...]:
+    """The refunds an invoice of `total` for this order has netted on it: the first ones, as
+    many as its total shows (none when it shows the whole order)."""
+    netted = next((n for n, t in enumerate(booked_totals(order)) if abs(total - t) <= tolerance), 0)
+    return tuple(_oldest_first(order)[:netted])
 
 
 def not_this_sale(
@@ -51,7 +62,7 @@ def not_this_sale(
     same_time = _made_after_paid(order, invoice) and _same_day(order, invoice, tz)
     if total_agrees and same_time and _same_customer(order, invoice, store):
         return None
-    customer = _name(order) or order.customer.email or "no customer"
+    customer = customer_name(order) or order.customer.email or "no customer"
     paid = order.paid_at.astimezone(tz).date().isoformat() if order.paid_at else "not paid"
     return (
         f"Moneybird already holds {invoice.reference} ({invoice.described}), which is not "
@@ -99,11 +110,12 @@ def _same_customer(order: Order, invoice: BookedInvoice, store: Store) -> bool:
         return True
     if email and invoice.contact_email:
         return False
-    name = _name(order).lower()
+    name = customer_name(order).lower()
     return bool(name) and name == invoice.contact_name.strip().lower()
 
 
-def _name(order: Order) -> str:
+def customer_name(order: Order) -> str:
+    """The company, else the person, as the order's billing address names them."""
     billing = order.customer.billing
     person = f"{billing.first_name} {billing.last_name}".strip()
     return billing.company.strip() or person

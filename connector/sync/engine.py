@@ -32,7 +32,6 @@ from connector.errors import (
     AuthError,
     ConnectorError,
     Interrupted,
-    OrderDataError,
     Outcome,
     Parking,
     ParksItem,
@@ -48,7 +47,7 @@ from connector.money import BASE_CURRENCY, cents
 from connector.moneybird.client import MoneybirdClient
 from connector.moneybird.documents import BookedInvoice, booked_or_none, invoice_body
 from connector.order import Order, order_key
-from connector.redact import redact
+from connector.redact import excerpt, redact
 from connector.shops.checks import field_error
 from connector.shops.shop import Poll, Shop
 from connector.state import (
@@ -63,7 +62,7 @@ from connector.state import (
     to_text,
     utcnow,
 )
-from connector.sync.adoption import booked_totals, not_this_sale
+from connector.sync.adoption import not_this_sale, refunds_netted
 from connector.sync.days import DayFlow
 from connector.sync.refunds import RefundFlow
 from connector.sync.report import PassReport
@@ -387,19 +386,16 @@ class SyncEngine:
     @staticmethod
     def unreadable_reason(exc: Exception) -> str:
         """Why an order whose data cannot be read is parked (what verdict and a pass say)."""
-        what = str(exc) if isinstance(exc, OrderDataError) else field_error(exc)
-        return f"the shop's data for this order cannot be read: {what}"
+        return f"the shop's data for this order cannot be read: {field_error(exc)}"
 
     def unreadable(self, payload: Any, exc: Exception, report: PassReport) -> None:
         """An element of the shop's order list that cannot be read: its order parked (one
         nothing was written for yet; a booked one stands, said in the log), else kept for
         `status` and the alerts. The pass goes on with the others either way."""
-        what = str(exc) if isinstance(exc, OrderDataError) else field_error(exc)
+        reason = self.unreadable_reason(exc)
         named = self.shop.identify(payload)
         if named is None:
-            sample = redact(repr(payload)[:4096], self.config.secrets.values())[
-                :120
-            ]  # whole, then cut
+            sample = excerpt(repr(payload), 120, self.config.secrets.values())
             report.unreadable.append(f"an element of the order list without an order id ({sample})")
             log.error("the shop's order list holds an element that is not an order: %s", sample)
             return
@@ -410,7 +406,7 @@ class SyncEngine:
         if record is not None and (
             record.invoice_id or record.intent or record.day or record.state == OrderState.PAID
         ):
-            log.warning("order %s: the shop's data cannot be read (%s)", record.number, what)
+            log.warning("order %s: %s; its booking stands", record.number, reason)
             return
         if (
             record is not None
@@ -422,7 +418,7 @@ class SyncEngine:
             record = OrderRecord(key=order_key(self.shop.name, order_id), shop=self.shop.name,
                                  order_id=order_id, number=number)  # fmt: skip
         record.modified_at = modified
-        self.writer.park(record, self.unreadable_reason(exc), report)
+        self.writer.park(record, reason, report)
 
     def _clock_step(self, shop_now: datetime | None, ours: datetime) -> timedelta | None:
         """How far the shop's clock went back since the last poll, measured against ours."""
@@ -701,15 +697,12 @@ class SyncEngine:
         record.total = str(order.total)
         record.currency = order.currency
         record.paid_at = to_text(order.paid_at)
-        if self.config.file.refunds.before_booking == "net" and order.refunds:
-            # The refunds netted on it when it was made: the first ones, up to its total.
-            earliest = sorted(order.refunds, key=lambda r: (r.created_at, r.refund_id))
-            totals = booked_totals(order)
+        net = self.config.file.refunds.before_booking == "net"
+        if net and order.refunds and invoice.total is not None:
             tolerance = self.settings.rounding_tolerance
-            netted = next((n for n, total in enumerate(totals) if invoice.total is not None
-                           and abs(Decimal(invoice.total) - total) <= tolerance), 0)  # fmt: skip
-            if netted:
-                self.refunds.booked_net(record.key, tuple(earliest[:netted]))
+            netted = refunds_netted(order, Decimal(invoice.total), tolerance)
+            if netted:  # netted on it when it was made: not to be credited again
+                self.refunds.booked_net(record.key, netted)
         self.writer.adopt(record, invoice)
         self._pay_finalized(record, order, report, invoice, adopted=True)
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,7 +43,7 @@ from connector.state import (
     from_text,
     to_text,
 )
-from connector.sync.adoption import not_this_sale
+from connector.sync.adoption import customer_name, not_this_sale
 from connector.sync.engine import SyncEngine
 from connector.sync.refunds import recorded_line_map
 
@@ -708,14 +709,15 @@ class _Reconciler:
         record = item.record
         if record is not None and record.invoice_id == document.id:
             return True
-        if item.kind == "day" and document.id in self._day_documents():
+        if item.kind == "day" and document.id in self._day_documents:
             return True  # the day's document this state made (or adopted)
         if item.kind != "invoice" or item.order_of is None:
             return self._same_figures(item, document)
         return self._is_same_sale(item, document)
 
+    @cached_property
     def _day_documents(self) -> set[str]:
-        """The ids of the day documents the state records as made or adopted."""
+        """The ids of the day documents the state records as made or adopted (read once)."""
         return {d.invoice_id for d in self.store.days() if d.invoice_id}
 
     def _same_figures(self, item: Expected, document: Document) -> bool:
@@ -725,12 +727,12 @@ class _Reconciler:
         try:
             found = booked(document.raw)
             total = parse(found.total, "total") if found.total else None
+            dated = date.fromisoformat(found.invoice_date) if found.invoice_date else None
         except Exception:  # unreadable: not known to be this item's
             return False
         if total is None or abs(total - item.total) > self.settings.rounding_tolerance:
             return False
-        dated = found.invoice_date
-        if dated and abs(date.fromisoformat(dated) - item.day) > timedelta(days=1):
+        if dated is not None and abs(dated - item.day) > timedelta(days=1):
             return False
         if isinstance(item.record, RefundRecord):
             order = self.store.order(item.record.order_key)
@@ -755,8 +757,7 @@ class _Reconciler:
         copies of the same sale (credited), and which are other sales sharing the reference
         (never credited: they are real sales)."""
         record = item.record
-        same = {d.id for d in documents if self._is_same_sale(item, d)}
-        own = [d for d in documents if d.id in same or self._is_its_sale(item, d)]
+        own = [d for d in documents if self._is_its_sale(item, d)]
         others = [d for d in documents if d not in own]
         recorded = [d for d in own if record is not None and d.id == record.invoice_id]
         ranked = recorded + own
@@ -765,7 +766,8 @@ class _Reconciler:
         what = [f"{len(documents)} documents under {item.reference}"]
         advice = []
         if kept is not None:
-            why = "its total, customer and date match" if kept.id in same else "booked for it"
+            same = self._is_same_sale(item, kept)
+            why = "its total, customer and date match" if same else "booked for it"
             what.append(f"{_described(kept)} is this {_what(item)}'s ({why})")
         else:
             what.append(f"none is this {_what(item)} ({_sale(item)})")
@@ -1030,11 +1032,8 @@ def _described(document: Document) -> str:
 
 def _sale(item: Expected) -> str:
     """The order as its own document would show it: total, customer and day."""
-    who = ""
-    if item.order_of is not None:
-        billing = item.order_of.customer.billing
-        person = f"{billing.first_name} {billing.last_name}".strip()
-        who = billing.company.strip() or person or item.order_of.customer.email
+    order = item.order_of
+    who = (customer_name(order) or order.customer.email) if order is not None else ""
     return ", ".join(p for p in (str(item.total), who, item.day.isoformat()) if p)
 
 

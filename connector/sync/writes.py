@@ -208,13 +208,11 @@ class InvoiceWriter:
         self, record: OrderRecord, body: dict[str, Any], reference: str, day: date
     ) -> BookedInvoice:
         self._creates += 1
-        sent: Any = next(iter(body.values()), {})
-        contact = str(sent.get("contact_id") or "") if isinstance(sent, dict) else ""
 
         def made() -> BookedInvoice | None:
             # Only ours when on the contact we sent: another sale may carry the reference.
             found = booked_or_none(self.client.invoice_by_reference(reference, day))
-            return found if found is not None and found.contact_id == contact else None
+            return found if found is not None and found.contact_id == record.contact_id else None
 
         invoice = self.write(
             record, Intent.CREATE_INVOICE, lambda: booked(self.client.create_invoice(body)),
@@ -509,8 +507,7 @@ class InvoiceWriter:
                 records.append(order)
         paid = [from_text(r.paid_at) for r in records]
         # A date no order can have (kept by an older version) must not widen the scan for all.
-        earliest, latest = checks.EARLIEST, checks.latest_plausible()
-        paid = [m if m is None or earliest <= m <= latest else None for m in paid]
+        paid = [m if m is None or checks.is_plausible(m) else None for m in paid]
         if any(moment is None for moment in paid):
             paid.append(self._start_point())
         days = [moment.astimezone(tz).date() for moment in paid if moment is not None]

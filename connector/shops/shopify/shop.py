@@ -26,7 +26,7 @@ from connector.order import Order
 from connector.outage import FailureStreak
 from connector.redact import excerpt, remember, scrub
 from connector.shops import text as shop_text
-from connector.shops.checks import check_order
+from connector.shops.checks import check_order, shown
 from connector.shops.shop import OrderSummary, Poll
 from connector.shops.shopify import bulk
 from connector.shops.shopify.parse import (
@@ -226,7 +226,7 @@ class ShopifyShop:
         """Strict: a date that is not one, or could not be this order's, parks the order."""
         named = self.identify(payload)
         if named is None:
-            raise OrderDataError(f"the element has no order id ({payload.get('id')!r:.60})")
+            raise OrderDataError(f"the element has no order id ({shown(payload.get('id'))})")
         parse_time(payload.get("updatedAt"), "updatedAt")
         return OrderSummary(
             order_id=named[0],
