@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from connector.sandbox.http import LocalServer, Request, Response
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from tests.conftest import secrets_env, write_config
@@ -31,3 +34,26 @@ def config_path(
     for name, value in secrets_env(shop, moneybird).items():
         monkeypatch.setenv(name, value)
     return write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+
+
+class Webhook:
+    """An alert receiver on 127.0.0.1: what was posted, and `fail` answers of 502 first."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.fail = 0
+        self.server = LocalServer(self.handle).start()
+
+    def handle(self, req: Request) -> Response:
+        if self.fail:
+            self.fail -= 1
+            return Response(502, {"error": "bad gateway"})
+        self.received.append(req.json())
+        return Response(204)
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.server.stop()

@@ -10,7 +10,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,11 @@ from connector.ops.alerts import Alerter
 from connector.ops.config_watch import ConfigWatcher
 from connector.ops.health import HealthServer, health
 from connector.runtime import Runtime, build
-from connector.sandbox.http import LocalServer, Request, Response
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Meta, OrderState, Store, utcnow
 from tests.conftest import ROOT, secrets_env, write_config
+from tests.e2e.conftest import Webhook
 
 
 def own_tables(
@@ -261,27 +260,6 @@ def test_auth_failure_is_recorded_and_cleared(
 
 
 # --- alerts -------------------------------------------------------------------------------------
-
-
-class Webhook:
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.fail = 0
-        self.server = LocalServer(self.handle).start()
-
-    def handle(self, req: Request) -> Response:
-        if self.fail:
-            self.fail -= 1
-            return Response(502, {"error": "bad gateway"})
-        self.received.append(req.json())
-        return Response(204)
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.server.stop()
 
 
 def alerting(

@@ -196,6 +196,13 @@ def test_the_same_sale_weeks_earlier_in_another_shop_is_not_this_sale(
     assert record is not None and record.state == OrderState.PARKED, record
 
 
+def paid_on_one_invoice(runtime: Runtime, mb: MoneybirdSandbox, order_id: int) -> None:
+    """The order is paid in this state, on the one invoice Moneybird holds for it."""
+    record = runtime.store.order(f"woocommerce:{order_id}")
+    assert record is not None and record.state == OrderState.PAID, record
+    assert len([i for i in mb.invoices.values() if i["reference"] == f"WC-{order_id}"]) == 1
+
+
 NOBODY = Person("", "", "", "Kerkstraat 1", "3511 AB", "Utrecht")
 NAMED = Person("Kees", "Smit", "", "Kerkstraat 1", "3511 AB", "Utrecht")
 
@@ -214,9 +221,7 @@ def test_an_order_without_email_booked_before_is_adopted(
     first.close()
     second = install(tmp_path / "second", shop, moneybird)
     second.engine().run_pass()
-    record = second.store.order("woocommerce:996")
-    assert record is not None and record.state == OrderState.PAID, record
-    assert len([i for i in moneybird.invoices.values() if i["reference"] == "WC-996"]) == 1
+    paid_on_one_invoice(second, moneybird, 996)
 
 
 def test_a_lost_create_is_ours_even_when_the_customer_changed_since(
@@ -239,9 +244,7 @@ def test_a_lost_create_is_ours_even_when_the_customer_changed_since(
     corrected["billing"] = {**corrected["billing"], "email": "anna.devries@example.nl"}
     shop.put_order(corrected)
     runtime.engine().run_pass()
-    record = runtime.store.order("woocommerce:997")
-    assert record is not None and record.state == OrderState.PAID, record
-    assert len([i for i in moneybird.invoices.values() if i["reference"] == "WC-997"]) == 1
+    paid_on_one_invoice(runtime, moneybird, 997)
 
 
 def test_net_refunds_an_invoice_was_made_with_are_told_from_those_after_it(

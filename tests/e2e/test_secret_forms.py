@@ -26,11 +26,11 @@ from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.ops.health import HealthServer, health
-from connector.sandbox.http import LocalServer, Request, Response
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Store
-from tests.conftest import ROOT, write_config
+from tests.conftest import write_config
+from tests.e2e.conftest import Webhook
 
 pytestmark = pytest.mark.e2e
 
@@ -73,23 +73,6 @@ def _leaks(surfaces: dict[str, str], pieces: set[str]) -> dict[str, list[str]]:
         if hits:
             found[where] = hits
     return found
-
-
-class Webhook:
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.server = LocalServer(self.handle).start()
-
-    def handle(self, req: Request) -> Response:
-        self.received.append(req.json())
-        return Response(204)
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.server.stop()
 
 
 @pytest.fixture
@@ -219,7 +202,6 @@ def test_woocommerce_oauth_over_http_echoed_in_every_error_leaks_nothing(
     assert "oauth_consumer_key=***" in seen["state"]
 
 
-@pytest.mark.skipif(not (ROOT.parent / "shared").is_dir(), reason="../shared is absent")
 def test_a_shopify_client_credentials_token_echoed_by_graphql_leaks_nothing(
     tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox, webhook: Webhook
 ) -> None:
