@@ -39,19 +39,43 @@ def render(result: Reconciliation, console: Console) -> None:
         for label, k in known:
             table.add_row(k.order, label, k.reason)
         console.print(table)
+    _vat(result, console)
+    console.print(f"{result.requests} Moneybird requests", highlight=False)
+
+
+def _vat(result: Reconciliation, console: Console) -> None:
+    """VAT per rate in euros beside Moneybird's report; the other currencies apart."""
     if result.vat:
-        table = Table(title="VAT per rate", title_justify="left")
-        for column in ("tax rate", "box", "shop", "connector's documents", "Moneybird report"):
+        rounded = any(row.rounding for row in result.vat)
+        table = Table(title="VAT per rate, in euros", title_justify="left")
+        columns = ["tax rate", "box", "shop", "connector's documents", "Moneybird report"]
+        for column in columns + (["of which rounding"] if rounded else []):
             table.add_column(column, justify="left" if column in ("tax rate", "box") else "right")
         for row in result.vat:
-            mark = "" if row.shop == row.documents else " ≠"
+            mark = "" if row.agrees else " ≠"
             report = "" if row.report is None else f"{row.report:.2f}"
+            cells = [row.name, row.box, f"{row.shop:.2f}", f"{row.documents:.2f}{mark}", report]
+            table.add_row(*cells, *([f"{row.rounding:+.2f}"] if rounded else []))
+        console.print(table)
+    if result.vat_other_currencies:
+        table = Table(
+            title="VAT on documents in other currencies (counted above in euros)",
+            title_justify="left",
+        )
+        for column in ("currency", "tax rate", "shop", "connector's documents", "in euros"):
+            left = column in ("currency", "tax rate")
+            table.add_column(column, justify="left" if left else "right")
+        for other in result.vat_other_currencies:
             table.add_row(
-                row.name, row.box, f"{row.shop:.2f}", f"{row.documents:.2f}{mark}", report
+                other.currency,
+                other.name,
+                f"{other.shop:.2f}",
+                f"{other.documents:.2f}",
+                f"{other.documents_in_euros:.2f}",
             )
         console.print(table)
+    if result.vat:
         console.print(result.vat_note, highlight=False)
-    console.print(f"{result.requests} Moneybird requests", highlight=False)
 
 
 def write_csv(result: Reconciliation, path: Path) -> None:

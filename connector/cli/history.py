@@ -51,10 +51,8 @@ def import_history(
     ] = None,
 ) -> None:
     """Import the shop's order history, oldest first. Resumable: run it again to carry on."""
-    from datetime import UTC, datetime
-
     from connector.sync.history_import import dry_run as do_dry_run
-    from connector.sync.history_import import run_import
+    from connector.sync.history_import import import_range, run_import
 
     cfg = load(config)
     if mode is not None:
@@ -63,10 +61,9 @@ def import_history(
             raise typer.Exit(EXIT_CONFIG)
         cfg.file.sync.mode = "summary" if mode == "summary" else "per_order"
     try:
-        start = datetime.fromisoformat(since).replace(tzinfo=UTC)
-        end = datetime.fromisoformat(until).replace(tzinfo=UTC) if until else None
-    except ValueError:
-        err.print("--since and --until take dates like 2026-01-31")
+        start, end = import_range(since, until)
+    except ValueError as exc:
+        err.print(str(exc), highlight=False)
         raise typer.Exit(EXIT_CONFIG) from None
     runtime = build_runtime(cfg)
     per_second = cfg.moneybird.rate_limit / cfg.moneybird.rate_window_seconds

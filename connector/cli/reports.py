@@ -38,11 +38,12 @@ def reconcile(
 ) -> None:
     """Compare a month in the shop with Moneybird, to the order and the cent (reads only).
 
-    Exit 0: they agree; 5: differences found; 1: it could not complete."""
+    Exit 0: they agree; 5: differences found; 1: it could not complete; 2: --month is not a
+    month, or one that has not begun."""
     from connector.admin.reconcile_report import render, write_csv
     from connector.ops.reconciliation import run_and_record
     from connector.state import utcnow
-    from connector.sync.reconcile import Busy, Month
+    from connector.sync.reconcile import Busy, Month, NotBegun
 
     cfg = load(config)
     try:
@@ -59,6 +60,9 @@ def reconcile(
     except Busy as exc:
         err.print(f"Not reconciled: {exc}", highlight=False)
         raise typer.Exit(EXIT_FAILED) from None
+    except NotBegun as exc:
+        err.print(f"--month: {exc}", highlight=False)
+        raise typer.Exit(EXIT_CONFIG) from None
     finally:
         runtime.close()
     if csv_file is not None and not result.error:

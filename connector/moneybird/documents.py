@@ -15,7 +15,7 @@ from connector.booking.credit import CreditDraft, OriginalInvoice
 from connector.booking.day import DayDraft
 from connector.booking.invoice import InvoiceDraft, InvoiceLine, PaymentPlan, Totals
 from connector.booking.tax_rates import MoneybirdTaxRate
-from connector.money import ZERO, cents, fmt, parse
+from connector.money import BASE_CURRENCY, ZERO, cents, fmt, parse
 from connector.order import Customer
 
 Invoice = dict[str, Any]  # a sales invoice as Moneybird answers it
@@ -297,6 +297,11 @@ class Document:
     net: dict[str, Decimal]  # the taxable amount per tax rate
     accounts: tuple[str, ...]  # the financial accounts its payments went to (ids)
     raw: Invoice
+    # In euros as Moneybird converted them (its `*_base` amounts); a document in euros: the
+    # same as `vat` and `total`. None when a document in another currency lacks them.
+    vat_in_euros: dict[str, Decimal] | None = None
+    total_in_euros: Decimal | None = None
+    roundings: tuple[RoundingPayment, ...] = ()  # its payments booked as a rounding difference
 
     @property
     def is_draft(self) -> bool:
@@ -308,6 +313,15 @@ class Document:
         return self.number or f"draft {self.id}"
 
 
+@dataclass(frozen=True)
+class RoundingPayment:
+    """A payment that books a rounding difference (`manual_payment_action: rounding_error`)."""
+
+    id: str
+    identifier: str  # its transaction identifier ("" when it has none)
+    price: Decimal  # in the document's currency
+
+
 def document_of(invoice: Invoice) -> Document:
     net: dict[str, Decimal] = {}
     for row in invoice.get("tax_totals") or []:
@@ -315,6 +329,7 @@ def document_of(invoice: Invoice) -> Document:
         net[rate_id] = net.get(rate_id, ZERO) + parse(row.get("taxable_amount"), "taxable_amount")
     day = invoice.get("invoice_date") or invoice.get("date")
     payments = invoice.get("payments") or []
+    vat_in_euros, total_in_euros = _in_euros(invoice)
     return Document(
         id=str(invoice["id"]),
         number=invoice.get("invoice_id") or None,
@@ -332,7 +347,35 @@ def document_of(invoice: Invoice) -> Document:
             )
         ),
         raw=invoice,
+        vat_in_euros=vat_in_euros,
+        total_in_euros=total_in_euros,
+        roundings=tuple(
+            RoundingPayment(
+                id=str(p.get("id")),
+                identifier=str(p.get("transaction_identifier") or ""),
+                price=parse(p.get("price"), "payment price"),
+            )
+            for p in payments
+            if p.get("manual_payment_action") == "rounding_error"
+        ),
     )
+
+
+def _in_euros(invoice: Invoice) -> tuple[dict[str, Decimal] | None, Decimal | None]:
+    """The document's VAT per rate and total in euros, as Moneybird converted them."""
+    if str(invoice.get("currency") or BASE_CURRENCY) == BASE_CURRENCY:
+        total = parse(invoice.get("total_price_incl_tax"), "total_price_incl_tax")
+        return totals_of(invoice).vat_by_rate, total
+    rows = invoice.get("tax_totals") or []
+    if invoice.get("total_price_incl_tax_base") is None or any(
+        row.get("tax_amount_base") is None for row in rows
+    ):
+        return None, None
+    vat: dict[str, Decimal] = {}
+    for row in rows:
+        rate_id = str(row["tax_rate_id"])
+        vat[rate_id] = vat.get(rate_id, ZERO) + parse(row["tax_amount_base"], "tax_amount_base")
+    return vat, parse(invoice["total_price_incl_tax_base"], "total_price_incl_tax_base")
 
 
 @dataclass(frozen=True)

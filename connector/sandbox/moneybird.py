@@ -99,6 +99,9 @@ class MoneybirdSandbox(Served):
     faults: list[Fault] = field(default_factory=list)
     period_locked_until: str | None = None  # the bookkeeper closed the books up to this day
     down_status: int | None = None  # an outage: every request answered with this (e.g. 503)
+    # Units of a currency per euro, as Moneybird converts a document in it: its `*_base`
+    # amounts (and the VAT report) are in euros. A currency not listed converts 1:1.
+    exchange_rates: dict[str, Decimal] = field(default_factory=dict)
     # Test hook: every write answered with an error page that quotes the request, as an HTML
     # page ("text") or as JSON under the key `echo_as` ("error": Moneybird's shape); `echo_lead`
     # comes first.
@@ -502,6 +505,11 @@ class MoneybirdSandbox(Served):
             row["total_price_excl_tax_with_discount"] = (
                 f"{line_total * 100 / (100 + pct) if incl else line_total:.2f}"
             )
+        per_euro = self.exchange_rates.get(str(invoice.get("currency") or "EUR"), Decimal(1))
+
+        def euros(amount: Decimal) -> str:
+            return f"{(amount / per_euro).quantize(Decimal('0.01'), ROUND_HALF_UP):.2f}"
+
         tax_totals, taxable_total, tax_total = [], Decimal(0), Decimal(0)
         for rate_id, (pct, base) in per_rate.items():
             divisor = (Decimal(100) + pct) if incl else Decimal(100)
@@ -511,16 +519,16 @@ class MoneybirdSandbox(Served):
             tax_total += tax
             tax_totals.append({
                 "tax_rate_id": rate_id, "taxable_amount": f"{taxable:.2f}",
-                "taxable_amount_base": f"{taxable:.2f}", "tax_amount": f"{tax:.2f}",
-                "tax_amount_base": f"{tax:.2f}",
+                "taxable_amount_base": euros(taxable), "tax_amount": f"{tax:.2f}",
+                "tax_amount_base": euros(tax),
             })  # fmt: skip
         total = taxable_total + tax_total
         paid = sum((Decimal(p["price"]) for p in invoice["payments"]), Decimal(0))
         invoice.update({
             "total_paid": f"{paid:.2f}", "total_unpaid": f"{total - paid:.2f}",
-            "total_unpaid_base": f"{total - paid:.2f}",
-            "total_price_excl_tax": f"{taxable_total:.2f}", "total_price_excl_tax_base": f"{taxable_total:.2f}",  # noqa: E501
-            "total_price_incl_tax": f"{total:.2f}", "total_price_incl_tax_base": f"{total:.2f}",
+            "total_unpaid_base": euros(total - paid),
+            "total_price_excl_tax": f"{taxable_total:.2f}", "total_price_excl_tax_base": euros(taxable_total),  # noqa: E501
+            "total_price_incl_tax": f"{total:.2f}", "total_price_incl_tax_base": euros(total),
             "tax_totals": tax_totals,
         })  # fmt: skip
 
@@ -750,10 +758,10 @@ class MoneybirdSandbox(Served):
                 continue
             if not low <= date.fromisoformat(str(day)[:10]) <= high:
                 continue
-            for row in invoice["tax_totals"]:
+            for row in invoice["tax_totals"]:  # in euros: a document in another currency too
                 sums = per_rate.setdefault(row["tax_rate_id"], [Decimal(0), Decimal(0)])
-                sums[0] += Decimal(row["taxable_amount"])
-                sums[1] += Decimal(row["tax_amount"])
+                sums[0] += Decimal(row["taxable_amount_base"])
+                sums[1] += Decimal(row["tax_amount_base"])
         rows = []
         for rate in self.tax_rates:
             if rate["id"] not in per_rate:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,28 @@ from connector.sync.report import PassReport
 
 Progress = Callable[[int, int | None, int], None]  # done, total (if known), Moneybird requests
 AGAIN = "run the same command again to carry on: the orders already booked are skipped"
+
+
+def import_range(since: str, until: str | None = None) -> tuple[datetime, datetime | None]:
+    """`import --since/--until` as moments (UTC): the first day, and the day after the last.
+    ValueError, saying what is wrong, for a text that is no date or a range without a day."""
+    try:
+        start = datetime.fromisoformat(since).replace(tzinfo=UTC)
+        end = datetime.fromisoformat(until).replace(tzinfo=UTC) if until else None
+    except ValueError:
+        raise ValueError("--since and --until take dates like 2026-01-31") from None
+    check_range(start, end)
+    return start, end
+
+
+def check_range(since: datetime, until: datetime | None) -> None:
+    """A range with no day in it imports nothing: refused, so that an empty report is never
+    taken for an empty history."""
+    if until is not None and until <= since:
+        raise ValueError(
+            f"--until {until:%Y-%m-%d} is not after --since {since:%Y-%m-%d}: --until is the "
+            "day after the last one to import"
+        )
 
 
 @dataclass
@@ -178,6 +200,7 @@ def run_import(
     shop's list could not be read to the range's end, the report's `error` says how much is
     left and the run is recorded as such: the orders read are booked, nothing is passed over
     silently."""
+    check_range(since, until)
     lock = PassLock(engine.store.path)
     if not lock.acquire():
         raise PassBusy("a sync or import is running on this state file; try again after it")
@@ -256,6 +279,7 @@ def dry_run(
 ) -> DryRun:
     """Everything the import would book, worked out without writing to Moneybird (it reads the
     tax rates and the contact list) or to the state."""
+    check_range(since, until)
     client, store = engine.client, engine.store
     rates = rates_from_response(client.tax_rates())
     names = {r.id: r.name for r in rates.values()}

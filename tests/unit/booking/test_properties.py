@@ -123,6 +123,7 @@ def moneybird_totals(draft: InvoiceDraft) -> Totals:
     import itertools
 
     mb._ids = itertools.count(1)
+    mb.exchange_rates = {}
     body = invoice_body(draft, "1")["sales_invoice"]
     rows = [
         (

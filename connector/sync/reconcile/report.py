@@ -1,0 +1,250 @@
+"""What the bookkeeper is told: the findings, the list of orders and refunds, VAT per rate, and
+the whole as a summary line, JSON and CSV (admin/reconcile_report.py puts it on the terminal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from connector.money import ZERO
+from connector.sync.reconcile.month import Month
+
+AGREES, DIFFERENCES, INCOMPLETE = "agrees", "differences", "incomplete"
+FINDINGS = ("missing", "duplicates", "unknown", "differences")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # missing, duplicates, unknown, differences
+    order: str | None
+    reference: str
+    documents: tuple[str, ...]  # Moneybird's numbers (or ids of drafts)
+    what: str
+    advice: str
+    shop: dict[str, str] = field(default_factory=dict)
+    moneybird: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Stable across runs: one alert per finding, cleared when it is gone."""
+        return f"{self.kind}:{self.reference}"
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "order": self.order,
+            "reference": self.reference,
+            "documents": list(self.documents),
+            "what": self.what,
+            "advice": self.advice,
+        }
+        if self.shop or self.moneybird:
+            found["shop"], found["moneybird"] = self.shop, self.moneybird
+        return found
+
+
+@dataclass(frozen=True)
+class Known:
+    """Not in Moneybird, and known not to be: parked for a person, or left by the rules."""
+
+    order: str
+    reference: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class VatRow:
+    tax_rate_id: str
+    name: str
+    percentage: str
+    box: str  # the VAT return box, from Moneybird's report
+    shop: Decimal  # in euros, as are the other columns
+    documents: Decimal
+    report: Decimal | None  # Moneybird's report for the whole administration
+    # The documents' VAT less the shop's on documents that agree by rounding: Moneybird's
+    # rounding of what the connector booked, or over a day's orders.
+    rounding: Decimal = ZERO
+
+    @property
+    def agrees(self) -> bool:
+        return self.shop + self.rounding == self.documents
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tax_rate_id": self.tax_rate_id,
+            "name": self.name,
+            "percentage": self.percentage,
+            "box": self.box,
+            "shop": str(self.shop),
+            "documents": str(self.documents),
+            "report": None if self.report is None else str(self.report),
+            "rounding": str(self.rounding),
+            "agrees": self.agrees,
+        }
+
+
+@dataclass(frozen=True)
+class OtherCurrencyVat:
+    """VAT at one rate on the documents in one other currency: as they carry it, and in euros
+    as Moneybird converted them (which is how the VAT table counts them)."""
+
+    currency: str
+    tax_rate_id: str
+    name: str
+    shop: Decimal  # in the currency
+    documents: Decimal  # in the currency
+    documents_in_euros: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "tax_rate_id": self.tax_rate_id,
+            "name": self.name,
+            "shop": str(self.shop),
+            "documents": str(self.documents),
+            "documents_in_euros": str(self.documents_in_euros),
+        }
+
+
+@dataclass(frozen=True)
+class Row:
+    """One order or refund (or a document of ours no order explains): the bookkeeper's list."""
+
+    order: str
+    kind: str
+    day: date | None
+    document: str
+    net: dict[str, Decimal]
+    vat: dict[str, Decimal]
+    total: Decimal | None
+    accounts: tuple[str, ...]
+    status: str
+    # Moneybird's total less the shop's, settled by the connector's own rounding payment
+    rounding: Decimal | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "order": self.order or None,
+            "kind": self.kind,
+            "date": self.day.isoformat() if self.day else None,
+            "document": self.document or None,
+            "net": {rate: str(amount) for rate, amount in self.net.items()},
+            "vat": {rate: str(amount) for rate, amount in self.vat.items()},
+            "total": None if self.total is None else str(self.total),
+            "payment_accounts": list(self.accounts),
+            "status": self.status,
+            "rounding": None if self.rounding is None else str(self.rounding),
+        }
+
+
+@dataclass
+class Reconciliation:
+    month: Month
+    timezone: str
+    orders: int = 0
+    refunds: int = 0
+    documents: int = 0
+    missing: list[Finding] = field(default_factory=list)
+    duplicates: list[Finding] = field(default_factory=list)
+    unknown: list[Finding] = field(default_factory=list)
+    differences: list[Finding] = field(default_factory=list)
+    parked: list[Known] = field(default_factory=list)
+    not_booked: list[Known] = field(default_factory=list)  # by the rules: before start, waits
+    vat: list[VatRow] = field(default_factory=list)
+    vat_other_currencies: list[OtherCurrencyVat] = field(default_factory=list)
+    vat_note: str = ""
+    rows: list[Row] = field(default_factory=list)
+    rate_names: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+    error: str | None = None
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [*self.missing, *self.duplicates, *self.unknown, *self.differences]
+
+    @property
+    def outcome(self) -> str:
+        if self.error:
+            return INCOMPLETE
+        return DIFFERENCES if self.findings else AGREES
+
+    def summary(self) -> str:
+        if self.error:
+            return f"{self.month}: could not complete: {self.error}"
+        labels = {"missing": "missing", "duplicates": "duplicated", "unknown": "unknown",
+                  "differences": "differing"}  # fmt: skip
+        counts = "Moneybird disagrees: " + ", ".join(
+            f"{len(getattr(self, k))} {labels[k]}" for k in FINDINGS if getattr(self, k)
+        )
+        known = ""
+        if self.parked or self.not_booked:
+            known = f"; known, not booked: {len(self.parked)} parked, "
+            known += f"{len(self.not_booked)} left by the rules"
+        verdict = "Moneybird agrees with the shop" if not self.findings else counts
+        rounded = [row.rounding for row in self.rows if row.rounding]
+        if rounded and not self.findings:
+            amounts = ", ".join(f"{abs(r)}" for r in rounded[:5])
+            amounts += ", ..." if len(rounded) > 5 else ""
+            verdict += (
+                f" (with the connector's own rounding on {_count(len(rounded), 'document')}: "
+                f"{amounts})"
+            )
+        return (
+            f"{self.month}: {_count(self.orders, 'order')} and "
+            f"{_count(self.refunds, 'refund')} in the shop, "
+            f"{_count(self.documents, 'document')} in Moneybird: {verdict}{known}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "month": str(self.month),
+            "timezone": self.timezone,
+            "outcome": self.outcome,
+            "summary": self.summary(),
+            "counts": {
+                "orders": self.orders,
+                "refunds": self.refunds,
+                "documents": self.documents,
+            },
+            "orders": [row.as_dict() for row in self.rows],
+            **{kind: [f.as_dict() for f in getattr(self, kind)] for kind in FINDINGS},
+            "parked": [k.__dict__ for k in self.parked],
+            "not_booked": [k.__dict__ for k in self.not_booked],
+            "vat": [row.as_dict() for row in self.vat],
+            "vat_other_currencies": [row.as_dict() for row in self.vat_other_currencies],
+            "vat_note": self.vat_note,
+            "moneybird_requests": self.requests,
+            "error": self.error,
+        }
+
+    def csv_rows(self) -> list[list[str]]:
+        """A header and one row per order or refund, net and VAT per rate in columns."""
+        rates = sorted({r for row in self.rows for r in (*row.net, *row.vat)})
+        names = [self.rate_names.get(r, r) for r in rates]
+        header = ["order", "kind", "date", "document", *[f"net {n}" for n in names]]
+        header += [f"VAT {n}" for n in names] + ["total", "payment account", "status"]
+        table = [header]
+        for row in self.rows:
+            table.append(
+                [
+                    row.order,
+                    row.kind,
+                    row.day.isoformat() if row.day else "",
+                    row.document,
+                    *[_text(row.net.get(r)) for r in rates],
+                    *[_text(row.vat.get(r)) for r in rates],
+                    _text(row.total),
+                    "; ".join(row.accounts),
+                    row.status,
+                ]
+            )
+        return table
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")
+
+
+def _text(amount: Decimal | None) -> str:
+    return "" if amount is None else f"{amount:.2f}"
