@@ -71,7 +71,20 @@ class StateError(StopsPass):
 
 
 class ServiceDown(StopsPass):
-    """A service is unavailable: the pass stops (nothing half-way) and the next one resumes."""
+    """A service is unavailable: the pass stops (nothing half-way) and the next one resumes.
+    Its message says only what is wrong (the service, its address, the cause), fit for any
+    command; a pass records it with what it means for the pass (`as_a_pass_records_it`)."""
+
+
+# What a pass adds to a service's outage; preview, reconcile or an import are no pass.
+PASS_CARRIES_ON = "the pass stopped, nothing is booked half-way, and the next pass carries on"
+
+
+def as_a_pass_records_it(exc: BaseException) -> str:
+    """What stopped a pass, as the pass records and says it."""
+    if isinstance(exc, ServiceDown):
+        return f"{exc}: {PASS_CARRIES_ON}"
+    return str(exc)
 
 
 class Interrupted(StopsPass):

@@ -110,6 +110,14 @@ class Refund:
 
 
 @dataclass(frozen=True)
+class ListedRefund:
+    """A refund the order lists, by its id and amount only: the shop did not return it."""
+
+    refund_id: str
+    amount: Decimal  # what the listing says went back, positive
+
+
+@dataclass(frozen=True)
 class Order:
     shop: str  # "woocommerce", later others
     order_id: str
@@ -135,6 +143,8 @@ class Order:
     exchange_rate_note: str = ""  # where the euro amounts come from, for the booking notes
     coupon_codes: tuple[str, ...] = ()
     refunds: tuple[Refund, ...] = ()  # as far as the shop's payload tells
+    # Refunds the order lists that the shop did not return when its refunds were read.
+    refunds_unread: tuple[ListedRefund, ...] = ()
     data_notes: tuple[str, ...] = ()  # what was mended in the shop's data, for the notes
     invoice_requested: bool = False  # the customer asked for an invoice of their own
 
@@ -148,6 +158,12 @@ class Order:
     @property
     def is_paid(self) -> bool:
         return self.paid_at is not None
+
+
+def oldest_first(created_at: datetime, refund_id: str) -> tuple[datetime, int, str]:
+    """The order refunds are booked in, so credit invoice numbers run with their dates: by
+    date, then by the shop's id as a number (refund 10 after refund 9)."""
+    return created_at, len(refund_id), refund_id
 
 
 def order_key(shop: str, order_id: object) -> str:

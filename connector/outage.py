@@ -38,10 +38,8 @@ class FailureStreak:
 
     def error(self) -> ServiceDown:
         failed = f"{self.count} request{'s' if self.count != 1 else ''} in a row failed"
-        return ServiceDown(
-            f"{self.service} at {self.host} is unavailable ({self.cause}; {failed}): the pass "
-            "stopped, nothing is booked half-way, and the next pass carries on"
-        )
+        # Said as it is; a pass adds what that means for it (errors.as_a_pass_records_it).
+        return ServiceDown(f"{self.service} at {self.host} is unavailable ({self.cause}; {failed})")
 
 
 def cause_of(exc: BaseException) -> str:

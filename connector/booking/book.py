@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -30,7 +30,7 @@ from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.booking.vat_rules import VIES_UNAVAILABLE, VatCheck, compact_vat_number, guard
 from connector.defaults import GIFT_CARD_METHODS
 from connector.money import ZERO, cents, fmt
-from connector.order import LineKind, Order, OrderLine
+from connector.order import LineKind, Order, OrderLine, ShopTaxRate
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
 NO_COUNTRY = (
@@ -133,8 +133,10 @@ def _book(
     gift_lines, gift_value = _gift_cards(gift, rates, settings)
     order_lines = [ln for ln in order_lines if ln not in gift]
     invoice_total = _invoiced(order, settings)
+    # Lines taxed at several shop rates at once (SGST + CGST) are booked at their sum.
+    order, order_lines, combined = _combine_taxes(order, order_lines)
     # 1. Each shop tax rate used on the order -> one Moneybird sales tax rate.
-    rate_for = _rates_for(order, order_lines, mappings, rates, settings, vat_check)
+    rate_for = _rates_for(order, order_lines, mappings, rates, settings, vat_check, combined)
     # 2. Per shop rate: the VAT the shop charged, checked against its own lines and the total.
     shop_vat = _shop_vat(order, order_lines, rate_for, settings.rounding_tolerance)
     shop_net = sum((ln.net for ln in order_lines), ZERO) + (gift_value if gift_lines else ZERO)
@@ -214,29 +216,123 @@ def _rates_for(
     rates: dict[str, MoneybirdTaxRate],
     settings: BookingSettings,
     vat_check: VatCheck | None,
+    combined: dict[str, tuple[str, ...]],
 ) -> dict[str | None, MoneybirdTaxRate]:
-    """The Moneybird sales tax rate for each shop rate on the lines, where the goods go."""
+    """The Moneybird sales tax rate for each shop rate on the lines, where the goods go; for
+    a combination of shop rates on one line, the one rate all of them map to."""
     customer = order.customer
     shipping = customer.shipping
     country = shipping.country if shipping and shipping.country else customer.billing.country
     rate_for: dict[str | None, MoneybirdTaxRate] = {}
     for line in order_lines:
-        if line.extra_rate_ids:
-            taxes = (line.rate_id, *line.extra_rate_ids)
-            rate_list = ", ".join(_rate_label(order, r) for r in taxes)
-            raise _Park(
-                f"line '{line.description}' carries more than one tax ({rate_list}), but one "
-                "Moneybird invoice line takes one tax rate: make one Moneybird sales tax rate "
-                "of their combined percentage and map the shop's rates to it, or book the order "
-                "by hand"
-            )
         if line.rate_id in rate_for:
+            continue
+        members = combined.get(line.rate_id or "")
+        if members is not None:
+            rate_for[line.rate_id] = _map_combination(
+                order, line, members, mappings, rates, country or "", settings, vat_check
+            )
             continue
         rate_for[line.rate_id] = _map_rate(
             order, line.rate_id, mappings, rates, country or "", customer.is_business, settings,
             vat_check,
         )  # fmt: skip
     return rate_for
+
+
+def _combine_taxes(
+    order: Order, order_lines: list[OrderLine]
+) -> tuple[Order, list[OrderLine], dict[str, tuple[str, ...]]]:
+    """Lines taxed at more than one shop rate (India's SGST 6% + CGST 6%): one Moneybird line
+    takes one tax rate, so each combination becomes one shop rate of the summed percentage
+    and the VAT charged at its members, booked at the one Moneybird rate they all map to.
+    A member rate also charged without the others cannot be told apart: parked."""
+    combos = {
+        (ln.rate_id, *ln.extra_rate_ids): ln
+        for ln in order_lines
+        if ln.extra_rate_ids and ln.rate_id is not None
+    }
+    if not combos:
+        return order, order_lines, {}
+    tax_rates = dict(order.tax_rates)
+    combined: dict[str, tuple[str, ...]] = {}
+    for members, first in combos.items():
+        for other in order_lines:
+            taxes = (other.rate_id, *other.extra_rate_ids)
+            if taxes != members and set(taxes) & set(members):
+                raise _Park(
+                    f"{_rates_text(order, members)} are charged together on line "
+                    f"'{first.description}' but not on line '{other.description}', so the VAT "
+                    "of each line cannot be told apart: book the order by hand"
+                )
+        key = "+".join(str(m) for m in members)
+        listed = [order.tax_rates.get(str(m)) for m in members]
+        if any(r is None for r in listed):
+            missing = next(str(m) for m, r in zip(members, listed, strict=True) if r is None)
+            raise _Park(f"a line refers to shop tax rate {missing}, which the order does not list")
+        known = [r for r in listed if r is not None]
+        percentages = [r.percentage for r in known]
+        distinct = {r.rate_id: r for r in known}  # one rate twice (Shopify: by percentage)
+        tax_rates[key] = ShopTaxRate(
+            rate_id=key,
+            percentage=None if None in percentages else sum(
+                (p for p in percentages if p is not None), ZERO
+            ),
+            label=" + ".join(r.label or str(r.rate_id) for r in known),
+            vat_total=sum((r.vat_total for r in distinct.values()), ZERO),
+        )  # fmt: skip
+        combined[key] = tuple(str(m) for m in members)
+    lines = [
+        replace(ln, rate_id="+".join(str(m) for m in (ln.rate_id, *ln.extra_rate_ids)),
+                extra_rate_ids=())
+        if ln.extra_rate_ids and ln.rate_id is not None else ln
+        for ln in order_lines
+    ]  # fmt: skip
+    return replace(order, tax_rates=tax_rates), lines, combined
+
+
+def _rates_text(order: Order, members: tuple[str, ...]) -> str:
+    return " and ".join(_rate_label(order, m) for m in dict.fromkeys(members))
+
+
+def _map_combination(
+    order: Order,
+    line: OrderLine,
+    members: tuple[str, ...],
+    mappings: Mappings,
+    rates: dict[str, MoneybirdTaxRate],
+    country: str,
+    settings: BookingSettings,
+    vat_check: VatCheck | None,
+) -> MoneybirdTaxRate:
+    """The one Moneybird rate of the combination's summed percentage that every member maps
+    to; otherwise parked with what to make and map."""
+    combination = order.tax_rates[line.rate_id or ""]
+    if combination.percentage is None:
+        unknown = next(m for m in members if order.tax_rates[m].percentage is None)
+        raise _Park(f"the percentage of {_rate_label(order, unknown)} is unknown")
+    total = f"{combination.percentage.normalize():f}%"
+    advice = (
+        f"line '{line.description}' carries {_rates_text(order, members)} together ({total}), "
+        f"but one Moneybird invoice line takes one tax rate: make one Moneybird sales tax rate "
+        f"of {total} and map each of these shop rates to it in the tax table"
+    )
+    found: dict[str, MoneybirdTaxRate] = {}
+    for member in dict.fromkeys(members):
+        try:
+            found[member] = _map_rate(
+                order, member, mappings, rates, country, order.customer.is_business, settings,
+                vat_check, combination.percentage,
+            )  # fmt: skip
+        except _Park as park:
+            if park.later or str(park) == NO_COUNTRY:
+                raise
+            raise _Park(f"{advice} ({park})") from None
+    chosen = {mb.id: mb for mb in found.values()}
+    if len(chosen) > 1:
+        mapped = ", ".join(f"shop rate {m} to '{mb.name}'" for m, mb in found.items())
+        raise _Park(f"{advice} (the tax table maps {mapped})")
+    return next(iter(chosen.values()))
 
 
 def _shop_vat(
@@ -310,7 +406,9 @@ def _lines_on(
     residue_notes: list[str] = []
     for rate_id, mb_rate in basket.rate_for.items():
         group = [ln for ln in basket.lines if ln.rate_id == rate_id]
-        built = _lines_for_group(group, mb_rate.id, mappings, incl, settings.discount_lines)
+        built = _lines_for_group(
+            group, mb_rate.id, mappings, incl, settings.discount_lines, mb_rate.percentage
+        )
         if incl and absorb:
             # The gross at this rate must be the shop's net + the shop's VAT at this rate.
             # Shops that round VAT on the subtotal leave a cent between that and the sum of
@@ -470,7 +568,10 @@ def _map_rate(
     business: bool,
     settings: BookingSettings,
     vat_check: VatCheck | None,
+    charged: Decimal | None = None,
 ) -> MoneybirdTaxRate:
+    """`charged`: the percentage the Moneybird rate must have when it is not the shop rate's
+    own (a rate charged together with others on a line: their sum)."""
     if rate_id is None:
         percentage: Decimal | None = ZERO
     else:
@@ -491,7 +592,9 @@ def _map_rate(
         )
     refused: list[str] = []
     for rule in rules:
-        mb_rate = _checked_rate(order, rate_id, rule, rates, percentage)
+        mb_rate = _checked_rate(
+            order, rate_id, rule, rates, percentage if charged is None else charged
+        )
         treatment = "oss" if mb_rate.country and rule.treatment == "domestic" else rule.treatment
         why_not = guard(
             treatment,
@@ -558,16 +661,18 @@ def _lines_for_group(
     mappings: Mappings,
     incl: bool,
     discount_lines: bool,
+    percentage: Decimal | None = None,
 ) -> list[InvoiceLine]:
     built: list[InvoiceLine] = []
     discount_total = ZERO
     discount_ledger: str | None = None
     for line in group:
-        rule = mappings.ledger_for(line.kind, line.sku, line.tax_class)
+        rule = mappings.ledger_for(line.kind, line.sku, line.tax_class, percentage, tax_rate_id)
         if rule is None:
             raise _Park(
                 f"no ledger rule for {line.kind.value} line '{line.description}' "
-                f"(sku '{line.sku}', tax class '{line.tax_class or 'standard'}')"
+                f"(sku '{line.sku}', tax class '{line.tax_class or 'standard'}'); add one to "
+                "the ledger table"
             )
         net, tax = line.net, line.tax
         if (
@@ -582,7 +687,9 @@ def _lines_for_group(
             )
             net, tax = line.net_before_discount, before_tax
             if discount_ledger is None:
-                d_rule = mappings.ledger_for(LineKind.DISCOUNT, line.sku, line.tax_class)
+                d_rule = mappings.ledger_for(
+                    LineKind.DISCOUNT, line.sku, line.tax_class, percentage, tax_rate_id
+                )
                 if d_rule is None:
                     raise _Park("no ledger rule for discount lines; add a kind = 'discount' rule")
                 discount_ledger = d_rule.ledger_account_id

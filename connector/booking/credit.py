@@ -285,7 +285,8 @@ def spread(
     if not gross or any(v < ZERO for v in gross.values()) or sum(gross.values()) <= ZERO:
         raise _Park(
             "an amount-only refund cannot be spread over the original invoice's VAT rates "
-            "(no positive amounts per rate); book it by hand or set refunds.amount_only = 'fixed'"
+            "(no positive amounts per rate); book it by hand, or set [refunds] amount_only = "
+            "'fixed' with the ledger_account_id and tax_rate_id to book such refunds on"
         )
     rate_ids = list(gross)
     portions = split(amount, [gross[r] for r in rate_ids])

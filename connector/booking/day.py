@@ -21,7 +21,7 @@ from typing import Any
 
 from connector.booking.credit import CreditDraft, OriginalInvoice
 from connector.booking.invoice import HUNDRED, InvoiceDraft, InvoiceLine, PaymentPlan, Totals
-from connector.booking.mappings import Mappings
+from connector.booking.mappings import Mappings, line_percentage
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.booking.vat_rules import EU
 from connector.money import ZERO, cents
@@ -47,8 +47,8 @@ def individual_reason(order: Order, mappings: Mappings | None = None) -> str | N
     if order.invoice_requested:
         return "the customer asked for an invoice"
     for line in order.lines:
-        rule = mappings.ledger_for(line.kind, line.sku, line.tax_class) if mappings else None
-        if rule is not None and rule.individual:
+        percentage = line_percentage(order, line)
+        if mappings and mappings.individual_line(line.kind, line.sku, line.tax_class, percentage):
             return f"the ledger table books {line.description!r} on an invoice of its own"
     return None
 

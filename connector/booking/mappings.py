@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from connector.booking.vat_rules import in_region
-from connector.order import LineKind
+from connector.order import LineKind, Order, OrderLine
 
 Identifier = str
 
@@ -23,6 +23,20 @@ def _id(value: object) -> str:
     if not text.isdigit():
         raise ValueError(f"{value!r} is not a Moneybird id (digits only)")
     return text
+
+
+def _percentage(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        found = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f'{value!r} is not a percentage; write it like "21"') from None
+    if not found.is_finite() or not 0 <= found <= 100:
+        raise ValueError(f'{value!r} is not a percentage; write it like "21"')
+    return found
 
 
 class _Rule(BaseModel):
@@ -50,17 +64,7 @@ class TaxRule(_Rule):
     def _shop_id(cls, value: object) -> str | None:
         return None if value is None else str(value)
 
-    @field_validator("percentage", mode="before")
-    @classmethod
-    def _pct(cls, value: object) -> Decimal | None:
-        if value is None:
-            return None
-        if isinstance(value, float):
-            value = repr(value)
-        try:
-            return Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValueError(f'{value!r} is not a percentage; write it like "21"') from None
+    _pct = field_validator("percentage", mode="before")(_percentage)
 
     @field_validator("country")
     @classmethod
@@ -109,11 +113,21 @@ class LedgerRule(_Rule):
     kind: Literal["product", "shipping", "fee", "discount", "any"] = "any"
     sku: str | None = None  # glob pattern, e.g. "BOOK-*"
     tax_class: str | None = None
+    # The line's VAT rate: its percentage, or the Moneybird tax rate the tax table gave it.
+    # Shopify's lines have no tax class; this is how 9% goods find the low-rate revenue.
+    percentage: Decimal | None = None
+    tax_rate_id: Identifier | None = None
     ledger_account_id: Identifier
     # sync.mode = "summary": an order with such a line keeps an invoice of its own
     individual: bool = False
 
     _norm_id = field_validator("ledger_account_id", mode="before")(_id)
+    _pct = field_validator("percentage", mode="before")(_percentage)
+
+    @field_validator("tax_rate_id", mode="before")
+    @classmethod
+    def _rate_id(cls, value: object) -> str | None:
+        return None if value is None else _id(value)
 
     def covers(self, other: LedgerRule) -> bool:
         sku_covered = self.sku is None or (
@@ -123,9 +137,27 @@ class LedgerRule(_Rule):
             self.kind in ("any", other.kind)
             and sku_covered
             and self.tax_class in (None, other.tax_class)
+            and self.percentage in (None, other.percentage)
+            and self.tax_rate_id in (None, other.tax_rate_id)
         )
 
-    def matches(self, kind: LineKind, sku: str, tax_class: str) -> bool:
+    def matches(
+        self,
+        kind: LineKind,
+        sku: str,
+        tax_class: str,
+        percentage: Decimal | None = None,
+        tax_rate_id: str | None = None,
+    ) -> bool:
+        """`percentage` and `tax_rate_id`: the line's VAT rate; a rule that names one matches
+        only a line known to be at it."""
+        if not self.matches_line(kind, sku, tax_class):
+            return False
+        if self.percentage is not None and (percentage is None or self.percentage != percentage):
+            return False
+        return self.tax_rate_id is None or self.tax_rate_id == tax_rate_id
+
+    def matches_line(self, kind: LineKind, sku: str, tax_class: str) -> bool:
         if self.kind != "any" and self.kind != kind.value:
             return False
         if self.sku is not None and not fnmatch.fnmatchcase(sku, self.sku):
@@ -162,14 +194,55 @@ class Mappings:
         """Every matching rule, in order: a guarded rule an order does not fit steps aside."""
         return [r for r in self.tax if r.matches(rate_id, percentage, country, business)]
 
-    def ledger_for(self, kind: LineKind, sku: str = "", tax_class: str = "") -> LedgerRule | None:
-        return next((r for r in self.ledger if r.matches(kind, sku, tax_class)), None)
+    def ledger_for(
+        self,
+        kind: LineKind,
+        sku: str = "",
+        tax_class: str = "",
+        percentage: Decimal | None = None,
+        tax_rate_id: str | None = None,
+    ) -> LedgerRule | None:
+        """The first rule for a line; `percentage` and `tax_rate_id` are its VAT rate (the
+        Moneybird rate's), so rules may tell the rates apart."""
+        return next(
+            (r for r in self.ledger if r.matches(kind, sku, tax_class, percentage, tax_rate_id)),
+            None,
+        )
+
+    def individual_line(
+        self, kind: LineKind, sku: str = "", tax_class: str = "", percentage: Decimal | None = None
+    ) -> bool:
+        """Whether the line's rule may say `individual = true` before its Moneybird tax rate is
+        known (and its percentage, when None): every rule up to the first that matches whatever
+        the rate is counts. An order kept apart in doubt is still booked right; one summed
+        into its day cannot be taken out again."""
+        for rule in self.ledger:
+            if not rule.matches_line(kind, sku, tax_class):
+                continue
+            if None not in (rule.percentage, percentage) and rule.percentage != percentage:
+                continue
+            if rule.individual:
+                return True
+            if rule.tax_rate_id is None and (rule.percentage is None or percentage is not None):
+                return False
+        return False
 
     def financial_account_for(self, method: str) -> str | None:
         for rule in self.payment:
             if fnmatch.fnmatchcase(method or "", rule.method):
                 return rule.financial_account_id
         return None
+
+
+def line_percentage(order: Order, line: OrderLine) -> Decimal | None:
+    """The VAT percentage of an order's line as the shop gives it (0 for a line without VAT),
+    or None when it cannot be said: a line with more than one tax, a rate of unknown %."""
+    if line.rate_id is None:
+        return Decimal(0)
+    rate = order.tax_rates.get(line.rate_id)
+    if line.extra_rate_ids or rate is None:
+        return None
+    return rate.percentage
 
 
 def unreachable(rules: Sequence[_Rule]) -> list[tuple[int, int]]:

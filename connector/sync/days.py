@@ -54,7 +54,7 @@ from connector.state import (
     to_text,
     utcnow,
 )
-from connector.sync.refunds import recorded_line_map
+from connector.sync.refunds import recorded_line_map, shop_refund
 from connector.sync.report import PassReport
 from connector.sync.writes import InvoiceWriter
 
@@ -100,9 +100,7 @@ class DayFlow:
     ) -> None:
         """A refund of an order in a day: negative lines (and payments) in the document of the
         day it was paid out on, worked out from the order's part of its own day."""
-        refund = next((r for r in order.refunds if r.refund_id == record.refund_id), None)
-        if refund is None:
-            raise Parking("the shop no longer lists this refund")
+        refund = shop_refund(order, record)
         # What the order's days booked of it: its own part and any correction since.
         share = self.booked_of(order_record)
         booked = recorded_line_map(self.store, order_record.key) or {}

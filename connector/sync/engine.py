@@ -37,6 +37,7 @@ from connector.errors import (
     ParksItem,
     Retry,
     StateError,
+    as_a_pass_records_it,
     internal,
     outcome,
 )
@@ -64,7 +65,7 @@ from connector.state import (
 )
 from connector.sync.adoption import not_this_sale, refunds_netted
 from connector.sync.days import DayFlow
-from connector.sync.refunds import RefundFlow
+from connector.sync.refunds import RefundFlow, unread_refunds_reason
 from connector.sync.report import PassReport
 from connector.sync.writes import InvoiceWriter
 
@@ -205,10 +206,21 @@ class SyncEngine:
                 f"{result.reason}; run `connector retry {order.number}` once VIES answers "
                 '(or set vat.vies_unavailable = "wait" to try again every pass)'
             )
-        net = self.config.file.refunds.before_booking == "net" and order.refunds
-        if net and not isinstance(result, Parked):
+        net = self.config.file.refunds.before_booking == "net"
+        unread = unread_refunds_reason(order, "the invoice net of its refunds") if net else None
+        if unread and not isinstance(result, Parked):
+            result = Parked(unread)
+        if net and order.refunds and not isinstance(result, Parked):
             result = net_of_refunds(result, order, rates or self.rates(), self.settings)
         return result
+
+    def not_bookable(self, order: Order) -> str | None:
+        """Why the shop says not to book this order, said as what happened when it is its
+        refunds the shop does not return (a fully refunded order, say)."""
+        reason = self.shop.not_bookable(order)
+        if reason:
+            return unread_refunds_reason(order, "the sale and its refunds", True) or reason
+        return None
 
     def verdict(self, payload: dict[str, Any]) -> Verdict:
         """What a pass would do with this order as the shop has it now: book it (and as what
@@ -235,7 +247,7 @@ class SyncEngine:
             return Verdict("skip", f"waits: {summary.waiting}")
         try:
             order = self.order_from(payload)
-            reason = self.shop.not_bookable(order)
+            reason = self.not_bookable(order)
             if reason:
                 return Verdict("park", reason, order)
             if not order.is_paid:
@@ -308,7 +320,8 @@ class SyncEngine:
             log.warning("pass %s at a safe point; the next pass carries on", exc)
             raise
         except ConnectorError as exc:
-            run.outcome, run.error, report.error = "error", str(exc), str(exc)
+            said = as_a_pass_records_it(exc)
+            run.outcome, run.error, report.error = "error", said, said
             log.error("pass stopped: %s", exc)
         except StateError:
             run.outcome, run.error = "error", "the state file cannot be written"
@@ -623,6 +636,8 @@ class SyncEngine:
     def _book(
         self, record: OrderRecord, order: Order, report: PassReport, waiting: str | None = None
     ) -> None:
+        # The amount is kept whatever becomes of the order (parked, unpaid): people see it.
+        record.total, record.currency = str(order.total), order.currency
         current = self._resume(record)  # Moneybird's invoice as just read, payments and all
         if record.state == OrderState.OPEN:
             self._pay_finalized(record, order, report, current)
@@ -748,7 +763,7 @@ class SyncEngine:
         that waits for its payment (unpaid): True, and it is recorded so."""
         if record.invoice_id is not None or record.intent is not None:
             return False
-        reason = self.shop.not_bookable(order)
+        reason = self.not_bookable(order)
         if reason:
             self.writer.park(record, reason, report)
             return True

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,10 +23,11 @@ from connector.booking.book import Parked
 from connector.booking.credit import BookedLine, CreditDraft, LineMap, book_refund, line_map
 from connector.booking.invoice import InvoiceDraft
 from connector.errors import Parking, Retry
-from connector.money import ZERO, parse
+from connector.money import ZERO, fmt, parse
 from connector.moneybird.client import Rejected
 from connector.moneybird.documents import BookedInvoice, booked, credit_edit_body, original_of
 from connector.order import Order, Refund, refund_key
+from connector.order import oldest_first as by_date
 from connector.shops.shop import Shop
 from connector.state import (
     OPEN_REFUNDS,
@@ -57,6 +58,60 @@ def recorded_line_map(store: Store, order_key: str) -> LineMap | None:
         line_id: tuple(BookedLine(rate, ledger, Decimal(share)) for rate, ledger, share in entries)
         for line_id, entries in json.loads(stored).items()
     }
+
+
+def oldest_first(records: list[RefundRecord], order: Order) -> list[RefundRecord]:
+    """An order's refunds in the order they are booked: by their date in the shop, then id,
+    so credit invoice numbers run with their dates (the shop lists the newest first). One
+    the shop does not return comes last: it is parked, not booked."""
+    dated = {r.refund_id: by_date(r.created_at, r.refund_id) for r in order.refunds}
+    last = (datetime.max.replace(tzinfo=UTC), 0, "")
+    return sorted(records, key=lambda r: dated.get(r.refund_id, last))
+
+
+def shop_refund(order: Order, record: RefundRecord) -> Refund:
+    """The refund as the shop returns it; Parking saying what happened when it does not
+    (its amount kept on the record from the order's listing)."""
+    refund = next((r for r in order.refunds if r.refund_id == record.refund_id), None)
+    if refund is not None:
+        return refund
+    listed = next((r for r in order.refunds_unread if r.refund_id == record.refund_id), None)
+    if listed is None:
+        raise Parking(
+            f"order {order.number} no longer lists refund {record.refund_id} in the shop "
+            "(deleted there): nothing is credited for it"
+        )
+    record.amount = str(listed.amount)
+    raise Parking(unread_refund(order, [listed.refund_id]))
+
+
+def unread_refund(
+    order: Order, refund_ids: list[str], so: str = "its credit invoice", status: bool = False
+) -> str:
+    """Why refunds the order lists and the shop does not return are not booked (`so`: what
+    cannot be booked without them; `status`: the order's status in the shop said first)."""
+    listed = {r.refund_id: r for r in order.refunds_unread}
+    named = ", ".join(
+        f"refund {i} of {fmt(listed[i].amount)}" if i in listed else f"refund {i}"
+        for i in refund_ids
+    )
+    head = f"order {order.number}"
+    if status:
+        head += f" is '{order.status}' in the shop and"
+    return (
+        f"{head} lists {named}, but the shop does not return "
+        f"{'it' if len(refund_ids) == 1 else 'them'} when the order's refunds are read "
+        f"(deleted, or not readable with the shop's API keys), so {so} cannot be booked: "
+        f"check the order's refunds in the shop, then `connector retry {order.number}`"
+    )
+
+
+def unread_refunds_reason(order: Order, so: str, status: bool = False) -> str | None:
+    """Why an order that cannot be booked without all its refunds is parked, when the shop
+    does not return refunds it lists; None when it returns them all."""
+    if not order.refunds_unread:
+        return None
+    return unread_refund(order, [r.refund_id for r in order.refunds_unread], so, status)
 
 
 class RefundFlow:
@@ -160,7 +215,7 @@ class RefundFlow:
             for refund in refunds:
                 self.writer.settle(refund, exc, report)
             return
-        for refund in refunds:
+        for refund in oldest_first(refunds, order):
 
             def work(r: RefundRecord = refund) -> None:
                 self._book(order_record, order, r, report)
@@ -200,7 +255,7 @@ class RefundFlow:
             for refund in refunds:
                 self.writer.settle(refund, exc, report)
             return
-        for refund in refunds:
+        for refund in oldest_first(refunds, order):
             work = lambda r=refund: self.join_day(order_record, order, r, report)  # noqa: E731
             if not self.writer.guarded(refund, report, work):
                 break
@@ -213,9 +268,7 @@ class RefundFlow:
     def _book(
         self, order_record: OrderRecord, order: Order, record: RefundRecord, report: PassReport
     ) -> None:
-        refund = next((r for r in order.refunds if r.refund_id == record.refund_id), None)
-        if refund is None:
-            raise Parking("the shop no longer lists this refund")
+        refund = shop_refund(order, record)
         record.amount = str(refund.amount)
         record.refunded_at = to_text(refund.created_at)
         if self.writer.external:

@@ -444,10 +444,7 @@ class InvoiceWriter:
             except Unavailable as exc:
                 if self.client.streak.count:
                     raise self.client.streak.error() from None
-                raise ServiceDown(
-                    f"{exc}: the pass stopped, nothing is booked half-way, and the next pass "
-                    "carries on"
-                ) from None
+                raise ServiceDown(str(exc)) from None  # a pass adds what it means for it
             self._rates = rates_from_response(listed)
         return self._rates
 

@@ -413,3 +413,172 @@ def test_older_shops_without_the_shop_wide_list_read_refunds_per_order(
     # Asked once whether the shop-wide list exists, then not again.
     asked = [p for _m, p, _q in shop.requests if p.endswith("/wc/v3/refunds")]
     assert len(asked) == 1
+
+
+# --- the order refunds are booked in, and what a refund's reason says ----------------------
+
+
+def credit_numbers(mb: MoneybirdSandbox, reference: str) -> list[tuple[str, str, str]]:
+    """(invoice number, date, reference) of the order's credit invoices, by number."""
+    original = next(
+        i for i in mb.invoices.values() if i["reference"] == reference and i["state"] != "draft"
+    )
+    return sorted(
+        (c["invoice_id"], c["invoice_date"], c["reference"]) for c in credits_of(mb, original)
+    )
+
+
+def test_refunds_of_one_order_are_credited_oldest_first_so_numbers_run_with_dates(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    book_all(runtime)
+    now = shop.now()
+    # Made in this order (ids ascending), dated otherwise; the order lists the newest first.
+    dated = [now - timedelta(days=1), now - timedelta(days=2, hours=2), now - timedelta(hours=1),
+             now - timedelta(days=2)]  # fmt: skip
+    made = [shop.refund(1001, f"{n}.00", when=when) for n, when in enumerate(dated, start=1)]
+    runtime.engine().run_pass()
+    booked = credit_numbers(moneybird, "WC-1001")
+    by_date = [made[1], made[3], made[0], made[2]]
+    assert [ref for _n, _d, ref in booked] == [f"WC-1001-R{r['id']}" for r in by_date]
+    days = [day for _n, day, _r in booked]
+    assert days == sorted(days)
+    assert days[0] == dated[1].astimezone(AMSTERDAM).date().isoformat()
+    assert days[-1] == dated[2].astimezone(AMSTERDAM).date().isoformat()
+
+
+def test_an_imported_order_with_refunds_gets_its_credits_oldest_first(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.sync.history_import import run_import
+
+    now = shop.now()
+    dated = [now - timedelta(days=1), now - timedelta(days=2), now - timedelta(hours=2)]
+    made = [shop.refund(1001, f"{n}.00", when=when) for n, when in enumerate(dated, start=1)]
+    run_import(runtime.engine(), now - timedelta(days=30))
+    booked = credit_numbers(moneybird, "WC-1001")
+    assert [ref for _n, _d, ref in booked] == [
+        f"WC-1001-R{r['id']}" for r in (made[1], made[0], made[2])
+    ]
+    days = [day for _n, day, _r in booked]
+    assert days == sorted(days)
+
+
+def test_refunds_the_shop_does_not_return_are_named_with_their_amounts(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.conftest import secrets_env
+
+    book_all(runtime)
+    first = shop.refund(1001, "16.20", when=shop.now() - timedelta(hours=2))
+    second = shop.refund(1001, "8.10", when=shop.now() - timedelta(hours=1))
+    kept = shop.refunds.pop(1001)  # the order lists them; its refunds endpoint returns none
+    report = runtime.engine().run_pass()
+    assert report.refunds_parked == 2 and report.refunds_booked == 0
+    records = {r.refund_id: r for r in runtime.store.refunds()}
+    for refund, amount in ((first, "16.20"), (second, "8.10")):
+        record = records[str(refund["id"])]
+        assert record.state == RefundState.PARKED
+        assert record.amount == amount
+        assert (
+            f"order 1001 lists refund {refund['id']} of {amount}, but the shop does not return "
+            "it when the order's refunds are read"
+        ) in (record.park_reason or "")
+        assert "`connector retry 1001`" in (record.park_reason or "")
+    # The advice, followed: the refunds are readable again, `connector retry 1001`, a pass.
+    shop.refunds[1001] = kept
+    env = secrets_env(shop, moneybird)
+    path = str(runtime.config.path)
+    retried = CliRunner().invoke(app, ["retry", "1001", "--config", path], env=env)
+    assert retried.exit_code == 0, retried.output
+    synced = CliRunner().invoke(app, ["sync", "--config", path], env=env)
+    assert synced.exit_code == 0, synced.output
+    credits = credits_of(moneybird, original_1001(moneybird))
+    assert sorted(D(c["total_price_incl_tax"]) for c in credits) == [D("-16.20"), D("-8.10")]
+    assert all(c["state"] == "paid" for c in credits)
+
+
+def test_a_fully_refunded_order_whose_refund_cannot_be_read_parks_saying_so(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.conftest import secrets_env
+
+    refund = shop.refund(
+        1001,
+        items=[(BEANS, 2, "23.76", "2.14"), (MOKA, 1, "28.88", "6.07")],
+        shipping=[(SHIPPING, "4.95", "1.04")],
+        when=shop.now() - timedelta(hours=1),
+    )
+    assert shop.orders[1001]["status"] == "refunded"
+    kept = shop.refunds.pop(1001)
+    runtime.engine().run_pass()
+    record = runtime.store.order("woocommerce:1001")
+    assert record is not None and record.state == OrderState.PARKED
+    assert record.park_reason == (
+        f"order 1001 is 'refunded' in the shop and lists refund {refund['id']} of 66.84, but "
+        "the shop does not return it when the order's refunds are read (deleted, or not "
+        "readable with the shop's API keys), so the sale and its refunds cannot be booked: "
+        "check the order's refunds in the shop, then `connector retry 1001`"
+    )
+    assert not [i for i in moneybird.invoices.values() if i["reference"].startswith("WC-1001")]
+    # The advice, followed.
+    shop.refunds[1001] = kept
+    env = secrets_env(shop, moneybird)
+    path = str(runtime.config.path)
+    assert CliRunner().invoke(app, ["retry", "1001", "--config", path], env=env).exit_code == 0
+    synced = CliRunner().invoke(app, ["sync", "--config", path], env=env)
+    assert synced.exit_code == 0, synced.output
+    original = original_1001(moneybird)
+    assert D(original["total_price_incl_tax"]) == D("66.84") and original["state"] == "paid"
+    [credit] = credits_of(moneybird, original)
+    assert D(credit["total_price_incl_tax"]) == D("-66.84") and credit["state"] == "paid"
+
+
+def test_the_trace_of_a_deleted_refund_is_no_refund(
+    runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    # WooCommerce keeps id 0 of -0.00 in an order's list where a refund was deleted.
+    trace = {"id": 0, "reason": "", "total": "-0.00"}
+    shop.orders[1003]["refunds"] = [dict(trace)]
+    shop.put_order(shop.orders[1003])
+    report = runtime.engine().run_pass()
+    assert report.booked == 8 and report.refunds_waiting == 0
+    # Also on an order already booked.
+    shop.orders[1001]["refunds"] = [dict(trace)]
+    shop.put_order(shop.orders[1001])
+    report = runtime.engine().run_pass()
+    assert (report.refunds_waiting, report.refunds_parked, report.refunds_booked) == (0, 0, 0)
+    assert runtime.store.refunds() == []
+    assert not [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
+
+
+def test_shopify_refunds_of_one_order_are_credited_oldest_first(
+    tmp_path: Any, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from connector.runtime import build
+    from tests.e2e.test_shopify import shopify_config
+
+    runtime = build(shopify_config(tmp_path, shopify, moneybird))
+    try:
+        runtime.engine().run_pass()
+        order = "gid://shopify/Order/5002001"
+        made = [shopify.refund(order, amount=f"{n}.00") for n in (1, 2, 3)]
+        # Listed in the order they were made, dated otherwise (entered late, say).
+        now = shopify.now()
+        for refund, hours in zip(made, (2, 50, 26), strict=True):
+            refund["createdAt"] = (now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        shopify.put_order(shopify.orders[order])
+        runtime.engine().run_pass()
+        booked = credit_numbers(moneybird, "SH-2001")
+        ids = [r["id"].rsplit("/", 1)[1] for r in (made[1], made[2], made[0])]
+        assert [ref for _n, _d, ref in booked] == [f"SH-2001-R{i}" for i in ids]
+        days = [day for _n, day, _r in booked]
+        assert days == sorted(days)
+    finally:
+        runtime.close()

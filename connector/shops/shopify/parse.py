@@ -31,6 +31,7 @@ from connector.order import (
     Refund,
     RefundLine,
     ShopTaxRate,
+    oldest_first,
 )
 from connector.shops import checks
 from connector.shops import text as shop_text
@@ -216,7 +217,7 @@ def _order(payload: dict[str, Any], vat_attribute: str, side: str) -> Order:
         refunds=tuple(
             sorted(
                 (_refund(r, incl, side) for r in payload.get("refunds") or []),
-                key=lambda r: (r.created_at, r.refund_id),
+                key=lambda r: oldest_first(r.created_at, r.refund_id),
             )
         ),
     )
@@ -364,3 +365,9 @@ def _vat_number(payload: dict[str, Any], vat_attribute: str) -> str:
         ),
     ]
     return next((str(v).strip() for v in found if v and str(v).strip()), "")
+
+
+def buyer(payload: dict[str, Any], vat_attribute: str = "vat_number") -> Customer:
+    """The customer as booking reads them (addresses, VAT number), from any read of an order
+    that has those fields (the rates read for `mappings suggest`, too)."""
+    return _customer(payload, vat_attribute)

@@ -22,12 +22,14 @@ from connector.order import (
     Address,
     Customer,
     LineKind,
+    ListedRefund,
     Order,
     OrderLine,
     Payment,
     Refund,
     RefundLine,
     ShopTaxRate,
+    oldest_first,
 )
 from connector.shops import checks
 from connector.shops import text as shop_text
@@ -94,19 +96,38 @@ def order_from_woocommerce(
     gift_card_fees: tuple[str, ...] = GIFT_CARD_FEE_NAMES,
     invoice_request_keys: tuple[str, ...] = (),
 ) -> Order:
-    """`refunds`: the order's refunds in full (`GET /orders/{id}/refunds`), when it has any.
+    """`refunds`: the order's refunds in full (`GET /orders/{id}/refunds`), as read (None: not
+    read); those the order lists and the shop did not return are kept as unread.
     `invoice_request_keys`: order meta keys by which a customer asks for an invoice."""
     with checks.reading():
         order = _order(payload, percentages or {}, vat_number_keys, gift_card_fees)
         meta = {str(m.get("key")): str(m.get("value")) for m in payload.get("meta_data") or []}
+        listed = _listed_refunds(payload)
     if shop_text.asks(meta, invoice_request_keys):
         order = replace(order, invoice_requested=True)
-    if not refunds:
+    if refunds is None:
         return order
     parsed = sorted(
-        (refund_from_woocommerce(r) for r in refunds), key=lambda r: (r.created_at, r.refund_id)
+        (refund_from_woocommerce(r) for r in refunds if not _deleted(r)),
+        key=lambda r: oldest_first(r.created_at, r.refund_id),
     )
-    return replace(order, refunds=tuple(parsed))
+    returned = {r.refund_id for r in parsed}
+    unread = tuple(r for r in listed if r.refund_id not in returned)
+    return replace(order, refunds=tuple(parsed), refunds_unread=unread)
+
+
+def _deleted(refund: object) -> bool:
+    """WooCommerce's trace of a deleted refund: id 0 (with an amount of -0.00); no refund."""
+    return isinstance(refund, dict) and str(refund.get("id")).strip() in ("0", "")
+
+
+def _listed_refunds(payload: dict[str, Any]) -> tuple[ListedRefund, ...]:
+    """The refunds the order lists (`refunds: [{id, total, reason}]`), amounts positive."""
+    return tuple(
+        ListedRefund(str(r["id"]), -parse(r.get("total") or "0", "refund total"))
+        for r in _dicts(payload.get("refunds"), "refunds")
+        if "id" in r and not _deleted(r)
+    )
 
 
 def _order(
@@ -298,8 +319,13 @@ def _refund(payload: dict[str, Any]) -> Refund:
 
 
 def refund_ids(payload: dict[str, Any]) -> tuple[str, ...]:
-    """The refunds an order payload lists (`refunds: [{id, total, reason}]`)."""
-    return tuple(str(r["id"]) for r in payload.get("refunds") or [] if isinstance(r, dict))
+    """The refunds an order payload lists (`refunds: [{id, total, reason}]`), without the
+    traces of deleted ones (id 0)."""
+    return tuple(
+        str(r["id"])
+        for r in payload.get("refunds") or []
+        if isinstance(r, dict) and "id" in r and not _deleted(r)
+    )
 
 
 def _charge(
@@ -332,9 +358,10 @@ def _rates_of(
     charged = [str(t["id"]) for t in entries if parse(t.get("total"), "tax") != ZERO]
     if charged:
         return charged[0], tuple(charged[1:])
-    # A 0% shop rate still names its id; use it when the order lists that rate.
+    # A 0% shop rate still names its id; use it when the order lists that rate (several:
+    # taxes charged together whose amounts on this line came to nothing).
     listed = [str(t["id"]) for t in entries if str(t["id"]) in tax_rates]
-    return (listed[0] if listed else None), ()
+    return (listed[0] if listed else None), tuple(listed[1:])
 
 
 def _text(value: object) -> str:

@@ -8,9 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connector.booking.book import BookingSettings, Parked, book, reference_for
-from connector.booking.invoice import InvoiceDraft
+from connector.booking.invoice import InvoiceDraft, Totals
 from connector.booking.mappings import LedgerRule, Mappings, TaxRule
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.shops.woocommerce.parse import order_from_woocommerce
@@ -398,14 +400,151 @@ def test_total_that_does_not_add_up_parks() -> None:
     assert "13.10" in result.reason and "12.10" in result.reason
 
 
-def test_compound_tax_parks() -> None:
+# --- lines with two taxes (India's SGST 6% + CGST 6%) ---------------------------------------
+
+R12 = "12"
+GST_RATES = {**RATES, R12: MoneybirdTaxRate(R12, "GST 12%", D("12.0"), "sales_invoice", True)}
+
+
+def gst_line(lid: int, name: str, qty: int, net: str, each: str) -> dict[str, Any]:
+    """A line taxed at shop rates 5 (SGST 6%) and 6 (CGST 6%), `each` charged at both."""
+    return {
+        "id": lid, "name": name, "quantity": qty, "sku": "", "tax_class": "",
+        "subtotal": net, "subtotal_tax": f"{2 * D(each):.2f}", "total": net,
+        "total_tax": f"{2 * D(each):.2f}",
+        "taxes": [{"id": 5, "total": each, "subtotal": each},
+                  {"id": 6, "total": each, "subtotal": each}],
+    }  # fmt: skip
+
+
+def gst_order(**extra: Any) -> Any:
+    """Prices excl. VAT: 2 x chai 250.00 (SGST 30.00 + CGST 30.00), a tumbler 149.50 (8.97 +
+    8.97), shipping 50.00 (3.00 + 3.00). Per rate 41.97; total 699.50 + 83.94 = 783.44."""
+    ship = {"id": 99, "method_title": "Courier", "total": "50.00", "total_tax": "6.00",
+            "taxes": [{"id": 5, "total": "3.00"}, {"id": 6, "total": "3.00"}]}  # fmt: skip
+    taxes = [
+        {"id": 505, "rate_id": 5, "label": "SGST", "rate_percent": "6", "tax_total": "38.97",
+         "shipping_tax_total": "3.00"},
+        {"id": 506, "rate_id": 6, "label": "CGST", "rate_percent": "6", "tax_total": "38.97",
+         "shipping_tax_total": "3.00"},
+    ]  # fmt: skip
+    return order(
+        "783.44",
+        [gst_line(1, "Masala chai 250g", 2, "500.00", "30.00"),
+         gst_line(2, "Steel tumbler", 1, "149.50", "8.97")],
+        [ship], taxes, incl=False, **extra,
+    )  # fmt: skip
+
+
+GST_MAPPED = Mappings(
+    tax=(TaxRule(shop_rate_id="5", tax_rate_id=R12), TaxRule(shop_rate_id="6", tax_rate_id=R12)),
+    ledger=LEDGER,
+)
+
+
+def test_a_line_with_two_taxes_books_at_the_one_rate_of_their_sum_exact_to_the_cent() -> None:
+    draft = book(gst_order(), GST_MAPPED, GST_RATES, EUR)
+    assert isinstance(draft, InvoiceDraft), draft
+    assert draft.prices_are_incl_tax is False
+    assert rows(draft) == [
+        ("Masala chai 250g", "2", "250.00", R12, "8000"),
+        ("Steel tumbler", "1", "149.50", R12, "8000"),
+        ("Courier", "1", "50.00", R12, "8050"),
+    ]
+    # 699.50 x 12% = 83.94, exactly the shop's 41.97 SGST + 41.97 CGST.
+    assert draft.predicted.vat_by_rate == {R12: D("83.94")}
+    assert draft.predicted.total_incl_tax == D("783.44")
+    assert draft.shop_totals.vat_by_rate == {R12: D("83.94")}
+    assert [p.amount for p in draft.payments] == [D("783.44")]
+    assert not [n for n in draft.notes if "tolerance" in n or "residue" in n]
+
+
+def test_two_taxes_without_rules_park_with_advice_naming_the_summed_rate() -> None:
+    result = book(gst_order(), NL, GST_RATES, EUR)
+    assert isinstance(result, Parked)
+    assert (
+        "line 'Masala chai 250g' carries shop rate 5 'SGST' (6%) and shop rate 6 'CGST' (6%) "
+        "together (12%), but one Moneybird invoice line takes one tax rate: make one Moneybird "
+        "sales tax rate of 12% and map each of these shop rates to it in the tax table"
+    ) in result.reason
+    assert "no tax rule maps shop rate 5 'SGST' (6%)" in result.reason
+
+
+def test_two_taxes_mapped_to_a_rate_of_one_of_them_park() -> None:
+    six = MoneybirdTaxRate("600", "GST 6%", D("6.0"), "sales_invoice", True)
+    mappings = Mappings(tax=(TaxRule(percentage="6", tax_rate_id="600"),), ledger=LEDGER)
+    result = book(gst_order(), mappings, {**GST_RATES, "600": six}, EUR)
+    assert isinstance(result, Parked)
+    assert "make one Moneybird sales tax rate of 12%" in result.reason
+    assert "to Moneybird rate 'GST 6%' at 6%; the percentages differ" in result.reason
+
+
+def test_two_taxes_mapped_to_two_moneybird_rates_park_naming_both() -> None:
+    other = MoneybirdTaxRate("1200", "IGST 12%", D("12.0"), "sales_invoice", True)
+    mappings = Mappings(
+        tax=(TaxRule(shop_rate_id="5", tax_rate_id=R12),
+             TaxRule(shop_rate_id="6", tax_rate_id="1200")),
+        ledger=LEDGER,
+    )  # fmt: skip
+    result = book(gst_order(), mappings, {**GST_RATES, "1200": other}, EUR)
+    assert isinstance(result, Parked)
+    assert "the tax table maps shop rate 5 to 'GST 12%', shop rate 6 to 'IGST 12%'" in (
+        result.reason
+    )
+
+
+def test_a_rate_charged_alone_on_one_line_and_with_another_on_the_next_parks() -> None:
+    lone = line(3, "Mok", 1, "10.00", "0.60", "10.00", "0.60", 5)
+    o = order(
+        "794.04",
+        [gst_line(1, "Masala chai 250g", 2, "500.00", "30.00"), lone],
+        [],
+        [{"id": 505, "rate_id": 5, "label": "SGST", "rate_percent": "6", "tax_total": "30.60"},
+         {"id": 506, "rate_id": 6, "label": "CGST", "rate_percent": "6", "tax_total": "30.00"}],
+        incl=False,
+    )  # fmt: skip
+    result = book(o, GST_MAPPED, GST_RATES, EUR)
+    assert isinstance(result, Parked)
+    assert "charged together on line 'Masala chai 250g' but not on line 'Mok'" in result.reason
+
+
+def test_one_percentage_twice_on_a_line_books_at_their_sum() -> None:
+    """Shopify knows rates by percentage: SGST 6% and CGST 6% are both rate "6"; the order's
+    VAT at "6" is the two together."""
+    o = gst_order()
+    lines = tuple(
+        replace(ln, rate_id="6", extra_rate_ids=("6",)) if ln.extra_rate_ids else ln
+        for ln in o.lines
+    )
+    six = replace(o.tax_rates["5"], rate_id="6", label="SGST", vat_total=D("83.94"))
+    shopify_like = replace(o, lines=lines, tax_rates={"6": six})
+    mappings = Mappings(tax=(TaxRule(percentage="6", tax_rate_id=R12),), ledger=LEDGER)
+    draft = book(shopify_like, mappings, GST_RATES, EUR)
+    assert isinstance(draft, InvoiceDraft), draft
+    assert draft.predicted.vat_by_rate == {R12: D("83.94")}
+    assert draft.predicted.total_incl_tax == D("783.44")
+
+
+def test_two_taxes_of_different_percentages_map_to_their_sum() -> None:
     item = line(1, "Mok", 1, "10.00", "3.00", "10.00", "3.00", 1)
     item["taxes"] = [{"id": 1, "total": "2.10"}, {"id": 2, "total": "0.90"}]
     o = order("13.00", [item], [], [tax_line(1, "21", "2.10"), tax_line(2, "9", "0.90")])
+    # Mapped as for lines taxed at one of them: the percentages differ from the 30% they sum to.
     result = book(o, NL, RATES, EUR)
     assert isinstance(result, Parked)
-    assert "carries more than one tax (shop rate 1 'BTW 21%' (21%), shop rate 2" in result.reason
-    assert "one Moneybird invoice line takes one tax rate" in result.reason
+    assert "carries shop rate 1 'BTW 21%' (21%) and shop rate 2 'BTW 9%' (9%) together (30%)" in (
+        result.reason
+    )
+    r30 = MoneybirdTaxRate("30", "30%", D("30"), "sales_invoice", True)
+    both = Mappings(
+        tax=(TaxRule(shop_rate_id="1", tax_rate_id="30"),
+             TaxRule(shop_rate_id="2", tax_rate_id="30")),
+        ledger=LEDGER,
+    )  # fmt: skip
+    draft = book(o, both, {**RATES, "30": r30}, EUR)
+    assert isinstance(draft, InvoiceDraft), draft
+    assert draft.predicted.vat_by_rate == {"30": D("3.00")}  # 10.00 x 30%
+    assert draft.predicted.total_incl_tax == D("13.00")
 
 
 def test_an_order_without_any_address_names_the_missing_country() -> None:
@@ -511,3 +650,54 @@ def test_woocommerce_gift_cards_are_recognised_by_sku() -> None:
     assert isinstance(draft, InvoiceDraft)
     assert rows(draft) == [("Lamp", "1", "121.00", R21, "8000")]
     assert draft.payments[0].amount == D("121.00")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 5), st.integers(1, 99_999)),  # quantity, unit price in cents
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(0, 5_000),  # shipping in cents
+    st.booleans(),  # prices incl. VAT
+)
+def test_two_taxes_of_6_percent_book_at_12_equal_to_the_shop_or_park(
+    items: list[tuple[int, int]], ship_cents: int, incl: bool
+) -> None:
+    """The shop rounds each tax per line (SGST and CGST apart), Moneybird the 12% once: booked,
+    the invoice is the shop's total and SGST + CGST, exactly or within the rounding policy
+    (said in its notes); else the order parks saying what Moneybird would compute."""
+    cent = D("0.01")
+    lines, sgst = [], D(0)
+    for n, (qty, price) in enumerate(items, start=1):
+        gross_or_net = D(price) / 100 * qty
+        net = (gross_or_net / D("1.12")).quantize(cent) if incl else gross_or_net
+        each = (net * D("0.06")).quantize(cent)
+        lines.append(gst_line(n, f"Item {n}", qty, f"{net:.2f}", f"{each:.2f}"))
+        sgst += each
+    ship_net = D(ship_cents) / 100
+    ship_each = (ship_net * D("0.06")).quantize(cent)
+    ship = {"id": 99, "method_title": "Courier", "total": f"{ship_net:.2f}",
+            "total_tax": f"{2 * ship_each:.2f}",
+            "taxes": [{"id": 5, "total": f"{ship_each:.2f}"},
+                      {"id": 6, "total": f"{ship_each:.2f}"}]}  # fmt: skip
+    net_total = sum((D(ln["total"]) for ln in lines), D(0)) + ship_net
+    total = net_total + 2 * (sgst + ship_each)
+    taxes = [
+        {"id": 500 + r, "rate_id": r, "label": label, "rate_percent": "6",
+         "tax_total": f"{sgst:.2f}", "shipping_tax_total": f"{ship_each:.2f}"}
+        for r, label in ((5, "SGST"), (6, "CGST"))
+    ]  # fmt: skip
+    o = order(f"{total:.2f}", lines, [ship], taxes, incl=incl)
+    result = book(o, GST_MAPPED, GST_RATES, EUR)
+    if isinstance(result, Parked):
+        assert result.reason.startswith("Moneybird would compute"), result.reason
+        return
+    assert {ln.tax_rate_id for ln in result.lines} == {R12}
+    assert result.shop_totals == Totals(total, {R12: 2 * (sgst + ship_each)})
+    off = [abs(result.predicted.total_incl_tax - total),
+           abs(result.predicted.vat_by_rate[R12] - result.shop_totals.vat_by_rate[R12])]  # fmt: skip
+    assert max(off) <= EUR.rounding_tolerance
+    if any(off):
+        assert any("within rounding tolerance" in n for n in result.notes), result.notes
