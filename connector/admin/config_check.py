@@ -9,7 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connector.booking.mappings import TaxRule, unreachable
+from connector.admin.shop_rates import orders_read, rate_in_use_label, rates_in_use
+from connector.booking.mappings import LedgerRule, TaxRule, unreachable
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import Config, load_config, platform_of_setting
 from connector.errors import AuthError, ConfigError, ConnectorError, StateError
@@ -17,11 +18,12 @@ from connector.money import parse
 from connector.moneybird.client import MoneybirdClient, no_access
 from connector.moneybird.documents import rates_from_response
 from connector.shops.platforms import LABELS
-from connector.shops.shop import Shop
+from connector.shops.shop import RateInUse, RatesFromOrders, Shop
 from connector.state import Meta, Store, utcnow
 from connector.toml_files import line_of
 
 OK, WARNING, ERROR = "ok", "warning", "error"
+UNCHECKED = "unchecked"  # what could not be checked, and what was looked at instead
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,36 @@ class Report:
         return [f for f in self.findings if f.level == ERROR]
 
     @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == WARNING]
+
+    @property
+    def unchecked(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == UNCHECKED]
+
+    @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def verdict_level(self) -> str:
+        """ERROR, WARNING (warnings, or something not checked) or OK: all is well."""
+        if self.errors:
+            return ERROR
+        return WARNING if self.warnings or self.unchecked else OK
+
+    @property
+    def verdict(self) -> str:
+        """The last line: all is well only when nothing needs reading and all was checked."""
+        if self.errors:
+            return f"{len(self.errors)} problem(s) to fix."
+        said = []
+        if self.warnings:
+            said.append(f"{len(self.warnings)} warning(s) above to deal with")
+        if self.unchecked:
+            subjects = list(dict.fromkeys(f.where for f in self.unchecked))
+            said.append("not checked: " + ", ".join(subjects))
+        return "No errors, but " + "; ".join(said) + "." if said else "All is well."
 
 
 def check(path: Path, environ: dict[str, str] | None = None, live: bool = True) -> Report:
@@ -73,7 +103,14 @@ def check(path: Path, environ: dict[str, str] | None = None, live: bool = True) 
             record_verdict(runtime.store, report, live)
         finally:
             runtime.close()
-    elif config.state_path.exists():
+    else:
+        report.add(
+            UNCHECKED,
+            "Moneybird and the shop",
+            "not contacted (--offline): the token, the ids the tables name and the shop's keys "
+            "and tax rates are not checked",
+        )
+    if not live and config.state_path.exists():
         try:
             store = Store(config.state_path)
         except StateError:
@@ -91,6 +128,8 @@ def record_verdict(store: Store, report: Report, live: bool) -> None:
         "at": utcnow().isoformat(),
         "live": live,
         "ok": report.ok,
+        "level": report.verdict_level,
+        "summary": report.verdict,
         "findings": [[f.level, f.where, f.message] for f in report.findings],
     }
     store.set_meta(Meta.CONFIG_CHECK, json.dumps(verdict))
@@ -264,6 +303,10 @@ def _check_account_rules(config: Config, found: _Found, report: Report) -> int:
                 "not exist in the administration",
             )
             bad += 1
+        problem = _ledger_rate_problem(ledger_rule, found.rates)
+        if problem:
+            report.add(ERROR, _place(paths["ledger"], ("rule", n, "tax_rate_id")), problem)
+            bad += 1
     for n, payment_rule in enumerate(config.mappings.payment):
         if payment_rule.financial_account_id not in found.accounts:
             report.add(
@@ -274,6 +317,24 @@ def _check_account_rules(config: Config, found: _Found, report: Report) -> int:
             )
             bad += 1
     return bad
+
+
+def _ledger_rate_problem(rule: LedgerRule, rates: dict[str, MoneybirdTaxRate]) -> str | None:
+    """A ledger rule for a Moneybird rate no line can be booked at never matches."""
+    if rule.tax_rate_id is None:
+        return None
+    rate = rates.get(rule.tax_rate_id)
+    if rate is None or not rate.usable_for_sales:
+        return (
+            f"tax_rate_id {rule.tax_rate_id} is not an active sales tax rate in the "
+            "administration: no line is booked at it, so the rule never matches"
+        )
+    if rule.percentage is not None and rule.percentage != rate.percentage:
+        return (
+            f"the rule is for {rule.percentage:f}% but tax_rate_id {rule.tax_rate_id} "
+            f"('{rate.name}') is {rate.percentage:f}%: it never matches"
+        )
+    return None
 
 
 def _check_sync_ids(config: Config, found: _Found, report: Report) -> int:
@@ -321,6 +382,10 @@ def check_shop(config: Config, shop: Shop, report: Report) -> None:
     except ConnectorError as exc:
         report.add(ERROR, where, f"cannot reach the shop at {config.shop.url}: {exc}")
         return
+    if isinstance(shop, RatesFromOrders):
+        report.add(OK, where, "the API keys work")
+        check_rates_in_use(config, shop, report)
+        return
     report.add(OK, where, f"the API keys work; {len(shop_rates)} tax rates in the shop")
     for rate in shop_rates:
         unmapped = _unmapped_for(config, rate)
@@ -333,6 +398,50 @@ def check_shop(config: Config, shop: Shop, report: Report) -> None:
                 where,
                 f"{label}: no tax rule maps it for {unmapped}; orders using it will be parked",
             )
+
+
+def check_rates_in_use(config: Config, shop: RatesFromOrders, report: Report) -> None:
+    """A shop without a list of its tax rates: the rates its recent orders used, each checked
+    against the tax table as booking would look it up."""
+    label = getattr(shop, "label", "the shop")
+    where = "shop tax rates"
+    try:
+        found = rates_in_use(shop)
+    except ConnectorError as exc:
+        report.add(
+            UNCHECKED,
+            where,
+            f"not checkable: {label} has no tax-rate list, and its recent orders could not "
+            f"be read ({exc})",
+        )
+        return
+    report.add(
+        UNCHECKED,
+        where,
+        f"not checkable, {label} has no tax-rate list; read from {orders_read(found)} instead "
+        "(a rate no order used yet is not seen)",
+    )
+    for rate in found.rates:
+        problem = rate_problem(config, rate)
+        if problem:
+            report.add(WARNING, where, f"{rate_in_use_label(rate)}: {problem}")
+
+
+def rate_problem(config: Config, rate: RateInUse) -> str | None:
+    """Why orders like those that used this rate will park on the tax table, or None."""
+    if not rate.country:
+        return None  # such an order parks for its missing address, whatever the tables say
+    rules = config.mappings.tax_rules_for(
+        rate.rate_id, rate.percentage, rate.country, rate.business
+    )
+    if not rules:
+        return "no tax rule maps it; orders like these will be parked"
+    if not config.file.vat.oss and all(r.treatment == "oss" for r in rules):
+        return (
+            "only an OSS rule maps it, which applies only with [vat] oss = true; until then "
+            "orders like these will be parked"
+        )
+    return None
 
 
 def _pct(rate: dict[str, Any]) -> str:

@@ -18,20 +18,24 @@ from typing import Any
 import tomlkit
 from tomlkit.items import Table
 
-from connector.booking.mappings import Mappings
+from connector.admin.shop_rates import orders_read, rate_in_use_label, rates_in_use
+from connector.booking.mappings import Mappings, TaxRule
 from connector.booking.tax_rates import MoneybirdTaxRate
+from connector.booking.vat_rules import in_region
 from connector.config import Config
 from connector.money import parse
+from connector.moneybird.client import MoneybirdClient
 from connector.moneybird.documents import rates_from_response
 from connector.order import LineKind
+from connector.shops.shop import RatesFromOrders, RatesInUse, Shop
 
 HEADERS = {
     "tax": "# Tax table: shop tax -> Moneybird sales tax rate. First matching rule wins.\n"
     "# Fields: shop_rate_id, percentage, country, customer (consumer/business/any) ->"
     " tax_rate_id.\n",
     "ledger": "# Ledger table: invoice line -> Moneybird ledger account. First matching rule"
-    " wins.\n# Fields: kind (product/shipping/fee/discount/any), sku (glob), tax_class ->"
-    " ledger_account_id.\n",
+    " wins.\n# Fields: kind (product/shipping/fee/discount/any), sku (glob), tax_class,"
+    " percentage, tax_rate_id -> ledger_account_id.\n",
     "payment": "# Payment-method table: shop payment method (glob) -> Moneybird financial"
     " account. First match wins.\n",
 }
@@ -41,6 +45,8 @@ LEDGER_WORDS = {
     LineKind.FEE: ("toeslag", "overige opbrengst", "fee"),
     LineKind.DISCOUNT: ("korting", "discount"),
 }
+LOW_RATE_WORDS = ("laag tarief", "lage tarief", "laag", "reduced", "low rate")
+HIGH_RATE_WORDS = ("hoog tarief", "hoge tarief", "hoog", "standard rate", "high rate")
 PROVIDERS = ("mollie", "paypal", "stripe", "adyen", "klarna", "buckaroo", "multisafepay")
 
 
@@ -66,6 +72,25 @@ class Proposal:
         )
 
 
+def from_services(config: Config, client: MoneybirdClient, shop: Shop) -> list[Proposal]:
+    """Read what Moneybird and the shop have (for a shop without a list of its tax rates, the
+    rates its recent orders used), then propose."""
+    administrations = {str(a["id"]): a for a in client.administrations()}
+    administration = administrations.get(config.moneybird.administration_id, {})
+    shop_rates = shop.tax_rates()
+    in_use = rates_in_use(shop) if isinstance(shop, RatesFromOrders) else None
+    return suggest(
+        config,
+        client.tax_rates(),
+        client.ledger_accounts(),
+        client.financial_accounts(),
+        shop_rates,
+        shop.payment_gateways(),
+        home_country=str(administration.get("country") or "NL"),
+        in_use=in_use,
+    )
+
+
 def suggest(
     config: Config,
     mb_rates: list[dict[str, Any]],
@@ -74,22 +99,24 @@ def suggest(
     shop_rates: list[dict[str, Any]],
     gateways: list[dict[str, Any]],
     home_country: str = "NL",
+    in_use: RatesInUse | None = None,
 ) -> list[Proposal]:
-    """Pure: everything read from the services is passed in."""
+    """Pure: everything read from the services is passed in. `in_use`: the rates the shop's
+    recent orders used, for a shop that has no list of them."""
     rates = rates_from_response(mb_rates)
     paths = config.mapping_paths()
     current = config.mappings
+    tax = _tax_rules(current, rates, shop_rates, home_country, config.shop.platform)
+    if in_use is not None:
+        tax += _rules_for_rates_in_use(
+            current, rates, in_use, home_country, tax, config.file.vat.oss
+        )
     return [
-        _propose(
-            "tax",
-            paths["tax"],
-            _tax_rules(current, rates, shop_rates, home_country, config.shop.platform),
-            lambda doc: _flag_tax(doc, rates),
-        ),
+        _propose("tax", paths["tax"], tax, lambda doc: _flag_tax(doc, rates)),
         _propose(
             "ledger",
             paths["ledger"],
-            _ledger_rules(current, ledgers),
+            _ledger_rules(current, ledgers, rates),
             lambda doc: _flag_ids(
                 doc, "ledger_account_id", {str(a["id"]) for a in ledgers}, "ledger account"
             ),
@@ -177,6 +204,72 @@ def _tax_rules(
     return rules
 
 
+def _rules_for_rates_in_use(
+    current: Mappings,
+    rates: dict[str, MoneybirdTaxRate],
+    in_use: RatesInUse,
+    home: str,
+    proposed: list[tuple[str, dict[str, Any]]],
+    oss: bool = False,
+) -> list[tuple[str, dict[str, Any]]]:
+    """A rule for each rate recent orders used that no rule maps (nor one proposed above)."""
+    usable = [r for r in rates.values() if r.usable_for_sales]
+    tables = Mappings(
+        current.tax + tuple(TaxRule.model_validate(f) for _w, f in proposed if f), current.ledger
+    )
+    rules: list[tuple[str, dict[str, Any]]] = []
+    for seen in in_use.rates:
+        if not seen.country:
+            continue  # such orders park for their missing address, whatever the table says
+        if tables.tax_rate_for(seen.rate_id, seen.percentage, seen.country, seen.business):
+            continue
+        pct = seen.percentage.normalize()
+        label = f"{rate_in_use_label(seen)}, read from {orders_read(in_use)}"
+        fields: dict[str, Any] = {"percentage": f"{pct:f}", "country": seen.country}
+        if seen.country == home:
+            candidates = [r for r in usable if r.percentage == pct and not r.country]
+            treatment = ""
+        elif pct and not seen.business and in_region("EU", seen.country):
+            candidates = [r for r in usable if r.percentage == pct and r.country == seen.country]
+            fields.update(customer="consumer", treatment="oss")
+            treatment = "; One-Stop Shop: applies only with [vat] oss = true"
+            home_rates = [r for r in usable if r.percentage == pct and not r.country]
+            if not oss and home_rates:
+                # Not in the One-Stop Shop: consumers elsewhere in the EU pay the home rate.
+                candidates, treatment = home_rates, f"; the {home} rate, as [vat] oss is off"
+                fields.update(treatment="domestic")
+        else:
+            kind = "icp" if in_region("EU", seen.country) else "export"
+            rules.append(
+                (
+                    f"NOT MAPPED: {label}: add a rule for it by hand (an {kind} rule for 0% "
+                    "sales abroad: see the default tax table's comments)",
+                    {},
+                )
+            )
+            continue
+        if not candidates:
+            rules.append(
+                (
+                    f"NOT MAPPED: {label}: Moneybird has no active sales rate at {pct:f}%"
+                    f"{'' if seen.country == home else ' for ' + seen.country}; create one, "
+                    "then run suggest again",
+                    {},
+                )
+            )
+            continue
+        chosen = candidates[0]
+        why = f"{label} -> Moneybird '{chosen.name}' (active sales rate{treatment})"
+        if len(candidates) > 1:
+            why += "; REVIEW: also possible: " + ", ".join(
+                f"'{c.name}' {c.id}" for c in candidates[1:]
+            )
+        fields["tax_rate_id"] = chosen.id
+        rules.append((why, fields))
+        tables = Mappings((*tables.tax, TaxRule.model_validate(fields)), tables.ledger)
+    return rules
+
+
 def _flag_tax(doc: Any, rates: dict[str, MoneybirdTaxRate]) -> None:
     for rule in _rules(doc):
         rate_id = str(rule.get("tax_rate_id", ""))
@@ -196,17 +289,23 @@ def _flag_tax(doc: Any, rates: dict[str, MoneybirdTaxRate]) -> None:
 
 
 def _ledger_rules(
-    current: Mappings, ledgers: list[dict[str, Any]]
+    current: Mappings,
+    ledgers: list[dict[str, Any]],
+    rates: dict[str, MoneybirdTaxRate] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     revenue = [a for a in ledgers if a.get("account_type") == "revenue"]
     rules: list[tuple[str, dict[str, Any]]] = []
     fallback = _by_words(revenue, LEDGER_WORDS[LineKind.PRODUCT]) or (
         revenue[0] if revenue else None
     )
+    rules += _reduced_rate_rules(current, revenue, rates or {})
     for kind, words in LEDGER_WORDS.items():
         if current.ledger_for(kind) is not None:
             continue
-        account = _by_words(revenue, words)
+        account = None
+        if kind is LineKind.PRODUCT:
+            account = _by_words(revenue, HIGH_RATE_WORDS)
+        account = account or _by_words(revenue, words)
         if account is not None:
             why = f"{kind.value} lines -> '{account['name']}' (revenue account named like it)"
         elif fallback is not None:
@@ -216,6 +315,31 @@ def _ledger_rules(
             rules.append((f"NOT MAPPED: {kind.value} lines: no revenue ledger account found", {}))
             continue
         rules.append((why, {"kind": kind.value, "ledger_account_id": str(account["id"])}))
+    return rules
+
+
+def _reduced_rate_rules(
+    current: Mappings, revenue: list[dict[str, Any]], rates: dict[str, MoneybirdTaxRate]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Products at a reduced domestic rate on a low-rate revenue account, when there is one:
+    by percentage, since a Shopify line has no tax class."""
+    low = _by_words(revenue, LOW_RATE_WORDS)
+    domestic = {
+        r.percentage.normalize() for r in rates.values() if r.usable_for_sales and not r.country
+    }
+    if low is None or not domestic:
+        return []
+    rules: list[tuple[str, dict[str, Any]]] = []
+    for pct in sorted(p for p in domestic if 0 < p < max(domestic)):
+        if current.ledger_for(LineKind.PRODUCT, percentage=pct) is not None:
+            continue
+        why = f"products at {pct:f}% -> '{low['name']}' (revenue account named like it)"
+        rules.append(
+            (
+                why,
+                {"kind": "product", "percentage": f"{pct:f}", "ledger_account_id": str(low["id"])},
+            )
+        )
     return rules
 
 

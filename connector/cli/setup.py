@@ -57,7 +57,7 @@ def init(
         f"  2. export MONEYBIRD_TOKEN and {secrets}\n"
         f"  3. connector mappings suggest --config {config}   (then --write)\n"
         f"  4. connector config check --config {config}\n"
-        f"  5. connector preview <order number> --config {config}\n"
+        f"  5. connector preview <the shop's order id> --config {config}\n"
         f"  6. connector sync --config {config}   (the first pass books orders paid from now on)",
         highlight=False,
     )
@@ -75,18 +75,18 @@ def config_check(
     ] = False,
 ) -> None:
     """Validate config.toml and the tables, then against Moneybird and the shop."""
-    from connector.admin.config_check import ERROR, OK, check
+    from connector.admin.config_check import ERROR, OK, UNCHECKED, check
 
     report = check(config, live=not offline)
     marks = {OK: "[green]ok[/green]", ERROR: "[red]error[/red]"}
+    marks[UNCHECKED] = "[cyan]unchecked[/cyan]"
     for finding in report.findings:
         mark = marks.get(finding.level, "[yellow]warning[/yellow]")
         console.print(f"{mark}  ", end="", markup=True)
         console.print(f"{finding.where}: {finding.message}", highlight=False)
-    if report.ok:
-        console.print("[green]All is well.[/green]", markup=True)
-    else:
-        console.print(f"[red]{len(report.errors)} problem(s) to fix.[/red]", markup=True)
+    colour = {OK: "green", ERROR: "red"}.get(report.verdict_level, "yellow")
+    console.print(report.verdict, style=colour, highlight=False)
+    if not report.ok:
         raise typer.Exit(EXIT_CONFIG)
 
 
@@ -102,23 +102,14 @@ def mappings_suggest(
     ] = False,
 ) -> None:
     """Propose rules from Moneybird's rates and accounts and the shop's rates and payment
-    methods. Prints a diff; --write applies it, keeping your comments and layout."""
-    from connector.admin.mappings_suggest import suggest
+    methods (Shopify, which lists no rates: those its orders of the last 90 days used).
+    Prints a diff; --write applies it, keeping your comments and layout."""
+    from connector.admin.mappings_suggest import from_services
 
     cfg = load(config, mappings_optional=True)
     runtime = build_runtime(cfg)
     try:
-        admins = {str(a["id"]): a for a in runtime.client.administrations()}
-        home = str(admins.get(cfg.moneybird.administration_id, {}).get("country") or "NL")
-        proposals = suggest(
-            cfg,
-            runtime.client.tax_rates(),
-            runtime.client.ledger_accounts(),
-            runtime.client.financial_accounts(),
-            runtime.shop.tax_rates(),
-            runtime.shop.payment_gateways(),
-            home_country=home,
-        )
+        proposals = from_services(cfg, runtime.client, runtime.shop)
     except ConnectorError as exc:
         exit_for(exc)
     finally:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
 
 from connector.order import Order
 from connector.outage import FailureStreak
@@ -91,3 +92,37 @@ class Shop(Protocol):
     def tax_rates(self) -> list[dict[str, Any]]: ...
 
     def payment_gateways(self) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class RateInUse:
+    """A tax rate as orders applied it, with where the goods went and to whom: what a tax rule
+    must match for those orders to book."""
+
+    rate_id: str | None  # as the order's lines carry it (None: a line without VAT)
+    percentage: Decimal
+    country: str  # the destination: shipping address, else billing ("" when neither says)
+    business: bool  # the order carried a VAT number
+    label: str = ""  # the shop's name for it
+    orders: int = 0  # how many of the orders read used it
+    example: str = ""  # the number of one of them
+
+
+@dataclass(frozen=True)
+class RatesInUse:
+    """The tax rates a shop's recent orders used."""
+
+    rates: tuple[RateInUse, ...]
+    orders: int  # how many orders were read
+    since: datetime  # created from this moment on...
+    complete: bool = True  # ...all of them, or only the newest `orders` (a read by pages)
+
+
+@runtime_checkable
+class RatesFromOrders(Protocol):
+    """A shop that has no list of its tax rates to read (Shopify knows a rate by its
+    percentage only): the rates it uses are read from its recent orders instead."""
+
+    def rates_in_use(self, since: datetime) -> RatesInUse:
+        """The rates on the orders created since `since`, test orders left out."""
+        ...

@@ -9,7 +9,14 @@ from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.sandbox.moneybird import MoneybirdSandbox
-from connector.sandbox.seed import MB_RATE_9, MB_RATE_21, MB_RATE_21_PURCHASE, MB_RATE_OLD
+from connector.sandbox.seed import (
+    MB_RATE_0,
+    MB_RATE_9,
+    MB_RATE_21,
+    MB_RATE_21_PURCHASE,
+    MB_RATE_DE_OSS,
+    MB_RATE_OLD,
+)
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from tests.conftest import ROOT, secrets_env, write_config
 
@@ -55,8 +62,21 @@ def test_new_user_suggests_reviews_and_passes_config_check(
     assert 'method = "mollie_wc_gateway_*"' in payment
     check = cli.invoke(app, ["config", "check", "--config", str(config)])
     assert check.exit_code == 0, check.output
-    assert "All is well." in check.output
     assert "an OSS rule applies only with [vat] oss = true" in check.output.replace("\n", "")
+    # Warnings that orders will park (German businesses: no rule) are never followed by
+    # "All is well.".
+    assert "shop tax rate 3 'MwSt' (DE, 19%): no tax rule maps it for businesses" in check.output
+    assert "All is well." not in check.output
+    assert check.stdout.rstrip().splitlines()[-1] == (
+        "No errors, but 2 warning(s) above to deal with."
+    )
+    # With an empty ledger table, 9% goods were given the low-rate revenue account.
+    ledger = (tmp_path / "mappings" / "ledger.toml").read_text()
+    assert (
+        "products at 9% -> 'Omzet laag tarief' (revenue account named like it)\n"
+        'kind = "product"\npercentage = "9"\nledger_account_id = "410000000000008010"' in ledger
+    )
+    assert "product lines -> 'Omzet hoog tarief'" in ledger
     # And the connector books with the suggested tables.
     sync = cli.invoke(app, ["sync", "--config", str(config)])
     assert "8 booked, 1 parked" in sync.output
@@ -136,7 +156,7 @@ def test_config_check_reports_missing_ids_and_rules_that_can_never_apply(
     out = result.output.replace("\n", "")
     assert result.exit_code == 2
     shadow = f"{ledger}:"
-    assert shadow in out and "rule 6 duplicates rule 3" in out
+    assert shadow in out and "rule 7 duplicates rule 4" in out
     assert f"{payment}:5: rule 2 is shadowed by rule 1 ({payment}:1)" in out
     assert f"{payment}:7: financial_account_id 1234 does not exist" in out
     assert "ledger_account_id 999 does not exist" in out
@@ -191,3 +211,59 @@ def test_config_check_names_an_unusable_fixed_refund_rate(
     assert "ledger_account_id 777 does not exist" in out
     assert f"tax_rate_id {MB_RATE_21_PURCHASE} is not an active sales tax rate" in out
     assert f"{config}:" in out  # with the line in config.toml
+
+
+def test_an_offline_check_says_what_it_did_not_check(
+    tmp_path: Path, cli: CliRunner, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    config = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(config), "--offline"])
+    assert result.exit_code == 0, result.output
+    out = result.output.replace("\n", " ")
+    assert "unchecked  Moneybird and the shop: not contacted (--offline)" in out
+    assert result.stdout.rstrip().splitlines()[-1] == (
+        "No errors, but not checked: Moneybird and the shop."
+    )
+
+
+def test_all_is_well_only_when_everything_was_checked_and_nothing_warns(
+    tmp_path: Path, cli: CliRunner, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    config = own_tables(tmp_path, shop, moneybird)
+    copy_defaults(tmp_path)
+    config.write_text(config.read_text().replace("[mappings]", "[vat]\noss = true\n\n[mappings]"))
+    tax = tmp_path / "mappings" / "tax.toml"
+    tax.write_text(  # the sandbox shop's German rate (3) and its 0% for any country (4)
+        f'{tax.read_text()}\n[[rule]]\nshop_rate_id = 3\ntreatment = "oss"\n'
+        f'tax_rate_id = "{MB_RATE_DE_OSS}"\n\n[[rule]]\nshop_rate_id = 4\n'
+        f'tax_rate_id = "{MB_RATE_0}"\n'
+    )
+    result = cli.invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output and "unchecked" not in result.output
+    assert result.stdout.rstrip().splitlines()[-1] == "All is well."
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (f'tax_rate_id = "{MB_RATE_21_PURCHASE}"', "is not an active sales tax rate"),
+        (f'percentage = "21"\ntax_rate_id = "{MB_RATE_9}"', "the rule is for 21% but"),
+    ],
+)
+def test_config_check_names_a_ledger_rule_for_a_rate_no_line_is_booked_at(
+    tmp_path: Path, cli: CliRunner, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox,
+    rule: str, expected: str,
+) -> None:  # fmt: skip
+    config = own_tables(tmp_path, shop, moneybird)
+    copy_defaults(tmp_path)
+    ledger = tmp_path / "mappings" / "ledger.toml"
+    text = ledger.read_text()
+    ledger.write_text(
+        f'[[rule]]\nkind = "product"\n{rule}\nledger_account_id = "410000000000008010"\n\n' + text
+    )
+    line = 4 if rule.startswith("percentage") else 3
+    result = cli.invoke(app, ["config", "check", "--config", str(config)])
+    out = result.output.replace("\n", "")
+    assert result.exit_code == 2, result.output
+    assert f"{ledger}:{line}: " in out and expected in out and "never matches" in out

@@ -16,7 +16,14 @@ import pytest
 from connector.config import load_config
 from connector.runtime import Runtime, build
 from connector.sandbox.moneybird import MoneybirdSandbox
-from connector.sandbox.seed import MB_RATE_9, MB_RATE_21, Person
+from connector.sandbox.seed import (
+    LEDGER_HIGH,
+    LEDGER_LOW,
+    MB_RATE_9,
+    MB_RATE_21,
+    MB_RATE_DE_OSS,
+    Person,
+)
 from connector.shops.shopify.queries import ORDERS_PER_PAGE
 from connector.state import Meta, OrderState
 from tests.conftest import HISTORY_START, ROOT
@@ -245,7 +252,21 @@ def test_config_check_and_status_for_a_shopify_shop(
     env = {"MONEYBIRD_TOKEN": moneybird.token, "SHOPIFY_ACCESS_TOKEN": shopify.access_token}
     result = CliRunner(env=env).invoke(app, ["config", "check", "--config", str(config.path)])
     assert result.exit_code == 0, result.output
-    assert "All is well." in result.output
+    out = result.output.replace("\n", " ")
+    # Shopify lists no tax rates: what was read instead is said, and the German order's rate,
+    # which the default tables do not map, is named before any order parks.
+    assert (
+        "shop tax rates: not checkable, Shopify has no tax-rate list; read from the 8 orders "
+        "of the last 90 days instead" in out
+    )
+    assert (
+        "19% ('BTW 19%') to DE, consumers (1 order, e.g. #2007): no tax rule maps it; orders "
+        "like these will be parked" in out
+    )
+    assert "All is well." not in out
+    assert result.stdout.rstrip().splitlines()[-1] == (
+        "No errors, but 1 warning(s) above to deal with; not checked: shop tax rates."
+    )
     bad = CliRunner(env={**env, "SHOPIFY_ACCESS_TOKEN": "shpat_revoked"}).invoke(
         app, ["config", "check", "--config", str(config.path)]
     )
@@ -278,6 +299,101 @@ def test_mappings_suggest_for_a_shopify_shop_proposes_rules_by_percentage(
     assert "400000000000000121" not in tax  # the purchase rate is never proposed
     sync = runner.invoke(app, ["sync", "--config", str(config.path)])
     assert "5 booked, 2 parked" in sync.output, sync.output
+
+
+def test_suggest_proposes_the_german_oss_rule_from_recent_orders_before_any_order_parks(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    config = shopify_config(tmp_path, shopify, moneybird)
+    (tmp_path / "mappings").mkdir()
+    for name in ("tax.toml", "ledger.toml", "payment.toml"):
+        (tmp_path / "mappings" / name).write_text((ROOT / "mappings" / name).read_text())
+    text = config.path.read_text().replace(str(ROOT / "mappings"), str(tmp_path / "mappings"))
+    config.path.write_text(text.replace("[mappings]", "[vat]\noss = true\n\n[mappings]"))
+    env = {"MONEYBIRD_TOKEN": moneybird.token, "SHOPIFY_ACCESS_TOKEN": shopify.access_token}
+    runner = CliRunner(env=env)
+    result = runner.invoke(app, ["mappings", "suggest", "--write", "--config", str(config.path)])
+    assert result.exit_code == 0, result.output
+    tax = (tmp_path / "mappings" / "tax.toml").read_text()
+    assert (
+        "# 19% ('BTW 19%') to DE, consumers (1 order, e.g. #2007), read from the 8 orders of "
+        "the last 90 days -> Moneybird '19% Duitsland (OSS)' (active sales rate; One-Stop "
+        "Shop: applies only with [vat] oss = true)\n"
+        'percentage = "19"\ncountry = "DE"\ncustomer = "consumer"\ntreatment = "oss"\n'
+        f'tax_rate_id = "{MB_RATE_DE_OSS}"' in tax
+    )
+    rules = [ln for ln in tax.splitlines() if ln == "[[rule]]"]
+    assert len(rules) == 8  # the default table's 7 and this one: nothing else
+    check = runner.invoke(app, ["config", "check", "--config", str(config.path)])
+    assert check.exit_code == 0 and "no tax rule maps it" not in check.output, check.output
+    # Following the advice books the German order, at Moneybird's German rate.
+    sync = runner.invoke(app, ["sync", "--config", str(config.path)])
+    assert "6 booked, 1 parked" in sync.output, sync.output
+    german = next(i for i in moneybird.invoices.values() if i["reference"] == "SH-2007")
+    assert {d["tax_rate_id"] for d in german["details"]} == {MB_RATE_DE_OSS}
+    assert D(german["total_price_incl_tax"]) == D("44.90")  # 34.95 + 9.95 shipping
+    again = runner.invoke(app, ["mappings", "suggest", "--config", str(config.path)])
+    assert "already cover everything" in again.output, again.output
+
+
+def test_rates_in_use_come_from_the_newest_pages_when_shopify_cannot_run_a_bulk_operation(
+    shopify_runtime: Runtime, shopify: Any
+) -> None:
+    from connector.shops.shopify.shop import ShopifyShop
+
+    shopify.bulk_refuse = "OPERATION_IN_PROGRESS"
+    shop = shopify_runtime.shop
+    assert isinstance(shop, ShopifyShop)
+    found = shop.rates_in_use(datetime.now(UTC) - timedelta(days=90))
+    assert found.orders == 8 and found.complete  # the test order left out
+    seen = {(r.rate_id, r.country, r.business): (r.orders, r.example) for r in found.rates}
+    assert seen == {
+        ("9", "NL", False): (3, "2009"),  # newest first: 2009, 2008, 2001
+        ("21", "NL", False): (3, "2004"),  # 2004 (pending), 2002, 2001
+        ("9", "NL", True): (1, "2003"),
+        (None, "NL", False): (1, "2006"),  # the gift card: no tax line at all
+        ("19", "DE", False): (1, "2007"),
+    }
+    assert any("RecentRates" in q for q, _v in shopify.queries)
+
+
+def test_a_shopify_shop_books_nine_percent_goods_on_the_low_rate_ledger_of_the_starter_tables(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    site = tmp_path / "myshop"
+    made = CliRunner().invoke(app, ["init", str(site), "--shop", "shopify"])
+    assert made.exit_code == 0, made.output
+    config = shopify_config(tmp_path, shopify, moneybird)
+    config.path.write_text(
+        config.path.read_text().replace(str(ROOT / "mappings"), str(site / "mappings"))
+    )
+    env = {"MONEYBIRD_TOKEN": moneybird.token, "SHOPIFY_ACCESS_TOKEN": shopify.access_token}
+    runtime = build(load_config(config.path, environ=env))
+    try:
+        assert runtime.config.mapping_paths()["ledger"] == site / "mappings" / "ledger.toml"
+        runtime.shop._sleep = lambda _s: None  # type: ignore[attr-defined]
+        runtime.engine().run_pass()
+    finally:
+        runtime.close()
+    ledgers = {
+        (i["reference"], d["description"]): d["ledger_account_id"]
+        for i in moneybird.invoices.values()
+        for d in i["details"]
+    }
+    assert ledgers[("SH-2001", "Koffiebonen Ethiopië 500g")] == LEDGER_LOW  # 2 x 12.95
+    assert ledgers[("SH-2001", "Moka pot 6 kops")] == LEDGER_HIGH
+    assert ledgers[("SH-2003", "Espresso blend 1kg")] == LEDGER_LOW  # B2B, excl. VAT
+    assert ledgers[("SH-2008", "Koffiebonen Ethiopië 500g")] == LEDGER_LOW
+    wafels = [k for k in ledgers if k[0] == "SH-2009" and k[1].startswith("Stroopwafels")]
+    assert len(wafels) == 12 and {ledgers[k] for k in wafels} == {LEDGER_LOW}
 
 
 def test_shopify_refunds_become_linked_credit_invoices(
@@ -328,8 +444,8 @@ def test_shopify_refunds_become_linked_credit_invoices(
     assert got == sorted([
         (D("-34.95"), ((MB_RATE_21, D("-6.07")),), (LEDGER_HIGH,)),
         (D("-5.95"), ((MB_RATE_21, D("-1.03")),), (LEDGER_SHIPPING,)),
-        # Shopify lines carry no tax class: the default table booked the beans on 8000 too.
-        (D("-25.90"), ((MB_RATE_9, D("-2.14")),), (LEDGER_HIGH,)),
+        # The beans were booked at 9% on the low-rate account: credited there too.
+        (D("-25.90"), ((MB_RATE_9, D("-2.14")),), (LEDGER_LOW,)),
     ])  # fmt: skip
     [full] = credits["SH-2008"]
     assert D(full["total_price_incl_tax"]) == -D(originals["SH-2008"]["total_price_incl_tax"])

@@ -63,7 +63,7 @@ def run(
                         "instead", wait_limit)  # fmt: skip
             query(BULK_CANCEL, {"id": operation["id"]})
             return None
-        log.info("Shopify is gathering the order history (%s objects so far)",
+        log.info("Shopify is gathering the orders asked for (%s objects so far)",
                  status.get("objectCount") or 0)  # fmt: skip
         sleep(wait)
         waited += wait

@@ -166,12 +166,8 @@ def bulk_orders(search: str, vat_metafield: tuple[str, str] | None) -> str:
     A bulk query takes no variables, so the search and the VAT metafield are written into it;
     its connections take no page size (Shopify reads them whole) and carry edges, each node
     becoming its own JSONL line under its order's id (`__parentId`)."""
-    vat_field = ""
-    if vat_metafield is not None:
-        namespace, key = (json.dumps(part) for part in vat_metafield)
-        vat_field = f"vatNumberField: metafield(namespace: {namespace}, key: {key}) {{ value }}"
     fields = order_fields(
-        vat_field,
+        _bulk_vat_field(vat_metafield),
         "lineItems { edges { node { ...Line } } }",
         f"shippingLines {{ edges {{ node {{ {_SHIPPING_LINE} }} }} }}",
     )
@@ -187,6 +183,59 @@ query {{
         + LINE
         + ADDRESS
     )
+
+
+# The tax rates recent orders used (Shopify has no list of its rates): only what a tax rule
+# matches on, the rate, where the goods went and whether the buyer gave a VAT number.
+def rate_fields(vat_field: str) -> str:
+    customer = f"customer {{ {vat_field} }}" if vat_field else ""
+    return f"""
+fragment RateFields on Order {{
+  id name test
+  taxLines {{ title ratePercentage }}
+  shippingAddress {{ countryCodeV2 }}
+  billingAddress {{ countryCodeV2 }}
+  customAttributes {{ key value }}
+  {customer}
+  {vat_field}
+  purchasingEntity {{
+    ... on PurchasingCompany {{ location {{ taxSettings {{ taxRegistrationId }} }} }}
+  }}
+}}
+"""
+
+
+RATE_ORDERS_PER_PAGE = 50
+
+RECENT_RATES = f"""
+query RecentRates($after: String, $query: String, {VAT_VARIABLES}) {{
+  orders(first: {RATE_ORDERS_PER_PAGE}, after: $after, query: $query, sortKey: CREATED_AT,
+         reverse: true) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{ ...RateFields }}
+  }}
+}}
+""" + rate_fields(_VAT_FIELD)
+
+
+def bulk_rates(search: str, vat_metafield: tuple[str, str] | None) -> str:
+    """A bulk operation's query for the rates of the orders a search finds: one JSONL line
+    per order (no connection below it)."""
+    return f"""
+query {{
+  orders(query: {json.dumps(search)}) {{
+    edges {{ node {{ ...RateFields }} }}
+  }}
+}}
+""" + rate_fields(_bulk_vat_field(vat_metafield))
+
+
+def _bulk_vat_field(vat_metafield: tuple[str, str] | None) -> str:
+    """The VAT metafield written into a bulk query, which takes no variables."""
+    if vat_metafield is None:
+        return ""
+    namespace, key = (json.dumps(part) for part in vat_metafield)
+    return f"vatNumberField: metafield(namespace: {namespace}, key: {key}) {{ value }}"
 
 
 BULK_RUN = """
@@ -221,4 +270,6 @@ ALL = {
     "BulkCancel": BULK_CANCEL,
     # What a bulk operation runs, with a VAT metafield (the fields of both shapes).
     "BulkOrdersQuery": bulk_orders("created_at:>='2026-01-01T00:00:00Z'", ("custom", "vat")),
+    "RecentRates": RECENT_RATES,
+    "BulkRatesQuery": bulk_rates("created_at:>='2026-01-01T00:00:00Z'", ("custom", "vat")),
 }

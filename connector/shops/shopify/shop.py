@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,19 +23,22 @@ from shopify_app import admin_graphql_request, exchange_using_client_credentials
 
 from connector import shutdown
 from connector.errors import AuthError, OrderDataError, ShopError
+from connector.money import MoneyError
 from connector.order import Order
 from connector.outage import FailureStreak
 from connector.redact import excerpt, remember, scrub
 from connector.shops import text as shop_text
 from connector.shops.checks import check_order, shown
-from connector.shops.shop import OrderSummary, Poll
+from connector.shops.shop import OrderSummary, Poll, RateInUse, RatesInUse
 from connector.shops.shopify import bulk
 from connector.shops.shopify.parse import (
     PAID_STATUSES,
+    buyer,
     gid_number,
     order_from_shopify,
     paid_time,
     parse_time,
+    rate_key,
 )
 from connector.shops.shopify.queries import (
     ACCESS_SCOPES,
@@ -43,12 +47,16 @@ from connector.shops.shopify.queries import (
     ONE_ORDER,
     ORDER_REFUNDS,
     ORDERS_COUNT,
+    RECENT_RATES,
     bulk_orders,
+    bulk_rates,
 )
 
 log = logging.getLogger(__name__)
 MAX_THROTTLE_WAITS = 20
 BULK_PAGE = 50  # orders handed on at a time from a bulk operation's file
+RATE_PAGES = 10  # when the rates cannot be read in bulk: the newest orders, this many pages
+RATES_BULK_WAIT = 300.0  # seconds a command waits for the rates' bulk operation
 
 
 class ShopifyShop:
@@ -292,6 +300,51 @@ class ShopifyShop:
     def payment_gateways(self) -> list[dict[str, Any]]:
         return []
 
+    def rates_in_use(self, since: datetime) -> RatesInUse:
+        """The tax rates of the orders created since `since` (Shopify has no list of them),
+        read with one bulk operation; when Shopify cannot run it, the newest orders by pages.
+        An order without tax lines counts as one without VAT."""
+        search = f"created_at:>='{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        if not self.include_test_orders:
+            search += " test:false"
+        if not self.scopes_checked:
+            self._check_scopes()
+        result = None
+        if self.bulk:
+            document = bulk_rates(search, self._vat_metafield)
+            wait = min(self.bulk_wait_limit, RATES_BULK_WAIT)
+            result = bulk.run(self._query, self._sleep, document, wait)
+        if result is not None:
+            return _rates_of(self._bulk_rows(result), since, True, self.vat_number_attribute)
+        nodes: list[dict[str, Any]] = []
+        after, complete = None, False
+        for _page in range(RATE_PAGES):
+            variables = {"after": after, "query": search, **self._vat_field}
+            connection = self._query(RECENT_RATES, variables)["orders"]
+            nodes += connection["nodes"]
+            if not connection["pageInfo"]["hasNextPage"]:
+                complete = True
+                break
+            after = connection["pageInfo"]["endCursor"]
+        return _rates_of(iter(nodes), since, complete, self.vat_number_attribute)
+
+    def _bulk_rows(self, result: bulk.BulkResult) -> Iterator[dict[str, Any]]:
+        """The orders of a bulk operation without connections: one JSONL line each."""
+        if result.url is None:
+            return
+        self.requests += 1
+        try:
+            with self._http.stream("GET", result.url) as response:
+                if response.status_code != 200:
+                    raise ShopError(
+                        f"Shopify's bulk result could not be read (HTTP {response.status_code})"
+                    )
+                for text in response.iter_lines():
+                    if text.strip():
+                        yield json.loads(text)
+        except httpx.HTTPError as exc:
+            raise ShopError(f"Shopify's bulk result could not be read: {scrub(str(exc))}") from exc
+
     # --- transport -------------------------------------------------------------------------
 
     def _complete(self, node: dict[str, Any]) -> dict[str, Any]:
@@ -426,6 +479,40 @@ class ShopifyShop:
             self.last_date = parsedate_to_datetime(value).astimezone(UTC) if value else None
         except (TypeError, ValueError):
             self.last_date = None
+
+
+def _rates_of(
+    nodes: Iterator[dict[str, Any]], since: datetime, complete: bool, vat_attribute: str
+) -> RatesInUse:
+    """Each (rate, destination, business or not) the orders used, counted, in first-seen order."""
+    seen: dict[tuple[str | None, str, bool], RateInUse] = {}
+    orders = 0
+    for node in nodes:
+        orders += 1
+        customer = buyer(node, vat_attribute)
+        shipping = customer.shipping
+        country = shipping.country if shipping and shipping.country else customer.billing.country
+        business = customer.is_business
+        number = str(node.get("name") or gid_number(str(node.get("id")))).lstrip("#")
+        taxes: list[tuple[str | None, Decimal, str]] = []
+        for line in node.get("taxLines") or []:
+            try:
+                key = rate_key(line.get("ratePercentage"))
+            except MoneyError:
+                continue  # not a rate: the order parks for it when it is read to be booked
+            taxes.append((key, Decimal(key), str(line.get("title") or "")))
+        for rate_id, percentage, title in taxes or [(None, Decimal(0), "")]:
+            found = seen.get((rate_id, country, business))
+            seen[(rate_id, country, business)] = RateInUse(
+                rate_id,
+                percentage,
+                country,
+                business,
+                found.label if found else title,
+                (found.orders if found else 0) + 1,
+                found.example if found else number,
+            )
+    return RatesInUse(tuple(seen.values()), orders, since, complete)
 
 
 def _json(text: str) -> dict[str, Any]:
