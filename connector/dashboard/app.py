@@ -132,7 +132,8 @@ def create_app(source: Source) -> Flask:
     app.extensions["dashboard_sessions"] = Sessions()
     app.extensions["dashboard_attempts"] = Attempts()
     app.jinja_env.filters["money"] = _money
-    app.jinja_env.globals["since"] = views.since
+    app.jinja_env.filters["when"] = _when
+    app.jinja_env.globals["since"] = _when
     app.before_request(_known_host)
     app.before_request(_sign_in_limit)
     app.before_request(_csrf)
@@ -267,6 +268,7 @@ def _headers(response: BaseResponse) -> BaseResponse:
 def _everywhere() -> dict[str, Any]:
     source = _source()
     return {
+        "zone": source.config().sync.timezone,
         "csrf": session.get("csrf", ""),
         "actions": source.token is not None,
         "signed_in": _signed_in(),
@@ -279,7 +281,8 @@ def _everywhere() -> dict[str, Any]:
 
 def overview() -> str:
     source = _source()
-    data = views.overview(source.store(), source.config().sync.interval_minutes)
+    config = source.config()
+    data = views.overview(source.store(), config.sync.interval_minutes, views.zone(config))
     return render_template("overview.html", page="overview", **data)
 
 
@@ -296,11 +299,14 @@ def order(key: str) -> str:
 
 
 def months() -> str:
-    return render_template("months.html", page="months", months=views.months(_source().store()))
+    source = _source()
+    found = views.months(source.store(), views.zone(source.config()))
+    return render_template("months.html", page="months", months=found)
 
 
 def month(month: str) -> str:
-    data = views.month_page(_source().store(), month)
+    source = _source()
+    data = views.month_page(source.store(), month, views.zone(source.config()))
     if data is None:
         abort(404, f"{month} is not reconciled yet: `connector reconcile --month {month}`")
     return render_template("month.html", page="months", **data)
@@ -389,6 +395,11 @@ def _error(exc: Any) -> tuple[str, int]:
     if exc.code == 401:  # the sign-in form, on whichever page was asked for
         return render_template("sign_in.html", page="", error=exc, next=request.path), 401
     return render_template("error.html", page="", error=exc), exc.code
+
+
+def _when(text: str | None, seconds: bool = False) -> str:
+    """A moment kept in UTC, in the books' zone (sync.timezone), which the header names."""
+    return views.local(text, views.zone(_source().config()), seconds)
 
 
 def _money(value: object) -> str:

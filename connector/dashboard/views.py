@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from connector.booking.invoice import InvoiceDraft
 from connector.config import Config
@@ -24,27 +25,49 @@ from connector.state import (
     OrderRecord,
     OrderState,
     RefundRecord,
+    RefundState,
     Store,
     from_text,
+    to_text,
     utcnow,
 )
 
+CENT = Decimal("0.01")
 
-def overview(store: Store, interval_minutes: float, days: int = 30) -> dict[str, Any]:
+
+def zone(config: Config) -> ZoneInfo:
+    """The books' time zone (sync.timezone): the day an invoice is dated in, and so the
+    zone every time on the pages is shown in."""
+    return ZoneInfo(config.sync.timezone)
+
+
+def local(text: str | None, tz: tzinfo, seconds: bool = False) -> str:
+    """A moment kept in UTC, as the books' clock showed it."""
+    moment = from_text(text)
+    if moment is None:
+        return ""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def overview(
+    store: Store, interval_minutes: float, tz: tzinfo = UTC, days: int = 30
+) -> dict[str, Any]:
     ok, reason = health(store, interval_minutes)
     data = collect(store, runs=10)
-    today = utcnow().date()
+    today = utcnow().astimezone(tz).date()
     first = today - timedelta(days=days - 1)
     booked: dict[date, int] = {}
     parked: dict[date, int] = {}
     records = store.orders()  # read once: for the chart and the recent orders
     for record in records:
         when = from_text(record.booked_at)
-        if record.state == OrderState.PAID and when is not None and when.date() >= first:
-            booked[when.date()] = booked.get(when.date(), 0) + 1
+        day = when.astimezone(tz).date() if when else None
+        if record.state == OrderState.PAID and day is not None and day >= first:
+            booked[day] = booked.get(day, 0) + 1
         changed = from_text(record.updated_at)
-        if record.state == OrderState.PARKED and changed is not None and changed.date() >= first:
-            parked[changed.date()] = parked.get(changed.date(), 0) + 1
+        day = changed.astimezone(tz).date() if changed else None
+        if record.state == OrderState.PARKED and day is not None and day >= first:
+            parked[day] = parked.get(day, 0) + 1
     labels = [first + timedelta(days=n) for n in range(days)]
     chart = bars(
         [d.strftime("%d %b") for d in labels],
@@ -75,7 +98,8 @@ def _order_row(record: OrderRecord) -> dict[str, Any]:
         "state": record.state,
         "invoice": record.invoice_number,
         "total": record.total,
-        "paid_at": (record.paid_at or "")[:16].replace("T", " "),
+        "currency": record.currency,
+        "paid_at": record.paid_at,  # UTC; the page shows it in the books' zone
         "reason": record.park_reason or record.last_error,
     }
 
@@ -98,6 +122,12 @@ class Side:
     payments: list[dict[str, str]] = field(default_factory=list)
     link: str | None = None
     problem: str | None = None
+    kind: str = ""  # a document's: invoice, credit invoice, day's document
+    number: str = ""
+    dated: str = ""
+    prices: str = ""  # a document's prices: "incl." or "excl." VAT, as Moneybird holds them
+    net: Decimal | None = None  # the shop's lines summed, without VAT and its VAT
+    vat_total: Decimal | None = None
 
 
 def order_page(store: Store, config: Config, key: str, live: Live | None) -> dict[str, Any] | None:
@@ -137,7 +167,9 @@ def order_page(store: Store, config: Config, key: str, live: Live | None) -> dic
         page["note"] = f"Moneybird cannot be read now: {_said(exc)}"
         return page
     names = {rate_id: rate.name for rate_id, rate in rates.items()}
-    page["shop"] = _shop_side(live.engine, record, rates, names)
+    page["shop"] = _shop_side(live.engine, record, rates, names, zone(config))
+    if page["record"]["total"] is None and page["shop"].total is not None:
+        page["record"]["total"] = page["shop"].total  # recorded before amounts were kept
     if record.day:  # summary mode: booked in its day's document, compared as a whole monthly
         page["note"] = (
             f"Booked in the day's document {record.invoice_number or '(not made yet)'} with the "
@@ -185,7 +217,9 @@ def _vat_rows(shop: dict[str, Decimal], documents: dict[str, Decimal]) -> list[d
     ]
 
 
-def _shop_side(engine: Any, record: OrderRecord, rates: Any, names: dict[str, str]) -> Side:
+def _shop_side(
+    engine: Any, record: OrderRecord, rates: Any, names: dict[str, str], tz: tzinfo
+) -> Side:
     side = Side()
     try:
         payload = engine.shop.order(record.order_id)
@@ -197,11 +231,14 @@ def _shop_side(engine: Any, record: OrderRecord, rates: Any, names: dict[str, st
             side.lines.append(
                 {
                     "description": line.description,
-                    "quantity": f"{line.quantity:f}",
+                    "quantity": f"{line.quantity.normalize():f}",
                     "net": f"{line.net:.2f}",
                     "tax": f"{line.tax:.2f}",
+                    "gross": f"{line.net + line.tax:.2f}",
                 }
             )
+        side.net = sum((line.net for line in order.lines), ZERO)
+        side.vat_total = sum((line.tax for line in order.lines), ZERO)
         side.total = order.total
         draft = engine.booking(order, rates)
         if isinstance(draft, InvoiceDraft):
@@ -209,12 +246,12 @@ def _shop_side(engine: Any, record: OrderRecord, rates: Any, names: dict[str, st
             side.vat = {names.get(r, r): v for r, v in draft.shop_totals.vat_by_rate.items()}
             for refund in order.refunds:
                 side.payments.append(
-                    {"date": refund.created_at.date().isoformat(), "amount": f"-{refund.amount}",
-                     "account": "refunded"}
+                    {"date": refund.created_at.astimezone(tz).date().isoformat(),
+                     "amount": f"-{refund.amount}", "account": "refunded"}
                 )  # fmt: skip
         else:
             side.problem = f"booking would park it: {draft.reason}"
-        paid_on = order.paid_at.date().isoformat() if order.paid_at else ""
+        paid_on = order.paid_at.astimezone(tz).date().isoformat() if order.paid_at else ""
         ways = [(p.method, p.amount) for p in order.payments] or [
             (order.payment_method_title or order.payment_method, order.total)
         ]
@@ -234,21 +271,17 @@ def _document_side(
     accounts: dict[str, str],
 ) -> Side:
     external = getattr(client, "documents", "") == "external_sales_invoices"
-    side = Side(link=_moneybird_link(config, invoice_id, external))
+    side = Side(link=_moneybird_link(config, invoice_id, external), kind=kind)
     try:
         invoice = client.invoice(invoice_id)
     except Exception as exc:
         side.problem = _said(exc)
         return side
-    side.lines = [
-        {
-            "description": str(d.get("description") or ""),
-            "quantity": str(d.get("amount_decimal") or d.get("amount") or ""),
-            "price": str(d.get("price") or ""),
-            "rate": names.get(str(d.get("tax_rate_id")), str(d.get("tax_rate_id"))),
-        }
-        for d in invoice.get("details") or []
-    ]
+    side.number = str(invoice.get("invoice_id") or "draft")
+    side.dated = str(invoice.get("invoice_date") or invoice.get("date") or "")
+    # As `preview` labels them: Moneybird holds each document's prices incl. or excl. VAT.
+    side.prices = "incl." if invoice.get("prices_are_incl_tax") else "excl."
+    side.lines = [_detail(d, names) for d in invoice.get("details") or []]
     for row in invoice.get("tax_totals") or []:
         name = names.get(str(row["tax_rate_id"]), str(row["tax_rate_id"]))
         side.vat[name] = side.vat.get(name, ZERO) + parse(row["tax_amount"], "tax_amount")
@@ -262,8 +295,30 @@ def _document_side(
         }
         for p in invoice.get("payments") or []
     ]
-    side.lines.insert(0, {"kind": kind, "number": str(invoice.get("invoice_id") or "draft")})
     return side
+
+
+def _detail(detail: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
+    """A document's line: its quantity times its price is the line's amount, in cents as
+    Moneybird rounds it (incl. or excl. VAT, as the document's prices are)."""
+    quantity = str(detail.get("amount_decimal") or detail.get("amount") or "").removesuffix(" x")
+    price = str(detail.get("price") or "")
+    try:
+        amount = f"{(Decimal(quantity) * Decimal(price)).quantize(CENT, ROUND_HALF_UP):.2f}"
+        quantity = f"{Decimal(quantity).normalize():f}"
+        price = (
+            f"{Decimal(price):.2f}" if Decimal(price) == Decimal(price).quantize(CENT) else price
+        )
+    except ArithmeticError:
+        amount = ""
+    rate = str(detail.get("tax_rate_id"))
+    return {
+        "description": str(detail.get("description") or ""),
+        "quantity": quantity,
+        "price": price,
+        "amount": amount,
+        "rate": names.get(rate, rate),
+    }
 
 
 def _said(exc: Exception) -> str:
@@ -305,19 +360,20 @@ def _refund_row(record: RefundRecord) -> dict[str, Any]:
 # --- months ---------------------------------------------------------------------------------
 
 
-def months(store: Store) -> list[dict[str, Any]]:
+def months(store: Store, tz: tzinfo = UTC) -> list[dict[str, Any]]:
     return [
         {
             "month": done.month,
             "outcome": done.outcome,
             "summary": done.summary,
-            "reconciled_at": done.reconciled_at[:16].replace("T", " "),
+            "reconciled_at": done.reconciled_at,
+            "changed": changed_since(store, done.month, done.reconciled_at, tz),
         }
         for done in sorted(store.reconciliations(), key=lambda d: d.month, reverse=True)
     ]
 
 
-def month_page(store: Store, month: str) -> dict[str, Any] | None:
+def month_page(store: Store, month: str, tz: tzinfo = UTC) -> dict[str, Any] | None:
     done = store.reconciliation(month)
     if done is None:
         return None
@@ -337,11 +393,72 @@ def month_page(store: Store, month: str) -> dict[str, Any] | None:
         "month": done.month,
         "outcome": done.outcome,
         "summary": done.summary,
-        "reconciled_at": done.reconciled_at[:16].replace("T", " "),
+        "reconciled_at": done.reconciled_at,
+        "changed": changed_since(store, done.month, done.reconciled_at, tz),
+        "amounts": _amounts(store, done.month, tz),
         "report": report,
         "chart": chart,
         "has_csv": bool(report.get("csv")),
     }
+
+
+# What the books show of an order or refund once a pass has settled it; the in-between states
+# (pending, failed and retried, half-way in Moneybird) settle at a later pass, and are told then.
+SETTLED_ORDERS = {OrderState.PARKED, OrderState.UNPAID, OrderState.BEFORE_START,
+                  OrderState.IN_DAY}  # fmt: skip
+SETTLED_REFUNDS = {RefundState.PARKED, RefundState.WAITING, RefundState.IN_DAY}
+BOOKED_REFUNDS = {RefundState.PAID, RefundState.NET}
+
+
+def _bounds(month: str, tz: tzinfo) -> tuple[str, str] | None:
+    """The month's first moment and the next month's, in the books' zone, as the state keeps
+    moments (UTC text)."""
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        return None
+    after = (first + timedelta(days=31)).replace(day=1)
+    start, end = (to_text(datetime.combine(day, time(), tz)) or "" for day in (first, after))
+    return start, end
+
+
+def _amounts(store: Store, month: str, tz: tzinfo) -> dict[str, dict[str, str | None]]:
+    """The month's orders' amounts by number, for the orders its report lists by number."""
+    bounds = _bounds(month, tz)
+    if bounds is None:
+        return {}
+    return {
+        r.number: {"total": r.total, "currency": r.currency}
+        for r in store.orders_paid_between(*bounds)
+    }
+
+
+def changed_since(store: Store, month: str, reconciled_at: str, tz: tzinfo) -> list[str]:
+    """The numbers of the month's orders (paid in it, or refunded in it, in the books' zone)
+    that the connector booked or settled otherwise after the month's last reconciliation: what
+    its page shows of them may no longer be so."""
+    at, bounds = from_text(reconciled_at), _bounds(month, tz)
+    if at is None or bounds is None:
+        return []
+    start, end = bounds
+
+    def later(text: str | None) -> bool:
+        moment = from_text(text)
+        return moment is not None and moment > at
+
+    numbers = {
+        r.number
+        for r in store.orders_paid_between(start, end)
+        if (r.state == OrderState.PAID and later(r.booked_at))
+        or (r.state in SETTLED_ORDERS and later(r.updated_at))
+    }
+    numbers |= {
+        r.number
+        for r in store.refunds_made_between(start, end)
+        if (r.state in BOOKED_REFUNDS and later(r.booked_at or r.updated_at))
+        or (r.state in SETTLED_REFUNDS and later(r.updated_at))
+    }
+    return sorted(numbers, key=lambda n: (len(n), n))
 
 
 def month_csv(store: Store, month: str) -> list[list[str]] | None:
@@ -382,8 +499,3 @@ def _rule(rule: Any) -> dict[str, str]:
         # A switch left off is unset too; a 0 (a 0% rate) is a value: compared by identity.
         if value is not None and value is not False and value not in ("", [], ())
     }
-
-
-def since(text: str | None) -> str:
-    moment = from_text(text)
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""

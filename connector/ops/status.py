@@ -85,6 +85,8 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
                 "reason": r.park_reason if r.state in WAITING else r.last_error,
                 "attempts": r.attempts,
                 "what_to_do": ADVICE.get(r.state, ""),
+                "total": r.total,  # the shop's, once a pass has read the order
+                "currency": r.currency,
             }
             for r in attention
         ],

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -27,14 +30,15 @@ from connector.dashboard.app import Source, create_app
 from connector.dashboard.live import Live
 from connector.dashboard.server import DashboardServer
 from connector.sandbox.moneybird import MoneybirdSandbox
-from connector.sandbox.seed import demo_orders, seed_shop
+from connector.sandbox.seed import LOTTE, Item, demo_orders, seed_shop, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState, Store
-from tests.conftest import secrets_env, write_config
+from tests.conftest import ROOT, secrets_env, write_config
 
 runner = CliRunner()
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 TOKEN = "dashboard-token-for-tests"
+FIRST_ORDER = datetime(2026, 10, 4, 22, 57, tzinfo=UTC)  # paid two minutes later
 SHOTS = (
     Path(os.environ.get("DASHBOARD_SCREENSHOTS", ""))
     if os.environ.get("DASHBOARD_SCREENSHOTS")
@@ -74,12 +78,15 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def october_books(
+def october(
     tmp_path: Path, moneybird: MoneybirdSandbox, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
-    """October booked and reconciled, the configuration checked: a month of the demo shop."""
+) -> Iterator[tuple[Path, WooCommerceSandbox]]:
+    """October booked and reconciled, the configuration checked: a month of the demo shop
+    (its configuration, and the shop)."""
     woo = WooCommerceSandbox()
-    seed_shop(woo, demo_orders(datetime(2026, 10, 5, 9, tzinfo=UTC)))
+    # The first order paid at 22:59 UTC, 00:59 the next day in Amsterdam: its invoice is dated
+    # 5 October, and the dashboard must say so too.
+    seed_shop(woo, demo_orders(FIRST_ORDER))
     woo.start()
     try:
         for name, value in secrets_env(woo, moneybird).items():
@@ -92,9 +99,14 @@ def october_books(
         month = ["reconcile", "--month", "2026-10", "--config", str(path)]
         assert runner.invoke(app, month).exit_code == 0
         assert runner.invoke(app, ["config", "check", "--config", str(path)]).exit_code == 0
-        yield path
+        yield path, woo
     finally:
         woo.stop()
+
+
+@pytest.fixture
+def october_books(october: tuple[Path, WooCommerceSandbox]) -> Path:
+    return october[0]
 
 
 def serve(path: Path, token: str | None) -> tuple[DashboardServer, Store]:
@@ -162,7 +174,7 @@ def test_every_page_shows_the_month_as_it_landed_in_moneybird(
 
         browser.get(base + "attention")
         row = text_of(browser, "#attention-orders tbody tr")
-        assert row.startswith("1006 parked no tax rule maps shop rate 3 'MwSt' (19%)")
+        assert row.startswith("1006 46.79 parked no tax rule maps shop rate 3 'MwSt' (19%)")
         assert "fix what the reason names (a mapping table" in row
         shot(browser, "attention")
 
@@ -171,7 +183,7 @@ def test_every_page_shows_the_month_as_it_landed_in_moneybird(
             browser.get(f"{base}orders/{record.key}")
             vat = browser.find_elements(By.CSS_SELECTOR, "#vat tbody tr")
             assert vat and all(r.text.endswith("equal") for r in vat), record.number
-            totals = browser.find_elements(By.CSS_SELECTOR, ".side tfoot td")
+            totals = browser.find_elements(By.CSS_SELECTOR, ".side tfoot td.total")
             assert totals[0].text == totals[1].text == record.total, record.number
         browser.get(base + "orders/woocommerce:1001")
         vat_1001 = text_of(browser, "#vat tbody")
@@ -193,7 +205,11 @@ def test_every_page_shows_the_month_as_it_landed_in_moneybird(
         shot(browser, "month")
 
         browser.get(base + "config")
-        assert "All is well" in text_of(browser, "#verdict")
+        # Warnings (the demo's German rate has no rule): never "All is well" above them.
+        verdict = text_of(browser, "#verdict")
+        assert verdict.startswith("No errors, but 2 warning(s) above to deal with"), verdict
+        assert "All is well" not in verdict
+        assert browser.find_elements(By.CSS_SELECTOR, "#verdict.warn")
         assert len(browser.find_elements(By.CSS_SELECTOR, "#table-tax tbody tr")) >= 3
         page = browser.page_source
         for secret in [*secrets_env_values(october_books), TOKEN]:
@@ -248,3 +264,193 @@ def test_retry_needs_the_token_and_a_form_from_the_dashboard(
     finally:
         server.stop()
         store.close()
+
+
+# --- the pages read as the books do (issue 29, item 5) --------------------------------------
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+NUMERIC = re.compile(r"^-?\d+(\.\d+)?( s)?$")  # an amount, a count, a quantity, seconds
+IDENTIFIERS = {"order", "refund", "#", "correction"}  # numbers that name, not count
+HEADER_OF = """
+const cell = arguments[0], head = cell.closest('table').tHead;
+if (!head) return null;
+let column = 0;
+for (const c of cell.parentElement.cells) { if (c === cell) break; column += c.colSpan; }
+let at = 0;
+for (const th of head.rows[0].cells) { at += th.colSpan; if (at > column) return th; }
+return null;
+"""
+LINES = """
+const range = document.createRange(); range.selectNodeContents(arguments[0]);
+return new Set([...range.getClientRects()].filter(b => b.width > 0)
+                .map(b => Math.round(b.top))).size;
+"""
+
+
+def misaligned(driver: Any) -> list[str]:
+    """Each numeric cell of the page's tables, or its column's header, not aligned right."""
+    from selenium.webdriver.common.by import By
+
+    wrong = []
+    for cell in driver.find_elements(By.CSS_SELECTOR, "table tbody td, table tfoot td"):
+        if not NUMERIC.match(cell.text.strip()):
+            continue
+        header = driver.execute_script(HEADER_OF, cell)
+        if header is not None and header.text.strip() in IDENTIFIERS:
+            continue
+        for element in (cell, header):
+            if element is None:
+                continue
+            align = driver.execute_script(
+                "return getComputedStyle(arguments[0]).textAlign", element
+            )
+            if align != "right":
+                wrong.append(f"{element.tag_name} {element.text!r}: {align}")
+    return wrong
+
+
+def wrapped(driver: Any, css: str) -> list[str]:
+    """The texts of the elements matching `css` that take more than one line."""
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.CSS_SELECTOR, css)
+    assert found, css
+    return [e.text for e in found if e.text and driver.execute_script(LINES, e) > 1]
+
+
+def row_with(driver: Any, table: str, first: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    rows = [r.text for r in driver.find_elements(By.CSS_SELECTOR, f"{table} tbody tr")]
+    return next(r for r in rows if r.split()[0] == first)
+
+
+@contextlib.contextmanager
+def dashboard(path: Path) -> Iterator[tuple[str, Store]]:
+    server, store = serve(path, TOKEN)
+    try:
+        yield server.url, store
+    finally:
+        server.stop()
+        store.close()
+
+
+def test_times_are_in_the_books_time_zone(browser: Any, october_books: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    with dashboard(october_books) as (base, _store):
+        browser.get(base)
+        # sync.timezone (Europe/Amsterdam by default), said on every page.
+        assert "Times in Europe/Amsterdam" in text_of(browser, "header #zone")
+        # Order 1001 was paid at 22:59 UTC on the 4th: 00:59 on the 5th in Amsterdam, the day
+        # its invoice is dated.
+        assert "2026-10-05 00:59" in row_with(browser, "#orders", "1001")
+        runs = browser.find_elements(By.CSS_SELECTOR, "#runs thead th")
+        assert "UTC" not in " ".join(th.text for th in runs)
+        browser.get(base + "orders/woocommerce:1001")
+        assert "Times in Europe/Amsterdam" in text_of(browser, "header #zone")
+        facts = text_of(browser, "#order-facts")
+        assert "paid 2026-10-05 00:59" in facts and "2026-10-04" not in facts, facts
+        assert "2026-10-05 iDEAL 66.84" in text_of(browser, "#shop-side .payments")
+        invoice = browser.find_element(By.CSS_SELECTOR, ".side.moneybird")
+        assert invoice.find_element(By.CSS_SELECTOR, ".dated").text == "2026-10-05"
+
+
+def test_prices_say_whether_they_include_vat(
+    browser: Any, october: tuple[Path, WooCommerceSandbox], moneybird: MoneybirdSandbox
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    # The demo's prices include VAT; a shop whose prices exclude it gets invoices that do too.
+    path, woo = october
+    espresso = Item("Espresso blend 1kg", "EB-1000", 1, "19.72", 2)
+    woo.put_order(woo_order(1011, LOTTE, [espresso], "4.95", datetime(2026, 10, 8, 10, tzinfo=UTC),
+                            prices_include_tax=False))  # fmt: skip
+    assert runner.invoke(app, ["sync", "--config", str(path)]).exit_code == 0
+    numbers = {i["invoice_id"]: i for i in moneybird.invoices.values()}
+    labels = set()
+    with dashboard(path) as (base, store):
+        for record in store.orders({OrderState.PAID}):
+            browser.get(f"{base}orders/{record.key}")
+            for side in browser.find_elements(By.CSS_SELECTOR, ".side.moneybird"):
+                invoice = numbers[side.find_element(By.CSS_SELECTOR, ".number").text]
+                incl = "incl." if invoice["prices_are_incl_tax"] else "excl."
+                headers = [th.text for th in side.find_elements(By.CSS_SELECTOR, "thead th")]
+                assert f"price ({incl} VAT)" in headers, (record.number, headers)
+                labels.add(incl)
+                # Read as labelled, the lines add up to the invoice: with its VAT when excl.
+                cells = side.find_elements(By.CSS_SELECTOR, "table.lines tbody td:last-child")
+                lines = sum(Decimal(td.text) for td in cells)
+                vat = sum(Decimal(t["tax_amount"]) for t in invoice["tax_totals"])
+                total = Decimal(side.find_element(By.CSS_SELECTOR, "tfoot td.total").text)
+                assert lines + (vat if incl == "excl." else 0) == total, record.number
+    assert labels == {"incl.", "excl."}  # the demo's invoices are on both bases
+
+
+def test_every_order_shows_its_amount(browser: Any, october_books: Path) -> None:
+    # The parked order: the moka pot 34.95 incl. 19% (5.58), shipping 9.95 + 1.89 VAT.
+    with dashboard(october_books) as (base, _store):
+        browser.get(base)
+        assert "46.79" in row_with(browser, "#orders", "1006")
+        browser.get(base + "attention")
+        assert "46.79" in row_with(browser, "#attention-orders", "1006")
+        browser.get(base + "orders/woocommerce:1006")
+        assert "Total 46.79" in text_of(browser, "#order-facts")
+
+
+def test_numbers_line_up_and_nothing_breaks(browser: Any, october_books: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    with dashboard(october_books) as (base, _store):
+        browser.get(base)
+        ticks = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "figure.chart .tick")]
+        assert ticks and all(t.isdigit() for t in ticks), ticks  # orders come whole
+        unbroken = {  # months and document numbers read as one word
+            "": "#orders tbody td.invoice",
+            "orders/woocommerce:1001": "#refunds tbody td.invoice, .side .number",
+            "months": "#months tbody td.month",
+        }
+        wrong = []
+        for page in ["", "attention", "orders/woocommerce:1001", "orders/woocommerce:1006",
+                     "months", "months/2026-10", "config"]:  # fmt: skip
+            browser.get(base + page)
+            wrong += [f"/{page}: {problem}" for problem in misaligned(browser)]
+            if page in unbroken:
+                wrong += [f"/{page}: wraps {t!r}" for t in wrapped(browser, unbroken[page])]
+        assert not wrong, "\n".join(wrong)
+
+
+def test_a_month_page_says_when_orders_changed_since(browser: Any, october_books: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    with dashboard(october_books) as (base, store):
+        browser.get(base + "months/2026-10")
+        assert "1006 (parked)" in text_of(browser, "#known")
+        assert not browser.find_elements(By.ID, "changed")  # nothing changed since
+        # The bookkeeper maps the German rate and retries: 1006 books after October was
+        # reconciled, so the month page says it is out of date and how to bring it up to date.
+        table = (ROOT / "mappings" / "tax.toml").read_text()
+        table += (
+            '\n[[rule]]\nshop_rate_id = 3\ntreatment = "oss"\ntax_rate_id = "400000000000000190"\n'
+        )
+        (october_books.parent / "tax.toml").write_text(table)
+        text = october_books.read_text().replace(str(ROOT / "mappings" / "tax.toml"), "tax.toml")
+        october_books.write_text(text + "\n[vat]\noss = true\n")
+        config = ["--config", str(october_books)]
+        assert runner.invoke(app, ["retry", "1006", *config]).exit_code == 0
+        assert runner.invoke(app, ["sync", *config]).exit_code == 0
+        assert store.order("woocommerce:1006").state == OrderState.PAID  # type: ignore[union-attr]
+        done = store.reconciliation("2026-10")
+        assert done is not None
+        at = datetime.fromisoformat(done.reconciled_at).astimezone(AMSTERDAM)
+        browser.get(base + "months/2026-10")
+        changed = text_of(browser, "#changed")
+        assert changed.startswith(
+            f"1 order changed since this reconciliation ({at:%Y-%m-%d %H:%M}): 1006"
+        ), changed
+        assert "connector reconcile --month 2026-10" in changed
+        reconcile = ["reconcile", "--month", "2026-10", *config]
+        assert runner.invoke(app, reconcile).exit_code == 0
+        browser.get(base + "months/2026-10")
+        assert "1006" not in text_of(browser, "main")  # booked: no longer listed as parked
+        assert not browser.find_elements(By.ID, "changed")

@@ -35,9 +35,9 @@ from connector.sandbox.seed import demo_orders, seed_shop
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState, Store
 from tests.conftest import secrets_env, write_config
-from tests.e2e.test_dashboard import TOKEN, october_books, serve
+from tests.e2e.test_dashboard import TOKEN, october, october_books, serve
 
-__all__ = ["october_books"]  # the fixture, used by name
+__all__ = ["october", "october_books"]  # the fixtures, used by name
 
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 
