@@ -38,6 +38,8 @@ RUN pip install --no-deps . && rm -r build *.egg-info
 COPY mappings /config/mappings
 COPY config.toml /config/config.toml
 
+# Runs as uid 10001: secret files mounted into it (Docker secrets, *_FILE) must be readable by
+# that uid, e.g. `sudo chown 10001 secrets/*` on the host (README, *The container*).
 USER connector
 VOLUME ["/data"]
 

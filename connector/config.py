@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import string
 import tomllib
 from dataclasses import dataclass
@@ -564,9 +565,29 @@ def read_secret(name: str, environ: dict[str, str] | None = None) -> str:
     if file_name:
         try:
             return Path(file_name).read_text(encoding="utf-8").strip()
+        except PermissionError:
+            raise ConfigError(_unreadable_secret(name, file_name)) from None
         except OSError as exc:
             raise ConfigError(f"{name}_FILE: cannot read {file_name}: {exc.strerror}") from None
     raise ConfigError(f"{name} is not set (set it, or {name}_FILE pointing at a file holding it)")
+
+
+def _unreadable_secret(name: str, file_name: str) -> str:
+    """A secret file this process may not read, with who it runs as and the two ways to let it
+    (the container runs as uid 10001; a Docker secret from a file keeps the host file's owner
+    and mode, so the fix is made on the host)."""
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        found = os.stat(file_name)
+        whose = f"; the file is owned by uid {found.st_uid}, mode {stat.S_IMODE(found.st_mode):04o}"
+    except OSError:
+        whose = ""
+    return (
+        f"{name}_FILE: cannot read {file_name}: permission denied (the connector runs as uid "
+        f"{uid}, gid {gid}{whose}). Let uid {uid} read it: `chown {uid} {file_name}` (mode 600 "
+        f"may stay) or `chgrp {gid} {file_name} && chmod 640 {file_name}`; in a container, to "
+        f"the host's file it comes from (Compose: `sudo chown {uid} secrets/*`)"
+    )
 
 
 def load_config(

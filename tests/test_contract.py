@@ -1,5 +1,5 @@
 """Every request the connector sends to Moneybird, and every one the sandbox accepts, must
-satisfy Moneybird's official OpenAPI spec (../shared/contracts/moneybird/openapi.yml)."""
+satisfy Moneybird's official OpenAPI spec (contracts/moneybird/openapi.yml)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 
 from connector.runtime import Runtime
 from connector.sandbox.moneybird import Fault, MoneybirdSandbox
-from tests.conftest import SHARED, require_contract
+from tests.conftest import CONTRACTS, require_contract
 
-SPEC = SHARED / "contracts" / "moneybird" / "openapi.yml"
+SPEC = CONTRACTS / "moneybird" / "openapi.yml"
 
 
 @pytest.fixture(scope="module")

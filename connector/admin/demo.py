@@ -113,7 +113,9 @@ path = "state.db"
 
 [sync]
 statuses = ["completed"]
-start = {(date.today() - timedelta(days=30)).isoformat()}  # the demo shop's orders are history
+# Book orders paid from this day on: the first sync books the sandbox's orders (paid in the
+# last few days). Without `start`, a first pass books only orders paid from then on.
+start = {(date.today() - timedelta(days=30)).isoformat()}
 
 [mappings]
 tax = "{mappings / "tax.toml"}"
@@ -327,6 +329,35 @@ def _exact(demo: DemoShop, mb: MoneybirdSandbox) -> int:
 
 # Docker's default bridge on Linux: the host as a container on that bridge sees it.
 DOCKER_BRIDGE = "172.17.0.1"
+# The sandbox container's state: its own volume, never the `connector-data` of a real install.
+SANDBOX_VOLUME = "connector-sandbox-data"
+
+
+def container_commands(here: Path, env: dict[str, str], host: str) -> str:
+    """The `docker run` that tries the image against the sandbox in `here`, its state on a named
+    volume (a container started again carries on, as a real one must)."""
+    flags = " ".join(f"-e {k}={v}" for k, v in env.items())
+    afresh = (
+        f"Its state stays on the volume {SANDBOX_VOLUME}: with a new sandbox (a new Moneybird), "
+        f"`docker volume rm {SANDBOX_VOLUME}` first.\n\n"
+    )
+    if host.startswith("127."):
+        return (
+            "The container, on this machine's network:\n"
+            f"  docker run --rm --network host -v {here}:/config:ro "
+            f"-v {SANDBOX_VOLUME}:/data {flags} \\\n"
+            "    -e CONNECTOR_HEALTH_PORT=8080 moneybird-connector\n"
+            f"(with --host {DOCKER_BRIDGE}, the sandbox prints the README's docker run)\n" + afresh
+        )
+    return (
+        "The container, as the README runs it:\n"
+        "  docker run -d --name connector -p 8080:8080 \\\n"
+        f"    -v {here}/config.toml:/config/config.toml:ro "
+        f"-v {here}/mappings:/config/mappings:ro \\\n"
+        f"    -v {SANDBOX_VOLUME}:/data {flags} \\\n"
+        "    moneybird-connector\n"
+        "  curl -s 127.0.0.1:8080/healthz\n" + afresh
+    )
 
 
 def serve_sandbox(
@@ -361,32 +392,14 @@ def serve_sandbox(
         path = write_demo_config(folder, demo.sandbox.url, mb, Path("mappings"), platform)
         env = {"MONEYBIRD_TOKEN": mb.token, **demo.env}
         exports = " ".join(f"{k}={v}" for k, v in env.items())
-        flags = " ".join(f"-e {k}={v}" for k, v in env.items())
-        here = path.parent.resolve()
-        if host.startswith("127."):
-            container = (
-                "The container, on this machine's network:\n"
-                f"  docker run --rm --network host -v {here}:/config:ro {flags} \\\n"
-                "    -e CONNECTOR_HEALTH_PORT=8080 moneybird-connector\n"
-                f"(with --host {DOCKER_BRIDGE}, the sandbox prints the README's docker run)\n\n"
-            )
-        else:
-            container = (
-                "The container, as the README runs it:\n"
-                "  docker run -d --name connector -p 8080:8080 \\\n"
-                f"    -v {here}/config.toml:/config/config.toml:ro "
-                f"-v {here}/mappings:/config/mappings:ro \\\n"
-                f"    -v connector-data:/data {flags} \\\n"
-                "    moneybird-connector\n"
-                "  curl -s 127.0.0.1:8080/healthz\n\n"
-            )
+        container = container_commands(path.parent.resolve(), env, host)
         console.print(
             f"Sandbox {platform} shop at {demo.sandbox.url}, Moneybird at {mb.api_url}, with the "
             f"demo orders. Config: {path}\n\n"
             f"  export {exports}\n"
             f"  connector config check --config {path}\n"
             f"  connector preview {demo.example_id} --config {path}\n"
-            f"  connector sync --config {path}\n"
+            f"  connector sync --config {path}   # books the demo orders (see sync.start)\n"
             f"  connector status --config {path}\n\n"
             f"{container}"
             "Ctrl-C stops the sandbox (its shop and Moneybird live in memory only).",

@@ -23,6 +23,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Books paid webshop orders into Moneybird as paid sales invoices.",
+    # Help is plain text: "[dashboard] host" is a section name, not markup to be eaten.
+    rich_markup_mode=None,
 )
 # Messages stay whole lines in logs and pipes. Markup only where asked for (markup=True): the
 # text printed is mostly the shop's and the tables', where "[gift_cards] sale" is no markup.

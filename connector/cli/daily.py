@@ -30,7 +30,7 @@ from connector.redact import scrub
 @app.command()
 def sync(
     config: ConfigOption = DEFAULT_CONFIG,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug lines too.")] = False,
     log_json: LogJsonOption = False,
 ) -> None:
     """Run one pass now, then exit."""

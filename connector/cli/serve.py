@@ -29,7 +29,7 @@ from connector.runtime import setup_logging
 @app.command()
 def run(
     config: ConfigOption = DEFAULT_CONFIG,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug lines too.")] = False,
     log_json: LogJsonOption = False,
 ) -> None:
     """Sync now and then every sync.interval_minutes until stopped (SIGTERM/Ctrl-C)."""

@@ -63,6 +63,10 @@ class WooCommerceSandbox(Served):
     echo_json: bool = False
     echo_lead: str = ""
     tls: ssl.SSLContext | None = None  # tests: serve HTTPS (so the client sends Basic auth)
+    # An outage: every request answered with this status (e.g. 503), or only the requests
+    # `failing` names, as (method, route) -> status, e.g. {("OPTIONS", "orders"): 503}.
+    down_status: int | None = None
+    failing: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -134,9 +138,19 @@ class WooCommerceSandbox(Served):
     # --- HTTP ------------------------------------------------------------------------------
 
     def handle(self, req: Request) -> Response:
-        response = self._handle(req)
+        response = self._outage(req) or self._handle(req)
         response.headers["Date"] = formatdate(self.now().timestamp(), usegmt=True)
         return response
+
+    def _outage(self, req: Request) -> Response | None:
+        """The answer of a shop (or the proxy in front of it) that is down, if it is."""
+        route = req.path.removeprefix(PREFIX).strip("/")
+        down = self.failing.get((req.method, route), self.down_status)
+        if down is None:
+            return None
+        with self._lock:
+            self.requests.append((req.method, req.path, dict(req.query)))
+        return Response(down, raw=b"<html>Service Unavailable</html>", content_type="text/html")
 
     def _handle(self, req: Request) -> Response:
         with self._lock:

@@ -86,3 +86,20 @@ def test_preview_and_a_pass_agree_on_every_shopify_demo_order(
         runtime.close()
     assert sorted(outcomes.values()).count("book") == 5  # as the Shopify sync test books
     assert "park" in outcomes.values() and "skip" in outcomes.values()
+
+
+def test_preview_with_moneybird_down_says_so_without_speaking_of_a_pass(
+    config_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """preview is no pass: a service that is down is named with its cause, and nothing is said
+    about a pass stopping or carrying on."""
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    moneybird.down_status = 503
+    result = CliRunner().invoke(app, ["preview", "1003", "--config", str(config_path)])
+    assert result.exit_code == 1, result.output
+    host = moneybird.api_url.split("/")[2]
+    assert f"Moneybird at {host} is unavailable (it answered 503;" in result.output
+    assert "pass" not in result.output.lower(), result.output

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from connector.admin.demo import DOCKER_BRIDGE, SANDBOX_VOLUME, container_commands
+
 
 @pytest.mark.parametrize(("shop", "booked", "preview"), [
     ("woocommerce", "9 orders seen, 8 booked, 1 parked", "A pass would book order 1003"),
@@ -41,6 +43,12 @@ def test_the_sandbox_prints_commands_that_work_against_it(
         env = {**os.environ, **dict(pair.split("=", 1) for pair in exports.group(1).split())}
         config = folder / "config.toml"
         assert f"connector sync --config {config}" in text and "docker run" in text
+        # The container's state is kept on a named volume of its own, so a container started
+        # again carries on (and never shares a real install's volume).
+        assert f"-v {SANDBOX_VOLUME}:/data" in text
+        # What the config says about the demo orders is what the first sync does: books them.
+        written = config.read_text()
+        assert "history" not in written and "the first sync books the sandbox's orders" in written
         shown = re.search(r"connector (preview \S+) --config", text)
         assert shown, text
         previewed = subprocess.run(
@@ -79,3 +87,15 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stdout + result.stderr
     assert f"Cannot listen on 127.0.0.1 (ports {port} and 0)" in result.stdout
     assert "Choose another --host, --moneybird-port or --shop-port" in result.stdout
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", DOCKER_BRIDGE])
+def test_every_printed_docker_run_keeps_data_on_a_named_volume(host: str) -> None:
+    text = container_commands(Path("/home/me/sandbox"), {"MONEYBIRD_TOKEN": "t"}, host)
+    runs = re.findall(r"docker run .*?moneybird-connector", text, re.DOTALL)
+    assert runs, text
+    for command in runs:
+        assert f"-v {SANDBOX_VOLUME}:/data" in command, text
+        assert "-e MONEYBIRD_TOKEN=t" in command
+    assert SANDBOX_VOLUME != "connector-data"  # the README's volume for a real install
+    assert f"docker volume rm {SANDBOX_VOLUME}" in text  # how to start afresh with a new sandbox

@@ -398,19 +398,28 @@ class WooCommerceShop:
             self._shop_wide_refunds = bool(capabilities["refunds"])
 
     def supports_modified_after(self) -> bool:
-        """`modified_after` arrived around WooCommerce 5.8; older shops ignore it silently."""
-        if self._modified_after is None:
-            try:
-                response = self._request("OPTIONS", "orders", {})
-                data = response.json() if response.status_code == 200 else {}
-            except (ShopError, ValueError):
-                data = {}
-            endpoints = data.get("endpoints") or [] if isinstance(data, dict) else []
-            self._modified_after = any(
-                "modified_after" in (ep.get("args") or {}) for ep in endpoints
+        """`modified_after` arrived around WooCommerce 5.8; older shops ignore it silently.
+        Concluded only from the shop's own description of its order list. A probe that got no
+        such answer (the shop unreachable, a 5xx, a page that is no description) concludes
+        nothing: this read takes every order and filters here, and the next one asks again."""
+        if self._modified_after is not None:
+            return self._modified_after
+        try:
+            endpoints = _described_endpoints(self._request("OPTIONS", "orders", {}))
+        except ShopError as exc:
+            endpoints, why = None, str(exc)
+        else:
+            why = "its answer does not describe the order list"
+        if endpoints is None:
+            log.warning(
+                "could not ask the shop whether it filters orders by modification date (%s); "
+                "this pass reads all orders, the next one asks again",
+                why,
             )
-            if not self._modified_after:
-                log.warning("shop does not support modified_after; reading all orders each pass")
+            return False
+        self._modified_after = any("modified_after" in (ep.get("args") or {}) for ep in endpoints)
+        if not self._modified_after:
+            log.warning("shop does not support modified_after; reading all orders each pass")
         return self._modified_after
 
     # --- paging and transport --------------------------------------------------------------
@@ -494,6 +503,21 @@ class WooCommerceShop:
             return shop_text.read(response.content)
         except ValueError:
             raise ShopError(f"{what}: shop's answer is not JSON (is shop.url right?)") from None
+
+
+def _described_endpoints(response: requests.Response) -> list[dict[str, Any]] | None:
+    """The endpoints a WordPress REST route describes in its OPTIONS answer, or None when the
+    answer is no such description (an error, a proxy's page)."""
+    if response.status_code != 200:
+        return None
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    endpoints = data.get("endpoints") if isinstance(data, dict) else None
+    if not isinstance(endpoints, list):
+        return None
+    return [ep for ep in endpoints if isinstance(ep, dict)]
 
 
 def _shop_clock(response: requests.Response) -> datetime:

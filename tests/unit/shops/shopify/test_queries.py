@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from connector.shops.shopify.queries import ALL
-from tests.conftest import SHARED, require_contract
+from tests.conftest import CONTRACTS, require_contract
 
-SCHEMA = SHARED / "contracts" / "shopify" / "admin_2026-10.json.gz"
+SCHEMA = CONTRACTS / "shopify" / "admin_2026-10.json.gz"
 
 
 def require_schema() -> None:
