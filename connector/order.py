@@ -25,6 +25,9 @@ class ShopTaxRate:
     vat_total: Decimal = Decimal(
         "0"
     )  # cart VAT + shipping VAT at this rate, as the shop rounded it
+    # Charged on the price plus the line's other taxes (WooCommerce's compound taxes, such as
+    # Québec's QST on top of GST), not on the price alone.
+    compound: bool = False
 
 
 @dataclass(frozen=True)

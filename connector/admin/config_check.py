@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from connector.admin.mappings_suggest import ledger_insertions
 from connector.admin.shop_rates import orders_read, rate_in_use_label, rates_in_use
 from connector.booking.mappings import LedgerRule, TaxRule, unreachable
 from connector.booking.tax_rates import MoneybirdTaxRate
@@ -202,6 +203,7 @@ def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> 
         report.add(ERROR, "Moneybird", f"cannot read the administration's settings: {exc}")
         return
     _warn_oss_rules(config, report)
+    _warn_reduced_rates(config, found, report)
     bad = (
         _check_tax_rules(config, found, report)
         + _check_account_rules(config, found, report)
@@ -262,7 +264,30 @@ def _warn_oss_rules(config: Config, report: Report) -> None:
             )
 
 
-def _tax_rule_problem(rule: TaxRule, rate: MoneybirdTaxRate | None) -> str | None:
+def _warn_reduced_rates(config: Config, found: _Found, report: Report) -> None:
+    """Shopify's lines have no tax class: goods at a reduced rate that a rule for all products
+    takes to another revenue account than the low-rate one (a table from before rules could
+    match a percentage) are said, with the fix `mappings suggest` proposes."""
+    if config.shop.platform != "shopify":
+        return
+    ledgers = list(found.ledgers.values())
+    for before, _why, fields in ledger_insertions(config.mappings, ledgers, found.rates):
+        rule = config.mappings.ledger[before]
+        elsewhere = found.ledgers.get(rule.ledger_account_id, {}).get("name", "")
+        low = found.ledgers.get(fields["ledger_account_id"], {}).get("name", "")
+        pct = fields["percentage"]
+        report.add(
+            WARNING,
+            _place(config.mapping_paths()["ledger"], ("rule", before)),
+            f"products at {pct}% go by rule {before + 1} to '{elsewhere}': Shopify's lines have "
+            f'no tax class to tell them apart by. Add a rule with percentage = "{pct}" on '
+            f"'{low}' before it (`connector mappings suggest` proposes one)",
+        )
+
+
+def _tax_rule_problem(
+    rule: TaxRule, rate: MoneybirdTaxRate | None, table: tuple[TaxRule, ...] = ()
+) -> str | None:
     if rate is None:
         return f"tax_rate_id {rule.tax_rate_id} does not exist in the administration"
     if rate.tax_rate_type != "sales_invoice":
@@ -272,7 +297,7 @@ def _tax_rule_problem(rule: TaxRule, rate: MoneybirdTaxRate | None) -> str | Non
         )
     if not rate.active:
         return f"tax_rate_id {rule.tax_rate_id} ('{rate.name}') is inactive in Moneybird"
-    if rule.percentage is not None and rule.percentage != rate.percentage:
+    if rule.percentage not in (None, rate.percentage) and _combined(rule, rate, table) is None:
         return (
             f"the rule is for {rule.percentage:f}% but tax_rate_id "
             f"{rule.tax_rate_id} ('{rate.name}') is {rate.percentage:f}%"
@@ -280,14 +305,56 @@ def _tax_rule_problem(rule: TaxRule, rate: MoneybirdTaxRate | None) -> str | Non
     return None
 
 
+def _combined(rule: TaxRule, rate: MoneybirdTaxRate, table: tuple[TaxRule, ...]) -> str | None:
+    """A rule for a rate charged together with others on a line (SGST 6% + CGST 6%), booked
+    at one Moneybird rate of their sum as a park reason advises: what it is for. Only when
+    the percentages the table maps to that rate can add up to it with this rule's (6% twice,
+    5% and 7%); otherwise the percentages differ by mistake."""
+    part, whole = rule.percentage, rate.percentage
+    if part is None or not 0 < part < whole:
+        return None
+    parts = {r.percentage for r in table if r.tax_rate_id == rule.tax_rate_id and r.percentage}
+    if not _adds_up(whole - part, {p for p in parts if p < whole}):
+        return None
+    part, whole = part.normalize(), whole.normalize()
+    return (
+        f"is for {part:f}% and tax_rate_id {rule.tax_rate_id} ('{rate.name}') is {whole:f}%: "
+        f"it books lines charged at rates together that add up to {whole:f}%; a line charged "
+        f"at {part:f}% alone parks"
+    )
+
+
+def _adds_up(amount: Decimal, parts: set[Decimal]) -> bool:
+    """Whether `amount` is a sum of `parts`, each any number of times (in ten-thousandths of
+    a percent, as a bit set of the sums reached)."""
+    unit = Decimal("0.0001")
+    target = amount / unit
+    steps = {int(p / unit) for p in parts if (p / unit) == (p / unit).to_integral_value()}
+    if target != target.to_integral_value() or not steps:
+        return False
+    goal, mask = int(target), (1 << (int(target) + 1)) - 1
+    reached = 1  # the empty sum
+    while True:
+        more = reached
+        for step in steps:
+            more |= (reached << step) & mask
+        if more == reached:
+            return bool(reached >> goal & 1) and goal > 0
+        reached = more
+
+
 def _check_tax_rules(config: Config, found: _Found, report: Report) -> int:
     bad = 0
-    for n, rule in enumerate(config.mappings.tax):
-        problem = _tax_rule_problem(rule, found.rates.get(rule.tax_rate_id))
+    table = config.mappings.tax
+    for n, rule in enumerate(table):
+        where = _place(config.mapping_paths()["tax"], ("rule", n, "tax_rate_id"))
+        rate = found.rates.get(rule.tax_rate_id)
+        problem = _tax_rule_problem(rule, rate, table)
         if problem:
-            report.add(ERROR, _place(config.mapping_paths()["tax"], ("rule", n, "tax_rate_id")),
-                       problem)  # fmt: skip
+            report.add(ERROR, where, problem)
             bad += 1
+        elif rate is not None and (combined := _combined(rule, rate, table)):
+            report.add(OK, where, f"rule {n + 1} {combined}")
     return bad
 
 

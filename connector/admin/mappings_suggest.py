@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.items import Table
+from tomlkit.items import AoT, Table
 
 from connector.admin.shop_rates import orders_read, rate_in_use_label, rates_in_use
 from connector.booking.mappings import Mappings, TaxRule
@@ -108,6 +108,10 @@ def suggest(
     current = config.mappings
     tax = _tax_rules(current, rates, shop_rates, home_country, config.shop.platform)
     if in_use is not None:
+        # A percentage recent orders charged twice on a line is booked at their sum: its
+        # rule comes from those orders, not from a Moneybird rate of the percentage itself.
+        together = {f"{r.percentage.normalize():f}" for r in in_use.rates if r.together > 1}
+        tax = [(why, f) for why, f in tax if not f or f.get("percentage") not in together]
         tax += _rules_for_rates_in_use(
             current, rates, in_use, home_country, tax, config.file.vat.oss
         )
@@ -120,6 +124,7 @@ def suggest(
             lambda doc: _flag_ids(
                 doc, "ledger_account_id", {str(a["id"]) for a in ledgers}, "ledger account"
             ),
+            ledger_insertions(current, ledgers, rates),
         ),
         _propose(
             "payment",
@@ -221,19 +226,40 @@ def _rules_for_rates_in_use(
     for seen in in_use.rates:
         if not seen.country:
             continue  # such orders park for their missing address, whatever the table says
-        if tables.tax_rate_for(seen.rate_id, seen.percentage, seen.country, seen.business):
-            continue
         pct = seen.percentage.normalize()
+        # Charged together on a line (SGST 6% + CGST 6%), booked at one rate of their sum.
+        need = (seen.percentage * seen.together).normalize()
         label = f"{rate_in_use_label(seen)}, read from {orders_read(in_use)}"
+        mapped = tables.tax_rate_for(seen.rate_id, seen.percentage, seen.country, seen.business)
+        if mapped is not None:
+            mapped_to = rates.get(mapped.tax_rate_id)
+            if mapped_to is None or mapped_to.percentage == need or seen.together == 1:
+                continue
+            better = [r for r in usable if r.percentage == need and not r.country]
+            fix = (
+                f"map it to '{better[0].name}' in a rule before that one"
+                if better
+                else f"make a Moneybird sales rate of {need:f}% and map it to that in a rule "
+                "before that one"
+            )
+            rules.append(
+                (
+                    f"NOT MAPPED: {label}: the tax table maps {pct:f}% to '{mapped_to.name}' "
+                    f"({mapped_to.percentage.normalize():f}%), but booking takes such lines at "
+                    f"one rate of {need:f}%: {fix}",
+                    {},
+                )
+            )
+            continue
         fields: dict[str, Any] = {"percentage": f"{pct:f}", "country": seen.country}
         if seen.country == home:
-            candidates = [r for r in usable if r.percentage == pct and not r.country]
+            candidates = [r for r in usable if r.percentage == need and not r.country]
             treatment = ""
         elif pct and not seen.business and in_region("EU", seen.country):
-            candidates = [r for r in usable if r.percentage == pct and r.country == seen.country]
+            candidates = [r for r in usable if r.percentage == need and r.country == seen.country]
             fields.update(customer="consumer", treatment="oss")
             treatment = "; One-Stop Shop: applies only with [vat] oss = true"
-            home_rates = [r for r in usable if r.percentage == pct and not r.country]
+            home_rates = [r for r in usable if r.percentage == need and not r.country]
             if not oss and home_rates:
                 # Not in the One-Stop Shop: consumers elsewhere in the EU pay the home rate.
                 candidates, treatment = home_rates, f"; the {home} rate, as [vat] oss is off"
@@ -251,7 +277,7 @@ def _rules_for_rates_in_use(
         if not candidates:
             rules.append(
                 (
-                    f"NOT MAPPED: {label}: Moneybird has no active sales rate at {pct:f}%"
+                    f"NOT MAPPED: {label}: Moneybird has no active sales rate at {need:f}%"
                     f"{'' if seen.country == home else ' for ' + seen.country}; create one, "
                     "then run suggest again",
                     {},
@@ -298,7 +324,8 @@ def _ledger_rules(
     fallback = _by_words(revenue, LEDGER_WORDS[LineKind.PRODUCT]) or (
         revenue[0] if revenue else None
     )
-    rules += _reduced_rate_rules(current, revenue, rates or {})
+    reduced = _reduced_rate_rules(current, revenue, rates or {})
+    rules += [(why, fields) for before, why, fields in reduced if before is None]
     for kind, words in LEDGER_WORDS.items():
         if current.ledger_for(kind) is not None:
             continue
@@ -318,26 +345,56 @@ def _ledger_rules(
     return rules
 
 
+def ledger_insertions(
+    current: Mappings,
+    ledgers: list[dict[str, Any]],
+    rates: dict[str, MoneybirdTaxRate] | None = None,
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """Rules that must go before an existing rule to apply at all: (its index, why, fields)."""
+    revenue = [a for a in ledgers if a.get("account_type") == "revenue"]
+    return [
+        (before, why, fields)
+        for before, why, fields in _reduced_rate_rules(current, revenue, rates or {})
+        if before is not None
+    ]
+
+
 def _reduced_rate_rules(
     current: Mappings, revenue: list[dict[str, Any]], rates: dict[str, MoneybirdTaxRate]
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[tuple[int | None, str, dict[str, Any]]]:
     """Products at a reduced domestic rate on a low-rate revenue account, when there is one:
-    by percentage, since a Shopify line has no tax class."""
+    by percentage, since a Shopify line has no tax class. Each with where it goes: appended
+    (None), or before the existing rule that would take those products elsewhere (a rule for
+    all products, as older starter tables have): first match wins, so after it, it would never
+    apply."""
     low = _by_words(revenue, LOW_RATE_WORDS)
     domestic = {
         r.percentage.normalize() for r in rates.values() if r.usable_for_sales and not r.country
     }
     if low is None or not domestic:
         return []
-    rules: list[tuple[str, dict[str, Any]]] = []
+    names = {str(a.get("id")): str(a.get("name") or a.get("id")) for a in revenue}
+    rules: list[tuple[int | None, str, dict[str, Any]]] = []
     for pct in sorted(p for p in domestic if 0 < p < max(domestic)):
-        if current.ledger_for(LineKind.PRODUCT, percentage=pct) is not None:
-            continue
+        fields = {"kind": "product", "percentage": f"{pct:f}", "ledger_account_id": str(low["id"])}
         why = f"products at {pct:f}% -> '{low['name']}' (revenue account named like it)"
+        taken = current.ledger_for(LineKind.PRODUCT, percentage=pct)
+        if taken is None:
+            rules.append((None, why, fields))
+            continue
+        if taken.percentage is not None or taken.tax_rate_id is not None:
+            continue  # a rule for that rate, as someone chose it
+        if taken.ledger_account_id == str(low["id"]):
+            continue
+        before = current.ledger.index(taken)
+        rule_name = f"rule {before + 1}" + (f" ('{taken.note}')" if taken.note else "")
+        elsewhere = names.get(taken.ledger_account_id, taken.ledger_account_id)
         rules.append(
             (
-                why,
-                {"kind": "product", "percentage": f"{pct:f}", "ledger_account_id": str(low["id"])},
+                before,
+                f"suggested by `connector mappings suggest`, review: {why}; placed before "
+                f"{rule_name}, which would put them on '{elsewhere}'",
+                fields,
             )
         )
     return rules
@@ -407,10 +464,24 @@ def _propose(
     path: Path,
     additions: list[tuple[str, dict[str, Any]]],
     flag: Callable[[Any], None],
+    insertions: list[tuple[int, str, dict[str, Any]]] | None = None,
 ) -> Proposal:
+    """`insertions`: (index of an existing rule, why, fields) for rules that go before it;
+    the rest are appended."""
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     doc = tomlkit.parse(old) if old else tomlkit.document()
     flag(doc)
+    existing = doc.get("rule")
+    for before, why, fields in sorted(insertions or [], key=lambda i: -i[0]):
+        if not isinstance(existing, AoT) or before >= len(existing):
+            additions = [*additions, (why, fields)]  # not a [[rule]] list as written here
+            continue
+        rule = tomlkit.table()
+        rule.add(tomlkit.comment(why))
+        for key, value in fields.items():
+            rule.add(key, value)
+        rule.add(tomlkit.nl())
+        existing.insert(before, rule)
     text = tomlkit.dumps(doc) if old else HEADERS[table]
     # A "not mapped" remark already in the file is not repeated on every run.
     additions = [(why, fields) for why, fields in additions if fields or f"# {why}" not in old]

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.private_files import write_csv as write_private_csv
-from connector.sync.reconcile import FINDINGS, Reconciliation
+from connector.sync.reconcile import FINDINGS, Known, Reconciliation
 
 
 def render(result: Reconciliation, console: Console) -> None:
@@ -34,13 +34,30 @@ def render(result: Reconciliation, console: Console) -> None:
     known = [("parked", k) for k in result.parked] + [("not booked", k) for k in result.not_booked]
     if known:
         table = Table(title="Known, not in Moneybird", title_justify="left")
-        for column in ("order", "", "why"):
-            table.add_column(column, overflow="fold")
+        for column in ("order", "what", "amount", "", "why"):
+            table.add_column(
+                column, overflow="fold", justify="right" if column == "amount" else "left"
+            )
         for label, k in known:
-            table.add_row(k.order, label, k.reason)
+            table.add_row(k.order, _what(k), _amount(k), label, k.reason)
         console.print(table)
     _vat(result, console)
     console.print(f"{result.requests} Moneybird requests", highlight=False)
+
+
+def _what(known: Known) -> str:
+    """An order, or which of its refunds."""
+    if known.kind == "refund" and known.refund_id:
+        return f"refund {known.refund_id}"
+    return known.kind
+
+
+def _amount(known: Known) -> str:
+    """Its own amount (a refund's negative), in its currency when not euros."""
+    if known.amount is None:
+        return ""
+    other = f" {known.currency}" if known.currency and known.currency != "EUR" else ""
+    return f"{known.amount:.2f}{other}"
 
 
 def _vat(result: Reconciliation, console: Console) -> None:

@@ -27,6 +27,11 @@ def rate_in_use_label(rate: RateInUse) -> str:
     """E.g. "19% to DE, consumers ('BTW 19%', 3 orders, e.g. #2007)"."""
     percentage = f"{rate.percentage.normalize():f}%"
     what = f"{percentage} ('{rate.label}')" if rate.label else percentage
+    if rate.together > 1:  # e.g. "6% twice on a line ('SGST / CGST', together 12%)"
+        times = "twice" if rate.together == 2 else f"{rate.together} times"
+        named = f"'{rate.label}', " if rate.label else ""
+        summed = (rate.percentage * rate.together).normalize()
+        what = f"{percentage} {times} on a line ({named}together {summed:f}%)"
     if rate.rate_id is None:
         what = "no VAT"
     who = "businesses" if rate.business else "consumers"

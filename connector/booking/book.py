@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -292,7 +293,12 @@ def _combine_taxes(
 
 
 def _rates_text(order: Order, members: tuple[str, ...]) -> str:
-    return " and ".join(_rate_label(order, m) for m in dict.fromkeys(members))
+    """The rates charged together; one rate more than once (Shopify knows rates by their
+    percentage: SGST 6% and CGST 6% are both "6") said with how often."""
+    times = {1: "", 2: " twice"}
+    return " and ".join(
+        _rate_label(order, m) + times.get(n, f" {n} times") for m, n in Counter(members).items()
+    )
 
 
 def _map_combination(
@@ -308,6 +314,16 @@ def _map_combination(
     """The one Moneybird rate of the combination's summed percentage that every member maps
     to; otherwise parked with what to make and map."""
     combination = order.tax_rates[line.rate_id or ""]
+    compound = [m for m in dict.fromkeys(members) if order.tax_rates[m].compound]
+    if compound:
+        # Charged on the price plus the others: no percentage of the price reproduces it (and
+        # none Moneybird is known to accept, such as 5 + 9.975 x 1.05 = 15.47375%).
+        raise _Park(
+            f"line '{line.description}' carries {_rates_text(order, members)} together, and "
+            f"{' and '.join(_rate_label(order, m) for m in compound)} "
+            f"{'is' if len(compound) == 1 else 'are'} compound (charged on the price plus the "
+            f"other taxes): no Moneybird tax rate reproduces that. {_by_hand(order, settings)}"
+        )
     if combination.percentage is None:
         unknown = next(m for m in members if order.tax_rates[m].percentage is None)
         raise _Park(f"the percentage of {_rate_label(order, unknown)} is unknown")
@@ -333,6 +349,24 @@ def _map_combination(
         mapped = ", ".join(f"shop rate {m} to '{mb.name}'" for m, mb in found.items())
         raise _Park(f"{advice} (the tax table maps {mapped})")
     return next(iter(chosen.values()))
+
+
+def _by_hand(order: Order, settings: BookingSettings) -> str:
+    """What to make in Moneybird so that `connector retry` adopts it as the order's invoice:
+    what adoption checks (reference, date, total, customer), and finalized."""
+    day = order.paid_at.astimezone(settings.timezone).date() if order.paid_at else None
+    billing = order.customer.billing
+    name = billing.company or f"{billing.first_name} {billing.last_name}".strip()
+    contact = (
+        f"with the address {order.customer.email}" if order.customer.email else f"named '{name}'"
+    )
+    return (
+        "Book the order by hand in Moneybird: a sales invoice with reference "
+        f"'{reference_for(order, settings.reference_template)}', dated {day}, for "
+        f"{fmt(_invoiced(order, settings))}, on a contact {contact}, sent (or marked as sent); "
+        f"then `connector retry {order.number}` takes it as this order's and registers the "
+        "payment"
+    )
 
 
 def _shop_vat(

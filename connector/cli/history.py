@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -61,7 +62,7 @@ def import_history(
             raise typer.Exit(EXIT_CONFIG)
         cfg.file.sync.mode = "summary" if mode == "summary" else "per_order"
     try:
-        start, end = import_range(since, until)
+        start, end = import_range(since, until, ZoneInfo(cfg.file.sync.timezone))
     except ValueError as exc:
         err.print(str(exc), highlight=False)
         raise typer.Exit(EXIT_CONFIG) from None

@@ -395,7 +395,7 @@ def month_page(store: Store, month: str, tz: tzinfo = UTC) -> dict[str, Any] | N
         "summary": done.summary,
         "reconciled_at": done.reconciled_at,
         "changed": changed_since(store, done.month, done.reconciled_at, tz),
-        "amounts": _amounts(store, done.month, tz),
+        "known": known_rows(report),
         "report": report,
         "chart": chart,
         "has_csv": bool(report.get("csv")),
@@ -422,15 +422,33 @@ def _bounds(month: str, tz: tzinfo) -> tuple[str, str] | None:
     return start, end
 
 
-def _amounts(store: Store, month: str, tz: tzinfo) -> dict[str, dict[str, str | None]]:
-    """The month's orders' amounts by number, for the orders its report lists by number."""
-    bounds = _bounds(month, tz)
-    if bounds is None:
-        return {}
-    return {
-        r.number: {"total": r.total, "currency": r.currency}
-        for r in store.orders_paid_between(*bounds)
-    }
+def known_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's orders and refunds known not to be in Moneybird, each with what it is and
+    its own amount as the reconciliation recorded them (a refund's, negative: never its
+    order's total)."""
+    rows = []
+    for state, listed in (("parked", report.get("parked")), ("", report.get("not_booked"))):
+        for known in listed or []:
+            kind = known.get("kind")
+            what = kind or ""
+            if kind == "refund" and known.get("refund_id"):
+                what = f"refund {known['refund_id']}"
+            if kind is None:  # recorded before reports said what each is
+                missing = "not recorded by this reconciliation; reconcile the month again"
+            else:
+                missing = "the shop's data cannot say"
+            rows.append(
+                {
+                    "order": known.get("order") or "",
+                    "state": state,
+                    "what": what,
+                    "total": known.get("amount"),
+                    "currency": known.get("currency"),
+                    "reason": known.get("reason") or "",
+                    "missing": missing,
+                }
+            )
+    return rows
 
 
 def changed_since(store: Store, month: str, reconciled_at: str, tz: tzinfo) -> list[str]:

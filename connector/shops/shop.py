@@ -106,6 +106,9 @@ class RateInUse:
     label: str = ""  # the shop's name for it
     orders: int = 0  # how many of the orders read used it
     example: str = ""  # the number of one of them
+    # Charged this many times together (Shopify's SGST 6% and CGST 6% on a line are "6" twice):
+    # booked at one Moneybird rate of their sum.
+    together: int = 1
 
 
 @dataclass(frozen=True)

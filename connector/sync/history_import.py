@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from connector import shutdown
 from connector.booking.book import Parked
 from connector.booking.credit import (
     CreditDraft,
+    OriginalInvoice,
     book_refund,
     line_map,
     net_of_refunds,
@@ -42,26 +43,37 @@ Progress = Callable[[int, int | None, int], None]  # done, total (if known), Mon
 AGAIN = "run the same command again to carry on: the orders already booked are skipped"
 
 
-def import_range(since: str, until: str | None = None) -> tuple[datetime, datetime | None]:
+def import_range(
+    since: str, until: str | None = None, tz: tzinfo | None = None
+) -> tuple[datetime, datetime | None]:
     """`import --since/--until` as moments (UTC): the first day, and the day after the last.
-    ValueError, saying what is wrong, for a text that is no date or a range without a day."""
+    ValueError, saying what is wrong, for a text that is no date or a range without a day
+    (with `tz`, the shop's zone: also a --since after its today)."""
     try:
         start = datetime.fromisoformat(since).replace(tzinfo=UTC)
         end = datetime.fromisoformat(until).replace(tzinfo=UTC) if until else None
     except ValueError:
         raise ValueError("--since and --until take dates like 2026-01-31") from None
-    check_range(start, end)
+    check_range(start, end, tz)
     return start, end
 
 
-def check_range(since: datetime, until: datetime | None) -> None:
+def check_range(since: datetime, until: datetime | None, tz: tzinfo | None = None) -> None:
     """A range with no day in it imports nothing: refused, so that an empty report is never
-    taken for an empty history."""
+    taken for an empty history. With `tz` (sync.timezone), a range that begins after the
+    shop's today is refused too, like a month not begun."""
     if until is not None and until <= since:
         raise ValueError(
             f"--until {until:%Y-%m-%d} is not after --since {since:%Y-%m-%d}: --until is the "
             "day after the last one to import"
         )
+    if tz is not None:
+        today = utcnow().astimezone(tz).date()
+        if since.date() > today:
+            raise ValueError(
+                f"--since {since:%Y-%m-%d} has not begun (today is {today}, {tz}): there is "
+                "no history to import yet"
+            )
 
 
 @dataclass
@@ -114,16 +126,25 @@ class DryRun:
     refunds: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     # order, refund id, date, amount, what would happen
 
-    def add(self, draft: InvoiceDraft | CreditDraft, rate_names: dict[str, str]) -> None:
-        """An invoice, or a credit invoice (its amounts negative) in the month of the refund."""
+    def add(
+        self,
+        draft: InvoiceDraft | CreditDraft,
+        rate_names: dict[str, str],
+        original: OriginalInvoice | None = None,
+    ) -> None:
+        """An invoice, or a credit invoice (its amounts negative) in the month of the refund;
+        a whole-order credit, Moneybird's duplicate of `original` (the invoice it credits),
+        has no lines of its own: the original's amounts per rate, negated."""
         month = draft.invoice_date.strftime("%Y-%m")
         incl = draft.prices_are_incl_tax if isinstance(draft, InvoiceDraft) else True
-        vat_by_rate = (
-            draft.predicted.vat_by_rate
-            if isinstance(draft, InvoiceDraft)
-            else draft.expected.vat_by_rate
-        )
-        for rate_id, amount in line_totals_by_rate(draft.lines).items():
+        if isinstance(draft, InvoiceDraft):
+            vat_by_rate = draft.predicted.vat_by_rate
+        else:
+            vat_by_rate = (draft.predicted or draft.expected).vat_by_rate
+        amounts = line_totals_by_rate(draft.lines)
+        if isinstance(draft, CreditDraft) and draft.full and original is not None:
+            amounts = {rate_id: -gross for rate_id, gross in original.gross_by_rate.items()}
+        for rate_id, amount in amounts.items():
             vat = vat_by_rate.get(rate_id, ZERO)
             net, gross = (amount - vat, amount) if incl else (amount, amount + vat)
             key = (month, rate_names.get(rate_id, rate_id))
@@ -173,10 +194,11 @@ class DryRun:
             if net:
                 self.refunds.append((*row, "lines on the order's invoice (net)"))
                 continue
+            original = original_from_draft(draft)
             credit = book_refund(
                 order,
                 refund,
-                original_from_draft(draft),
+                original,
                 line_map(draft),
                 rates,
                 engine.config.mappings,
@@ -185,7 +207,7 @@ class DryRun:
             if isinstance(credit, Parked):
                 self.refunds.append((*row, f"parked: {credit.reason}"))
             else:
-                self.add(credit, names)
+                self.add(credit, names, original)
                 self.refunds.append((*row, f"credit invoice {credit.reference}"))
 
 
@@ -200,7 +222,7 @@ def run_import(
     shop's list could not be read to the range's end, the report's `error` says how much is
     left and the run is recorded as such: the orders read are booked, nothing is passed over
     silently."""
-    check_range(since, until)
+    check_range(since, until, engine.settings.timezone)
     lock = PassLock(engine.store.path)
     if not lock.acquire():
         raise PassBusy("a sync or import is running on this state file; try again after it")
@@ -279,7 +301,7 @@ def dry_run(
 ) -> DryRun:
     """Everything the import would book, worked out without writing to Moneybird (it reads the
     tax rates and the contact list) or to the state."""
-    check_range(since, until)
+    check_range(since, until, engine.settings.timezone)
     client, store = engine.client, engine.store
     rates = rates_from_response(client.tax_rates())
     names = {r.id: r.name for r in rates.values()}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -35,6 +36,7 @@ from connector.sandbox.seed import (
     MB_RATE_0,
     MB_RATE_21,
     MB_RATE_DE_OSS,
+    MB_RATE_EXPORT,
     Item,
     Person,
     woo_order,
@@ -359,6 +361,91 @@ GST = Case(
 )
 
 
+LUC = Person("Luc", "Tremblay", "luc@example.ca", "Rue Saint-Denis 1", "H2X 3K8", "Montréal",
+             country="CA")  # fmt: skip
+
+
+def quebec_order() -> dict[str, Any]:
+    """Québec: GST 5% on 100.00 (5.00), and QST 9.975% marked compound, charged on the price
+    plus GST: 105.00 x 9.975% = 10.47375, rounded 10.47. Total 115.47."""
+    order = woo_order(3008, LUC, [Item("Masala chai 250g", "CH-250", 1, "100.00", 1)], "0",
+                      PAID, prices_include_tax=False)  # fmt: skip
+    order["line_items"][0].update(
+        subtotal="100.00", total="100.00", subtotal_tax="15.47", total_tax="15.47",
+        taxes=[{"id": 5, "total": "5.00", "subtotal": "5.00"},
+               {"id": 6, "total": "10.47375", "subtotal": "10.47375"}],
+    )  # fmt: skip
+    order["shipping_lines"] = []
+    order["tax_lines"] = [
+        {"id": 30081, "rate_code": "CA-QC-GST-1", "rate_id": 5, "label": "GST", "compound": False,
+         "tax_total": "5.00", "shipping_tax_total": "0.00", "rate_percent": 5.0, "meta_data": []},
+        {"id": 30082, "rate_code": "CA-QC-QST-2", "rate_id": 6, "label": "QST", "compound": True,
+         "tax_total": "10.47", "shipping_tax_total": "0.00", "rate_percent": 9.975,
+         "meta_data": []},
+    ]  # fmt: skip
+    order.update(total="115.47", total_tax="15.47", cart_tax="15.47", shipping_total="0.00",
+                 shipping_tax="0.00", discount_total="0.00", discount_tax="0.00")  # fmt: skip
+    return order
+
+
+def _by_hand(desk: Desk) -> None:
+    """In Moneybird, as the reason says: the contact, then the invoice, sent. How its lines
+    are booked is the bookkeeper's call (here: export at 0%, the Canadian taxes apart)."""
+    said = desk.reason("3008")
+    reference = said.split("with reference '")[1].split("'")[0]
+    day = said.split(", dated ")[1].split(",")[0]
+    total = said.split(", for ")[1].split(",")[0]
+    email = said.split("on a contact with the address ")[1].split(",")[0]
+    api = f"{desk.mb.api_url}/{desk.mb.administration_id}"
+    with httpx.Client(headers={"Authorization": f"Bearer {desk.mb.token}"}) as http:
+        contact = http.post(f"{api}/contacts.json", json={"contact": {
+            "firstname": "Luc", "lastname": "Tremblay", "country": "CA",
+            "send_invoices_to_email": email,
+        }}).json()  # fmt: skip
+        invoice = http.post(f"{api}/sales_invoices.json", json={"sales_invoice": {
+            "contact_id": contact["id"], "reference": reference, "invoice_date": day,
+            "prices_are_incl_tax": False, "details_attributes": [
+                {"description": "Masala chai 250g", "amount": "1", "price": "100.00",
+                 "tax_rate_id": MB_RATE_EXPORT, "ledger_account_id": LEDGER_HIGH},
+                {"description": "GST 5.00 and QST 10.47 (Québec)", "amount": "1",
+                 "price": f"{D(total) - D('100.00'):.2f}", "tax_rate_id": MB_RATE_EXPORT,
+                 "ledger_account_id": LEDGER_FEES},
+            ],
+        }}).json()  # fmt: skip
+        sent = http.patch(
+            f"{api}/sales_invoices/{invoice['id']}/send_invoice.json",
+            json={"sales_invoice_sending": {"delivery_method": "Manual"}},
+        )
+        assert sent.status_code == 200, sent.text
+
+
+def _by_hand_booked(desk: Desk) -> None:
+    invoice = desk.invoice("WC-3008")  # the one made by hand, adopted: no second one
+    assert D(invoice["total_price_incl_tax"]) == D("115.47")
+    assert invoice["state"] == "paid"
+    assert [(D(p["price"]), p["financial_account_id"]) for p in invoice["payments"]] == [
+        (D("115.47"), FIN_MOLLIE)
+    ]
+
+
+COMPOUND = Case(
+    "a line with a compound tax",
+    lambda d: only(d, quebec_order()),
+    "3008",
+    (
+        Step(
+            "shop rate 6 'QST' (9.975%) is compound (charged on the price plus the other "
+            "taxes): no Moneybird tax rate reproduces that. Book the order by hand in "
+            "Moneybird: a sales invoice with reference 'WC-3008', dated "
+            f"{PAID.astimezone(AMSTERDAM).date()}, for 115.47, on a contact with the address "
+            "luc@example.ca, sent (or marked as sent); then `connector retry 3008` takes it",
+            _by_hand,
+        ),
+    ),
+    _by_hand_booked,
+)
+
+
 def _usd_setup(desk: Desk) -> None:
     only(desk, usd_order(3002, PAID))
     day = PAID.astimezone(AMSTERDAM).date()
@@ -631,7 +718,7 @@ HISTORY = Case(
     retry=False,
 )
 
-CASES = [OSS, FEE, DISCOUNT, GST, USD, GIFT_SALE, GIFT_PAID, ADDRESS, CLOSED, SPREAD, NET,
+CASES = [OSS, FEE, DISCOUNT, GST, COMPOUND, USD, GIFT_SALE, GIFT_PAID, ADDRESS, CLOSED, SPREAD, NET,
          HISTORY]  # fmt: skip
 
 
@@ -651,3 +738,28 @@ def test_following_the_advice_books_the_order(desk: Desk, case: Case) -> None:
     finally:
         if desk.ecb is not None:
             desk.ecb.server.stop()
+
+
+def test_the_two_taxes_advice_followed_by_percentage_passes_config_check(desk: Desk) -> None:
+    """The advice says "map each of these shop rates to it"; a person (and a Shopify shop,
+    whose rates have no ids) maps them by percentage: 6% -> the 12% rate. The order books,
+    and `config check` does not call that rule an error: it says what the rule is for."""
+    only(desk, gst_order())
+    desk.run("sync", expect=(0, 1))
+    assert "make one Moneybird sales tax rate of 12%" in desk.reason("3001")
+    desk.mb.tax_rates.append({
+        **desk.mb.tax_rates[0], "id": R12, "name": "GST 12%", "percentage": "12.0",
+    })  # fmt: skip
+    desk.add_rule("tax", f'note = "SGST, CGST"\npercentage = "6"\ncountry = "IN"\n'
+                         f'tax_rate_id = "{R12}"')  # fmt: skip
+    desk.run("retry", "3001")
+    desk.run("sync")
+    _gst_booked(desk)
+    said = desk.run("config", "check")  # exit 0: no errors
+    assert not [ln for ln in said.splitlines() if ln.startswith("error")], said
+    out = " ".join(said.split())
+    assert (
+        "rule 8 is for 6% and tax_rate_id 400000000000000120 ('GST 12%') is 12%: it books "
+        "lines charged at rates together that add up to 12%; a line charged at 6% alone "
+        "parks" in out
+    ), out

@@ -34,6 +34,7 @@ from connector.sandbox.seed import LOTTE, Item, demo_orders, seed_shop, woo_orde
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState, Store
 from tests.conftest import ROOT, secrets_env, write_config
+from tests.e2e.test_reconcile import november_known
 
 runner = CliRunner()
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -454,3 +455,40 @@ def test_a_month_page_says_when_orders_changed_since(browser: Any, october_books
         browser.get(base + "months/2026-10")
         assert "1006" not in text_of(browser, "main")  # booked: no longer listed as parked
         assert not browser.find_elements(By.ID, "changed")
+
+
+def test_known_not_in_moneybird_shows_each_ones_own_amount(
+    browser: Any, october: tuple[Path, WooCommerceSandbox]
+) -> None:
+    """A parked refund shows the refund's amount, negative (never its order's total), also when
+    its order was paid in an earlier month; a parked order shows the order's (figures in
+    tests/e2e/test_reconcile.py's november_known)."""
+    from selenium.webdriver.common.by import By
+
+    path, woo = october
+    refunds = november_known(woo)
+    assert runner.invoke(app, ["sync", "--config", str(path)]).exit_code == 0
+    month = ["reconcile", "--month", "2026-11", "--config", str(path)]
+    assert runner.invoke(app, month).exit_code == 0
+    with dashboard(path) as (base, _store):
+        browser.get(base + "months/2026-11")
+        body = browser.find_elements(By.CSS_SELECTOR, "#known tbody tr")
+        amounts = sorted(
+            (
+                tr.find_element(By.TAG_NAME, "td").text,
+                tr.find_element(By.CSS_SELECTOR, "td.num").text,
+            )
+            for tr in body
+        )
+        assert amounts == [
+            ("1001 (parked)", "-10.00"), ("1011 (parked)", "-11.84"), ("1011 (parked)", "46.79")
+        ]  # fmt: skip
+        header = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#known thead th")]
+        assert header == ["order", "what", "amount", "why"]
+        rows = {tuple(td.text for td in tr.find_elements(By.TAG_NAME, "td")[:3]) for tr in body}
+        assert rows == {
+            ("1001 (parked)", f"refund {refunds['1001']}", "-10.00"),
+            ("1011 (parked)", "order", "46.79"),
+            ("1011 (parked)", f"refund {refunds['1011']}", "-11.84"),
+        }
+        assert not misaligned(browser)

@@ -7,6 +7,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from connector.cli import app
@@ -15,6 +17,7 @@ from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.seed import JEROEN, Item, woo_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Store
+from connector.sync import history_import
 from connector.sync.history_import import dry_run, run_import
 from tests.conftest import secrets_env, write_config
 from tests.helpers import booked_exactly_once
@@ -167,6 +170,37 @@ def test_refunds_in_the_history_are_in_the_dry_run_and_booked_by_the_import(
     assert [(c["reference"], c["state"]) for c in credits] == [(f"WC-1001-R{refund['id']}", "paid")]
 
 
+def test_a_whole_order_refund_in_the_history_comes_off_the_dry_runs_totals(
+    tmp_path: Path, runtime: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    """A whole-order refund's credit is Moneybird's duplicate of the invoice (no lines of its
+    own): the dry run takes the original's figures per rate off, as the import books them."""
+    refund = shop.refund(
+        1001,
+        items=[(10011, 2, "23.76", "2.14"), (10012, 1, "28.88", "6.07")],
+        shipping=[(10013, "4.95", "1.04")],
+    )  # the whole of 1001: beans 25.90 at 9%, moka pot 34.95 and shipping 5.99 at 21%
+    result = dry_run(runtime.engine(), SINCE)
+    assert [row[1:] for row in result.refunds] == [
+        (str(refund["id"]), refund["date_created"][:10], "66.84",
+         f"credit invoice WC-1001-R{refund['id']}"),
+    ]  # fmt: skip
+    by_rate: dict[str, list] = {}
+    for (_month, rate), values in result.totals.items():
+        row = by_rate.setdefault(rate, [0, 0, 0])
+        for i in range(3):
+            row[i] += values[i]
+    # The demo's totals less 1001's: 21% net 154.80 - 33.83, VAT 32.51 - 7.11, gross 187.31 -
+    # 40.94; 9% net 367.15 - 23.76, VAT 33.05 - 2.14, gross 400.20 - 25.90.
+    assert [str(v) for v in by_rate["21% btw"]] == ["120.97", "25.40", "146.37"]
+    assert [str(v) for v in by_rate["9% btw"]] == ["343.39", "30.91", "374.30"]
+    assert moneybird.invoices == {}
+
+    run_import(runtime.engine(), SINCE)
+    [credit] = [i for i in moneybird.invoices.values() if i.get("original_sales_invoice_id")]
+    assert credit["total_price_incl_tax"] == "-66.84"
+
+
 def history(shop: WooCommerceSandbox, count: int, first: datetime, apart: timedelta) -> None:
     """`count` paid orders from Jeroen (a known contact), created `apart` from each other (0:
     all in one second), oldest first."""
@@ -237,3 +271,43 @@ def test_an_import_that_gets_no_further_exits_1_saying_what_is_left_and_carries_
     assert "58 booked, 1 parked" in again.output  # the 100 already booked are skipped
     booked = booked_exactly_once(moneybird, 150 + 8, paid=True)
     assert {f"WC-{7000 + n}" for n in range(150)} <= set(booked)
+
+
+# --- a range that has not begun ---------------------------------------------------------------
+
+
+def test_an_import_since_a_day_after_the_shops_today_is_refused_like_a_month_not_begun(
+    config_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """Nothing to read yet: refused with one line and exit 2, not "0 orders read" with exit 0
+    (an empty report is never taken for an empty history). Nothing is asked of Moneybird."""
+    for dry in ([], ["--dry-run", "--report", str(config_path.parent / "report")]):
+        result = runner_for_import(["--since", "2099-01-01", *dry, "--config", str(config_path)])
+        assert result.exit_code == 2, result.output
+        assert result.output.count("\n") == 1, result.output
+        assert "--since 2099-01-01 has not begun" in result.output
+        assert "Europe/Amsterdam" in result.output
+    assert moneybird.received == []
+    assert not (config_path.parent / "report").exists()
+
+
+def test_the_shops_today_is_in_sync_timezone(
+    config_path: Path, moneybird: MoneybirdSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 23:30 UTC on 31 December it is 1 January in Amsterdam (sync.timezone): that day has
+    begun in the shop, the 2nd has not."""
+    monkeypatch.setattr(
+        history_import, "utcnow", lambda: datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    )
+    later = runner_for_import(["--since", "2027-01-02", "--config", str(config_path)])
+    assert later.exit_code == 2, later.output
+    assert "--since 2027-01-02 has not begun (today is 2027-01-01, Europe/Amsterdam)" in (
+        later.output
+    )
+    begun = runner_for_import(["--since", "2027-01-01", "--config", str(config_path)])
+    assert begun.exit_code == 0, begun.output
+    assert "0 orders read" in begun.output
+
+
+def runner_for_import(arguments: list[str]) -> Result:
+    return CliRunner().invoke(app, ["import", *arguments])

@@ -33,7 +33,15 @@ from connector.ops.alerts import Alerter
 from connector.ops.reconciliation import monthly
 from connector.runtime import Runtime, build
 from connector.sandbox.moneybird import MoneybirdSandbox
-from connector.sandbox.seed import MB_RATE_9, MB_RATE_21, demo_orders, seed_shop
+from connector.sandbox.seed import (
+    MB_RATE_9,
+    MB_RATE_21,
+    SOPHIE,
+    Item,
+    demo_orders,
+    seed_shop,
+    woo_order,
+)
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from tests.conftest import secrets_env, write_config
 
@@ -347,3 +355,60 @@ def test_a_real_sale_under_a_refunds_reference_is_never_advised_to_be_credited(
     [found] = [d for d in report["duplicates"] if d["reference"] == credit_ref]
     assert f"do not credit {number}" in found["advice"]
     assert f"credit {number}" not in found["advice"].replace("do not credit", "")
+
+
+# --- known, not in Moneybird -------------------------------------------------------------------
+
+NOVEMBER = datetime(2026, 11, 10, 9, tzinfo=UTC)
+
+
+def november_known(woo: WooCommerceSandbox) -> dict[str, str]:
+    """November, after October is booked: what is known not to be in Moneybird, each with its
+    own amount (the refund ids by order).
+
+    - 1001 (paid in October) refunded 10.00 on 10 November, its lines saying both bags of beans
+      (2 x 12.95 = 25.90): parks. Its amount is the refund's, -10.00, not 1001's 66.84.
+    - 1011, the moka pot to Germany as 1006 (34.95 incl. 19% + shipping 9.95 + 1.89 VAT =
+      46.79), paid 5 November: parks, its 19% rate not mapped.
+    - 1011's shipping refunded on 12 November (9.95 + 1.89 = 11.84): its order is not booked.
+    """
+    first = woo.refund(1001, "10.00", items=[(10011, 2, "23.76", "2.14")], when=NOVEMBER)
+    moka = Item("Moka pot 6 kops", "MP-6", 1, "34.95", 3)
+    order = woo_order(1011, SOPHIE, [moka], "9.95", datetime(2026, 11, 5, 9, tzinfo=UTC),
+                      payment=("mollie_wc_gateway_ideal", "iDEAL", "tr_Nv11Mk"))  # fmt: skip
+    woo.put_order(order)
+    shipping = order["shipping_lines"][0]["id"]
+    second = woo.refund(
+        1011, shipping=[(shipping, "9.95", "1.89")], when=NOVEMBER + timedelta(days=2)
+    )
+    return {"1001": str(first["id"]), "1011": str(second["id"])}
+
+
+def test_what_is_known_not_booked_says_what_it_is_and_its_own_amount(
+    booked: Path, october: WooCommerceSandbox
+) -> None:
+    refunds = november_known(october)
+    assert runner.invoke(app, ["sync", "--config", str(booked)]).exit_code == 0
+    month = ["reconcile", "--month", "2026-11", "--config", str(booked)]
+    result = runner.invoke(app, [*month, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    known = {(k["order"], k["kind"]): k for k in report["parked"]}
+    assert set(known) == {("1001", "refund"), ("1011", "order"), ("1011", "refund")}
+    picked = {key: (k["refund_id"], k["amount"], k["currency"]) for key, k in known.items()}
+    assert picked == {
+        ("1001", "refund"): (refunds["1001"], "-10.00", "EUR"),
+        ("1011", "order"): (None, "46.79", "EUR"),
+        ("1011", "refund"): (refunds["1011"], "-11.84", "EUR"),
+    }
+    # The keys there were are kept: what it is and its amount are added.
+    beans = known[("1001", "refund")]
+    assert (
+        beans["reference"] and "add up to 25.90, more than the refund of 10.00" in beans["reason"]
+    )
+    # On the terminal: which refund, and its amount.
+    shown = runner.invoke(app, month)
+    assert shown.exit_code == 0, shown.output
+    rows = shown.output.split("Known, not in Moneybird")[1]
+    assert f"refund {refunds['1001']}" in rows and "-10.00" in rows
+    assert "46.79" in rows and "-11.84" in rows and "66.84" not in rows

@@ -361,6 +361,59 @@ def test_rates_in_use_come_from_the_newest_pages_when_shopify_cannot_run_a_bulk_
     assert any("RecentRates" in q for q, _v in shopify.queries)
 
 
+def test_a_bulk_result_cut_short_is_said_by_config_check_and_suggest_without_a_traceback(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    """The file of Shopify's bulk operation ends in half a line (a download cut short): the
+    rates cannot be read, and `config check` says so as not checked; `mappings suggest` stops
+    with one line; neither ends in a traceback."""
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    run = shopify._bulk_run
+
+    def cut_short(info: Any, query: str, groupObjects: bool = False) -> dict[str, Any]:
+        started = run(info, query, groupObjects)
+        operation = shopify.bulk_operations[started["bulkOperation"]["id"]]
+        operation["jsonl"] = operation["jsonl"][:-40]
+        return started
+
+    shopify._bulk_run = cut_short
+    config = shopify_config(tmp_path, shopify, moneybird)
+    env = {"MONEYBIRD_TOKEN": moneybird.token, "SHOPIFY_ACCESS_TOKEN": shopify.access_token}
+    runner = CliRunner(env=env)
+    check = runner.invoke(app, ["config", "check", "--config", str(config.path)])
+    assert check.exit_code == 0 and not isinstance(check.exception, KeyError), check.output
+    assert check.exception is None or isinstance(check.exception, SystemExit), check.exception
+    said = " ".join(check.output.split())
+    assert (
+        "shop tax rates: not checkable: Shopify has no tax-rate list, and its recent orders "
+        "could not be read (Shopify's bulk result has a line that is not JSON (line 8): the "
+        "file was cut short; try again)" in said
+    ), said
+    suggest = runner.invoke(app, ["mappings", "suggest", "--config", str(config.path)])
+    assert isinstance(suggest.exception, SystemExit) and suggest.exit_code == 1, suggest.output
+    assert "Shopify's bulk result has a line that is not JSON (line 8)" in suggest.output
+
+
+def test_an_answer_without_orders_is_a_shop_error_when_rates_are_read_by_pages(
+    shopify_runtime: Runtime, shopify: Any
+) -> None:
+    from connector.errors import ShopError
+    from connector.shops.shopify.shop import ShopifyShop
+
+    shopify.bulk_refuse = "OPERATION_IN_PROGRESS"
+    shop = shopify_runtime.shop
+    assert isinstance(shop, ShopifyShop)
+    query = shop._query
+    shop._query = lambda document, variables: (  # type: ignore[method-assign]
+        {} if "RecentRates" in document else query(document, variables)
+    )
+    with pytest.raises(ShopError, match="Shopify's answer lacks 'orders'"):
+        shop.rates_in_use(datetime.now(UTC) - timedelta(days=90))
+
+
 def test_a_shopify_shop_books_nine_percent_goods_on_the_low_rate_ledger_of_the_starter_tables(
     tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
 ) -> None:
@@ -394,6 +447,66 @@ def test_a_shopify_shop_books_nine_percent_goods_on_the_low_rate_ledger_of_the_s
     assert ledgers[("SH-2008", "Koffiebonen Ethiopië 500g")] == LEDGER_LOW
     wafels = [k for k in ledgers if k[0] == "SH-2009" and k[1].startswith("Stroopwafels")]
     assert len(wafels) == 12 and {ledgers[k] for k in wafels} == {LEDGER_LOW}
+
+
+def test_suggest_puts_nine_percent_goods_of_an_older_ledger_table_on_the_low_rate_ledger(
+    tmp_path: Path, shopify: Any, moneybird: MoneybirdSandbox
+) -> None:
+    """A table from before the 9% rule: all products but tax class 'reduced-rate' on the
+    high-rate revenue, and Shopify's lines have no tax class. `mappings suggest` proposes the
+    9% rule before that catch-all (appended after it, it could never apply); applied, 9%
+    goods book on the low-rate revenue."""
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    config = shopify_config(tmp_path, shopify, moneybird)
+    tables = tmp_path / "mappings"
+    tables.mkdir()
+    for name in ("tax.toml", "payment.toml"):
+        (tables / name).write_text((ROOT / "mappings" / name).read_text())
+    ledger = (ROOT / "mappings" / "ledger.toml").read_text()
+    nine = ledger.index('[[rule]]\nnote = "Products at 9%')
+    old = ledger[:nine] + ledger[ledger.index("[[rule]]", nine + 1) :]
+    assert 'percentage = "9"' not in old
+    (tables / "ledger.toml").write_text(old)
+    text = config.path.read_text().replace(str(ROOT / "mappings"), str(tables))
+    config.path.write_text(text)
+    env = {"MONEYBIRD_TOKEN": moneybird.token, "SHOPIFY_ACCESS_TOKEN": shopify.access_token}
+    runner = CliRunner(env=env)
+    warned = runner.invoke(app, ["config", "check", "--config", str(config.path)])
+    assert (
+        "ledger.toml:24: products at 9% go by rule 2 to 'Omzet hoog tarief': Shopify's lines "
+        'have no tax class to tell them apart by. Add a rule with percentage = "9" on \'Omzet '
+        "laag tarief' before it (`connector mappings suggest` proposes one)"
+    ) in " ".join(warned.output.split()), warned.output
+    result = runner.invoke(app, ["mappings", "suggest", "--write", "--config", str(config.path)])
+    assert result.exit_code == 0, result.output
+    written = (tables / "ledger.toml").read_text()
+    catch_all = written.index('note = "All other products: omzet hoog tarief (8000)"')
+    proposed = written.index(
+        "# suggested by `connector mappings suggest`, review: products at 9% -> 'Omzet laag "
+        "tarief' (revenue account named like it); placed before rule 2 ('All other products: "
+        "omzet hoog tarief (8000)'), which would put them on 'Omzet hoog tarief'\n"
+        f'kind = "product"\npercentage = "9"\nledger_account_id = "{LEDGER_LOW}"\n'
+    )
+    assert proposed < catch_all
+    assert written.count("[[rule]]") == old.count("[[rule]]") + 1  # that rule, nothing else
+    check = runner.invoke(app, ["config", "check", "--config", str(config.path)])
+    assert check.exit_code == 0 and "can never apply" not in check.output, check.output
+    assert "products at 9%" not in check.output, check.output
+    sync = runner.invoke(app, ["sync", "--config", str(config.path)])
+    assert "5 booked" in sync.output, sync.output
+    ledgers = {
+        (i["reference"], d["description"]): d["ledger_account_id"]
+        for i in moneybird.invoices.values()
+        for d in i["details"]
+    }
+    assert ledgers[("SH-2003", "Espresso blend 1kg")] == LEDGER_LOW  # 9%, B2B
+    assert ledgers[("SH-2001", "Koffiebonen Ethiopië 500g")] == LEDGER_LOW  # 9%
+    assert ledgers[("SH-2001", "Moka pot 6 kops")] == LEDGER_HIGH  # 21%
+    again = runner.invoke(app, ["mappings", "suggest", "--config", str(config.path)])
+    assert "ledger.toml" not in again.output, again.output
 
 
 def test_shopify_refunds_become_linked_credit_invoices(

@@ -37,7 +37,7 @@ def run(
 ) -> BulkResult | None:
     """Start the bulk query and wait for it; None when it cannot answer (said in the log)."""
     try:
-        started = query(BULK_RUN, {"query": document})["bulkOperationRunQuery"]
+        started = field_of(query(BULK_RUN, {"query": document}), "bulkOperationRunQuery")
     except ShopError as exc:
         log.warning("Shopify refused a bulk operation (%s); reading by pages instead", exc)
         return None
@@ -50,7 +50,7 @@ def run(
         return None
     waited, wait = 0.0, FIRST_WAIT
     while True:
-        status = query(BULK_STATUS, {"id": operation["id"]})["bulkOperation"] or {}
+        status = field_of(query(BULK_STATUS, {"id": operation["id"]}), "bulkOperation") or {}
         state = status.get("status")
         if state == "COMPLETED":
             return BulkResult(status.get("url"), int(status.get("rootObjectCount") or 0))
@@ -70,15 +70,32 @@ def run(
         wait = min(LONGEST_WAIT, wait * 2)
 
 
+def rows(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Each line of a bulk operation's JSONL as its object; a line that is not one (a file
+    cut short in the download) is a ShopError, said as such."""
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except ValueError:
+            raise ShopError(
+                f"Shopify's bulk result has a line that is not JSON (line {number}): the file "
+                "was cut short; try again"
+            ) from None
+        if not isinstance(row, dict):
+            raise ShopError(
+                f"Shopify's bulk result has a line that is not an object (line {number})"
+            )
+        yield row
+
+
 def orders_from_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     """Orders as a paged query returns them, from the JSONL of a grouped bulk operation: each
     order's line then, below it, its line items and shipping lines (`__parentId` its id).
     One order is held at a time, so memory stays flat however long the history."""
     order: dict[str, Any] | None = None
-    for text in lines:
-        if not text.strip():
-            continue
-        row = json.loads(text)
+    for row in rows(lines):
         parent = row.pop("__parentId", None)
         if parent is None:
             if order is not None:
@@ -100,3 +117,10 @@ def orders_from_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             raise ShopError(f"Shopify's bulk result has a line of {parent} of an unknown kind")
     if order is not None:
         yield order
+
+
+def field_of(answer: Any, name: str) -> Any:
+    """A field of Shopify's answer; an answer without it is a ShopError."""
+    if not isinstance(answer, dict) or name not in answer:
+        raise ShopError(f"Shopify's answer lacks '{name}'")
+    return answer[name]

@@ -137,7 +137,10 @@ def _order(payload: dict[str, Any], vat_attribute: str, side: str) -> Order:
     for key, amount, title in _tax_lines(payload, side):
         previous = tax_rates.get(key)
         total = amount + (previous.vat_total if previous else ZERO)
-        tax_rates[key] = ShopTaxRate(key, Decimal(key), title, total)
+        # One percentage under several titles (SGST 6% and CGST 6%): all of them named.
+        titles = previous.label.split(" / ") if previous and previous.label else []
+        label = " / ".join(dict.fromkeys([*titles, title] if title else titles))
+        tax_rates[key] = ShopTaxRate(key, Decimal(key), label, total)
 
     lines: list[OrderLine] = []
     for item in payload["lineItems"]["nodes"]:

@@ -320,12 +320,13 @@ class ShopifyShop:
         after, complete = None, False
         for _page in range(RATE_PAGES):
             variables = {"after": after, "query": search, **self._vat_field}
-            connection = self._query(RECENT_RATES, variables)["orders"]
-            nodes += connection["nodes"]
-            if not connection["pageInfo"]["hasNextPage"]:
+            connection = bulk.field_of(self._query(RECENT_RATES, variables), "orders")
+            nodes += bulk.field_of(connection, "nodes")
+            page_info = bulk.field_of(connection, "pageInfo")
+            if not bulk.field_of(page_info, "hasNextPage"):
                 complete = True
                 break
-            after = connection["pageInfo"]["endCursor"]
+            after = bulk.field_of(page_info, "endCursor")
         return _rates_of(iter(nodes), since, complete, self.vat_number_attribute)
 
     def _bulk_rows(self, result: bulk.BulkResult) -> Iterator[dict[str, Any]]:
@@ -339,9 +340,7 @@ class ShopifyShop:
                     raise ShopError(
                         f"Shopify's bulk result could not be read (HTTP {response.status_code})"
                     )
-                for text in response.iter_lines():
-                    if text.strip():
-                        yield json.loads(text)
+                yield from bulk.rows(response.iter_lines())
         except httpx.HTTPError as exc:
             raise ShopError(f"Shopify's bulk result could not be read: {scrub(str(exc))}") from exc
 
@@ -485,7 +484,7 @@ def _rates_of(
     nodes: Iterator[dict[str, Any]], since: datetime, complete: bool, vat_attribute: str
 ) -> RatesInUse:
     """Each (rate, destination, business or not) the orders used, counted, in first-seen order."""
-    seen: dict[tuple[str | None, str, bool], RateInUse] = {}
+    seen: dict[tuple[str | None, int, str, bool], RateInUse] = {}
     orders = 0
     for node in nodes:
         orders += 1
@@ -494,23 +493,30 @@ def _rates_of(
         country = shipping.country if shipping and shipping.country else customer.billing.country
         business = customer.is_business
         number = str(node.get("name") or gid_number(str(node.get("id")))).lstrip("#")
-        taxes: list[tuple[str | None, Decimal, str]] = []
+        # Each rate once per order, under all its titles (SGST 6% and CGST 6% are one "6").
+        taxes: dict[str | None, list[str]] = {}
         for line in node.get("taxLines") or []:
+            if line.get("ratePercentage") is None:
+                continue  # booking leaves such a tax line out too
             try:
                 key = rate_key(line.get("ratePercentage"))
             except MoneyError:
                 continue  # not a rate: the order parks for it when it is read to be booked
-            taxes.append((key, Decimal(key), str(line.get("title") or "")))
-        for rate_id, percentage, title in taxes or [(None, Decimal(0), "")]:
-            found = seen.get((rate_id, country, business))
-            seen[(rate_id, country, business)] = RateInUse(
+            titles = taxes.setdefault(key, [])
+            if line.get("title") and str(line["title"]) not in titles:
+                titles.append(str(line["title"]))
+        for rate_id, titles in (taxes or {None: []}).items():
+            together = max(1, len(titles))  # under titles of their own: charged together
+            found = seen.get((rate_id, together, country, business))
+            seen[(rate_id, together, country, business)] = RateInUse(
                 rate_id,
-                percentage,
+                Decimal(rate_id or 0),
                 country,
                 business,
-                found.label if found else title,
+                found.label if found else " / ".join(titles),
                 (found.orders if found else 0) + 1,
                 found.example if found else number,
+                together,
             )
     return RatesInUse(tuple(seen.values()), orders, since, complete)
 

@@ -14,7 +14,7 @@ from connector.moneybird.documents import Document, RoundingPayment, booked
 from connector.state import OrderState, RefundRecord, RefundState, from_text
 from connector.sync.adoption import customer_name, not_this_sale
 from connector.sync.reconcile.expected import Expected
-from connector.sync.reconcile.report import Finding, Known, Reconciliation, Row
+from connector.sync.reconcile.report import Finding, Reconciliation, Row
 from connector.sync.reconcile.scope import Scope
 
 
@@ -152,13 +152,11 @@ class Comparison:
         record = item.record
         if state in (OrderState.PARKED, RefundState.PARKED):
             reason = record.park_reason if record is not None else ""
-            self.result.parked.append(Known(item.order, item.reference, reason or "parked"))
+            self.result.parked.append(item.known(reason or "parked"))
             self._row(item, None, f"parked: {reason}")
             return
         if state == RefundState.WAITING:
-            self.result.parked.append(
-                Known(item.order, item.reference, "refund of an order that is not booked")
-            )
+            self.result.parked.append(item.known("refund of an order that is not booked"))
             self._row(item, None, "waits for its order")
             return
         before_start = (
@@ -169,7 +167,7 @@ class Comparison:
         )
         if before_start:
             reason = "paid before the start point: history, booked only by `connector import`"
-            self.result.not_booked.append(Known(item.order, item.reference, reason))
+            self.result.not_booked.append(item.known(reason))
             self._row(item, None, "not booked: before the start point")
             return
         if (

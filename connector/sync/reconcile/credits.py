@@ -56,6 +56,7 @@ class CreditFigures:
             item.reference = credit.reference
             item.total = credit.expected.total_incl_tax
             item.vat = dict(credit.expected.vat_by_rate)
+            item.predicted = credit.predicted
 
     def _credit_draft(
         self, order: Order, refund: Refund, original: Document

@@ -10,7 +10,7 @@ from connector.booking.day import DayShare
 from connector.money import ZERO
 from connector.state import CorrectionRecord, OrderRecord, OrderState, RefundRecord
 from connector.sync.reconcile.expected import Expected
-from connector.sync.reconcile.report import Known, Reconciliation
+from connector.sync.reconcile.report import Reconciliation
 from connector.sync.reconcile.scope import Scope
 
 
@@ -43,7 +43,7 @@ class Days:
                 item.vat = DayShare.from_json(record.day_share).vat
             if record.state == OrderState.IN_DAY:
                 why = f"waits in its day's document ({record.day}), made once the day has settled"
-                self.result.not_booked.append(Known(item.order, item.reference, why))
+                self.result.not_booked.append(item.known(why))
             elif record.invoice_number:
                 days.setdefault(record.invoice_number, []).append(item)
             else:
@@ -102,6 +102,6 @@ class Days:
                             None)  # fmt: skip
             if correction.state == OrderState.IN_DAY:
                 why = f"a change waits in its day's document ({day}), made once it has settled"
-                self.result.not_booked.append(Known(item.order, item.reference, why))
+                self.result.not_booked.append(item.known(why))
             elif correction.invoice_number:
                 days.setdefault(correction.invoice_number, []).append(item)

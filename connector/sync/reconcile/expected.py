@@ -10,6 +10,7 @@ from decimal import Decimal
 from connector.booking.invoice import Totals
 from connector.order import Order, Refund
 from connector.state import OrderRecord, RefundRecord
+from connector.sync.reconcile.report import Known
 
 
 @dataclass
@@ -34,3 +35,17 @@ class Expected:
     @property
     def state(self) -> str | None:
         return self.record.state if self.record is not None else None
+
+    def known(self, reason: str) -> Known:
+        """Known not to be in Moneybird: what it is, and its own amount (a refund's, not its
+        order's; negative, as its credit invoice would carry it)."""
+        kind = {"credit": "refund", "correction": "change"}.get(self.kind, self.kind)
+        return Known(
+            self.order,
+            self.reference,
+            reason,
+            "order" if kind == "invoice" else kind,
+            self.refund.refund_id if self.refund is not None else None,
+            self.total,
+            self.currency,
+        )

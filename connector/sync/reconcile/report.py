@@ -51,6 +51,24 @@ class Known:
     order: str
     reference: str
     reason: str
+    # What it is: an order, a refund (of `order`), a change of an order (summary mode's
+    # correction), or a day's document; its own amount incl. VAT, as its document would
+    # carry it (a refund's negative: money returned), None when the shop's data cannot say.
+    kind: str = "order"
+    refund_id: str | None = None
+    amount: Decimal | None = None
+    currency: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "order": self.order,
+            "reference": self.reference,
+            "reason": self.reason,
+            "kind": self.kind,
+            "refund_id": self.refund_id,
+            "amount": None if self.amount is None else str(self.amount),
+            "currency": self.currency or None,
+        }
 
 
 @dataclass(frozen=True)
@@ -209,8 +227,8 @@ class Reconciliation:
             },
             "orders": [row.as_dict() for row in self.rows],
             **{kind: [f.as_dict() for f in getattr(self, kind)] for kind in FINDINGS},
-            "parked": [k.__dict__ for k in self.parked],
-            "not_booked": [k.__dict__ for k in self.not_booked],
+            "parked": [k.as_dict() for k in self.parked],
+            "not_booked": [k.as_dict() for k in self.not_booked],
             "vat": [row.as_dict() for row in self.vat],
             "vat_other_currencies": [row.as_dict() for row in self.vat_other_currencies],
             "vat_note": self.vat_note,

@@ -110,7 +110,9 @@ class ShopMonth:
         record = self.scope.store.order(order.key)
         reference = reference_for(order, self.scope.settings.reference_template)
         if waiting:
-            self.result.not_booked.append(Known(order.number, reference, f"waits: {waiting}"))
+            why = f"waits: {waiting}"
+            known = Known(order.number, reference, why, amount=order.total, currency=order.currency)
+            self.result.not_booked.append(known)
             return None
         total, vat, predicted = order.total, None, None
         try:

@@ -3,13 +3,18 @@ its recent orders used that no rule maps, or a remark saying what to do by hand.
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connector.admin.mappings_suggest import _rules_for_rates_in_use
+from connector.admin.mappings_suggest import _rules_for_rates_in_use, suggest
+from connector.booking.mappings import Mappings, TaxRule
+from connector.booking.tax_rates import MoneybirdTaxRate
+from connector.config import load_config
 from connector.sandbox.seed import MB_RATE_21, MB_RATE_DE_OSS
 from connector.shops.shop import RateInUse, RatesInUse
 from tests.unit.booking.test_default_tables import RATES
@@ -53,3 +58,57 @@ def test_a_consumer_elsewhere_in_the_eu_pays_the_home_rate_outside_the_one_stop_
 def test_an_untaxed_sale_abroad_the_tables_do_not_map_is_left_to_a_person() -> None:
     [(why, fields)] = proposed(False, rate("0", "DE"))  # a consumer: neither ICP nor export
     assert fields == {} and why.startswith("NOT MAPPED: no VAT to DE, consumers")
+
+
+def test_one_percentage_charged_twice_gets_the_rate_of_their_sum() -> None:
+    """SGST 6% and CGST 6% on a line are Shopify's rate "6" twice; booking takes the line at
+    one Moneybird rate of 12%, so that is the rate proposed for 6%, never a 6% one."""
+    six = MoneybirdTaxRate("600", "GST 6%", D("6.0"), "sales_invoice", True)
+    twelve = MoneybirdTaxRate("1200", "GST 12%", D("12.0"), "sales_invoice", True)
+    both = RateInUse("6", D(6), "IN", False, "SGST / CGST", 3, "1001", together=2)
+    in_use = RatesInUse((both,), 3, datetime(2026, 9, 1, tzinfo=UTC))
+    rates = {r.id: r for r in (six, twelve)}
+    empty = Mappings((), ())
+    [(why, fields)] = _rules_for_rates_in_use(empty, rates, in_use, "IN", [], False)
+    assert fields == {"percentage": "6", "country": "IN", "tax_rate_id": "1200"}
+    assert why.startswith(
+        "6% twice on a line ('SGST / CGST', together 12%) to IN, consumers (3 orders, e.g. "
+        "#1001), read from the 3 orders of the last 90 days -> Moneybird 'GST 12%'"
+    ), why
+    # Without a 12% rate in Moneybird: what to make, not the 6% rate.
+    [(why, fields)] = _rules_for_rates_in_use(empty, {"600": six}, in_use, "IN", [], False)
+    assert fields == {} and "Moneybird has no active sales rate at 12%; create one" in why
+    # A rule that maps 6% to the 6% rate would park these orders: said, not passed over.
+    wrong = Mappings((TaxRule(percentage="6", tax_rate_id="600"),), ())
+    [(why, fields)] = _rules_for_rates_in_use(wrong, rates, in_use, "IN", [], False)
+    assert fields == {}
+    assert why.startswith("NOT MAPPED: 6% twice on a line") and (
+        "the tax table maps 6% to 'GST 6%' (6%), but booking takes such lines at one rate of "
+        "12%: map it to 'GST 12%' in a rule before that one" in why
+    ), why
+
+
+def test_a_shopify_shop_at_home_gets_no_rule_for_the_percentage_it_charges_twice(
+    tmp_path: Path,
+) -> None:
+    """Shopify's rules by percentage for the administration's own rates would map 6% to the
+    6% rate; orders charging 6% twice on a line (SGST + CGST) need the 12% one, and the two
+    rules would contradict each other (the first would win): only the 12% one is proposed."""
+    for name in ("tax", "ledger", "payment"):
+        (tmp_path / f"{name}.toml").write_text("")
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[shop]\nplatform = "shopify"\nurl = "https://chai.myshopify.com"\n\n'
+        '[moneybird]\nadministration_id = "1"\n\n[state]\npath = "state.db"\n\n'
+        f'[mappings]\ntax = "{tmp_path / "tax.toml"}"\nledger = "{tmp_path / "ledger.toml"}"\n'
+        f'payment = "{tmp_path / "payment.toml"}"\n'
+    )
+    config = load_config(path, mappings_optional=True, require_secrets=False)
+    rates = [{"id": i, "name": n, "percentage": p, "tax_rate_type": "sales_invoice",
+              "active": True, "country": None}
+             for i, n, p in (("600", "GST 6%", "6.0"), ("1200", "GST 12%", "12.0"))]  # fmt: skip
+    both = RateInUse("6", D(6), "IN", False, "SGST / CGST", 3, "1001", together=2)
+    in_use = RatesInUse((both,), 3, datetime(2026, 9, 1, tzinfo=UTC))
+    [tax, _ledger, _payment] = suggest(config, rates, [], [], [], [], "IN", in_use)
+    rules = tomllib.loads(tax.new)["rule"]
+    assert [(r["percentage"], r["tax_rate_id"]) for r in rules] == [("12", "1200"), ("6", "1200")]

@@ -547,6 +547,50 @@ def test_two_taxes_of_different_percentages_map_to_their_sum() -> None:
     assert draft.predicted.total_incl_tax == D("13.00")
 
 
+def quebec_order() -> Any:
+    """Québec: GST 5% on 100.00 (5.00), and QST 9.975% marked compound, charged on the price
+    plus GST: 105.00 x 9.975% = 10.47375, rounded 10.47. Total 115.47."""
+    item = line(1, "Masala chai 250g", 1, "100.00", "15.47", "100.00", "15.47", 5)
+    item["taxes"] = [{"id": 5, "total": "5.00", "subtotal": "5.00"},
+                     {"id": 6, "total": "10.47375", "subtotal": "10.47375"}]  # fmt: skip
+    taxes = [
+        {"id": 505, "rate_id": 5, "label": "GST", "compound": False, "rate_percent": "5",
+         "tax_total": "5.00", "shipping_tax_total": "0.00"},
+        {"id": 506, "rate_id": 6, "label": "QST", "compound": True, "rate_percent": "9.975",
+         "tax_total": "10.47", "shipping_tax_total": "0.00"},
+    ]  # fmt: skip
+    return order("115.47", [item], [], taxes, incl=False,
+                 billing={"email": "luc@example.ca", "country": "CA"},
+                 shipping={"country": "CA"})  # fmt: skip
+
+
+def test_a_compound_tax_on_a_line_parks_with_advice_to_book_it_by_hand() -> None:
+    """A compound tax is not charged on the price alone, so no rate of the summed percentage
+    (14.975%) reproduces it; even mapped exactly as the two-taxes advice says, it parks, and
+    the advice is one that works: the invoice by hand, which a retry adopts."""
+    o = quebec_order()
+    assert o.tax_rates["6"].compound and not o.tax_rates["5"].compound
+    r14 = MoneybirdTaxRate("14975", "QC 14.975%", D("14.975"), "sales_invoice", True)
+    mapped = Mappings(
+        tax=(TaxRule(shop_rate_id="5", tax_rate_id="14975"),
+             TaxRule(shop_rate_id="6", tax_rate_id="14975")),
+        ledger=LEDGER,
+    )  # fmt: skip
+    for mappings in (NL, mapped):
+        result = book(o, mappings, {**RATES, "14975": r14}, EUR)
+        assert isinstance(result, Parked), result
+        assert "make one Moneybird sales tax rate" not in result.reason
+        assert result.reason == (
+            "line 'Masala chai 250g' carries shop rate 5 'GST' (5%) and shop rate 6 'QST' "
+            "(9.975%) together, and shop rate 6 'QST' (9.975%) is compound (charged on the "
+            "price plus the other taxes): no Moneybird tax rate reproduces that. Book the order "
+            "by hand in Moneybird: a sales invoice with reference 'WC-4242', dated 2026-10-05, "
+            "for 115.47, on a contact with the address luc@example.ca, sent (or marked as "
+            "sent); then `connector retry 4242` takes it as this order's and registers the "
+            "payment"
+        )
+
+
 def test_an_order_without_any_address_names_the_missing_country() -> None:
     # Rules that need a destination (the Dutch 0% rule is limited to NL) cannot be decided.
     mappings = Mappings(

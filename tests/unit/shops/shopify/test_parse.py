@@ -204,3 +204,31 @@ def test_gift_card_liability_needs_a_zero_rate() -> None:
     )
     result = book(order_from_shopify(gift_and_mug()), MAPPINGS, RATES, settings)
     assert isinstance(result, Parked) and "is not an active 0% sales tax rate" in result.reason
+
+
+def test_sgst_and_cgst_of_6_percent_park_naming_both_then_book_at_12() -> None:
+    """Shopify knows a rate by its percentage only: SGST 6% and CGST 6% on a line are rate
+    "6" twice. The park reason names both, and following it (a 12% rate, 6% mapped to it)
+    books the order: 500.00 excl. + 30.00 + 30.00 = 560.00."""
+    line = {"id": "l1", "title": "Masala chai", "sku": "CH", "quantity": 2, "isGiftCard": False,
+            "originalUnitPriceSet": money("250.00"), "discountAllocations": [],
+            "taxLines": [{"title": "SGST", "ratePercentage": 6.0, "priceSet": money("30.00")},
+                         {"title": "CGST", "ratePercentage": 6.0, "priceSet": money("30.00")}]}  # fmt: skip
+    payload = dutch_order(False, [line], [], line["taxLines"], "560.00")
+    payload["billingAddress"]["countryCodeV2"] = "IN"
+    order = order_from_shopify(payload)
+    assert order.tax_rates["6"].label == "SGST / CGST"
+    parked = book(order, MAPPINGS, RATES, BookingSettings())
+    assert isinstance(parked, Parked)
+    assert parked.reason.startswith(
+        "line 'Masala chai' carries shop rate 6 'SGST / CGST' (6%) twice together (12%), but "
+        "one Moneybird invoice line takes one tax rate: make one Moneybird sales tax rate of "
+        "12% and map each of these shop rates to it in the tax table"
+    ), parked.reason
+    r12 = MoneybirdTaxRate("12", "GST 12%", D("12.0"), "sales_invoice", True)
+    followed = Mappings((TaxRule(percentage="6", country="IN", tax_rate_id="12"),),
+                        MAPPINGS.ledger)  # fmt: skip
+    draft = book(order, followed, {**RATES, "12": r12}, BookingSettings())
+    assert isinstance(draft, InvoiceDraft), draft
+    assert draft.predicted.vat_by_rate == {"12": D("60.00")}
+    assert draft.predicted.total_incl_tax == D("560.00")
