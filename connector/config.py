@@ -83,6 +83,9 @@ class WooCommerceSection(_ShopSection):
     query_string_auth: bool = False  # for proxies that strip the Authorization header
     # order meta keys holding the customer's VAT number, tried in order (EU VAT plugins)
     vat_number_meta_keys: list[str] = Field(default_factory=lambda: list(VAT_NUMBER_KEYS))
+    # orders (and refunds, tax rates) asked for per page; fewer for a slow shop or proxy.
+    # Pages overlap by one order, so two at the least; WooCommerce gives at most 100.
+    per_page: int = Field(default=100, ge=2, le=100)
 
 
 class ShopifySection(_ShopSection):

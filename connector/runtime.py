@@ -63,6 +63,7 @@ def build_shop(config: Config) -> Shop:
         vat_number_keys=tuple(c.vat_number_meta_keys),
         gift_card_fees=tuple(config.file.gift_cards.fee_names),
         invoice_request_keys=tuple(config.file.summary.invoice_request_keys),
+        per_page=c.per_page,
     )
 
 

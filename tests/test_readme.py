@@ -189,7 +189,7 @@ def test_the_contracts_are_in_the_repository_with_their_source_and_not_installed
     listing = (CONTRACTS / "README.md").read_text(encoding="utf-8")
     for path in files:
         assert f"`{path.relative_to(CONTRACTS)}`" in listing, f"{path}: no source and date"
-    assert "../shared" not in README
+    assert "../shared/contracts" not in README  # the contracts are here, not beside the clone
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     shipped = str(project["tool"]["setuptools"])
     assert "contracts" not in shipped  # for the tests only: an install does not carry them

@@ -74,6 +74,9 @@ class CreditDraft:
     expected: Totals  # what the shop paid back: the figures the credit invoice must equal
     payments: tuple[PaymentPlan, ...]  # negative: money going out, one per way paid back
     notes: tuple[str, ...] = field(default=())
+    # What Moneybird computes of it (None: as `expected`): where it differs from the shop's
+    # figures, within the rounding tolerance, that is the booking's own rounding.
+    predicted: Totals | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,7 @@ def _book_refund(
     if diffs:
         notes.append("within rounding tolerance: " + describe_differences(diffs, rates))
     return CreditDraft(
-        reference, refunded_on, False, tuple(lines), expected, payments, tuple(notes)
+        reference, refunded_on, False, tuple(lines), expected, payments, tuple(notes), predicted
     )
 
 

@@ -2,11 +2,13 @@
 
 `woo_order` computes orders the way WooCommerce does (VAT per line, rounded per line; shipping
 taxed at the highest rate in the basket; coupons folded into line totals) so the sandbox serves
-orders whose figures hang together like a real shop's.
+orders whose figures hang together like a real shop's, in the shape WooCommerce 10 answers them
+(tests/fixtures/realshop/ holds the real shop's answers; tests/test_sandbox_contract.py compares).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,7 @@ from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 
 C = Decimal("0.01")
+SHOP_URL = "https://koffie.example"  # the demo shop's address in its orders' links
 
 # Moneybird ids of the demo administration; mappings/*.toml refer to these.
 MB_RATE_21 = "400000000000000021"
@@ -50,6 +53,26 @@ SHOP_RATES = {
 
 def _r(value: Decimal) -> Decimal:
     return value.quantize(C, ROUND_HALF_UP)
+
+
+def _trimmed(value: Decimal | int) -> str:
+    """As WooCommerce stores a coupon line's discount: to the cent, trailing zeros dropped."""
+    text = f"{_r(Decimal(value)):.2f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def _percent(rate: str) -> int | float:
+    """A tax line's `rate_percent` as WooCommerce writes it: a whole number without decimals."""
+    value = Decimal(rate)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _meta(meta_id: int, key: str, value: str) -> dict[str, Any]:
+    """An order item's meta as the REST API shows it, with its display form."""
+    return {"id": meta_id, "key": key, "value": value, "display_key": key, "display_value": value}
+
+
+IMAGE = {"id": "", "src": ""}  # a product without an image
 
 
 @dataclass(frozen=True)
@@ -113,8 +136,10 @@ def woo_order(
             if SHOP_RATES[item.rate_id][3] != "standard" else "",
             "subtotal": f"{subtotal:.2f}", "subtotal_tax": f"{_r(sub_tax_raw):.2f}",
             "total": f"{total:.2f}", "total_tax": f"{_r(tax_raw):.2f}",
-            "taxes": [{"id": item.rate_id, "total": f"{tax_raw:.6f}", "subtotal": f"{sub_tax_raw:.6f}"}],  # noqa: E501
-            "meta_data": [], "sku": item.sku, "price": float(total / item.qty),
+            # Each rate's VAT is kept unrounded and shown to the cent (the API's `dp`, 2).
+            "taxes": [{"id": item.rate_id, "total": f"{_r(tax_raw):.2f}", "subtotal": f"{_r(sub_tax_raw):.2f}"}],  # noqa: E501
+            "meta_data": [], "sku": item.sku, "price": float(total / item.qty), "image": IMAGE,
+            "parent_name": None,
         })  # fmt: skip
         per_rate_tax[item.rate_id] = per_rate_tax.get(item.rate_id, Decimal(0)) + _r(tax_raw)
     fee_lines: list[dict[str, Any]] = []
@@ -122,9 +147,9 @@ def woo_order(
         fee_tax = _r(Decimal(fee_net) * pct[fee_rate] / 100)
         next_id += 1
         fee_lines.append({
-            "id": next_id, "name": name, "tax_class": "", "tax_status": "taxable",
+            "id": next_id, "name": name, "tax_class": "", "tax_status": "taxable", "amount": "",
             "total": fee_net, "total_tax": f"{fee_tax:.2f}",
-            "taxes": [{"id": fee_rate, "total": f"{fee_tax:.6f}", "subtotal": ""}],
+            "taxes": [{"id": fee_rate, "total": f"{fee_tax:.2f}", "subtotal": ""}],
             "meta_data": [],
         })  # fmt: skip
         per_rate_tax[fee_rate] = per_rate_tax.get(fee_rate, Decimal(0)) + fee_tax
@@ -135,12 +160,15 @@ def woo_order(
     if ship_net:
         ship_tax_by_rate[ship_rate] = ship_tax
     next_id += 1
+    # Made at the checkout: the shipping line lists what it carries.
+    carried = ", ".join(f"{i.name} &times; {i.qty}" for i in items)
     shipping_lines = [{
         "id": next_id, "method_title": "PostNL pakket" if ship_net else "Gratis verzending",
-        "method_id": "flat_rate" if ship_net else "free_shipping", "total": f"{ship_net:.2f}",
-        "total_tax": f"{ship_tax:.2f}",
-        "taxes": [{"id": ship_rate, "total": f"{ship_tax:.6f}", "subtotal": ""}] if ship_net else [],  # noqa: E501
-        "meta_data": [],
+        "method_id": "flat_rate" if ship_net else "free_shipping", "instance_id": "",
+        "total": f"{ship_net:.2f}", "total_tax": f"{ship_tax:.2f}",
+        # Free shipping too names the rate it would be taxed at.
+        "taxes": [{"id": ship_rate, "total": f"{ship_tax:.2f}", "subtotal": ""}],
+        "tax_status": "taxable", "meta_data": [_meta(order_id * 7 + 5, "Items", carried)],
     }]  # fmt: skip
     tax_lines: list[dict[str, Any]] = []
     for rate_id in sorted(set(per_rate_tax) | set(ship_tax_by_rate)):
@@ -154,7 +182,7 @@ def woo_order(
             "meta_data": [],
         }  # fmt: skip
         if list_rate_percent:
-            line["rate_percent"] = float(rate)
+            line["rate_percent"] = _percent(rate)
         tax_lines.append(line)
     net = sum((Decimal(li["total"]) for li in line_items), Decimal(0)) + ship_net
     net += sum((Decimal(f["total"]) for f in fee_lines), Decimal(0))
@@ -163,6 +191,7 @@ def woo_order(
     discount_tax = sum(Decimal(li["subtotal_tax"]) - Decimal(li["total_tax"]) for li in line_items)
     local = ZoneInfo("Europe/Amsterdam")
     paid_at = created + timedelta(minutes=2)
+    order_key = f"wc_order_{order_id:x}demo"
     billing = {
         "first_name": person.first, "last_name": person.last, "company": person.company,
         "address_1": person.address, "address_2": "", "city": person.city, "state": "",
@@ -183,7 +212,7 @@ def woo_order(
 
     return {
         "id": order_id, "parent_id": 0, "number": str(order_id),
-        "order_key": f"wc_order_{order_id:x}demo", "created_via": "checkout", "version": "9.4.2",
+        "order_key": order_key, "created_via": "store-api", "version": "10.0.2",
         "status": status, "currency": "EUR",
         "date_created": fmt_local(created), "date_created_gmt": fmt_gmt(created),
         "date_modified": fmt_local(paid_at), "date_modified_gmt": fmt_gmt(paid_at),
@@ -194,7 +223,7 @@ def woo_order(
         "prices_include_tax": prices_include_tax, "customer_id": 0,
         "customer_ip_address": "", "customer_user_agent": "", "customer_note": "",
         "billing": billing,
-        "shipping": {k: v for k, v in billing.items() if k not in ("email", "phone")},
+        "shipping": {k: v for k, v in billing.items() if k != "email"},
         "payment_method": payment[0], "payment_method_title": payment[1],
         "transaction_id": payment[2] if paid else "",
         "date_paid": fmt_local(paid_at) if paid else None,
@@ -203,11 +232,21 @@ def woo_order(
         "date_completed_gmt": fmt_gmt(paid_at) if status == "completed" else None,
         "cart_hash": "", "meta_data": meta, "line_items": line_items, "tax_lines": tax_lines,
         "shipping_lines": shipping_lines, "fee_lines": fee_lines,
-        "coupon_lines": [{"id": order_id * 3, "code": coupon[0],
-                          "discount": f"{discount_total:.2f}",
-                          "discount_tax": f"{discount_tax:.2f}", "meta_data": []}]
+        "coupon_lines": [{"id": order_id * 3, "code": coupon[0].lower(),
+                          "discount": _trimmed(discount_total),
+                          "discount_tax": _trimmed(discount_tax),
+                          "meta_data": [_meta(order_id * 7 + 3, "coupon_info", json.dumps(
+                              [order_id, coupon[0].lower(), "percent", coupon[1]],
+                              separators=(",", ":")))],
+                          "discount_type": "percent", "nominal_amount": coupon[1],
+                          "free_shipping": False}]
         if coupon else [],
         "refunds": [],
+        "payment_url": f"{SHOP_URL}/checkout/order-pay/{order_id}/?pay_for_order=true"
+                       f"&key={order_key}",
+        "is_editable": status in ("pending", "on-hold", "auto-draft"),
+        "needs_payment": not paid and status in ("pending", "failed"),
+        "needs_processing": True, "currency_symbol": "€",
     }  # fmt: skip
 
 
@@ -256,7 +295,7 @@ def demo_orders(start: datetime) -> list[dict[str, Any]]:
         woo_order(1001, ANNA, [item(BEANS, 2), item(MOKA, 1)], "4.95", at(0),
                   payment=(*mollie[:2], "tr_7UhSN1zuXS")),
         woo_order(1002, JEROEN, [Item("Espresso blend 1kg", "EB-1000", 10, "21.50", 2)], "0",
-                  at(3), payment=("bacs", "Bankoverschrijving", ""), list_rate_percent=False),
+                  at(3), payment=("bacs", "Bankoverschrijving", "")),
         woo_order(1003, FATIMA, [Item("Melkopschuimer", "MS-1", 1, "49.00", 1),
                                  Item("Barista kop (set van 2)", "BK-2", 1, "19.95", 1)],
                   "4.95", at(7), coupon=("WELKOM10", 10), payment=(*mollie[:2], "tr_3kQ9aZ")),
@@ -264,8 +303,7 @@ def demo_orders(start: datetime) -> list[dict[str, Any]]:
                   "4.95", at(20), payment=("paypal", "PayPal", "9XK12345AB678901C")),
         woo_order(1005, PIETER, [Item("Handkoffiemolen", "HM-1", 1, "59.95", 1),
                                  Item("Thee Earl Grey 100g", "TH-EG", 2, "6.45", 2)],
-                  "6.95", at(26), coupon=("ZOMER15", 15), payment=(*mollie[:2], "tr_p8Lm2Q"),
-                  list_rate_percent=False),
+                  "6.95", at(26), coupon=("ZOMER15", 15), payment=(*mollie[:2], "tr_p8Lm2Q")),
         woo_order(1006, SOPHIE, [Item("Moka pot 6 kops", "MP-6", 1, "34.95", 3)], "9.95", at(30),
                   payment=(*mollie[:2], "tr_De19Xx")),
         woo_order(1007, LOTTE, [Item("Cadeaubox koffie", "CB-1", 1, "24.95", 2)], "4.95", at(33),

@@ -27,6 +27,18 @@ from woocommerce.oauth import OAuth
 from connector.sandbox.http import LocalServer, Request, Response, Served, echo_page
 
 PREFIX = "/wp-json/wc/v3/"
+# The arguments WooCommerce 10's order route names in its description (OPTIONS).
+LIST_ARGS = (
+    "context", "page", "per_page", "search", "after", "before", "modified_after",
+    "modified_before", "dates_are_gmt", "exclude", "include", "offset", "order", "orderby",
+    "parent", "parent_exclude", "status", "customer", "product", "dp", "order_item_display_meta",
+    "include_meta", "exclude_meta", "created_via",
+)  # fmt: skip
+CREATE_ARGS = (
+    "parent_id", "created_via", "status", "currency", "customer_id", "customer_note", "billing",
+    "shipping", "payment_method", "payment_method_title", "transaction_id", "meta_data",
+    "line_items", "shipping_lines", "fee_lines", "coupon_lines", "set_paid", "manual_update",
+)  # fmt: skip
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -97,10 +109,12 @@ class WooCommerceSandbox(Served):
         reason: str = "",
         when: datetime | None = None,
         touch_order: bool = True,
+        refunded_payment: bool = False,
     ) -> dict[str, Any]:
         """Refund as the shop admin does: `items` are (line id, quantity, net, VAT) and
         `shipping` (line id, net, VAT), positive; `amount` defaults to their sum. The order
-        lists the refund, and moves to `refunded` once refunded in full."""
+        lists the refund, and moves to `refunded` once refunded in full. `refunded_payment`:
+        the money went back through the payment gateway (not a manual refund)."""
         with self._lock:
             order = self.orders[order_id]
             moment = (when or self.now()).astimezone(UTC).replace(microsecond=0)
@@ -108,11 +122,11 @@ class WooCommerceSandbox(Served):
             lines = []
             for line_id, qty, net, tax in items:
                 source = next(li for li in order["line_items"] if li["id"] == line_id)
-                lines.append(_refund_line(source, "name", -qty, net, tax, line_id))
+                lines.append(_refunded_item(source, qty, net, tax))
             ship_lines = []
             for line_id, net, tax in shipping:
                 source = next(sl for sl in order["shipping_lines"] if sl["id"] == line_id)
-                ship_lines.append(_refund_line(source, "method_title", -1, net, tax, line_id))
+                ship_lines.append(_refunded_shipping(source, net, tax))
             total = sum(Decimal(n) + Decimal(t) for _l, _q, n, t in items) + sum(
                 Decimal(n) + Decimal(t) for _l, n, t in shipping
             )
@@ -121,8 +135,9 @@ class WooCommerceSandbox(Served):
                 "date_created": local.strftime("%Y-%m-%dT%H:%M:%S"),
                 "date_created_gmt": moment.strftime("%Y-%m-%dT%H:%M:%S"),
                 "amount": amount if amount is not None else f"{total:.2f}", "reason": reason,
-                "refunded_by": 1, "refunded_payment": True, "meta_data": [],
-                "line_items": lines, "shipping_lines": ship_lines, "fee_lines": [],
+                "refunded_by": 1, "refunded_payment": refunded_payment, "meta_data": [],
+                "line_items": lines, "shipping_lines": ship_lines,
+                "tax_lines": _refund_tax_lines(order, lines, ship_lines), "fee_lines": [],
             }  # fmt: skip
             self.refunds.setdefault(order_id, []).insert(0, refund)  # newest first, as WC does
             order["refunds"].insert(
@@ -172,7 +187,10 @@ class WooCommerceSandbox(Served):
                 order_id = _int(route.split("/")[1])
                 if order_id not in self.orders:
                     return _error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
-                return self._page(req, self.refunds.get(order_id, []))
+                # Only the shop-wide list names each refund's order (`parent_id`).
+                return self._page(
+                    req, [_without(r, "parent_id") for r in self.refunds.get(order_id, [])]
+                )
             if route == "refunds" and req.method == "GET" and self.supports_shop_wide_refunds:
                 return self._shop_wide_refunds(req)
             if route.startswith("orders/") and req.method == "GET":
@@ -219,16 +237,17 @@ class WooCommerceSandbox(Served):
         return hmac.compare_digest(expected, req.query.get("oauth_signature", ""))
 
     def _schema(self) -> dict[str, Any]:
-        args = {
-            name: {"required": False}
-            for name in ("page", "per_page", "offset", "status", "after", "before", "orderby",
-                         "order", "dates_are_gmt")
-        }  # fmt: skip
-        if self.supports_modified_after:
-            args["modified_after"] = {"required": False}
-            args["modified_before"] = {"required": False}
+        """The order route's description as WooCommerce 10 gives it (each argument's schema
+        left out); a shop before 5.8 has no `modified_after`/`modified_before`."""
+        listing = [
+            name
+            for name in LIST_ARGS
+            if self.supports_modified_after or not name.startswith("modified_")
+        ]
         return {"namespace": "wc/v3", "methods": ["GET", "POST"], "endpoints": [
-            {"methods": ["GET"], "args": args}, {"methods": ["POST"], "args": {}}]}  # fmt: skip
+            {"methods": ["GET"], "args": {name: {"required": False} for name in listing}},
+            {"methods": ["POST"], "args": {name: {"required": False} for name in CREATE_ARGS}},
+        ]}  # fmt: skip
 
     def _list(self, req: Request) -> Response:
         q = req.query
@@ -259,7 +278,7 @@ class WooCommerceSandbox(Served):
         )
         rows.sort(key=lambda o: (o[key], o["id"]), reverse=q.get("order", "desc") == "desc")
         total = len(rows)
-        pages = max(1, -(-total // per_page))
+        pages = -(-total // per_page)  # WordPress: 0 pages when there is nothing
         # As WP_Query: an offset, when given, wins over the page number.
         honoured = "offset" in q and not self.ignores_offset
         first = _int(q["offset"]) if honoured else (page - 1) * per_page
@@ -295,26 +314,74 @@ class WooCommerceSandbox(Served):
         per_page, page = _int(req.query.get("per_page", "10")), _int(req.query.get("page", "1"))
         if not 1 <= per_page <= 100 or page < 1:
             return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page, page")
-        pages = max(1, -(-len(rows) // per_page))
+        pages = -(-len(rows) // per_page)
         headers = {"X-WP-Total": str(len(rows)), "X-WP-TotalPages": str(pages)}
         if self.strip_paging_headers:
             headers = {}
         return Response(200, rows[(page - 1) * per_page : page * per_page], headers)
 
 
-def _refund_line(
-    source: dict[str, Any], name_key: str, qty: int, net: str, tax: str, line_id: int
-) -> dict[str, Any]:
-    """A refund's line as WooCommerce writes it: negative, pointing at the refunded line."""
+def _refunded_meta(line_id: int) -> list[dict[str, Any]]:
+    """The refund line's pointer to the order line it refunds, with its display form."""
+    value = str(line_id)
+    return [{"id": line_id + 600000, "key": "_refunded_item_id", "value": value,
+             "display_key": "_refunded_item_id", "display_value": value}]  # fmt: skip
+
+
+def _refunded_item(source: dict[str, Any], qty: int, net: str, tax: str) -> dict[str, Any]:
+    """A refund's product line as WooCommerce writes it: negative, pointing at the line."""
     rate_ids = [t["id"] for t in source.get("taxes") or []]
     return {
-        "id": line_id + 500000, name_key: source.get(name_key), "quantity": qty,
-        "tax_class": source.get("tax_class", ""), "subtotal": f"-{net}",
+        "id": source["id"] + 500000, "name": source.get("name"),
+        "product_id": source.get("product_id", 0), "variation_id": source.get("variation_id", 0),
+        "quantity": -qty, "tax_class": source.get("tax_class", ""), "subtotal": f"-{net}",
         "subtotal_tax": f"-{tax}", "total": f"-{net}", "total_tax": f"-{tax}",
         "taxes": [{"id": rid, "total": f"-{tax}", "subtotal": f"-{tax}"} for rid in rate_ids[:1]],
-        "meta_data": [{"id": line_id + 600000, "key": "_refunded_item_id", "value": str(line_id)}],
-        "sku": source.get("sku", ""),
+        "meta_data": _refunded_meta(source["id"]), "sku": source.get("sku", ""),
+        "price": float(Decimal(net) / qty) if qty else 0.0, "image": {"id": "", "src": ""},
+        "parent_name": None,
     }  # fmt: skip
+
+
+def _refunded_shipping(source: dict[str, Any], net: str, tax: str) -> dict[str, Any]:
+    """A refund's shipping line: no quantity, sku or subtotals, as on the order."""
+    rate_ids = [t["id"] for t in source.get("taxes") or []]
+    return {
+        "id": source["id"] + 500000, "method_title": source.get("method_title"),
+        "method_id": source.get("method_id", ""), "instance_id": source.get("instance_id", ""),
+        "total": f"-{net}", "total_tax": f"-{tax}",
+        "taxes": [{"id": rid, "total": f"-{tax}", "subtotal": ""} for rid in rate_ids[:1]],
+        "tax_status": source.get("tax_status", "taxable"),
+        "meta_data": _refunded_meta(source["id"]),
+    }  # fmt: skip
+
+
+def _refund_tax_lines(
+    order: dict[str, Any], items: list[dict[str, Any]], shipping: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A refund's VAT per rate, like the order's tax lines (none for an amount only)."""
+    found: dict[Any, list[Decimal]] = {}
+    for lines, at in ((items, 0), (shipping, 1)):
+        for line in lines:
+            for tax in line["taxes"]:
+                found.setdefault(tax["id"], [Decimal(0), Decimal(0)])[at] += Decimal(tax["total"])
+    result = []
+    for n, (rid, (item_tax, ship_tax)) in enumerate(found.items()):
+        listed: dict[str, Any] = next(
+            (t for t in order.get("tax_lines", []) if t["rate_id"] == rid), {}
+        )
+        result.append({
+            "id": 700000 + int(order["id"]) * 10 + n, "rate_code": listed.get("rate_code", ""),
+            "rate_id": rid, "label": listed.get("label", ""), "compound": False,
+            "tax_total": f"{item_tax:.2f}", "shipping_tax_total": f"{ship_tax:.2f}",
+            **({"rate_percent": listed["rate_percent"]} if "rate_percent" in listed else {}),
+            "meta_data": [],
+        })  # fmt: skip
+    return result
+
+
+def _without(item: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k != key}
 
 
 def _int(value: str | None) -> int:

@@ -8,11 +8,19 @@ Order 1001 (demo data, prices incl. VAT): 2 x coffee beans 25.90 at 9% (line 100
 
 from __future__ import annotations
 
+import copy
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+from typer.testing import CliRunner
+
+from connector.cli import app
 from connector.runtime import Runtime
 from connector.sandbox.moneybird import Fault, MoneybirdSandbox
 from connector.sandbox.seed import (
@@ -22,9 +30,11 @@ from connector.sandbox.seed import (
     LEDGER_SHIPPING,
     MB_RATE_9,
     MB_RATE_21,
+    seed_shop,
 )
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import OrderState, RefundState
+from tests.conftest import secrets_env, write_config
 
 BEANS, MOKA, SHIPPING = 10011, 10012, 10013
 D = Decimal
@@ -582,3 +592,114 @@ def test_shopify_refunds_of_one_order_are_credited_oldest_first(
         assert days == sorted(days)
     finally:
         runtime.close()
+
+
+# --- a partial-quantity refund as the real WooCommerce makes it --------------------------------
+
+REALSHOP = Path(__file__).parents[1] / "fixtures" / "realshop" / "hpos_incl.json"
+PAID = datetime(2026, 10, 6, 10, tzinfo=UTC)
+RETURNED = datetime(2026, 10, 20, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def real_order_shop() -> Iterator[WooCommerceSandbox]:
+    """A shop holding the real WooCommerce 10.0.2 order recorded in tests/fixtures/realshop/
+    (order 28, prices incl. VAT: 2 teas at 9% for 10.06 + 0.91 among its lines), paid in
+    October 2026."""
+    answers = json.loads(REALSHOP.read_text())
+    order = copy.deepcopy(answers["order-partial-quantity"]["body"])
+    for key in ("date_created_gmt", "date_paid_gmt", "date_completed_gmt"):
+        order[key] = PAID.strftime("%Y-%m-%dT%H:%M:%S")
+    order["refunds"] = []
+    woo = WooCommerceSandbox()
+    seed_shop(woo, [])
+    woo.put_order(order, modified=PAID)
+    woo.start()
+    yield woo
+    woo.stop()
+
+
+def test_a_partial_quantity_refund_is_credited_as_the_money_returned_and_reconciles(
+    tmp_path: Path,
+    real_order_shop: WooCommerceSandbox,
+    moneybird: MoneybirdSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1 of the 2 teas returned as WooCommerce's refund form computes it: 5.03 + 0.455 VAT,
+    5.49 paid back; the real shop's refund line says `total_tax` -0.45 beside `taxes[0].total`
+    -0.46. The credit invoice is 5.49, the cent on the tea's line at 9% (5.03 + 0.46), paid
+    out 5.49 and nothing settled as rounding; the month reconciles."""
+    shop = real_order_shop
+    for name, value in secrets_env(shop, moneybird).items():
+        monkeypatch.setenv(name, value)
+    config = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    runner = CliRunner()
+    assert runner.invoke(app, ["sync", "--config", str(config)]).exit_code == 0
+    recorded = json.loads(REALSHOP.read_text())["refunds-of-order-partial-quantity"]["body"][0]
+    refund = shop.refund(28, "5.49", items=[(18, 1, "5.03", "0.45")], when=RETURNED)
+    # The refund's line and tax lines exactly as the real shop answered them.
+    refund["line_items"] = copy.deepcopy(recorded["line_items"])
+    refund["tax_lines"] = copy.deepcopy(recorded["tax_lines"])
+    assert (refund["line_items"][0]["total_tax"], refund["line_items"][0]["taxes"][0]["total"]) == (
+        "-0.45", "-0.46",
+    )  # fmt: skip
+    assert runner.invoke(app, ["sync", "--config", str(config)]).exit_code == 0
+
+    original = next(i for i in moneybird.invoices.values() if i["reference"] == "WC-28")
+    [credit] = credits_of(moneybird, original)
+    assert credit["reference"] == f"WC-28-R{refund['id']}" and credit["state"] == "paid"
+    assert D(credit["total_price_incl_tax"]) == D("-5.49")
+    assert lines(credit) == [(D("-5.49"), MB_RATE_9, LEDGER_LOW)]
+    # Moneybird's VAT of 5.49 incl. 9%: 0.4532... -> 0.45 (the shop's figure 0.46 is a cent of
+    # VAT rounding apart, within the tolerance).
+    assert vat(credit) == {MB_RATE_9: D("-0.45")}
+    # One payment: the money returned; no rounding payment.
+    assert [(D(p["price"]), p["transaction_identifier"]) for p in credit["payments"]] == [
+        (D("-5.49"), f"woocommerce-refund-{refund['id']}")
+    ]
+
+    result = runner.invoke(
+        app, ["reconcile", "--month", "2026-10", "--json", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "agrees" and report["differences"] == []
+    row = next(o for o in report["orders"] if o["kind"] == "credit")
+    assert (row["order"], row["date"], row["total"]) == ("28", "2026-10-20", "-5.49")
+    assert row["status"].startswith("agrees")
+
+
+def test_a_refund_whose_cent_is_settled_as_rounding_reconciles_as_the_connectors_rounding(
+    tmp_path: Path,
+    real_order_shop: WooCommerceSandbox,
+    moneybird: MoneybirdSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refund of 5.49 whose line adds up to 5.48 by every figure the shop gives (5.03 +
+    0.45): the credit is the line, -5.48, and the cent is settled by the rounding policy, a
+    rounding payment; `reconcile` knows that booking as the connector's own and agrees."""
+    shop = real_order_shop
+    for name, value in secrets_env(shop, moneybird).items():
+        monkeypatch.setenv(name, value)
+    config = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    runner = CliRunner()
+    assert runner.invoke(app, ["sync", "--config", str(config)]).exit_code == 0
+    refund = shop.refund(28, "5.49", items=[(18, 1, "5.03", "0.45")], when=RETURNED)
+    assert runner.invoke(app, ["sync", "--config", str(config)]).exit_code == 0
+
+    original = next(i for i in moneybird.invoices.values() if i["reference"] == "WC-28")
+    [credit] = credits_of(moneybird, original)
+    assert D(credit["total_price_incl_tax"]) == D("-5.48") and credit["state"] == "paid"
+    assert sorted((D(p["price"]), p["transaction_identifier"]) for p in credit["payments"]) == [
+        (D("-5.49"), f"woocommerce-refund-{refund['id']}"),
+        (D("0.01"), f"woocommerce-refund-{refund['id']}-rounding"),
+    ]
+
+    result = runner.invoke(
+        app, ["reconcile", "--month", "2026-10", "--json", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    row = next(o for o in json.loads(result.stdout)["orders"] if o["kind"] == "credit")
+    assert (row["total"], row["status"]) == (  # the document's total, and why it agrees
+        "-5.48", "agrees (rounding 0.01, settled by the connector's rounding payment)",
+    )  # fmt: skip

@@ -1,20 +1,28 @@
-"""What a WooCommerce shop supports is concluded only from what the shop says about itself. A
-probe that got no such answer (the shop down, a 503 from a proxy) concludes nothing: that pass
-reads every order and filters them here, nothing is remembered, and the next pass asks again."""
+"""What a WooCommerce shop supports is concluded only from what the shop says about itself: its
+description of the order list (OPTIONS) or, where that method is refused (401/403/405, often a
+firewall), the list's own answer to a filter no order passes. A probe that got no such answer
+(the shop down, a 503 from a proxy) concludes nothing: that pass reads every order and filters
+them here, nothing is remembered, and the next pass asks again."""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from connector.cli import app
+from connector.errors import AuthError
 from connector.runtime import Runtime
+from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Meta
 
 FALSE_CLAIM = "does not support modified_after"
+runner = CliRunner()
 
 
 def probes(shop: WooCommerceSandbox) -> int:
@@ -86,3 +94,76 @@ def test_a_shop_that_says_it_has_no_such_filter_is_believed(
     runtime.engine().run_pass()
     assert remembered(runtime)["modified_after"] is False
     assert FALSE_CLAIM in caplog.text
+
+
+# --- A shop (or a firewall in front of it) that refuses OPTIONS --------------------------------
+
+
+def test_options_refused_403_says_nothing_about_the_keys(
+    config_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    """A firewall answers 403 to OPTIONS while GETs with the same keys work: the pass books,
+    never stops on "keys refused"."""
+    shop.failing[("OPTIONS", "orders")] = 403
+    result = runner.invoke(app, ["sync", "--config", str(config_path)])
+    assert "refused the API keys" not in result.output
+    assert result.exit_code == 0, result.output
+    assert len(moneybird.invoices) == 8
+
+
+@pytest.mark.parametrize("status", [401, 403, 405])
+def test_a_refused_description_is_replaced_by_asking_the_list_itself(
+    config_path: Path, shop: WooCommerceSandbox, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Refused for good (401/403/405): the list is asked once for the orders changed after a
+    day far ahead; none come, so it filters, and every later pass reads only what changed."""
+    shop.failing[("OPTIONS", "orders")] = status
+    for _ in range(3):
+        result = runner.invoke(app, ["sync", "--config", str(config_path)])
+        assert result.exit_code == 0, result.output
+    assert probes(shop) == 1  # remembered from the first pass on
+    far_ahead = [q for q in order_lists(shop) if q.get("modified_after", "").startswith("2999")]
+    assert len(far_ahead) == 1 and far_ahead[0]["per_page"] == "1"
+    # The second and third passes asked for what changed since the pass before.
+    since = [q.get("modified_after", "") for q in order_lists(shop)[-2:]]
+    assert all(s and not s.startswith("2999") for s in since), since
+    assert "could not ask the shop" not in caplog.text
+    assert FALSE_CLAIM not in caplog.text
+
+
+def test_a_shop_that_refuses_options_and_ignores_the_filter_is_found_out(
+    runtime: Runtime, shop: WooCommerceSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Asked for the orders changed after a day far ahead, an old shop answers its orders:
+    it ignores the filter, and every pass reads all orders (filtered here)."""
+    shop.supports_modified_after = False  # the filter is ignored, as before WooCommerce 5.8
+    shop.failing[("OPTIONS", "orders")] = 405
+    report = runtime.engine().run_pass()
+    assert report.error is None and report.booked == 8
+    assert remembered(runtime)["modified_after"] is False
+    assert FALSE_CLAIM in caplog.text
+    since = datetime.now(UTC) - timedelta(days=30)
+    orders = [o for page in runtime.shop.changed_orders(since).pages for o in page]
+    assert len(orders) == 9  # all read, filtered here
+    assert "modified_after" not in order_lists(shop)[-1]
+
+
+def test_an_empty_shop_that_refuses_options_concludes_nothing(
+    runtime: Runtime, shop: WooCommerceSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No order at all: the list cannot tell whether it filters; asked again next time."""
+    shop.orders.clear()
+    shop.failing[("OPTIONS", "orders")] = 403
+    report = runtime.engine().run_pass()
+    assert report.error is None and report.booked == 0
+    assert "modified_after" not in remembered(runtime)
+    assert "has no order to tell by" in caplog.text
+
+
+def test_keys_refused_by_the_list_too_are_refused(
+    runtime: Runtime, shop: WooCommerceSandbox
+) -> None:
+    """OPTIONS and GET both refused (401): the keys are wrong, and the pass says so."""
+    shop.consumer_secret = "cs_other"
+    with pytest.raises(AuthError, match="refused the API keys"):
+        runtime.shop.changed_orders(None).orders  # noqa: B018

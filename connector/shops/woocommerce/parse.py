@@ -151,6 +151,7 @@ def _order(
             percentage=known.get(rate),
             label=str(tax_line.get("label") or tax_line.get("rate_code") or ""),
             vat_total=vat,
+            compound=tax_line.get("compound") in (True, 1, "1", "yes", "true"),
         )
 
     lines: list[OrderLine] = []
@@ -278,6 +279,7 @@ def _refund(payload: dict[str, Any]) -> Refund:
     if created is None:
         raise ValueError("no date_created_gmt")
     lines: list[RefundLine] = []
+    by_taxes: list[Decimal] = []  # each line's VAT as its `taxes[]` add up
     groups = (
         (LineKind.PRODUCT, "line_items", "name"),
         (LineKind.SHIPPING, "shipping_lines", "method_title"),
@@ -297,8 +299,12 @@ def _refund(payload: dict[str, Any]) -> Refund:
             tax = -parse(item.get("total_tax"), f"refund {key} total_tax")
             if not refunded:
                 raise ValueError(f"a refunded {kind.value} line does not say which line it refunds")
-            if net == ZERO and tax == ZERO:
-                continue
+            entries = [t for t in item.get("taxes") or [] if isinstance(t, dict)]
+            by_taxes.append(
+                -sum((parse(t.get("total"), f"refund {key} tax") for t in entries), ZERO)
+                if entries
+                else tax
+            )
             lines.append(
                 RefundLine(
                     line_id=refunded,
@@ -309,13 +315,34 @@ def _refund(payload: dict[str, Any]) -> Refund:
                     tax=tax,
                 )
             )
+    amount = parse(payload.get("amount"), "refund amount")
+    lines = _as_paid_back(lines, by_taxes, amount)
     return Refund(
         refund_id=str(payload["id"]),
         created_at=created,
-        amount=parse(payload.get("amount"), "refund amount"),
+        amount=amount,
         reason=_text(payload.get("reason")),
-        lines=tuple(lines),
+        lines=tuple(ln for ln in lines if ln.net != ZERO or ln.tax != ZERO),
     )
+
+
+def _as_paid_back(
+    lines: list[RefundLine], by_taxes: list[Decimal], amount: Decimal
+) -> list[RefundLine]:
+    """The refunded lines with the VAT that makes them add up to the money paid back.
+
+    WooCommerce keeps a refunded line's tax unrounded (half a cent, for one of two items of an
+    odd-cent line) and rounds it twice: `total_tax` by its tax rounding mode (half down when
+    prices include VAT), `taxes[].total` half up; the refund's `amount` went back to the
+    customer. Whichever of the two makes the lines add up to the amount is the one paid back
+    (`total_tax` when both do); when neither does, the lines stay at `total_tax` and the
+    difference is the refund booking's to settle, as for any refund."""
+    as_taxes = [replace(ln, tax=tax) for ln, tax in zip(lines, by_taxes, strict=True)]
+    if sum((ln.net + ln.tax for ln in lines), ZERO) != amount and (
+        sum((ln.net + ln.tax for ln in as_taxes), ZERO) == amount
+    ):
+        return as_taxes
+    return lines
 
 
 def refund_ids(payload: dict[str, Any]) -> tuple[str, ...]:

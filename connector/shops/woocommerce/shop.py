@@ -38,10 +38,11 @@ from connector.shops.woocommerce.parse import (
 )
 
 log = logging.getLogger(__name__)
-PER_PAGE = 100
+PER_PAGE = 100  # the most WooCommerce gives in one page; `[shop] per_page` may ask for fewer
 NOT_PAID = "not paid yet: the shop has no paid date for it"
 ATTEMPTS = 3
 MAX_RESTARTS = 3
+FAR_AHEAD = "2999-01-01T00:00:00"  # no order is changed after it
 REFUNDED = "refunded"  # a fully refunded order leaves the booked statuses for this one
 
 
@@ -67,7 +68,10 @@ class WooCommerceShop:
         vat_number_keys: tuple[str, ...] = VAT_NUMBER_KEYS,
         invoice_request_keys: tuple[str, ...] = (),
         gift_card_fees: tuple[str, ...] = GIFT_CARD_FEE_NAMES,
+        per_page: int = PER_PAGE,
     ) -> None:
+        if not 2 <= per_page <= PER_PAGE:  # pages overlap by one order: two at the least
+            raise ValueError(f"per_page must be 2..{PER_PAGE}, not {per_page}")
         # Known to redaction from now on, Basic pair included: an error page may echo them.
         remember([consumer_key, consumer_secret, f"{consumer_key}:{consumer_secret}"])
         self.api = API(
@@ -83,6 +87,7 @@ class WooCommerceShop:
         self.vat_number_keys = vat_number_keys
         self.invoice_request_keys = invoice_request_keys
         self.gift_card_fees = gift_card_fees
+        self.per_page = per_page
         # Read refunded orders too: a booked order refunded in full moves to this status.
         self.read_statuses = list(dict.fromkeys([*statuses, REFUNDED]))
         self._sleep = sleep
@@ -160,7 +165,7 @@ class WooCommerceShop:
         (a shop that ignores `offset` moves on every page, but forward). Only when MAX_RESTARTS
         restarts in a row get no further does it stop, never to spin: `poll.incomplete` then
         says why, and `poll.complete_until` is the point up to which it provably was read."""
-        params = {**params, "per_page": PER_PAGE, "order": "asc"}
+        params = {**params, "per_page": self.per_page, "order": "asc"}
         params["orderby"] = (
             "modified" if key and key[0] == "date_modified_gmt" else ("date" if key else "id")
         )
@@ -213,12 +218,12 @@ class WooCommerceShop:
             else:
                 head = _mark(batch[0], key) if batch else None
                 yield batch
-            if len(batch) < PER_PAGE:
+            if len(batch) < self.per_page:
                 poll.complete_until = poll.shop_time
                 return
             stamp = gmt_stamp(batch[-1].get(key[0])) if key is not None else None
             last = (_mark(batch[-1], key), stamp)
-            offset += PER_PAGE - 1
+            offset += self.per_page - 1
 
     def _orders_of_new_refunds(self, since: datetime, polled: set[str]) -> list[dict[str, Any]]:
         """WooCommerce 9+ lists refunds shop-wide: refunds made since the last poll, whether or
@@ -226,7 +231,7 @@ class WooCommerceShop:
         params = {
             "after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             "dates_are_gmt": "true",
-            "per_page": PER_PAGE,
+            "per_page": self.per_page,
         }
         first = None
         if self._shop_wide_refunds is None:  # asked once: the list's first page is the probe
@@ -361,7 +366,7 @@ class WooCommerceShop:
         known = self._refunds.get(order_id, [])
         if {str(r["id"]) for r in known} >= set(ids):
             return known
-        refunds = self._all_pages(f"orders/{order_id}/refunds", {"per_page": PER_PAGE})
+        refunds = self._all_pages(f"orders/{order_id}/refunds", {"per_page": self.per_page})
         self._refunds[order_id] = refunds
         return refunds
 
@@ -377,7 +382,7 @@ class WooCommerceShop:
 
     def tax_rates(self) -> list[dict[str, Any]]:
         """All tax rates configured in the shop (WooCommerce > Settings > Tax)."""
-        rates = self._all_pages("taxes", {"per_page": PER_PAGE})
+        rates = self._all_pages("taxes", {"per_page": self.per_page})
         return rates
 
     def payment_gateways(self) -> list[dict[str, Any]]:
@@ -399,28 +404,55 @@ class WooCommerceShop:
 
     def supports_modified_after(self) -> bool:
         """`modified_after` arrived around WooCommerce 5.8; older shops ignore it silently.
-        Concluded only from the shop's own description of its order list. A probe that got no
-        such answer (the shop unreachable, a 5xx, a page that is no description) concludes
-        nothing: this read takes every order and filters here, and the next one asks again."""
+        Concluded from the shop's own description of its order list (OPTIONS) or, where the
+        shop (or a firewall in front of it) refuses that method, from the list itself: asked
+        for the orders changed after a day far ahead, a shop that filters answers none. A probe
+        that got no such answer (the shop unreachable, a 5xx, a page that is no description)
+        concludes nothing: this read takes every order and filters here, and the next one asks
+        again."""
         if self._modified_after is not None:
             return self._modified_after
+        found: bool | None = None
         try:
-            endpoints = _described_endpoints(self._request("OPTIONS", "orders", {}))
+            response = self._request("OPTIONS", "orders", {}, refusal_is_answer=True)
+            endpoints = _described_endpoints(response)
+            if endpoints is not None:
+                found = any("modified_after" in (ep.get("args") or {}) for ep in endpoints)
+                why = ""
+            elif _method_refused(response):
+                found, why = self._filters_by_modified(response.status_code)
+            else:
+                why = "its answer does not describe the order list"
         except ShopError as exc:
-            endpoints, why = None, str(exc)
-        else:
-            why = "its answer does not describe the order list"
-        if endpoints is None:
+            why = str(exc)
+        if found is None:
             log.warning(
                 "could not ask the shop whether it filters orders by modification date (%s); "
                 "this pass reads all orders, the next one asks again",
                 why,
             )
             return False
-        self._modified_after = any("modified_after" in (ep.get("args") or {}) for ep in endpoints)
-        if not self._modified_after:
+        self._modified_after = found
+        if not found:
             log.warning("shop does not support modified_after; reading all orders each pass")
-        return self._modified_after
+        return found
+
+    def _filters_by_modified(self, refused: int) -> tuple[bool | None, str]:
+        """Whether the order list honours `modified_after`, asked of the list itself: the
+        orders changed after a day far ahead are none where it does, and the newest orders
+        where it is ignored. A shop without any order cannot tell (None)."""
+        probe = {"modified_after": FAR_AHEAD, "dates_are_gmt": "true", "per_page": 1}
+        ahead = self._json(self._get("orders", probe), "orders changed after a day far ahead")
+        if not isinstance(ahead, list):
+            return None, "its order list is not a list"
+        if ahead:
+            log.info("shop refused OPTIONS (%s); its order list ignores modified_after", refused)
+            return False, ""
+        some = self._json(self._get("orders", {"per_page": 1}), "orders")
+        if not isinstance(some, list) or not some:
+            return None, f"it refused OPTIONS ({refused}) and has no order to tell by"
+        log.info("shop refused OPTIONS (%s); its order list filters by modified_after", refused)
+        return True, ""
 
     # --- paging and transport --------------------------------------------------------------
 
@@ -448,7 +480,8 @@ class WooCommerceShop:
                 elif page_total != total:
                     shifted = True  # orders moved between pages while reading: read again
                     break
-                if len(batch) < PER_PAGE:  # never the count headers alone: a proxy may strip them
+                # Never the count headers alone: a proxy may strip them.
+                if len(batch) < self.per_page:
                     break
                 page += 1
             if not shifted:
@@ -459,7 +492,15 @@ class WooCommerceShop:
     def _get(self, endpoint: str, params: dict[str, Any]) -> requests.Response:
         return self._request("GET", endpoint, params)
 
-    def _request(self, method: str, endpoint: str, params: dict[str, Any]) -> requests.Response:
+    def _request(
+        self,
+        method: str,
+        endpoint: str,
+        params: dict[str, Any],
+        refusal_is_answer: bool = False,
+    ) -> requests.Response:
+        """`refusal_is_answer`: a 401 or 403 is returned, not raised: a firewall may refuse a
+        method (OPTIONS) whatever the keys, so it says nothing about them."""
         for attempt in range(1, ATTEMPTS + 1):
             self.requests += 1
             try:
@@ -485,7 +526,7 @@ class WooCommerceShop:
                 self.streak.failed(f"it answered {response.status_code}")
                 raise ShopError(f"shop answered {response.status_code} for {endpoint}")
             self.streak.answered()
-            if response.status_code in (401, 403):
+            if response.status_code in (401, 403) and not refusal_is_answer:
                 raise AuthError(
                     f"WooCommerce refused the API keys ({response.status_code}: "
                     f"{_message(response)}). Check WOOCOMMERCE_CONSUMER_KEY/SECRET and that the "
@@ -518,6 +559,12 @@ def _described_endpoints(response: requests.Response) -> list[dict[str, Any]] | 
     if not isinstance(endpoints, list):
         return None
     return [ep for ep in endpoints if isinstance(ep, dict)]
+
+
+def _method_refused(response: requests.Response) -> bool:
+    """A client error (401, 403, 404, 405...): the method is not served to us here, for good.
+    Not a timeout or a rate limit, which pass."""
+    return 400 <= response.status_code < 500 and response.status_code not in (408, 429)
 
 
 def _shop_clock(response: requests.Response) -> datetime:
