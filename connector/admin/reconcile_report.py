@@ -34,7 +34,7 @@ def render(result: Reconciliation, console: Console) -> None:
     known = [("parked", k) for k in result.parked] + [("not booked", k) for k in result.not_booked]
     if known:
         table = Table(title="Known, not in Moneybird", title_justify="left")
-        for column in ("order", "what", "amount", "", "why"):
+        for column in ("order", "what", "amount", "state", "why"):
             table.add_column(
                 column, overflow="fold", justify="right" if column == "amount" else "left"
             )
