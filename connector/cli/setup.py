@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -50,15 +51,19 @@ def init(
         if platform == "shopify"
         else "WOOCOMMERCE_CONSUMER_KEY and WOOCOMMERCE_CONSUMER_SECRET"
     )
-    config = folder / "config.toml"
+    # The same steps as the README's: from inside the folder, where config.toml is the default.
+    inside = [] if folder.resolve() == Path.cwd().resolve() else [f"cd {shlex.quote(str(folder))}"]
+    steps = [
+        *inside,
+        "edit config.toml: the shop's url and moneybird.administration_id",
+        f"export MONEYBIRD_TOKEN and {secrets}",
+        "connector mappings suggest   (then --write)",
+        "connector config check",
+        "connector preview <the shop's order id>",
+        "connector sync   (the first pass books orders paid from now on)",
+    ]
     console.print(
-        "Next:\n"
-        f"  1. in {config}: the shop's url and moneybird.administration_id\n"
-        f"  2. export MONEYBIRD_TOKEN and {secrets}\n"
-        f"  3. connector mappings suggest --config {config}   (then --write)\n"
-        f"  4. connector config check --config {config}\n"
-        f"  5. connector preview <the shop's order id> --config {config}\n"
-        f"  6. connector sync --config {config}   (the first pass books orders paid from now on)",
+        "Next:\n" + "\n".join(f"  {n}. {step}" for n, step in enumerate(steps, 1)),
         highlight=False,
     )
 

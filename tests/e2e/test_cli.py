@@ -212,3 +212,29 @@ def test_an_idle_sync_asks_the_shop_two_things_and_the_capabilities_are_remember
     assert [(m, p.rsplit("/", 1)[-1]) for m, p, _q in shop.requests] == [
         ("GET", "orders"), ("GET", "refunds")
     ]  # fmt: skip
+
+
+def test_inits_next_steps_work_as_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The steps init prints are followed literally: into the folder (a name with a space),
+    then the commands without --config, as the README has them."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["init", "my shop"])
+    assert result.exit_code == 0, result.output
+    steps = result.output.split("Next:\n", 1)[1].splitlines()
+    assert steps[0].strip() == "1. cd 'my shop'"
+    monkeypatch.chdir(tmp_path / shlex.split(steps[0].split(". ", 1)[1])[1])
+    assert "  5. connector config check" in steps
+    assert "--config" not in result.output
+    check = runner.invoke(app, ["config", "check", "--offline"])
+    assert check.exit_code == 0, check.output
+    assert "are valid" in check.output
+    same = runner.invoke(app, ["init", "--shop", "shopify"], env={})
+    assert same.exit_code == 1  # already there; and from inside, no `cd` step is printed
+    monkeypatch.chdir(tmp_path)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    inside = runner.invoke(app, ["init"])
+    assert inside.exit_code == 0 and "cd " not in inside.output.split("Next:\n", 1)[1]
