@@ -188,9 +188,20 @@ class ShopifyShop:
         self, result: bulk.BulkResult
     ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
         """The bulk operation's orders, streamed from its file, BULK_PAGE at a time."""
+        page: list[dict[str, Any]] = []
+        for node in bulk.orders_from_lines(self._bulk_lines(result)):
+            if self.include_test_orders or not node.get("test"):
+                page.append(self._complete(node))
+            if len(page) == BULK_PAGE:
+                yield page, result.orders
+                page = []
+        if page:
+            yield page, result.orders
+
+    def _bulk_lines(self, result: bulk.BulkResult) -> Iterator[str]:
+        """The lines of a bulk operation's file, streamed (none when it found no orders)."""
         if result.url is None:
             return
-        page: list[dict[str, Any]] = []
         self.requests += 1
         try:
             with self._http.stream("GET", result.url) as response:
@@ -198,16 +209,9 @@ class ShopifyShop:
                     raise ShopError(
                         f"Shopify's bulk result could not be read (HTTP {response.status_code})"
                     )
-                for node in bulk.orders_from_lines(response.iter_lines()):
-                    if self.include_test_orders or not node.get("test"):
-                        page.append(self._complete(node))
-                    if len(page) == BULK_PAGE:
-                        yield page, result.orders
-                        page = []
+                yield from response.iter_lines()
         except httpx.HTTPError as exc:
             raise ShopError(f"Shopify's bulk result could not be read: {scrub(str(exc))}") from exc
-        if page:
-            yield page, result.orders
 
     def _pages(
         self, query: str | None, sort: dict[str, str] | None = None
@@ -331,18 +335,7 @@ class ShopifyShop:
 
     def _bulk_rows(self, result: bulk.BulkResult) -> Iterator[dict[str, Any]]:
         """The orders of a bulk operation without connections: one JSONL line each."""
-        if result.url is None:
-            return
-        self.requests += 1
-        try:
-            with self._http.stream("GET", result.url) as response:
-                if response.status_code != 200:
-                    raise ShopError(
-                        f"Shopify's bulk result could not be read (HTTP {response.status_code})"
-                    )
-                yield from bulk.rows(response.iter_lines())
-        except httpx.HTTPError as exc:
-            raise ShopError(f"Shopify's bulk result could not be read: {scrub(str(exc))}") from exc
+        yield from bulk.rows(self._bulk_lines(result))
 
     # --- transport -------------------------------------------------------------------------
 
