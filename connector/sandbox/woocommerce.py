@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import hmac
 import itertools
+import math
 import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +28,7 @@ from woocommerce.oauth import OAuth
 from connector.sandbox.http import LocalServer, Request, Response, Served, echo_page
 
 PREFIX = "/wp-json/wc/v3/"
+CENT = Decimal("0.01")
 # The arguments WooCommerce 10's order route names in its description (OPTIONS).
 LIST_ARGS = (
     "context", "page", "per_page", "search", "after", "before", "modified_after",
@@ -112,31 +114,35 @@ class WooCommerceSandbox(Served):
         refunded_payment: bool = False,
     ) -> dict[str, Any]:
         """Refund as the shop admin does: `items` are (line id, quantity, net, VAT) and
-        `shipping` (line id, net, VAT), positive; `amount` defaults to their sum. The order
-        lists the refund, and moves to `refunded` once refunded in full. `refunded_payment`:
-        the money went back through the payment gateway (not a manual refund)."""
+        `shipping` (line id, net, VAT), positive, as entered in the refund's fields (to six
+        decimals, as the refund form fills them in). WooCommerce keeps them as entered and
+        answers each to the cent: `total` half up, `total_tax` by the shop's tax rounding (half
+        down when prices include VAT), `taxes[].total` half up. `amount` defaults to what the
+        refund form computes: each field rounded to cents by its script, added. The order lists
+        the refund, and moves to `refunded` once refunded in full. `refunded_payment`: the
+        money went back through the payment gateway (not a manual refund)."""
         with self._lock:
             order = self.orders[order_id]
             moment = (when or self.now()).astimezone(UTC).replace(microsecond=0)
             local = moment.astimezone(ZoneInfo(self.timezone))
+            tax_mode = ROUND_HALF_DOWN if order.get("prices_include_tax") else ROUND_HALF_UP
             lines = []
             for line_id, qty, net, tax in items:
                 source = next(li for li in order["line_items"] if li["id"] == line_id)
-                lines.append(_refunded_item(source, qty, net, tax))
+                lines.append(_refunded_item(source, qty, net, tax, tax_mode))
             ship_lines = []
             for line_id, net, tax in shipping:
                 source = next(sl for sl in order["shipping_lines"] if sl["id"] == line_id)
-                ship_lines.append(_refunded_shipping(source, net, tax))
-            total = sum(Decimal(n) + Decimal(t) for _l, _q, n, t in items) + sum(
-                Decimal(n) + Decimal(t) for _l, n, t in shipping
-            )
+                ship_lines.append(_refunded_shipping(source, net, tax, tax_mode))
+            fields = [f for _l, _q, n, t in items for f in (n, t)]
+            fields += [f for _l, n, t in shipping for f in (n, t)]
             refund = {
                 "id": next(self._refund_ids), "parent_id": order_id,
                 "date_created": local.strftime("%Y-%m-%dT%H:%M:%S"),
                 "date_created_gmt": moment.strftime("%Y-%m-%dT%H:%M:%S"),
-                "amount": amount if amount is not None else f"{total:.2f}", "reason": reason,
-                "refunded_by": 1, "refunded_payment": refunded_payment, "meta_data": [],
-                "line_items": lines, "shipping_lines": ship_lines,
+                "amount": amount if amount is not None else form_amount(fields),
+                "reason": reason, "refunded_by": 1, "refunded_payment": refunded_payment,
+                "meta_data": [], "line_items": lines, "shipping_lines": ship_lines,
                 "tax_lines": _refund_tax_lines(order, lines, ship_lines), "fee_lines": [],
             }  # fmt: skip
             self.refunds.setdefault(order_id, []).insert(0, refund)  # newest first, as WC does
@@ -149,6 +155,27 @@ class WooCommerceSandbox(Served):
             if touch_order:  # the order changes now, whatever date the refund carries
                 self.put_order(order)
             return refund
+
+    def refund_as_the_form_does(
+        self, order_id: int, quantities: Sequence[tuple[int, int]], **kwargs: Any
+    ) -> dict[str, Any]:
+        """Refund (line id, quantity) of the order's product lines as the order page's refund
+        form fills in its fields: per line, its net and its VAT divided by the line's quantity
+        and times the quantity refunded, to six decimals (`refund_quantity_changed`); the
+        amount as the form adds them. The form divides the figures the shop holds for the line;
+        this shop holds them to the cent. `kwargs` as for `refund`."""
+        with self._lock:
+            order = self.orders[order_id]
+            items = []
+            for line_id, qty in quantities:
+                line = next(li for li in order["line_items"] if li["id"] == line_id)
+                count = int(line["quantity"])
+                vat = line["taxes"][0]["total"] if line.get("taxes") else line["total_tax"]
+                items.append(
+                    (line_id, qty, form_field(line["total"], count, qty),
+                     form_field(vat, count, qty))
+                )  # fmt: skip
+            return self.refund(order_id, items=items, **kwargs)
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -328,29 +355,39 @@ def _refunded_meta(line_id: int) -> list[dict[str, Any]]:
              "display_key": "_refunded_item_id", "display_value": value}]  # fmt: skip
 
 
-def _refunded_item(source: dict[str, Any], qty: int, net: str, tax: str) -> dict[str, Any]:
+def _cents(value: str, mode: str = ROUND_HALF_UP) -> Decimal:
+    """A field as WooCommerce answers it to the cent (PHP rounds the decimal it was given)."""
+    return Decimal(value).quantize(CENT, mode)
+
+
+def _refunded_item(
+    source: dict[str, Any], qty: int, net: str, tax: str, tax_mode: str
+) -> dict[str, Any]:
     """A refund's product line as WooCommerce writes it: negative, pointing at the line."""
     rate_ids = [t["id"] for t in source.get("taxes") or []]
+    total, total_tax, taxes = _cents(net), _cents(tax, tax_mode), _cents(tax)
     return {
         "id": source["id"] + 500000, "name": source.get("name"),
         "product_id": source.get("product_id", 0), "variation_id": source.get("variation_id", 0),
-        "quantity": -qty, "tax_class": source.get("tax_class", ""), "subtotal": f"-{net}",
-        "subtotal_tax": f"-{tax}", "total": f"-{net}", "total_tax": f"-{tax}",
-        "taxes": [{"id": rid, "total": f"-{tax}", "subtotal": f"-{tax}"} for rid in rate_ids[:1]],
+        "quantity": -qty, "tax_class": source.get("tax_class", ""), "subtotal": f"-{total}",
+        "subtotal_tax": f"-{total_tax}", "total": f"-{total}", "total_tax": f"-{total_tax}",
+        "taxes": [{"id": rid, "total": f"-{taxes}", "subtotal": f"-{taxes}"}
+                  for rid in rate_ids[:1]],
         "meta_data": _refunded_meta(source["id"]), "sku": source.get("sku", ""),
         "price": float(Decimal(net) / qty) if qty else 0.0, "image": {"id": "", "src": ""},
         "parent_name": None,
     }  # fmt: skip
 
 
-def _refunded_shipping(source: dict[str, Any], net: str, tax: str) -> dict[str, Any]:
+def _refunded_shipping(source: dict[str, Any], net: str, tax: str, tax_mode: str) -> dict[str, Any]:
     """A refund's shipping line: no quantity, sku or subtotals, as on the order."""
     rate_ids = [t["id"] for t in source.get("taxes") or []]
     return {
         "id": source["id"] + 500000, "method_title": source.get("method_title"),
         "method_id": source.get("method_id", ""), "instance_id": source.get("instance_id", ""),
-        "total": f"-{net}", "total_tax": f"-{tax}",
-        "taxes": [{"id": rid, "total": f"-{tax}", "subtotal": ""} for rid in rate_ids[:1]],
+        "total": f"-{_cents(net)}", "total_tax": f"-{_cents(tax, tax_mode)}",
+        "taxes": [{"id": rid, "total": f"-{_cents(tax)}", "subtotal": ""}
+                  for rid in rate_ids[:1]],
         "tax_status": source.get("tax_status", "taxable"),
         "meta_data": _refunded_meta(source["id"]),
     }  # fmt: skip
@@ -359,12 +396,15 @@ def _refunded_shipping(source: dict[str, Any], net: str, tax: str) -> dict[str, 
 def _refund_tax_lines(
     order: dict[str, Any], items: list[dict[str, Any]], shipping: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """A refund's VAT per rate, like the order's tax lines (none for an amount only)."""
+    """A refund's VAT per rate, like the order's tax lines (none for an amount only): each
+    line's VAT rounded by the shop's tax rounding (its `total_tax`), added per rate."""
     found: dict[Any, list[Decimal]] = {}
     for lines, at in ((items, 0), (shipping, 1)):
         for line in lines:
-            for tax in line["taxes"]:
-                found.setdefault(tax["id"], [Decimal(0), Decimal(0)])[at] += Decimal(tax["total"])
+            for tax in line["taxes"][:1]:
+                found.setdefault(tax["id"], [Decimal(0), Decimal(0)])[at] += Decimal(
+                    line["total_tax"]
+                )
     result = []
     for n, (rid, (item_tax, ship_tax)) in enumerate(found.items()):
         listed: dict[str, Any] = next(
@@ -378,6 +418,31 @@ def _refund_tax_lines(
             "meta_data": [],
         })  # fmt: skip
     return result
+
+
+# The refund form's arithmetic (WooCommerce's meta-boxes-order.js with accounting.js): IEEE
+# doubles, each rounding `Math.round(x * 10^places) / 10^places`.
+
+
+def _script_round(value: float, places: int) -> float:
+    """accounting.formatNumber(value, places) read back with parseFloat."""
+    power = 10**places
+    rounded = math.floor(abs(value) * power + 0.5) / power
+    return math.copysign(float(f"{rounded:.{places}f}"), value)
+
+
+def form_field(total: str, count: int, refunded: int) -> str:
+    """The field the refund form fills in for `refunded` of a line's `count` units whose
+    figure (net, or one tax) is `total`: per unit, times the units, to six decimals."""
+    return repr(_script_round(float(total) / count * refunded, 6))
+
+
+def form_amount(fields: Sequence[str]) -> str:
+    """The amount the refund form computes from its fields: each rounded to cents, added."""
+    added = 0.0
+    for value in fields:
+        added += _script_round(float(value), 2)
+    return f"{_script_round(added, 2):.2f}"
 
 
 def _without(item: dict[str, Any], key: str) -> dict[str, Any]:

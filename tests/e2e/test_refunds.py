@@ -625,10 +625,11 @@ def test_a_partial_quantity_refund_is_credited_as_the_money_returned_and_reconci
     moneybird: MoneybirdSandbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """1 of the 2 teas returned as WooCommerce's refund form computes it: 5.03 + 0.455 VAT,
-    5.49 paid back; the real shop's refund line says `total_tax` -0.45 beside `taxes[0].total`
-    -0.46. The credit invoice is 5.49, the cent on the tea's line at 9% (5.03 + 0.46), paid
-    out 5.49 and nothing settled as rounding; the month reconciles."""
+    """1 of the 2 teas returned by the refund form from the line's figures to the cent (10.06 +
+    0.91): 5.03 + 0.455 VAT, 5.49 paid back; the refund line says `total_tax` -0.45 beside
+    `taxes[0].total` -0.46, as the real shop answered such a refund. The credit invoice is
+    5.49, the cent on the tea's line at 9% (5.03 + 0.46), paid out 5.49 and nothing settled
+    as rounding; the month reconciles."""
     shop = real_order_shop
     for name, value in secrets_env(shop, moneybird).items():
         monkeypatch.setenv(name, value)
@@ -636,12 +637,10 @@ def test_a_partial_quantity_refund_is_credited_as_the_money_returned_and_reconci
     runner = CliRunner()
     assert runner.invoke(app, ["sync", "--config", str(config)]).exit_code == 0
     recorded = json.loads(REALSHOP.read_text())["refunds-of-order-partial-quantity"]["body"][0]
-    refund = shop.refund(28, "5.49", items=[(18, 1, "5.03", "0.45")], when=RETURNED)
-    # The refund's line and tax lines exactly as the real shop answered them.
-    refund["line_items"] = copy.deepcopy(recorded["line_items"])
-    refund["tax_lines"] = copy.deepcopy(recorded["tax_lines"])
-    assert (refund["line_items"][0]["total_tax"], refund["line_items"][0]["taxes"][0]["total"]) == (
-        "-0.45", "-0.46",
+    refund = shop.refund_as_the_form_does(28, [(18, 1)], when=RETURNED)
+    # The sandbox's refund, computed as WooCommerce does, is the real shop's answer.
+    assert shown(refund) == shown(recorded) == (
+        "5.49", [("-5.03", "-0.45", ["-0.46"])], [("-0.45", "0.00")],
     )  # fmt: skip
     assert runner.invoke(app, ["sync", "--config", str(config)]).exit_code == 0
 
@@ -703,3 +702,73 @@ def test_a_refund_whose_cent_is_settled_as_rounding_reconciles_as_the_connectors
     assert (row["total"], row["status"]) == (  # the document's total, and why it agrees
         "-5.48", "agrees (rounding 0.01, settled by the connector's rounding payment)",
     )  # fmt: skip
+
+
+def shown(refund: dict[str, Any]) -> tuple[str, list[Any], list[Any]]:
+    """A refund's figures: amount, each line's total, total_tax and taxes, each VAT rate's."""
+    return (
+        refund["amount"],
+        [
+            (li["total"], li["total_tax"], [t["total"] for t in li["taxes"]])
+            for li in refund["line_items"]
+        ],
+        [(t["tax_total"], t["shipping_tax_total"]) for t in refund["tax_lines"]],
+    )
+
+
+TWO_LINES = Path(__file__).parents[1] / "fixtures" / "realshop" / "two_line_refund_hpos_incl.json"
+
+
+def test_a_refund_of_two_partial_lines_is_credited_the_money_returned(
+    tmp_path: Path, moneybird: MoneybirdSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real WooCommerce 10.0.2 order recorded in tests/fixtures/realshop/ (2 x 16.96 at
+    21%, 2 x 25.88 at 9%), 1 of each returned by the refund form from the lines' figures to the
+    cent: 14.015 + 2.945 and 23.745 + 2.135 entered, 42.85 paid back (the form's script rounds
+    2.945 up, 2.135 down); the shop answers -14.02 with `total_tax` -2.94 beside `taxes` -2.95,
+    and -23.75 with -2.13 beside -2.14. The credit in Moneybird is -42.85 to the cent: the 21%
+    line 14.02 + 2.95, the 9% line 23.75 + 2.13; paid out 42.85 and no rounding payment."""
+    recorded = json.loads(TWO_LINES.read_text())
+    order = copy.deepcopy(recorded["order"])
+    for key in ("date_created_gmt", "date_paid_gmt", "date_completed_gmt"):
+        order[key] = PAID.strftime("%Y-%m-%dT%H:%M:%S")
+    order["refunds"] = []
+    shop = WooCommerceSandbox()
+    seed_shop(shop, [])
+    shop.put_order(order, modified=PAID)
+    shop.start()
+    try:
+        for name, value in secrets_env(shop, moneybird).items():
+            monkeypatch.setenv(name, value)
+        config = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+        runner = CliRunner()
+        assert runner.invoke(app, ["sync", "--config", str(config)]).exit_code == 0
+        refund = shop.refund_as_the_form_does(53, [(80, 1), (81, 1)], when=RETURNED)
+        assert (
+            shown(refund)
+            == shown(recorded["refunds"][0])
+            == (
+                "42.85",
+                [("-14.02", "-2.94", ["-2.95"]), ("-23.75", "-2.13", ["-2.14"])],
+                [("-2.94", "0.00"), ("-2.13", "0.00")],
+            )
+        )
+        assert runner.invoke(app, ["sync", "--config", str(config)]).exit_code == 0
+
+        original = next(i for i in moneybird.invoices.values() if i["reference"] == "WC-53")
+        [credit] = credits_of(moneybird, original)
+        assert (credit["state"], D(credit["total_price_incl_tax"])) == ("paid", D("-42.85"))
+        assert lines(credit) == [
+            (D("-25.88"), MB_RATE_9, LEDGER_LOW),  # 23.75 + 2.13
+            (D("-16.97"), MB_RATE_21, LEDGER_HIGH),  # 14.02 + 2.95
+        ]
+        assert [(D(p["price"]), p["transaction_identifier"]) for p in credit["payments"]] == [
+            (D("-42.85"), f"woocommerce-refund-{refund['id']}")
+        ]
+        result = runner.invoke(
+            app, ["reconcile", "--month", "2026-10", "--json", "--config", str(config)]
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["outcome"] == "agrees"
+    finally:
+        shop.stop()

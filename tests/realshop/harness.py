@@ -17,11 +17,13 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from connector.sandbox.woocommerce import form_amount, form_field
 
 ROOT = Path(__file__).resolve().parents[2]
 REALSHOP = Path(os.environ.get("REALSHOP_DIR") or ROOT.parent / "shared" / "realshop")
@@ -278,33 +280,51 @@ class ShopApi:
             page += 1
 
     def refund_as_the_form_does(
-        self, order_id: int, sku: str, quantity: int, reason: str
+        self, order_id: int, quantities: dict[str, int], reason: str
     ) -> dict[str, Any]:
-        """Refund `quantity` of the line with `sku` as WooCommerce's refund form (the order
-        page's Refund button) computes it: per unit, the line's net total and its rounded VAT
-        divided by the line's quantity, to six decimals; the amount returned is their sum
-        rounded to cents. No payment gateway is asked (a manual refund)."""
-        order = self.get(f"orders/{order_id}", dp=6)
-        line = next(li for li in order["line_items"] if li["sku"] == sku)
-        count = Decimal(line["quantity"])
-        net = Decimal(line["total"]) / count * quantity
-        tax = Decimal(line["total_tax"]) / count * quantity
-        taxes = [{"id": t["id"], "refund_total": f"{tax:.6f}"} for t in line["taxes"][:1]]
-        amount = (net + tax).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        """Refund `quantities` (by sku) of the order's lines as WooCommerce's refund form (the
+        order page's Refund button) does: it divides the figures the shop holds for each line,
+        its net and each of its taxes unrounded (`?dp=6`, as the page gives them to the form),
+        by the line's quantity, times the quantity refunded, to six decimals; the amount is
+        each field rounded to cents by its script, added. No payment gateway is asked (a
+        manual refund)."""
+        return self._refund_per_unit(self.get(f"orders/{order_id}", dp=6), quantities, reason)
+
+    def refund_per_unit_of_the_figures_shown(
+        self, order_id: int, quantities: dict[str, int], reason: str
+    ) -> dict[str, Any]:
+        """The refund form's arithmetic on the order's figures as the API shows them, to the
+        cent: what a client sends that works out a refund from the order it reads (and what the
+        form sends for an order whose figures the shop holds to the cent). Per unit, an odd
+        cent of VAT comes to a half cent, which WooCommerce rounds down in `total_tax` (prices
+        incl. VAT) and up in `taxes[]`, and the script up or down as its double falls."""
+        return self._refund_per_unit(self.get(f"orders/{order_id}"), quantities, reason)
+
+    def _refund_per_unit(
+        self, order: dict[str, Any], quantities: dict[str, int], reason: str
+    ) -> dict[str, Any]:
+        lines, fields = [], []
+        for sku, quantity in quantities.items():
+            line = next(li for li in order["line_items"] if li["sku"] == sku)
+            count = int(line["quantity"])
+            net = form_field(line["total"], count, quantity)
+            # Every tax of the line has its field; a tax of nothing stays empty.
+            taxes = [
+                {"id": t["id"], "refund_total": form_field(t["total"], count, quantity)}
+                for t in line["taxes"]
+                if Decimal(t["total"]) > 0
+            ]
+            fields += [net, *(t["refund_total"] for t in taxes)]
+            lines.append(
+                {"id": line["id"], "quantity": quantity, "refund_total": net, "refund_tax": taxes}
+            )
         return self.post(
-            f"orders/{order_id}/refunds",
+            f"orders/{order['id']}/refunds",
             {
-                "amount": f"{amount}",
+                "amount": form_amount(fields),
                 "reason": reason,
                 "api_refund": False,
-                "line_items": [
-                    {
-                        "id": line["id"],
-                        "quantity": quantity,
-                        "refund_total": f"{net:.6f}",
-                        "refund_tax": taxes,
-                    }
-                ],
+                "line_items": lines,
             },
         )
 

@@ -1,6 +1,7 @@
-"""A booked real shop (HPOS, prices incl. VAT) that goes on changing: refunds made as the
-order page's refund form makes them, read back through the shop-wide refunds list; an order
-edited after it was booked; and then the month reconciled.
+"""A booked real shop (HPOS, prices incl. VAT) that goes on changing: partial-quantity refunds
+made as the order page's refund form makes them and per unit of the figures the API shows, of
+one line and of two, read back through the shop-wide refunds list; an order edited after it was
+booked; and then the month reconciled.
 """
 
 from __future__ import annotations
@@ -39,13 +40,56 @@ def scn(shop_hpos_incl: RealShop, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture(scope="module")
 def partial(scn: Scenario) -> dict[str, Any]:
-    """One of Pieter's two teas returned (2 x 6.45 less 15%: 10.06 net + 0.91 VAT), as the
-    refund form computes it: per unit 5.03211 net and 0.455 VAT, 5.49 returned."""
-    refund = scn.api.refund_as_the_form_does(
-        scn.shop.seeded_order(PIETER), "TH-EG", 1, "Retour: 1 van 2 thee"
+    """One of Pieter's two teas returned (2 x 6.45 less 15%: 10.06 net + 0.91 VAT) per unit of
+    the figures the API shows: 5.03 net and 0.455 VAT, 5.49 returned."""
+    refund = scn.api.refund_per_unit_of_the_figures_shown(
+        scn.shop.seeded_order(PIETER), {"TH-EG": 1}, "Retour: 1 van 2 thee"
     )
     scn.sync()
     return refund
+
+
+@pytest.fixture(scope="module")
+def second_tea(scn: Scenario, partial: dict[str, Any]) -> dict[str, Any]:
+    """Pieter's other tea returned by the refund form, from the figures the shop holds for the
+    line (10.06422 net + 0.90578 VAT): per unit 5.03211 and 0.45289, 5.03 + 0.45 returned."""
+    refund = scn.api.refund_as_the_form_does(
+        scn.shop.seeded_order(PIETER), {"TH-EG": 1}, "Retour: 2 van 2 thee"
+    )
+    scn.sync()
+    return refund
+
+
+@pytest.fixture(scope="module")
+def two_lines(scn: Scenario) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two orders of 2 x 16.96 at 21% and 2 x 25.88 at 9% (odd-cent nets: 28.03 + 5.89 and
+    47.49 + 4.27), booked; then 1 of each line returned, on the one per unit of the figures
+    shown (14.015 + 2.945 and 23.745 + 2.135), on the other by the refund form."""
+    person = {"first_name": "Rik", "last_name": "Vos", "address_1": "Kerkstraat 2",
+              "postcode": "1017 GB", "city": "Amsterdam", "country": "NL"}  # fmt: skip
+    for sku, price, tax_class in (("TWEE-A", "16.96", ""), ("TWEE-B", "25.88", "reduced-rate")):
+        scn.api.post(
+            "products",
+            {"name": f"Proef {sku}", "regular_price": price, "sku": sku, "tax_class": tax_class},
+        )
+    products = {p["sku"]: p["id"] for p in scn.api.get("products", per_page=100)}
+    made = [
+        scn.api.post(
+            "orders",
+            {"status": "completed", "set_paid": True, "payment_method": "bacs",
+             "payment_method_title": "Bankoverschrijving",
+             "billing": {**person, "email": "rik.vos@example.nl"}, "shipping": person,
+             "line_items": [{"product_id": products["TWEE-A"], "quantity": 2},
+                            {"product_id": products["TWEE-B"], "quantity": 2}]},
+        )["id"]
+        for _ in range(2)
+    ]  # fmt: skip
+    scn.sync()
+    both = {"TWEE-A": 1, "TWEE-B": 1}
+    shown = scn.api.refund_per_unit_of_the_figures_shown(made[0], both, "Retour: 1 van elk")
+    form = scn.api.refund_as_the_form_does(made[1], both, "Retour: 1 van elk")
+    scn.sync()
+    return shown, form
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +144,50 @@ def test_a_partial_quantity_refund_is_credited_the_money_returned(
     assert judge(scn) == []
 
 
+def test_a_partial_quantity_refund_by_the_form_is_credited_the_money_returned(
+    scn: Scenario, second_tea: dict[str, Any]
+) -> None:
+    # The form's fields round to the line's own figures: nothing parts.
+    line = second_tea["line_items"][0]
+    assert second_tea["amount"] == "5.48"
+    assert (line["total"], line["total_tax"], line["taxes"][0]["total"]) == (
+        "-5.03",
+        "-0.45",
+        "-0.45",
+    )
+    order = scn.api.get(f"orders/{scn.shop.seeded_order(PIETER)}")
+    credit = scn.documents()[f"WC-{order['number']}-R{second_tea['id']}"]
+    assert D(credit["total_price_incl_tax"]) == D("-5.48")
+    assert rounding(credit) == 0
+
+
+def test_a_refund_of_two_partial_lines_is_credited_the_money_returned(
+    scn: Scenario, two_lines: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    shown, form = two_lines
+
+    def figures(refund: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return [
+            (li["total"], li["total_tax"], li["taxes"][0]["total"]) for li in refund["line_items"]
+        ]
+
+    # The shop's own answers. Per unit of the figures shown, one line was paid back by its
+    # taxes[] (2.945 rounded up by the form's script) and the other by its total_tax (2.135
+    # rounded down): 42.85, where the lines' total_tax make 42.84 and their taxes[] 42.86.
+    assert shown["amount"] == "42.85"
+    assert figures(shown) == [("-14.02", "-2.94", "-2.95"), ("-23.75", "-2.13", "-2.14")]
+    # By the form, from the unrounded figures (14.016529 + 2.943471, 23.743303 + 2.136697).
+    assert form["amount"] == "42.84"
+    assert figures(form) == [("-14.02", "-2.94", "-2.94"), ("-23.74", "-2.14", "-2.14")]
+    docs = scn.documents()
+    for refund in (shown, form):
+        [credit] = [d for ref, d in docs.items() if ref.endswith(f"-R{refund['id']}")]
+        # The credit in Moneybird is the money the real shop returned, to the cent.
+        assert D(credit["total_price_incl_tax"]) == -D(refund["amount"])
+        assert rounding(credit) == 0
+    assert [p for p in judge(scn) if f"-R{shown['id']}" in p or f"-R{form['id']}" in p] == []
+
+
 def test_refunds_after_booking_are_found_in_the_shop_wide_list(
     scn: Scenario,
     later_refunds: tuple[list[str], dict[str, Any], dict[str, Any]],
@@ -134,6 +222,8 @@ def test_an_order_edited_after_booking_is_not_booked_again(
 def test_the_month_reconciles(
     scn: Scenario,
     partial: dict[str, Any],
+    second_tea: dict[str, Any],
+    two_lines: tuple[dict[str, Any], dict[str, Any]],
     later_refunds: tuple[list[str], dict[str, Any], dict[str, Any]],
     edited: tuple[dict[str, Any], list[tuple[str, str]]],
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import html
+import math
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -331,18 +332,54 @@ def _as_paid_back(
 ) -> list[RefundLine]:
     """The refunded lines with the VAT that makes them add up to the money paid back.
 
-    WooCommerce keeps a refunded line's tax unrounded (half a cent, for one of two items of an
+    WooCommerce keeps a refunded line's tax as entered (half a cent, for one of two items of an
     odd-cent line) and rounds it twice: `total_tax` by its tax rounding mode (half down when
-    prices include VAT), `taxes[].total` half up; the refund's `amount` went back to the
-    customer. Whichever of the two makes the lines add up to the amount is the one paid back
-    (`total_tax` when both do); when neither does, the lines stay at `total_tax` and the
+    prices include VAT), `taxes[].total` half up. The refund's `amount` went back to the
+    customer; the refund form added each field rounded to cents by its script, so within one
+    refund one line may have been paid back at its `taxes[]` figure and another at its
+    `total_tax`. Each line takes one of its two readings so that together they make the amount:
+    as few lines as can be at their `taxes[]` figure (`total_tax` wherever it is ambiguous),
+    first the lines whose half cent the form's script rounds to the `taxes[]` figure, then in
+    the refund's order. When no choice makes the amount, the lines stay at `total_tax` and the
     difference is the refund booking's to settle, as for any refund."""
-    as_taxes = [replace(ln, tax=tax) for ln, tax in zip(lines, by_taxes, strict=True)]
-    if sum((ln.net + ln.tax for ln in lines), ZERO) != amount and (
-        sum((ln.net + ln.tax for ln in as_taxes), ZERO) == amount
-    ):
-        return as_taxes
-    return lines
+    gap = amount - sum((ln.net + ln.tax for ln in lines), ZERO)
+    movable = [n for n, ln in enumerate(lines) if by_taxes[n] != ln.tax]
+    if gap == ZERO or not movable:
+        return lines
+    movable.sort(key=lambda n: not _form_paid_taxes(lines[n].tax, by_taxes[n]))
+    # The fewest lines moved that close the gap, earliest in that order: over the sums the
+    # moved lines can reach (a cent each, so a few per line), never over every combination.
+    best: dict[Decimal, tuple[int, ...]] = {ZERO: ()}
+    for position, n in enumerate(movable):
+        step = by_taxes[n] - lines[n].tax
+        for reached, chosen in list(best.items()):
+            candidate = (*chosen, position)
+            held = best.get(reached + step)
+            if held is None or (len(candidate), candidate) < (len(held), held):
+                best[reached + step] = candidate
+        if len(best) > _MOST_SUMS:  # figures far from the cent: no choice worth searching for
+            return lines
+    closing = best.get(gap)
+    if closing is None:
+        return lines
+    moved = {movable[position] for position in closing}
+    return [replace(ln, tax=by_taxes[n]) if n in moved else ln for n, ln in enumerate(lines)]
+
+
+_MOST_SUMS = 4096
+_HALF_CENT = Decimal("0.005")
+
+
+def _form_paid_taxes(total_tax: Decimal, by_taxes: Decimal) -> bool:
+    """Whether the refund form most likely paid this line back at its `taxes[]` figure: the two
+    readings a cent apart are the two roundings of the half cent between them, and the form's
+    script (accounting.js, `Math.round(x * 100) / 100` on IEEE doubles) rounds that half cent
+    up or down by how the double falls."""
+    low, high = sorted((total_tax, by_taxes))
+    if high - low != Decimal("0.01") or low < ZERO:
+        return False
+    rounded_up = math.floor(float(low + _HALF_CENT) * 100 + 0.5) > low * 100
+    return (high if rounded_up else low) == by_taxes
 
 
 def refund_ids(payload: dict[str, Any]) -> tuple[str, ...]:

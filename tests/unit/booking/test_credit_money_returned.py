@@ -1,7 +1,8 @@
 """A credit invoice equals the money returned: the real WooCommerce 10.0.2 order and refund
 recorded in tests/fixtures/realshop/ (order 28, prices incl. VAT: a coffee grinder at 21%, 2
-teas at 9% for 10.06 + 0.91, shipping, a 15% coupon; refund 39 returns 1 of the 2 teas as the
-refund form computes it: 5.03 + 0.455 VAT, paid back 5.49), booked by hand:
+teas at 9% for 10.06 + 0.91, shipping, a 15% coupon; refund 39 returns 1 of the 2 teas worked
+out per unit from the figures the API shows: 5.03 + 0.455 VAT, paid back 5.49; the refund form
+itself divides the stored unrounded figures and pays back 5.48), booked by hand:
 
 - the credit has one line, the tea at 9% on its ledger, 5.03 + 0.46 = 5.49 incl. VAT (the
   line's `taxes[].total`; its `total_tax` of 0.45 would make 5.48, a cent short);

@@ -1,17 +1,21 @@
 """A WooCommerce refund read as the money that went back: when a refunded line's `total_tax`
-and the sum of its `taxes[].total` disagree (the shop keeps the refunded tax unrounded and
-rounds the two differently), the line's VAT is the one that makes the lines add up to the
-refund's `amount`; when neither does, `total_tax` as before.
+and the sum of its `taxes[].total` disagree (the shop keeps the refunded tax as entered and
+rounds the two differently), each line takes the VAT that makes the lines together add up to
+the refund's `amount` (one line may have been paid back by one, the next by the other); when
+no choice does, `total_tax` as before.
 
-The real answer is the one recorded from WooCommerce 10.0.2 (tests/fixtures/realshop/): 1 of 2
-teas refunded as the refund form computes it, 5.03 + 0.455 VAT, paid back 5.49, its line
-answering `total_tax` -0.45 beside `taxes[0].total` -0.46.
+The real answers are recorded from WooCommerce 10.0.2 (tests/fixtures/realshop/): 1 of 2 teas
+refunded with the line's figures to the cent divided per unit, 5.03 + 0.455 VAT, paid back
+5.49, its line answering `total_tax` -0.45 beside `taxes[0].total` -0.46; and 1 of 2 of two
+lines, paid back 42.85, one line by its `taxes[]`, the other by its `total_tax`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from decimal import Decimal
+import math
+from decimal import ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +130,131 @@ def test_the_lines_add_up_to_the_amount_whichever_of_the_two_the_shop_paid_back(
     assert read.lines_total == amount
     if amount == by_total_tax:
         assert [ln.tax for ln in read.lines] == [-D(i["total_tax"]) for i in items]
+
+
+# --- several lines, each paid back by one reading or the other ---------------------------------
+
+
+def test_the_real_two_line_refund_is_read_as_the_money_returned() -> None:
+    recorded = json.loads((RECORDED / "two_line_refund_hpos_incl.json").read_text())
+    [payload] = recorded["refunds"]
+    # As the real shop answered: neither reading of both lines makes 42.85 (42.84, 42.86).
+    assert payload["amount"] == "42.85"
+    assert [
+        (i["total"], i["total_tax"], i["taxes"][0]["total"]) for i in payload["line_items"]
+    ] == [
+        ("-14.02", "-2.94", "-2.95"),
+        ("-23.75", "-2.13", "-2.14"),
+    ]
+    refund = refund_from_woocommerce(payload)
+    # The refund form's script rounded 2.945 up and 2.135 down: the 21% line by its taxes[],
+    # the 9% line by its total_tax.
+    assert [(ln.line_id, ln.net, ln.tax) for ln in refund.lines] == [
+        ("80", D("14.02"), D("2.95")),
+        ("81", D("23.75"), D("2.13")),
+    ]
+    assert refund.amount == refund.lines_total == D("42.85")
+
+
+def test_the_line_the_form_rounded_up_takes_the_cent_whichever_is_listed_first() -> None:
+    payload = refund(
+        "42.85",
+        item(81, "23.75", "2.13", ["2.14"]),  # 2.135: the script's double rounds it down
+        item(80, "14.02", "2.94", ["2.95"]),  # 2.945: rounds up
+    )
+    assert taxes_of(payload) == [D("2.13"), D("2.95")]
+
+
+def test_with_nothing_to_tell_lines_apart_the_first_listed_take_the_cent() -> None:
+    payload = refund(
+        "77.65",  # 3 x 25.88 and a cent
+        item(1, "23.75", "2.13", ["2.14"]),
+        item(2, "23.75", "2.13", ["2.14"]),
+        item(3, "23.75", "2.13", ["2.14"]),
+    )
+    assert taxes_of(payload) == [D("2.14"), D("2.13"), D("2.13")]
+
+
+def test_many_lines_are_read_without_trying_every_combination() -> None:
+    # 400 lines a cent apart, 137 of them paid back by their taxes[]: 2^400 combinations.
+    items = [item(n, "9.99", "0.45", ["0.46"]) for n in range(1, 401)]
+    amount = D("10.44") * 400 + D("0.01") * 137
+    read = refund_from_woocommerce(refund(f"{amount:.2f}", *items))
+    assert read.lines_total == amount
+    assert [ln.tax for ln in read.lines].count(D("0.46")) == 137
+
+
+# The refund form (meta-boxes-order.js with accounting.js) on IEEE doubles, and WooCommerce's
+# answer: each field kept as entered, `total` half up, `total_tax` by the shop's tax rounding
+# (half down when prices include VAT), `taxes[].total` half up.
+
+
+def script(value: float, places: int) -> float:
+    return float(f"{math.floor(value * 10**places + 0.5) / 10**places:.{places}f}")
+
+
+@st.composite
+def form_refunds(draw: st.DrawFn) -> tuple[dict[str, Any], bool]:
+    incl = draw(st.booleans())
+    items, fields = [], []
+    for n in range(1, draw(st.integers(1, 5)) + 1):
+        count = draw(st.integers(2, 4))
+        refunded = draw(st.integers(1, count - 1))
+        rate = draw(st.sampled_from([D(9), D(21)]))
+        price = D(draw(st.integers(100, 5000))).scaleb(-2) * count
+        if incl:
+            tax = (price * rate / (100 + rate)).quantize(D("0.01"), ROUND_HALF_UP)
+            net = price - tax
+        else:
+            net, tax = price, (price * rate / 100).quantize(D("0.01"), ROUND_HALF_UP)
+        net_field = script(float(net) / count * refunded, 6)
+        tax_field = script(float(tax) / count * refunded, 6)
+        fields += [net_field, tax_field]
+        entered = D(repr(net_field)), D(repr(tax_field))
+        mode = ROUND_HALF_DOWN if incl else ROUND_HALF_UP
+        items.append(
+            {
+                **item(n, f"{entered[0].quantize(D('0.01'), ROUND_HALF_UP)}", "0", []),
+                "quantity": -refunded,
+                "total_tax": f"-{entered[1].quantize(D('0.01'), mode)}",
+                "taxes": [{"id": 2, "total": f"-{entered[1].quantize(D('0.01'), ROUND_HALF_UP)}"}],
+            }
+        )
+    added = 0.0
+    for value in fields:
+        added += script(value, 2)
+    return refund(f"{script(added, 2):.2f}", *items), incl
+
+
+@given(form_refunds())
+def test_a_refund_made_by_the_form_is_read_as_the_money_returned_when_any_reading_adds_up(
+    made: tuple[dict[str, Any], bool],
+) -> None:
+    payload, _incl = made
+    amount = D(payload["amount"])
+    readings = [
+        (-D(i["total"]), -D(i["total_tax"]), -D(i["taxes"][0]["total"]))
+        for i in payload["line_items"]
+    ]
+    adding_up = [
+        sum(n for n, _t, _x in readings) + sum(chosen)
+        for chosen in itertools.product(*[(t, x) if t != x else (t,) for _n, t, x in readings])
+    ]
+    fewest = min(
+        (
+            sum(c != t for c, (_n, t, _x) in zip(chosen, readings, strict=True))
+            for chosen in itertools.product(*[(t, x) if t != x else (t,) for _n, t, x in readings])
+            if sum(n for n, _t, _x in readings) + sum(chosen) == amount
+        ),
+        default=None,
+    )
+    read = refund_from_woocommerce(payload)
+    assert [ln.net for ln in read.lines] == [n for n, _t, _x in readings]
+    assert all(ln.tax in (t, x) for ln, (_n, t, x) in zip(read.lines, readings, strict=True))
+    if amount in adding_up:
+        assert read.lines_total == amount
+        # As few lines as can be away from their total_tax.
+        moved = sum(ln.tax != t for ln, (_n, t, _x) in zip(read.lines, readings, strict=True))
+        assert moved == fewest
+    else:
+        assert [ln.tax for ln in read.lines] == [t for _n, t, _x in readings]
