@@ -1,8 +1,9 @@
 """What a WooCommerce shop supports is concluded only from what the shop says about itself: its
-description of the order list (OPTIONS) or, where that method is refused (401/403/405, often a
-firewall), the list's own answer to a filter no order passes. A probe that got no such answer
-(the shop down, a 503 from a proxy) concludes nothing: that pass reads every order and filters
-them here, nothing is remembered, and the next pass asks again."""
+description of the order list (OPTIONS) or, where OPTIONS is not served as WordPress serves it
+(refused by a firewall with 401/403/405, or answered by a CORS rule or a plugin with an empty
+204 or 200), the list's own answer to a filter no order passes. A probe that got no such answer
+(the shop down, a 503 from a proxy, a rate limit) concludes nothing: that pass reads every
+order and filters them here, nothing is remembered, and the next pass asks again."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from connector.cli import app
 from connector.errors import AuthError
 from connector.runtime import Runtime
+from connector.sandbox.http import Request, Response
 from connector.sandbox.moneybird import MoneybirdSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Meta
@@ -31,6 +33,22 @@ def probes(shop: WooCommerceSandbox) -> int:
 
 def order_lists(shop: WooCommerceSandbox) -> list[dict[str, str]]:
     return [q for m, p, q in shop.requests if m == "GET" and p.endswith("/orders")]
+
+
+def options_answered(
+    monkeypatch: pytest.MonkeyPatch, shop: WooCommerceSandbox, answer: Response
+) -> None:
+    """OPTIONS on the order list answered by something in front of WordPress (a CORS
+    preflight rule, a plugin) with `answer`; every other request reaches the shop."""
+    served = shop._outage
+
+    def outage(req: Request) -> Response | None:
+        if req.method == "OPTIONS" and req.path.rstrip("/").endswith("/orders"):
+            shop.requests.append((req.method, req.path, dict(req.query)))
+            return answer
+        return served(req)
+
+    monkeypatch.setattr(shop, "_outage", outage)
 
 
 def remembered(runtime: Runtime) -> dict[str, bool]:
@@ -158,6 +176,74 @@ def test_an_empty_shop_that_refuses_options_concludes_nothing(
     assert report.error is None and report.booked == 0
     assert "modified_after" not in remembered(runtime)
     assert "has no order to tell by" in caplog.text
+
+
+# --- OPTIONS answered, but not with a description (a CORS rule, a plugin) ------------------------
+
+NO_DESCRIPTION = {
+    # nginx `if ($request_method = OPTIONS) { return 204; }`, for browsers' CORS preflight
+    "cors-204": Response(204, raw=b"", content_type="text/plain"),
+    # a plugin answering every OPTIONS with an empty page
+    "empty-200": Response(200, raw=b"", content_type="text/html; charset=UTF-8"),
+    "page-200": Response(200, raw=b"<html><body></body></html>", content_type="text/html"),
+    "json-200": Response(200, {"ok": True}),
+}
+
+
+@pytest.mark.parametrize("answer", NO_DESCRIPTION.values(), ids=NO_DESCRIPTION.keys())
+def test_options_answered_without_a_description_asks_the_list_itself(
+    config_path: Path,
+    shop: WooCommerceSandbox,
+    moneybird: MoneybirdSandbox,
+    answer: Response,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """OPTIONS is answered, but by no description of the order list: the list is asked once for
+    the orders changed after a day far ahead; none come, so it filters, and every later pass
+    reads only what changed, without a warning each time."""
+    options_answered(monkeypatch, shop, answer)
+    for _ in range(3):
+        result = runner.invoke(app, ["sync", "--config", str(config_path)])
+        assert result.exit_code == 0, result.output
+    assert len(moneybird.invoices) == 8
+    assert probes(shop) == 1  # remembered from the first pass on
+    far_ahead = [q for q in order_lists(shop) if q.get("modified_after", "").startswith("2999")]
+    assert len(far_ahead) == 1 and far_ahead[0]["per_page"] == "1"
+    since = [q.get("modified_after", "") for q in order_lists(shop)[-2:]]
+    assert all(s and not s.startswith("2999") for s in since), since
+    assert "could not ask the shop" not in caplog.text
+    assert FALSE_CLAIM not in caplog.text
+
+
+@pytest.mark.parametrize("answer", NO_DESCRIPTION.values(), ids=NO_DESCRIPTION.keys())
+def test_options_answered_without_a_description_by_an_old_shop_finds_it_out(
+    runtime: Runtime, shop: WooCommerceSandbox, answer: Response, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same answer from a shop whose list ignores the filter: its orders come back for a
+    day far ahead, so every pass reads them all (filtered here)."""
+    shop.supports_modified_after = False
+    options_answered(monkeypatch, shop, answer)
+    report = runtime.engine().run_pass()
+    assert report.error is None and report.booked == 8
+    assert remembered(runtime)["modified_after"] is False
+
+
+@pytest.mark.parametrize("status", [408, 429])
+def test_options_timed_out_or_rate_limited_concludes_nothing(
+    runtime: Runtime, shop: WooCommerceSandbox, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A timeout or a rate limit passes: nothing is concluded, nor is the list asked in its
+    place; the next pass asks again."""
+    shop.failing[("OPTIONS", "orders")] = status
+    report = runtime.engine().run_pass()
+    assert report.error is None and report.booked == 8
+    assert "modified_after" not in remembered(runtime)
+    assert not [q for q in order_lists(shop) if q.get("modified_after", "").startswith("2999")]
+    assert "could not ask the shop" in caplog.text
+    del shop.failing[("OPTIONS", "orders")]
+    runtime.engine().run_pass()
+    assert remembered(runtime)["modified_after"] is True
 
 
 def test_keys_refused_by_the_list_too_are_refused(

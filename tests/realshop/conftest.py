@@ -4,19 +4,20 @@ Not collected at all when ../shared/realshop is absent (a clone on its own), unl
 REALSHOP_REQUIRED=1 (as in CI) makes that a failure; skipped when it is there but cannot run
 here (not root, no sudo). Marked `e2e` and `realshop`: `pytest -m "not realshop"` leaves it
 out. The shops the selected tests use start together, once per run, each in its own scratch
-folder on free ports, and are stopped at the end of the run, passed or failed.
+folder on free ports, and are stopped at the end of the run, passed, failed, interrupted or
+ended by SIGTERM.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.realshop.harness import REALSHOP, VARIANTS, RealShop, missing, packages_present
+from tests.realshop.harness import REALSHOP, VARIANTS, RealShop, missing
+from tests.realshop.pool import ShopPool, running
 
 HERE = Path(__file__).parent
 WANTED = pytest.StashKey[set[str]]()
@@ -47,66 +48,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[WANTED] = wanted
 
 
-class ShopPool:
-    """The real shops of this run: the first one asked for starts every one the selected tests
-    use, side by side (the apt packages first, when they are not there yet)."""
-
-    def __init__(self, base: Path, wanted: set[str]) -> None:
-        self.base = base
-        self.wanted = wanted
-        self.shops: dict[str, RealShop] = {}
-        self.ready: set[str] = set()
-        self.failed: dict[str, str] = {}
-
-    def get(self, name: str) -> RealShop:
-        if name in self.failed:
-            pytest.fail(self.failed[name])
-        if name not in self.shops:
-            self._launch({name} | self.wanted)
-        if name not in self.ready:
-            try:
-                self._wait(name)
-            except RuntimeError as exc:
-                self.failed[name] = str(exc)
-                pytest.fail(str(exc))
-        return self.shops[name]
-
-    def _wait(self, name: str) -> None:
-        """Ready, or started once more from nothing (MariaDB's first start, several side by
-        side, has been seen to fail now and then)."""
-        try:
-            self.shops[name].wait()
-        except RuntimeError as first:
-            self.shops[name].stop()
-            again = RealShop(VARIANTS[name], self.base / f"{name}-again")
-            self.shops[name] = again
-            again.launch(apt=False)
-            try:
-                again.wait()
-            except RuntimeError as second:
-                raise RuntimeError(f"{first}\n\nand once more:\n{second}") from None
-        self.ready.add(name)
-        shop = self.shops[name]
-        print(f"\nreal shop {name}: up in {shop.seconds:.0f} s ({shop.versions})")
-
-    def _launch(self, names: set[str]) -> None:
-        todo = sorted(n for n in names if n not in self.shops)
-        apt = not packages_present() and os.environ.get("REALWOO_SKIP_APT") != "1"
-        for name in todo:
-            shop = RealShop(VARIANTS[name], self.base / name)
-            self.shops[name] = shop
-            shop.launch(apt=apt)
-            if apt:  # one apt install at a time: the first shop installs, the others follow
-                self._wait(name)
-                apt = False
-            else:
-                time.sleep(1)  # their first steps (MariaDB's install) are the CPU-heavy ones
-
-    def stop(self) -> None:
-        for shop in self.shops.values():
-            shop.stop()
-
-
 @pytest.fixture(scope="session")
 def realshops(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -117,10 +58,8 @@ def realshops(
             pytest.fail(f"no real shop: {why}; REALSHOP_REQUIRED=1 makes this a failure")
         pytest.skip(f"no real shop: {why}")
     pool = ShopPool(tmp_path_factory.mktemp("realshop"), request.config.stash.get(WANTED, set()))
-    try:
+    with running(pool, request.session):
         yield pool
-    finally:
-        pool.stop()
 
 
 @pytest.fixture(scope="session")

@@ -404,12 +404,12 @@ class WooCommerceShop:
 
     def supports_modified_after(self) -> bool:
         """`modified_after` arrived around WooCommerce 5.8; older shops ignore it silently.
-        Concluded from the shop's own description of its order list (OPTIONS) or, where the
-        shop (or a firewall in front of it) refuses that method, from the list itself: asked
-        for the orders changed after a day far ahead, a shop that filters answers none. A probe
-        that got no such answer (the shop unreachable, a 5xx, a page that is no description)
-        concludes nothing: this read takes every order and filters here, and the next one asks
-        again."""
+        Concluded from the shop's own description of its order list (OPTIONS) or, where
+        OPTIONS is not served as WordPress serves it (refused by a firewall, answered by a CORS
+        rule's empty 204 or a plugin's page), from the list itself: asked for the orders
+        changed after a day far ahead, a shop that filters answers none. A probe that got no
+        such answer (the shop unreachable, a 5xx, a timeout, a rate limit) concludes nothing:
+        this read takes every order and filters here, and the next one asks again."""
         if self._modified_after is not None:
             return self._modified_after
         found: bool | None = None
@@ -419,10 +419,10 @@ class WooCommerceShop:
             if endpoints is not None:
                 found = any("modified_after" in (ep.get("args") or {}) for ep in endpoints)
                 why = ""
-            elif _method_refused(response):
-                found, why = self._filters_by_modified(response.status_code)
+            elif _passing_trouble(response):
+                why = f"it answered OPTIONS with {response.status_code}"
             else:
-                why = "its answer does not describe the order list"
+                found, why = self._filters_by_modified(response.status_code)
         except ShopError as exc:
             why = str(exc)
         if found is None:
@@ -437,21 +437,23 @@ class WooCommerceShop:
             log.warning("shop does not support modified_after; reading all orders each pass")
         return found
 
-    def _filters_by_modified(self, refused: int) -> tuple[bool | None, str]:
+    def _filters_by_modified(self, answered: int) -> tuple[bool | None, str]:
         """Whether the order list honours `modified_after`, asked of the list itself: the
         orders changed after a day far ahead are none where it does, and the newest orders
-        where it is ignored. A shop without any order cannot tell (None)."""
+        where it is ignored. A shop without any order cannot tell (None). `answered`: the
+        status OPTIONS got instead of a description."""
+        what = f"OPTIONS answered {answered} without a description of the order list"
         probe = {"modified_after": FAR_AHEAD, "dates_are_gmt": "true", "per_page": 1}
         ahead = self._json(self._get("orders", probe), "orders changed after a day far ahead")
         if not isinstance(ahead, list):
             return None, "its order list is not a list"
         if ahead:
-            log.info("shop refused OPTIONS (%s); its order list ignores modified_after", refused)
+            log.info("%s; the order list itself ignores modified_after", what)
             return False, ""
         some = self._json(self._get("orders", {"per_page": 1}), "orders")
         if not isinstance(some, list) or not some:
-            return None, f"it refused OPTIONS ({refused}) and has no order to tell by"
-        log.info("shop refused OPTIONS (%s); its order list filters by modified_after", refused)
+            return None, f"{what}, and the shop has no order to tell by"
+        log.info("%s; the order list itself filters by modified_after", what)
         return True, ""
 
     # --- paging and transport --------------------------------------------------------------
@@ -561,10 +563,11 @@ def _described_endpoints(response: requests.Response) -> list[dict[str, Any]] | 
     return [ep for ep in endpoints if isinstance(ep, dict)]
 
 
-def _method_refused(response: requests.Response) -> bool:
-    """A client error (401, 403, 404, 405...): the method is not served to us here, for good.
-    Not a timeout or a rate limit, which pass."""
-    return 400 <= response.status_code < 500 and response.status_code not in (408, 429)
+def _passing_trouble(response: requests.Response) -> bool:
+    """A server error, a timeout or a rate limit: it passes, and says nothing about the shop.
+    Any other answer that is no description (a refusal, a CORS rule's empty 204, a plugin's
+    page) means OPTIONS is not served to us here, for good."""
+    return response.status_code >= 500 or response.status_code in (408, 429)
 
 
 def _shop_clock(response: requests.Response) -> datetime:
