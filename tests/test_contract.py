@@ -256,3 +256,66 @@ def test_reconciliation_reads_only_and_its_requests_satisfy_the_spec(
     assert too_long.status_code == 400
     assert too_long.json() == {"error": "Period cannot exceed 1 month"}
     assert httpx.get(base, params={"period": "202610"}, headers=headers).status_code == 200
+
+
+def test_bank_requests_satisfy_the_spec(
+    openapi: Any, runtime: Runtime, moneybird: MoneybirdSandbox
+) -> None:
+    """Statements, the mutation filters and synchronization, and every link the connector
+    makes or undoes on a mutation."""
+    from connector.moneybird import bank
+    from connector.sandbox.seed import FIN_BANK, FIN_MOLLIE, LEDGER_FEES
+
+    runtime.engine().run_pass()
+    client = runtime.client
+    invoice = next(i for i in moneybird.invoices.values() if i["state"] != "draft")
+    total = Decimal(invoice["total_price_incl_tax"])
+    for payment in list(invoice["payments"]):  # unpaid again, for the link to pay it
+        invoice["payments"].remove(payment)
+    invoice["state"] = "open"
+    day = date.fromisoformat(invoice["invoice_date"])
+    lines = [
+        bank.BankLine(day, total, "order", "A. de Vries", "tr_1"),
+        bank.BankLine(day, Decimal("-0.29"), "fees", "Mollie", "fee_1", "1234567.2611.01"),
+        bank.BankLine(day, Decimal("-5.00"), "refund", account_servicer_transaction_id="re_1"),
+    ]
+    answer = client.create_financial_statement(FIN_MOLLIE, "1234567.2611.01", day, lines)
+    paid, fee, _refund = (m.id for m in bank.statement_mutations(answer))
+    terms: dict[str, bank.FilterValue] = {
+        "period": (day, day), "state": ["unprocessed", "processed"], "mutation_type": "debit",
+        "financial_account_id": FIN_MOLLIE, "amount_from": Decimal("0.01"),
+        "amount_to": Decimal("10"),
+    }  # fmt: skip
+    assert len(client.financial_mutations(terms)) == 2
+    ids = [str(row["id"]) for row in client.financial_mutation_versions(terms)]
+    assert len(client.financial_mutations_by_ids(ids)) == 2
+    client.financial_mutation(paid)
+    client.link_booking(paid, "SalesInvoice", str(invoice["id"]), total, description="order")
+    linked = client.link_booking(fee, "LedgerAccount", LEDGER_FEES, Decimal("0.29"))
+    assert isinstance(linked, dict)
+    client.unlink_booking(
+        fee, "LedgerAccountBooking", bank.mutation_of(linked).ledger_booking_ids[0]
+    )
+    made = bank.mutation_of(client.financial_mutation(paid)).payment_ids[0]
+    client.unlink_booking(paid, "Payment", made)
+    registered = client.create_payment(
+        str(invoice["id"]),
+        {"payment_date": str(day), "price": str(total), "financial_account_id": FIN_MOLLIE},
+    )
+    client.link_booking(paid, "Payment", str(registered["id"]), None)
+    moneybird.add_bank_line(FIN_BANK, day, total, "MOLLIE 1234567.2611.01")
+    sent = set()
+    for method, path, query, body in moneybird.received:
+        validate(openapi, method, path, query, body)
+        sent.add((method, path.split("/", 4)[-1].split("/")[0], path.rsplit("/", 1)[-1]))
+    for method, path, body in moneybird.accepted:
+        validate(openapi, method, path, [], body)
+    assert {
+        ("POST", "financial_statements.json", "financial_statements.json"),
+        ("GET", "financial_mutations.json", "financial_mutations.json"),
+        ("GET", "financial_mutations", "synchronization.json"),
+        ("POST", "financial_mutations", "synchronization.json"),
+        ("PATCH", "financial_mutations", "link_booking.json"),
+        ("DELETE", "financial_mutations", "unlink_booking.json"),
+    } <= sent
+    assert moneybird.financial_mutations[paid]["state"] == "processed"

@@ -63,6 +63,31 @@ PAYMENT_ACTIONS = {
     "private_payment", "payment_without_proof", "cash_payment", "rounding_error",
     "bank_transfer", "balance_settlement", "invoices_settlement",
 }  # fmt: skip
+STATEMENT_KEYS = {
+    "financial_account_id", "reference", "official_date", "official_balance", "importer_key",
+    "financial_mutations_attributes",
+}  # fmt: skip
+MUTATION_KEYS = {
+    "date", "valutation_date", "message", "amount", "code", "contra_account_name",
+    "contra_account_number", "batch_reference", "offset", "account_servicer_transaction_id",
+    "account_servicer_metadata", "adyen_payment_instrument_id", "_destroy", "smart_transfer",
+}  # fmt: skip
+LINK_KEYS = {
+    "booking_type", "booking_id", "price_base", "price", "description",
+    "payment_batch_identifier", "project_id", "mark_open_sepa_transaction_as_paid",
+}  # fmt: skip
+BOOKING_TYPES = {
+    "SalesInvoice", "Document", "LedgerAccount", "PaymentTransactionBatch", "PurchaseTransaction",
+    "NewPurchaseInvoice", "NewReceipt", "PaymentTransaction", "PurchaseTransactionBatch",
+    "ExternalSalesInvoice", "Payment", "VatDocument",
+}  # fmt: skip
+# The booking types the sandbox books; the others are refused as unsupported here.
+SANDBOX_BOOKINGS = {"LedgerAccount", "SalesInvoice", "ExternalSalesInvoice", "Payment"}
+MUTATION_FILTERS = {
+    "period", "state", "mutation_type", "financial_account_id", "amount_from", "amount_to",
+}  # fmt: skip
+MUTATION_SYNC_FILTERS = {"period", "state", "mutation_type", "financial_account_id"}
+MOST_MUTATIONS_LISTED = 100  # GET /financial_mutations answers no more: synchronization does
 HTML_429 = b"<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests</h1></center><hr><center>nginx</center></body></html>"  # noqa: E501
 
 
@@ -115,8 +140,14 @@ class MoneybirdSandbox(Served):
     # Test hook, called with (method, path, applied) around each write: before it is applied
     # (applied=False) and after it was applied but before the answer is sent (applied=True).
     write_hook: Callable[[str, str, bool], None] | None = None
+    # The bank: financial statements and their mutations, by id.
+    financial_statements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    financial_mutations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # link_booking's answer: "mutation" (since 2026-10-13) or "integer" (before: a status code).
+    link_booking_answer: str = "mutation"
 
     def __post_init__(self) -> None:
+        self._linked_payments: set[str] = set()  # payments a SalesInvoice link made
         self._ids = itertools.count(490000000000000001)
         self._numbers = itertools.count(1)
         self._customer_numbers = itertools.count(1)
@@ -234,6 +265,8 @@ class MoneybirdSandbox(Served):
         kind = path.split("/", 1)[0]
         if kind in ("sales_invoices", "external_sales_invoices"):
             return self._invoices_route(req, m, path, body, kind)
+        if kind in ("financial_statements", "financial_mutations"):
+            return self._bank_route(req, m, path, body)
         return Response(404, {"error": "Not found"})
 
     # A router: one branch per sales-invoice endpoint of Moneybird's API, in the API's order.
@@ -717,6 +750,15 @@ class MoneybirdSandbox(Served):
             a["id"] == str(account) for a in self.financial_accounts
         ):
             errors["financial_account_id"] = ["is invalid"]
+        ledger_id = data.get("ledger_account_id")
+        if ledger_id is not None:
+            ledger = next((a for a in self.ledger_accounts if a["id"] == str(ledger_id)), None)
+            # A ledger limited to other documents ("Kruisposten": financial mutations and
+            # journal entries only) takes no payment.
+            if ledger is None:
+                errors["ledger_account_id"] = ["is invalid"]
+            elif "payment" not in (ledger.get("allowed_document_types") or ["payment"]):
+                errors["ledger_account_id"] = ["is not allowed for this document type"]
         try:
             price = Decimal(str(data.get("price")).replace(",", "."))
             date.fromisoformat(str(data.get("payment_date"))[:10])
@@ -740,7 +782,311 @@ class MoneybirdSandbox(Served):
         )
         if base is not None:
             payment["price_base"] = str(base)
+        if ledger_id is not None:
+            payment["ledger_account_id"] = str(ledger_id)
         return Response(201, payment)
+
+    # --- the bank: financial statements, mutations and their links ------------------------
+
+    # A router, as for invoices: one branch per bank endpoint of Moneybird's API.
+    def _bank_route(self, req: Request, m: str, path: str, body: Any) -> Response:
+        if path == "financial_statements" and m == "POST":
+            return self._create_statement(body)
+        if (found := re.fullmatch(r"financial_statements/(\d+)", path)) and m == "DELETE":
+            return self._delete_statement(found.group(1))
+        if path == "financial_mutations" and m == "GET":
+            rows = self._filtered_mutations(req.query.get("filter"), MUTATION_FILTERS)
+            if isinstance(rows, Response):
+                return rows
+            return Response(200, rows[:MOST_MUTATIONS_LISTED])
+        if path == "financial_mutations/synchronization":
+            if m == "GET":
+                rows = self._filtered_mutations(req.query.get("filter"), MUTATION_SYNC_FILTERS)
+                if isinstance(rows, Response):
+                    return rows
+                return Response(200, [{"id": r["id"], "version": r["version"]} for r in rows])
+            if m == "POST":
+                return self._sync_fetch(body, self.financial_mutations)
+        found = re.fullmatch(r"financial_mutations/(\d+)(/link_booking|/unlink_booking)?", path)
+        if found is None:
+            return Response(404, {"error": "Not found"})
+        mutation = self.financial_mutations.get(found.group(1))
+        if mutation is None:
+            return Response(404, {"error": "record not found", "symbolic": {"id": "not_found"}})
+        action = found.group(2)
+        if action is None and m == "GET":
+            return Response(200, mutation)
+        if action == "/link_booking" and m == "PATCH":
+            return self._link_booking(mutation, body)
+        if action == "/unlink_booking" and m == "DELETE":
+            return self._unlink_booking(mutation, req.json())
+        return Response(404, {"error": "Not found"})
+
+    def _create_statement(self, body: Any) -> Response:
+        data = body.get("financial_statement") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or set(body) - {"financial_statement"}:
+            return Response(400, {"error": "financial_statement is missing"})
+        errors: dict[str, list[str]] = {
+            k: ["is not a known attribute"] for k in set(data) - STATEMENT_KEYS
+        }
+        account = str(data.get("financial_account_id") or "")
+        if not any(a["id"] == account for a in self.financial_accounts):
+            errors["financial_account_id"] = ["is invalid"]
+        reference = str(data.get("reference") or "")
+        if not reference:
+            errors["reference"] = ["can't be blank"]
+        elif any(
+            s["reference"] == reference and s["financial_account_id"] == account
+            for s in self.financial_statements.values()
+        ):
+            # Unique per financial account, like a bank's statement numbers.
+            errors["reference"] = ["has already been taken"]
+        lines = data.get("financial_mutations_attributes") or []
+        if isinstance(lines, dict):  # Moneybird also takes {"1": {...}, "2": {...}}
+            lines = list(lines.values())
+        mutations = [self._mutation_in(n, line, errors) for n, line in enumerate(lines)]
+        if errors:
+            return Response(422, {"error": errors})
+        statement = self._statement(account, reference, data.get("official_date"), None)
+        for line in mutations:
+            self._book_mutation(statement, line)
+        return Response(201, statement)
+
+    def _mutation_in(self, n: int, line: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
+        if not isinstance(line, dict):
+            errors[f"financial_mutations.{n}"] = ["is invalid"]
+            return {}
+        unknown = set(line) - MUTATION_KEYS
+        if unknown:
+            errors[f"financial_mutations.{n}"] = [f"unknown attribute(s) {sorted(unknown)}"]
+        try:
+            amount = Decimal(str(line.get("amount")).replace(",", "."))
+            day = date.fromisoformat(str(line.get("date")))
+        except (InvalidOperation, ValueError):
+            errors[f"financial_mutations.{n}"] = ["date and amount are required"]
+            return {}
+        if self._locked(day.isoformat()):
+            errors[f"financial_mutations.{n}.date"] = ["valt in een afgesloten periode"]
+        return {**line, "amount": amount, "date": day.isoformat()}
+
+    def _statement(
+        self, account: str, reference: str, official_date: Any, importer: str | None
+    ) -> dict[str, Any]:
+        statement = {
+            "id": self.new_id(), "financial_account_id": account, "reference": reference,
+            "official_date": official_date, "official_balance": None,
+            "importer_service": importer, "financial_mutations": [],
+        }  # fmt: skip
+        self.financial_statements[statement["id"]] = statement
+        return statement
+
+    def _book_mutation(self, statement: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
+        amount: Decimal = line["amount"]
+        mutation = {
+            "id": self.new_id(), "administration_id": int(self.administration_id),
+            "amount": f"{amount:.2f}", "code": line.get("code"), "date": line["date"],
+            "message": line.get("message"),
+            "contra_account_name": line.get("contra_account_name"),
+            "contra_account_number": line.get("contra_account_number") or "",
+            "state": "unprocessed", "settlement_state": "settled",
+            "amount_open": f"{amount:.2f}", "sepa_fields": None,
+            "batch_reference": line.get("batch_reference"),
+            "financial_account_id": statement["financial_account_id"], "currency": "EUR",
+            "original_amount": None, "created_at": _now(), "updated_at": _now(),
+            "version": int(time.time()), "financial_statement_id": statement["id"],
+            "processed_at": None,
+            "account_servicer_transaction_id": line.get("account_servicer_transaction_id"),
+            "payments": [], "ledger_account_bookings": [],
+        }  # fmt: skip
+        self.financial_mutations[mutation["id"]] = mutation
+        statement["financial_mutations"].append(mutation)
+        return mutation
+
+    def _delete_statement(self, statement_id: str) -> Response:
+        statement = self.financial_statements.get(statement_id)
+        if statement is None:
+            return Response(404, {"error": "record not found", "symbolic": {"id": "not_found"}})
+        if any(
+            m["payments"] or m["ledger_account_bookings"] for m in statement["financial_mutations"]
+        ):
+            return Response(422, {"error": {"base": ["has booked financial mutations"]}})
+        for mutation in statement["financial_mutations"]:
+            self.financial_mutations.pop(mutation["id"], None)
+        del self.financial_statements[statement_id]
+        return Response(204, None)
+
+    def _filtered_mutations(
+        self, filter_text: str | None, known: set[str]
+    ) -> list[dict[str, Any]] | Response:
+        """Moneybird's mutation filter: `period` (this year unless named), `state` and
+        `mutation_type` (several joined by `|`), `financial_account_id`, and on the list the
+        absolute-amount bounds `amount_from`/`amount_to`."""
+        terms = dict(t.split(":", 1) for t in (filter_text or "").split(",") if ":" in t)
+        unknown = set(terms) - known
+        if unknown:
+            return Response(400, {"error": f"filter: unknown key(s) {sorted(unknown)}"})
+        rows = _in_period(self.financial_mutations.values(), filter_text)
+        if rows is None:
+            return Response(400, {"error": "filter: period is invalid"})
+        states = set(terms.get("state", "all").split("|"))
+        kinds = set(terms.get("mutation_type", "all").split("|"))
+        if not states <= {"all", "unprocessed", "processed", "auto_booked"}:
+            return Response(400, {"error": "filter: state is invalid"})
+        if not kinds <= {"all", "debit", "credit"}:
+            return Response(400, {"error": "filter: mutation_type is invalid"})
+        try:
+            low = abs(Decimal(terms["amount_from"])) if "amount_from" in terms else None
+            high = abs(Decimal(terms["amount_to"])) if "amount_to" in terms else None
+        except InvalidOperation:
+            return Response(400, {"error": "filter: amount is invalid"})
+
+        def wanted(row: dict[str, Any]) -> bool:
+            amount = Decimal(row["amount"])
+            kind = "credit" if amount > 0 else "debit"
+            return (
+                ("all" in states or row["state"] in states)
+                and ("all" in kinds or kind in kinds)
+                and terms.get("financial_account_id", row["financial_account_id"])
+                == row["financial_account_id"]
+                and (low is None or abs(amount) >= low)
+                and (high is None or abs(amount) <= high)
+            )
+
+        return sorted((r for r in rows if wanted(r)), key=lambda r: (r["date"], r["id"]))
+
+    def _link_booking(self, mutation: dict[str, Any], body: Any) -> Response:  # noqa: C901
+        if not isinstance(body, dict):
+            return Response(400, {"error": "booking_type is missing"})
+        unknown = set(body) - LINK_KEYS
+        if unknown:
+            return Response(400, {"error": f"unknown attribute(s) {sorted(unknown)}"})
+        kind = body.get("booking_type")
+        if kind not in BOOKING_TYPES:
+            return Response(400, {"error": "Booking type isn't an option",
+                                  "symbolic": {"booking_type": "in"}})  # fmt: skip
+        if kind not in SANDBOX_BOOKINGS:
+            return Response(422, {"error": f"the sandbox does not book {kind}"})
+        booking_id = str(body.get("booking_id") or "")
+        not_found = Response(404, {"error": "record not found",
+                                   "symbolic": {"booking_id": "not_found"}})  # fmt: skip
+        amount = Decimal(mutation["amount"])
+        if kind == "LedgerAccount":
+            ledger = next((a for a in self.ledger_accounts if a["id"] == booking_id), None)
+            if ledger is None:
+                return not_found
+            price = _money(body.get("price_base"))
+            if price is None:
+                return Response(400, {"error": "Price can't be nil", "symbolic": {"price": "nils"}})
+            direction = 1 if amount >= 0 else -1
+            if amount > 0 and Decimal(mutation["amount_open"]) < 0:
+                direction = -direction  # an over-booked incoming mutation: the signs swap
+            mutation["ledger_account_bookings"].append({
+                "id": self.new_id(), "administration_id": int(self.administration_id),
+                "financial_mutation_id": mutation["id"], "ledger_account_id": booking_id,
+                "project_id": None, "description": body.get("description"),
+                "price": f"{price * direction:.2f}", "created_at": _now(), "updated_at": _now(),
+            })  # fmt: skip
+        elif kind in ("SalesInvoice", "ExternalSalesInvoice"):
+            table = self.invoices if kind == "SalesInvoice" else self.external_invoices
+            invoice = table.get(booking_id)
+            if invoice is None:
+                return not_found
+            price = _money(body.get("price", body.get("price_base")))
+            if price is None:
+                return Response(400, {"error": "Price can't be nil", "symbolic": {"price": "nils"}})
+            if price < 0:
+                return Response(422, {"error": {"price": ["must be positive"]}})
+            if invoice["state"] == "draft":
+                return Response(422, {"error": {"invoice": ["Payments cannot be made on drafts"]}})
+            # Always positive: the direction is the mutation's (a refund pays a credit invoice).
+            signed = price if amount >= 0 else -price
+            payment = self._add_payment(invoice, signed, mutation["date"],
+                                        mutation["financial_account_id"], None, None)  # fmt: skip
+            payment["financial_mutation_id"] = mutation["id"]
+            self._linked_payments.add(payment["id"])
+            mutation["payments"].append(payment)
+        else:  # Payment: one already registered on an invoice, its amount its own
+            found = self._payment(booking_id)
+            if found is None:
+                return not_found
+            payment = found[1]
+            if payment.get("financial_mutation_id"):
+                return Response(422, {"error": {"payment": ["is already linked"]}})
+            if payment.get("financial_account_id") not in (None, mutation["financial_account_id"]):
+                return Response(422, {"error": {"payment": ["is on another financial account"]}})
+            payment["financial_mutation_id"] = mutation["id"]
+            mutation["payments"].append(payment)
+        self._settle_mutation(mutation)
+        if self.link_booking_answer == "integer":
+            return Response(200, 200)
+        return Response(200, mutation)
+
+    def _unlink_booking(self, mutation: dict[str, Any], body: Any) -> Response:
+        kind = body.get("booking_type") if isinstance(body, dict) else None
+        if kind not in ("Payment", "LedgerAccountBooking"):
+            return Response(400, {"error": "Booking Type isn't an option",
+                                  "symbolic": {"booking_type": "in"}})  # fmt: skip
+        booking_id = str(body.get("booking_id") or "")
+        key = "payments" if kind == "Payment" else "ledger_account_bookings"
+        booking = next((b for b in mutation[key] if b["id"] == booking_id), None)
+        if booking is None:
+            return Response(404, {"error": "record not found",
+                                  "symbolic": {"booking_id": "not_found"}})  # fmt: skip
+        mutation[key].remove(booking)
+        if kind == "Payment":
+            found = self._payment(booking_id)
+            if found is not None and booking_id in self._linked_payments:
+                # The link made this payment: unlinking takes it off the invoice again.
+                invoice = found[0]
+                invoice["payments"].remove(booking)
+                self._linked_payments.discard(booking_id)
+                self._recompute(invoice)
+                if Decimal(invoice["total_unpaid"]) != 0 and invoice["state"] == "paid":
+                    invoice["state"], invoice["paid_at"] = "open", None
+                invoice["version"] += 1
+            else:
+                booking["financial_mutation_id"] = None
+        self._settle_mutation(mutation)
+        return Response(200, mutation)
+
+    def _payment(self, payment_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The invoice holding the payment, and the payment."""
+        for invoice in [*self.invoices.values(), *self.external_invoices.values()]:
+            for payment in invoice["payments"]:
+                if payment["id"] == payment_id:
+                    return invoice, payment
+        return None
+
+    def _settle_mutation(self, mutation: dict[str, Any]) -> None:
+        booked = sum((Decimal(p["price_base"]) for p in mutation["payments"]), Decimal(0))
+        booked += sum(
+            (Decimal(b["price"]) for b in mutation["ledger_account_bookings"]), Decimal(0)
+        )
+        open_amount = Decimal(mutation["amount"]) - booked
+        mutation["amount_open"] = f"{open_amount:.2f}"
+        done = open_amount == 0
+        mutation["state"] = "processed" if done else "unprocessed"
+        mutation["processed_at"] = _now() if done else None
+        mutation["version"] += 1
+        mutation["updated_at"] = _now()
+
+    def add_bank_line(
+        self,
+        financial_account_id: str,
+        day: date,
+        amount: Decimal | str,
+        message: str,
+        contra_account_name: str | None = None,
+    ) -> dict[str, Any]:
+        """A line the bank's own import brings in (a test's hand): unprocessed, on a
+        statement of its own."""
+        with self._lock:
+            statement = self._statement(
+                financial_account_id, f"bank-import-{self.new_id()}", day.isoformat(), "bank"
+            )
+            line = {"date": day.isoformat(), "amount": Decimal(str(amount)), "message": message,
+                    "contra_account_name": contra_account_name}  # fmt: skip
+            return self._book_mutation(statement, line)
 
     # --- the VAT report --------------------------------------------------------------------
 
@@ -828,6 +1174,16 @@ def _in_period(rows: Any, filter_text: str | None) -> list[dict[str, Any]] | Non
         return date.fromisoformat(str(text)[:10])
 
     return [row for row in rows if low <= day(row) <= high]
+
+
+def _money(value: Any) -> Decimal | None:
+    """An amount as Moneybird takes one (a number, or a string with `.` or `,`), or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value).replace(",", "."))
+    except InvalidOperation:
+        return None
 
 
 def _now() -> str:
