@@ -1,0 +1,27 @@
+"""What the payout flow needs from any payment provider (a Protocol): its name, and the payouts
+it made since a moment. A provider's module reads its own API into `records.Payout`, checked;
+booking, the flow and reconciliation never see a provider's JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Protocol
+
+from connector.payouts.records import Payout, RefusedPayout
+
+
+class PayoutProvider(Protocol):
+    """One payment provider's payouts (Mollie's settlements, Shopify Payments' payouts, …)."""
+
+    @property
+    def name(self) -> str:
+        """The provider as `[payouts]` and `mappings/payment.toml` name it, e.g. "mollie"."""
+        ...
+
+    def payouts(self, since: datetime) -> Iterator[Payout | RefusedPayout]:
+        """Every payout paid out at or after `since` (aware UTC), oldest first, with its parts,
+        checked by `records.check_payout`. One whose data cannot be booked comes as a
+        RefusedPayout with the reason, so the flow lists it as waiting and reads on."""
+        ...
