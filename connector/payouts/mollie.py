@@ -87,15 +87,21 @@ def parse_settlement(
     return check_payout(payout, now)
 
 
-def _payment(item: Mapping[str, object], where: str, now: datetime | None) -> PayoutPart:
-    if not isinstance(item, Mapping):
-        raise PayoutDataError(f"{where} {shown(item)} is not a payment")
-    payment_id = check_id(item.get("id"), f"{where}.id")
+def _stated_positive(item: Mapping[str, object], where: str) -> Decimal:
+    """A payment's, refund's or chargeback's amount: Mollie states each positive."""
     _, amount = _amount(item, "amount", where)
     if amount < ZERO:
         raise PayoutDataError(
             f"{where}.amount.value {amount} is negative; Mollie states it positive"
         )
+    return amount
+
+
+def _payment(item: Mapping[str, object], where: str, now: datetime | None) -> PayoutPart:
+    if not isinstance(item, Mapping):
+        raise PayoutDataError(f"{where} {shown(item)} is not a payment")
+    payment_id = check_id(item.get("id"), f"{where}.id")
+    amount = _stated_positive(item, where)
     date = _moment(item, "paidAt", where, now) if item.get("paidAt") else None
     return PayoutPart(
         kind=PartKind.PAYMENT,
@@ -114,11 +120,7 @@ def _reversal(
     if not isinstance(item, Mapping):
         raise PayoutDataError(f"{where} {shown(item)} is not a {kind.value}")
     item_id = check_id(item.get("id"), f"{where}.id")
-    _, amount = _amount(item, "amount", where)
-    if amount < ZERO:
-        raise PayoutDataError(
-            f"{where}.amount.value {amount} is negative; Mollie states it positive"
-        )
+    amount = _stated_positive(item, where)
     if kind is PartKind.CHARGEBACK and item.get("reversedAt") not in (None, ""):
         raise PayoutDataError(f"{where}: chargeback {item_id} was reversed; book it by hand")
     return PayoutPart(
