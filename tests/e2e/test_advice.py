@@ -588,7 +588,7 @@ ADDRESS = Case(
 
 def _closed_setup(desk: Desk) -> None:
     keep(desk, 1001)
-    desk.mb.period_locked_until = datetime.now(UTC).date().isoformat()
+    desk.mb.period_locked_until = datetime.now(ZoneInfo("Europe/Amsterdam")).date().isoformat()
 
 
 def _closed_follow(desk: Desk) -> None:

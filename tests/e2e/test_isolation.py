@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
@@ -188,10 +189,11 @@ def test_reconcile_lists_the_bad_order_and_compares_the_month(
     from connector.sync.reconcile import Month, reconcile
 
     runtime.engine().run_pass()
-    shop.put_order(woo_order(998, ANNA, [Item("Espresso", "EB", 1, "21.50", 2)], "0",
-                             datetime.now(UTC) - timedelta(days=3, hours=1)))  # fmt: skip
+    paid = datetime.now(UTC) - timedelta(days=3, hours=1)
+    shop.put_order(woo_order(998, ANNA, [Item("Espresso", "EB", 1, "21.50", 2)], "0", paid))
     shop.orders[998][field] = "9999-12-31T23:59:59"
-    result = reconcile(runtime.engine(), Month.of((datetime.now(UTC) - timedelta(days=3)).date()))
+    month = Month.of(paid.astimezone(ZoneInfo("Europe/Amsterdam")).date())  # the shop's month
+    result = reconcile(runtime.engine(), month)
     assert result.error is None, result.error
     [known] = [k for k in result.parked if k.order == "998"]
     assert "9999-12-31T23:59:59" in known.reason
