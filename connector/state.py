@@ -129,6 +129,9 @@ class OrderRecord(SQLModel, table=True):
     # Summary mode: the shop's modified stamp of a change seen after its day's document was
     # made; kept until the change is compared (and booked as a correction if amounts moved).
     changed: str | None = None
+    # The shop's payment transaction ids (a Mollie `tr_…`), comma-separated: how a provider's
+    # payout finds the order a payment or refund belongs to.
+    transaction_ids: str | None = None
 
 
 class DayState(StrEnum):
@@ -216,6 +219,58 @@ class RefundRecord(SQLModel, table=True):
     booked_at: str | None = None
     day: str | None = None  # summary mode: the day (YYYY-MM-DD) whose document books it
     day_share: str | None = None  # its (negative) part of that day (booking.day.DayShare)
+
+
+class PayoutState(StrEnum):
+    """Where a provider's payout is (docs/payouts.md)."""
+
+    WAITING = "waiting"  # a part's order or refund is not booked yet; completes when it is
+    REFUSED = "refused"  # the provider's figures cannot be booked as they are (reason)
+    PARKED = "parked"  # needs a person; see reason
+    FAILED = "failed"  # a passing error; retried on the next pass
+    BOOKED = "booked"  # its statement is on the provider's account; parts still to link
+    LINKED = "linked"  # every part linked; the bank line is awaited
+    DONE = "done"  # the bank line is linked too
+
+
+# Payouts a pass carries on with; done, refused and parked wait for nothing it can do.
+OPEN_PAYOUTS = {PayoutState.WAITING, PayoutState.FAILED, PayoutState.BOOKED, PayoutState.LINKED}
+
+
+class PayoutIntent(StrEnum):
+    """The Moneybird write in flight on a payout, committed before the request."""
+
+    STATEMENT = "statement"  # find the mutations by the provider's ids before posting again
+    LINK = "link"  # read the mutation: linked already, or still to link
+    BANK = "bank"  # read the bank line: linked already, or still to link
+
+
+class PayoutRecord(SQLModel, table=True):
+    """One payout of a payment provider, booked once as a statement on the provider's
+    financial account in Moneybird, its parts linked, and the bank line linked."""
+
+    __tablename__ = "payouts"
+    key: str = Field(primary_key=True)  # "<provider>:<payout id>"
+    provider: str = Field(index=True)
+    payout_id: str
+    reference: str = ""  # what the bank line shows
+    paid_out: str | None = None  # UTC ISO
+    net: str | None = None  # what reached the bank (Decimal as text)
+    figures: str | None = None  # gross, refunds, chargebacks, fees, fee VAT, parts (JSON)
+    state: str = PayoutState.WAITING.value
+    intent: str | None = None
+    intent_at: str | None = None
+    statement_id: str | None = None
+    lines: str | None = None  # the statement as posted, each line's mutation and links (JSON)
+    bank_mutation_id: str | None = None
+    reason: str | None = None  # why it waits, is refused or parked
+    notes: str | None = None
+    last_error: str | None = None
+    attempts: int = 0
+    first_seen: str = Field(default_factory=lambda: utcnow().isoformat())
+    updated_at: str = Field(default_factory=lambda: utcnow().isoformat())
+    booked_at: str | None = None
+    done_at: str | None = None
 
 
 class CorrectionRecord(SQLModel, table=True):
@@ -521,7 +576,8 @@ class Store:
         No secret is ever stored: every text is scrubbed of them on the way in (a shop's
         error page may echo the request, keys and all)."""
         if isinstance(
-            record, (OrderRecord, ContactRecord, RefundRecord, DayRecord, CorrectionRecord)
+            record,
+            (OrderRecord, ContactRecord, RefundRecord, DayRecord, CorrectionRecord, PayoutRecord),
         ):
             record.updated_at = utcnow().isoformat()
         for name, value in list(record.__dict__.items()):
@@ -754,6 +810,42 @@ class Store:
             record.attempts = 0
             self.save(record)
         return chosen
+
+    def payout(self, key: str) -> PayoutRecord | None:
+        with self.session() as s:
+            return s.get(PayoutRecord, key)
+
+    def payouts(
+        self, states: set[PayoutState] | None = None, provider: str | None = None
+    ) -> list[PayoutRecord]:
+        """Payouts oldest first (by the date they were paid out)."""
+        with self.session() as s:
+            q = select(PayoutRecord)
+            if states is not None:
+                q = q.where(col(PayoutRecord.state).in_([x.value for x in states]))
+            if provider is not None:
+                q = q.where(PayoutRecord.provider == provider)
+            return list(s.exec(q.order_by(col(PayoutRecord.paid_out), col(PayoutRecord.key))))
+
+    def orders_by_transaction(self, shop: str, transaction_id: str) -> list[OrderRecord]:
+        """The shop's orders paid by this payment transaction (a provider's payment id)."""
+        with self.session() as s:
+            q = select(OrderRecord).where(
+                OrderRecord.shop == shop,
+                col(OrderRecord.transaction_ids).contains(transaction_id),
+            )
+            rows = list(s.exec(q))
+        return [r for r in rows if transaction_id in (r.transaction_ids or "").split(",")]
+
+    def orders_by_number(self, shop: str, number: str) -> list[OrderRecord]:
+        with self.session() as s:
+            q = select(OrderRecord).where(OrderRecord.shop == shop, OrderRecord.number == number)
+            return list(s.exec(q))
+
+    def payout_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.exec(select(PayoutRecord.state, func.count()).group_by(PayoutRecord.state))
+            return {state: n for state, n in rows}
 
     def booked_lines(self, order_key: str) -> str | None:
         with self.session() as s:

@@ -49,6 +49,9 @@ class PayoutPart:
     order_reference: str | None = None  # the shop's order number, when the provider has it
     payment_id: str | None = None  # a refund's or chargeback's payment at the provider
     description: str = ""
+    # A refund's id in the shop, when the provider has it (Shopify Payments: the refund that
+    # made the balance transaction); else the flow finds the order's refund by its amount.
+    refund_reference: str | None = None
 
     @property
     def net(self) -> Decimal:

@@ -638,6 +638,8 @@ class SyncEngine:
     ) -> None:
         # The amount is kept whatever becomes of the order (parked, unpaid): people see it.
         record.total, record.currency = str(order.total), order.currency
+        paid_by = [p.transaction_id for p in order.payments] or [order.transaction_id]
+        record.transaction_ids = ",".join(t for t in paid_by if t) or record.transaction_ids
         current = self._resume(record)  # Moneybird's invoice as just read, payments and all
         if record.state == OrderState.OPEN:
             self._pay_finalized(record, order, report, current)

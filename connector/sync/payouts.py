@@ -1,0 +1,623 @@
+"""The payout flow (docs/payouts.md): each provider's payouts read, each booked once as a
+statement on the provider's financial account in Moneybird, every part linked to what it pays,
+and the bank line linked to the transfer ledger when it has arrived.
+
+Every write is preceded by its intent on the payout's record. A statement whose answer was lost
+is found by its mutations' `account_servicer_transaction_id` (the provider's ids) before one is
+posted again; a link whose answer was lost is settled by reading the mutation. Mutations already
+on the provider's account that the connector did not post (Moneybird's own Mollie link imports
+them) are taken as they are and only linked: nothing is imported twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from connector import shutdown
+from connector.booking.book import Parked
+from connector.booking.payout import (
+    Booked,
+    Link,
+    PayoutSettings,
+    StatementDraft,
+    Waits,
+    book_payout,
+)
+from connector.errors import ConnectorError, StopsPass, internal
+from connector.money import ZERO, fmt, parse
+from connector.moneybird import bank
+from connector.moneybird.client import Ambiguous, MoneybirdClient, NotFound, Rejected
+from connector.payouts.provider import PayoutProvider
+from connector.payouts.records import PartKind, Payout, PayoutPart, RefusedPayout
+from connector.state import (
+    OrderRecord,
+    OrderState,
+    PayoutIntent,
+    PayoutRecord,
+    PayoutState,
+    RefundRecord,
+    RefundState,
+    Store,
+    from_text,
+    to_text,
+    utcnow,
+)
+from connector.sync.report import PassReport
+
+log = logging.getLogger(__name__)
+
+BANK_BEFORE = timedelta(days=2)  # a bank may date the line before the provider's payout date
+BANK_AFTER = timedelta(days=10)  # and it arrives within days; later ones are looked for too
+WINDOW = timedelta(days=1)  # around a statement's days, where its mutations are looked for
+
+
+@dataclass(frozen=True)
+class PayoutSetup:
+    """The `[payouts]` configuration as Moneybird ids, resolved at the start of a pass."""
+
+    bank_account_id: str
+    settings: Mapping[str, PayoutSettings]  # by provider name
+    since: datetime  # payouts paid out before this are not booked
+    bank_line_days: int = 5
+
+
+@dataclass
+class PayoutReport:
+    """What the payouts part of a pass did."""
+
+    booked: int = 0  # statements posted (or found, posted before)
+    linked: int = 0  # bank lines linked
+    waiting: int = 0
+    parked: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _lines_json(draft: StatementDraft) -> str:
+    return json.dumps(
+        [
+            {
+                "date": line.date.isoformat(),
+                "amount": fmt(line.amount),
+                "message": line.message,
+                "transaction_id": line.transaction_id,
+                "links": [
+                    {
+                        "booking_type": link.booking_type,
+                        "booking_id": link.booking_id,
+                        "price": None if link.price is None else fmt(link.price),
+                        "price_base": None if link.price_base is None else fmt(link.price_base),
+                        "description": link.description,
+                    }
+                    for link in line.links
+                ],
+                "part_ids": list(line.part_ids),
+                "fee_ids": list(line.fee_ids),
+                "mutation_id": None,
+                "linked": 0,
+                "pending": False,
+            }
+            for line in draft.lines
+        ]
+    )
+
+
+def _link_of(data: Mapping[str, Any]) -> Link:
+    def amount(key: str) -> Decimal | None:
+        value = data.get(key)
+        return None if value is None else parse(value, key)
+
+    return Link(
+        str(data["booking_type"]),
+        str(data["booking_id"]),
+        amount("price"),
+        amount("price_base"),
+        str(data.get("description") or ""),
+    )
+
+
+def _bank_line(line: Mapping[str, Any]) -> bank.BankLine:
+    return bank.BankLine(
+        date=date.fromisoformat(line["date"]),
+        amount=parse(line["amount"], "amount"),
+        message=line["message"],
+        account_servicer_transaction_id=line["transaction_id"],
+    )
+
+
+def figures(payout: Payout) -> str:
+    """What reconcile and the dashboard show of a payout, kept with its record."""
+    return json.dumps(
+        {
+            "gross": fmt(payout.total(PartKind.PAYMENT)),
+            "refunds": fmt(payout.total(PartKind.REFUND)),
+            "chargebacks": fmt(payout.total(PartKind.CHARGEBACK)),
+            "other": fmt(payout.total(PartKind.OTHER)),
+            "fees": fmt(payout.total(PartKind.FEE)),
+            "fee_vat": None if payout.fee_vat is None else fmt(payout.fee_vat),
+            "parts": len(payout.parts),
+        }
+    )
+
+
+class PayoutFlow:
+    """Books each provider's payouts; one payout's trouble never holds up another's."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: MoneybirdClient,
+        shop: str,
+        providers: Sequence[PayoutProvider],
+        external: bool = False,
+        summary: bool = False,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.shop = shop
+        self.providers = list(providers)
+        self.document_type = "ExternalSalesInvoice" if external else "SalesInvoice"
+        self.summary = summary
+        self._used: set[str] | None = None
+
+    # --- the pass --------------------------------------------------------------------------
+
+    def book(self, setup: PayoutSetup, report: PassReport | None = None) -> PayoutReport:
+        done = PayoutReport()
+        self._used = None
+        for provider in self.providers:
+            settings = setup.settings.get(provider.name)
+            if settings is None:
+                continue
+            try:
+                for item in provider.payouts(self._since(provider.name, setup)):
+                    shutdown.check()
+                    self._one(item, settings, setup, done)
+            except StopsPass:
+                raise
+            except ConnectorError as exc:
+                done.errors.append(f"{provider.name}: {exc}")
+                log.error("payouts of %s not read: %s", provider.name, exc)
+        # Statements posted earlier carry on (links, the bank line) without the provider.
+        for record in self.store.payouts({PayoutState.BOOKED, PayoutState.LINKED}):
+            settings = setup.settings.get(record.provider)
+            if settings is None:
+                continue
+            shutdown.check()
+            self._guarded(record, partial(self._carry_on, record, settings, setup, done))
+        return done
+
+    def _since(self, provider: str, setup: PayoutSetup) -> datetime:
+        """Read back to the oldest payout not booked yet (a waiting one completes when its
+        orders are booked), else from the newest one recorded, else from the start."""
+        records = self.store.payouts(provider=provider)
+        unbooked = [r for r in records if r.statement_id is None and r.paid_out]
+        moments = [from_text(r.paid_out) for r in unbooked] or [
+            from_text(r.paid_out) for r in records[-1:] if r.paid_out
+        ]
+        known = [m for m in moments if m is not None]
+        return max(setup.since, min(known)) if known else setup.since
+
+    def _guarded(self, record: PayoutRecord, work: Callable[[], None]) -> None:
+        """One payout's work: a passing error leaves it for the next pass, a bug too (logged),
+        a stop of the pass stops it."""
+        try:
+            work()
+        except StopsPass:
+            raise
+        except (Ambiguous, ConnectorError) as exc:
+            self._failed(record, str(exc))
+        except Exception as exc:  # a bug: recorded on the payout, the others go on
+            log.exception("payout %s", record.key)
+            self._failed(record, internal(exc))
+
+    def _failed(self, record: PayoutRecord, why: str) -> None:
+        record.last_error = why
+        record.attempts += 1
+        if record.statement_id is None and record.state != PayoutState.PARKED:
+            record.state = PayoutState.FAILED.value
+        self.store.save(record)
+
+    def _one(
+        self,
+        item: Payout | RefusedPayout,
+        settings: PayoutSettings,
+        setup: PayoutSetup,
+        done: PayoutReport,
+    ) -> None:
+        key = f"{item.provider}:{item.payout_id}"
+        record = self.store.payout(key) or PayoutRecord(
+            key=key, provider=item.provider, payout_id=item.payout_id
+        )
+        if record.statement_id is not None:
+            return  # posted: carried on below
+        if isinstance(item, RefusedPayout):
+            record.state, record.reason = PayoutState.REFUSED.value, item.reason
+            self.store.save(record)
+            done.parked += 1
+            return
+        record.reference, record.net = item.reference, fmt(item.net)
+        record.paid_out, record.figures = to_text(item.paid_out), figures(item)
+        self._guarded(record, lambda: self._book(record, item, settings, setup, done))
+
+    # --- booking the statement -------------------------------------------------------------
+
+    def _book(
+        self,
+        record: PayoutRecord,
+        payout: Payout,
+        settings: PayoutSettings,
+        setup: PayoutSetup,
+        done: PayoutReport,
+    ) -> None:
+        if record.intent == PayoutIntent.STATEMENT and record.lines:
+            lines = json.loads(record.lines)  # as it was to be posted: found, or posted again
+        else:
+            result = self._draft(payout, settings)
+            if isinstance(result, (Waits, Parked)):
+                waits = isinstance(result, Waits)
+                record.state = (PayoutState.WAITING if waits else PayoutState.PARKED).value
+                record.reason, record.last_error = result.reason, None
+                self.store.save(record)
+                if waits:
+                    done.waiting += 1
+                else:
+                    done.parked += 1
+                return
+            lines = json.loads(_lines_json(result))
+        found = self._on_the_account(settings.financial_account_id, lines)
+        if found is None:
+            record.reason = (
+                "some of its movements are on the provider's account in Moneybird already, "
+                "others not; delete the partial statement in Moneybird or book the rest by hand, "
+                "then `connector retry`"
+            )
+            record.state = PayoutState.PARKED.value
+            self.store.save(record)
+            done.parked += 1
+            return
+        if found:
+            for line in lines:
+                line["mutation_id"] = found[line["transaction_id"]].id
+            record.statement_id = found[lines[0]["transaction_id"]].statement_id or "found"
+            record.notes = (
+                "its movements were on the provider's account already (Moneybird's own feed "
+                "or an earlier post); linked, not imported again"
+            )
+        else:
+            record.intent, record.intent_at = PayoutIntent.STATEMENT.value, utcnow().isoformat()
+            record.lines = json.dumps(lines)
+            self.store.save(record)
+            answer = self._post(record, settings, lines)
+            if answer is None:
+                return
+            created = bank.statement_mutations(answer)
+            if len(created) != len(lines):
+                raise Ambiguous("Moneybird's answer does not list the statement's mutations")
+            for line, mutation in zip(lines, created, strict=True):
+                line["mutation_id"] = mutation.id
+            record.statement_id = str(answer.get("id"))
+        record.lines = json.dumps(lines)
+        record.intent = record.reason = record.last_error = None
+        record.state, record.booked_at = PayoutState.BOOKED.value, utcnow().isoformat()
+        self.store.save(record)
+        done.booked += 1
+        self._carry_on(record, settings, setup, done)
+
+    def _post(
+        self, record: PayoutRecord, settings: PayoutSettings, lines: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        first = min(date.fromisoformat(line["date"]) for line in lines)
+        official = from_text(record.paid_out)
+        try:
+            return self.client.create_financial_statement(
+                settings.financial_account_id,
+                f"{record.provider} {record.payout_id}",
+                official.date() if official else first,
+                [_bank_line(line) for line in lines],
+            )
+        except Rejected as exc:
+            # The reference is taken (a lost answer, found by the next read) or Moneybird
+            # refuses the movements: a person decides either way, told what Moneybird said.
+            record.intent = None
+            record.state = PayoutState.PARKED.value
+            record.reason = (
+                f"Moneybird refused the statement: {exc}; if a statement "
+                f"'{record.provider} {record.payout_id}' is on the provider's account, delete "
+                "it or link its movements by hand, then `connector retry`"
+            )
+            self.store.save(record)
+            return None
+
+    def _on_the_account(
+        self, account_id: str, lines: list[dict[str, Any]]
+    ) -> dict[str, bank.Mutation] | None:
+        """The statement's lines already on the provider's account, by the provider's id: all
+        of them (a lost answer, Moneybird's own feed), none ({}), or some (None: a person)."""
+        days = [date.fromisoformat(line["date"]) for line in lines]
+        terms: dict[str, bank.FilterValue] = {
+            "period": (min(days) - WINDOW, max(days) + WINDOW),
+            "financial_account_id": account_id,
+        }
+        wanted = {line["transaction_id"]: parse(line["amount"], "amount") for line in lines}
+        found: dict[str, bank.Mutation] = {}
+        for row in self.client.every_financial_mutation(terms):
+            mutation = bank.mutation_of(row)
+            ident = mutation.account_servicer_transaction_id
+            if ident is not None and ident in wanted and mutation.amount == wanted[ident]:
+                found.setdefault(ident, mutation)
+        if len(found) == len(wanted):
+            return found
+        return {} if not found else None
+
+    # --- where each part's order or refund is booked ---------------------------------------
+
+    def _draft(self, payout: Payout, settings: PayoutSettings) -> StatementDraft | Waits | Parked:
+        booked: dict[str, Booked] = {}
+        problems: list[str] = []
+        taken: set[str] = set()
+        for part in payout.parts:
+            if part.kind is PartKind.PAYMENT and part.gross != ZERO:
+                where = self._payment(part)
+            elif part.kind is PartKind.REFUND and part.gross != ZERO:
+                where = self._refund(part, taken)
+            else:
+                continue
+            if isinstance(where, str):
+                problems.append(f"{payout.provider} {part.kind.value} {part.provider_id}: {where}")
+            elif where is not None:
+                booked[part.provider_id] = where
+        if problems:
+            return Parked(f"{payout.provider} payout {payout.payout_id}: " + "; ".join(problems))
+        return book_payout(payout, booked, settings)
+
+    def _order_of(self, part: PayoutPart) -> OrderRecord | str | None:
+        """The order a payment (or a refund's payment) is of: by the provider's payment id as
+        the shop recorded it, else by the order the provider names."""
+        payment = part.payment_id if part.kind is not PartKind.PAYMENT else part.provider_id
+        candidates: list[OrderRecord] = []
+        if payment:
+            candidates = self.store.orders_by_transaction(self.shop, payment)
+        if not candidates and part.order_reference:
+            ref = part.order_reference
+            found = self.store.order(f"{self.shop}:{ref}")
+            candidates = [found] if found else self.store.orders_by_number(self.shop, ref)
+        if len(candidates) > 1:
+            keys = ", ".join(sorted(c.number or c.order_id for c in candidates))
+            return f"more than one order matches it ({keys}); link it by hand in Moneybird"
+        return candidates[0] if candidates else None
+
+    def _payment(self, part: PayoutPart) -> Booked | str | None:
+        order = self._order_of(part)
+        if order is None or isinstance(order, str):
+            return order
+        if order.state != OrderState.PAID or not order.invoice_id or order.day:
+            if order.day:
+                return (
+                    f"order {order.number} is booked in its day's document (summary mode); "
+                    "link this payout's movement to that document by hand in Moneybird"
+                )
+            return None  # not booked yet: the payout waits
+        if order.payment_id is None:
+            return Booked(self.document_type, order.invoice_id)
+        if order.payment_id == "settled" or "," in order.payment_id:
+            return (
+                f"order {order.number}'s invoice was paid in several payments; link this "
+                "movement to the right one by hand in Moneybird"
+            )
+        total = parse(order.total, "total") if order.total else None
+        return Booked(self.document_type, order.invoice_id, order.payment_id, total)
+
+    def _refund(self, part: PayoutPart, taken: set[str]) -> Booked | str | None:
+        order = self._order_of(part)
+        if order is None or isinstance(order, str):
+            return order
+        refunds = [r for r in self.store.refunds(order_key=order.key)]
+        if part.refund_reference:
+            refunds = [r for r in refunds if r.refund_id == part.refund_reference]
+        else:
+            amount = -part.gross
+            refunds = [
+                r
+                for r in refunds
+                if r.amount is not None and abs(parse(r.amount, "amount")) == amount
+            ]
+        used = self._used_bookings()
+        refunds = [
+            r for r in refunds if r.key not in taken and (r.payment_id or r.invoice_id) not in used
+        ]
+        if not refunds:
+            return None  # not seen or not booked yet: the payout waits
+        refund = min(refunds, key=lambda r: (r.refunded_at or "", r.key))
+        taken.add(refund.key)
+        return self._credit(refund, order)
+
+    def _used_bookings(self) -> set[str]:
+        """What the statements posted so far link to (payments, documents): a refund of the
+        same amount as one booked in an earlier payout is not taken for it again."""
+        if self._used is None:
+            self._used = {
+                str(link["booking_id"])
+                for record in self.store.payouts()
+                if record.lines and record.statement_id
+                for line in json.loads(record.lines)
+                for link in line["links"]
+            }
+        return self._used
+
+    def _credit(self, refund: RefundRecord, order: OrderRecord) -> Booked | str | None:
+        if refund.state == RefundState.NET:
+            return (
+                f"refund {refund.refund_id} of order {order.number} was booked on the order's "
+                "own invoice; link this movement to it by hand in Moneybird"
+            )
+        if refund.state != RefundState.PAID or not refund.invoice_id:
+            return None
+        amount = abs(parse(refund.amount, "amount")) if refund.amount else None
+        if refund.payment_id is None:
+            return Booked(self.document_type, refund.invoice_id)
+        if refund.payment_id == "settled" or "," in refund.payment_id:
+            return (
+                f"refund {refund.refund_id} of order {order.number} was settled against the "
+                "order's invoice, not paid out; link this movement by hand in Moneybird"
+            )
+        return Booked(self.document_type, refund.invoice_id, refund.payment_id, amount)
+
+    # --- links -----------------------------------------------------------------------------
+
+    def _carry_on(
+        self, record: PayoutRecord, settings: PayoutSettings, setup: PayoutSetup, done: PayoutReport
+    ) -> None:
+        if record.state == PayoutState.BOOKED:
+            if not self._link_parts(record):
+                return
+            record.state = PayoutState.LINKED.value
+            record.reason = record.last_error = None
+            self.store.save(record)
+        if record.state == PayoutState.LINKED and self._link_bank(record, settings, setup):
+            done.linked += 1
+
+    def _link_parts(self, record: PayoutRecord) -> bool:
+        """Each line's links, once; True when every line is linked."""
+        lines = json.loads(record.lines or "[]")
+        for line in lines:
+            links = [_link_of(link) for link in line["links"]]
+            mutation_id = line["mutation_id"]
+            if line["pending"]:
+                line["linked"] = self._links_made(mutation_id, len(links))
+                line["pending"] = False
+            while line["linked"] < len(links):
+                link = links[line["linked"]]
+                line["pending"] = True
+                record.intent, record.lines = PayoutIntent.LINK.value, json.dumps(lines)
+                self.store.save(record)
+                try:
+                    self.client.link_booking(
+                        mutation_id,
+                        link.booking_type,
+                        link.booking_id,
+                        link.price,
+                        link.price_base,
+                        link.description or None,
+                    )
+                except Rejected as exc:
+                    line["pending"] = False
+                    record.intent, record.lines = None, json.dumps(lines)
+                    record.reason = (
+                        f"Moneybird refused to link '{line['message']}' to {link.booking_type} "
+                        f"{link.booking_id}: {exc}; link it by hand in Moneybird (the payout "
+                        "then carries on), or correct what Moneybird names and `connector retry`"
+                    )
+                    self.store.save(record)
+                    return False
+                line["linked"] += 1
+                line["pending"] = False
+                record.intent, record.lines = None, json.dumps(lines)
+                self.store.save(record)
+        return True
+
+    def _links_made(self, mutation_id: str, wanted: int) -> int:
+        """How many of a line's links Moneybird holds, read after a link whose answer was lost
+        (each link leaves a payment or a ledger booking on the mutation)."""
+        try:
+            mutation = bank.mutation_of(self.client.financial_mutation(mutation_id))
+        except NotFound:
+            raise ConnectorError(f"mutation {mutation_id} is gone from Moneybird") from None
+        if mutation.processed:
+            return wanted
+        return min(wanted, len(mutation.payment_ids) + len(mutation.ledger_booking_ids))
+
+    # --- the bank line ---------------------------------------------------------------------
+
+    def _link_bank(
+        self, record: PayoutRecord, settings: PayoutSettings, setup: PayoutSetup
+    ) -> bool:
+        net = parse(record.net, "net") if record.net else ZERO
+        if net == ZERO:
+            return self._done(record)
+        if record.intent == PayoutIntent.BANK and record.bank_mutation_id:
+            mutation = bank.mutation_of(self.client.financial_mutation(record.bank_mutation_id))
+            if mutation.processed or mutation.ledger_booking_ids:
+                return self._done(record)
+        else:
+            candidates = self._bank_candidates(record, net, setup)
+            if len(candidates) != 1:
+                record.reason = self._no_bank_line(record, net, candidates)
+                self.store.save(record)
+                return False
+            record.bank_mutation_id = candidates[0].id
+        record.intent = PayoutIntent.BANK.value
+        self.store.save(record)
+        what = f"{record.provider} payout {record.payout_id}, reference {record.reference}"
+        try:
+            self.client.link_booking(
+                record.bank_mutation_id or "",
+                bank.LEDGER_BOOKING,
+                settings.transfer_ledger_id,
+                None,
+                abs(net),
+                what,
+            )
+        except Rejected as exc:
+            record.intent, record.bank_mutation_id = None, None
+            record.reason = f"Moneybird refused to link the bank line: {exc}; link it by hand"
+            self.store.save(record)
+            return False
+        return self._done(record)
+
+    def _done(self, record: PayoutRecord) -> bool:
+        record.state, record.intent = PayoutState.DONE.value, None
+        record.reason = record.last_error = None
+        record.done_at = utcnow().isoformat()
+        self.store.save(record)
+        return True
+
+    def _bank_candidates(
+        self, record: PayoutRecord, net: Decimal, setup: PayoutSetup
+    ) -> list[bank.Mutation]:
+        paid_out = from_text(record.paid_out) or utcnow()
+        terms: dict[str, bank.FilterValue] = {
+            "period": ((paid_out - BANK_BEFORE).date(), (paid_out + BANK_AFTER).date()),
+            "financial_account_id": setup.bank_account_id,
+            "state": "unprocessed",
+            "mutation_type": "credit" if net > ZERO else "debit",
+            "amount_from": abs(net),
+            "amount_to": abs(net),
+        }
+        wanted = _squeezed(record.reference)
+        return [
+            m
+            for m in (bank.mutation_of(row) for row in self.client.every_financial_mutation(terms))
+            if m.amount == net and not m.processed and wanted and wanted in _squeezed(m.message)
+        ]
+
+    def _no_bank_line(
+        self, record: PayoutRecord, net: Decimal, candidates: Iterable[bank.Mutation]
+    ) -> str:
+        found = list(candidates)
+        if found:
+            ids = ", ".join(f"{m.id} ({m.date})" for m in found)
+            return (
+                f"{len(found)} bank lines of {fmt(net)} carry reference {record.reference}: {ids}; "
+                "link the right one to the transfer ledger by hand"
+            )
+        return f"waits for the bank line of {fmt(net)} with reference {record.reference}"
+
+
+def _squeezed(text: str | None) -> str:
+    """A reference as banks print it: spaces and case vary."""
+    return "".join((text or "").split()).casefold()
+
+
+def bank_line_overdue(record: PayoutRecord, days: int, now: datetime | None = None) -> bool:
+    """Whether a payout has waited longer than `days` for its bank line."""
+    paid_out = from_text(record.paid_out)
+    if record.state != PayoutState.LINKED or paid_out is None:
+        return False
+    return (now or utcnow()) - paid_out > timedelta(days=days)
