@@ -46,32 +46,42 @@ AGAIN = "run the same command again to carry on: the orders already booked are s
 def import_range(
     since: str, until: str | None = None, tz: tzinfo | None = None
 ) -> tuple[datetime, datetime | None]:
-    """`import --since/--until` as moments (UTC): the first day, and the day after the last.
-    ValueError, saying what is wrong, for a text that is no date or a range without a day
-    (with `tz`, the shop's zone: also a --since after its today)."""
+    """`import --since/--until` as moments (UTC): the first day, and the day after the last,
+    each from midnight in `tz` (the shop's zone, whose days the advice and the books name;
+    UTC without it). ValueError, saying what is wrong, for a text that is no date or a range
+    without a day (with `tz`: also a --since after its today)."""
     try:
-        start = datetime.fromisoformat(since).replace(tzinfo=UTC)
-        end = datetime.fromisoformat(until).replace(tzinfo=UTC) if until else None
+        start = _midnight(since, tz)
+        end = _midnight(until, tz) if until else None
     except ValueError:
         raise ValueError("--since and --until take dates like 2026-01-31") from None
     check_range(start, end, tz)
     return start, end
 
 
+def _midnight(text: str, tz: tzinfo | None) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz or UTC)
+    return moment.astimezone(UTC)
+
+
 def check_range(since: datetime, until: datetime | None, tz: tzinfo | None = None) -> None:
     """A range with no day in it imports nothing: refused, so that an empty report is never
     taken for an empty history. With `tz` (sync.timezone), a range that begins after the
     shop's today is refused too, like a month not begun."""
+    zone = tz or UTC
+    first = since.astimezone(zone)
     if until is not None and until <= since:
         raise ValueError(
-            f"--until {until:%Y-%m-%d} is not after --since {since:%Y-%m-%d}: --until is the "
-            "day after the last one to import"
+            f"--until {until.astimezone(zone):%Y-%m-%d} is not after --since {first:%Y-%m-%d}: "
+            "--until is the day after the last one to import"
         )
     if tz is not None:
         today = utcnow().astimezone(tz).date()
-        if since.date() > today:
+        if first.date() > today:
             raise ValueError(
-                f"--since {since:%Y-%m-%d} has not begun (today is {today}, {tz}): there is "
+                f"--since {first:%Y-%m-%d} has not begun (today is {today}, {tz}): there is "
                 "no history to import yet"
             )
 
