@@ -10,6 +10,8 @@ from pythonjsonlogger.json import JsonFormatter
 from connector.config import Config
 from connector.moneybird.client import MoneybirdClient
 from connector.moneybird.rate_limit import RateLimiter
+from connector.payouts.mollie_api import MollieProvider
+from connector.payouts.provider import PayoutProvider
 from connector.redact import SecretFilter, remember
 from connector.shops.shop import Shop
 from connector.shops.shopify.shop import ShopifyShop
@@ -24,9 +26,10 @@ class Runtime:
     store: Store
     shop: Shop
     client: MoneybirdClient
+    payout_providers: tuple[PayoutProvider, ...] = ()
 
     def engine(self) -> SyncEngine:
-        return SyncEngine(self.config, self.store, self.shop, self.client)
+        return SyncEngine(self.config, self.store, self.shop, self.client, self.payout_providers)
 
     def close(self) -> None:
         close = getattr(self.shop, "close", None)
@@ -80,7 +83,19 @@ def build(config: Config, limiter: RateLimiter | None = None) -> Runtime:
         timeout=config.moneybird.timeout_seconds,
         documents=f"{config.sync.document}s",
     )
-    return Runtime(config, Store(config.state_path), shop, client)
+    providers = build_payout_providers(config, shop)
+    return Runtime(config, Store(config.state_path), shop, client, providers)
+
+
+def build_payout_providers(config: Config, shop: Shop) -> tuple[PayoutProvider, ...]:
+    """The payment providers whose payouts are booked: none while [payouts] is off."""
+    providers: list[PayoutProvider] = []
+    sections = config.file.payouts.providers()
+    mollie = config.file.payouts.mollie
+    if "mollie" in sections and mollie is not None:
+        key = config.secrets.mollie_api_key.get_secret_value()
+        providers.append(MollieProvider(key, base_url=mollie.api_url))
+    return tuple(providers)
 
 
 def setup_logging(

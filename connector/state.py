@@ -77,6 +77,8 @@ class Meta(StrEnum):
     SHOP_CAPABILITIES = "shop_capabilities"  # what the shop supports, and when found (JSON)
     # Why the last pass's read of the order list stopped short ("" when it read to the end).
     READ_INCOMPLETE = "read_incomplete"
+    # The last pass's payout trouble: a setup to correct or a provider not read ("" when none).
+    PAYOUTS_PROBLEM = "payouts_problem"
     # The release that last opened the file, upgrading its format (absent: written before
     # releases were numbered, 0.1.0), so a later upgrade can tell what it is reading.
     VERSION = "version"

@@ -13,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +49,7 @@ from connector.money import BASE_CURRENCY, cents
 from connector.moneybird.client import MoneybirdClient
 from connector.moneybird.documents import BookedInvoice, booked_or_none, invoice_body
 from connector.order import Order, order_key
+from connector.payouts.provider import PayoutProvider
 from connector.redact import excerpt, redact
 from connector.shops.checks import field_error
 from connector.shops.shop import Poll, Shop
@@ -65,6 +67,8 @@ from connector.state import (
 )
 from connector.sync.adoption import not_this_sale, refunds_netted
 from connector.sync.days import DayFlow
+from connector.sync.payout_settings import PayoutSetupError, resolve_payouts
+from connector.sync.payouts import PayoutFlow, PayoutSetup
 from connector.sync.refunds import RefundFlow, unread_refunds_reason
 from connector.sync.report import PassReport
 from connector.sync.writes import InvoiceWriter
@@ -94,7 +98,14 @@ class Verdict:
 
 
 class SyncEngine:
-    def __init__(self, config: Config, store: Store, shop: Shop, client: MoneybirdClient) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        shop: Shop,
+        client: MoneybirdClient,
+        payout_providers: Sequence[PayoutProvider] = (),
+    ) -> None:
         self.config = config
         self.store = store
         self.shop = shop
@@ -111,6 +122,11 @@ class SyncEngine:
             self.writer, shop, self.order_from, self.draft, self.days.join_refund
         )
         self.summary = config.sync.mode == "summary"
+        self.payouts = (
+            PayoutFlow(store, client, shop.name, payout_providers, self.external, self.summary)
+            if config.file.payouts.enabled and payout_providers
+            else None
+        )
         shop.know(self._known_capabilities())
         vat = config.file.vat
         self.ecb = EcbRates(config.sync.ecb_url) if config.sync.exchange_rates == "ecb" else None
@@ -309,6 +325,8 @@ class SyncEngine:
                 shutdown.check()
                 self._correct(record, polled.get(record.key), report)
             self.days.book_settled(report)
+            if self.payouts is not None:
+                self._book_payouts(self.payouts, report)
             run.outcome = "ok"
             self.store.set_meta(Meta.AUTH_ERROR, "")
         except AuthError as exc:
@@ -345,6 +363,27 @@ class SyncEngine:
                 self.store.save(run)
                 self.store.set_meta(Meta.UNREADABLE, json.dumps(report.unreadable))
         return report
+
+    def _book_payouts(self, flow: PayoutFlow, report: PassReport) -> None:
+        """The providers' payouts, after the orders they pay are booked. A setup to correct or
+        a provider that cannot be read is said (status, the log); the pass goes on."""
+        tz = self.settings.timezone
+        resolved = resolve_payouts(self.config.file.payouts, self.client, tz)
+        if isinstance(resolved, PayoutSetupError):
+            report.payout_problems.append(resolved.reason)
+            log.error("payouts not booked: %s", resolved.reason)
+        else:
+            since = self.start_point()
+            if resolved.since is not None:
+                since = datetime.combine(resolved.since, time.min, tzinfo=tz).astimezone(UTC)
+            setup = PayoutSetup(
+                resolved.bank_account_id, resolved.providers, since, resolved.bank_line_days
+            )
+            done = flow.book(setup)
+            report.payouts_booked += done.booked
+            report.payouts_linked += done.linked
+            report.payout_problems.extend(done.errors)
+        self.store.set_meta(Meta.PAYOUTS_PROBLEM, "; ".join(report.payout_problems))
 
     def _poll(self, report: PassReport) -> dict[str, dict[str, Any]]:
         """Record every changed order durably, page by page, then move the watermark only as

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -30,7 +30,7 @@ from connector.booking.payout import (
     Waits,
     book_payout,
 )
-from connector.errors import ConnectorError, StopsPass, internal
+from connector.errors import ConnectorError, Interrupted, StateError, StopsPass, internal
 from connector.money import ZERO, fmt, parse
 from connector.moneybird import bank
 from connector.moneybird.client import Ambiguous, MoneybirdClient, NotFound, Rejected
@@ -175,15 +175,10 @@ class PayoutFlow:
             settings = setup.settings.get(provider.name)
             if settings is None:
                 continue
-            try:
-                for item in provider.payouts(self._since(provider.name, setup)):
-                    shutdown.check()
-                    self._one(item, settings, setup, done)
-            except StopsPass:
-                raise
-            except ConnectorError as exc:
-                done.errors.append(f"{provider.name}: {exc}")
-                log.error("payouts of %s not read: %s", provider.name, exc)
+            items = provider.payouts(self._since(provider.name, setup))
+            while (item := self._next(provider.name, items, done)) is not None:
+                shutdown.check()
+                self._one(item, settings, setup, done)
         # Statements posted earlier carry on (links, the bank line) without the provider.
         for record in self.store.payouts({PayoutState.BOOKED, PayoutState.LINKED}):
             settings = setup.settings.get(record.provider)
@@ -192,6 +187,21 @@ class PayoutFlow:
             shutdown.check()
             self._guarded(record, partial(self._carry_on, record, settings, setup, done))
         return done
+
+    @staticmethod
+    def _next(
+        name: str, items: Iterator[Payout | RefusedPayout], done: PayoutReport
+    ) -> Payout | RefusedPayout | None:
+        """The provider's next payout; None at the end, or when the provider cannot be read
+        (down, or its key refused): said, and the orders' pass is not stopped by it."""
+        try:
+            return next(items, None)
+        except (Interrupted, StateError):
+            raise
+        except ConnectorError as exc:
+            done.errors.append(f"{name}: {exc}")
+            log.error("payouts of %s not read: %s", name, exc)
+            return None
 
     def _since(self, provider: str, setup: PayoutSetup) -> datetime:
         """Read back to the oldest payout not booked yet (a waiting one completes when its

@@ -29,6 +29,9 @@ class PassReport:
     in_days: int = 0  # summary mode: orders that joined their day's document
     unreadable: list[str] = field(default_factory=list)  # list elements that name no order
     moneybird_requests: int = 0
+    payouts_booked: int = 0  # statements posted on a provider's account (or found there)
+    payouts_linked: int = 0  # payouts whose bank line was linked
+    payout_problems: list[str] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     error: str | None = None
 

@@ -1,0 +1,156 @@
+"""Mollie payouts end to end: the demo shop's orders booked, then `[payouts]` on, Mollie's
+settlements (served by the Mollie sandbox) booked by the pass on the Mollie account in
+Moneybird, each part linked, the bank line linked when it arrives. Judged by what landed in
+the sandbox Moneybird."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.config import load_config
+from connector.runtime import Runtime, build
+from connector.sandbox.mollie import MollieSandbox, seed_mollie
+from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.seed import FIN_BANK, FIN_MOLLIE
+from connector.sandbox.woocommerce import WooCommerceSandbox
+from connector.state import Meta, PayoutState
+from tests.conftest import secrets_env, write_config
+
+TRANSFER = "460000000000000901"
+FEES_PAYABLE = "460000000000000902"
+WRITES = ("POST", "PATCH", "PUT", "DELETE")
+
+
+def payouts_block(mollie: MollieSandbox) -> str:
+    return f"""
+[payouts]
+enabled = true
+bank_account = "Bankrekening"
+
+[payouts.mollie]
+financial_account = "Mollie"
+transfer_ledger = "Betalingen onderweg"
+fee_ledger = "Nog te betalen Mollie-kosten"
+fees_payable_ledger = "Nog te betalen Mollie-kosten"
+api_url = "{mollie.url}"
+"""
+
+
+@pytest.fixture
+def mollie(shop: WooCommerceSandbox) -> Iterator[MollieSandbox]:
+    sandbox = MollieSandbox()
+    start = min(
+        datetime.fromisoformat(o["date_paid_gmt"]).replace(tzinfo=UTC)
+        for o in shop.orders.values()
+        if o.get("date_paid_gmt")
+    )
+    seed_mollie(sandbox, list(shop.orders.values()), start)
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+def ledgers(mb: MoneybirdSandbox) -> None:
+    def ledger(lid: str, name: str, code: str, kind: str) -> dict[str, Any]:
+        return {"id": lid, "administration_id": int(mb.administration_id), "name": name,
+                "account_type": kind, "account_id": code, "parent_id": None,
+                "allowed_document_types": []}  # fmt: skip
+
+    mb.ledger_accounts += [
+        ledger(TRANSFER, "Betalingen onderweg", "1999", "current_assets"),
+        ledger(FEES_PAYABLE, "Nog te betalen Mollie-kosten", "1690", "current_liabilities"),
+    ]
+
+
+@pytest.fixture
+def paid_out(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox, mollie: MollieSandbox
+) -> Iterator[Runtime]:
+    ledgers(moneybird)
+    path = write_config(
+        tmp_path, shop.url, moneybird.api_url, moneybird.administration_id,
+        extra=payouts_block(mollie),
+    )  # fmt: skip
+    env = {**secrets_env(shop, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+    runtime = build(load_config(path, environ=env))
+    runtime.client._sleep = lambda _s: None
+    yield runtime
+    runtime.close()
+
+
+def mutations(mb: MoneybirdSandbox, account: str) -> list[dict[str, Any]]:
+    return [m for m in mb.financial_mutations.values() if m["financial_account_id"] == account]
+
+
+def writes(mb: MoneybirdSandbox) -> int:
+    return sum(1 for r in mb.received if r[0] in WRITES)
+
+
+def test_mollie_settlements_are_booked_linked_and_the_bank_line_matched(
+    paid_out: Runtime, moneybird: MoneybirdSandbox, mollie: MollieSandbox
+) -> None:
+    report = paid_out.engine().run_pass()
+    assert report.error is None, report.error
+    assert report.payout_problems == []
+    records = {r.payout_id: r for r in paid_out.store.payouts()}
+    # Two settlements were paid out: the first over 1001, 1003 and 1005; the second over
+    # 1006 (whose 19% order is parked: it waits, naming it), 1007 and 1009.
+    states = sorted((r.state, r.reason or "") for r in records.values())
+    assert [s for s, _ in states] == [PayoutState.LINKED, PayoutState.WAITING], states
+    waiting = next(r for r in records.values() if r.state == PayoutState.WAITING)
+    assert "(order 1006)" in (waiting.reason or "")
+    booked = next(r for r in records.values() if r.state == PayoutState.LINKED)
+    lines = mutations(moneybird, FIN_MOLLIE)
+    assert sum(Decimal(m["amount"]) for m in lines) == Decimal("0.00")
+    assert all(m["state"] == "processed" for m in lines)
+    # 1001: 2 x 12.95 + 34.95 + shipping 5.99 = 66.84; 1003: 68.95 - coupon 6.90 + 5.99 =
+    # 68.04; 1005: 59.95 + 2 x 6.45 - coupon 10.93 + shipping 8.41 = 70.33.
+    payments = sorted(Decimal(m["amount"]) for m in lines if Decimal(m["amount"]) > 0)
+    assert payments == [Decimal("66.84"), Decimal("68.04"), Decimal("70.33")]
+    for invoice in moneybird.invoices.values():
+        assert len(invoice["payments"]) == 1  # every invoice paid once, never twice
+    net = Decimal(booked.net or "0")
+    # iDEAL 3 x 0.29 = 0.87 + 21% VAT 0.18 = 1.05 taken: 205.21 - 1.05.
+    assert net == Decimal("204.16")
+
+    # The bank line arrives, then the next pass links it and nothing else.
+    day = datetime.fromisoformat(booked.paid_out or "").date() + timedelta(days=1)
+    line = moneybird.add_bank_line(
+        FIN_BANK, day, net, f"Stichting Mollie Payments {booked.reference}"
+    )
+    paid_out.engine().run_pass()
+    record = paid_out.store.payout(booked.key)
+    assert record is not None
+    assert record.state == PayoutState.DONE, record.reason
+    assert moneybird.financial_mutations[line["id"]]["state"] == "processed"
+    transfer = sum(
+        (
+            Decimal(b["price"])
+            for m in moneybird.financial_mutations.values()
+            for b in m["ledger_account_bookings"]
+            if b["ledger_account_id"] == TRANSFER
+        ),
+        Decimal(0),
+    )
+    assert transfer == Decimal("0.00")
+    before = writes(moneybird)
+    paid_out.engine().run_pass()
+    assert writes(moneybird) == before  # run again: nothing written
+
+
+def test_mollie_down_is_said_and_the_orders_are_booked_all_the_same(
+    paid_out: Runtime, moneybird: MoneybirdSandbox, mollie: MollieSandbox
+) -> None:
+    mollie.down_status = 503
+    report = paid_out.engine().run_pass()
+    assert report.error is None
+    assert report.booked == 8  # the demo's orders
+    assert any(p.startswith("mollie: ") for p in report.payout_problems), report.payout_problems
+    assert "mollie" in (paid_out.store.get_meta(Meta.PAYOUTS_PROBLEM) or "")
+    assert mutations(moneybird, FIN_MOLLIE) == []
