@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -37,7 +37,7 @@ from connector.defaults import (
 )
 from connector.errors import ConfigError
 from connector.mapping_files import load_mappings
-from connector.toml_files import explain, read_toml
+from connector.toml_files import explain, line_of, read_toml
 
 
 def _http_url(value: str) -> str:
@@ -364,6 +364,126 @@ class MappingsConfig(_Section):
     payment: str = "mappings/payment.toml"
 
 
+def _name_or_id(value: object) -> object:
+    """A Moneybird name or id as text; anything else is left for the type check to refuse."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return str(value).strip()
+    return value
+
+
+class ProviderPayouts(_Section):
+    """One payment provider's payouts: where they are booked in Moneybird, each a name or an
+    id there (resolved at the start of a pass). Optional ledgers empty: not used."""
+
+    financial_account: str = ""  # the provider's account in Moneybird, not the bank account
+    transfer_ledger: str = ""  # the payout and its bank line meet here (never "Kruisposten")
+    fee_ledger: str = ""
+    fees_payable_ledger: str = ""  # Mollie: fees whole here; their VAT comes with its invoice
+    fee_vat_ledger: str = ""  # where a fee's stated VAT is booked
+    chargeback_ledger: str = ""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _name_or_id(cls, value: object) -> object:
+        # An id may be written as a TOML number; a name is compared as written, trimmed.
+        return _name_or_id(value)
+
+    # The keys without which no payout can be booked, with what each names.
+    REQUIRED: ClassVar[dict[str, str]] = {
+        "financial_account": "the provider's financial account in Moneybird",
+        "transfer_ledger": "the ledger a payout and its bank line are linked to",
+        "fee_ledger": "the ledger the provider's fees are booked on",
+    }
+
+    def missing(self) -> list[str]:
+        return [key for key in self.REQUIRED if not getattr(self, key)]
+
+
+class MolliePayouts(ProviderPayouts):
+    api_url: str = "https://api.mollie.com"
+
+    _api = field_validator("api_url")(lambda value: _http_url(value))
+
+
+PAYOUT_PROVIDERS = ("mollie", "shopify_payments")
+
+
+class PayoutsConfig(_Section):
+    """[payouts]: off by default, and then nothing of it is read or requested."""
+
+    enabled: bool = False
+    bank_account: str = ""  # the financial account the payouts' bank lines arrive on
+    # A payout whose bank line has not arrived this many days after it is a finding.
+    bank_line_days: int = Field(default=5, ge=1, le=60)
+    since: date | None = None  # payouts paid out before this day are not booked
+    mollie: MolliePayouts | None = None
+    shopify_payments: ProviderPayouts | None = None
+
+    @field_validator("bank_account", mode="before")
+    @classmethod
+    def _bank(cls, value: object) -> object:
+        return _name_or_id(value)
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _since(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def providers(self) -> dict[str, ProviderPayouts]:
+        """The providers whose payouts are booked: those with a section, only when enabled."""
+        if not self.enabled:
+            return {}
+        named = {name: getattr(self, name) for name in PAYOUT_PROVIDERS}
+        return {name: section for name, section in named.items() if section is not None}
+
+
+def payout_problems(
+    data: FileConfig, names_optional: bool = False
+) -> list[tuple[tuple[str, ...], str]]:
+    """What [payouts] lacks to be used, each as (where in the file, what to set); none when
+    it is off. `names_optional`: the accounts and ledgers not named yet are no problem (a
+    setup in progress, which `mappings suggest` fills in)."""
+    payouts = data.payouts
+    if not payouts.enabled:
+        return []
+    hint = " (`connector mappings suggest` proposes one)"
+    problems: list[tuple[tuple[str, ...], str]] = []
+    if not payouts.providers():
+        problems.append(
+            (
+                ("payouts", "enabled"),
+                "payouts.enabled = true books no provider's payouts: add [payouts.mollie] "
+                "or [payouts.shopify_payments], or set enabled = false",
+            )
+        )
+    if not payouts.bank_account and not names_optional:
+        problems.append(
+            (
+                ("payouts", "bank_account"),
+                "payouts.bank_account is not set: name the Moneybird financial account the "
+                "payouts arrive on (its name or id)" + hint,
+            )
+        )
+    if payouts.shopify_payments is not None and data.shop.platform != "shopify":
+        problems.append(
+            (
+                ("payouts.shopify_payments",),
+                "[payouts.shopify_payments] needs a Shopify shop ([shop] platform = "
+                '"shopify"); remove it for this shop',
+            )
+        )
+    for name, section in payouts.providers().items():
+        for key in [] if names_optional else section.missing():
+            problems.append(
+                (
+                    (f"payouts.{name}", key),
+                    f"payouts.{name}.{key} is not set: name {section.REQUIRED[key]} "
+                    "(its name or id in Moneybird)" + hint,
+                )
+            )
+    return problems
+
+
 class FileConfig(_Section):
     shop: Annotated[ShopSection, Field(discriminator="platform")]
     moneybird: MoneybirdConfig
@@ -379,6 +499,7 @@ class FileConfig(_Section):
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    payouts: PayoutsConfig = Field(default_factory=PayoutsConfig)
 
 
 EMPTY = SecretStr("")
@@ -392,6 +513,7 @@ class Secrets(BaseModel):
     shopify_client_id: SecretStr = EMPTY
     shopify_client_secret: SecretStr = EMPTY
     smtp_password: SecretStr = EMPTY
+    mollie_api_key: SecretStr = EMPTY  # read only where Mollie's payouts are booked
 
     def values(self) -> list[str]:
         """Every secret, and each key:secret pair as HTTP Basic auth sends it (base64 of the
@@ -406,6 +528,7 @@ class Secrets(BaseModel):
                 self.shopify_client_id,
                 self.shopify_client_secret,
                 self.smtp_password,
+                self.mollie_api_key,
             )
             if value.get_secret_value()
         ]
@@ -440,6 +563,10 @@ class Config:
     @property
     def sync(self) -> SyncConfig:
         return self.file.sync
+
+    @property
+    def payouts(self) -> PayoutsConfig:
+        return self.file.payouts
 
     @property
     def health_port(self) -> int:
@@ -605,6 +732,11 @@ def load_config(
         data = FileConfig.model_validate(raw)
     except ValidationError as exc:
         raise explain(path, exc, {"shop": frozenset(SHOP_SECTIONS)}) from None
+    # `mappings suggest` (mappings_optional) loads a setup in progress: the payout names it
+    # proposes may still be empty there.
+    problems = payout_problems(data, names_optional=mappings_optional)
+    if problems:
+        raise ConfigError("\n".join(_at(path, loc, message) for loc, message in problems))
     m = data.mappings
     mappings = load_mappings(
         _resolve(path, m.tax),
@@ -615,6 +747,15 @@ def load_config(
     if not require_secrets:
         return Config(path, data, mappings, Secrets(moneybird_token=EMPTY))
     return Config(path, data, mappings, _secrets(data, environ))
+
+
+def _at(path: Path, loc: tuple[str, ...], message: str) -> str:
+    """file:line: message, as `explain` says a problem."""
+    try:
+        line = line_of(path.read_text(encoding="utf-8"), loc)
+    except OSError:
+        line = None
+    return f"{path}:{line}: {message}" if line else f"{path}: {message}"
 
 
 def _secrets(data: FileConfig, environ: dict[str, str] | None) -> Secrets:
@@ -655,9 +796,11 @@ def _secrets(data: FileConfig, environ: dict[str, str] | None) -> Secrets:
             shop["shopify_client_id"], shop["shopify_client_secret"] = client_id, client_secret
     token = secret("MONEYBIRD_TOKEN")
     smtp = secret("SMTP_PASSWORD") if data.alerts.smtp_user else EMPTY
+    # Only where Mollie's payouts are booked: [payouts] off asks for nothing more.
+    mollie = secret("MOLLIE_API_KEY") if "mollie" in data.payouts.providers() else EMPTY
     if missing:
         raise ConfigError(
             f"not set: {', '.join(missing)}. Set each in the environment, or NAME_FILE to a "
             "file holding it (Docker secrets)"
         )
-    return Secrets(moneybird_token=token, smtp_password=smtp, **shop)
+    return Secrets(moneybird_token=token, smtp_password=smtp, mollie_api_key=mollie, **shop)

@@ -16,11 +16,18 @@ from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import Config, load_config, platform_of_setting
 from connector.errors import AuthError, ConfigError, ConnectorError, StateError
 from connector.money import parse
-from connector.moneybird.client import MoneybirdClient, no_access
+from connector.moneybird.bank import FilterValue
+from connector.moneybird.client import MoneybirdClient, no_access, utc_today
 from connector.moneybird.documents import rates_from_response
 from connector.shops.platforms import LABELS
 from connector.shops.shop import RateInUse, RatesFromOrders, Shop
 from connector.state import Meta, Store, utcnow
+from connector.sync.payout_settings import (
+    PROVIDER_LABELS,
+    PayoutSetupError,
+    ResolvedPayouts,
+    resolve_from,
+)
 from connector.toml_files import line_of
 
 OK, WARNING, ERROR = "ok", "warning", "error"
@@ -217,6 +224,78 @@ def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> 
             "every tax rate, ledger account, financial account, workflow and "
             "document style the tables name exists and fits",
         )
+    if config.payouts.enabled:  # off: not one request more
+        check_payouts(config, client, found, report)
+
+
+def check_payouts(config: Config, client: MoneybirdClient, found: _Found, report: Report) -> None:
+    """[payouts]: the token's `bank` scope, the accounts and ledgers it names (each found once,
+    the provider's account not the bank account, no Kruisposten to transfer on), the key."""
+    where = "payouts"
+    resolved = resolve_from(
+        config.payouts,
+        list(found.accounts.values()),
+        list(found.ledgers.values()),
+        config.sync.timezone,
+    )
+    bank = resolved.bank_account_id if isinstance(resolved, ResolvedPayouts) else None
+    today = utc_today()
+    terms: dict[str, FilterValue] = {"period": (today, today), "state": "unprocessed"}
+    if bank:
+        terms["financial_account_id"] = bank
+    try:
+        client.financial_mutations(terms)  # the cheapest read that needs the scope
+    except AuthError:
+        report.add(
+            ERROR,
+            where,
+            "the Moneybird token may not read the bank (no `bank` scope): make a token with the "
+            "scopes sales_invoices, settings and bank and set it as MONEYBIRD_TOKEN",
+        )
+    except ConnectorError as exc:
+        report.add(ERROR, where, f"cannot read the bank's mutations in Moneybird: {exc}")
+    else:
+        report.add(OK, where, "the Moneybird token may read and book the bank (`bank` scope)")
+    if isinstance(resolved, PayoutSetupError):
+        for problem in resolved.problems:
+            table, _, key = problem.key.rpartition(".")
+            report.add(ERROR, _place(config.path, (table, key)), problem.message)
+    else:
+        for name, settings in resolved.providers.items():
+            payable = settings.fees_payable_ledger_id
+            kind = found.ledgers.get(payable or "", {}).get("account_type")
+            if payable and kind != "current_liabilities":
+                report.add(
+                    WARNING,
+                    _place(config.path, (f"payouts.{name}", "fees_payable_ledger")),
+                    f"'{found.ledgers[payable].get('name')}' is a {kind} ledger; fees payable "
+                    "are a debt to the provider until its invoice is booked: a "
+                    "current_liabilities ledger",
+                )
+        names = " and ".join(PROVIDER_LABELS.get(n, n) for n in resolved.providers)
+        report.add(
+            OK,
+            where,
+            f"the bank account, and the financial account and ledgers of {names}, exist and fit",
+        )
+    if "mollie" in config.payouts.providers():
+        _check_mollie_key(config, report)
+
+
+def _check_mollie_key(config: Config, report: Report) -> None:
+    key = config.secrets.mollie_api_key.get_secret_value()
+    if not key:
+        return  # checked offline: no secrets read
+    if not key.startswith("access_"):
+        report.add(
+            WARNING,
+            "payouts",
+            "MOLLIE_API_KEY is not an access token (access_...): Mollie lets only an "
+            "organization access token read its settlements; make one in Mollie's dashboard "
+            "under Developers with settlements.read, payments.read and refunds.read",
+        )
+    else:
+        report.add(OK, "payouts", "MOLLIE_API_KEY is set")
 
 
 @dataclass

@@ -9,6 +9,7 @@ tax rates are ever proposed.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -79,16 +80,19 @@ def from_services(config: Config, client: MoneybirdClient, shop: Shop) -> list[P
     administration = administrations.get(config.moneybird.administration_id, {})
     shop_rates = shop.tax_rates()
     in_use = rates_in_use(shop) if isinstance(shop, RatesFromOrders) else None
-    return suggest(
+    ledgers, accounts = client.ledger_accounts(), client.financial_accounts()
+    proposals = suggest(
         config,
         client.tax_rates(),
-        client.ledger_accounts(),
-        client.financial_accounts(),
+        ledgers,
+        accounts,
         shop_rates,
         shop.payment_gateways(),
         home_country=str(administration.get("country") or "NL"),
         in_use=in_use,
     )
+    payouts = payout_proposal(config, accounts, ledgers)
+    return proposals + ([payouts] if payouts else [])
 
 
 def suggest(
@@ -503,3 +507,97 @@ def _propose(
         text = text.rstrip("\n") + "\n\n" + tomlkit.dumps(block)
     tomlkit.parse(text)  # what we propose must itself be valid TOML
     return Proposal(table, path, old, text)
+
+
+# --- [payouts] in config.toml -------------------------------------------------------------------
+
+PAYOUT_WORDS = {"mollie": "mollie", "shopify_payments": "shopify"}
+# A ledger for payouts on their way to the bank; never Moneybird's "Kruisposten", which
+# takes no payments.
+TRANSFER_WORDS = ("betalingen onderweg", "onderweg", "transfer", "overboeking")
+KRUISPOSTEN = "kruispost"
+MAKE = "TO MAKE in Moneybird, then name here:"
+IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}")
+
+
+def payout_proposal(
+    config: Config, accounts: list[dict[str, Any]], ledgers: list[dict[str, Any]]
+) -> Proposal | None:
+    """With [payouts] on: config.toml with its empty account and ledger names filled in from
+    what Moneybird has, or a comment saying what to make there. Only empty ones are touched."""
+    if not config.payouts.providers():
+        return None
+    old = config.path.read_text(encoding="utf-8")
+    doc = tomlkit.parse(old)
+    for table, key, value, why in payout_names(config, accounts, ledgers):
+        section: Any = doc["payouts"]
+        if table != "payouts":
+            section = section[table.split(".", 1)[1]]
+        section[key] = value
+        section[key].comment(why)
+    return Proposal("config", config.path, old, tomlkit.dumps(doc))
+
+
+def payout_names(
+    config: Config, accounts: list[dict[str, Any]], ledgers: list[dict[str, Any]]
+) -> list[tuple[str, str, str, str]]:
+    """(table, key, proposed name or "", why) for each empty name [payouts] needs. Pure."""
+    payouts = config.payouts
+    found: list[tuple[str, str, str, str]] = []
+
+    def pick(table: str, key: str, rows: list[dict[str, Any]], why: str, make: str) -> None:
+        every = ledgers if key.endswith("ledger") else accounts
+        if rows:
+            found.append((table, key, _unique_name(rows[0], every), f"suggested: {why}"))
+        else:
+            found.append((table, key, "", make))
+
+    bank = payouts.bank_account
+    if not bank:
+        ibans = [a for a in accounts if IBAN.fullmatch(_compact(a.get("identifier")))]
+        pick("payouts", "bank_account", ibans if len(ibans) == 1 else [], "the one bank account",
+             "TO SET: the financial account the payouts arrive on")  # fmt: skip
+        bank = found[-1][2]
+    transfers = [r for r in ledgers if KRUISPOSTEN not in _compact(r.get("name")).casefold()]
+    transfer = _by_words(transfers, TRANSFER_WORDS)
+    for name, section in payouts.providers().items():
+        table, word = f"payouts.{name}", PAYOUT_WORDS[name]
+        label = word.capitalize()
+        own = [a for a in accounts if word in _compact(a.get("name")).casefold()]
+        like = [r for r in ledgers if word in _compact(r.get("name")).casefold()]
+        payable = [r for r in like if r.get("account_type") == "current_liabilities"]
+        costs = [r for r in like if r.get("account_type") in ("expenses", "direct_costs")]
+        if not section.financial_account:
+            pick(table, "financial_account", [a for a in own if not _is(a, bank)],
+                 f"named like {label}", f"{MAKE} a financial account for {label}")  # fmt: skip
+        if name == "mollie" and not section.fees_payable_ledger:
+            pick(table, "fees_payable_ledger", payable, "a current liability named like Mollie",
+                 f"{MAKE} a current-liabilities ledger for Mollie's fees payable")  # fmt: skip
+        if not section.fee_ledger:
+            pick(table, "fee_ledger", costs or (payable if name == "mollie" else []),
+                 f"named like {label}", f"{MAKE} a ledger for {label}'s fees")  # fmt: skip
+        if not section.transfer_ledger:
+            pick(table, "transfer_ledger", [transfer] if transfer else [],
+                 "for payouts on their way to the bank",
+                 f"{MAKE} a current-assets ledger like 'Betalingen onderweg' (not "
+                 "Kruisposten: it takes no payments)")  # fmt: skip
+    return found
+
+
+def _compact(value: Any) -> str:
+    return "".join(str(value or "").split())
+
+
+def _is(account: dict[str, Any], name_or_id: str) -> bool:
+    value = name_or_id.strip().casefold()
+    return bool(value) and value in (
+        str(account.get("id")),
+        str(account.get("name", "")).strip().casefold(),
+    )
+
+
+def _unique_name(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """Its name, readable in config.toml; its id where another has the same name."""
+    name = str(row.get("name", "")).strip()
+    twins = [r for r in rows if str(r.get("name", "")).strip().casefold() == name.casefold()]
+    return name if name and len(twins) == 1 else str(row["id"])

@@ -145,6 +145,8 @@ class MoneybirdSandbox(Served):
     financial_mutations: dict[str, dict[str, Any]] = field(default_factory=dict)
     # link_booking's answer: "mutation" (since 2026-10-13) or "integer" (before: a status code).
     link_booking_answer: str = "mutation"
+    # Test hook: False is a token made without the `bank` scope; the bank's endpoints answer 403.
+    bank_scope: bool = True
 
     def __post_init__(self) -> None:
         self._linked_payments: set[str] = set()  # payments a SalesInvoice link made
@@ -790,6 +792,8 @@ class MoneybirdSandbox(Served):
 
     # A router, as for invoices: one branch per bank endpoint of Moneybird's API.
     def _bank_route(self, req: Request, m: str, path: str, body: Any) -> Response:
+        if not self.bank_scope:
+            return Response(403, {"error": "Token has insufficient scope: bank"})
         if path == "financial_statements" and m == "POST":
             return self._create_statement(body)
         if (found := re.fullmatch(r"financial_statements/(\d+)", path)) and m == "DELETE":
