@@ -98,6 +98,16 @@ class ShopifySandbox(Served):
     bulk_fail: str = ""
     bulk_operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_downloads: int = 0
+    # Shopify Payments: the account exists once `shopify_payments` is set. An order's payment
+    # through it (payments_charge), a refund (payments_refund) or an adjustment waits on the
+    # balance until `pay_out` pays out what is there; the fee on a payment is rate x amount +
+    # fixed, and tax on that fee at payments_fee_tax_rate, taken together.
+    shopify_payments: bool = False
+    payments_fee_rate: Decimal = Decimal("0.019")
+    payments_fee_fixed: Decimal = Decimal("0.25")
+    payments_fee_tax_rate: Decimal = Decimal("0")
+    payouts: list[dict[str, Any]] = field(default_factory=list)
+    balance_transactions: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.schema = load_schema(self.schema_path)
@@ -332,7 +342,204 @@ class ShopifySandbox(Served):
             "bulkOperationRunQuery": self._bulk_run,
             "bulkOperation": lambda _info, id: self._bulk_status(id),
             "bulkOperationCancel": self._bulk_cancel,
+            "shopifyPaymentsAccount": lambda _info: self._payments_account(),
         }
+
+    # --- Shopify Payments ------------------------------------------------------------------
+
+    def payments_charge(self, gid: str) -> list[dict[str, Any]]:
+        """The order's successful Shopify Payments payments onto the balance, each less its
+        fee; the fee also stated on the order's transaction (`fees`), as Shopify does."""
+        with self._lock:
+            order = self.orders[gid]
+            made = []
+            for transaction in order.get("transactions") or []:
+                transaction.setdefault("fees", [])  # Shopify states none for other gateways
+                if (
+                    transaction.get("gateway") != PAYMENTS_GATEWAY
+                    or transaction.get("kind") not in ("SALE", "CAPTURE")
+                    or transaction.get("status") != "SUCCESS"
+                ):
+                    continue
+                amount = Decimal(transaction["amountSet"]["shopMoney"]["amount"])
+                fee = cents(amount * self.payments_fee_rate + self.payments_fee_fixed)
+                tax = cents(fee * self.payments_fee_tax_rate)
+                number = transaction["id"].rsplit("/", 1)[1]
+                transaction["fees"] = [{
+                    "id": f"gid://shopify/TransactionFee/{number}", "type": "payment_processing",
+                    "amount": _payments_money(fee), "taxAmount": _payments_money(tax),
+                    "flatFee": _payments_money(self.payments_fee_fixed), "flatFeeName": None,
+                    "rate": str(self.payments_fee_rate), "rateName": None,
+                }]  # fmt: skip
+                when = transaction.get("processedAt") or order["processedAt"]
+                made.append(
+                    self._balance_transaction(
+                        "CHARGE", amount, fee + tax, when, source=("CHARGE", number),
+                        order=order, order_transaction=number,
+                    )
+                )  # fmt: skip
+            return made
+
+    def payments_refund(self, gid: str, refund: dict[str, Any]) -> list[dict[str, Any]]:
+        """A refund's money given back through Shopify Payments, off the balance (no fee)."""
+        with self._lock:
+            order = self.orders[gid]
+            refund_number = refund["id"].rsplit("/", 1)[1]
+            made = []
+            for transaction in refund["transactions"]["nodes"]:
+                if transaction.get("gateway") != PAYMENTS_GATEWAY:
+                    continue
+                amount = Decimal(transaction["amountSet"]["shopMoney"]["amount"])
+                made.append(
+                    self._balance_transaction(
+                        "REFUND", -amount, Decimal(0), refund["createdAt"],
+                        source=("REFUND", refund_number), order=order,
+                        order_transaction=transaction["id"].rsplit("/", 1)[1],
+                    )
+                )  # fmt: skip
+            return made
+
+    def payments_adjustment(
+        self,
+        amount: str,
+        reason: str,
+        *,
+        kind: str = "ADJUSTMENT",
+        source_type: str = "ADJUSTMENT",
+        fee: str = "0",
+        order_gid: str | None = None,
+        when: datetime | None = None,
+        test: bool = False,
+    ) -> dict[str, Any]:
+        """Any other movement on the balance: an adjustment, a dispute (source_type DISPUTE),
+        a reserve; `amount` signed as it moves the balance."""
+        with self._lock:
+            moment = (when or self.now()).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            order = self.orders[order_gid] if order_gid else None
+            return self._balance_transaction(
+                kind, Decimal(amount), Decimal(fee), moment, source=(source_type, None),
+                order=order, reason=reason, test=test,
+            )  # fmt: skip
+
+    def pay_out(
+        self, issued: datetime | None = None, status: str = "PAID", trace_id: str | None = None
+    ) -> dict[str, Any]:
+        """Pay out what is on the balance at `issued` (now): a payout of its net, and the
+        transfer that takes it off the balance."""
+        with self._lock:
+            moment = (issued or self.now()).astimezone(UTC).replace(microsecond=0)
+            stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            pending = [
+                row
+                for row in self.balance_transactions
+                if row["associatedPayout"]["id"] is None
+                and _moment(row["transactionDate"]) <= moment
+            ]
+            if not pending:
+                raise ValueError("nothing on the Shopify Payments balance to pay out")
+            number = 80_000_001 + len(self.payouts)
+            gid = f"gid://shopify/ShopifyPaymentsPayout/{number}"
+            net = sum((Decimal(row["net"]["amount"]) for row in pending), Decimal(0))
+            transfer = self._balance_transaction(
+                "TRANSFER", -net, Decimal(0), stamp, source=("TRANSFER", str(number))
+            )
+            for row in [*pending, transfer]:
+                row["associatedPayout"] = {"id": gid, "status": status}
+            payout = {
+                "id": gid, "legacyResourceId": str(number), "issuedAt": stamp, "status": status,
+                "transactionType": "DEPOSIT", "externalTraceId": trace_id,
+                "net": _payments_money(net), "summary": _payout_summary(pending),
+            }  # fmt: skip
+            self.payouts.append(payout)
+            return payout
+
+    def _balance_transaction(
+        self,
+        kind: str,
+        amount: Decimal,
+        fee: Decimal,
+        when: str,
+        *,
+        source: tuple[str, str | None],
+        order: dict[str, Any] | None = None,
+        order_transaction: str | None = None,
+        reason: str | None = None,
+        test: bool | None = None,
+    ) -> dict[str, Any]:
+        number = 70_000_001 + len(self.balance_transactions)
+        row = {
+            "id": f"gid://shopify/ShopifyPaymentsBalanceTransaction/{number}", "type": kind,
+            "test": bool(order.get("test")) if test is None and order else bool(test),
+            "transactionDate": when, "amount": _payments_money(amount),
+            "fee": _payments_money(fee), "net": _payments_money(amount - fee),
+            "sourceType": source[0], "sourceId": source[1],
+            "sourceOrderTransactionId": order_transaction, "adjustmentReason": reason,
+            "adjustmentsOrders": [],
+            "associatedOrder": {"id": order["id"], "name": order["name"]} if order else None,
+            "associatedPayout": {"id": None, "status": "PENDING"},
+        }  # fmt: skip
+        self.balance_transactions.append(row)
+        return row
+
+    def _payments_account(self) -> dict[str, Any] | None:
+        if not self.shopify_payments:
+            return None  # as for a shop without Shopify Payments
+        return {
+            "id": "gid://shopify/ShopifyPaymentsAccount/1", "activated": True,
+            "country": "NL", "defaultCurrency": "EUR",
+            "payouts": self._payouts_page, "balanceTransactions": self._balance_page,
+        }  # fmt: skip
+
+    def _require_payouts_scope(self, name: str) -> None:
+        if PAYOUTS_SCOPE not in self.scopes:
+            raise GraphQLError(
+                f"Access denied for {name} field. Required access: `{PAYOUTS_SCOPE}` access scope."
+            )
+
+    def _payouts_page(
+        self,
+        _info: Any,
+        first: int | None = None,
+        after: str | None = None,
+        query: str | None = None,
+        sortKey: str | None = None,
+        reverse: bool = False,
+        **_rest: Any,
+    ) -> dict[str, Any]:
+        """`issued_at:` (>, >=, <, <=) and `status:` terms; sorted by issue time, or by id."""
+        self._require_payouts_scope("payouts")
+        rows = list(self.payouts)
+        compare = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+        for op, stamp in re.findall(r"issued_at:([<>]=?)'?([0-9T:\-Z+.]+)'?", query or ""):
+            limit = _moment(stamp)
+            rows = [p for p in rows if compare[op](_moment(p["issuedAt"]), limit)]
+        statuses = {s.upper() for s in re.findall(r"status:(\w+)", query or "")}
+        if statuses:
+            rows = [p for p in rows if p["status"] in statuses]
+        if sortKey in (None, "ISSUED_AT"):
+            return _keyed_page(rows, lambda p: [p["issuedAt"], p["id"]], first, after, reverse)
+        return _keyed_page(rows, lambda p: [p["id"]], first, after, reverse)
+
+    def _balance_page(
+        self,
+        _info: Any,
+        first: int | None = None,
+        after: str | None = None,
+        query: str | None = None,
+        sortKey: str | None = None,
+        reverse: bool = False,
+        hideTransfers: bool = False,
+        **_rest: Any,
+    ) -> dict[str, Any]:
+        """`payments_transfer_id:<payout>` terms; sorted by the time they were processed."""
+        self._require_payouts_scope("balanceTransactions")
+        rows = list(self.balance_transactions)
+        for number in re.findall(r"payments_transfer_id:'?([0-9]+)'?", query or ""):
+            gid = f"gid://shopify/ShopifyPaymentsPayout/{number}"
+            rows = [row for row in rows if row["associatedPayout"]["id"] == gid]
+        if hideTransfers:
+            rows = [row for row in rows if row["type"] != "TRANSFER"]
+        return _keyed_page(rows, lambda r: [r["transactionDate"], r["id"]], first, after, reverse)
 
     # --- bulk operations -------------------------------------------------------------------
 
@@ -484,6 +691,62 @@ class ShopifySandbox(Served):
                 shipping, len(shipping) if self._in_bulk else first, after
             ),
         }
+
+
+PAYMENTS_GATEWAY = "shopify_payments"  # an order transaction's gateway through Shopify Payments
+PAYOUTS_SCOPE = "read_shopify_payments_payouts"
+
+
+def _payments_money(amount: Decimal) -> dict[str, str]:
+    return {"amount": f"{cents(amount):.2f}", "currencyCode": "EUR"}
+
+
+def _moment(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _payout_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A payout's gross and fees per kind of transaction (adjustments include disputes)."""
+    names = {"CHARGE": ("chargesGross", "chargesFee"), "REFUND": ("refundsFeeGross", "refundsFee")}
+    keys = ("adjustmentsFee", "adjustmentsGross", "advanceFees", "advanceGross", "chargesFee",
+            "chargesGross", "refundsFee", "refundsFeeGross", "reservedFundsFee",
+            "reservedFundsGross", "retriedPayoutsFee", "retriedPayoutsGross",
+            "usdcRebateCreditAmount")  # fmt: skip
+    totals = dict.fromkeys(keys, Decimal(0))
+    for row in rows:
+        gross, fee = names.get(row["type"], ("adjustmentsGross", "adjustmentsFee"))
+        totals[gross] += Decimal(row["amount"]["amount"])
+        totals[fee] += Decimal(row["fee"]["amount"])
+    return {key: _payments_money(value) for key, value in totals.items()}
+
+
+def _keyed_page(
+    rows: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], list[str]],
+    first: int | None,
+    after: str | None,
+    reverse: bool,
+) -> dict[str, Any]:
+    """A page after a cursor that is a key (the last row's sort values), as Shopify's are."""
+    rows = sorted(rows, key=key, reverse=reverse)
+    if after:
+        last = json.loads(base64.b64decode(after))
+        rows = [r for r in rows if (key(r) < last if reverse else key(r) > last)]
+    page = rows[: first or 50]
+
+    def cursor(row: dict[str, Any]) -> str:
+        return base64.b64encode(json.dumps(key(row)).encode()).decode()
+
+    return {
+        "nodes": page,
+        "edges": [{"node": row, "cursor": cursor(row)} for row in page],
+        "pageInfo": {
+            "hasNextPage": len(rows) > len(page),
+            "endCursor": cursor(page[-1]) if page else None,
+            "hasPreviousPage": bool(after),
+            "startCursor": cursor(page[0]) if page else None,
+        },
+    }
 
 
 def _metafield(values: dict[str, str]) -> Any:

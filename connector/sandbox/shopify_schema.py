@@ -156,13 +156,19 @@ def write(introspection: dict[str, Any], path: Path) -> None:
         handle.write(text.encode("utf-8"))
 
 
-def main(argv: list[str]) -> int:
+def documents() -> list[str]:
+    """Every GraphQL document the package sends to Shopify: the shop's and its payouts'."""
+    from connector.payouts.shopify_payments import QUERIES
     from connector.shops.shopify.queries import ALL
 
+    return [*ALL.values(), *QUERIES.values()]
+
+
+def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
-    trimmed = trim(read_introspection(Path(argv[0])), ALL.values())
+    trimmed = trim(read_introspection(Path(argv[0])), documents())
     write(trimmed, SHIPPED)
     print(f"{SHIPPED}: {len(trimmed['data']['__schema']['types'])} types")
     return 0

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from connector.sandbox.seed import ANNA, ANNA_AGAIN, FATIMA, JEROEN, LOTTE, PIETER, SOPHIE, Person
-from connector.sandbox.shopify import ShopifySandbox
+from connector.sandbox.shopify import PAYMENTS_GATEWAY, PAYOUTS_SCOPE, ShopifySandbox
 
 C = Decimal("0.01")
 
@@ -250,3 +250,56 @@ def seed_shopify(shop: ShopifySandbox, orders: list[dict[str, Any]]) -> None:
     for order in orders:
         moment = datetime.fromisoformat(order["updatedAt"].replace("Z", "+00:00"))
         shop.put_order(order, updated=moment)
+
+
+def shopify_payments_demo_orders(start: datetime) -> list[dict[str, Any]]:
+    """The demo orders with every payment Mollie took made through Shopify Payments instead."""
+    orders = shopify_demo_orders(start)
+    for order in orders:
+        for transaction in order["transactions"]:
+            if transaction["gateway"] == "mollie":
+                transaction["gateway"] = PAYMENTS_GATEWAY
+    return orders
+
+
+def seed_shopify_payments(shop: ShopifySandbox, refund: bool = True) -> list[dict[str, Any]]:
+    """Shopify Payments payouts for the orders in the sandbox paid through it (test orders
+    left out, as Shopify does): the first half of them paid out half an hour after the last
+    of them, then, with `refund`, the shipping of the first order refunded, and the rest paid
+    out with that refund now. Fees at the sandbox's rate, so each payout adds up exactly."""
+    shop.shopify_payments = True
+    shop.scopes = tuple(dict.fromkeys((*shop.scopes, PAYOUTS_SCOPE)))
+    paid = sorted(
+        (
+            order
+            for order in shop.orders.values()
+            if not order.get("test")
+            and any(
+                t["gateway"] == PAYMENTS_GATEWAY
+                and t["kind"] == "SALE"
+                and t["status"] == "SUCCESS"
+                for t in order.get("transactions") or []
+            )
+        ),
+        key=lambda order: (order["processedAt"], order["id"]),
+    )
+    if not paid:
+        raise ValueError("no order in the sandbox was paid through Shopify Payments")
+    first, rest = paid[: (len(paid) + 1) // 2], paid[(len(paid) + 1) // 2 :]
+    for order in first:
+        shop.payments_charge(order["id"])
+    last = datetime.fromisoformat(first[-1]["processedAt"].replace("Z", "+00:00"))
+    payouts = [shop.pay_out(last + timedelta(minutes=30), trace_id=f"SP-{len(shop.payouts) + 1}")]
+    for order in rest:
+        shop.payments_charge(order["id"])
+    refunded = paid[0]
+    if refund and refunded["shippingLines"]:
+        line = refunded["shippingLines"][0]
+        taxes = line["taxLines"]
+        tax = taxes[0]["priceSet"]["shopMoney"]["amount"] if taxes else "0.00"
+        price = line["discountedPriceSet"]["shopMoney"]["amount"]
+        made = shop.refund(refunded["id"], shipping=[(0, price, tax)], note="shipping refunded")
+        shop.payments_refund(refunded["id"], made)
+    if rest or refund:
+        payouts.append(shop.pay_out(trace_id=f"SP-{len(shop.payouts) + 1}"))
+    return payouts

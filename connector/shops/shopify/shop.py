@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -57,6 +57,7 @@ MAX_THROTTLE_WAITS = 20
 BULK_PAGE = 50  # orders handed on at a time from a bulk operation's file
 RATE_PAGES = 10  # when the rates cannot be read in bulk: the newest orders, this many pages
 RATES_BULK_WAIT = 300.0  # seconds a command waits for the rates' bulk operation
+PAYOUTS_SCOPE = "read_shopify_payments_payouts"  # [payouts.shopify_payments] needs it
 
 
 class ShopifyShop:
@@ -352,6 +353,19 @@ class ShopifyShop:
         if node.get("refunds"):  # in full, one more query, only for orders with refunds
             node["refunds"] = self._query(ORDER_REFUNDS, {"id": node["id"]})["order"]["refunds"]
         return shop_text.clean(node)
+
+    # --- for the payout providers ----------------------------------------------------------
+
+    def graphql(self, document: str, variables: Mapping[str, object]) -> dict[str, Any]:
+        """One GraphQL query and its answer's `data`, paced, throttled and refused as every
+        query of the shop is: the transport the Shopify Payments payout provider reads by."""
+        return self._query(document, dict(variables))
+
+    def payouts_scope_granted(self) -> bool:
+        """Whether the app may read Shopify Payments' payouts (PAYOUTS_SCOPE)."""
+        data = self._query(ACCESS_SCOPES, {})
+        scopes = {s["handle"] for s in data["currentAppInstallation"]["accessScopes"]}
+        return PAYOUTS_SCOPE in scopes
 
     def _check_scopes(self) -> None:
         self.scopes_checked = True
