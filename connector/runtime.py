@@ -12,6 +12,7 @@ from connector.moneybird.client import MoneybirdClient
 from connector.moneybird.rate_limit import RateLimiter
 from connector.payouts.mollie_api import MollieProvider
 from connector.payouts.provider import PayoutProvider
+from connector.payouts.shopify_payments import ShopifyPaymentsProvider
 from connector.redact import SecretFilter, remember
 from connector.shops.shop import Shop
 from connector.shops.shopify.shop import ShopifyShop
@@ -95,6 +96,8 @@ def build_payout_providers(config: Config, shop: Shop) -> tuple[PayoutProvider, 
     if "mollie" in sections and mollie is not None:
         key = config.secrets.mollie_api_key.get_secret_value()
         providers.append(MollieProvider(key, base_url=mollie.api_url))
+    if "shopify_payments" in sections and isinstance(shop, ShopifyShop):
+        providers.append(ShopifyPaymentsProvider(shop.graphql))
     return tuple(providers)
 
 
