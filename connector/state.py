@@ -79,6 +79,9 @@ class Meta(StrEnum):
     READ_INCOMPLETE = "read_incomplete"
     # The last pass's payout trouble: a setup to correct or a provider not read ("" when none).
     PAYOUTS_PROBLEM = "payouts_problem"
+    # The providers' financial accounts as last resolved (JSON list): a day's document leaves
+    # their part to the payouts even in a pass whose [payouts] setup cannot be read.
+    PAYOUT_ACCOUNTS = "payout_accounts"
     # The release that last opened the file, upgrading its format (absent: written before
     # releases were numbered, 0.1.0), so a later upgrade can tell what it is reading.
     VERSION = "version"
@@ -166,6 +169,9 @@ class DayRecord(SQLModel, table=True):
     invoice_total: str | None = None
     payment_id: str | None = None
     rounding_payment_id: str | None = None
+    # The financial accounts whose part of the day is left to the providers' payouts (JSON
+    # list): their movements pay the document, so the connector registers no payment there.
+    payout_accounts: str | None = None
     orders: int = 0
     total: str | None = None
     park_reason: str | None = None
@@ -838,6 +844,13 @@ class Store:
             )
             rows = list(s.exec(q))
         return [r for r in rows if transaction_id in (r.transaction_ids or "").split(",")]
+
+    def day_of(self, shop: str, day: str, key: str) -> DayRecord | None:
+        """The day's document that books this order (or refund) key."""
+        with self.session() as s:
+            q = select(DayRecord).where(DayRecord.shop == shop, DayRecord.day == day)
+            rows = list(s.exec(q))
+        return next((r for r in rows if key in json.loads(r.order_keys or "[]")), None)
 
     def orders_by_number(self, shop: str, number: str) -> list[OrderRecord]:
         with self.session() as s:

@@ -73,6 +73,8 @@ class DayFlow:
         # The day's document is an external sales invoice, whatever the orders' own are.
         self.client: MoneybirdClient = writer.client.for_documents("external_sales_invoices")
         self._there: dict[str, BookedInvoice] = {}  # the due days' documents Moneybird has
+        # The providers' accounts whose payouts pay the day's documents ([payouts] on).
+        self.payout_accounts: frozenset[str] = frozenset()
 
     def reference(self, day: date) -> str:
         """WC-2026-11-29: the template's prefix, then the day (one shop, one document a day)."""
@@ -370,15 +372,24 @@ class DayFlow:
 
     def _pay(self, record: DayRecord, draft: DayDraft, invoice: BookedInvoice) -> None:
         """One payment per financial account, each known by its transaction identifier; what
-        Moneybird's total differs from the orders' by (its rounding), one rounding payment."""
+        Moneybird's total differs from the orders' by (its rounding), one rounding payment.
+        A provider whose payouts are booked pays its part with its payouts' movements: no
+        payment is registered for it (it would be paid twice), and that is remembered."""
         existing = invoice.payments
         done = []
+        left: list[str] = json.loads(record.payout_accounts or "[]")
         for plan in draft.payments:
             identifier = plan.transaction_identifier
+            account = plan.financial_account_id
+            if identifier not in existing and account and account in self.payout_accounts:
+                left = sorted({*left, account})
+                continue
             if identifier not in existing:
                 body = payment_body(plan)
                 existing[identifier] = self._write_payment(record, Intent.PAY, body, identifier)
             done.append(existing[identifier])
+        if left:
+            record.payout_accounts = json.dumps(left)
         paid = sum((p.amount for p in draft.payments), ZERO)
         leftover = cents(parse(invoice.total) - paid) if invoice.total else ZERO
         rounding = f"{draft.reference}-rounding"

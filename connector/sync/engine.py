@@ -324,9 +324,13 @@ class SyncEngine:
             for record in self.store.changed_after_day():
                 shutdown.check()
                 self._correct(record, polled.get(record.key), report)
+            setup = self._payout_setup(report) if self.payouts is not None else None
+            self.days.payout_accounts = self._payout_accounts(setup)
             self.days.book_settled(report)
+            if self.payouts is not None and setup is not None:
+                self._book_payouts(self.payouts, setup, report)
             if self.payouts is not None:
-                self._book_payouts(self.payouts, report)
+                self.store.set_meta(Meta.PAYOUTS_PROBLEM, "; ".join(report.payout_problems))
             run.outcome = "ok"
             self.store.set_meta(Meta.AUTH_ERROR, "")
         except AuthError as exc:
@@ -364,26 +368,39 @@ class SyncEngine:
                 self.store.set_meta(Meta.UNREADABLE, json.dumps(report.unreadable))
         return report
 
-    def _book_payouts(self, flow: PayoutFlow, report: PassReport) -> None:
-        """The providers' payouts, after the orders they pay are booked. A setup to correct or
-        a provider that cannot be read is said (status, the log); the pass goes on."""
+    def _payout_setup(self, report: PassReport) -> PayoutSetup | None:
+        """[payouts] as Moneybird ids for this pass; None (said) when it cannot be used."""
         tz = self.settings.timezone
         resolved = resolve_payouts(self.config.file.payouts, self.client, tz)
         if isinstance(resolved, PayoutSetupError):
             report.payout_problems.append(resolved.reason)
             log.error("payouts not booked: %s", resolved.reason)
-        else:
-            since = self.start_point()
-            if resolved.since is not None:
-                since = datetime.combine(resolved.since, time.min, tzinfo=tz).astimezone(UTC)
-            setup = PayoutSetup(
-                resolved.bank_account_id, resolved.providers, since, resolved.bank_line_days
-            )
-            done = flow.book(setup)
-            report.payouts_booked += done.booked
-            report.payouts_linked += done.linked
-            report.payout_problems.extend(done.errors)
-        self.store.set_meta(Meta.PAYOUTS_PROBLEM, "; ".join(report.payout_problems))
+            return None
+        since = self.start_point()
+        if resolved.since is not None:
+            since = datetime.combine(resolved.since, time.min, tzinfo=tz).astimezone(UTC)
+        accounts = sorted(s.financial_account_id for s in resolved.providers.values())
+        self.store.set_meta(Meta.PAYOUT_ACCOUNTS, json.dumps(accounts))
+        return PayoutSetup(
+            resolved.bank_account_id, resolved.providers, since, resolved.bank_line_days
+        )
+
+    def _payout_accounts(self, setup: PayoutSetup | None) -> frozenset[str]:
+        """The providers' accounts whose payouts pay the days' documents: as resolved now, or
+        as last resolved when the setup cannot be read this pass; none with [payouts] off."""
+        if self.payouts is None:
+            return frozenset()
+        if setup is not None:
+            return frozenset(s.financial_account_id for s in setup.settings.values())
+        return frozenset(json.loads(self.store.get_meta(Meta.PAYOUT_ACCOUNTS) or "[]"))
+
+    def _book_payouts(self, flow: PayoutFlow, setup: PayoutSetup, report: PassReport) -> None:
+        """The providers' payouts, after the orders they pay are booked. A provider that
+        cannot be read is said (status, the log); the pass goes on."""
+        done = flow.book(setup)
+        report.payouts_booked += done.booked
+        report.payouts_linked += done.linked
+        report.payout_problems.extend(done.errors)
 
     def _poll(self, report: PassReport) -> dict[str, dict[str, Any]]:
         """Record every changed order durably, page by page, then move the watermark only as

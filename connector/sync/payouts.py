@@ -37,6 +37,7 @@ from connector.moneybird.client import Ambiguous, MoneybirdClient, NotFound, Rej
 from connector.payouts.provider import PayoutProvider
 from connector.payouts.records import PartKind, Payout, PayoutPart, RefusedPayout
 from connector.state import (
+    DayState,
     OrderRecord,
     OrderState,
     PayoutIntent,
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 BANK_BEFORE = timedelta(days=2)  # a bank may date the line before the provider's payout date
 BANK_AFTER = timedelta(days=10)  # and it arrives within days; later ones are looked for too
 WINDOW = timedelta(days=1)  # around a statement's days, where its mutations are looked for
+DAY_DOCUMENT = "ExternalSalesInvoice"  # a day's summary document
 
 
 @dataclass(frozen=True)
@@ -373,10 +375,11 @@ class PayoutFlow:
         problems: list[str] = []
         taken: set[str] = set()
         for part in payout.parts:
+            account = settings.financial_account_id
             if part.kind is PartKind.PAYMENT and part.gross != ZERO:
-                where = self._payment(part)
+                where = self._payment(part, account)
             elif part.kind is PartKind.REFUND and part.gross != ZERO:
-                where = self._refund(part, taken)
+                where = self._refund(part, taken, account)
             else:
                 continue
             if isinstance(where, str):
@@ -403,17 +406,14 @@ class PayoutFlow:
             return f"more than one order matches it ({keys}); link it by hand in Moneybird"
         return candidates[0] if candidates else None
 
-    def _payment(self, part: PayoutPart) -> Booked | str | None:
+    def _payment(self, part: PayoutPart, account: str) -> Booked | str | None:
         order = self._order_of(part)
         if order is None or isinstance(order, str):
             return order
-        if order.state != OrderState.PAID or not order.invoice_id or order.day:
-            if order.day:
-                return (
-                    f"order {order.number} is booked in its day's document (summary mode); "
-                    "link this payout's movement to that document by hand in Moneybird"
-                )
+        if order.state != OrderState.PAID or not order.invoice_id:
             return None  # not booked yet: the payout waits
+        if order.day:
+            return self._in_day(order.day, order.key, f"order {order.number}", account)
         if order.payment_id is None:
             return Booked(self.document_type, order.invoice_id)
         if order.payment_id == "settled" or "," in order.payment_id:
@@ -424,7 +424,21 @@ class PayoutFlow:
         total = parse(order.total, "total") if order.total else None
         return Booked(self.document_type, order.invoice_id, order.payment_id, total)
 
-    def _refund(self, part: PayoutPart, taken: set[str]) -> Booked | str | None:
+    def _in_day(self, day: str, key: str, what: str, account: str) -> Booked | str | None:
+        """Summary mode: the day's document pays with the provider's movements, unless the
+        connector paid it itself (made before [payouts] was on)."""
+        record = self.store.day_of(self.shop, day, key)
+        if record is None or record.state != DayState.PAID or not record.invoice_id:
+            return None  # the day's document is not made yet: the payout waits
+        if account not in json.loads(record.payout_accounts or "[]"):
+            return (
+                f"{what} is in the day's document {record.invoice_number or record.reference}, "
+                "which the connector paid itself (made before payouts were booked); link this "
+                "movement to that payment by hand in Moneybird"
+            )
+        return Booked(DAY_DOCUMENT, record.invoice_id)
+
+    def _refund(self, part: PayoutPart, taken: set[str], account: str) -> Booked | str | None:
         order = self._order_of(part)
         if order is None or isinstance(order, str):
             return order
@@ -446,6 +460,10 @@ class PayoutFlow:
             return None  # not seen or not booked yet: the payout waits
         refund = min(refunds, key=lambda r: (r.refunded_at or "", r.key))
         taken.add(refund.key)
+        if refund.day:
+            if refund.state != RefundState.PAID:
+                return None
+            return self._in_day(refund.day, refund.key, f"refund {refund.refund_id}", account)
         return self._credit(refund, order)
 
     def _used_bookings(self) -> set[str]:

@@ -17,11 +17,12 @@ from connector.config import load_config
 from connector.runtime import Runtime, build
 from connector.sandbox.mollie import MollieSandbox, seed_mollie
 from connector.sandbox.moneybird import MoneybirdSandbox
-from connector.sandbox.seed import FIN_BANK, FIN_MOLLIE
+from connector.sandbox.seed import FIN_BANK, FIN_MOLLIE, demo_orders, seed_shop
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Meta, PayoutState
 from tests.conftest import secrets_env, write_config
 
+D = Decimal
 TRANSFER = "460000000000000901"
 FEES_PAYABLE = "460000000000000902"
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
@@ -154,3 +155,56 @@ def test_mollie_down_is_said_and_the_orders_are_booked_all_the_same(
     assert any(p.startswith("mollie: ") for p in report.payout_problems), report.payout_problems
     assert "mollie" in (paid_out.store.get_meta(Meta.PAYOUTS_PROBLEM) or "")
     assert mutations(moneybird, FIN_MOLLIE) == []
+
+
+def test_summary_mode_the_days_documents_are_paid_by_the_payouts_once(
+    tmp_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """In summary mode the Mollie part of a day's document is left to Mollie's payouts: the
+    connector registers no payment for it, and each payout's movement for a day's orders pays
+    that document, exactly once, also when a day's orders are in two payouts."""
+    october = WooCommerceSandbox()
+    seed_shop(october, demo_orders(datetime(2026, 10, 5, 9, tzinfo=UTC)))
+    mollie = MollieSandbox()
+    seed_mollie(mollie, list(october.orders.values()), datetime(2026, 10, 5, 9, tzinfo=UTC))
+    october.start()
+    mollie.start()
+    try:
+        ledgers(moneybird)
+        extra = 'mode = "summary"\n' + payouts_block(mollie)
+        path = write_config(
+            tmp_path, october.url, moneybird.api_url, moneybird.administration_id, extra=extra
+        )
+        env = {**secrets_env(october, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+        runtime = build(load_config(path, environ=env))
+        runtime.client._sleep = lambda _s: None
+        try:
+            runtime.engine().run_pass()
+            days = {i["reference"]: i for i in moneybird.external_invoices.values()}
+            # 5 Oct: 1001 + 1003 (Mollie 134.88), in the first settlement whole. 6 Oct: 1004
+            # (PayPal 16.46, paid by the connector), 1005 (Mollie 70.33, first settlement),
+            # 1007 (Mollie 32.85, second settlement, which waits for the parked 1006).
+            first = days["WC-2026-10-05"]
+            assert first["state"] == "paid"
+            assert [(p["financial_account_id"], D(p["price"])) for p in first["payments"]] == [
+                (FIN_MOLLIE, D("134.88"))
+            ]
+            assert first["payments"][0].get("financial_mutation_id")  # the payout's movement
+            second = days["WC-2026-10-06"]
+            assert second["state"] == "open"
+            assert sorted(D(p["price"]) for p in second["payments"]) == [D("16.46"), D("70.33")]
+            assert D(second["total_unpaid"]) == D("32.85")  # 1007, in the waiting payout
+            third = days["WC-2026-10-07"]  # 1009 (36.29): its payout waits for 1006
+            assert third["payments"] == [] and third["state"] == "open"
+            states = sorted(r.state for r in runtime.store.payouts())
+            assert states == [PayoutState.LINKED, PayoutState.WAITING]
+            lines = mutations(moneybird, FIN_MOLLIE)
+            assert all(m["state"] == "processed" for m in lines)
+            # One movement per day's orders in the payout, not one per order.
+            amounts = sorted(D(m["amount"]) for m in lines if D(m["amount"]) > 0)
+            assert amounts == [D("70.33"), D("134.88")]
+        finally:
+            runtime.close()
+    finally:
+        october.stop()
+        mollie.stop()
