@@ -857,6 +857,20 @@ class Store:
             q = select(OrderRecord).where(OrderRecord.shop == shop, OrderRecord.number == number)
             return list(s.exec(q))
 
+    def requeue_payouts(self, which: str | None = None) -> list[PayoutRecord]:
+        """Parked, refused or failed payouts (all, or the one with this payout id) back in
+        line: one with its statement posted carries on linking (a link a person made by hand
+        is found linked), one without is booked anew when its provider lists it next."""
+        stuck = {PayoutState.PARKED, PayoutState.REFUSED, PayoutState.FAILED}
+        chosen = [r for r in self.payouts(stuck) if which is None or which in (r.payout_id, r.key)]
+        for record in chosen:
+            record.state = (
+                PayoutState.BOOKED if record.statement_id else PayoutState.WAITING
+            ).value
+            record.reason = record.last_error = None
+            self.save(record)
+        return chosen
+
     def payout_counts(self) -> dict[str, int]:
         with self.session() as s:
             rows = s.exec(select(PayoutRecord.state, func.count()).group_by(PayoutRecord.state))

@@ -112,24 +112,30 @@ def health(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 @app.command()
 def retry(
-    order: Annotated[str | None, typer.Argument(help="Order number; all when left out.")] = None,
+    order: Annotated[
+        str | None, typer.Argument(help="Order number or payout id; all when left out.")
+    ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Put parked or failed orders, and their refunds, back in line for the next pass."""
+    """Put parked or failed orders, their refunds, and payouts back in line for the next pass."""
     store = open_state(state_settings_or_exit(config))
     try:
         chosen = store.requeue(order)
         refunds = store.requeue_refunds(order)
+        payouts = store.requeue_payouts(order)
     except StateError as exc:  # read-only, full or damaged: one line with its fix
         exit_for(exc, "Not queued: ")
     finally:
         store.close()
-    if order is not None and not chosen and not refunds:
-        err.print(f"Order {order} is not parked or failed, nor any of its refunds.")
+    if order is not None and not chosen and not refunds and not payouts:
+        err.print(f"Order {order} is not parked or failed, nor any of its refunds, nor a payout.")
         raise typer.Exit(EXIT_FAILED)
-    console.print(f"{len(chosen)} order(s) queued for the next pass.")
+    if order is None or chosen or not payouts:
+        console.print(f"{len(chosen)} order(s) queued for the next pass.")
     if refunds:
         console.print(f"{len(refunds)} refund(s) queued for the next pass.")
+    if payouts:
+        console.print(f"{len(payouts)} payout(s) queued for the next pass.")
 
 
 @app.command()

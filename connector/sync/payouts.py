@@ -537,10 +537,11 @@ class PayoutFlow:
                 except Rejected as exc:
                     line["pending"] = False
                     record.intent, record.lines = None, json.dumps(lines)
+                    record.state = PayoutState.PARKED.value  # not tried again every pass
                     record.reason = (
                         f"Moneybird refused to link '{line['message']}' to {link.booking_type} "
-                        f"{link.booking_id}: {exc}; link it by hand in Moneybird (the payout "
-                        "then carries on), or correct what Moneybird names and `connector retry`"
+                        f"{link.booking_id}: {exc}; correct what Moneybird names, or link it by "
+                        f"hand in Moneybird, then `connector retry {record.payout_id}`"
                     )
                     self.store.save(record)
                     return False
@@ -594,7 +595,11 @@ class PayoutFlow:
             )
         except Rejected as exc:
             record.intent, record.bank_mutation_id = None, None
-            record.reason = f"Moneybird refused to link the bank line: {exc}; link it by hand"
+            record.state = PayoutState.PARKED.value
+            record.reason = (
+                f"Moneybird refused to link the bank line: {exc}; link it to the transfer "
+                f"ledger by hand, then `connector retry {record.payout_id}`"
+            )
             self.store.save(record)
             return False
         return self._done(record)

@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from connector.booking.payout import PayoutSettings
+from connector.cli import app
 from connector.moneybird.client import MoneybirdClient
 from connector.payouts.records import PartKind, Payout, PayoutPart, RefusedPayout, check_payout
 from connector.runtime import Runtime
@@ -274,3 +276,42 @@ def test_a_refused_payout_is_listed_and_the_others_are_booked(
     assert "only EUR" in (refused.reason or "")
     record = booked.store.payout("mollie:stl_good")
     assert record is not None and record.state == PayoutState.LINKED
+
+
+def test_a_refused_link_parks_the_payout_until_retry_and_is_not_tried_every_pass(
+    booked: Runtime, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox
+) -> None:
+    # Someone linked 1001's payment by hand to a line of their own on the Mollie account.
+    [invoice] = [i for i in moneybird.invoices.values() if i["reference"].endswith("1001")]
+    payment_id = invoice["payments"][0]["id"]
+    day = datetime.now(UTC).date()
+    own = moneybird.add_bank_line(FIN_MOLLIE, day, "66.84", "hand-made")
+    booked.client.link_booking(own["id"], "Payment", payment_id, None)
+    provider = Provider([settlement(shop, {1001: "tr_7UhSN1zuXS"}, "0.70", "stl_hand")])
+    flow(booked, provider).book(setup())
+    record = booked.store.payout("mollie:stl_hand")
+    assert record is not None
+    assert record.state == PayoutState.PARKED
+    assert "Moneybird refused to link" in (record.reason or "")
+    assert "`connector retry stl_hand`" in (record.reason or "")
+    before = writes(moneybird)
+    flow(booked, provider).book(setup())
+    assert writes(moneybird) == before  # parked: not tried again and again
+    # The person follows the advice: takes the hand-made link off, then retries.
+    booked.client.unlink_booking(own["id"], "Payment", payment_id)
+    env = {
+        "MONEYBIRD_TOKEN": moneybird.token,
+        "WOOCOMMERCE_CONSUMER_KEY": shop.consumer_key,
+        "WOOCOMMERCE_CONSUMER_SECRET": shop.consumer_secret,
+    }
+    result = CliRunner().invoke(
+        app, ["retry", "stl_hand", "--config", str(booked.config.path)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 payout(s) queued" in result.output
+    flow(booked, provider).book(setup())
+    record = booked.store.payout("mollie:stl_hand")
+    assert record is not None
+    assert record.state == PayoutState.LINKED, record.reason
+    ours = [m for m in mutations(moneybird, FIN_MOLLIE) if m["id"] != own["id"]]
+    assert all(m["state"] == "processed" for m in ours)
