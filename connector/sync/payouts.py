@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -374,7 +374,9 @@ class PayoutFlow:
         booked: dict[str, Booked] = {}
         problems: list[str] = []
         taken: set[str] = set()
+        shown: list[PayoutPart] = []  # each part naming its order as people know it
         for part in payout.parts:
+            shown.append(self._named(part))
             account = settings.financial_account_id
             if part.kind is PartKind.PAYMENT and part.gross != ZERO:
                 where = self._payment(part, account)
@@ -388,7 +390,17 @@ class PayoutFlow:
                 booked[part.provider_id] = where
         if problems:
             return Parked(f"{payout.provider} payout {payout.payout_id}: " + "; ".join(problems))
-        return book_payout(payout, booked, settings)
+        return book_payout(replace(payout, parts=tuple(shown)), booked, settings)
+
+    def _named(self, part: PayoutPart) -> PayoutPart:
+        """The part with its order's number (a Shopify order's #name, not its id) when the
+        state knows the order: reasons name orders as the shop owner sees them."""
+        if part.kind not in (PartKind.PAYMENT, PartKind.REFUND):
+            return part
+        order = self._order_of(part)
+        if isinstance(order, OrderRecord) and order.number:
+            return replace(part, order_reference=order.number)
+        return part
 
     def _order_of(self, part: PayoutPart) -> OrderRecord | str | None:
         """The order a payment (or a refund's payment) is of: by the provider's payment id as
