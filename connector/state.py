@@ -82,6 +82,8 @@ class Meta(StrEnum):
     # The providers' financial accounts as last resolved (JSON list): a day's document leaves
     # their part to the payouts even in a pass whose [payouts] setup cannot be read.
     PAYOUT_ACCOUNTS = "payout_accounts"
+    PAYOUT_SETUP = "payout_setup"  # [payouts] as Moneybird ids, with what it was read from
+    BANK_SEARCHED_AT = "bank_searched_at"  # when the bank account was last looked at
     # The release that last opened the file, upgrading its format (absent: written before
     # releases were numbered, 0.1.0), so a later upgrade can tell what it is reading.
     VERSION = "version"

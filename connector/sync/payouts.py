@@ -30,7 +30,14 @@ from connector.booking.payout import (
     Waits,
     book_payout,
 )
-from connector.errors import ConnectorError, Interrupted, StateError, StopsPass, internal
+from connector.errors import (
+    AuthError,
+    ConnectorError,
+    Interrupted,
+    StateError,
+    StopsPass,
+    internal,
+)
 from connector.money import ZERO, fmt, parse
 from connector.moneybird import bank
 from connector.moneybird.client import Ambiguous, MoneybirdClient, NotFound, Rejected
@@ -38,6 +45,7 @@ from connector.payouts.provider import PayoutProvider
 from connector.payouts.records import PartKind, Payout, PayoutPart, RefusedPayout
 from connector.state import (
     DayState,
+    Meta,
     OrderRecord,
     OrderState,
     PayoutIntent,
@@ -50,12 +58,12 @@ from connector.state import (
     to_text,
     utcnow,
 )
-from connector.sync.report import PassReport
 
 log = logging.getLogger(__name__)
 
 BANK_BEFORE = timedelta(days=2)  # a bank may date the line before the provider's payout date
 BANK_AFTER = timedelta(days=10)  # and it arrives within days; later ones are looked for too
+BANK_POLL = timedelta(hours=12)  # how often the bank account is looked at while payouts wait
 WINDOW = timedelta(days=1)  # around a statement's days, where its mutations are looked for
 DAY_DOCUMENT = "ExternalSalesInvoice"  # a day's summary document
 
@@ -167,12 +175,17 @@ class PayoutFlow:
         self.document_type = "ExternalSalesInvoice" if external else "SalesInvoice"
         self.summary = summary
         self._used: set[str] | None = None
+        # This pass's reads of the providers' accounts: (first day covered, the mutations).
+        self._accounts: dict[str, tuple[date, list[bank.Mutation]]] = {}
+        self._fresh: set[str] = set()  # the payouts this pass has worked on already
 
     # --- the pass --------------------------------------------------------------------------
 
-    def book(self, setup: PayoutSetup, report: PassReport | None = None) -> PayoutReport:
+    def book(self, setup: PayoutSetup) -> PayoutReport:
         done = PayoutReport()
         self._used = None
+        self._accounts = {}
+        self._fresh = set()
         for provider in self.providers:
             settings = setup.settings.get(provider.name)
             if settings is None:
@@ -181,13 +194,14 @@ class PayoutFlow:
             while (item := self._next(provider.name, items, done)) is not None:
                 shutdown.check()
                 self._one(item, settings, setup, done)
-        # Statements posted earlier carry on (links, the bank line) without the provider.
-        for record in self.store.payouts({PayoutState.BOOKED, PayoutState.LINKED}):
+        # Statements posted earlier carry on linking without the provider.
+        for record in self.store.payouts({PayoutState.BOOKED}):
             settings = setup.settings.get(record.provider)
-            if settings is None:
+            if settings is None or record.key in self._fresh:
                 continue
             shutdown.check()
-            self._guarded(record, partial(self._carry_on, record, settings, setup, done))
+            self._guarded(record, partial(self._carry_on, record))
+        self._bank_lines(setup, done)
         return done
 
     @staticmethod
@@ -209,7 +223,11 @@ class PayoutFlow:
         """Read back to the oldest payout not booked yet (a waiting one completes when its
         orders are booked), else from the newest one recorded, else from the start."""
         records = self.store.payouts(provider=provider)
-        unbooked = [r for r in records if r.statement_id is None and r.paid_out]
+        # Parked and refused ones wait for a person (`connector retry` puts them back).
+        again = (PayoutState.WAITING, PayoutState.FAILED)
+        unbooked = [
+            r for r in records if r.statement_id is None and r.paid_out and r.state in again
+        ]
         moments = [from_text(r.paid_out) for r in unbooked] or [
             from_text(r.paid_out) for r in records[-1:] if r.paid_out
         ]
@@ -254,6 +272,7 @@ class PayoutFlow:
             self.store.save(record)
             done.parked += 1
             return
+        self._fresh.add(key)
         record.reference, record.net = item.reference, fmt(item.net)
         record.paid_out, record.figures = to_text(item.paid_out), figures(item)
         self._guarded(record, lambda: self._book(record, item, settings, setup, done))
@@ -276,6 +295,8 @@ class PayoutFlow:
                 waits = isinstance(result, Waits)
                 record.state = (PayoutState.WAITING if waits else PayoutState.PARKED).value
                 record.reason, record.last_error = result.reason, None
+                if not waits:
+                    record.reason += f"; then `connector retry {record.payout_id}`"
                 self.store.save(record)
                 if waits:
                     done.waiting += 1
@@ -320,7 +341,7 @@ class PayoutFlow:
         record.state, record.booked_at = PayoutState.BOOKED.value, utcnow().isoformat()
         self.store.save(record)
         done.booked += 1
-        self._carry_on(record, settings, setup, done)
+        self._carry_on(record)
 
     def _post(
         self, record: PayoutRecord, settings: PayoutSettings, lines: list[dict[str, Any]]
@@ -351,16 +372,22 @@ class PayoutFlow:
         self, account_id: str, lines: list[dict[str, Any]]
     ) -> dict[str, bank.Mutation] | None:
         """The statement's lines already on the provider's account, by the provider's id: all
-        of them (a lost answer, Moneybird's own feed), none ({}), or some (None: a person)."""
+        of them (a lost answer, Moneybird's own feed), none ({}), or some (None: a person).
+        The account is read once a pass, from the earliest day asked for to tomorrow."""
         days = [date.fromisoformat(line["date"]) for line in lines]
-        terms: dict[str, bank.FilterValue] = {
-            "period": (min(days) - WINDOW, max(days) + WINDOW),
-            "financial_account_id": account_id,
-        }
+        first = min(days) - WINDOW
+        covered = self._accounts.get(account_id)
+        if covered is None or first < covered[0]:
+            terms: dict[str, bank.FilterValue] = {
+                "period": (first, max(max(days), utcnow().date()) + WINDOW),
+                "financial_account_id": account_id,
+            }
+            rows = self.client.every_financial_mutation(terms)
+            covered = (first, [bank.mutation_of(row) for row in rows])
+            self._accounts[account_id] = covered
         wanted = {line["transaction_id"]: parse(line["amount"], "amount") for line in lines}
         found: dict[str, bank.Mutation] = {}
-        for row in self.client.every_financial_mutation(terms):
-            mutation = bank.mutation_of(row)
+        for mutation in covered[1]:
             ident = mutation.account_servicer_transaction_id
             if ident is not None and ident in wanted and mutation.amount == wanted[ident]:
                 found.setdefault(ident, mutation)
@@ -511,17 +538,12 @@ class PayoutFlow:
 
     # --- links -----------------------------------------------------------------------------
 
-    def _carry_on(
-        self, record: PayoutRecord, settings: PayoutSettings, setup: PayoutSetup, done: PayoutReport
-    ) -> None:
-        if record.state == PayoutState.BOOKED:
-            if not self._link_parts(record):
-                return
+    def _carry_on(self, record: PayoutRecord) -> None:
+        """Link the statement's lines; once all are, the payout waits for its bank line."""
+        if record.state == PayoutState.BOOKED and self._link_parts(record):
             record.state = PayoutState.LINKED.value
             record.reason = record.last_error = None
             self.store.save(record)
-        if record.state == PayoutState.LINKED and self._link_bank(record, settings, setup):
-            done.linked += 1
 
     def _link_parts(self, record: PayoutRecord) -> bool:
         """Each line's links, once; True when every line is linked."""
@@ -532,6 +554,8 @@ class PayoutFlow:
             if line["pending"]:
                 line["linked"] = self._links_made(mutation_id, len(links))
                 line["pending"] = False
+                record.intent, record.lines = None, json.dumps(lines)
+                self.store.save(record)
             while line["linked"] < len(links):
                 link = links[line["linked"]]
                 line["pending"] = True
@@ -576,23 +600,88 @@ class PayoutFlow:
 
     # --- the bank line ---------------------------------------------------------------------
 
-    def _link_bank(
-        self, record: PayoutRecord, settings: PayoutSettings, setup: PayoutSetup
-    ) -> bool:
+    def _bank_lines(self, setup: PayoutSetup, done: PayoutReport) -> None:
+        """The bank lines of the payouts waiting for theirs: one search of the bank account
+        for all of them, when a payout has just come to wait, else every BANK_POLL (a bank
+        line arrives a day or so after the payout; looking every pass would cost a request
+        every 15 minutes for nothing)."""
+        waiting = [
+            r for r in self.store.payouts({PayoutState.LINKED}) if r.provider in setup.settings
+        ]
+        for record in [r for r in waiting if r.intent == PayoutIntent.BANK]:
+            self._guarded(record, partial(self._settle_bank, record, setup, done))
+        waiting = [r for r in waiting if r.intent != PayoutIntent.BANK]
+        if not waiting:
+            return
+        now = utcnow()
+        last = from_text(self.store.get_meta(Meta.BANK_SEARCHED_AT))
+        fresh = any(r.key in self._fresh or r.reason is None for r in waiting)
+        if not fresh and last is not None and now - last < BANK_POLL:
+            return
+        moments = [from_text(r.paid_out) or now for r in waiting]
+        terms: dict[str, bank.FilterValue] = {
+            "period": ((min(moments) - BANK_BEFORE).date(), (max(moments) + BANK_AFTER).date()),
+            "financial_account_id": setup.bank_account_id,
+            "state": "unprocessed",
+        }
+        try:
+            rows = self.client.every_financial_mutation(terms)
+        except (Interrupted, StateError, AuthError):
+            raise
+        except ConnectorError as exc:
+            done.errors.append(f"the bank account's lines not read: {exc}")
+            return
+        self.store.set_meta(Meta.BANK_SEARCHED_AT, now.isoformat())
+        lines = [bank.mutation_of(row) for row in rows]
+        taken: set[str] = set()
+        for record in waiting:
+            shutdown.check()
+            self._guarded(record, partial(self._match_bank, record, lines, taken, setup, done))
+
+    def _match_bank(
+        self,
+        record: PayoutRecord,
+        lines: list[bank.Mutation],
+        taken: set[str],
+        setup: PayoutSetup,
+        done: PayoutReport,
+    ) -> None:
         net = parse(record.net, "net") if record.net else ZERO
         if net == ZERO:
-            return self._done(record)
-        if record.intent == PayoutIntent.BANK and record.bank_mutation_id:
-            mutation = bank.mutation_of(self.client.financial_mutation(record.bank_mutation_id))
-            if mutation.processed or mutation.ledger_booking_ids:
-                return self._done(record)
+            self._done(record)
+            return
+        paid_out = (from_text(record.paid_out) or utcnow()).date()
+        wanted = _squeezed(record.reference)
+        candidates = [
+            m
+            for m in lines
+            if m.amount == net
+            and not m.processed
+            and m.id not in taken
+            and paid_out - BANK_BEFORE <= m.date <= paid_out + BANK_AFTER
+            and wanted
+            and wanted in _squeezed(m.message)
+        ]
+        if len(candidates) != 1:
+            record.reason = self._no_bank_line(record, net, candidates)
+            self.store.save(record)
+            return
+        taken.add(candidates[0].id)
+        record.bank_mutation_id = candidates[0].id
+        self._link_bank(record, setup, done)
+
+    def _settle_bank(self, record: PayoutRecord, setup: PayoutSetup, done: PayoutReport) -> None:
+        """A bank link whose answer was lost: Moneybird's mutation says whether it landed."""
+        mutation = bank.mutation_of(self.client.financial_mutation(record.bank_mutation_id or ""))
+        if mutation.processed or mutation.ledger_booking_ids:
+            self._done(record)
+            done.linked += 1
         else:
-            candidates = self._bank_candidates(record, net, setup)
-            if len(candidates) != 1:
-                record.reason = self._no_bank_line(record, net, candidates)
-                self.store.save(record)
-                return False
-            record.bank_mutation_id = candidates[0].id
+            self._link_bank(record, setup, done)
+
+    def _link_bank(self, record: PayoutRecord, setup: PayoutSetup, done: PayoutReport) -> None:
+        settings = setup.settings[record.provider]
+        net = parse(record.net, "net") if record.net else ZERO
         record.intent = PayoutIntent.BANK.value
         self.store.save(record)
         what = f"{record.provider} payout {record.payout_id}, reference {record.reference}"
@@ -613,8 +702,9 @@ class PayoutFlow:
                 f"ledger by hand, then `connector retry {record.payout_id}`"
             )
             self.store.save(record)
-            return False
-        return self._done(record)
+            return
+        self._done(record)
+        done.linked += 1
 
     def _done(self, record: PayoutRecord) -> bool:
         record.state, record.intent = PayoutState.DONE.value, None
@@ -622,25 +712,6 @@ class PayoutFlow:
         record.done_at = utcnow().isoformat()
         self.store.save(record)
         return True
-
-    def _bank_candidates(
-        self, record: PayoutRecord, net: Decimal, setup: PayoutSetup
-    ) -> list[bank.Mutation]:
-        paid_out = from_text(record.paid_out) or utcnow()
-        terms: dict[str, bank.FilterValue] = {
-            "period": ((paid_out - BANK_BEFORE).date(), (paid_out + BANK_AFTER).date()),
-            "financial_account_id": setup.bank_account_id,
-            "state": "unprocessed",
-            "mutation_type": "credit" if net > ZERO else "debit",
-            "amount_from": abs(net),
-            "amount_to": abs(net),
-        }
-        wanted = _squeezed(record.reference)
-        return [
-            m
-            for m in (bank.mutation_of(row) for row in self.client.every_financial_mutation(terms))
-            if m.amount == net and not m.processed and wanted and wanted in _squeezed(m.message)
-        ]
 
     def _no_bank_line(
         self, record: PayoutRecord, net: Decimal, candidates: Iterable[bank.Mutation]

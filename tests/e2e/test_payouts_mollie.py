@@ -43,6 +43,13 @@ api_url = "{mollie.url}"
 """
 
 
+@pytest.fixture(autouse=True)
+def _bank_looked_at_every_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests bring a bank line in and run the next pass at once: the bank account is
+    looked at each pass (the scheduler looks every BANK_POLL; tested on its own)."""
+    monkeypatch.setattr("connector.sync.payouts.BANK_POLL", timedelta(0))
+
+
 @pytest.fixture
 def mollie(shop: WooCommerceSandbox) -> Iterator[MollieSandbox]:
     sandbox = MollieSandbox()
