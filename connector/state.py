@@ -861,14 +861,16 @@ class Store:
 
     def requeue_payouts(self, which: str | None = None) -> list[PayoutRecord]:
         """Parked, refused or failed payouts (all, or the one with this payout id) back in
-        line: one with its statement posted carries on linking (a link a person made by hand
-        is found linked), one without is booked anew when its provider lists it next."""
-        stuck = {PayoutState.PARKED, PayoutState.REFUSED, PayoutState.FAILED}
+        line: one with its statement posted carries on linking (Moneybird's mutation says what
+        a person linked by hand), one without is booked anew when its provider lists it next.
+        One waiting for its bank line is looked for at the next pass (a person linked it?)."""
+        stuck = {PayoutState.PARKED, PayoutState.REFUSED, PayoutState.FAILED, PayoutState.LINKED}
         chosen = [r for r in self.payouts(stuck) if which is None or which in (r.payout_id, r.key)]
         for record in chosen:
-            record.state = (
-                PayoutState.BOOKED if record.statement_id else PayoutState.WAITING
-            ).value
+            if record.state != PayoutState.LINKED:
+                record.state = (
+                    PayoutState.BOOKED if record.statement_id else PayoutState.WAITING
+                ).value
             record.reason = record.last_error = None
             self.save(record)
         return chosen

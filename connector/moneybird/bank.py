@@ -188,6 +188,7 @@ class Mutation:
     statement_id: str | None
     payment_ids: tuple[str, ...]
     ledger_booking_ids: tuple[str, ...]  # the bookings' own ids: what unlink_booking takes
+    ledger_ids: tuple[str, ...] = ()  # the ledger accounts those bookings are on
 
     @property
     def processed(self) -> bool:
@@ -212,6 +213,9 @@ def mutation_of(row: Mapping[str, Any]) -> Mutation:
         statement_id=text("financial_statement_id"),
         payment_ids=tuple(str(p["id"]) for p in row.get("payments") or []),
         ledger_booking_ids=tuple(str(b["id"]) for b in row.get("ledger_account_bookings") or []),
+        ledger_ids=tuple(
+            str(b.get("ledger_account_id")) for b in row.get("ledger_account_bookings") or []
+        ),
     )
 
 

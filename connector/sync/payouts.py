@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -64,6 +64,11 @@ log = logging.getLogger(__name__)
 BANK_BEFORE = timedelta(days=2)  # a bank may date the line before the provider's payout date
 BANK_AFTER = timedelta(days=10)  # and it arrives within days; later ones are looked for too
 BANK_POLL = timedelta(hours=12)  # how often the bank account is looked at while payouts wait
+# A payout waiting for orders this long is parked: they may be no orders of this shop.
+WAIT_FOR_ORDERS = timedelta(days=7)
+# Mollie's ids (tr_…, re_…, chb_…): a payment there may be of another shop of the organization.
+SHARED_ID_PREFIXES = ("tr", "re", "chb")
+MESSAGE_ID_LENGTH = 8  # a provider id this long is looked for in a movement's message too
 WINDOW = timedelta(days=1)  # around a statement's days, where its mutations are looked for
 DAY_DOCUMENT = "ExternalSalesInvoice"  # a day's summary document
 
@@ -267,6 +272,8 @@ class PayoutFlow:
         )
         if record.statement_id is not None:
             return  # posted: carried on below
+        if record.state in (PayoutState.PARKED, PayoutState.REFUSED):
+            return  # a person's: `connector retry` puts it back in line
         if isinstance(item, RefusedPayout):
             record.state, record.reason = PayoutState.REFUSED.value, item.reason
             self.store.save(record)
@@ -291,6 +298,14 @@ class PayoutFlow:
             lines = json.loads(record.lines)  # as it was to be posted: found, or posted again
         else:
             result = self._draft(payout, settings)
+            seen = from_text(record.first_seen) or utcnow()
+            if isinstance(result, Waits) and utcnow() - seen > WAIT_FOR_ORDERS:
+                result = Parked(
+                    f"{result.reason}, for {WAIT_FOR_ORDERS.days} days now: if they are "
+                    "not this shop's orders (another shop on the same account, a payment link), "
+                    "book this payout by hand in Moneybird; if they are, book them (`connector "
+                    "import --since`)"
+                )
             if isinstance(result, (Waits, Parked)):
                 waits = isinstance(result, Waits)
                 record.state = (PayoutState.WAITING if waits else PayoutState.PARKED).value
@@ -305,24 +320,17 @@ class PayoutFlow:
                 return
             lines = json.loads(_lines_json(result))
         found = self._on_the_account(settings.financial_account_id, lines)
-        if found is None:
-            record.reason = (
-                "some of its movements are on the provider's account in Moneybird already, "
-                "others not; delete the partial statement in Moneybird or book the rest by hand, "
-                "then `connector retry`"
-            )
-            record.state = PayoutState.PARKED.value
-            self.store.save(record)
-            done.parked += 1
-            return
         if found:
+            lines = self._taken_over(record, lines, found)
+            if not lines:
+                done.parked += 1
+                return
             for line in lines:
-                line["mutation_id"] = found[line["transaction_id"]].id
+                mutation = found[line["transaction_id"]]
+                line["mutation_id"] = mutation.id
+                if mutation.processed:  # linked already (by Moneybird or by hand)
+                    line["linked"] = len(line["links"])
             record.statement_id = found[lines[0]["transaction_id"]].statement_id or "found"
-            record.notes = (
-                "its movements were on the provider's account already (Moneybird's own feed "
-                "or an earlier post); linked, not imported again"
-            )
         else:
             record.intent, record.intent_at = PayoutIntent.STATEMENT.value, utcnow().isoformat()
             record.lines = json.dumps(lines)
@@ -337,22 +345,55 @@ class PayoutFlow:
                 line["mutation_id"] = mutation.id
             record.statement_id = str(answer.get("id"))
         record.lines = json.dumps(lines)
+        if self._used is not None:  # what this statement links is taken for later payouts
+            self._used |= {str(link["booking_id"]) for line in lines for link in line["links"]}
         record.intent = record.reason = record.last_error = None
         record.state, record.booked_at = PayoutState.BOOKED.value, utcnow().isoformat()
         self.store.save(record)
         done.booked += 1
         self._carry_on(record)
 
+    def _taken_over(
+        self, record: PayoutRecord, lines: list[dict[str, Any]], found: dict[str, bank.Mutation]
+    ) -> list[dict[str, Any]]:
+        """The lines to take as they are on the provider's account (nothing is posted then):
+        all of them; or, when Moneybird's own feed imported the payments and refunds under the
+        provider's ids and the fees and the payout as lines of its own (which no id of ours
+        finds), those it imported. Else none: parked, some there and some not."""
+        ours = [line for line in lines if line["part_ids"]]  # the provider's own ids
+        if len(found) == len(lines):
+            record.notes = (
+                "its movements were on the provider's account already (Moneybird's own feed "
+                "or an earlier post); linked, not imported again"
+            )
+            return lines
+        if ours and all(line["transaction_id"] in found for line in ours):
+            missing = [line["message"] for line in lines if line["transaction_id"] not in found]
+            record.notes = (
+                "Moneybird's own link imported this payout's movements: linked, not imported "
+                f"again; link its own lines for {'; '.join(missing)} by hand in Moneybird"
+            )
+            return [line for line in lines if line["transaction_id"] in found]
+        record.reason = (
+            "some of its movements are on the provider's account in Moneybird already, others "
+            "not: book the rest by hand in Moneybird, or delete those movements, then "
+            f"`connector retry {record.payout_id}`"
+        )
+        record.state = PayoutState.PARKED.value
+        self.store.save(record)
+        return []
+
     def _post(
         self, record: PayoutRecord, settings: PayoutSettings, lines: list[dict[str, Any]]
     ) -> dict[str, Any] | None:
         first = min(date.fromisoformat(line["date"]) for line in lines)
         official = from_text(record.paid_out)
+        day = official.astimezone(settings.timezone).date() if official else first
         try:
             return self.client.create_financial_statement(
                 settings.financial_account_id,
                 f"{record.provider} {record.payout_id}",
-                official.date() if official else first,
+                day,
                 [_bank_line(line) for line in lines],
             )
         except Rejected as exc:
@@ -363,7 +404,7 @@ class PayoutFlow:
             record.reason = (
                 f"Moneybird refused the statement: {exc}; if a statement "
                 f"'{record.provider} {record.payout_id}' is on the provider's account, delete "
-                "it or link its movements by hand, then `connector retry`"
+                f"it, or correct what Moneybird names, then `connector retry {record.payout_id}`"
             )
             self.store.save(record)
             return None
@@ -391,9 +432,21 @@ class PayoutFlow:
             ident = mutation.account_servicer_transaction_id
             if ident is not None and ident in wanted and mutation.amount == wanted[ident]:
                 found.setdefault(ident, mutation)
-        if len(found) == len(wanted):
-            return found
-        return {} if not found else None
+        taken = {m.id for m in found.values()}
+        for ident, amount in wanted.items():
+            # A feed that keeps the provider's id only in the message (tr_…, re_…: long and
+            # unique enough not to be met by chance), with the same amount.
+            if ident in found or len(ident) < MESSAGE_ID_LENGTH:
+                continue
+            named = [
+                m
+                for m in covered[1]
+                if m.id not in taken and m.amount == amount and ident in m.message.split()
+            ]
+            if len(named) == 1:
+                found[ident] = named[0]
+                taken.add(named[0].id)
+        return found if found else {}
 
     # --- where each part's order or refund is booked ---------------------------------------
 
@@ -440,9 +493,15 @@ class PayoutFlow:
             ref = part.order_reference
             found = self.store.order(f"{self.shop}:{ref}")
             candidates = [found] if found else self.store.orders_by_number(self.shop, ref)
+            # A provider that pays out for several shops (Mollie: per organization) names an
+            # order by its number, which another shop may have too: such a name is trusted only
+            # for an order whose payment ids the state does not know (booked before it kept
+            # them); an order paid by another payment is not this payment's.
+            if part.provider_id.split("_", 1)[0] in SHARED_ID_PREFIXES:
+                candidates = [c for c in candidates if not c.transaction_ids]
         if len(candidates) > 1:
             keys = ", ".join(sorted(c.number or c.order_id for c in candidates))
-            return f"more than one order matches it ({keys}); link it by hand in Moneybird"
+            return f"more than one order matches it ({keys}); book this payout by hand in Moneybird"
         return candidates[0] if candidates else None
 
     def _payment(self, part: PayoutPart, account: str) -> Booked | str | None:
@@ -455,10 +514,15 @@ class PayoutFlow:
             return self._in_day(order.day, order.key, f"order {order.number}", account)
         if order.payment_id is None:
             return Booked(self.document_type, order.invoice_id)
-        if order.payment_id == "settled" or "," in order.payment_id:
+        if order.payment_id == "settled":
             return (
-                f"order {order.number}'s invoice was paid in several payments; link this "
-                "movement to the right one by hand in Moneybird"
+                f"order {order.number}'s invoice was settled in Moneybird otherwise than by the "
+                "payment the connector registers; book this payout by hand in Moneybird"
+            )
+        if "," in order.payment_id:
+            return (
+                f"order {order.number}'s invoice was paid in several payments, so which one "
+                "this is cannot be told; book this payout by hand in Moneybird"
             )
         total = parse(order.total, "total") if order.total else None
         return Booked(self.document_type, order.invoice_id, order.payment_id, total)
@@ -472,8 +536,8 @@ class PayoutFlow:
         if account not in json.loads(record.payout_accounts or "[]"):
             return (
                 f"{what} is in the day's document {record.invoice_number or record.reference}, "
-                "which the connector paid itself (made before payouts were booked); link this "
-                "movement to that payment by hand in Moneybird"
+                "which the connector paid itself (made before payouts were booked); book this "
+                "payout by hand in Moneybird"
             )
         return Booked(DAY_DOCUMENT, record.invoice_id)
 
@@ -522,7 +586,7 @@ class PayoutFlow:
         if refund.state == RefundState.NET:
             return (
                 f"refund {refund.refund_id} of order {order.number} was booked on the order's "
-                "own invoice; link this movement to it by hand in Moneybird"
+                "own invoice, not as a payment back; book this payout by hand in Moneybird"
             )
         if refund.state != RefundState.PAID or not refund.invoice_id:
             return None
@@ -532,7 +596,7 @@ class PayoutFlow:
         if refund.payment_id == "settled" or "," in refund.payment_id:
             return (
                 f"refund {refund.refund_id} of order {order.number} was settled against the "
-                "order's invoice, not paid out; link this movement by hand in Moneybird"
+                "order's invoice, not paid out; book this payout by hand in Moneybird"
             )
         return Booked(self.document_type, refund.invoice_id, refund.payment_id, amount)
 
@@ -551,9 +615,14 @@ class PayoutFlow:
         for line in lines:
             links = [_link_of(link) for link in line["links"]]
             mutation_id = line["mutation_id"]
-            if line["pending"]:
-                line["linked"] = self._links_made(mutation_id, len(links))
-                line["pending"] = False
+            if line["pending"] or (line.get("refused") and line["linked"] < len(links)):
+                # A lost answer, or a link refused that a person may have made by hand since:
+                # Moneybird's mutation says what is linked.
+                made = self._links_made(mutation_id, len(links))
+                if made is None:
+                    return self._statement_gone(record, mutation_id)
+                line["linked"] = max(line["linked"], made)
+                line["pending"] = line["refused"] = False
                 record.intent, record.lines = None, json.dumps(lines)
                 self.store.save(record)
             while line["linked"] < len(links):
@@ -570,8 +639,10 @@ class PayoutFlow:
                         link.price_base,
                         link.description or None,
                     )
+                except NotFound:
+                    return self._statement_gone(record, mutation_id)
                 except Rejected as exc:
-                    line["pending"] = False
+                    line["pending"], line["refused"] = False, True
                     record.intent, record.lines = None, json.dumps(lines)
                     record.state = PayoutState.PARKED.value  # not tried again every pass
                     record.reason = (
@@ -587,16 +658,30 @@ class PayoutFlow:
                 self.store.save(record)
         return True
 
-    def _links_made(self, mutation_id: str, wanted: int) -> int:
-        """How many of a line's links Moneybird holds, read after a link whose answer was lost
-        (each link leaves a payment or a ledger booking on the mutation)."""
+    def _links_made(self, mutation_id: str, wanted: int) -> int | None:
+        """How many of a line's links Moneybird holds (each link leaves a payment or a ledger
+        booking on the mutation; a processed one has them all); None: the mutation is gone."""
         try:
             mutation = bank.mutation_of(self.client.financial_mutation(mutation_id))
         except NotFound:
-            raise ConnectorError(f"mutation {mutation_id} is gone from Moneybird") from None
+            return None
         if mutation.processed:
             return wanted
         return min(wanted, len(mutation.payment_ids) + len(mutation.ledger_booking_ids))
+
+    def _statement_gone(self, record: PayoutRecord, mutation_id: str) -> bool:
+        """A movement of the statement is gone from Moneybird (the statement deleted by hand):
+        parked, the statement forgotten, so that `connector retry` posts it anew."""
+        record.state, record.intent = PayoutState.PARKED.value, None
+        record.statement_id = record.lines = None
+        record.reason = (
+            f"its movement {mutation_id} is gone from the provider's account in Moneybird (the "
+            "statement deleted?): delete what is left of the statement "
+            f"'{record.provider} {record.payout_id}', then `connector retry {record.payout_id}` "
+            "posts it anew"
+        )
+        self.store.save(record)
+        return False
 
     # --- the bank line ---------------------------------------------------------------------
 
@@ -650,25 +735,59 @@ class PayoutFlow:
         if net == ZERO:
             self._done(record)
             return
-        paid_out = (from_text(record.paid_out) or utcnow()).date()
+        paid_out = (from_text(record.paid_out) or utcnow()).astimezone(UTC).date()
         wanted = _squeezed(record.reference)
+
+        def near(m: bank.Mutation) -> bool:
+            return m.amount == net and paid_out - BANK_BEFORE <= m.date <= paid_out + BANK_AFTER
+
         candidates = [
             m
             for m in lines
-            if m.amount == net
-            and not m.processed
-            and m.id not in taken
-            and paid_out - BANK_BEFORE <= m.date <= paid_out + BANK_AFTER
-            and wanted
-            and wanted in _squeezed(m.message)
-        ]
-        if len(candidates) != 1:
-            record.reason = self._no_bank_line(record, net, candidates)
-            self.store.save(record)
+            if near(m) and not m.processed and m.id not in taken
+            and wanted and wanted in _squeezed(m.message)
+        ]  # fmt: skip
+        if len(candidates) == 1:
+            taken.add(candidates[0].id)
+            record.bank_mutation_id = candidates[0].id
+            self._link_bank(record, setup, done)
             return
-        taken.add(candidates[0].id)
-        record.bank_mutation_id = candidates[0].id
-        self._link_bank(record, setup, done)
+        # None, or several: a person may have linked the right line to the transfer ledger by
+        # hand (the reference printed otherwise, or told to choose): that line closes it.
+        by_hand = self._linked_by_hand(record, net, paid_out, setup, near)
+        if by_hand is not None:
+            record.bank_mutation_id = by_hand.id
+            self._done(record)
+            done.linked += 1
+            return
+        record.reason = self._no_bank_line(record, net, candidates)
+        if len(candidates) > 1:  # never guessed: a person links the right one
+            record.state = PayoutState.PARKED.value
+        self.store.save(record)
+
+    def _linked_by_hand(
+        self,
+        record: PayoutRecord,
+        net: Decimal,
+        paid_out: date,
+        setup: PayoutSetup,
+        near: Callable[[bank.Mutation], bool],
+    ) -> bank.Mutation | None:
+        settings = setup.settings[record.provider]
+        terms: dict[str, bank.FilterValue] = {
+            "period": (paid_out - BANK_BEFORE, paid_out + BANK_AFTER),
+            "financial_account_id": setup.bank_account_id,
+            "state": "processed",
+            "amount_from": abs(net),
+            "amount_to": abs(net),
+        }
+        claimed = {r.bank_mutation_id for r in self.store.payouts() if r.bank_mutation_id}
+        found = [
+            m
+            for m in map(bank.mutation_of, self.client.every_financial_mutation(terms))
+            if near(m) and settings.transfer_ledger_id in m.ledger_ids and m.id not in claimed
+        ]
+        return found[0] if len(found) == 1 else None
 
     def _settle_bank(self, record: PayoutRecord, setup: PayoutSetup, done: PayoutReport) -> None:
         """A bank link whose answer was lost: Moneybird's mutation says whether it landed."""
@@ -721,7 +840,8 @@ class PayoutFlow:
             ids = ", ".join(f"{m.id} ({m.date})" for m in found)
             return (
                 f"{len(found)} bank lines of {fmt(net)} carry reference {record.reference}: {ids}; "
-                "link the right one to the transfer ledger by hand"
+                "link the right one to the transfer ledger by hand, then `connector retry "
+                f"{record.payout_id}`"
             )
         return f"waits for the bank line of {fmt(net)} with reference {record.reference}"
 
