@@ -67,7 +67,12 @@ from connector.state import (
 )
 from connector.sync.adoption import not_this_sale, refunds_netted
 from connector.sync.days import DayFlow
-from connector.sync.payout_settings import PayoutSetupError, resolve_payouts
+from connector.sync.payout_settings import (
+    PayoutSetupError,
+    cached_setup,
+    keep_setup,
+    resolve_payouts,
+)
 from connector.sync.payouts import PayoutFlow, PayoutSetup
 from connector.sync.refunds import RefundFlow, unread_refunds_reason
 from connector.sync.report import PassReport
@@ -369,13 +374,20 @@ class SyncEngine:
         return report
 
     def _payout_setup(self, report: PassReport) -> PayoutSetup | None:
-        """[payouts] as Moneybird ids for this pass; None (said) when it cannot be used."""
+        """[payouts] as Moneybird ids for this pass; None (said) when it cannot be used. Read
+        from Moneybird once a day, or when [payouts] changed, or after a payout was parked (a
+        ledger renamed?): an idle pass asks Moneybird nothing for it."""
         tz = self.settings.timezone
-        resolved = resolve_payouts(self.config.file.payouts, self.client, tz)
-        if isinstance(resolved, PayoutSetupError):
-            report.payout_problems.append(resolved.reason)
-            log.error("payouts not booked: %s", resolved.reason)
-            return None
+        resolved = cached_setup(self.store, self.config.file.payouts, tz)
+        if resolved is None:
+            found = resolve_payouts(self.config.file.payouts, self.client, tz)
+            if isinstance(found, PayoutSetupError):
+                report.payout_problems.append(found.reason)
+                log.error("payouts not booked: %s", found.reason)
+                self.store.set_meta(Meta.PAYOUT_SETUP, "")
+                return None
+            resolved = found
+            keep_setup(self.store, self.config.file.payouts, tz, resolved)
         since = self.start_point()
         if resolved.since is not None:
             since = datetime.combine(resolved.since, time.min, tzinfo=tz).astimezone(UTC)
@@ -398,6 +410,8 @@ class SyncEngine:
         """The providers' payouts, after the orders they pay are booked. A provider that
         cannot be read is said (status, the log); the pass goes on."""
         done = flow.book(setup)
+        if done.parked or done.errors:
+            self.store.set_meta(Meta.PAYOUT_SETUP, "")  # read it anew: something may have moved
         report.payouts_booked += done.booked
         report.payouts_linked += done.linked
         report.payout_problems.extend(done.errors)

@@ -6,15 +6,18 @@ The payout flow resolves them at the start of a pass, `config check` from what i
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from connector.booking.payout import PayoutSettings
 from connector.config import PayoutsConfig, ProviderPayouts
 from connector.moneybird.client import MoneybirdClient
+from connector.state import Meta, Store, utcnow
 
 # Moneybird's default ledger for amounts on their way: it takes financial mutations and
 # journal entries only, no payments, so a payout's transfer cannot be made on it.
@@ -223,3 +226,56 @@ def _same(name: Any, value: str) -> bool:
 
 def _is_kruisposten(ledger: Mapping[str, Any]) -> bool:
     return _same(ledger.get("name"), KRUISPOSTEN)
+
+
+SETUP_FRESH = timedelta(days=1)  # how long a resolved setup is used without asking Moneybird
+
+
+def _setup_key(config_payouts: PayoutsConfig, timezone: str | ZoneInfo) -> str:
+    text = config_payouts.model_dump_json() + "|" + str(timezone)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def keep_setup(
+    store: Store, config_payouts: PayoutsConfig, timezone: str | ZoneInfo, found: ResolvedPayouts
+) -> None:
+    """Keep the resolved setup in the state, with what it was resolved from and when."""
+    providers = {
+        name: {k: v for k, v in asdict(s).items() if k != "timezone"}
+        for name, s in found.providers.items()
+    }
+    store.set_meta(
+        Meta.PAYOUT_SETUP,
+        json.dumps(
+            {
+                "key": _setup_key(config_payouts, timezone),
+                "at": utcnow().isoformat(),
+                "bank": found.bank_account_id,
+                "days": found.bank_line_days,
+                "since": found.since.isoformat() if found.since else None,
+                "providers": providers,
+            }
+        ),
+    )
+
+
+def cached_setup(
+    store: Store, config_payouts: PayoutsConfig, timezone: str | ZoneInfo
+) -> ResolvedPayouts | None:
+    """The setup kept by an earlier pass, when it was resolved from this [payouts] less than
+    a day ago; else None (resolve it again)."""
+    try:
+        kept = json.loads(store.get_meta(Meta.PAYOUT_SETUP) or "null")
+        if not isinstance(kept, dict) or kept.get("key") != _setup_key(config_payouts, timezone):
+            return None
+        at = datetime.fromisoformat(kept["at"])
+        if not timedelta(0) <= utcnow() - at < SETUP_FRESH:
+            return None
+        zone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+        providers = {
+            name: PayoutSettings(**ids, timezone=zone) for name, ids in kept["providers"].items()
+        }
+        since = date.fromisoformat(kept["since"]) if kept.get("since") else None
+        return ResolvedPayouts(str(kept["bank"]), int(kept["days"]), since, providers)
+    except (ValueError, TypeError, KeyError):
+        return None  # an older or damaged entry: resolved again

@@ -147,9 +147,12 @@ def test_mollie_settlements_are_booked_linked_and_the_bank_line_matched(
         Decimal(0),
     )
     assert transfer == Decimal("0.00")
-    before = writes(moneybird)
-    paid_out.engine().run_pass()
+    before, asked = writes(moneybird), len(moneybird.received)
+    report = paid_out.engine().run_pass()
     assert writes(moneybird) == before  # run again: nothing written
+    # Nor read: an idle pass asks Moneybird nothing, its [payouts] setup kept from the last.
+    assert len(moneybird.received) == asked, moneybird.received[asked:]
+    assert report.moneybird_requests == 0
 
 
 def test_mollie_down_is_said_and_the_orders_are_booked_all_the_same(
