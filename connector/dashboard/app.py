@@ -38,6 +38,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from connector.config import Config
+from connector.dashboard import payouts as payout_views
 from connector.dashboard import views
 from connector.dashboard.live import Live
 from connector.ops.health import is_loopback
@@ -147,6 +148,7 @@ def create_app(source: Source) -> Flask:
         ("/months", months),
         ("/months/<month>", month),
         ("/months/<month>/reconciliation.csv", month_csv),
+        ("/payouts", payouts),
         ("/config", configuration),
     ]
     for rule, view in pages:
@@ -273,6 +275,7 @@ def _everywhere() -> dict[str, Any]:
         "actions": source.token is not None,
         "signed_in": _signed_in(),
         "open_reading": _open_reading(),
+        "payouts_enabled": source.config().file.payouts.enabled,
     }
 
 
@@ -323,6 +326,17 @@ def month_csv(month: str) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="reconciliation-{month}.csv"'},
     )
+
+
+def payouts() -> str:
+    source = _source()
+    config = source.config()
+    if not config.file.payouts.enabled:
+        abort(404, "payouts are not booked here: [payouts] enabled = true in config.toml")
+    data = payout_views.payouts_page(
+        source.store(), views.zone(config), config.file.payouts.bank_line_days
+    )
+    return render_template("payouts.html", page="payouts", **data)
 
 
 def configuration() -> str:
