@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from connector.private_files import write_csv as write_private_csv
 from connector.sync.reconcile import FINDINGS, Known, Reconciliation
@@ -42,6 +45,7 @@ def render(result: Reconciliation, console: Console) -> None:
             table.add_row(k.order, _what(k), _amount(k), label, k.reason)
         console.print(table)
     _vat(result, console)
+    _payouts(result, console)
     console.print(f"{result.requests} Moneybird requests", highlight=False)
 
 
@@ -93,6 +97,63 @@ def _vat(result: Reconciliation, console: Console) -> None:
         console.print(table)
     if result.vat:
         console.print(result.vat_note, highlight=False)
+
+
+def _payouts(result: Reconciliation, console: Console) -> None:
+    """The month's payouts, each provider's balance, and what does not add up ([payouts] on)."""
+    section = result.payouts
+    if section is None:
+        return
+    if section.rows:
+        # Chargebacks and the fees' VAT only where there are any: the table stays readable.
+        chargebacks = any(row.chargebacks for row in section.rows)
+        fee_vat = any(row.fee_vat is not None for row in section.rows)
+        columns = [("payout", False), ("reference", False), ("date", False), ("gross", True),
+                   ("refunds", True)] + ([("chargebacks", True)] if chargebacks else []) + [
+                   ("fees", True)] + ([("fee VAT", True)] if fee_vat else []) + [
+                   ("net", True), ("state", False), ("bank line", False),
+                   ("balance after", True)]  # fmt: skip
+        table = Table(title="Payouts", title_justify="left", box=box.SIMPLE_HEAD)
+        widths = {"payout": 12, "reference": 10, "date": 10, "state": 6, "bank line": 8}
+        for column, amount in columns:
+            table.add_column(
+                column,
+                overflow="fold",
+                no_wrap=amount,
+                min_width=widths.get(column),
+                justify="right" if amount else "left",
+            )
+        for row in section.rows:
+            cells = [f"{row.provider} {row.payout_id}", row.reference,
+                     row.day.isoformat() if row.day else "", _money(row.gross),
+                     _money(row.refunds)] + ([_money(row.chargebacks)] if chargebacks else []) + [
+                     _money(row.fees)] + ([_money(row.fee_vat)] if fee_vat else []) + [
+                     _money(row.net), row.state, row.bank_line,
+                     _money(row.balance_after)]  # fmt: skip
+            table.add_row(*[Text(cell) for cell in cells])
+        console.print(table)
+    else:
+        console.print(f"No payouts paid out in {result.month}.", highlight=False)
+    for balance in section.balances:
+        mark = "" if balance.agrees else f", not {balance.held:.2f}"
+        console.print(
+            f"{balance.account} ({balance.provider}) in Moneybird: {balance.opening:.2f} at the "
+            f"month's start, {balance.closing:.2f} at its end{mark}",
+            highlight=False,
+        )
+    if section.note:
+        console.print(section.note, highlight=False)
+    if result.payout_findings:
+        table = Table(title="Payouts that do not add up", title_justify="left", show_lines=True)
+        for column in ("payout", "what", "what to do"):
+            table.add_column(column, overflow="fold")
+        for f in result.payout_findings:
+            table.add_row(*[Text(cell) for cell in (", ".join(f.documents), f.what, f.advice)])
+        console.print(table)
+
+
+def _money(amount: Decimal | None) -> str:
+    return "" if amount is None else f"{amount:.2f}"
 
 
 def write_csv(result: Reconciliation, path: Path) -> None:

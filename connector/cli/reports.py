@@ -38,8 +38,11 @@ def reconcile(
 ) -> None:
     """Compare a month in the shop with Moneybird, to the order and the cent (reads only).
 
-    Exit 0: they agree; 5: differences found; 1: it could not complete; 2: --month is not a
-    month, or one that has not begun."""
+    With [payouts] on, also the month's payouts: each with its figures, its bank line and the
+    provider account's balance in Moneybird after it.
+
+    Exit 0: they agree; 5: differences found (or a payout that does not add up); 1: it could
+    not complete; 2: --month is not a month, or one that has not begun."""
     from connector.admin.reconcile_report import render, write_csv
     from connector.ops.reconciliation import run_and_record
     from connector.state import utcnow

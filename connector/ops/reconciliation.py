@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from connector.runtime import Runtime
 from connector.state import Store, from_text, utcnow
-from connector.sync.reconcile import AGREES, Busy, Month, Reconciliation, reconcile
+from connector.sync.reconcile import AGREES, PAYOUTS, Busy, Month, Reconciliation, reconcile
 
 log = logging.getLogger(__name__)
 RECHECK = timedelta(days=1)  # a month that disagrees is looked at again this often
@@ -31,7 +31,10 @@ def record(store: Store, result: Reconciliation, now: datetime) -> None:
     """The outcome for `status`; the findings for the alerts. A run that could not complete
     keeps the findings of the last one that did: nothing is cleared by not looking."""
     findings = [
-        (f"reconcile:{result.month}:{f.key}", _message(result.month, f.order, f.what, f.advice))
+        (
+            f"reconcile:{result.month}:{f.key}",
+            _message(result.month, f.order, f.what, f.advice, f.kind),
+        )
         for f in result.findings
     ]
     previous = store.reconciliation(str(result.month))
@@ -45,8 +48,8 @@ def record(store: Store, result: Reconciliation, now: datetime) -> None:
     )
 
 
-def _message(month: Month, order: str | None, what: str, advice: str) -> str:
-    about = f"order {order}" if order else "a document"
+def _message(month: Month, order: str | None, what: str, advice: str, kind: str = "") -> str:
+    about = f"order {order}" if order else "payouts" if kind == PAYOUTS else "a document"
     return f"Reconciliation of {month}: {about}: {what}. What to do: {advice}."
 
 

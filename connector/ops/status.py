@@ -16,6 +16,7 @@ from connector.state import (
     DayState,
     Meta,
     OrderState,
+    PayoutState,
     RefundState,
     Store,
     from_text,
@@ -39,6 +40,16 @@ REFUND_ADVICE = {
     RefundState.PARKED.value: "fix the cause, then `connector retry` with the order number",
     RefundState.FAILED.value: "retried automatically on the next pass",
     RefundState.WAITING.value: "not booked against nothing: book or retry the order first",
+}
+
+
+PAYOUT_ADVICE = {
+    PayoutState.REFUSED.value: (
+        "book it by hand in Moneybird, or `connector retry <payout id>` once the provider "
+        "corrected it"
+    ),
+    PayoutState.PARKED.value: "do what the reason says, then `connector retry <payout id>`",
+    PayoutState.FAILED.value: "retried automatically on the next pass",
 }
 
 
@@ -77,6 +88,7 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
         ],
         "contacts_known": store.contact_count(),
         "days": _days(store),
+        "payouts": _payouts(store),
         "attention": [
             {
                 "order": r.number,
@@ -115,6 +127,36 @@ def collect(store: Store, runs: int = 5, config_path: Path | None = None) -> dic
             }
             for run in store.runs(runs)
         ],
+    }
+
+
+def _payouts(store: Store) -> dict[str, Any]:
+    """[payouts]: booked to the end, waiting for their orders, waiting for the bank line, and
+    those a person must look at; the setup or provider problem of the last pass."""
+    counts = store.payout_counts()
+    stuck = {PayoutState.REFUSED, PayoutState.PARKED, PayoutState.FAILED}
+    return {
+        "counts": counts,
+        "done": counts.get(PayoutState.DONE.value, 0),
+        "waiting_for_orders": counts.get(PayoutState.WAITING.value, 0),
+        "waiting_for_bank_line": counts.get(PayoutState.LINKED.value, 0),
+        "attention": [
+            {
+                "provider": r.provider,
+                "payout": r.payout_id,
+                "reference": r.reference or None,
+                "state": r.state,
+                "net": r.net,
+                "reason": r.reason or r.last_error,
+                "what_to_do": PAYOUT_ADVICE.get(r.state, ""),
+            }
+            for r in store.payouts(stuck)
+        ],
+        "waiting": [
+            {"provider": r.provider, "payout": r.payout_id, "reason": r.reason}
+            for r in store.payouts({PayoutState.WAITING})
+        ],
+        "problem": store.get_meta(Meta.PAYOUTS_PROBLEM) or None,
     }
 
 
@@ -194,6 +236,7 @@ def render(data: dict[str, Any], console: Console) -> None:
     _render_counts(data, console)
     _render_history(data, console)
     _render_attention(data, console)
+    _render_payouts(data, console)
     _render_reconciliations(data, console)
     _render_runs(data, console)
 
@@ -325,6 +368,43 @@ def _render_attention(data: dict[str, Any], console: Console) -> None:
         for row in data["refunds_attention"]:
             table.add_row(*_plain(
                 row["order"], row["refund"], row["amount"], row["state"], row["reason"],
+                row["what_to_do"],
+            ))  # fmt: skip
+        console.print(table)
+
+
+def _render_payouts(data: dict[str, Any], console: Console) -> None:
+    """Only where payouts are booked (or [payouts] could not be): nothing otherwise."""
+    payouts = data.get("payouts") or {}
+    if not payouts.get("counts") and not payouts.get("problem"):
+        return
+    counts = payouts["counts"]
+    others = ", ".join(
+        f"{counts[state.value]} {state.value}"
+        for state in (PayoutState.BOOKED, PayoutState.FAILED)
+        if counts.get(state.value)
+    )
+    console.print(
+        f"Payouts: {payouts['done']} booked, {payouts['waiting_for_orders']} waiting for their "
+        f"orders, {payouts['waiting_for_bank_line']} waiting for the bank line, "
+        f"{len(payouts['attention'])} needing attention" + (f"; {others}" if others else ""),
+        highlight=False,
+    )
+    for waiting in payouts.get("waiting") or []:
+        console.print(
+            f"  {waiting['provider']} payout {waiting['payout']}: {waiting['reason'] or ''}",
+            markup=False,
+            highlight=False,
+        )
+    if payouts.get("problem"):
+        _warn(console, "Payouts were not all booked in the last pass:", payouts["problem"])
+    if payouts["attention"]:
+        table = Table(title="Payouts needing attention")
+        for column in ("provider", "payout", "net", "state", "reason", "what to do"):
+            table.add_column(column, overflow="fold")
+        for row in payouts["attention"]:
+            table.add_row(*_plain(
+                row["provider"], row["payout"], row["net"], row["state"], row["reason"],
                 row["what_to_do"],
             ))  # fmt: skip
         console.print(table)

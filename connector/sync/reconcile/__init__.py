@@ -18,6 +18,8 @@ The modules, in the order `run` uses them:
     documents.py    Moneybird's documents under the connector's references
     credits.py      a credit's figures, worked out from the invoice it credits
     tax_report.py   Moneybird's VAT report
+    payouts.py      [payouts] on: the month's payouts against the providers' accounts and
+                    the bank lines in Moneybird, checked there too
   comparing:
     compare.py      each item against its documents; documents no item explains
     vat.py          VAT per rate: the shop's, the documents', the report's
@@ -31,14 +33,19 @@ documents.py, its comparison beside compare.py, and its findings or rows in repo
 
 from connector.sync.reconcile.expected import Expected
 from connector.sync.reconcile.month import Month
+from connector.sync.reconcile.payouts import MonthPayouts
 from connector.sync.reconcile.report import (
     AGREES,
     DIFFERENCES,
     FINDINGS,
     INCOMPLETE,
+    PAYOUTS,
     Finding,
     Known,
     OtherCurrencyVat,
+    PayoutBalance,
+    PayoutRow,
+    PayoutSection,
     Reconciliation,
     Row,
     VatRow,
@@ -50,13 +57,18 @@ __all__ = [
     "DIFFERENCES",
     "FINDINGS",
     "INCOMPLETE",
+    "PAYOUTS",
     "Busy",
     "Expected",
     "Finding",
     "Known",
     "Month",
+    "MonthPayouts",
     "NotBegun",
     "OtherCurrencyVat",
+    "PayoutBalance",
+    "PayoutRow",
+    "PayoutSection",
     "Reconciliation",
     "Row",
     "VatRow",

@@ -8,16 +8,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from connector.money import ZERO
+from connector.money import ZERO, fmt
 from connector.sync.reconcile.month import Month
 
 AGREES, DIFFERENCES, INCOMPLETE = "agrees", "differences", "incomplete"
 FINDINGS = ("missing", "duplicates", "unknown", "differences")
+PAYOUTS = "payouts"  # the kind of a payout's finding (payouts.py)
 
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # missing, duplicates, unknown, differences
+    kind: str  # missing, duplicates, unknown, differences; payouts
     order: str | None
     reference: str
     documents: tuple[str, ...]  # Moneybird's numbers (or ids of drafts)
@@ -156,6 +157,104 @@ class Row:
         }
 
 
+@dataclass(frozen=True)
+class PayoutRow:
+    """One payout paid out in the month: the provider's figures as booked, its state, its bank
+    line, and the provider account's balance in Moneybird after it."""
+
+    provider: str
+    payout_id: str
+    reference: str
+    day: date | None  # paid out (sync.timezone); a refused payout: the day it was seen
+    gross: Decimal | None  # the payments
+    refunds: Decimal | None  # negative: money returned
+    chargebacks: Decimal | None
+    other: Decimal | None
+    fees: Decimal | None  # what the provider took (positive)
+    fee_vat: Decimal | None  # the VAT in the fees, where the provider states it
+    net: Decimal | None  # what reached the bank
+    state: str
+    bank_line: str  # linked, awaited, overdue, none needed, unlinked, gone, not booked
+    balance_after: Decimal | None  # the provider's account in Moneybird at the end of `day`
+
+    @property
+    def bank_line_linked(self) -> bool:
+        return self.bank_line == "linked"
+
+    def as_dict(self) -> dict[str, Any]:
+        def text(amount: Decimal | None) -> str | None:
+            return None if amount is None else fmt(amount)
+
+        return {
+            "provider": self.provider,
+            "payout": self.payout_id,
+            "reference": self.reference or None,
+            "date": self.day.isoformat() if self.day else None,
+            "gross": text(self.gross),
+            "refunds": text(self.refunds),
+            "chargebacks": text(self.chargebacks),
+            "other": text(self.other),
+            "fees": text(self.fees),
+            "fee_vat": text(self.fee_vat),
+            "net": text(self.net),
+            "state": self.state,
+            "bank_line": self.bank_line,
+            "bank_line_linked": self.bank_line_linked,
+            "balance_after": text(self.balance_after),
+        }
+
+
+@dataclass(frozen=True)
+class PayoutBalance:
+    """A provider's account in Moneybird over the month: its balance at the month's start (what
+    the connector's statements left on it), at its end, and what later payouts explain of it."""
+
+    provider: str
+    account: str  # the financial account's name
+    opening: Decimal
+    closing: Decimal
+    held: Decimal  # the month's movements of payouts paid out after it: the provider held them
+    read_from: date  # the first day of the mutations read
+
+    @property
+    def agrees(self) -> bool:
+        return self.closing == self.held
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "account": self.account,
+            "opening": fmt(self.opening),
+            "closing": fmt(self.closing),
+            "held_for_later_payouts": fmt(self.held),
+            "read_from": self.read_from.isoformat(),
+            "agrees": self.agrees,
+        }
+
+
+@dataclass
+class PayoutSection:
+    """The month's payouts; present only with [payouts] on."""
+
+    rows: list[PayoutRow] = field(default_factory=list)
+    balances: list[PayoutBalance] = field(default_factory=list)
+    note: str = ""
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for row in self.rows:
+            found[row.state] = found.get(row.state, 0) + 1
+        return found
+
+    def as_dict(self, findings: list[Finding]) -> dict[str, Any]:
+        return {
+            "rows": [row.as_dict() for row in self.rows],
+            "balances": [balance.as_dict() for balance in self.balances],
+            "findings": [f.as_dict() for f in findings],
+            "note": self.note,
+        }
+
+
 @dataclass
 class Reconciliation:
     month: Month
@@ -174,12 +273,19 @@ class Reconciliation:
     vat_note: str = ""
     rows: list[Row] = field(default_factory=list)
     rate_names: dict[str, str] = field(default_factory=dict)
+    # The month's payouts and what does not add up in them; None with [payouts] off.
+    payouts: PayoutSection | None = None
+    payout_findings: list[Finding] = field(default_factory=list)
     requests: int = 0
     error: str | None = None
 
     @property
-    def findings(self) -> list[Finding]:
+    def order_findings(self) -> list[Finding]:
         return [*self.missing, *self.duplicates, *self.unknown, *self.differences]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [*self.order_findings, *self.payout_findings]
 
     @property
     def outcome(self) -> str:
@@ -199,9 +305,9 @@ class Reconciliation:
         if self.parked or self.not_booked:
             known = f"; known, not booked: {len(self.parked)} parked, "
             known += f"{len(self.not_booked)} left by the rules"
-        verdict = "Moneybird agrees with the shop" if not self.findings else counts
+        verdict = "Moneybird agrees with the shop" if not self.order_findings else counts
         rounded = [row.rounding for row in self.rows if row.rounding]
-        if rounded and not self.findings:
+        if rounded and not self.order_findings:
             amounts = ", ".join(f"{abs(r)}" for r in rounded[:5])
             amounts += ", ..." if len(rounded) > 5 else ""
             verdict += (
@@ -212,7 +318,19 @@ class Reconciliation:
             f"{self.month}: {_count(self.orders, 'order')} and "
             f"{_count(self.refunds, 'refund')} in the shop, "
             f"{_count(self.documents, 'document')} in Moneybird: {verdict}{known}"
+            f"{self._payouts_summary()}"
         )
+
+    def _payouts_summary(self) -> str:
+        """The payouts' part of the summary line; nothing with [payouts] off."""
+        if self.payouts is None:
+            return ""
+        counts = self.payouts.counts()
+        states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        told = f"; {_count(len(self.payouts.rows), 'payout')}" + (f" ({states})" if states else "")
+        if self.payout_findings:
+            return told + f": {_count(len(self.payout_findings), 'payout finding')}"
+        return told + ": they add up"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -232,6 +350,11 @@ class Reconciliation:
             "vat": [row.as_dict() for row in self.vat],
             "vat_other_currencies": [row.as_dict() for row in self.vat_other_currencies],
             "vat_note": self.vat_note,
+            **(
+                {"payouts": self.payouts.as_dict(self.payout_findings)}
+                if self.payouts is not None
+                else {}
+            ),
             "moneybird_requests": self.requests,
             "error": self.error,
         }

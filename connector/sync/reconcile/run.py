@@ -13,6 +13,7 @@ from connector.sync.reconcile.credits import CreditFigures
 from connector.sync.reconcile.days import Days
 from connector.sync.reconcile.documents import MoneybirdDocuments
 from connector.sync.reconcile.month import Month
+from connector.sync.reconcile.payouts import Payouts
 from connector.sync.reconcile.report import Reconciliation
 from connector.sync.reconcile.scope import Scope
 from connector.sync.reconcile.shop import ShopMonth
@@ -65,6 +66,7 @@ def _run(scope: Scope) -> Reconciliation:
         VatTable(scope, result).table(
             expected, by_reference, comparison.unexplained, comparison.rounded
         )
+        Payouts(scope, result).read()  # with [payouts] off: nothing read
     except (ConnectorError, StateError) as exc:
         result.error = str(exc)
     except Exception as exc:  # reported as incomplete, never as agreeing
