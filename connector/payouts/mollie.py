@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from connector.money import BASE_CURRENCY, ZERO, MoneyError, cents, is_cents, parse
@@ -22,8 +22,8 @@ from connector.payouts.records import (
     PayoutDataError,
     PayoutPart,
     check_id,
-    check_moment,
     check_payout,
+    parse_moment,
     shown,
 )
 
@@ -31,6 +31,9 @@ PROVIDER = "mollie"
 # The shop's order number in a payment: the Mollie plugins keep it in the metadata, and the
 # default payment description is "Order 1234" (or its Dutch form).
 ORDER_KEYS = ("order_id", "order_number", "orderNumber", "order")
+# Digits as Mollie writes them: ASCII only ("²".isdigit() holds, but int("²") fails).
+YEAR = re.compile(r"[0-9]{4}")
+MONTH = re.compile(r"[0-9]{1,2}")
 ORDER_IN_DESCRIPTION = re.compile(
     r"^\s*(?:order|bestelling)\s*(?:#|nr\.?|no\.?)?\s*([A-Za-z0-9_-]{1,40})\s*$", re.I
 )
@@ -145,11 +148,11 @@ def _periods(
     revenue = ZERO
     fees: list[PayoutPart] = []
     for year, months in sorted(periods.items()):
-        if not (isinstance(year, str) and year.isdigit() and isinstance(months, Mapping)):
+        if not (isinstance(year, str) and YEAR.fullmatch(year) and isinstance(months, Mapping)):
             raise PayoutDataError(f"{where}: periods {shown(year)} is not a year")
         for month, period in sorted(months.items(), key=lambda kv: str(kv[0]).zfill(2)):
             at = f"{where}: periods.{year}.{month}"
-            if not (isinstance(month, str) and month.isdigit() and 1 <= int(month) <= 12):
+            if not (isinstance(month, str) and MONTH.fullmatch(month) and 1 <= int(month) <= 12):
                 raise PayoutDataError(f"{at} is not a month")
             if not isinstance(period, Mapping):
                 raise PayoutDataError(f"{at} {shown(period)} is not a period")
@@ -218,7 +221,7 @@ def _money(item: Mapping[str, object], key: str, where: str) -> Decimal:
             f"{where}.{key}.currency is {shown(currency)}; only {BASE_CURRENCY} is booked"
         )
     value = amount.get("value")
-    if not isinstance(value, str) or not re.fullmatch(r"-?\d{1,10}(\.\d{1,4})?", value):
+    if not isinstance(value, str) or not re.fullmatch(r"-?[0-9]{1,10}(\.[0-9]{1,4})?", value):
         # Mollie sends every amount as a decimal string; a number or anything else is not its.
         raise PayoutDataError(f"{where}.{key}.value {shown(value)} is not an amount string")
     try:
@@ -228,18 +231,7 @@ def _money(item: Mapping[str, object], key: str, where: str) -> Decimal:
 
 
 def _moment(item: Mapping[str, object], key: str, where: str, now: datetime | None) -> datetime:
-    value = item.get(key)
-    if not isinstance(value, str) or not value:
-        raise PayoutDataError(f"{where}.{key} {shown(value)} is not a date")
-    try:
-        found = datetime.fromisoformat(value)
-    except ValueError:
-        raise PayoutDataError(f"{where}.{key} {shown(value)} is not a date") from None
-    if found.tzinfo is None:
-        raise PayoutDataError(f"{where}.{key} {shown(value)} has no time zone")
-    found = found.astimezone(UTC)
-    check_moment(found, f"{where}.{key}", now)
-    return found
+    return parse_moment(item.get(key), f"{where}.{key}", now)
 
 
 def _order_reference(item: Mapping[str, object]) -> str | None:
@@ -249,6 +241,8 @@ def _order_reference(item: Mapping[str, object]) -> str | None:
             value = metadata.get(key)
             if isinstance(value, bool):
                 continue
+            if isinstance(value, int) and not -(10**40) < value < 10**40:
+                continue  # no order number
             if isinstance(value, int) or (isinstance(value, str) and value.strip()):
                 text = str(value).strip()
                 if len(text) <= 40 and text.isprintable():

@@ -8,14 +8,17 @@ captures read in full before `mollie.parse_settlement` checks it. Settlements ne
 organization access token (`access_…`) with the permission to read settlements; a website
 profile's API key cannot read them.
 
-What happens when Mollie cannot be read:
+What happens when Mollie cannot be read: `payouts` raises, and the flow reads no more of
+Mollie's payouts this pass. The problem is shown in `connector status` and on the dashboard
+(Meta.PAYOUTS_PROBLEM), the orders are booked as ever, and the next pass reads again from the
+same place, so a settlement is never refused for a read that failed once:
 - the key is refused (401, 403): AuthError, naming MOLLIE_API_KEY;
-- no answer in time, a 5xx, or 429 after a few tries: ServiceDown, so the pass stops and the
-  next one reads again;
-- an answer that is no list of settlements, or more pages than any real account has:
-  MollieError, retried next pass;
-- one settlement whose data cannot be booked (or whose lists cannot be read): a
-  RefusedPayout with the reason, and the others are read on.
+- no answer in time, a 5xx, or 429 after a few tries: ServiceDown;
+- an answer that is not Mollie's (not JSON, no list where one belongs, a next page elsewhere,
+  too large), a list of settlements longer than any real account's: MollieError.
+Only a settlement whose data cannot be booked as it is (PayoutDataError, also a list of its
+payments longer than any settlement has) comes as a RefusedPayout with the reason, and the
+others are read on.
 The key is never in a message: it is remembered for redaction the moment it arrives.
 """
 
@@ -34,7 +37,14 @@ from connector import shutdown
 from connector.errors import AuthError, ConnectorError
 from connector.outage import REQUESTS_IN_A_ROW, FailureStreak, cause_of
 from connector.payouts.mollie import PROVIDER, is_paid_out, parse_settlement
-from connector.payouts.records import Payout, PayoutDataError, RefusedPayout, check_id, shown
+from connector.payouts.records import (
+    Payout,
+    PayoutDataError,
+    RefusedPayout,
+    check_id,
+    parse_moment,
+    shown,
+)
 from connector.redact import excerpt, remember, scrub
 
 log = logging.getLogger(__name__)
@@ -46,7 +56,7 @@ PAGE = 250  # Mollie's largest page
 MAX_PAGES = 200
 MAX_BODY = 16 * 1024 * 1024  # bytes of one answer; a page of 250 payments is about 0.5 MB
 TIMEOUT = 30.0  # seconds, for connecting and for each read
-TRIES = REQUESTS_IN_A_ROW  # per request, for a 5xx, 429 or no answer; then the pass stops
+TRIES = REQUESTS_IN_A_ROW  # per request, for a 5xx, 429 or no answer; then ServiceDown
 MAX_WAIT = 20.0  # seconds waited between tries at most (a 429's Retry-After included)
 # Settlements are listed by creation, newest first. A settlement is paid out a few days after
 # it opens, so reading goes this far past the first one created before `since`.
@@ -60,7 +70,8 @@ KEY_HELP = (
 
 
 class MollieError(ConnectorError):
-    """Mollie answered with something that is not what its API sends; tried again next pass."""
+    """Mollie answered with something that is not what its API sends (or could not be read
+    whole); the payouts are read again next pass, not refused."""
 
 
 class _Failed(Exception):
@@ -129,14 +140,14 @@ class MollieProvider:
                 if not isinstance(item, dict):
                     raise MollieError(f"Mollie's list of settlements holds {shown(item)}")
                 settlement_id = _settlement_id(item)
-                created = _moment(item.get("createdAt"))
+                created = self._moment(item.get("createdAt"))
                 if created is not None:
                     oldest = created if oldest is None else min(oldest, created)
                 if not is_paid_out(item):
                     continue  # open and pending settlements still grow
                 # A settlement whose date is unreadable is kept, so that it is listed as
                 # refused rather than missed.
-                moment = _moment(item.get("settledAt")) or created or since
+                moment = self._moment(item.get("settledAt")) or created or since
                 if moment >= since:
                     found.append((moment, settlement_id, item))
             if oldest is not None and oldest < reach:
@@ -147,15 +158,17 @@ class MollieProvider:
     # --- one settlement ---------------------------------------------------------------------
 
     def _payout(self, settlement: dict[str, Any]) -> Payout | RefusedPayout:
+        """The settlement read whole and checked; a RefusedPayout when its data cannot be
+        booked. A read that fails (MollieError, ServiceDown, AuthError) is raised: it passes,
+        and the settlement is read again next pass."""
         settlement_id = _settlement_id(settlement)
         lists: dict[str, list[Any]] = {}
         try:
             for part in PARTS:
                 path = f"/v2/settlements/{quote(settlement_id, safe='')}/{part}"
+                what = f"settlement {settlement_id}'s {part}"
                 lists[part] = [
-                    item
-                    for page in self._pages(path, part, f"settlement {settlement_id}'s {part}")
-                    for item in page
+                    item for page in self._pages(path, part, what, PayoutDataError) for item in page
                 ]
             return parse_settlement(
                 settlement,
@@ -165,16 +178,35 @@ class MollieProvider:
                 lists["captures"],
                 now=self._now,
             )
-        except (PayoutDataError, MollieError) as exc:
+        except PayoutDataError as exc:
             reason = scrub(str(exc))
             log.warning("Mollie settlement %s is not booked: %s", settlement_id, reason)
-            return RefusedPayout(provider=PROVIDER, payout_id=settlement_id, reason=reason)
+            return RefusedPayout(
+                provider=PROVIDER,
+                payout_id=settlement_id,
+                reason=reason,
+                paid_out=self._moment(settlement.get("settledAt")),
+            )
+
+    def _moment(self, value: object) -> datetime | None:
+        """A date Mollie wrote, in UTC, when it is one a payout can have; else None."""
+        try:
+            return parse_moment(value, "date", self._now)
+        except PayoutDataError:
+            return None
 
     # --- paging -----------------------------------------------------------------------------
 
-    def _pages(self, path: str, embedded: str, what: str) -> Iterator[list[Any]]:
+    def _pages(
+        self,
+        path: str,
+        embedded: str,
+        what: str,
+        endless: type[ConnectorError] = MollieError,
+    ) -> Iterator[list[Any]]:
         """The `_embedded[embedded]` items of a list, a page at a time, following
-        `_links.next` only to Mollie's own address, at most MAX_PAGES pages."""
+        `_links.next` only to Mollie's own address, at most MAX_PAGES pages (past them,
+        `endless` is raised)."""
         url = f"{self._base}{path}?limit={PAGE}"
         for _page in range(MAX_PAGES):
             body = self._get(url)
@@ -189,7 +221,7 @@ class MollieProvider:
                     f"which is not {self._origin}; not followed"
                 )
             url = url_next
-        raise MollieError(
+        raise endless(
             f"Mollie's {what} go on past {MAX_PAGES} pages of {PAGE}; reading stopped there"
         )
 
@@ -243,14 +275,14 @@ class MollieProvider:
             raise MollieError(f"Mollie answered {status} to {_path(url)} ({self._detail(raw)})")
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past Python's stack
             raise MollieError(f"Mollie's answer to {_path(url)} is not JSON") from None
 
     def _detail(self, raw: bytes) -> str:
         """Mollie's own words for an error (its `detail`, else `title`), short and scrubbed."""
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         text = ""
         if isinstance(body, dict):
@@ -308,17 +340,6 @@ def _settlement_id(item: Mapping[str, Any]) -> str:
         return check_id(item.get("id"), "Mollie settlement id")
     except PayoutDataError as exc:
         raise MollieError(f"Mollie's list of settlements holds one without an id: {exc}") from None
-
-
-def _moment(value: object) -> datetime | None:
-    """A date Mollie wrote, in UTC, or None when it is none."""
-    if not isinstance(value, str):
-        return None
-    try:
-        found = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return found.astimezone(UTC) if found.tzinfo is not None else None
 
 
 def _origin(url: str) -> str:

@@ -23,5 +23,8 @@ class PayoutProvider(Protocol):
     def payouts(self, since: datetime) -> Iterator[Payout | RefusedPayout]:
         """Every payout paid out at or after `since` (aware UTC), oldest first, with its parts,
         checked by `records.check_payout`. One whose data cannot be booked comes as a
-        RefusedPayout with the reason, so the flow lists it as waiting and reads on."""
+        RefusedPayout with the reason (and its date, when that could be read), so the flow
+        lists it as waiting and reads on. A read that fails (the provider down, its key
+        refused, an answer that is not the provider's) raises a ConnectorError that is no
+        ParksItem: nothing is refused for it, and the next pass reads again."""
         ...

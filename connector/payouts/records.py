@@ -88,16 +88,22 @@ class Payout:
 
 @dataclass(frozen=True)
 class RefusedPayout:
-    """A payout the provider made that cannot be booked as it is: listed, with the reason."""
+    """A payout the provider made that cannot be booked as it is: listed, with the reason.
+    `paid_out` is its payout date when that could be read (aware UTC, plausible), so the flow
+    knows where it stands among the others; None when the date is what is wrong."""
 
     provider: str
     payout_id: str
     reason: str
+    paid_out: datetime | None = None
 
 
 def shown(value: object) -> str:
     """A value as a reason quotes it: short, and on one line."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
@@ -114,6 +120,28 @@ def check_moment(value: datetime, field_name: str, now: datetime | None = None) 
         raise PayoutDataError(
             f"{field_name} {value.isoformat()} cannot be a payout's (before 2000 or after tomorrow)"
         )
+
+
+def parse_moment(value: object, field_name: str, now: datetime | None = None) -> datetime:
+    """A date a provider wrote (ISO 8601 with its offset) in UTC, checked by check_moment.
+    Whatever the value, anything else raises PayoutDataError naming the field: a date UTC
+    cannot hold (year 1 or 9999 with an offset) too, so it refuses one payout, no more."""
+    if not isinstance(value, str) or not value:
+        raise PayoutDataError(f"{field_name} {shown(value)} is not a date")
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        raise PayoutDataError(f"{field_name} {shown(value)} is not a date") from None
+    if found.utcoffset() is None:
+        raise PayoutDataError(f"{field_name} {shown(value)} has no time zone")
+    try:
+        found = found.astimezone(UTC)
+    except OverflowError:
+        raise PayoutDataError(
+            f"{field_name} {shown(value)} cannot be a payout's (before 2000 or after tomorrow)"
+        ) from None
+    check_moment(found, field_name, now)
+    return found
 
 
 def check_id(value: object, field_name: str) -> str:

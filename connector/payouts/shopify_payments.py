@@ -30,8 +30,8 @@ from connector.payouts.records import (
     PayoutPart,
     RefusedPayout,
     check_id,
-    check_moment,
     check_payout,
+    parse_moment,
     shown,
 )
 
@@ -337,7 +337,7 @@ def _money(item: Mapping[str, object], key: str, where: str) -> Decimal:
         )
     value = money.get("amount")
     # Shopify's Decimal is a string, trailing zeros dropped ("10.5").
-    if not isinstance(value, str) or not re.fullmatch(r"-?\d{1,10}(\.\d{1,10})?", value):
+    if not isinstance(value, str) or not re.fullmatch(r"-?[0-9]{1,10}(\.[0-9]{1,10})?", value):
         raise PayoutDataError(f"{where}.{key}.amount {shown(value)} is not an amount")
     try:
         amount = parse(value, f"{where}.{key}.amount")
@@ -349,23 +349,13 @@ def _money(item: Mapping[str, object], key: str, where: str) -> Decimal:
 
 
 def _moment(item: Mapping[str, object], key: str, where: str, now: datetime | None) -> datetime:
-    value = item.get(key)
-    if not isinstance(value, str) or not value:
-        raise PayoutDataError(f"{where}.{key} {shown(value)} is not a date")
-    try:
-        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise PayoutDataError(f"{where}.{key} {shown(value)} is not a date") from None
-    if found.tzinfo is None:
-        raise PayoutDataError(f"{where}.{key} {shown(value)} has no time zone")
-    found = found.astimezone(UTC)
-    check_moment(found, f"{where}.{key}", now)
-    return found
+    return parse_moment(item.get(key), f"{where}.{key}", now)
 
 
 def _number(value: object, where: str) -> str:
     """A Shopify number (UnsignedInt64 and BigInt come as strings of digits)."""
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    number = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**20
+    text = str(value) if number else value
     if not isinstance(text, str) or not re.fullmatch(r"[0-9]{1,20}", text):
         raise PayoutDataError(f"{where} {shown(value)} is not a Shopify id")
     return text
@@ -394,7 +384,10 @@ class ShopifyPaymentsProvider:
 
     def payouts(self, since: datetime) -> Iterator[Payout | RefusedPayout]:
         """Every payout Shopify deposited at or after `since`, oldest first: scheduled ones
-        are left until they are paid, failed and canceled ones are none."""
+        are left until they are paid, failed and canceled ones are none. One whose data
+        cannot be booked comes as a RefusedPayout; an answer that cannot be read (ShopError:
+        no account, not the shape Shopify sends) ends the read for this pass, and the next
+        pass reads again from the same place."""
         since = since.astimezone(UTC)
         search = f"issued_at:>='{since.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
         after: object = None
@@ -409,7 +402,7 @@ class ShopifyPaymentsProvider:
                     yield RefusedPayout(PROVIDER, _refused_id(node), str(exc))
                     continue
                 if issued >= since:
-                    yield self._payout(node)
+                    yield self._payout(node, issued)
             after = _next(connection, "payouts")
             if after is None:
                 return
@@ -418,14 +411,16 @@ class ShopifyPaymentsProvider:
             f"{since.date().isoformat()}; set [payouts] since to a later day"
         )
 
-    def _payout(self, node: Mapping[str, object]) -> Payout | RefusedPayout:
+    def _payout(self, node: Mapping[str, object], issued: datetime) -> Payout | RefusedPayout:
+        """The payout read whole; refused when its data cannot be booked. A read that fails
+        (ShopError, an outage) is raised: it passes, and the payout is read again next pass."""
         try:
             payout_id = _number(node.get("legacyResourceId"), f"{LABEL} payout legacyResourceId")
             transactions = self._transactions(payout_id)
             fees = self._fees(fee_orders(transactions))
             return parse_payout(node, transactions, fees, self._now)
         except PayoutDataError as exc:
-            return RefusedPayout(PROVIDER, _refused_id(node), str(exc))
+            return RefusedPayout(PROVIDER, _refused_id(node), str(exc), issued)
 
     def _transactions(self, payout_id: str) -> list[Mapping[str, object]]:
         """The payout's balance transactions, every page."""

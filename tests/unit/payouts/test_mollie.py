@@ -182,6 +182,13 @@ def _broken(path: list[str | int], value: object) -> dict[str, Any]:
         (["settledAt"], "2999-04-06T09:41:44Z", r"settledAt .*cannot be a payout's"),
         (["settledAt"], "2018-04-06T09:41:44", r"settledAt '2018-04-06T09:41:44' has no time"),
         (["settledAt"], "yesterday", r"settledAt 'yesterday' is not a date"),
+        # Dates Python holds, but not in UTC: refused as any other implausible date.
+        (["settledAt"], "9999-12-31T23:59:59-01:00", r"settledAt '9999-12-31T23:59:59-01:00' cannot be a payout's"),
+        (["settledAt"], "0001-01-01T00:30:00+01:00", r"settledAt '0001-01-01T00:30:00\+01:00' cannot be a payout's"),
+        (["settledAt"], 1523007704, r"settledAt 1523007704 is not a date"),
+        (["periods", "2018", "²"], {}, r"periods\.2018\.² is not a month"),
+        (["periods", "²⁰¹⁸"], {}, r"periods '²⁰¹⁸' is not a year"),
+        (["amount", "value"], "٣٩.٧٥", r"\.amount\.value '٣٩\.٧٥' is not an amount string"),
         (["settledAt"], None, r"settledAt None is not a date"),
         (["reference"], "1234567 1804", r"reference '1234567 1804' is not an id"),
         (["id"], "x" * 500, r"Mollie settlement id 'x+… is not an id"),
@@ -208,6 +215,8 @@ def test_a_malformed_settlement_is_refused_naming_the_field(
             r"payments\[2\]\.amount\.value -14\.35 is negative",
         ),
         ("createdAt", "2018-13-45T00:00:00Z", r"payments\[2\]\.createdAt .* is not a date"),
+        ("createdAt", "0001-01-01T00:30:00+01:00", r"payments\[2\]\.createdAt .* cannot be a"),
+        ("paidAt", "9999-12-31T23:59:59-01:00", r"payments\[2\]\.paidAt .* cannot be a"),
         ("id", None, r"payments\[2\]\.id None is not an id"),
     ],
 )

@@ -139,32 +139,109 @@ def test_open_and_pending_settlements_are_no_payouts(sandbox: MollieSandbox) -> 
     assert not any("stl_n002" in path for _m, path, _q in sandbox.requests)
 
 
-def test_a_settlement_that_cannot_be_booked_is_listed_and_the_others_are_read(
+def test_a_settlement_that_cannot_be_booked_is_listed_with_its_date_and_the_others_are_read(
     sandbox: MollieSandbox,
 ) -> None:
     for number in (1, 2, 3):
         one_settlement(sandbox, number, number, ["10.00"])
     sandbox.settlements["stl_n002"]["amount"]["value"] = "9.99"  # does not add up
 
-    def broken_payments(req: Request) -> Response | None:
-        if req.path == "/v2/settlements/stl_n003/payments":
-            return Response(
-                200, {"count": 1, "_links": {"next": None}}, content_type="application/hal+json"
-            )
-        return None
-
-    sandbox.override = broken_payments
-
     found = read(sandbox, DAY0)
 
-    assert [type(item).__name__ for item in found] == ["Payout", "RefusedPayout", "RefusedPayout"]
+    assert [type(item).__name__ for item in found] == ["Payout", "RefusedPayout", "Payout"]
     refused = found[1]
     assert isinstance(refused, RefusedPayout)
     assert (refused.provider, refused.payout_id) == ("mollie", "stl_n002")
     # 10.00 less 0.29 + 21% VAT 0.0609 = 0.3509, so 0.35
     assert "add up to 9.65, not to the 9.99 paid out" in refused.reason
-    assert isinstance(found[2], RefusedPayout)
-    assert "stl_n003's payments answer has no _embedded.payments list" in found[2].reason
+    # Paid out the day after its payments, made on DAY0 + 2 days.
+    assert refused.paid_out == DAY0 + timedelta(days=3)
+
+
+def test_a_settlement_whose_date_is_what_is_wrong_is_refused_without_a_date(
+    sandbox: MollieSandbox,
+) -> None:
+    one_settlement(sandbox, 1, 1, ["10.00"])
+    one_settlement(sandbox, 2, 2, ["20.00"])
+    # A date UTC cannot hold: it refuses that settlement, not every one after it.
+    sandbox.settlements["stl_n001"]["settledAt"] = "9999-12-31T23:59:59-01:00"
+    sandbox.settlements["stl_n001"]["createdAt"] = "0001-01-01T00:30:00+01:00"
+
+    refused, fine = read(sandbox, DAY0)
+
+    assert isinstance(refused, RefusedPayout) and refused.payout_id == "stl_n001"
+    assert "settledAt '9999-12-31T23:59:59-01:00' cannot be a payout's" in refused.reason
+    assert refused.paid_out is None
+    assert isinstance(fine, Payout) and fine.payout_id == "stl_n002"
+
+
+def _broken_once(path: str, answer: Response) -> Any:
+    left = [answer]
+
+    def once(req: Request) -> Response | None:
+        return left.pop() if req.path == path and left else None
+
+    return once
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (Response(200, raw=b"<html>upstream timed out</html>", content_type="text/html"),
+         "stl_n002/payments is not JSON"),
+        (Response(200, raw=b"[" * 100_000, content_type="application/hal+json"),
+         "stl_n002/payments is not JSON"),
+        (Response(200, {"count": 1, "_links": {"next": None}}, content_type="application/hal+json"),
+         "stl_n002's payments answer has no _embedded.payments list"),
+        (Response(404, {"status": 404, "title": "Not Found"}), "answered 404"),
+    ],
+)  # fmt: skip
+def test_a_list_that_cannot_be_read_once_ends_the_read_and_the_next_pass_books_it(
+    sandbox: MollieSandbox, answer: Response, error: str
+) -> None:
+    for number in (1, 2, 3):
+        one_settlement(sandbox, number, number, ["10.00"])
+    sandbox.override = _broken_once("/v2/settlements/stl_n002/payments", answer)
+
+    found: list[Payout | RefusedPayout] = []
+    with pytest.raises(MollieError, match=error):
+        found.extend(provider(sandbox).payouts(DAY0))
+    # No refusal: a read that failed says nothing about the settlement's data.
+    assert [item.payout_id for item in found] == ["stl_n001"]
+    again = booked(read(sandbox, DAY0))
+    assert [p.payout_id for p in again] == ["stl_n001", "stl_n002", "stl_n003"]
+
+
+def test_a_part_list_down_ends_the_read_as_an_outage(sandbox: MollieSandbox) -> None:
+    one_settlement(sandbox, 1, 1, ["10.00"])
+
+    def down(req: Request) -> Response | None:
+        return Response(502, raw=b"bad gateway") if req.path.endswith("/refunds") else None
+
+    sandbox.override = down
+    with pytest.raises(ServiceDown, match="HTTP 502"):
+        read(sandbox, DAY0)
+
+
+def test_a_settlement_with_more_payments_than_any_has_is_refused_and_the_others_read(
+    sandbox: MollieSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mollie_api, "MAX_PAGES", 3)
+    one_settlement(sandbox, 1, 1, ["10.00"])
+    one_settlement(sandbox, 2, 2, ["20.00"])
+
+    def endless(req: Request) -> Response | None:
+        if req.path != "/v2/settlements/stl_n001/payments":
+            return None
+        body = {"count": 1, "_embedded": {"payments": []},
+                "_links": {"next": {"href": f"{sandbox.url}{req.path}?from=tr_x&limit=250"}}}  # fmt: skip
+        return Response(200, body, content_type="application/hal+json")
+
+    sandbox.override = endless
+    refused, fine = read(sandbox, DAY0)
+    assert isinstance(refused, RefusedPayout)
+    assert "stl_n001's payments go on past 3 pages of 250" in refused.reason
+    assert isinstance(fine, Payout) and fine.payout_id == "stl_n002"
 
 
 def test_a_wrong_key_says_so_without_the_key(sandbox: MollieSandbox) -> None:

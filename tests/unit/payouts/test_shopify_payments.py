@@ -432,3 +432,94 @@ def test_without_the_payouts_scope_or_an_account_shopify_refuses_and_says_so(
     payments.shopify_payments = False
     with pytest.raises(ShopError, match="no Shopify Payments account"):
         list(reader.payouts(EARLY))
+
+
+# --- what is refused and what passes ----------------------------------------------------------
+
+
+def answering(pages: dict[str, Any]) -> Any:
+    """A GraphQL transport that answers each document by its operation's name."""
+
+    def run(document: str, variables: Any) -> Any:
+        for name, answer in pages.items():
+            if f"query {name}(" in document:
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+        raise AssertionError(document)
+
+    return run
+
+
+def connection(field: str, nodes: list[Any]) -> dict[str, Any]:
+    page = {"nodes": nodes, "pageInfo": {"hasNextPage": False, "endCursor": None}}
+    return {"shopifyPaymentsAccount": {field: page}}
+
+
+def test_a_payout_date_utc_cannot_hold_refuses_that_payout_only() -> None:
+    hostile = payout(legacyResourceId="554", issuedAt="9999-12-31T23:59:59-01:00")
+    reader = ShopifyPaymentsProvider(
+        answering(
+            {
+                "ShopifyPaymentsPayouts": connection("payouts", [hostile, payout()]),
+                "ShopifyPaymentsPayoutTransactions": connection(
+                    "balanceTransactions", transactions()
+                ),
+                "ShopifyPaymentsFees": {},
+            }
+        ),
+        now=NOW,
+    )
+
+    refused, fine = reader.payouts(EARLY)
+
+    assert isinstance(refused, RefusedPayout) and refused.payout_id == "554"
+    assert "issuedAt '9999-12-31T23:59:59-01:00' cannot be a payout's" in refused.reason
+    assert refused.paid_out is None  # its date is what is wrong
+    assert isinstance(fine, Payout) and fine.net == Decimal("99.14")
+    with pytest.raises(PayoutDataError, match="cannot be a payout's"):
+        parse_payout(payout(issuedAt="0001-01-01T00:30:00+01:00"), transactions(), {}, NOW)
+
+
+def test_a_refused_payout_carries_its_date() -> None:
+    reader = ShopifyPaymentsProvider(
+        answering(
+            {
+                "ShopifyPaymentsPayouts": connection("payouts", [payout(net="99.15")]),
+                "ShopifyPaymentsPayoutTransactions": connection(
+                    "balanceTransactions", transactions()
+                ),
+                "ShopifyPaymentsFees": {},
+            }
+        ),
+        now=NOW,
+    )
+    (refused,) = reader.payouts(EARLY)
+    assert isinstance(refused, RefusedPayout)
+    assert "add up to 99.14, not to the 99.15 paid out" in refused.reason
+    assert refused.paid_out == datetime(2026, 11, 18, 4, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        ShopError("Shopify answered 502"),
+        {"shopifyPaymentsAccount": {"balanceTransactions": "<html>"}},
+        {"shopifyPaymentsAccount": {"balanceTransactions": {"nodes": ["x"]}}},
+    ],
+)
+def test_transactions_that_cannot_be_read_end_the_read_for_the_pass_not_refuse(
+    answer: Any,
+) -> None:
+    reader = ShopifyPaymentsProvider(
+        answering(
+            {
+                "ShopifyPaymentsPayouts": connection("payouts", [payout()]),
+                "ShopifyPaymentsPayoutTransactions": answer,
+            }
+        ),
+        now=NOW,
+    )
+    with pytest.raises(ShopError) as caught:
+        list(reader.payouts(EARLY))
+    assert not isinstance(caught.value, PayoutDataError)
