@@ -271,7 +271,7 @@ def _document_line(
             return (
                 f"{names}: moved {abs(amount)}, but the payment registered on "
                 f"{found.document_type} {found.document_id} is {found.payment_amount}; "
-                "correct the payment in Moneybird or link the mutation by hand"
+                "book this payout by hand in Moneybird (or correct that payment, then retry)"
             )
         link = Link("Payment", found.payment_id, description=names)
     else:

@@ -5,7 +5,7 @@ Moneybird's JSON; this module is where it is written and read."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -174,6 +174,8 @@ class BookedInvoice:
     contact_email: str = ""  # the contact's address for invoices, as Moneybird has it
     contact_name: str = ""  # the company, else the person
     contact_customer_id: str = ""  # the contact's customer_id (the connector's WEB-…)
+    # transaction identifier -> the payment's amount (in the document's currency)
+    payment_prices: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def described(self) -> str:
@@ -217,6 +219,11 @@ def booked(invoice: Invoice) -> BookedInvoice:
             if p.get("transaction_identifier")
         },
         has_payments=bool(payments),
+        payment_prices={
+            str(p.get("transaction_identifier")): parse(p.get("price"), "payment price")
+            for p in payments
+            if p.get("transaction_identifier") and p.get("price") is not None
+        },
         settled_by_credit=sum(
             (
                 parse(p.get("price"), "payment price")
@@ -457,8 +464,8 @@ def booked_fields(body: dict[str, Any]) -> dict[str, str]:
 
 def emails_of(contact: dict[str, Any]) -> set[str]:
     found = set()
-    for field in ("send_invoices_to_email", "email"):
-        for part in str(contact.get(field) or "").split(","):
+    for key in ("send_invoices_to_email", "email"):
+        for part in str(contact.get(key) or "").split(","):
             email = normalise_email(part)
             if is_email(email):
                 found.add(email)

@@ -41,6 +41,8 @@ from connector.errors import (
 from connector.money import ZERO, fmt, parse
 from connector.moneybird import bank
 from connector.moneybird.client import Ambiguous, MoneybirdClient, NotFound, Rejected
+from connector.moneybird.documents import BookedInvoice
+from connector.moneybird.documents import booked as booked_invoice
 from connector.payouts.provider import PayoutProvider
 from connector.payouts.records import PartKind, Payout, PayoutPart, RefusedPayout
 from connector.state import (
@@ -183,6 +185,7 @@ class PayoutFlow:
         # This pass's reads of the providers' accounts: (first day covered, the mutations).
         self._accounts: dict[str, tuple[date, list[bank.Mutation]]] = {}
         self._fresh: set[str] = set()  # the payouts this pass has worked on already
+        self._documents: dict[str, BookedInvoice | None] = {}  # days' documents read
 
     # --- the pass --------------------------------------------------------------------------
 
@@ -191,6 +194,7 @@ class PayoutFlow:
         self._used = None
         self._accounts = {}
         self._fresh = set()
+        self._documents = {}
         for provider in self.providers:
             settings = setup.settings.get(provider.name)
             if settings is None:
@@ -276,6 +280,7 @@ class PayoutFlow:
             return  # a person's: `connector retry` puts it back in line
         if isinstance(item, RefusedPayout):
             record.state, record.reason = PayoutState.REFUSED.value, item.reason
+            record.paid_out = to_text(item.paid_out) or record.paid_out
             self.store.save(record)
             done.parked += 1
             return
@@ -528,18 +533,36 @@ class PayoutFlow:
         return Booked(self.document_type, order.invoice_id, order.payment_id, total)
 
     def _in_day(self, day: str, key: str, what: str, account: str) -> Booked | str | None:
-        """Summary mode: the day's document pays with the provider's movements, unless the
-        connector paid it itself (made before [payouts] was on)."""
+        """Summary mode: the day's document pays with the provider's movements; one the
+        connector paid itself (made before [payouts] was on) takes them on that payment, when a
+        payout holds all of the day's (booking checks the amounts)."""
         record = self.store.day_of(self.shop, day, key)
         if record is None or record.state != DayState.PAID or not record.invoice_id:
             return None  # the day's document is not made yet: the payout waits
-        if account not in json.loads(record.payout_accounts or "[]"):
+        if account in json.loads(record.payout_accounts or "[]"):
+            return Booked(DAY_DOCUMENT, record.invoice_id)
+        document = self._day_document(record.invoice_id)
+        identifier = f"{record.reference}/{account}"
+        payment = document.payments.get(identifier) if document else None
+        price = document.payment_prices.get(identifier) if document else None
+        if payment is None or price is None:
             return (
                 f"{what} is in the day's document {record.invoice_number or record.reference}, "
-                "which the connector paid itself (made before payouts were booked); book this "
-                "payout by hand in Moneybird"
+                "which has no payment on the provider's account; book this payout by hand in "
+                "Moneybird"
             )
-        return Booked(DAY_DOCUMENT, record.invoice_id)
+        return Booked(DAY_DOCUMENT, record.invoice_id, payment, abs(price))
+
+    def _day_document(self, invoice_id: str) -> BookedInvoice | None:
+        """A day's document as Moneybird holds it, read once a pass."""
+        if invoice_id not in self._documents:
+            try:
+                answer = self.client.for_documents("external_sales_invoices").invoice(invoice_id)
+            except NotFound:
+                self._documents[invoice_id] = None
+            else:
+                self._documents[invoice_id] = booked_invoice(answer)
+        return self._documents[invoice_id]
 
     def _refund(self, part: PayoutPart, taken: set[str], account: str) -> Booked | str | None:
         order = self._order_of(part)
@@ -707,7 +730,6 @@ class PayoutFlow:
         terms: dict[str, bank.FilterValue] = {
             "period": ((min(moments) - BANK_BEFORE).date(), (max(moments) + BANK_AFTER).date()),
             "financial_account_id": setup.bank_account_id,
-            "state": "unprocessed",
         }
         try:
             rows = self.client.every_financial_mutation(terms)
@@ -741,53 +763,33 @@ class PayoutFlow:
         def near(m: bank.Mutation) -> bool:
             return m.amount == net and paid_out - BANK_BEFORE <= m.date <= paid_out + BANK_AFTER
 
-        candidates = [
-            m
-            for m in lines
-            if near(m) and not m.processed and m.id not in taken
-            and wanted and wanted in _squeezed(m.message)
+        named = [m for m in lines if near(m) and m.id not in taken and wanted
+                 and wanted in _squeezed(m.message)]  # fmt: skip
+        settings = setup.settings[record.provider]
+        claimed = {r.bank_mutation_id for r in self.store.payouts() if r.bank_mutation_id}
+        # A line a person linked to the transfer ledger (told to choose between two, or its
+        # reference printed otherwise) closes it: by the reference, else by amount and date.
+        by_hand = [m for m in named if m.processed and m.id not in claimed
+                   and settings.transfer_ledger_id in m.ledger_ids] or [
+            m for m in lines if near(m) and m.processed and m.id not in claimed | taken
+            and settings.transfer_ledger_id in m.ledger_ids
         ]  # fmt: skip
+        if by_hand:
+            taken.add(by_hand[0].id)
+            record.bank_mutation_id = by_hand[0].id
+            self._done(record)
+            done.linked += 1
+            return
+        candidates = [m for m in named if not m.processed]
         if len(candidates) == 1:
             taken.add(candidates[0].id)
             record.bank_mutation_id = candidates[0].id
             self._link_bank(record, setup, done)
             return
-        # None, or several: a person may have linked the right line to the transfer ledger by
-        # hand (the reference printed otherwise, or told to choose): that line closes it.
-        by_hand = self._linked_by_hand(record, net, paid_out, setup, near)
-        if by_hand is not None:
-            record.bank_mutation_id = by_hand.id
-            self._done(record)
-            done.linked += 1
-            return
         record.reason = self._no_bank_line(record, net, candidates)
         if len(candidates) > 1:  # never guessed: a person links the right one
             record.state = PayoutState.PARKED.value
         self.store.save(record)
-
-    def _linked_by_hand(
-        self,
-        record: PayoutRecord,
-        net: Decimal,
-        paid_out: date,
-        setup: PayoutSetup,
-        near: Callable[[bank.Mutation], bool],
-    ) -> bank.Mutation | None:
-        settings = setup.settings[record.provider]
-        terms: dict[str, bank.FilterValue] = {
-            "period": (paid_out - BANK_BEFORE, paid_out + BANK_AFTER),
-            "financial_account_id": setup.bank_account_id,
-            "state": "processed",
-            "amount_from": abs(net),
-            "amount_to": abs(net),
-        }
-        claimed = {r.bank_mutation_id for r in self.store.payouts() if r.bank_mutation_id}
-        found = [
-            m
-            for m in map(bank.mutation_of, self.client.every_financial_mutation(terms))
-            if near(m) and settings.transfer_ledger_id in m.ledger_ids and m.id not in claimed
-        ]
-        return found[0] if len(found) == 1 else None
 
     def _settle_bank(self, record: PayoutRecord, setup: PayoutSetup, done: PayoutReport) -> None:
         """A bank link whose answer was lost: Moneybird's mutation says whether it landed."""

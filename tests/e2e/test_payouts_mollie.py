@@ -218,3 +218,59 @@ def test_summary_mode_the_days_documents_are_paid_by_the_payouts_once(
     finally:
         october.stop()
         mollie.stop()
+
+
+def test_summary_days_paid_before_payouts_were_on_take_a_whole_days_payout_on_their_payment(
+    tmp_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """Days booked in summary mode before [payouts] was on were paid by the connector: a
+    payout holding all of a day's Mollie orders is linked to that day's payment (paid once);
+    one holding part of a day cannot be, and is parked for a person."""
+    start = datetime(2026, 10, 5, 9, tzinfo=UTC)
+    october = WooCommerceSandbox()
+    seed_shop(october, demo_orders(start))
+    mollie = MollieSandbox()
+    for order in october.orders.values():
+        if str(order["payment_method"]).startswith("mollie") and order.get("date_paid_gmt"):
+            paid = datetime.fromisoformat(order["date_paid_gmt"]).replace(tzinfo=UTC)
+            mollie.add_payment(order["transaction_id"], order["total"], order["id"], paid)
+    october.start()
+    mollie.start()
+    try:
+        ledgers(moneybird)
+        env = {**secrets_env(october, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+
+        def runtime(extra: str) -> Runtime:
+            path = write_config(tmp_path, october.url, moneybird.api_url,
+                                moneybird.administration_id, extra='mode = "summary"\n' + extra)  # fmt: skip
+            built = build(load_config(path, environ=env))
+            built.client._sleep = lambda _s: None
+            return built
+
+        before = runtime("")
+        before.engine().run_pass()  # the days booked and paid, [payouts] off
+        before.close()
+        # 5 Oct whole (1001 + 1003 = 134.88); 6 Oct in part (1005 of 1005 + 1007).
+        mollie.settle("stl_whole", "REF-WHOLE", ["tr_7UhSN1zuXS", "tr_3kQ9aZ"],
+                      settled_at=datetime(2026, 10, 8, 6, tzinfo=UTC))  # fmt: skip
+        mollie.settle("stl_part", "REF-PART", ["tr_p8Lm2Q"],
+                      settled_at=datetime(2026, 10, 9, 6, tzinfo=UTC))  # fmt: skip
+        after = runtime(payouts_block(mollie))
+        try:
+            after.engine().run_pass()
+            whole = after.store.payout("mollie:stl_whole")
+            part = after.store.payout("mollie:stl_part")
+            assert whole is not None and part is not None
+            assert whole.state == PayoutState.LINKED, whole.reason
+            assert part.state == PayoutState.PARKED
+            assert "moved 70.33, but the payment registered on" in (part.reason or "")
+            assert "book this payout by hand" in (part.reason or "")
+            days = {i["reference"]: i for i in moneybird.external_invoices.values()}
+            fifth = days["WC-2026-10-05"]
+            assert [D(p["price"]) for p in fifth["payments"]] == [D("134.88")]  # paid once
+            assert fifth["payments"][0].get("financial_mutation_id")  # by the payout's line
+        finally:
+            after.close()
+    finally:
+        october.stop()
+        mollie.stop()
