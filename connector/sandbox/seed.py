@@ -339,6 +339,26 @@ def seed_shop(shop: WooCommerceSandbox, orders: list[dict[str, Any]]) -> None:
         shop.put_order(order, modified=modified)
 
 
+# The ledgers a bookkeeper makes before turning [payouts] on (docs/payouts.md).
+LEDGER_TRANSFERS = "460000000000000901"  # payouts on their way to the bank
+LEDGER_FEES_PAYABLE = "460000000000000902"  # Mollie's fees, until its monthly invoice
+
+
+def seed_payout_ledgers(mb: MoneybirdSandbox) -> None:
+    """A transfer ledger ("Betalingen onderweg", a current asset) and a fees-payable ledger
+    ("Nog te betalen Mollie-kosten", a current liability), as the README's setup asks."""
+
+    def ledger(lid: str, name: str, code: str, kind: str) -> dict[str, Any]:
+        return {"id": lid, "administration_id": int(mb.administration_id), "name": name,
+                "account_type": kind, "account_id": code, "parent_id": None,
+                "allowed_document_types": []}  # fmt: skip
+
+    mb.ledger_accounts += [
+        ledger(LEDGER_TRANSFERS, "Betalingen onderweg", "1999", "current_assets"),
+        ledger(LEDGER_FEES_PAYABLE, "Nog te betalen Mollie-kosten", "1690", "current_liabilities"),
+    ]
+
+
 def seed_moneybird(mb: MoneybirdSandbox) -> None:
     def rate(
         rid: str, name: str, pct: str, kind: str = "sales_invoice", active: bool = True

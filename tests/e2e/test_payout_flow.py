@@ -20,13 +20,22 @@ from connector.moneybird.client import MoneybirdClient
 from connector.payouts.records import PartKind, Payout, PayoutPart, RefusedPayout, check_payout
 from connector.runtime import Runtime
 from connector.sandbox.moneybird import Fault, MoneybirdSandbox
-from connector.sandbox.seed import ANNA, FIN_BANK, FIN_MOLLIE, Item, woo_order
+from connector.sandbox.seed import (
+    ANNA,
+    FIN_BANK,
+    FIN_MOLLIE,
+    LEDGER_FEES_PAYABLE,
+    LEDGER_TRANSFERS,
+    Item,
+    seed_payout_ledgers,
+    woo_order,
+)
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import PayoutState
 from connector.sync.payouts import PayoutFlow, PayoutSetup
 
-TRANSFER = "460000000000000901"
-FEES_PAYABLE = "460000000000000902"
+TRANSFER, FEES_PAYABLE = LEDGER_TRANSFERS, LEDGER_FEES_PAYABLE
+ledgers = seed_payout_ledgers
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 
 
@@ -41,18 +50,6 @@ class Provider:
     def payouts(self, since: datetime) -> Iterator[Payout | RefusedPayout]:
         self.asked.append(since)
         yield from self.items
-
-
-def ledgers(mb: MoneybirdSandbox) -> None:
-    def ledger(lid: str, name: str, code: str, kind: str) -> dict[str, Any]:
-        return {"id": lid, "administration_id": int(mb.administration_id), "name": name,
-                "account_type": kind, "account_id": code, "parent_id": None,
-                "allowed_document_types": []}  # fmt: skip
-
-    mb.ledger_accounts += [
-        ledger(TRANSFER, "Betalingen onderweg", "1999", "current_assets"),
-        ledger(FEES_PAYABLE, "Nog te betalen Mollie-kosten", "1690", "current_liabilities"),
-    ]
 
 
 SETTINGS = PayoutSettings(

@@ -17,14 +17,22 @@ from connector.config import load_config
 from connector.runtime import Runtime, build
 from connector.sandbox.mollie import MollieSandbox, seed_mollie
 from connector.sandbox.moneybird import MoneybirdSandbox
-from connector.sandbox.seed import FIN_BANK, FIN_MOLLIE, demo_orders, seed_shop
+from connector.sandbox.seed import (
+    FIN_BANK,
+    FIN_MOLLIE,
+    LEDGER_FEES_PAYABLE,
+    LEDGER_TRANSFERS,
+    demo_orders,
+    seed_payout_ledgers,
+    seed_shop,
+)
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Meta, PayoutState
 from tests.conftest import secrets_env, write_config
 
 D = Decimal
-TRANSFER = "460000000000000901"
-FEES_PAYABLE = "460000000000000902"
+TRANSFER, FEES_PAYABLE = LEDGER_TRANSFERS, LEDGER_FEES_PAYABLE
+ledgers = seed_payout_ledgers
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 
 
@@ -62,18 +70,6 @@ def mollie(shop: WooCommerceSandbox) -> Iterator[MollieSandbox]:
     sandbox.start()
     yield sandbox
     sandbox.stop()
-
-
-def ledgers(mb: MoneybirdSandbox) -> None:
-    def ledger(lid: str, name: str, code: str, kind: str) -> dict[str, Any]:
-        return {"id": lid, "administration_id": int(mb.administration_id), "name": name,
-                "account_type": kind, "account_id": code, "parent_id": None,
-                "allowed_document_types": []}  # fmt: skip
-
-    mb.ledger_accounts += [
-        ledger(TRANSFER, "Betalingen onderweg", "1999", "current_assets"),
-        ledger(FEES_PAYABLE, "Nog te betalen Mollie-kosten", "1690", "current_liabilities"),
-    ]
 
 
 @pytest.fixture
