@@ -28,7 +28,7 @@ from connector.booking.day import (
     refund_share,
     share_of,
 )
-from connector.booking.invoice import InvoiceDraft
+from connector.booking.invoice import InvoiceDraft, PaymentPlan
 from connector.errors import ConnectorError, Outcome, Parking, internal, outcome
 from connector.money import ZERO, cents, fmt, parse
 from connector.moneybird.client import MoneybirdClient
@@ -75,6 +75,9 @@ class DayFlow:
         self._there: dict[str, BookedInvoice] = {}  # the due days' documents Moneybird has
         # The providers' accounts whose payouts pay the day's documents ([payouts] on).
         self.payout_accounts: frozenset[str] = frozenset()
+        # Whether payout_accounts is known for sure (this pass resolved [payouts], or it is off):
+        # only then is a day's part no longer covered paid as without payouts.
+        self.payout_accounts_known = False
 
     def reference(self, day: date) -> str:
         """WC-2026-11-29: the template's prefix, then the day (one shop, one document a day)."""
@@ -211,6 +214,8 @@ class DayFlow:
         for day in self.store.waiting_days(self.shop):
             if day <= last and not self.store.day_closed(self.shop, day):
                 self._close(day)
+        if self.payout_accounts_known:
+            self._no_longer_left_to_payouts()
         waiting = {DayState.CLOSED, DayState.OPEN, DayState.FAILED}
         due = [r for r in self.store.days(waiting) if r.shop == self.shop]
         self._there = self._in_moneybird([r for r in due if r.invoice_id is None])
@@ -223,6 +228,44 @@ class DayFlow:
                     raise
                 self._settle(record, exc, fate)
             self.writer.stop_if_down()
+
+    def _no_longer_left_to_payouts(self) -> None:
+        """Days whose provider part was left to the payouts, when that provider's payouts are
+        no longer booked ([payouts] turned off, its section removed): the part the payouts did
+        not pay is paid as without payouts, once, so no document stays open for ever."""
+        for record in self.store.days({DayState.PAID}):
+            left = json.loads(record.payout_accounts or "[]")
+            gone = [a for a in left if a not in self.payout_accounts]
+            if record.shop != self.shop or not gone or not record.invoice_id:
+                continue
+            try:
+                self._pay_what_is_left(record, gone, left)
+            except Exception as exc:
+                if outcome(exc) is Outcome.STOP:
+                    raise
+                record.last_error = str(exc)  # tried again next pass
+                self.store.save(record)
+
+    def _pay_what_is_left(self, record: DayRecord, gone: list[str], left: list[str]) -> None:
+        invoice = booked(self.client.invoice(record.invoice_id or ""))
+        unpaid = invoice.total_unpaid
+        if unpaid != ZERO and len(gone) == 1:
+            account = gone[0]
+            identifier = f"{record.reference}/{account}"
+            if identifier not in invoice.payments:
+                plan = PaymentPlan(unpaid, date.fromisoformat(record.day), identifier, account)
+                self._write_payment(record, Intent.PAY, payment_body(plan), identifier)
+        elif unpaid != ZERO:
+            note = (
+                f"{fmt(unpaid)} of it was left to the payouts of {len(gone)} providers no longer "
+                "booked: register those payments by hand in Moneybird"
+            )
+            record.notes = "; ".join(filter(None, [record.notes, note]))
+        record.payout_accounts = (
+            json.dumps([a for a in left if a not in gone]) if len(left) > len(gone) else None
+        )
+        record.intent = None
+        self.store.save(record)
 
     def _in_moneybird(self, days: list[DayRecord]) -> dict[str, BookedInvoice]:
         """The external sales invoices Moneybird has around these days, by reference, read

@@ -127,6 +127,11 @@ class SyncEngine:
             self.writer, shop, self.order_from, self.draft, self.days.join_refund
         )
         self.summary = config.sync.mode == "summary"
+        # An import books days too: their providers' parts as the last pass knew them.
+        self.days.payout_accounts_known = not config.file.payouts.enabled
+        if config.file.payouts.enabled:
+            known = json.loads(store.get_meta(Meta.PAYOUT_ACCOUNTS) or "[]")
+            self.days.payout_accounts = frozenset(known)
         self.payouts = (
             PayoutFlow(store, client, shop.name, payout_providers, self.external, self.summary)
             if config.file.payouts.enabled and payout_providers
@@ -331,6 +336,8 @@ class SyncEngine:
                 self._correct(record, polled.get(record.key), report)
             setup = self._payout_setup(report) if self.payouts is not None else None
             self.days.payout_accounts = self._payout_accounts(setup)
+            enabled = self.config.file.payouts.enabled
+            self.days.payout_accounts_known = not enabled or setup is not None
             self.days.book_settled(report)
             if self.payouts is not None and setup is not None:
                 self._book_payouts(self.payouts, setup, report)

@@ -211,6 +211,23 @@ def test_summary_mode_the_days_documents_are_paid_by_the_payouts_once(
             assert amounts == [D("70.33"), D("134.88")]
         finally:
             runtime.close()
+        # [payouts] turned off again: what the payouts have not paid is paid as without them,
+        # once, so no day's document stays open for ever.
+        path.write_text(path.read_text().replace("enabled = true", "enabled = false"))
+        runtime = build(load_config(path, environ=env))
+        try:
+            runtime.engine().run_pass()
+            runtime.engine().run_pass()
+        finally:
+            runtime.close()
+        days = {i["reference"]: i for i in moneybird.external_invoices.values()}
+        second, third = days["WC-2026-10-06"], days["WC-2026-10-07"]
+        assert second["state"] == third["state"] == "paid"
+        assert sorted(D(p["price"]) for p in second["payments"]) == [
+            D("16.46"), D("32.85"), D("70.33")
+        ]  # fmt: skip
+        assert [D(p["price"]) for p in third["payments"]] == [D("36.29")]
+        assert days["WC-2026-10-05"]["payments"][0]["price"] == "134.88"  # untouched
     finally:
         october.stop()
         mollie.stop()
