@@ -4,7 +4,10 @@ the live Moneybird administration and shop."""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,12 +19,13 @@ from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import Config, load_config, platform_of_setting
 from connector.errors import AuthError, ConfigError, ConnectorError, StateError
 from connector.money import parse
-from connector.moneybird.bank import FilterValue
+from connector.moneybird.bank import FilterValue, Mutation, mutation_of
 from connector.moneybird.client import MoneybirdClient, no_access, utc_today
 from connector.moneybird.documents import rates_from_response
 from connector.shops.platforms import LABELS
 from connector.shops.shop import RateInUse, RatesFromOrders, Shop
-from connector.state import Meta, Store, utcnow
+from connector.shops.shopify.shop import PAYOUTS_SCOPE, ShopifyShop
+from connector.state import Meta, PayoutRecord, Store, utcnow
 from connector.sync.payout_settings import (
     PROVIDER_LABELS,
     PayoutSetupError,
@@ -106,7 +110,7 @@ def check(path: Path, environ: dict[str, str] | None = None, live: bool = True) 
             report.add(ERROR, "state", str(exc))
             return report
         try:
-            check_moneybird(config, runtime.client, report)
+            check_moneybird(config, runtime.client, report, runtime.store, runtime.shop)
             check_shop(config, runtime.shop, report)
             record_verdict(runtime.store, report, live)
         finally:
@@ -194,8 +198,15 @@ def _criteria(rule: Any) -> dict[str, Any]:
     return rule.model_dump(exclude=targets)
 
 
-def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> None:
-    """The token, the administration, and every id the tables and config name, in Moneybird."""
+def check_moneybird(
+    config: Config,
+    client: MoneybirdClient,
+    report: Report,
+    store: Store | None = None,
+    shop: Shop | None = None,
+) -> None:
+    """The token, the administration, and every id the tables and config name, in Moneybird
+    (with [payouts] on, also what the state has booked and the shop's payout scope)."""
     if not _administration(config, client, report):
         return
     try:
@@ -225,12 +236,20 @@ def check_moneybird(config: Config, client: MoneybirdClient, report: Report) -> 
             "document style the tables name exists and fits",
         )
     if config.payouts.enabled:  # off: not one request more
-        check_payouts(config, client, found, report)
+        check_payouts(config, client, found, report, store, shop)
 
 
-def check_payouts(config: Config, client: MoneybirdClient, found: _Found, report: Report) -> None:
+def check_payouts(
+    config: Config,
+    client: MoneybirdClient,
+    found: _Found,
+    report: Report,
+    store: Store | None = None,
+    shop: Shop | None = None,
+) -> None:
     """[payouts]: the token's `bank` scope, the accounts and ledgers it names (each found once,
-    the provider's account not the bank account, no Kruisposten to transfer on), the key."""
+    the provider's account not the bank account, no Kruisposten to transfer on), whether
+    Moneybird's own link feeds a provider's account, the Mollie key, the Shopify app's scope."""
     where = "payouts"
     resolved = resolve_from(
         config.payouts,
@@ -243,6 +262,7 @@ def check_payouts(config: Config, client: MoneybirdClient, found: _Found, report
     terms: dict[str, FilterValue] = {"period": (today, today), "state": "unprocessed"}
     if bank:
         terms["financial_account_id"] = bank
+    scope = False
     try:
         client.financial_mutations(terms)  # the cheapest read that needs the scope
     except AuthError:
@@ -255,6 +275,7 @@ def check_payouts(config: Config, client: MoneybirdClient, found: _Found, report
     except ConnectorError as exc:
         report.add(ERROR, where, f"cannot read the bank's mutations in Moneybird: {exc}")
     else:
+        scope = True
         report.add(OK, where, "the Moneybird token may read and book the bank (`bank` scope)")
     if isinstance(resolved, PayoutSetupError):
         for problem in resolved.problems:
@@ -278,8 +299,138 @@ def check_payouts(config: Config, client: MoneybirdClient, found: _Found, report
             where,
             f"the bank account, and the financial account and ledgers of {names}, exist and fit",
         )
+        if scope:
+            for name, settings in resolved.providers.items():
+                account = found.accounts.get(settings.financial_account_id, {})
+                _check_feed(name, account, client, store, report)
     if "mollie" in config.payouts.providers():
         _check_mollie_key(config, report)
+    if "shopify_payments" in config.payouts.providers() and isinstance(shop, ShopifyShop):
+        _check_payouts_scope(shop, report)
+
+
+FEED_DAYS = 31  # how far back the provider's account is read for movements of Moneybird's feed
+# A provider's own ids, as its feed writes them into a movement's message (Mollie: payments,
+# refunds, chargebacks, captures, settlements); long enough not to be met by chance.
+PROVIDER_IDS = {"mollie": re.compile(r"\b(?:tr|re|chb|cpt|stl)_[A-Za-z0-9]{6,}")}
+TAKEN_OVER = "not imported again"  # a payout's notes when the flow took the feed's movements
+
+
+def _check_feed(
+    name: str,
+    account: dict[str, Any],
+    client: MoneybirdClient,
+    store: Store | None,
+    report: Report,
+) -> None:
+    """Whether Moneybird's own link feeds the provider's account: the account says so (its
+    `provider`), or movements of the last FEED_DAYS carry the provider's ids and are not the
+    connector's. One read of the account; the state tells the connector's own movements."""
+    label = PROVIDER_LABELS.get(name, name)
+    today = utc_today()
+    terms: dict[str, FilterValue] = {
+        "period": (today - timedelta(days=FEED_DAYS - 1), today),
+        "financial_account_id": str(account.get("id")),
+    }
+    try:
+        mutations = [mutation_of(row) for row in client.financial_mutations(terms)]
+    except (ConnectorError, KeyError, ValueError) as exc:
+        report.add(
+            UNCHECKED,
+            "payouts",
+            f"whether Moneybird's own {label} link feeds the {label} account: its movements "
+            f"could not be read ({exc})",
+        )
+        return
+    records = store.payouts(provider=name) if store is not None else []
+    fed = _fed_by_moneybird(name, mutations, records)
+    linked_to = account.get("provider")
+    if linked_to:
+        seen = f"Moneybird links the account to provider '{linked_to}'"
+    elif fed:
+        ids = ", ".join(_provider_id(name, m) or m.id for m in fed[:3])
+        many = "movement" if len(fed) == 1 else "movements"
+        seen = (
+            f"{len(fed)} {many} of the last {FEED_DAYS} days under {label}'s ids that the "
+            f"connector did not post, e.g. {ids}"
+        )
+    else:
+        report.add(
+            OK,
+            "payouts",
+            f"the {label} account in Moneybird has no movements of Moneybird's own {label} link "
+            f"(last {FEED_DAYS} days): the connector books {label}'s payouts there",
+        )
+        return
+    report.add(
+        OK,
+        "payouts",
+        f"The {label} account in Moneybird is fed by Moneybird itself (its own {label} link): "
+        f"the connector imports nothing there and only links those movements ({seen})",
+    )
+
+
+def _fed_by_moneybird(
+    name: str, mutations: Sequence[Mutation], records: Sequence[PayoutRecord]
+) -> list[Mutation]:
+    """The movements carrying the provider's ids that the connector did not post. Its own are
+    on a statement it posted, or carry a line it drafted (its id and its message: an answer
+    lost and the statement found again). A statement the flow took over from the feed is the
+    feed's, though the state records it."""
+    posted: set[str] = set()
+    drafted: set[tuple[str, str]] = set()
+    for record in records:
+        if record.statement_id and TAKEN_OVER not in (record.notes or ""):
+            posted.add(record.statement_id)
+        try:
+            lines = json.loads(record.lines or "[]")
+        except ValueError:
+            lines = []
+        for line in lines if isinstance(lines, list) else []:
+            if isinstance(line, dict):
+                drafted.add((str(line.get("transaction_id")), str(line.get("message"))))
+    return [
+        m
+        for m in mutations
+        if _provider_id(name, m)
+        and m.statement_id not in posted
+        and (m.account_servicer_transaction_id or "", m.message) not in drafted
+    ]
+
+
+def _provider_id(name: str, mutation: Mutation) -> str | None:
+    """The provider's id a movement carries: as its servicer's id, or in its message."""
+    if mutation.account_servicer_transaction_id:
+        return mutation.account_servicer_transaction_id
+    pattern = PROVIDER_IDS.get(name)
+    found = pattern.search(mutation.message) if pattern else None
+    return found.group(0) if found else None
+
+
+def _check_payouts_scope(shop: ShopifyShop, report: Report) -> None:
+    try:
+        granted = shop.payouts_scope_granted()
+    except ConnectorError as exc:
+        report.add(
+            UNCHECKED,
+            "payouts",
+            f"whether the Shopify app may read Shopify Payments' payouts ({PAYOUTS_SCOPE}): "
+            f"the app's scopes could not be read ({exc})",
+        )
+        return
+    if granted:
+        report.add(
+            OK, "payouts", f"the Shopify app may read Shopify Payments' payouts ({PAYOUTS_SCOPE})"
+        )
+        return
+    report.add(
+        ERROR,
+        "payouts",
+        f"the Shopify app may not read Shopify Payments' payouts: add the scope {PAYOUTS_SCOPE} "
+        "to the app's Admin API access scopes, then reinstall the app (or approve the new scope "
+        "in the Shopify admin) so its access token carries it; until then no Shopify Payments "
+        "payout is read",
+    )
 
 
 def _check_mollie_key(config: Config, report: Report) -> None:

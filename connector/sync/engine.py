@@ -401,7 +401,11 @@ class SyncEngine:
         accounts = sorted(s.financial_account_id for s in resolved.providers.values())
         self.store.set_meta(Meta.PAYOUT_ACCOUNTS, json.dumps(accounts))
         return PayoutSetup(
-            resolved.bank_account_id, resolved.providers, since, resolved.bank_line_days
+            resolved.bank_account_id,
+            resolved.providers,
+            since,
+            resolved.bank_line_days,
+            resolved.fed,
         )
 
     def _payout_accounts(self, setup: PayoutSetup | None) -> frozenset[str]:

@@ -59,6 +59,9 @@ class ResolvedPayouts:
     bank_line_days: int
     since: date | None  # None: from the state's start
     providers: Mapping[str, PayoutSettings] = field(default_factory=dict)
+    # The providers whose account Moneybird feeds itself (the account names a `provider`):
+    # the connector posts nothing there, it waits for the feed's movements and links them.
+    fed: frozenset[str] = frozenset()
 
 
 def resolve_payouts(
@@ -101,11 +104,18 @@ def resolve_from(
     if problems:
         return PayoutSetupError(tuple(problems))
     assert bank is not None  # found, or a problem was said
+    by_id = {str(a.get("id")): a for a in accounts}
+    fed = frozenset(
+        name
+        for name, settings in providers.items()
+        if by_id.get(settings.financial_account_id, {}).get("provider")
+    )
     return ResolvedPayouts(
         bank_account_id=str(bank["id"]),
         bank_line_days=config_payouts.bank_line_days,
         since=config_payouts.since,
         providers=providers,
+        fed=fed,
     )
 
 
@@ -254,6 +264,7 @@ def keep_setup(
                 "days": found.bank_line_days,
                 "since": found.since.isoformat() if found.since else None,
                 "providers": providers,
+                "fed": sorted(found.fed),
             }
         ),
     )
@@ -276,6 +287,7 @@ def cached_setup(
             name: PayoutSettings(**ids, timezone=zone) for name, ids in kept["providers"].items()
         }
         since = date.fromisoformat(kept["since"]) if kept.get("since") else None
-        return ResolvedPayouts(str(kept["bank"]), int(kept["days"]), since, providers)
+        fed = frozenset(str(name) for name in kept.get("fed") or [])
+        return ResolvedPayouts(str(kept["bank"]), int(kept["days"]), since, providers, fed)
     except (ValueError, TypeError, KeyError):
         return None  # an older or damaged entry: resolved again

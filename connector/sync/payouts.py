@@ -83,6 +83,7 @@ class PayoutSetup:
     settings: Mapping[str, PayoutSettings]  # by provider name
     since: datetime  # payouts paid out before this are not booked
     bank_line_days: int = 5
+    fed: frozenset[str] = frozenset()  # providers whose account Moneybird's own link feeds
 
 
 @dataclass
@@ -336,6 +337,16 @@ class PayoutFlow:
                 if mutation.processed:  # linked already (by Moneybird or by hand)
                     line["linked"] = len(line["links"])
             record.statement_id = found[lines[0]["transaction_id"]].statement_id or "found"
+        elif record.provider in setup.fed and record.intent is None:
+            # Moneybird imports this account itself: posting would book the payout twice.
+            record.state = PayoutState.WAITING.value
+            record.reason = (
+                "waits for Moneybird's own link to import its movements on the provider's "
+                "account (the connector imports nothing there), then links them"
+            )
+            self.store.save(record)
+            done.waiting += 1
+            return
         else:
             record.intent, record.intent_at = PayoutIntent.STATEMENT.value, utcnow().isoformat()
             record.lines = json.dumps(lines)

@@ -5,6 +5,7 @@ the sandbox Moneybird."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -287,3 +288,35 @@ def test_summary_days_paid_before_payouts_were_on_take_a_whole_days_payout_on_th
     finally:
         october.stop()
         mollie.stop()
+
+
+def test_an_account_moneybird_feeds_itself_gets_no_statement_only_links(
+    paid_out: Runtime, moneybird: MoneybirdSandbox, mollie: MollieSandbox
+) -> None:
+    """Moneybird's own Mollie link feeds the account (it names its provider): the connector
+    posts nothing there, even before the feed has imported a payout; it waits, then links."""
+    [account] = [a for a in moneybird.financial_accounts if a["id"] == FIN_MOLLIE]
+    account["provider"] = "mollie"
+    paid_out.engine().run_pass()
+    assert moneybird.financial_statements == {}  # nothing posted
+    assert "mollie" in json.loads(paid_out.store.get_meta(Meta.PAYOUT_SETUP) or "{}")["fed"]
+    records = {r.payout_id: r for r in paid_out.store.payouts()}
+    first = min(records.values(), key=lambda r: r.paid_out or "")
+    assert first.state == PayoutState.WAITING
+    assert "waits for Moneybird's own link to import" in (first.reason or "")
+    # The feed imports the first settlement: its payments and refunds under Mollie's ids.
+    for payment_id in mollie.settled[first.payout_id]["payments"]:
+        payment = mollie.payments[payment_id]
+        day = datetime.fromisoformat(payment["paidAt"].replace("Z", "+00:00")).date()
+        line = moneybird.add_bank_line(FIN_MOLLIE, day, payment["amount"]["value"], payment_id)
+        moneybird.financial_mutations[line["id"]]["account_servicer_transaction_id"] = payment_id
+    paid_out.engine().run_pass()
+    # Only the feed's own (the sandbox's bank import): no statement of the connector's.
+    assert all(s["reference"].startswith("bank-import")
+               for s in moneybird.financial_statements.values())  # fmt: skip
+    record = paid_out.store.payout(first.key)
+    assert record is not None
+    assert record.state == PayoutState.LINKED, record.reason
+    assert "link its own lines for" in (record.notes or "")  # the fees and the payout
+    fed = [m for m in mutations(moneybird, FIN_MOLLIE) if m["account_servicer_transaction_id"]]
+    assert all(m["state"] == "processed" for m in fed)
