@@ -239,7 +239,10 @@ class _Sorting:
                 self.waiting.append(part.provider_id)
                 self.missing.append(name)
                 return
-            key = (kind, found.document_type, found.document_id, found.payment_id or "")
+            # On a payment registered on the document (a day's, paid by the connector), the
+            # day's payments and refunds are one movement: the payment is of their net.
+            group = "document" if found.payment_id else kind
+            key = (group, found.document_type, found.document_id, found.payment_id or "")
             if key not in self.groups:
                 self.groups[key] = []
                 self.placed.append(key)

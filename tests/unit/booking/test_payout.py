@@ -297,3 +297,28 @@ def test_any_payout_adds_up_to_zero_and_books_every_part_once(
     for line in draft.lines:
         assert line.amount != 0
         assert links_cover(line, booked), line
+
+
+def test_a_days_payments_and_refund_on_its_registered_payment_are_one_movement() -> None:
+    """Summary mode, a day paid by the connector itself: its payment is the day's net on the
+    provider's account (100.00 + 50.00 - 20.00 = 130.00). A payout holding all of that day's
+    parts moves 130.00 as one line linked to that payment (before, payments and refund were
+    two lines, each compared with the whole payment, and the payout parked)."""
+    day = Booked("ExternalSalesInvoice", "doc_day", "pay_day", D("130.00"))
+    booked = {"tr_1": day, "tr_2": day, "re_1": day,
+              "tr_3": Booked("ExternalSalesInvoice", "doc_other", "pay_other", D("25.50"))}  # fmt: skip
+    draft = book_payout(mollie_payout(), booked, MOLLIE)
+    assert isinstance(draft, StatementDraft), draft
+    [line] = [x for x in draft.lines if x.links[0].booking_id == "pay_day"]
+    assert line.amount == D("130.00")
+    assert set(line.part_ids) == {"tr_1", "tr_2", "re_1"}
+    assert draft.total == D("0.00")
+    # The same day's payment of another amount (a part of the day in another payout): parked.
+    short = {**booked, "tr_1": replace(day, payment_amount=D("150.00")),
+             "tr_2": replace(day, payment_amount=D("150.00")),
+             "re_1": replace(day, payment_amount=D("150.00"))}  # fmt: skip
+    parked = book_payout(mollie_payout(), short, MOLLIE)
+    assert isinstance(parked, Parked)
+    assert "moved 130.00, but the payment registered on ExternalSalesInvoice doc_day is 150.00" in (
+        parked.reason
+    )
