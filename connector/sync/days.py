@@ -78,6 +78,7 @@ class DayFlow:
         # Whether payout_accounts is known for sure (this pass resolved [payouts], or it is off):
         # only then is a day's part no longer covered paid as without payouts.
         self.payout_accounts_known = False
+        self.payouts_since: date | None = None  # days before it: no payout of them is read
 
     def reference(self, day: date) -> str:
         """WC-2026-11-29: the template's prefix, then the day (one shop, one document a day)."""
@@ -421,10 +422,17 @@ class DayFlow:
         existing = invoice.payments
         done = []
         left: list[str] = json.loads(record.payout_accounts or "[]")
+        since = self.payouts_since
+        booked_by_payouts = since is None or date.fromisoformat(record.day) >= since
         for plan in draft.payments:
             identifier = plan.transaction_identifier
             account = plan.financial_account_id
-            if identifier not in existing and account and account in self.payout_accounts:
+            if (
+                identifier not in existing
+                and account
+                and account in self.payout_accounts
+                and booked_by_payouts
+            ):
                 left = sorted({*left, account})
                 continue
             if identifier not in existing:

@@ -132,6 +132,7 @@ class SyncEngine:
         if config.file.payouts.enabled:
             known = json.loads(store.get_meta(Meta.PAYOUT_ACCOUNTS) or "[]")
             self.days.payout_accounts = frozenset(known)
+            self.days.payouts_since = self._payouts_since()
         self.payouts = (
             PayoutFlow(store, client, shop.name, payout_providers, self.external, self.summary)
             if config.file.payouts.enabled and payout_providers
@@ -336,6 +337,7 @@ class SyncEngine:
                 self._correct(record, polled.get(record.key), report)
             setup = self._payout_setup(report) if self.payouts is not None else None
             self.days.payout_accounts = self._payout_accounts(setup)
+            self.days.payouts_since = self._payouts_since()
             enabled = self.config.file.payouts.enabled
             self.days.payout_accounts_known = not enabled or setup is not None
             self.days.book_settled(report)
@@ -407,6 +409,14 @@ class SyncEngine:
             resolved.bank_line_days,
             resolved.fed,
         )
+
+    def _payouts_since(self) -> date | None:
+        """The first day whose orders' payouts are booked ([payouts] since, else the start):
+        a day before it is paid as without payouts, since no payout of it will be read."""
+        if self.config.file.payouts.since is not None:
+            return self.config.file.payouts.since
+        start = self.known_start()
+        return start.astimezone(self.settings.timezone).date() if start else None
 
     def _payout_accounts(self, setup: PayoutSetup | None) -> frozenset[str]:
         """The providers' accounts whose payouts pay the days' documents: as resolved now, or

@@ -320,3 +320,39 @@ def test_an_account_moneybird_feeds_itself_gets_no_statement_only_links(
     assert "link its own lines for" in (record.notes or "")  # the fees and the payout
     fed = [m for m in mutations(moneybird, FIN_MOLLIE) if m["account_servicer_transaction_id"]]
     assert all(m["state"] == "processed" for m in fed)
+
+
+def test_summary_days_before_payouts_since_are_paid_by_the_connector(
+    tmp_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """[payouts] since = 9 October: the payouts of 5 October's orders are never read, so that
+    day's document is paid by the connector as without payouts (it stayed open for ever)."""
+    start = datetime(2026, 10, 5, 9, tzinfo=UTC)
+    october = WooCommerceSandbox()
+    seed_shop(october, demo_orders(start))
+    mollie = MollieSandbox()
+    october.start()
+    mollie.start()
+    try:
+        ledgers(moneybird)
+        block = payouts_block(mollie).replace(
+            'bank_account = "Bankrekening"', 'bank_account = "Bankrekening"\nsince = 2026-10-09'
+        )
+        env = {**secrets_env(october, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+        path = write_config(tmp_path, october.url, moneybird.api_url,
+                            moneybird.administration_id, extra='mode = "summary"\n' + block)  # fmt: skip
+        runtime = build(load_config(path, environ=env))
+        runtime.client._sleep = lambda _s: None
+        try:
+            runtime.engine().run_pass()
+        finally:
+            runtime.close()
+        days = {i["reference"]: i for i in moneybird.external_invoices.values()}
+        fifth = days["WC-2026-10-05"]
+        assert fifth["state"] == "paid"
+        assert [(p["financial_account_id"], D(p["price"])) for p in fifth["payments"]] == [
+            (FIN_MOLLIE, D("134.88"))
+        ]
+    finally:
+        october.stop()
+        mollie.stop()
