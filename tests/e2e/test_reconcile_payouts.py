@@ -376,3 +376,29 @@ def test_status_lists_a_parked_payout_and_a_provider_not_read(
     payouts, text = status(config)
     assert payouts["problem"] is not None and payouts["problem"].startswith("mollie: ")
     assert "Payouts were not all booked in the last pass:" in text
+
+
+def test_a_provider_no_pass_could_read_is_named_not_said_to_add_up(
+    tmp_path: Path, october: WooCommerceSandbox, moneybird: MoneybirdSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Mollie's key refused all month: no payout is in the state, and reconcile must not say
+    the payouts add up over the settlements nobody booked (it exited 0 before)."""
+    for name, value in secrets_env(october, moneybird).items():
+        monkeypatch.setenv(name, value)
+    mollie = MollieSandbox()
+    seed_mollie(mollie, list(october.orders.values()), OCTOBER)
+    mollie.start()
+    try:
+        monkeypatch.setenv("MOLLIE_API_KEY", "access_revokedKeyXyZqWvUtPq")
+        ledgers(moneybird)
+        config = write_config(tmp_path, october.url, moneybird.api_url,
+                              moneybird.administration_id, extra=payouts_block(mollie))  # fmt: skip
+        sync(config)
+        code, report = reconcile(config)
+        assert code == 5, report["summary"]
+        said = json.dumps(report)
+        assert "the last pass could not book payouts" in said
+        assert "MOLLIE_API_KEY is wrong or revoked" in said
+    finally:
+        mollie.stop()

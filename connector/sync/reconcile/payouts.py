@@ -29,7 +29,7 @@ from connector.config import PayoutsConfig
 from connector.money import ZERO, fmt, parse
 from connector.moneybird import bank
 from connector.moneybird.client import MoneybirdClient
-from connector.state import PayoutRecord, PayoutState, Store, from_text, utcnow
+from connector.state import Meta, PayoutRecord, PayoutState, Store, from_text, utcnow
 from connector.sync.payouts import bank_line_overdue
 from connector.sync.reconcile.month import Month
 from connector.sync.reconcile.report import (
@@ -86,6 +86,17 @@ class MonthPayouts:
         now = self.now or utcnow()
         records = self.store.payouts()
         providers = self.config.providers()
+        problem = self.store.get_meta(Meta.PAYOUTS_PROBLEM)
+        if problem:
+            # The last pass could not read a provider (or the setup): payouts it made may be
+            # missing here, so the month's payouts cannot be said to add up.
+            self._finding(
+                "payouts",
+                "unread",
+                f"the last pass could not book payouts: {problem}",
+                "correct what it names (`connector config check` says more), then run "
+                "`connector sync` and reconcile again",
+            )
         in_month = [r for r in records if self._in_month(r)]
         names = sorted(providers) + sorted({r.provider for r in in_month} - set(providers))
         accounts = self.accounts
@@ -516,6 +527,17 @@ def _account_named(value: str, accounts: Mapping[str, str]) -> str | None:
 
     named = [aid for aid, name in accounts.items() if squeezed(name) == squeezed(value)]
     return named[0] if len(named) == 1 else None
+
+
+def provider_accounts(config: PayoutsConfig, accounts: Mapping[str, str]) -> dict[str, str]:
+    """The financial accounts (by id) [payouts] books providers' payouts on: each provider's
+    name, for people."""
+    found = {}
+    for name, section in config.providers().items():
+        account = _account_named(section.financial_account, accounts)
+        if account is not None:
+            found[account] = _label(name)
+    return found
 
 
 def _label(provider: str) -> str:
