@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -122,11 +122,16 @@ class MollieProvider:
 
     # --- PayoutProvider --------------------------------------------------------------------
 
-    def payouts(self, since: datetime) -> Iterator[Payout | RefusedPayout]:
+    def payouts(
+        self, since: datetime, known: Collection[str] = frozenset()
+    ) -> Iterator[Payout | RefusedPayout]:
         """Every settlement paid out at or after `since`, oldest first: a Payout, or a
         RefusedPayout saying why it cannot be booked. The list of settlements is read whole
-        first (it is short); each settlement's parts are read as it comes."""
+        first (it is short); each settlement's parts are read as it comes, but for those in
+        `known` (booked already: an idle pass reads no parts)."""
         for settlement in self.settlements_paid_out(since):
+            if _settlement_id(settlement) in known:
+                continue
             yield self._payout(settlement)
 
     def settlements_paid_out(self, since: datetime) -> list[dict[str, Any]]:
@@ -154,6 +159,20 @@ class MollieProvider:
                 break  # everything further was created earlier still
         found.sort(key=lambda entry: (entry[0], entry[1]))
         return [item for _moment_, _id, item in found]
+
+    def check(self) -> None:
+        """Whether Mollie answers with this key: one read of the settlements (one item).
+        Returns when it does; AuthError when the key is refused (as a pass says it),
+        ServiceDown when Mollie cannot be reached, MollieError for an answer not Mollie's.
+        One try, not a pass's few: a check says at once what it found."""
+        url = f"{self._base}/v2/settlements?limit=1"
+        try:
+            body = self._request(url)
+        except _Failed as failed:
+            self.streak.failed(failed.cause)
+            raise self.streak.error() from None
+        self.streak.answered()
+        _page_of(body, "settlements", "settlements")
 
     # --- one settlement ---------------------------------------------------------------------
 

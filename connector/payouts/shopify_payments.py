@@ -17,7 +17,7 @@ credits and debits) a part of its own that booking leaves for a person.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -382,7 +382,9 @@ class ShopifyPaymentsProvider:
         self._now = now
         self.queries = 0  # documents sent (for the figures)
 
-    def payouts(self, since: datetime) -> Iterator[Payout | RefusedPayout]:
+    def payouts(
+        self, since: datetime, known: Collection[str] = frozenset()
+    ) -> Iterator[Payout | RefusedPayout]:
         """Every payout Shopify deposited at or after `since`, oldest first: scheduled ones
         are left until they are paid, failed and canceled ones are none. One whose data
         cannot be booked comes as a RefusedPayout; an answer that cannot be read (ShopError:
@@ -401,7 +403,7 @@ class ShopifyPaymentsProvider:
                 except PayoutDataError as exc:
                     yield RefusedPayout(PROVIDER, _refused_id(node), str(exc))
                     continue
-                if issued >= since:
+                if issued >= since and _refused_id(node) not in known:
                     yield self._payout(node, issued)
             after = _next(connection, "payouts")
             if after is None:

@@ -200,7 +200,7 @@ class PayoutFlow:
             settings = setup.settings.get(provider.name)
             if settings is None:
                 continue
-            items = provider.payouts(self._since(provider.name, setup))
+            items = provider.payouts(self._since(provider.name, setup), self._known(provider.name))
             while (item := self._next(provider.name, items, done)) is not None:
                 shutdown.check()
                 self._one(item, settings, setup, done)
@@ -228,6 +228,16 @@ class PayoutFlow:
             done.errors.append(f"{name}: {exc}")
             log.error("payouts of %s not read: %s", name, exc)
             return None
+
+    def _known(self, provider: str) -> frozenset[str]:
+        """The payouts the provider need not give again: posted, parked or refused (the ones
+        waiting for orders, or failed, are read again)."""
+        again = (PayoutState.WAITING, PayoutState.FAILED)
+        return frozenset(
+            r.payout_id
+            for r in self.store.payouts(provider=provider)
+            if r.statement_id is not None or r.state not in again
+        )
 
     def _since(self, provider: str, setup: PayoutSetup) -> datetime:
         """Read back to the oldest payout not booked yet (a waiting one completes when its

@@ -5,7 +5,7 @@ bank line, once it arrives, to the transfer ledger too. Judged by what is in Mon
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -47,9 +47,11 @@ class Provider:
     name: str = "mollie"
     asked: list[datetime] = field(default_factory=list)
 
-    def payouts(self, since: datetime) -> Iterator[Payout | RefusedPayout]:
+    def payouts(
+        self, since: datetime, known: Collection[str] = frozenset()
+    ) -> Iterator[Payout | RefusedPayout]:
         self.asked.append(since)
-        yield from self.items
+        yield from (item for item in self.items if item.payout_id not in known)
 
 
 SETTINGS = PayoutSettings(
