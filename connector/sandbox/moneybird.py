@@ -1142,6 +1142,17 @@ class MoneybirdSandbox(Served):
         with self._lock:
             self.invoices.pop(invoice_id, None) or self.external_invoices.pop(invoice_id, None)
 
+    def delete_payment(self, invoice_id: str, payment_id: str) -> None:
+        """Take a payment off a (external) sales invoice, as someone in Moneybird might."""
+        with self._lock:
+            invoice = self.invoices.get(invoice_id) or self.external_invoices[invoice_id]
+            invoice["payments"] = [p for p in invoice["payments"] if p["id"] != payment_id]
+            self._recompute(invoice)
+            if Decimal(invoice["total_unpaid"]) != 0 and invoice["state"] == "paid":
+                invoice["state"], invoice["paid_at"] = "open", None
+            invoice["version"] += 1
+            invoice["updated_at"] = _now()
+
     def duplicate_document(self, invoice_id: str, reference: str | None = None) -> str:
         """A copy of a finalized invoice under its own number: the same reference, or another."""
         with self._lock:

@@ -11,9 +11,11 @@ from functools import cached_property
 
 from connector.money import ZERO, parse
 from connector.moneybird.documents import Document, RoundingPayment, booked
-from connector.state import OrderState, RefundRecord, RefundState, from_text
+from connector.state import DayRecord, OrderState, RefundRecord, RefundState, from_text
 from connector.sync.adoption import customer_name, not_this_sale
+from connector.sync.reconcile.days import left_to_payouts
 from connector.sync.reconcile.expected import Expected
+from connector.sync.reconcile.payouts import provider_accounts
 from connector.sync.reconcile.report import Finding, Reconciliation, Row
 from connector.sync.reconcile.scope import Scope
 
@@ -24,6 +26,15 @@ class Rounding:
 
     total: Decimal  # Moneybird's total less the shop's: what the rounding payment settled
     vat: dict[str, Decimal]  # per rate, Moneybird's VAT less the shop's
+
+
+@dataclass(frozen=True)
+class Owed:
+    """What the providers' payouts still owe a day's document: the part it left to them, less
+    what their movements paid it so far."""
+
+    amount: Decimal
+    to: str  # whose payouts, for people ("Mollie's payouts")
 
 
 class Comparison:
@@ -55,16 +66,50 @@ class Comparison:
         record = item.record
         if record is not None and record.invoice_id == document.id:
             return True
-        if item.kind == "day" and document.id in self._day_documents:
+        if item.kind == "day" and document.id in self._days:
             return True  # the day's document this state made (or adopted)
         if item.kind != "invoice" or item.order_of is None:
             return self._same_figures(item, document)
         return self._is_same_sale(item, document)
 
     @cached_property
-    def _day_documents(self) -> set[str]:
-        """The ids of the day documents the state records as made or adopted (read once)."""
-        return {d.invoice_id for d in self.scope.store.days() if d.invoice_id}
+    def _days(self) -> dict[str, DayRecord]:
+        """The day documents the state records as made or adopted, by id (read once)."""
+        return {d.invoice_id: d for d in self.scope.store.days() if d.invoice_id}
+
+    @cached_property
+    def _providers(self) -> dict[str, str]:
+        """The financial accounts [payouts] books providers' payouts on: the provider's name."""
+        return provider_accounts(self.scope.engine.config.file.payouts, self.scope.accounts)
+
+    def _owed_by_payouts(self, document: Document) -> Owed | None:
+        """A day's document that left a provider's part to its payouts: what they still owe
+        it (payouts take a few days; the payouts section names one overdue). None when it
+        left nothing to them, or they owe it nothing more."""
+        record = self._days.get(document.id)
+        if record is None or not record.payout_accounts:
+            return None
+        left = left_to_payouts(self.scope.store, record)
+        # The connector's own payments on those accounts are not the payouts' (a rounding,
+        # or what it paid once a provider's payouts were no longer booked).
+        own = {f"{record.reference}/{a}" for a in left} | {f"{record.reference}-rounding"}
+        paid = ZERO
+        try:
+            for payment in document.raw.get("payments") or []:
+                if str(payment.get("financial_account_id") or "") not in left:
+                    continue
+                if payment.get("manual_payment_action") == "rounding_error":
+                    continue
+                if str(payment.get("transaction_identifier") or "") in own:
+                    continue
+                paid += parse(payment.get("price"), "payment price")
+        except Exception:  # a payment unreadable: what the payouts owe is not known
+            return None
+        owed = sum(left.values(), ZERO) - paid
+        if owed <= ZERO:
+            return None
+        names = [self._providers.get(a) or self.scope.accounts.get(a, a) for a in sorted(left)]
+        return Owed(owed, " and ".join(f"{n}'s" for n in sorted(set(names))) + " payouts")
 
     def _same_figures(self, item: Expected, document: Document) -> bool:
         """A credit's or a day's document: its own only when its total (sign and all) and its
@@ -233,17 +278,29 @@ class Comparison:
                     rounded[rate] = theirs - ours
                 else:
                     problems.append(f"VAT at {name} {theirs} in Moneybird, {ours} in the shop")
+        waiting: str | None = None  # the part the providers' payouts have yet to pay
         if not document.is_draft and document.unpaid > ZERO:
-            problems.append(
-                f"{document.unpaid} unpaid in Moneybird (state {document.state}); "
-                "the shop has it paid"
-            )
+            owed = self._owed_by_payouts(document) if item.kind == "day" else None
+            if owed is not None and document.unpaid <= owed.amount:
+                waiting = (
+                    f"paid in part, the rest ({document.unpaid}) left to {owed.to}"
+                    if document.unpaid < document.total
+                    else f"all of it ({document.unpaid}) left to {owed.to}"
+                )
+            else:
+                problem = (
+                    f"{document.unpaid} unpaid in Moneybird (state {document.state}); "
+                    "the shop has it paid"
+                )
+                if owed is not None:
+                    problem += f"; {owed.amount} of it left to {owed.to}"
+                problems.append(problem)
         elif not document.is_draft and document.unpaid < ZERO:
             problems.append(f"{-document.unpaid} more paid in Moneybird than its total")
         if not problems:
             if rounded:
                 self.rounded.append((item, document, set(rounded)))
-            status = self._agreeing(rounding, rounded)
+            status = self._agreeing(rounding, rounded, waiting)
             self._row(item, document, status, rounding.total if rounding else None)
             return
         self.result.differences.append(
@@ -293,9 +350,12 @@ class Comparison:
             return None
         return Rounding(gap, vat)
 
-    def _agreeing(self, rounding: Rounding | None, rounded: dict[str, Decimal]) -> str:
-        """An agreeing row's status, with the rounding it agrees by."""
-        said = []
+    def _agreeing(
+        self, rounding: Rounding | None, rounded: dict[str, Decimal], waiting: str | None = None
+    ) -> str:
+        """An agreeing row's status, with the rounding it agrees by and what of it the
+        providers' payouts have yet to pay."""
+        said = [waiting] if waiting else []
         if rounding is not None and rounding.total:
             said.append(
                 f"rounding {abs(rounding.total)}, settled by the connector's rounding payment"
