@@ -21,6 +21,8 @@ from connector.state import (
     Store,
     from_text,
 )
+from connector.sync.payout_settings import kept_bank_line_days
+from connector.sync.payouts import bank_line_overdue
 
 ADVICE = {
     OrderState.PARKED.value: (
@@ -135,11 +137,24 @@ def _payouts(store: Store) -> dict[str, Any]:
     those a person must look at; the setup or provider problem of the last pass."""
     counts = store.payout_counts()
     stuck = {PayoutState.REFUSED, PayoutState.PARKED, PayoutState.FAILED}
+    days = kept_bank_line_days(store)
+    late = [r for r in store.payouts({PayoutState.LINKED}) if bank_line_overdue(r, days)]
     return {
         "counts": counts,
         "done": counts.get(PayoutState.DONE.value, 0),
         "waiting_for_orders": counts.get(PayoutState.WAITING.value, 0),
         "waiting_for_bank_line": counts.get(PayoutState.LINKED.value, 0),
+        "bank_line_overdue": [
+            {
+                "provider": r.provider,
+                "payout": r.payout_id,
+                "reference": r.reference,
+                "net": r.net,
+                "paid_out": r.paid_out,
+            }
+            for r in late
+        ],
+        "bank_line_days": days,
         "attention": [
             {
                 "provider": r.provider,
@@ -390,6 +405,13 @@ def _render_payouts(data: dict[str, Any], console: Console) -> None:
         f"{len(payouts['attention'])} needing attention" + (f"; {others}" if others else ""),
         highlight=False,
     )
+    for late in payouts.get("bank_line_overdue") or []:
+        console.print(
+            f"  {late['provider']} payout {late['payout']}: no bank line of {late['net']} with "
+            f"reference {late['reference']} after {payouts['bank_line_days']} days; if the bank "
+            "printed it otherwise, link it to the transfer ledger by hand",
+            highlight=False,
+        )
     for waiting in payouts.get("waiting") or []:
         console.print(
             f"  {waiting['provider']} payout {waiting['payout']}: {waiting['reason'] or ''}",

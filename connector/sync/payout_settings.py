@@ -291,3 +291,12 @@ def cached_setup(
         return ResolvedPayouts(str(kept["bank"]), int(kept["days"]), since, providers, fed)
     except (ValueError, TypeError, KeyError):
         return None  # an older or damaged entry: resolved again
+
+
+def kept_bank_line_days(store: Store, default: int = 5) -> int:
+    """[payouts] bank_line_days as the last pass resolved it (status reads no configuration)."""
+    try:
+        kept = json.loads(store.get_meta(Meta.PAYOUT_SETUP) or "null")
+        return int(kept["days"]) if isinstance(kept, dict) else default
+    except (ValueError, TypeError, KeyError):
+        return default

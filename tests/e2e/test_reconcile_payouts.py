@@ -334,6 +334,10 @@ def test_status_counts_payouts_booked_waiting_for_orders_and_for_the_bank_line(
     assert waiting["payout"] == S2 and "(order 1006)" in waiting["reason"]
     assert "Payouts: 0 booked, 1 waiting for their orders, 1 waiting for the bank line" in text
     assert "(order 1006)" in text
+    # Paid out in October, no bank line since: more than bank_line_days (5) ago, said.
+    [late] = payouts["bank_line_overdue"]
+    assert late["payout"] == S1 and payouts["bank_line_days"] == 5
+    assert f"no bank line of 204.16 with reference {late['reference']} after 5 days" in text
 
     bank_line(moneybird, records(config)[S1])
     sync(config)
