@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -17,11 +17,12 @@ from connector.admin.shop_rates import orders_read, rate_in_use_label, rates_in_
 from connector.booking.mappings import LedgerRule, TaxRule, unreachable
 from connector.booking.tax_rates import MoneybirdTaxRate
 from connector.config import Config, load_config, platform_of_setting
-from connector.errors import AuthError, ConfigError, ConnectorError, StateError
+from connector.errors import AuthError, ConfigError, ConnectorError, ServiceDown, StateError
 from connector.money import parse
 from connector.moneybird.bank import FilterValue, Mutation, mutation_of
 from connector.moneybird.client import MoneybirdClient, no_access, utc_today
 from connector.moneybird.documents import rates_from_response
+from connector.payouts.mollie_api import KEY_HELP, MollieProvider
 from connector.shops.platforms import LABELS
 from connector.shops.shop import RateInUse, RatesFromOrders, Shop
 from connector.shops.shopify.shop import PAYOUTS_SCOPE, ShopifyShop
@@ -282,22 +283,13 @@ def check_payouts(
             table, _, key = problem.key.rpartition(".")
             report.add(ERROR, _place(config.path, (table, key)), problem.message)
     else:
-        for name, settings in resolved.providers.items():
-            payable = settings.fees_payable_ledger_id
-            kind = found.ledgers.get(payable or "", {}).get("account_type")
-            if payable and kind != "current_liabilities":
-                report.add(
-                    WARNING,
-                    _place(config.path, (f"payouts.{name}", "fees_payable_ledger")),
-                    f"'{found.ledgers[payable].get('name')}' is a {kind} ledger; fees payable "
-                    "are a debt to the provider until its invoice is booked: a "
-                    "current_liabilities ledger",
-                )
+        misfits = _check_ledger_kinds(config, resolved, found, report)
         names = " and ".join(PROVIDER_LABELS.get(n, n) for n in resolved.providers)
         report.add(
             OK,
             where,
-            f"the bank account, and the financial account and ledgers of {names}, exist and fit",
+            f"the bank account, and the financial account and ledgers of {names}, exist"
+            + ("" if misfits else " and fit"),
         )
         if scope:
             for name, settings in resolved.providers.items():
@@ -307,6 +299,54 @@ def check_payouts(
         _check_mollie_key(config, report)
     if "shopify_payments" in config.payouts.providers() and isinstance(shop, ShopifyShop):
         _check_payouts_scope(shop, report)
+
+
+# What each payout ledger is for, the kind of ledger that fits it, and what to choose
+# otherwise: (fits, why, what to make or choose). Moneybird's `account_type` of the ledger.
+LEDGER_KINDS: dict[str, tuple[Callable[[str], bool], str, str]] = {
+    "transfer_ledger": (
+        lambda kind: kind == "current_assets",
+        "payouts on their way to the bank are a current asset",
+        "a current_assets ledger (e.g. 'Betalingen onderweg')",
+    ),
+    "fee_ledger": (
+        lambda kind: kind != "revenue",
+        "the provider's fees are a cost, not revenue",
+        "an expenses ledger (e.g. 'Transactiekosten'), or the fees-payable ledger,",
+    ),
+    "fees_payable_ledger": (
+        lambda kind: kind == "current_liabilities",
+        "fees payable are a debt to the provider until its invoice is booked",
+        "a current_liabilities ledger (e.g. 'Nog te betalen Mollie-kosten')",
+    ),
+}
+
+
+def _check_ledger_kinds(
+    config: Config, resolved: ResolvedPayouts, found: _Found, report: Report
+) -> int:
+    """A warning for each ledger of a kind that does not fit what it holds (it books, but in
+    the wrong part of the balance or the profit and loss); how many were warned."""
+    misfits = 0
+    for name, settings in resolved.providers.items():
+        ids = {
+            "transfer_ledger": settings.transfer_ledger_id,
+            "fee_ledger": settings.fee_ledger_id,
+            "fees_payable_ledger": settings.fees_payable_ledger_id,
+        }
+        for key, (fits, why, choose) in LEDGER_KINDS.items():
+            row = found.ledgers.get(ids[key] or "", {})
+            kind = row.get("account_type")
+            if not isinstance(kind, str) or fits(kind):
+                continue  # not set, or Moneybird does not say its kind
+            misfits += 1
+            report.add(
+                WARNING,
+                _place(config.path, (f"payouts.{name}", key)),
+                f"'{row.get('name')}' is a {kind} ledger; {why}: make or choose {choose} and "
+                "name it here",
+            )
+    return misfits
 
 
 FEED_DAYS = 31  # how far back the provider's account is read for movements of Moneybird's feed
@@ -433,20 +473,57 @@ def _check_payouts_scope(shop: ShopifyShop, report: Report) -> None:
     )
 
 
+MOLLIE_KEY_ADVICE = (
+    "make an organization access token in Mollie's dashboard (Developers → Organization access "
+    "tokens) with settlements.read, payments.read and refunds.read and set it as "
+    "MOLLIE_API_KEY; until then no Mollie payout is read"
+)
+
+
 def _check_mollie_key(config: Config, report: Report) -> None:
+    """One request to Mollie with the key: answered, refused (an error saying what to make),
+    or Mollie out of reach (unchecked). The key is in no message."""
     key = config.secrets.mollie_api_key.get_secret_value()
-    if not key:
+    section = config.payouts.mollie
+    if not key or section is None:
         return  # checked offline: no secrets read
-    if not key.startswith("access_"):
+    website_key = not key.startswith("access_")
+    provider = MollieProvider(key, base_url=section.api_url)
+    try:
+        provider.check()
+    except AuthError as exc:
+        said = str(exc).removesuffix(f"; {KEY_HELP}")
         report.add(
-            WARNING,
+            ERROR,
             "payouts",
-            "MOLLIE_API_KEY is not an access token (access_...): Mollie lets only an "
-            "organization access token read its settlements; make one in Mollie's dashboard "
-            "under Developers with settlements.read, payments.read and refunds.read",
+            f"{said}: {MOLLIE_KEY_ADVICE}"
+            + (
+                " (a website profile's API key, live_… or test_…, cannot read settlements)"
+                if website_key
+                else ""
+            ),
         )
-    else:
-        report.add(OK, "payouts", "MOLLIE_API_KEY is set")
+        return
+    except ConnectorError as exc:
+        why = (
+            "Mollie could not be reached"
+            if isinstance(exc, ServiceDown)
+            else "the answer is not Mollie's"
+        )
+        report.add(
+            UNCHECKED, "payouts", f"whether Mollie answers with MOLLIE_API_KEY: {why} ({exc})"
+        )
+        if website_key:
+            report.add(
+                WARNING,
+                "payouts",
+                "MOLLIE_API_KEY is not an access token (access_...): Mollie lets only an "
+                "organization access token read its settlements; " + MOLLIE_KEY_ADVICE,
+            )
+        return
+    finally:
+        provider.close()
+    report.add(OK, "payouts", "Mollie answers with this key (it may read settlements)")
 
 
 @dataclass

@@ -450,3 +450,34 @@ def test_the_sandbox_settlement_parses_as_the_official_one(sandbox: MollieSandbo
 
     assert ours == theirs
     assert ours.net == Decimal("39.75") and ours.fee_vat == Decimal("0.55")
+
+
+def test_check_asks_mollie_once_whether_the_key_is_answered(sandbox: MollieSandbox) -> None:
+    for number in range(3):
+        one_settlement(sandbox, number, number, ["10.00"])
+    waits: list[float] = []
+
+    assert provider(sandbox, sleep=waits.append).check() is None
+    assert sandbox.requests == [("GET", "/v2/settlements", {"limit": "1"})]
+
+    wrong = "access_WrongTokenThatLeaks12345"
+    with pytest.raises(AuthError) as refused:
+        MollieProvider(wrong, base_url=sandbox.url).check()
+    assert str(refused.value).startswith("MOLLIE_API_KEY is wrong or revoked: Mollie answered 401")
+    assert "WrongToken" not in str(refused.value)
+
+    sandbox.failing = {"/v2/settlements": 403}
+    with pytest.raises(AuthError, match="MOLLIE_API_KEY may not read settlements"):
+        provider(sandbox).check()
+
+    # Down: said at once, from one request, not after the tries a pass makes.
+    sandbox.failing, sandbox.down_status = {}, 503
+    start = len(sandbox.requests)
+    with pytest.raises(ServiceDown, match=r"unavailable \(HTTP 503; 1 request in a row failed\)"):
+        provider(sandbox, sleep=waits.append).check()
+    assert len(sandbox.requests) == start + 1 and waits == []
+
+    sandbox.down_status = None
+    sandbox.override = lambda _req: Response(200, {"count": 1})
+    with pytest.raises(MollieError, match=r"no _embedded\.settlements list"):
+        provider(sandbox).check()
