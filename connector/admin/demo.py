@@ -1,7 +1,9 @@
-"""`connector demo`: both sandboxes on 127.0.0.1, a seeded Dutch shop, two real passes."""
+"""`connector demo`: the sandboxes on 127.0.0.1 (the shop, Moneybird and, for WooCommerce,
+Mollie), a seeded Dutch shop, real passes, its payouts booked."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -21,10 +23,17 @@ from connector.admin.reconcile_report import render
 from connector.admin.starter import INSTALLED
 from connector.config import load_config
 from connector.runtime import Runtime, build, setup_logging
+from connector.sandbox.mollie import MollieSandbox, seed_mollie
 from connector.sandbox.moneybird import MoneybirdSandbox
-from connector.sandbox.seed import demo_orders, seed_moneybird, seed_shop
+from connector.sandbox.seed import (
+    FIN_BANK,
+    demo_orders,
+    seed_moneybird,
+    seed_payout_ledgers,
+    seed_shop,
+)
 from connector.sandbox.woocommerce import WooCommerceSandbox
-from connector.state import OrderState, Store
+from connector.state import OrderState, PayoutRecord, PayoutState, Store
 from connector.sync.reconcile import Month, reconcile
 
 
@@ -50,6 +59,17 @@ class DemoShop:
     sandbox: Any
     platform: str
     env: dict[str, str]
+    mollie: MollieSandbox | None = None  # the WooCommerce shop's payment provider
+
+    def start(self) -> None:
+        self.sandbox.start()
+        if self.mollie is not None:
+            self.mollie.start()
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+        if self.mollie is not None:
+            self.mollie.stop()
 
     @property
     def example_id(self) -> str:
@@ -95,9 +115,57 @@ def demo_shop(platform: str, start: datetime, port: int = 0, host: str = "127.0.
     return DemoShop(woo, platform, env)
 
 
+def demo_payouts(
+    demo: DemoShop, mb: MoneybirdSandbox, start: datetime, port: int = 0, host: str = "127.0.0.1"
+) -> MollieSandbox | None:
+    """Mollie's side of the WooCommerce demo shop: its orders' payments in two settlements
+    paid out (the second holds order 1006, which stays parked, so that payout waits for it),
+    the ledgers the bookkeeper makes for payouts, and the first payout's line on the bank
+    account, so the first pass books one payout to the end and leaves one waiting."""
+    if demo.platform != "woocommerce":
+        return None
+    mollie = MollieSandbox(port=port, host=host)
+    paid_out = seed_mollie(mollie, list(demo.sandbox.orders.values()), start)
+    seed_payout_ledgers(mb)
+    first = mollie.settlements[paid_out[0]]
+    settled = datetime.fromisoformat(first["settledAt"]).date()
+    mb.add_bank_line(
+        FIN_BANK,
+        min(settled + timedelta(days=1), datetime.now(UTC).date()),
+        first["amount"]["value"],
+        f"Stichting Mollie Payments {first['reference']}",
+    )
+    demo.mollie = mollie
+    demo.env["MOLLIE_API_KEY"] = mollie.api_key
+    return mollie
+
+
+def payouts_block(mollie_url: str) -> str:
+    """[payouts] for the demo: Mollie's payouts on the Mollie account, with the ledgers
+    `seed_payout_ledgers` makes."""
+    return f"""
+[payouts]
+enabled = true
+bank_account = "Bankrekening"
+
+[payouts.mollie]                     # MOLLIE_API_KEY: the Mollie sandbox's
+financial_account = "Mollie"
+transfer_ledger = "Betalingen onderweg"
+fee_ledger = "Nog te betalen Mollie-kosten"
+fees_payable_ledger = "Nog te betalen Mollie-kosten"
+api_url = "{mollie_url}"
+"""
+
+
 def write_demo_config(
-    folder: Path, shop_url: str, mb: MoneybirdSandbox, mappings: Path, platform: str = "woocommerce"
+    folder: Path,
+    shop_url: str,
+    mb: MoneybirdSandbox,
+    mappings: Path,
+    platform: str = "woocommerce",
+    mollie_url: str | None = None,
 ) -> Path:
+    """The demo's config.toml; with `mollie_url`, [payouts] on against that Mollie."""
     path = folder / "config.toml"
     path.write_text(
         f"""[shop]
@@ -121,7 +189,8 @@ start = {(date.today() - timedelta(days=30)).isoformat()}
 tax = "{mappings / "tax.toml"}"
 ledger = "{mappings / "ledger.toml"}"
 payment = "{mappings / "payment.toml"}"
-""",
+"""
+        + (payouts_block(mollie_url) if mollie_url else ""),
         encoding="utf-8",
     )
     return path
@@ -138,11 +207,14 @@ def run_demo(console: Console, keep: bool = False, platform: str = "woocommerce"
     folder = Path(tempfile.mkdtemp(prefix="connector-demo-"))
     mb = MoneybirdSandbox()
     seed_moneybird(mb)
+    mollie = demo_payouts(demo, mb, start)
     contacts_before = len(mb.contacts)
     mb.start()
-    shop.start()
+    demo.start()
     try:
-        config_path = write_demo_config(folder, shop.url, mb, find_mappings(), platform)
+        config_path = write_demo_config(
+            folder, shop.url, mb, find_mappings(), platform, mollie.url if mollie else None
+        )
         env = {"MONEYBIRD_TOKEN": mb.token, **demo.env}
         config = load_config(config_path, environ=env)
         setup_logging(secrets=config.secrets.values())
@@ -173,6 +245,8 @@ def run_demo(console: Console, keep: bool = False, platform: str = "woocommerce"
                 # The reason is shop and table text: "[gift_cards] sale" is no markup.
                 reason = Text(f" order {record.number}: {record.park_reason}")
                 console.print(Text.assemble(("Parked", "yellow"), reason))
+            dashboard = f"connector dashboard --config {config_path}" if keep else None
+            payouts_ok = mollie is None or _payouts_table(console, runtime.store, dashboard)
             console.rule("Pass 2: the same shop again")
             second = runtime.engine().run_pass()
             console.print(
@@ -188,16 +262,25 @@ def run_demo(console: Console, keep: bool = False, platform: str = "woocommerce"
                 f"duplicate references: {duplicates or 'none'}"
             )
             ok = not duplicates and all_paid and exact == len(mb.invoices)
+            ok = ok and payouts_ok
             console.rule("Pass 3: a customer sends the moka pot back")
             ok = _refund_pass(console, demo, runtime, mb) and ok
             console.rule("The bookkeeper's monthly check: Moneybird against the shop")
             ok = _reconcile_pass(console, demo, runtime, mb) and ok
-            console.print(f"Try: connector status --config {config_path}" if keep else "")
+            if keep and mollie is not None:
+                console.print(
+                    f"Try: connector status --config {config_path}\n"
+                    f"and: {dashboard}   # its Payouts page: Mollie's payouts, one booked "
+                    "with its bank line, one waiting for order 1006",
+                    highlight=False,
+                )
+            else:
+                console.print(f"Try: connector status --config {config_path}" if keep else "")
             return 0 if ok else 1
         finally:
             runtime.close()
     finally:
-        shop.stop()
+        demo.stop()
         mb.stop()
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -239,7 +322,8 @@ def _reconcile_pass(
     console: Console, demo: DemoShop, runtime: Runtime, mb: MoneybirdSandbox
 ) -> bool:
     """Reconcile the demo's month; then, after someone deletes one invoice and edits another
-    in Moneybird, again: exactly those two orders are named, with what differs."""
+    in Moneybird, again: exactly those two orders are named, with what differs. With the
+    demo's payouts, the payout waiting for the parked order 1006 is named each time."""
     prefix = "SH-" if demo.platform == "shopify" else "WC-"
     months = sorted(
         {Month.of(date.fromisoformat(i["invoice_date"])) for i in mb.invoices.values()}, key=str
@@ -258,12 +342,66 @@ def _reconcile_pass(
         highlight=False,
     )
     named = []
+    results = list(clean)
     for month in months:
         after = reconcile(runtime.engine(), month)
         render(after, console)
-        named += [f.reference for f in after.findings]
-    return all(not r.findings and not r.error for r in clean) and sorted(named) == sorted(
-        [deleted, edited]
+        named += [f.reference for f in after.order_findings]
+        results.append(after)
+    # The payout holding the parked order 1006 cannot be booked: named, and only it.
+    payouts_named = all("(order 1006)" in f.what for r in results for f in r.payout_findings)
+    return (
+        all(not r.order_findings and not r.error for r in clean)
+        and payouts_named
+        and sorted(named) == sorted([deleted, edited])
+    )
+
+
+def _standing(record: PayoutRecord) -> str:
+    """Where a payout stands, in the words of the dashboard's Payouts page."""
+    match record.state:
+        case PayoutState.DONE:
+            return "booked, bank line linked"
+        case PayoutState.LINKED:
+            return "booked, waiting for the bank line"
+        case PayoutState.WAITING:
+            waits = (record.reason or "").partition("waits until these are booked: ")[2]
+            return f"waiting for orders: {waits or record.reason or ''}"
+        case _:
+            return f"{record.state}: {record.reason or ''}"
+
+
+def _payouts_table(console: Console, store: Store, dashboard: str | None) -> bool:
+    """Mollie's payouts as the pass booked them on the Mollie account in Moneybird; the demo
+    expects one booked to its bank line and one waiting for the parked order 1006.
+    `dashboard`: the command that shows them on the dashboard after the demo (with --keep)."""
+    table = Table(title="Mollie payouts -> the Mollie account in Moneybird")
+    for column in ("payout", "bank reference", "gross", "fees", "net", "where it stands"):
+        table.add_column(
+            column,
+            overflow="fold",
+            no_wrap=column in ("payout", "bank reference"),
+            justify="right" if column in ("gross", "fees", "net") else "left",
+        )
+    records = sorted(store.payouts(), key=lambda r: r.paid_out or "")
+    for record in records:
+        figures = json.loads(record.figures or "{}")
+        fees = Decimal(figures.get("fees", "0"))
+        table.add_row(
+            record.payout_id,
+            record.reference,
+            figures.get("gross", ""),
+            f"{-fees:.2f}",
+            record.net or "",
+            _standing(record),
+        )
+    console.print(table)
+    how = f"after the demo: {dashboard}" if dashboard else "`connector demo --keep` names it"
+    console.print(f"The dashboard's Payouts page shows the same ({how}).", highlight=False)
+    states = sorted(r.state for r in records)
+    waiting = [r for r in records if r.state == PayoutState.WAITING]
+    return states == sorted([PayoutState.DONE, PayoutState.WAITING]) and all(
+        "(order 1006)" in (r.reason or "") for r in waiting
     )
 
 
@@ -363,10 +501,11 @@ def container_commands(here: Path, env: dict[str, str], host: str) -> str:
 def serve_sandbox(
     console: Console, folder: Path, platform: str = "woocommerce", moneybird_port: int = 18080,
     shop_port: int = 18081, wait: Callable[[], None] | None = None, host: str = "127.0.0.1",
+    mollie_port: int = 18082,
 ) -> int:  # fmt: skip
-    """`connector sandbox`: the demo shop and a Moneybird on `host` (127.0.0.1), a config for
-    them in `folder`, and what to type to try every command (the container included) against
-    them; until stopped."""
+    """`connector sandbox`: the demo shop and a Moneybird (and, beside WooCommerce, Mollie
+    with the demo's payouts) on `host` (127.0.0.1), a config for them in `folder`, and what to
+    type to try every command (the container included) against them; until stopped."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
     try:
         demo = demo_shop(platform, start, shop_port, host)
@@ -382,32 +521,57 @@ def serve_sandbox(
         )
         return 2
     seed_moneybird(mb)
+    try:
+        mollie = demo_payouts(demo, mb, start, mollie_port, host)
+    except OSError as exc:
+        console.print(
+            f"Cannot listen on {host} (Mollie's port {mollie_port}): {exc.strerror}. "
+            "Choose another --host or --mollie-port (0: any free port).",
+            highlight=False,
+        )
+        return 2
     mb.start()
-    demo.sandbox.start()
+    demo.start()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tables = folder / "mappings"
         if not tables.exists():
             shutil.copytree(find_mappings(), tables)
-        path = write_demo_config(folder, demo.sandbox.url, mb, Path("mappings"), platform)
+        path = write_demo_config(
+            folder, demo.sandbox.url, mb, Path("mappings"), platform, mollie.url if mollie else None
+        )
         env = {"MONEYBIRD_TOKEN": mb.token, **demo.env}
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         container = container_commands(path.parent.resolve(), env, host)
+        payouts = (
+            f"Mollie at {mollie.url}, with two payouts of them; [payouts] is on in the config "
+            "(the first payout's bank line is on the bank account, the second waits for the "
+            "parked order 1006). "
+            if mollie
+            else ""
+        )
+        dashboard = (
+            f"  connector dashboard --config {path}   # after the sync: its Payouts page\n"
+            if mollie
+            else ""
+        )
         console.print(
             f"Sandbox {platform} shop at {demo.sandbox.url}, Moneybird at {mb.api_url}, with the "
-            f"demo orders. Config: {path}\n\n"
+            f"demo orders. {payouts}Config: {path}\n\n"
             f"  export {exports}\n"
             f"  connector config check --config {path}\n"
             f"  connector preview {demo.example_id} --config {path}\n"
             f"  connector sync --config {path}   # books the demo orders (see sync.start)\n"
-            f"  connector status --config {path}\n\n"
+            f"  connector status --config {path}\n"
+            f"{dashboard}\n"
             f"{container}"
-            "Ctrl-C stops the sandbox (its shop and Moneybird live in memory only).",
+            f"Ctrl-C stops the sandbox (its shop, Moneybird{' and Mollie' if mollie else ''} "
+            "live in memory only).",
             highlight=False,
         )
         (wait or _until_stopped)()
     finally:
-        demo.sandbox.stop()
+        demo.stop()
         mb.stop()
     return 0
 

@@ -115,6 +115,9 @@ def sandbox(
     folder: Annotated[Path, typer.Option(help="Where to write its config.")] = Path("sandbox"),
     moneybird_port: Annotated[int, typer.Option(help="0: any free port.")] = 18080,
     shop_port: Annotated[int, typer.Option(help="0: any free port.")] = 18081,
+    mollie_port: Annotated[
+        int, typer.Option(help="Mollie's, beside a WooCommerce shop; 0: any free port.")
+    ] = 18082,
     host: Annotated[
         str,
         typer.Option(
@@ -123,13 +126,15 @@ def sandbox(
         ),
     ] = "127.0.0.1",
 ) -> None:
-    """A local shop and Moneybird with the demo data, and a config pointing at them, to try
-    every command (and the container) without real accounts. Runs until Ctrl-C."""
+    """A local shop and Moneybird with the demo data (beside a WooCommerce shop also Mollie,
+    with payouts to book), and a config pointing at them, to try every command (and the
+    container) without real accounts. Runs until Ctrl-C."""
     from connector.admin.demo import serve_sandbox
 
-    raise typer.Exit(
-        serve_sandbox(console, folder, shop.lower(), moneybird_port, shop_port, host=host)
+    code = serve_sandbox(
+        console, folder, shop.lower(), moneybird_port, shop_port, host=host, mollie_port=mollie_port
     )
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -139,7 +144,8 @@ def demo(
         str, typer.Option(help="Which shop to emulate: woocommerce or shopify.")
     ] = "woocommerce",
 ) -> None:
-    """Start a local shop and Moneybird sandbox, sync the demo shop, show what happened."""
+    """Start a local shop and Moneybird sandbox (and Mollie beside WooCommerce), sync the demo
+    shop and book its payouts, show what happened."""
     from connector.admin.demo import run_demo
 
     if shop not in ("woocommerce", "shopify"):

@@ -26,7 +26,7 @@ def test_the_sandbox_prints_commands_that_work_against_it(
     folder = tmp_path / "sandbox"
     child = subprocess.Popen(
         [sys.executable, "-m", "connector", "sandbox", "--folder", str(folder), "--shop", shop,
-         "--moneybird-port", "0", "--shop-port", "0"],
+         "--moneybird-port", "0", "--shop-port", "0", "--mollie-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -80,7 +80,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "connector", "sandbox", "--folder", str(tmp_path),
-             "--moneybird-port", str(port), "--shop-port", "0"],
+             "--moneybird-port", str(port), "--shop-port", "0", "--mollie-port", "0"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert result.returncode == 2
@@ -99,3 +99,73 @@ def test_every_printed_docker_run_keeps_data_on_a_named_volume(host: str) -> Non
         assert "-e MONEYBIRD_TOKEN=t" in command
     assert SANDBOX_VOLUME != "connector-data"  # the README's volume for a real install
     assert f"docker volume rm {SANDBOX_VOLUME}" in text  # how to start afresh with a new sandbox
+
+
+def test_the_woocommerce_sandbox_serves_mollie_and_its_payouts_are_booked(tmp_path: Path) -> None:
+    """Beside the WooCommerce shop, Mollie with the demo's two payouts; the config has
+    [payouts] on against it and the exports carry MOLLIE_API_KEY, so a sync books one payout
+    to its bank line and leaves the one holding the parked order 1006 waiting."""
+    from connector.config import load_config
+    from connector.state import PayoutState, Store
+
+    folder = tmp_path / "sandbox"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "connector", "sandbox", "--folder", str(folder),
+         "--moneybird-port", "0", "--shop-port", "0", "--mollie-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("Ctrl-C" in ln for ln in lines):
+            line = child.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            lines.append(line)
+        text = "".join(lines)
+        mollie = re.search(r"Mollie at (http://127\.0\.0\.1:\d+),", text)
+        exports = re.search(r"export (.+)", text)
+        assert mollie and exports, text
+        env = {**os.environ, **dict(pair.split("=", 1) for pair in exports.group(1).split())}
+        assert env["MOLLIE_API_KEY"].startswith("access_")
+        config = folder / "config.toml"
+        assert f"connector dashboard --config {config}" in text
+        payouts = load_config(config, environ=env).file.payouts
+        assert payouts.enabled and payouts.mollie is not None
+        assert payouts.mollie.api_url == mollie.group(1)
+        sync = subprocess.run(
+            [sys.executable, "-m", "connector", "sync", "--config", str(config)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert sync.returncode == 0, sync.stdout + sync.stderr
+        store = Store(load_config(config, environ=env).state_path)
+        try:
+            records = sorted(store.payouts(), key=lambda r: r.paid_out or "")
+        finally:
+            store.close()
+        assert [r.state for r in records] == [PayoutState.DONE, PayoutState.WAITING]
+        assert "(order 1006)" in (records[1].reason or "")
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=15)
+        assert child.returncode == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+
+def test_mollie_s_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "connector", "sandbox", "--folder", str(tmp_path),
+             "--moneybird-port", "0", "--shop-port", "0", "--mollie-port", str(port)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"Cannot listen on 127.0.0.1 (Mollie's port {port})" in result.stdout
+    assert "Choose another --host or --mollie-port" in result.stdout
