@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connector.private_files import write_csv as write_private_csv
+from connector.sync.payout_settings import PROVIDER_LABELS
 from connector.sync.reconcile import FINDINGS, Known, Reconciliation
 
 
@@ -107,14 +108,21 @@ def _payouts(result: Reconciliation, console: Console) -> None:
     if section.rows:
         # Chargebacks and the fees' VAT only where there are any: the table stays readable.
         chargebacks = any(row.chargebacks for row in section.rows)
+        refunds = any(row.refunds for row in section.rows)
         fee_vat = any(row.fee_vat is not None for row in section.rows)
-        columns = [("payout", False), ("reference", False), ("date", False), ("gross", True),
-                   ("refunds", True)] + ([("chargebacks", True)] if chargebacks else []) + [
+        columns = [("payout", False), ("reference", False), ("date", False), ("gross", True)] + (
+                   [("refunds", True)] if refunds else []) + (
+                   [("chargebacks", True)] if chargebacks else []) + [
                    ("fees", True)] + ([("fee VAT", True)] if fee_vat else []) + [
                    ("net", True), ("state", False), ("bank line", False),
-                   ("balance after", True)]  # fmt: skip
-        table = Table(title="Payouts", title_justify="left", box=box.SIMPLE_HEAD)
-        widths = {"payout": 12, "reference": 10, "date": 10, "state": 6, "bank line": 8}
+                   ("balance", True)]  # fmt: skip
+        # One provider (the usual case): named in the title, so its ids keep to one line.
+        providers = sorted({row.provider for row in section.rows})
+        only = PROVIDER_LABELS.get(providers[0], providers[0]) if len(providers) == 1 else ""
+        title = "Payouts" + (f": {only}" if only else "") + " (balance: the provider's account "
+        title += "in Moneybird after it)"
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+        widths = {"payout": 12, "reference": 10, "date": 10, "state": 7, "bank line": 10}
         for column, amount in columns:
             table.add_column(
                 column,
@@ -124,9 +132,11 @@ def _payouts(result: Reconciliation, console: Console) -> None:
                 justify="right" if amount else "left",
             )
         for row in section.rows:
-            cells = [f"{row.provider} {row.payout_id}", row.reference,
-                     row.day.isoformat() if row.day else "", _money(row.gross),
-                     _money(row.refunds)] + ([_money(row.chargebacks)] if chargebacks else []) + [
+            named = row.payout_id if len(providers) == 1 else f"{row.provider} {row.payout_id}"
+            cells = [named, row.reference,
+                     row.day.isoformat() if row.day else "", _money(row.gross)] + (
+                     [_money(row.refunds)] if refunds else []) + (
+                     [_money(row.chargebacks)] if chargebacks else []) + [
                      _money(row.fees)] + ([_money(row.fee_vat)] if fee_vat else []) + [
                      _money(row.net), row.state, row.bank_line,
                      _money(row.balance_after)]  # fmt: skip

@@ -243,6 +243,21 @@ def booked(invoice: Invoice) -> BookedInvoice:
     )
 
 
+def paid_on_account(invoice: BookedInvoice, account_id: str) -> Decimal:
+    """What the document's payments on one financial account add up to (a provider's
+    movements linked to it, the connector's own payment there), its rounding payment aside."""
+    return sum(
+        (
+            parse(p.get("price"), "payment price")
+            for p in invoice.raw.get("payments") or []
+            if str(p.get("financial_account_id")) == account_id
+            and p.get("price") is not None
+            and not str(p.get("transaction_identifier") or "").endswith("-rounding")
+        ),
+        ZERO,
+    )
+
+
 def booked_or_none(invoice: Invoice | None) -> BookedInvoice | None:
     return booked(invoice) if invoice is not None else None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from connector.booking.book import Parked
@@ -38,6 +39,7 @@ from connector.moneybird.documents import (
     booked_or_none,
     day_body,
     listed_ids,
+    paid_on_account,
     payment_body,
     rounding_body,
 )
@@ -51,6 +53,7 @@ from connector.state import (
     OrderState,
     RefundRecord,
     RefundState,
+    Store,
     to_text,
     utcnow,
 )
@@ -248,23 +251,19 @@ class DayFlow:
                 self.store.save(record)
 
     def _pay_what_is_left(self, record: DayRecord, gone: list[str], left: list[str]) -> None:
+        """Each gone provider's own share of the day, less what its movements paid already:
+        a share still left to another provider's payouts stays theirs."""
         invoice = booked(self.client.invoice(record.invoice_id or ""))
-        unpaid = invoice.total_unpaid
-        if unpaid != ZERO and len(gone) == 1:
-            account = gone[0]
+        shares = left_to_payouts(self.store, record)
+        for account in gone:
             identifier = f"{record.reference}/{account}"
-            if identifier not in invoice.payments:
-                plan = PaymentPlan(unpaid, date.fromisoformat(record.day), identifier, account)
-                self._write_payment(record, Intent.PAY, payment_body(plan), identifier)
-        elif unpaid != ZERO:
-            note = (
-                f"{fmt(unpaid)} of it was left to the payouts of {len(gone)} providers no longer "
-                "booked: register those payments by hand in Moneybird"
-            )
-            record.notes = "; ".join(filter(None, [record.notes, note]))
-        record.payout_accounts = (
-            json.dumps([a for a in left if a not in gone]) if len(left) > len(gone) else None
-        )
+            due = cents(shares.get(account, ZERO) - paid_on_account(invoice, account))
+            if identifier in invoice.payments or due == ZERO:
+                continue
+            plan = PaymentPlan(due, date.fromisoformat(record.day), identifier, account)
+            self._write_payment(record, Intent.PAY, payment_body(plan), identifier)
+        kept = [a for a in left if a not in gone]
+        record.payout_accounts = json.dumps(kept) if kept else None
         record.intent = None
         self.store.save(record)
 
@@ -460,3 +459,22 @@ class DayFlow:
     ) -> str:
         invoice_id = record.invoice_id or ""
         return self.writer.write_payment(record, intent, invoice_id, body, identifier, self.client)
+
+
+def left_to_payouts(store: Store, record: DayRecord) -> dict[str, Decimal]:
+    """What a day's document left to the providers' payouts, per financial account: its
+    items' payments through the accounts it remembers as left to them, summed as its document
+    was made (every item's own share, a change's apart)."""
+    accounts = set(json.loads(record.payout_accounts or "[]"))
+    left: dict[str, Decimal] = {}
+    if not accounts:
+        return left
+    for key in json.loads(record.order_keys):
+        # A refund's and a change's keys are their order's key and more: looked up apart.
+        item = store.order(key) or store.refund(key) or store.correction(key)
+        if item is None or not item.day_share:
+            continue
+        for account, amount in DayShare.from_json(item.day_share).payments.items():
+            if account in accounts:
+                left[account] = left.get(account, ZERO) + amount
+    return left

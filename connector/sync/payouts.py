@@ -46,6 +46,7 @@ from connector.moneybird.documents import booked as booked_invoice
 from connector.payouts.provider import PayoutProvider
 from connector.payouts.records import PartKind, Payout, PayoutPart, RefusedPayout
 from connector.state import (
+    DayRecord,
     DayState,
     Meta,
     OrderRecord,
@@ -187,6 +188,8 @@ class PayoutFlow:
         self._accounts: dict[str, tuple[date, list[bank.Mutation]]] = {}
         self._fresh: set[str] = set()  # the payouts this pass has worked on already
         self._documents: dict[str, BookedInvoice | None] = {}  # days' documents read
+        self._days: dict[str, DayRecord] | None = None  # the days' records by document
+        self._account_of: dict[str, str] = {}  # provider -> its financial account
 
     # --- the pass --------------------------------------------------------------------------
 
@@ -196,6 +199,8 @@ class PayoutFlow:
         self._accounts = {}
         self._fresh = set()
         self._documents = {}
+        self._days = None
+        self._account_of = {n: s.financial_account_id for n, s in setup.settings.items()}
         for provider in self.providers:
             settings = setup.settings.get(provider.name)
             if settings is None:
@@ -671,6 +676,8 @@ class PayoutFlow:
                 self.store.save(record)
             while line["linked"] < len(links):
                 link = links[line["linked"]]
+                if not self._still_left(record, link):
+                    return False
                 line["pending"] = True
                 record.intent, record.lines = PayoutIntent.LINK.value, json.dumps(lines)
                 self.store.save(record)
@@ -701,6 +708,33 @@ class PayoutFlow:
                 record.intent, record.lines = None, json.dumps(lines)
                 self.store.save(record)
         return True
+
+    def _still_left(self, record: PayoutRecord, link: Link) -> bool:
+        """A link that pays a day's document is made only while the day still leaves this
+        provider's part to its payouts: a day the connector paid itself meanwhile ([payouts]
+        turned off and on again) would be paid twice. Parked then, saying what to do."""
+        if link.booking_type != DAY_DOCUMENT or link.price is None:
+            return True
+        day = self._day_by_document().get(link.booking_id)
+        account = self._account_of.get(record.provider)
+        if day is None or account is None:
+            return True
+        if account in json.loads(day.payout_accounts or "[]"):
+            return True
+        record.state, record.intent = PayoutState.PARKED.value, None
+        record.reason = (
+            f"the day's document {day.invoice_number or day.reference} was paid by the connector "
+            "while payouts were off, so this payout's movement for it would pay it twice: link "
+            "that movement to the connector's payment on the document by hand in Moneybird "
+            f"(or unlink that payment), then `connector retry {record.payout_id}`"
+        )
+        self.store.save(record)
+        return False
+
+    def _day_by_document(self) -> dict[str, DayRecord]:
+        if self._days is None:
+            self._days = {d.invoice_id: d for d in self.store.days() if d.invoice_id}
+        return self._days
 
     def _links_made(self, mutation_id: str, wanted: int) -> int | None:
         """How many of a line's links Moneybird holds (each link leaves a payment or a ledger

@@ -17,7 +17,7 @@ import pytest
 from connector.config import load_config
 from connector.runtime import Runtime, build
 from connector.sandbox.mollie import MollieSandbox, seed_mollie
-from connector.sandbox.moneybird import MoneybirdSandbox
+from connector.sandbox.moneybird import Fault, MoneybirdSandbox
 from connector.sandbox.seed import (
     FIN_BANK,
     FIN_MOLLIE,
@@ -28,7 +28,7 @@ from connector.sandbox.seed import (
     seed_shop,
 )
 from connector.sandbox.woocommerce import WooCommerceSandbox
-from connector.state import Meta, PayoutState
+from connector.state import Meta, PayoutState, Store
 from tests.conftest import secrets_env, write_config
 
 D = Decimal
@@ -353,6 +353,57 @@ def test_summary_days_before_payouts_since_are_paid_by_the_connector(
         assert [(p["financial_account_id"], D(p["price"])) for p in fifth["payments"]] == [
             (FIN_MOLLIE, D("134.88"))
         ]
+    finally:
+        october.stop()
+        mollie.stop()
+
+
+def test_payouts_off_and_on_again_never_pay_a_day_twice(
+    tmp_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """A statement posted whose links Moneybird could not make yet; [payouts] turned off (the
+    days are paid by the connector); on again: the pending links would pay those days twice,
+    so the payout is parked saying what to do, and no document is paid more than its total."""
+    october = WooCommerceSandbox()
+    seed_shop(october, demo_orders(datetime(2026, 10, 5, 9, tzinfo=UTC)))
+    mollie = MollieSandbox()
+    seed_mollie(mollie, list(october.orders.values()), datetime(2026, 10, 5, 9, tzinfo=UTC))
+    october.start()
+    mollie.start()
+    try:
+        ledgers(moneybird)
+        extra = 'mode = "summary"\n' + payouts_block(mollie)
+        path = write_config(
+            tmp_path, october.url, moneybird.api_url, moneybird.administration_id, extra=extra
+        )
+        env = {**secrets_env(october, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+
+        def one_pass() -> Runtime:
+            runtime = build(load_config(path, environ=env))
+            runtime.client._sleep = lambda _s: None
+            try:
+                runtime.engine().run_pass()
+            finally:
+                runtime.close()
+            return runtime
+
+        moneybird.faults.append(Fault("PATCH", r".*link_booking", "before_500", times=50))
+        first = one_pass()
+        moneybird.faults.clear()
+        assert any(r.state == PayoutState.BOOKED for r in first.store.payouts())
+        path.write_text(path.read_text().replace("enabled = true", "enabled = false"))
+        one_pass()
+        path.write_text(path.read_text().replace("enabled = false", "enabled = true"))
+        one_pass()
+        one_pass()
+        for reference, document in moneybird.external_invoices.items():
+            assert D(document["total_unpaid"]) >= 0, (reference, document["payments"])
+        store = Store(tmp_path / "state.db")
+        try:
+            parked = [r for r in store.payouts() if r.state == PayoutState.PARKED]
+        finally:
+            store.close()
+        assert parked and "paid by the connector while payouts were off" in (parked[0].reason or "")
     finally:
         october.stop()
         mollie.stop()

@@ -40,6 +40,13 @@ def _bank_looked_at_every_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("connector.sync.payouts.BANK_POLL", timedelta(0))
 
 
+@pytest.fixture(autouse=True)
+def _reconciled_on_20_october(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The month is reconciled while its last days still wait for their payouts."""
+    when = datetime(2026, 10, 20, 12, tzinfo=UTC)
+    monkeypatch.setattr("connector.sync.reconcile.compare.utcnow", lambda: when)
+
+
 @pytest.fixture
 def booked(
     tmp_path: Path, moneybird: MoneybirdSandbox, monkeypatch: pytest.MonkeyPatch
@@ -122,3 +129,17 @@ def test_more_unpaid_than_the_payouts_still_owe_the_day_is_a_difference(
     assert "32.85 of it left to Mollie's payouts" in found[0]["what"]
     # The other days still agree.
     assert [f["reference"] for f in report["differences"]] == ["WC-2026-10-06"]
+
+
+def test_a_day_left_to_payouts_that_never_came_is_a_difference_after_35_days(
+    booked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In December, 7 October's part (36.29) that no payout paid is no longer waiting (it
+    agreed for ever before): a difference saying what to check."""
+    when = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    monkeypatch.setattr("connector.sync.reconcile.compare.utcnow", lambda: when)
+    report = reconciled(booked)
+    late = [f for f in report["differences"] if f["reference"] == "WC-2026-10-07"]
+    assert len(late) == 1, json.dumps(report["differences"], indent=1)
+    assert "36.29 unpaid in Moneybird" in late[0]["what"]
+    assert "no payout has paid it" in late[0]["what"]

@@ -11,9 +11,9 @@ from functools import cached_property
 
 from connector.money import ZERO, parse
 from connector.moneybird.documents import Document, RoundingPayment, booked
-from connector.state import DayRecord, OrderState, RefundRecord, RefundState, from_text
+from connector.state import DayRecord, OrderState, RefundRecord, RefundState, from_text, utcnow
 from connector.sync.adoption import customer_name, not_this_sale
-from connector.sync.reconcile.days import left_to_payouts
+from connector.sync.days import left_to_payouts
 from connector.sync.reconcile.expected import Expected
 from connector.sync.reconcile.payouts import provider_accounts
 from connector.sync.reconcile.report import Finding, Reconciliation, Row
@@ -35,6 +35,11 @@ class Owed:
 
     amount: Decimal
     to: str  # whose payouts, for people ("Mollie's payouts")
+
+
+# A day's provider part still unpaid this long after the day is no longer waiting: a payout
+# comes within days (Mollie: daily or weekly), this allows a monthly one and its bank line.
+PAYOUT_DAYS = 35
 
 
 class Comparison:
@@ -81,6 +86,14 @@ class Comparison:
     def _providers(self) -> dict[str, str]:
         """The financial accounts [payouts] books providers' payouts on: the provider's name."""
         return provider_accounts(self.scope.engine.config.file.payouts, self.scope.accounts)
+
+    def _long_left(self, document: Document) -> bool:
+        """A day left to the payouts longer than a payout takes (and its bank line after)."""
+        record = self._days.get(document.id)
+        if record is None:
+            return False
+        now = utcnow().astimezone(self.scope.tz).date()
+        return (now - date.fromisoformat(record.day)).days > PAYOUT_DAYS
 
     def _owed_by_payouts(self, document: Document) -> Owed | None:
         """A day's document that left a provider's part to its payouts: what they still owe
@@ -281,7 +294,8 @@ class Comparison:
         waiting: str | None = None  # the part the providers' payouts have yet to pay
         if not document.is_draft and document.unpaid > ZERO:
             owed = self._owed_by_payouts(document) if item.kind == "day" else None
-            if owed is not None and document.unpaid <= owed.amount:
+            late = owed is not None and self._long_left(document)
+            if owed is not None and document.unpaid <= owed.amount and not late:
                 waiting = (
                     f"paid in part, the rest ({document.unpaid}) left to {owed.to}"
                     if document.unpaid < document.total
@@ -294,6 +308,12 @@ class Comparison:
                 )
                 if owed is not None:
                     problem += f"; {owed.amount} of it left to {owed.to}"
+                if late:
+                    problem += (
+                        f" for more than {PAYOUT_DAYS} days, and no payout has paid it: check "
+                        "that the provider paid these orders out ([payouts] since, the right "
+                        "account), or register the payment by hand in Moneybird"
+                    )
                 problems.append(problem)
         elif not document.is_draft and document.unpaid < ZERO:
             problems.append(f"{-document.unpaid} more paid in Moneybird than its total")

@@ -3,7 +3,6 @@ booked are compared as that one document, by their sum."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
 
@@ -11,11 +10,9 @@ from connector.booking.day import DayShare
 from connector.money import ZERO
 from connector.state import (
     CorrectionRecord,
-    DayRecord,
     OrderRecord,
     OrderState,
     RefundRecord,
-    Store,
 )
 from connector.sync.reconcile.expected import Expected
 from connector.sync.reconcile.report import Reconciliation
@@ -113,22 +110,3 @@ class Days:
                 self.result.not_booked.append(item.known(why))
             elif correction.invoice_number:
                 days.setdefault(correction.invoice_number, []).append(item)
-
-
-def left_to_payouts(store: Store, record: DayRecord) -> dict[str, Decimal]:
-    """What a day's document left to the providers' payouts, per financial account: its
-    items' payments through the accounts it remembers as left to them, summed as its document
-    was made (every item's own share, a change's apart)."""
-    accounts = set(json.loads(record.payout_accounts or "[]"))
-    left: dict[str, Decimal] = {}
-    if not accounts:
-        return left
-    for key in json.loads(record.order_keys):
-        # A refund's and a change's keys are their order's key and more: looked up apart.
-        item = store.order(key) or store.refund(key) or store.correction(key)
-        if item is None or not item.day_share:
-            continue
-        for account, amount in DayShare.from_json(item.day_share).payments.items():
-            if account in accounts:
-                left[account] = left.get(account, ZERO) + amount
-    return left
