@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from connector.sandbox.http import DropConnection
 from connector.sandbox.mollie import MollieSandbox
 from connector.sandbox.moneybird import MoneybirdSandbox
@@ -27,8 +29,13 @@ ROUNDS = int(os.environ.get("CRASH_ROUNDS", "12"))
 ORDERS, PER_SETTLEMENT = 24, 6
 
 
-def test_killed_sync_books_each_payout_once(tmp_path: Path, moneybird: MoneybirdSandbox) -> None:
-    rng = random.Random(SEED)
+@pytest.mark.parametrize("mode", ["per_order", "summary"])
+def test_killed_sync_books_each_payout_once(
+    tmp_path: Path, moneybird: MoneybirdSandbox, mode: str
+) -> None:
+    """Summary mode: the days' documents (settled at once) are paid by the payouts' movements,
+    each exactly its total."""
+    rng = random.Random(SEED + (mode == "summary"))
     shop, mollie = WooCommerceSandbox(), MollieSandbox()
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
     people = [ANNA, FATIMA, PIETER]
@@ -48,7 +55,9 @@ def test_killed_sync_books_each_payout_once(tmp_path: Path, moneybird: Moneybird
         moneybird.rate_limit = 100_000
         config = write_config(
             tmp_path, shop.url, moneybird.api_url, moneybird.administration_id,
-            extra=payouts_block(mollie), mb_extra="rate_limit = 100000",
+            extra=(f'mode = "{mode}"\n' + payouts_block(mollie)
+                   + "\n[summary]\nsettle_days = 0\n"),
+            mb_extra="rate_limit = 100000",
         )  # fmt: skip
         env = {**os.environ, **secrets_env(shop, moneybird), "MOLLIE_API_KEY": mollie.api_key}
         _run(config, env)  # the orders are booked first; then Mollie pays them out
@@ -77,13 +86,14 @@ def test_killed_sync_books_each_payout_once(tmp_path: Path, moneybird: Moneybird
 
         moneybird.write_hook = hook
         for _ in range(ROUNDS):
-            plan.update(writes=0, kill_at=rng.randint(1, 8), after=rng.random() < 0.6)
+            most = 8 if mode == "per_order" else 3  # summary mode writes a few per payout
+            plan.update(writes=0, kill_at=rng.randint(1, most), after=rng.random() < 0.6)
             child = _popen(config, env)
             plan["child"] = child
             child.wait(timeout=120)
         moneybird.write_hook = None
         _run(config, env)
-        assert len(moments) >= ROUNDS // 2, moments
+        assert len(moments) >= (ROUNDS // 2 if mode == "per_order" else 3), moments
 
         why = f"seed {SEED}, kills at {moments}"
         statements = [s for s in moneybird.financial_statements.values()
@@ -96,8 +106,15 @@ def test_killed_sync_books_each_payout_once(tmp_path: Path, moneybird: Moneybird
         assert all(m["state"] == "processed" for m in lines), why
         assert all(len(m["payments"]) + len(m["ledger_account_bookings"]) == 1 for m in lines), why
         assert sum(Decimal(m["amount"]) for m in lines) == Decimal("0.00"), why
-        assert len(moneybird.invoices) == ORDERS
-        assert all(len(i["payments"]) == 1 for i in moneybird.invoices.values()), why
+        if mode == "per_order":
+            assert len(moneybird.invoices) == ORDERS
+            assert all(len(i["payments"]) == 1 for i in moneybird.invoices.values()), why
+        else:
+            days = list(moneybird.external_invoices.values())
+            assert days and not moneybird.invoices, why
+            for day in days:  # paid by the movements, once: exactly its total
+                paid = sum((Decimal(p["price"]) for p in day["payments"]), Decimal(0))
+                assert paid == Decimal(day["total_price_incl_tax"]), (why, day["payments"])
         bank = [m for m in moneybird.financial_mutations.values()
                 if m["financial_account_id"] == FIN_BANK]  # fmt: skip
         assert all(m["state"] == "processed" and len(m["ledger_account_bookings"]) == 1
