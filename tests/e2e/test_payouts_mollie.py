@@ -21,6 +21,7 @@ from connector.sandbox.moneybird import Fault, MoneybirdSandbox
 from connector.sandbox.seed import (
     FIN_BANK,
     FIN_MOLLIE,
+    FIN_PAYPAL,
     LEDGER_FEES_PAYABLE,
     LEDGER_TRANSFERS,
     demo_orders,
@@ -29,6 +30,7 @@ from connector.sandbox.seed import (
 )
 from connector.sandbox.woocommerce import WooCommerceSandbox
 from connector.state import Meta, PayoutState, Store
+from connector.sync.report import PassReport
 from tests.conftest import secrets_env, write_config
 
 D = Decimal
@@ -404,6 +406,57 @@ def test_payouts_off_and_on_again_never_pay_a_day_twice(
         finally:
             store.close()
         assert parked and "paid by the connector while payouts were off" in (parked[0].reason or "")
+    finally:
+        october.stop()
+        mollie.stop()
+
+
+def test_a_provider_removed_pays_its_own_share_of_a_day_not_another_providers(
+    tmp_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """A day leaving parts to two providers' payouts (Mollie's, and here PayPal's as if it
+    were booked by payouts too): when Mollie's section goes, the connector pays Mollie's
+    share only (103.18 less the 70.33 its payout paid = 32.85), and PayPal's 16.46 stays left
+    to PayPal's payouts (it paid the whole 49.31 unpaid on Mollie's account before)."""
+    october = WooCommerceSandbox()
+    seed_shop(october, demo_orders(datetime(2026, 10, 5, 9, tzinfo=UTC)))
+    mollie = MollieSandbox()
+    seed_mollie(mollie, list(october.orders.values()), datetime(2026, 10, 5, 9, tzinfo=UTC))
+    october.start()
+    mollie.start()
+    try:
+        ledgers(moneybird)
+        extra = 'mode = "summary"\n' + payouts_block(mollie)
+        path = write_config(
+            tmp_path, october.url, moneybird.api_url, moneybird.administration_id, extra=extra
+        )
+        env = {**secrets_env(october, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+        runtime = build(load_config(path, environ=env))
+        runtime.client._sleep = lambda _s: None
+        try:
+            runtime.engine().run_pass()
+            sixth = {i["reference"]: i for i in moneybird.external_invoices.values()}[
+                "WC-2026-10-06"
+            ]
+            [paypal] = [p for p in sixth["payments"] if p["financial_account_id"] == FIN_PAYPAL]
+            moneybird.delete_payment(sixth["id"], paypal["id"])
+            [day] = [d for d in runtime.store.days() if d.day == "2026-10-06"]
+            day.payout_accounts = json.dumps([FIN_MOLLIE, FIN_PAYPAL])
+            runtime.store.save(day)
+            engine = runtime.engine()
+            engine.days.payout_accounts = frozenset({FIN_PAYPAL})  # Mollie's section gone
+            engine.days.payout_accounts_known = True
+            engine.days.book_settled(PassReport())
+            [day] = [d for d in runtime.store.days() if d.day == "2026-10-06"]
+        finally:
+            runtime.close()
+        sixth = {i["reference"]: i for i in moneybird.external_invoices.values()}["WC-2026-10-06"]
+        mollie_paid = sorted(
+            D(p["price"]) for p in sixth["payments"] if p["financial_account_id"] == FIN_MOLLIE
+        )
+        assert mollie_paid == [D("32.85"), D("70.33")]
+        assert D(sixth["total_unpaid"]) == D("16.46")  # PayPal's part: still its payouts'
+        assert json.loads(day.payout_accounts or "[]") == [FIN_PAYPAL]
     finally:
         october.stop()
         mollie.stop()
