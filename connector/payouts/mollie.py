@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from connector.money import BASE_CURRENCY, ZERO, MoneyError, cents, is_cents, parse
+from connector.money import BASE_CURRENCY, ZERO, cents, is_cents
 from connector.payouts.records import (
     PartKind,
     Payout,
@@ -23,6 +23,7 @@ from connector.payouts.records import (
     PayoutPart,
     check_id,
     check_payout,
+    parse_amount,
     parse_moment,
     shown,
 )
@@ -220,14 +221,8 @@ def _money(item: Mapping[str, object], key: str, where: str) -> Decimal:
         raise PayoutDataError(
             f"{where}.{key}.currency is {shown(currency)}; only {BASE_CURRENCY} is booked"
         )
-    value = amount.get("value")
-    if not isinstance(value, str) or not re.fullmatch(r"-?[0-9]{1,10}(\.[0-9]{1,4})?", value):
-        # Mollie sends every amount as a decimal string; a number or anything else is not its.
-        raise PayoutDataError(f"{where}.{key}.value {shown(value)} is not an amount string")
-    try:
-        return parse(value, f"{where}.{key}.value")
-    except MoneyError as exc:
-        raise PayoutDataError(str(exc)) from None
+    # Mollie sends every amount as a decimal string; a number or anything else is not its.
+    return parse_amount(amount.get("value"), f"{where}.{key}.value", 4)
 
 
 def _moment(item: Mapping[str, object], key: str, where: str, now: datetime | None) -> datetime:

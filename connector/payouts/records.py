@@ -5,13 +5,14 @@ knows a provider or Moneybird; `check_payout` refuses a payout whose figures can
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
 from connector.errors import ParksItem
-from connector.money import BASE_CURRENCY, ZERO, is_cents
+from connector.money import BASE_CURRENCY, ZERO, MoneyError, is_cents, parse
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no payout the connector books is older
 AHEAD = timedelta(days=2)  # to the end of tomorrow: a provider's clock is never further ahead
@@ -197,3 +198,16 @@ def check_payout(payout: Payout, now: datetime | None = None) -> Payout:
             f"(a difference of {payout.net - payout.parts_net}); it is not booked until they do"
         )
     return payout
+
+
+def parse_amount(value: object, where: str, places: int) -> Decimal:
+    """A provider's amount, sent as a decimal string (at most `places` decimals): the one
+    place such a string is read, so a number, an exponent or another script's digits are
+    refused alike, naming the field."""
+    pattern = rf"-?[0-9]{{1,10}}(\.[0-9]{{1,{places}}})?"
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise PayoutDataError(f"{where} {shown(value)} is not an amount string")
+    try:
+        return parse(value, where)
+    except MoneyError as exc:
+        raise PayoutDataError(str(exc)) from None

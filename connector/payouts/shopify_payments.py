@@ -31,6 +31,7 @@ from connector.payouts.records import (
     RefusedPayout,
     check_id,
     check_payout,
+    parse_amount,
     parse_moment,
     shown,
 )
@@ -337,12 +338,7 @@ def _money(item: Mapping[str, object], key: str, where: str) -> Decimal:
         )
     value = money.get("amount")
     # Shopify's Decimal is a string, trailing zeros dropped ("10.5").
-    if not isinstance(value, str) or not re.fullmatch(r"-?[0-9]{1,10}(\.[0-9]{1,10})?", value):
-        raise PayoutDataError(f"{where}.{key}.amount {shown(value)} is not an amount")
-    try:
-        amount = parse(value, f"{where}.{key}.amount")
-    except MoneyError as exc:
-        raise PayoutDataError(str(exc)) from None
+    amount = parse_amount(value, f"{where}.{key}.amount", 10)
     if not is_cents(amount):
         raise PayoutDataError(f"{where}.{key}.amount {value} is not in whole cents")
     return amount
