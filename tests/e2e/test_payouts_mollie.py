@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -166,16 +167,17 @@ def test_mollie_down_is_said_and_the_orders_are_booked_all_the_same(
     assert mutations(moneybird, FIN_MOLLIE) == []
 
 
-def test_summary_mode_the_days_documents_are_paid_by_the_payouts_once(
+@contextmanager
+def october_in_summary(
     tmp_path: Path, moneybird: MoneybirdSandbox
-) -> None:
-    """In summary mode the Mollie part of a day's document is left to Mollie's payouts: the
-    connector registers no payment for it, and each payout's movement for a day's orders pays
-    that document, exactly once, also when a day's orders are in two payouts."""
+) -> Iterator[tuple[Path, dict[str, str]]]:
+    """The October demo shop in summary mode with Mollie's settlements of it and [payouts]
+    on, served while the block runs: the configuration and the secrets."""
+    start = datetime(2026, 10, 5, 9, tzinfo=UTC)
     october = WooCommerceSandbox()
-    seed_shop(october, demo_orders(datetime(2026, 10, 5, 9, tzinfo=UTC)))
+    seed_shop(october, demo_orders(start))
     mollie = MollieSandbox()
-    seed_mollie(mollie, list(october.orders.values()), datetime(2026, 10, 5, 9, tzinfo=UTC))
+    seed_mollie(mollie, list(october.orders.values()), start)
     october.start()
     mollie.start()
     try:
@@ -184,7 +186,19 @@ def test_summary_mode_the_days_documents_are_paid_by_the_payouts_once(
         path = write_config(
             tmp_path, october.url, moneybird.api_url, moneybird.administration_id, extra=extra
         )
-        env = {**secrets_env(october, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+        yield path, {**secrets_env(october, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+    finally:
+        october.stop()
+        mollie.stop()
+
+
+def test_summary_mode_the_days_documents_are_paid_by_the_payouts_once(
+    tmp_path: Path, moneybird: MoneybirdSandbox
+) -> None:
+    """In summary mode the Mollie part of a day's document is left to Mollie's payouts: the
+    connector registers no payment for it, and each payout's movement for a day's orders pays
+    that document, exactly once, also when a day's orders are in two payouts."""
+    with october_in_summary(tmp_path, moneybird) as (path, env):
         runtime = build(load_config(path, environ=env))
         runtime.client._sleep = lambda _s: None
         try:
@@ -231,9 +245,6 @@ def test_summary_mode_the_days_documents_are_paid_by_the_payouts_once(
         ]  # fmt: skip
         assert [D(p["price"]) for p in third["payments"]] == [D("36.29")]
         assert days["WC-2026-10-05"]["payments"][0]["price"] == "134.88"  # untouched
-    finally:
-        october.stop()
-        mollie.stop()
 
 
 def test_summary_days_paid_before_payouts_were_on_take_a_whole_days_payout_on_their_payment(
@@ -366,19 +377,7 @@ def test_payouts_off_and_on_again_never_pay_a_day_twice(
     """A statement posted whose links Moneybird could not make yet; [payouts] turned off (the
     days are paid by the connector); on again: the pending links would pay those days twice,
     so the payout is parked saying what to do, and no document is paid more than its total."""
-    october = WooCommerceSandbox()
-    seed_shop(october, demo_orders(datetime(2026, 10, 5, 9, tzinfo=UTC)))
-    mollie = MollieSandbox()
-    seed_mollie(mollie, list(october.orders.values()), datetime(2026, 10, 5, 9, tzinfo=UTC))
-    october.start()
-    mollie.start()
-    try:
-        ledgers(moneybird)
-        extra = 'mode = "summary"\n' + payouts_block(mollie)
-        path = write_config(
-            tmp_path, october.url, moneybird.api_url, moneybird.administration_id, extra=extra
-        )
-        env = {**secrets_env(october, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+    with october_in_summary(tmp_path, moneybird) as (path, env):
 
         def one_pass() -> Runtime:
             runtime = build(load_config(path, environ=env))
@@ -406,9 +405,6 @@ def test_payouts_off_and_on_again_never_pay_a_day_twice(
         finally:
             store.close()
         assert parked and "paid by the connector while payouts were off" in (parked[0].reason or "")
-    finally:
-        october.stop()
-        mollie.stop()
 
 
 def test_a_provider_removed_pays_its_own_share_of_a_day_not_another_providers(
@@ -418,19 +414,7 @@ def test_a_provider_removed_pays_its_own_share_of_a_day_not_another_providers(
     were booked by payouts too): when Mollie's section goes, the connector pays Mollie's
     share only (103.18 less the 70.33 its payout paid = 32.85), and PayPal's 16.46 stays left
     to PayPal's payouts (it paid the whole 49.31 unpaid on Mollie's account before)."""
-    october = WooCommerceSandbox()
-    seed_shop(october, demo_orders(datetime(2026, 10, 5, 9, tzinfo=UTC)))
-    mollie = MollieSandbox()
-    seed_mollie(mollie, list(october.orders.values()), datetime(2026, 10, 5, 9, tzinfo=UTC))
-    october.start()
-    mollie.start()
-    try:
-        ledgers(moneybird)
-        extra = 'mode = "summary"\n' + payouts_block(mollie)
-        path = write_config(
-            tmp_path, october.url, moneybird.api_url, moneybird.administration_id, extra=extra
-        )
-        env = {**secrets_env(october, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+    with october_in_summary(tmp_path, moneybird) as (path, env):
         runtime = build(load_config(path, environ=env))
         runtime.client._sleep = lambda _s: None
         try:
@@ -457,6 +441,3 @@ def test_a_provider_removed_pays_its_own_share_of_a_day_not_another_providers(
         assert mollie_paid == [D("32.85"), D("70.33")]
         assert D(sixth["total_unpaid"]) == D("16.46")  # PayPal's part: still its payouts'
         assert json.loads(day.payout_accounts or "[]") == [FIN_PAYPAL]
-    finally:
-        october.stop()
-        mollie.stop()
