@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from connector import __version__
@@ -466,7 +466,7 @@ class Store:
         self.engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_timeout})
         event.listen(self.engine, "connect", _pragmas(busy_timeout))
         try:
-            self._make_tables(busy_timeout)
+            self._make_tables_when_free(busy_timeout)
         except DatabaseError as exc:
             self.engine.dispose()
             raise state_error(f"the state file {path} cannot be used", exc, path) from None
@@ -477,6 +477,20 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _make_tables_when_free(self, wait: float) -> None:
+        """`_make_tables`, again while another process is making a new file's tables: SQLite
+        answers "locked" at once (its busy wait does not cover a new file's first schema and
+        WAL set-up), so this waits for it, up to `wait`."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self._make_tables(wait)
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def _make_tables(self, wait: float) -> None:
         """Make the tables and columns missing, holding the pass lock: two first passes on a
