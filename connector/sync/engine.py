@@ -134,7 +134,7 @@ class SyncEngine:
             self.days.payout_accounts = frozenset(known)
             self.days.payouts_since = self._payouts_since()
         self.payouts = (
-            PayoutFlow(store, client, shop.name, payout_providers, self.external, self.summary)
+            PayoutFlow(store, client, shop.name, payout_providers, self.external)
             if config.file.payouts.enabled and payout_providers
             else None
         )

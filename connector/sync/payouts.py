@@ -175,14 +175,12 @@ class PayoutFlow:
         shop: str,
         providers: Sequence[PayoutProvider],
         external: bool = False,
-        summary: bool = False,
     ) -> None:
         self.store = store
         self.client = client
         self.shop = shop
         self.providers = list(providers)
         self.document_type = "ExternalSalesInvoice" if external else "SalesInvoice"
-        self.summary = summary
         self._used: set[str] | None = None
         # This pass's reads of the providers' accounts: (first day covered, the mutations).
         self._accounts: dict[str, tuple[date, list[bank.Mutation]]] = {}
@@ -266,7 +264,7 @@ class PayoutFlow:
             work()
         except StopsPass:
             raise
-        except (Ambiguous, ConnectorError) as exc:
+        except ConnectorError as exc:  # Ambiguous among them: the next pass reads first
             self._failed(record, str(exc))
         except Exception as exc:  # a bug: recorded on the payout, the others go on
             log.exception("payout %s", record.key)
@@ -882,12 +880,11 @@ class PayoutFlow:
         self._done(record)
         done.linked += 1
 
-    def _done(self, record: PayoutRecord) -> bool:
+    def _done(self, record: PayoutRecord) -> None:
         record.state, record.intent = PayoutState.DONE.value, None
         record.reason = record.last_error = None
         record.done_at = utcnow().isoformat()
         self.store.save(record)
-        return True
 
     def _no_bank_line(
         self, record: PayoutRecord, net: Decimal, candidates: Iterable[bank.Mutation]

@@ -30,6 +30,7 @@ from connector.money import ZERO, fmt, parse
 from connector.moneybird import bank
 from connector.moneybird.client import MoneybirdClient
 from connector.state import Meta, PayoutRecord, PayoutState, Store, from_text, utcnow
+from connector.sync.payout_settings import PROVIDER_LABELS
 from connector.sync.payouts import bank_line_overdue
 from connector.sync.reconcile.month import Month
 from connector.sync.reconcile.report import (
@@ -41,8 +42,6 @@ from connector.sync.reconcile.report import (
     Reconciliation,
 )
 from connector.sync.reconcile.scope import Scope
-
-LABELS = {"mollie": "Mollie", "shopify_payments": "Shopify Payments"}
 
 
 @dataclass(frozen=True)
@@ -541,7 +540,7 @@ def provider_accounts(config: PayoutsConfig, accounts: Mapping[str, str]) -> dic
 
 
 def _label(provider: str) -> str:
-    return LABELS.get(provider, provider)
+    return PROVIDER_LABELS.get(provider, provider)
 
 
 def _payout(record: PayoutRecord) -> str:
