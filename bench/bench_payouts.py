@@ -60,9 +60,12 @@ from connector.sandbox.moneybird import MoneybirdSandbox  # noqa: E402
 from connector.sandbox.seed import (  # noqa: E402
     FIN_BANK,
     FIN_MOLLIE,
+    LEDGER_FEES_PAYABLE,
+    LEDGER_TRANSFERS,
     Item,
     Person,
     seed_moneybird,
+    seed_payout_ledgers,
     seed_shop,
     woo_order,
 )
@@ -81,8 +84,7 @@ LIMIT, REAL_WINDOW = 150, 300.0  # Moneybird's budget: 150 requests per 5 minute
 WIDE = 1_000_000  # the sandbox's and the connector's limit here: nothing waits
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 MERCHANT = "1234567"
-TRANSFER = "460000000000000901"
-FEES_PAYABLE = "460000000000000902"
+TRANSFER, FEES_PAYABLE = LEDGER_TRANSFERS, LEDGER_FEES_PAYABLE
 CHARGEBACKS = "460000000000000903"
 SHOPIFY_FEES = "460000000000000904"
 FIN_SHOPIFY = "420000000000000901"
@@ -334,12 +336,10 @@ def _ledger(mb: MoneybirdSandbox, lid: str, name: str, code: str, kind: str) -> 
 
 
 def ledgers(mb: MoneybirdSandbox) -> None:
-    """What the bookkeeper makes for Mollie's payouts (docs/payouts.md)."""
-    mb.ledger_accounts += [
-        _ledger(mb, TRANSFER, "Betalingen onderweg", "1999", "current_assets"),
-        _ledger(mb, FEES_PAYABLE, "Nog te betalen Mollie-kosten", "1690", "current_liabilities"),
-        _ledger(mb, CHARGEBACKS, "Chargebacks Mollie", "4990", "expenses"),
-    ]
+    """What the bookkeeper makes for Mollie's payouts (docs/payouts.md), and a chargebacks
+    ledger."""
+    seed_payout_ledgers(mb)
+    mb.ledger_accounts.append(_ledger(mb, CHARGEBACKS, "Chargebacks Mollie", "4990", "expenses"))
 
 
 def shopify_ledgers(mb: MoneybirdSandbox) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from connector.admin.demo import payouts_block as demo_payouts_block
 from connector.config import load_config
 from connector.runtime import Runtime, build
 from connector.sandbox.mollie import MollieSandbox, seed_mollie
@@ -41,18 +42,8 @@ WRITES = ("POST", "PATCH", "PUT", "DELETE")
 
 
 def payouts_block(mollie: MollieSandbox) -> str:
-    return f"""
-[payouts]
-enabled = true
-bank_account = "Bankrekening"
-
-[payouts.mollie]
-financial_account = "Mollie"
-transfer_ledger = "Betalingen onderweg"
-fee_ledger = "Nog te betalen Mollie-kosten"
-fees_payable_ledger = "Nog te betalen Mollie-kosten"
-api_url = "{mollie.url}"
-"""
+    """[payouts] as the demo writes it: Mollie's payouts on the seeded payout ledgers."""
+    return demo_payouts_block(mollie.url)
 
 
 @pytest.fixture(autouse=True)
