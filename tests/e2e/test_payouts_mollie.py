@@ -432,3 +432,50 @@ def test_a_provider_removed_pays_its_own_share_of_a_day_not_another_providers(
         assert mollie_paid == [D("32.85"), D("70.33")]
         assert D(sixth["total_unpaid"]) == D("16.46")  # PayPal's part: still its payouts'
         assert json.loads(day.payout_accounts or "[]") == [FIN_PAYPAL]
+
+
+def test_a_second_state_file_adopts_the_payouts_and_writes_nothing(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox, mollie: MollieSandbox
+) -> None:
+    """The state is a cache of Moneybird: a second install (or a lost state file) against the
+    same Moneybird and Mollie finds the statement and the bank line, posts and links nothing,
+    and ends with the payout done, every invoice paid once."""
+    ledgers(moneybird)
+    env = {**secrets_env(shop, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+
+    def install(name: str) -> Runtime:
+        folder = tmp_path / name
+        folder.mkdir()
+        path = write_config(folder, shop.url, moneybird.api_url, moneybird.administration_id,
+                            extra=payouts_block(mollie))  # fmt: skip
+        runtime = build(load_config(path, environ=env))
+        runtime.client._sleep = lambda _s: None
+        return runtime
+
+    first = install("first")
+    try:
+        first.engine().run_pass()
+        booked = next(r for r in first.store.payouts() if r.state == PayoutState.LINKED)
+        day = datetime.fromisoformat(booked.paid_out or "").date() + timedelta(days=1)
+        moneybird.add_bank_line(FIN_BANK, day, D(booked.net or "0"),
+                                f"Stichting Mollie Payments {booked.reference}")  # fmt: skip
+        first.engine().run_pass()
+    finally:
+        first.close()
+
+    def written() -> list[tuple[str, str]]:  # synchronization is a read sent as a POST
+        return [r[:2] for r in moneybird.received
+                if r[0] in WRITES and "synchronization" not in r[1]]  # fmt: skip
+
+    lines, before = len(mutations(moneybird, FIN_MOLLIE)), len(written())
+    second = install("second")
+    try:
+        second.engine().run_pass()
+        second.engine().run_pass()
+        states = {r.payout_id: r.state for r in second.store.payouts()}
+    finally:
+        second.close()
+    assert len(mutations(moneybird, FIN_MOLLIE)) == lines
+    assert written()[before:] == []
+    assert all(len(i["payments"]) == 1 for i in moneybird.invoices.values())
+    assert states[booked.payout_id] == PayoutState.DONE
