@@ -6,6 +6,7 @@ the sandbox Moneybird."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -479,3 +480,33 @@ def test_a_second_state_file_adopts_the_payouts_and_writes_nothing(
     assert written()[before:] == []
     assert all(len(i["payments"]) == 1 for i in moneybird.invoices.values())
     assert states[booked.payout_id] == PayoutState.DONE
+
+
+def test_a_state_from_before_payouts_upgrades_and_books_them(
+    tmp_path: Path, shop: WooCommerceSandbox, moneybird: MoneybirdSandbox, mollie: MollieSandbox
+) -> None:
+    """A state file of the release before payouts (no payouts table, orders without their
+    payment ids, days without payout_accounts), then [payouts] on: opening it adds them, and
+    the payouts book as on a new state (the orders found by Mollie's order id)."""
+    ledgers(moneybird)
+    env = {**secrets_env(shop, moneybird), "MOLLIE_API_KEY": mollie.api_key}
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id)
+    before = build(load_config(path, environ=env))
+    before.engine().run_pass()
+    before.close()
+    with sqlite3.connect(tmp_path / "state.db") as older:
+        older.execute("DROP TABLE payouts")
+        older.execute("ALTER TABLE orders DROP COLUMN transaction_ids")
+        older.execute("ALTER TABLE days DROP COLUMN payout_accounts")
+    path = write_config(tmp_path, shop.url, moneybird.api_url, moneybird.administration_id,
+                        extra=payouts_block(mollie))  # fmt: skip
+    runtime = build(load_config(path, environ=env))
+    runtime.client._sleep = lambda _s: None
+    try:
+        report = runtime.engine().run_pass()
+        states = sorted(r.state for r in runtime.store.payouts())
+    finally:
+        runtime.close()
+    assert report.error is None, report.error
+    assert states == [PayoutState.LINKED, PayoutState.WAITING]
+    assert all(len(i["payments"]) == 1 for i in moneybird.invoices.values())
